@@ -1,0 +1,3 @@
+//! One module per kernel, named like the kernel's WGSL file in `shaders/`.
+
+pub mod matvec_q8_0;

@@ -1,0 +1,134 @@
+//! Getting a device: one adapter, its real limits, and only the optional features it has.
+
+use crate::GpuError;
+use serde::Serialize;
+
+/// The limits archrace cares about, as the device reports them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyLimits {
+    /// Largest storage buffer binding, bytes (WebGPU default 128 MiB).
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, bytes (WebGPU default 256 MiB).
+    pub max_buffer_size: u64,
+    /// Storage buffers one compute stage may bind.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Workgroup memory, bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Threads per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+}
+
+impl From<&wgpu::Limits> for KeyLimits {
+    fn from(l: &wgpu::Limits) -> Self {
+        Self {
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            max_buffer_size: l.max_buffer_size,
+            max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+        }
+    }
+}
+
+/// What the page's device panel and `archrace device` show about the adapter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AdapterReport {
+    /// Adapter name ("llvmpipe (LLVM 15.0.6, 256 bits)", "SwiftShader Device (Subzero)", ...).
+    /// Browsers may leave it empty for privacy.
+    pub name: String,
+    /// Driver name and version, where the platform reports them.
+    pub driver: String,
+    /// Backend: Vulkan, Metal, Dx12, Gl or BrowserWebGpu.
+    pub backend: String,
+    /// Integrated, discrete, virtual, CPU (software) or other.
+    pub device_type: String,
+    /// Native `f16` in shaders. archrace never requires it: f16 data stays packed in u32.
+    pub shader_f16: bool,
+    /// Subgroup (wave/warp) operations.
+    pub subgroups: bool,
+    /// GPU timestamp queries, for per-kernel timings.
+    pub timestamp_query: bool,
+    /// The device's limits, which archrace requests in full.
+    pub limits: KeyLimits,
+}
+
+/// The shared device and queue, and what the adapter said about itself.
+pub struct GpuContext {
+    /// The logical device every kernel runs on.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// The adapter's description, limits and optional features.
+    pub report: AdapterReport,
+}
+
+impl GpuContext {
+    /// Asks for the highest-performance adapter and a device with the adapter's real limits (the WebGPU
+    /// defaults are too small for real models) and the optional features archrace can use.
+    ///
+    /// Backends can be narrowed with `WGPU_BACKEND` natively. In the browser, the WebGPU backend is used.
+    pub async fn new() -> Result<Self, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let available = adapter.features();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("archrace"),
+                required_features: available & wanted,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        let info = adapter.get_info();
+        let report = AdapterReport {
+            name: info.name,
+            driver: [info.driver, info.driver_info].join(" ").trim().to_string(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            shader_f16: available.contains(wgpu::Features::SHADER_F16),
+            subgroups: available.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
+            limits: KeyLimits::from(&device.limits()),
+        };
+        Ok(Self {
+            device,
+            queue,
+            report,
+        })
+    }
+
+    /// A storage buffer initialised with `bytes`, padded to whole words plus one spare word, so kernels
+    /// that read packed bytes at unaligned offsets may read one word past the data.
+    pub fn upload_bytes(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let padded = (bytes.len().div_ceil(4) + 1) * 4;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: padded as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: true,
+        });
+        {
+            let mut view = buffer
+                .get_mapped_range_mut(..)
+                .expect("buffer mapped at creation");
+            view.slice(..bytes.len()).copy_from_slice(bytes);
+        }
+        buffer.unmap();
+        buffer
+    }
+}

@@ -1,0 +1,15 @@
+//! archrace's GPU runtime: one wgpu device shared by every kernel, on native Vulkan and in the
+//! browser's WebGPU, with the WGSL kernels of `shaders/` and their host-side dispatch code.
+
+pub mod context;
+pub mod error;
+pub mod kernels;
+pub mod readback;
+pub mod selftest;
+pub mod shaders;
+
+pub use context::{AdapterReport, GpuContext, KeyLimits};
+pub use error::GpuError;
+pub use kernels::matvec_q8_0::{MatvecQ8_0, MatvecRun};
+pub use selftest::{matvec_q8_0_selftest, SelftestReport};
+pub use shaders::Kernel;

@@ -1,0 +1,3 @@
+//! Shared helpers for archrace's cross-crate tests (`tests/tests/*.rs`).
+
+pub mod gpu;
