@@ -63,8 +63,7 @@ pub fn compare(expected: &[f32], actual: &[f32], tol: Tolerance) -> Result<Agree
     let mut max_abs_diff = 0.0f32;
     for (index, (&e, &a)) in expected.iter().zip(actual).enumerate() {
         let diff = (a - e).abs();
-        // `!(diff <= allowed)` also rejects NaN.
-        if !(diff <= allowed) {
+        if diff.is_nan() || diff > allowed {
             return Err(Mismatch {
                 index,
                 expected: e,

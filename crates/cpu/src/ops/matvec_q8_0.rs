@@ -9,7 +9,7 @@ use archrace_gguf::{BlockQ8_0, QK8_0};
 /// # Panics
 /// If `cols` is not a multiple of 32 or the slice lengths disagree with `rows` and `cols`.
 pub fn matvec_q8_0(w: &[BlockQ8_0], x: &[f32], rows: usize, cols: usize, y: &mut [f32]) {
-    assert_eq!(cols % QK8_0, 0, "cols must be a multiple of {QK8_0}");
+    assert!(cols.is_multiple_of(QK8_0), "cols must be a multiple of {QK8_0}");
     let blocks_per_row = cols / QK8_0;
     assert_eq!(w.len(), rows * blocks_per_row, "weight blocks");
     assert_eq!(x.len(), cols, "x length");

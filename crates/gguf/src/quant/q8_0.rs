@@ -56,7 +56,7 @@ impl BlockQ8_0 {
 
 /// Quantizes a row whose length is a multiple of [`QK8_0`]. Returns `None` otherwise.
 pub fn quantize_row(x: &[f32]) -> Option<Vec<BlockQ8_0>> {
-    if x.len() % QK8_0 != 0 {
+    if !x.len().is_multiple_of(QK8_0) {
         return None;
     }
     Some(

@@ -66,7 +66,7 @@ impl MatvecQ8_0 {
         rows: usize,
         cols: usize,
     ) -> Result<MatvecRun, GpuError> {
-        if cols == 0 || cols % QK8_0 != 0 {
+        if cols == 0 || !cols.is_multiple_of(QK8_0) {
             return Err(GpuError::BadInput(format!(
                 "cols {cols} is not a positive multiple of {QK8_0}"
             )));

@@ -1,0 +1,90 @@
+//! Detecting WebGPU, opening the device and running the kernel self-test, feeding the page's state.
+
+use crate::state::{CheckState, DeviceState};
+use archrace_gpu::{matvec_q8_0_selftest, GpuContext, GpuError};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Self-test matrix: small enough for a software adapter (SwiftShader) to finish in well under a second.
+pub const SELFTEST_ROWS: usize = 256;
+/// Self-test columns (a multiple of 32).
+pub const SELFTEST_COLS: usize = 1024;
+/// Self-test seed, fixed so every visitor runs the same check.
+pub const SELFTEST_SEED: u64 = 42;
+
+/// Whether the browser exposes `navigator.gpu` at all.
+pub fn browser_has_webgpu() -> bool {
+    web_sys::window()
+        .map(|w| w.navigator())
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()).ok())
+        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// The feature names of the browser's own default adapter (`GPUAdapter.features`), sorted; empty when
+/// there is none. wgpu's WebGPU backend maps only some features, so the device panel shows these too.
+pub async fn browser_adapter_features() -> Vec<String> {
+    async fn inner() -> Option<Vec<String>> {
+        let navigator = web_sys::window()?.navigator();
+        let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).ok()?;
+        let request: js_sys::Function = js_sys::Reflect::get(&gpu, &"requestAdapter".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+        let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+        if adapter.is_null() || adapter.is_undefined() {
+            return None;
+        }
+        let features = js_sys::Reflect::get(&adapter, &"features".into()).ok()?;
+        let mut names: Vec<String> = js_sys::try_iter(&features)
+            .ok()??
+            .filter_map(|v| v.ok()?.as_string())
+            .collect();
+        names.sort();
+        Some(names)
+    }
+    inner().await.unwrap_or_default()
+}
+
+/// Probes the GPU, then runs the self-test, writing each step into the two signals.
+pub async fn probe_and_check(device: RwSignal<DeviceState>, check: RwSignal<CheckState>) {
+    let unavailable = |reason: &str, detail: Option<String>| {
+        device.set(DeviceState::NoWebGpu {
+            reason: reason.into(),
+            detail,
+        });
+        check.set(CheckState::Unavailable);
+    };
+    if !browser_has_webgpu() {
+        unavailable(
+            "This browser does not expose WebGPU (navigator.gpu is missing). Try a current Chrome, Edge or \
+             Safari, or Firefox with WebGPU enabled. A CPU fallback comes in a later version.",
+            None,
+        );
+        return;
+    }
+    let ctx = match GpuContext::new().await {
+        Ok(ctx) => ctx,
+        Err(e @ GpuError::NoAdapter(_)) => {
+            unavailable(
+                "WebGPU is present but gave no adapter: it may be disabled, or blocklisted for this GPU.",
+                Some(e.to_string()),
+            );
+            return;
+        }
+        Err(e) => {
+            unavailable("WebGPU gave an adapter but no device.", Some(e.to_string()));
+            return;
+        }
+    };
+    let browser_features = browser_adapter_features().await;
+    device.set(DeviceState::Ready {
+        report: ctx.report.clone(),
+        browser_features,
+    });
+    check.set(CheckState::Running);
+    match matvec_q8_0_selftest(&ctx, SELFTEST_ROWS, SELFTEST_COLS, SELFTEST_SEED).await {
+        Ok(report) => check.set(CheckState::Done(report)),
+        Err(e) => check.set(CheckState::Error(e.to_string())),
+    }
+}
