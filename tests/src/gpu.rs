@@ -21,8 +21,6 @@ pub async fn context_or_skip(test: &str) -> Option<GpuContext> {
             eprintln!("SKIPPED {test}: {e} (set {REQUIRE_GPU_VAR}=1 to make this a failure)");
             None
         }
-        Err(e) => panic!(
-            "{test}: {e}, and {REQUIRE_GPU_VAR} requires a GPU (install mesa-vulkan-drivers)"
-        ),
+        Err(e) => panic!("{test}: {e}, and {REQUIRE_GPU_VAR} requires a GPU (install mesa-vulkan-drivers)"),
     }
 }

@@ -10,23 +10,15 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 async fn webgpu_adapter_exists_and_reports_limits() {
-    let ctx = GpuContext::new()
-        .await
-        .expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter (Chromium needs --enable-unsafe-webgpu)");
     assert_eq!(ctx.report.backend, "BrowserWebGpu");
-    assert!(
-        ctx.report.limits.max_storage_buffer_binding_size >= 128 << 20,
-        "{:?}",
-        ctx.report
-    );
+    assert!(ctx.report.limits.max_storage_buffer_binding_size >= 128 << 20, "{:?}", ctx.report);
 }
 
 #[wasm_bindgen_test]
 async fn matvec_q8_0_matches_cpu_on_webgpu() {
     let ctx = GpuContext::new().await.expect("a WebGPU adapter");
-    let report = matvec_q8_0_selftest(&ctx, 96, 512 + 32, 3)
-        .await
-        .expect("selftest runs");
+    let report = matvec_q8_0_selftest(&ctx, 96, 512 + 32, 3).await.expect("selftest runs");
     assert!(report.pass, "{:?}", report.mismatch);
 }
 

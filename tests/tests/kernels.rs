@@ -16,10 +16,7 @@ fn matvec_q8_0_matches_cpu_twin_across_shapes() {
     let kernel = pollster::block_on(MatvecQ8_0::new(&ctx)).unwrap();
     // Shapes: one block; odd rows with blocks at 2-mod-4 byte offsets; more blocks per row than threads
     // per workgroup; more rows than one dispatch dimension holds (65535), which uses the y dimension.
-    for (seed, &(rows, cols)) in [(1, 32), (7, 96), (64, 4096 + 32), (65_537, 32)]
-        .iter()
-        .enumerate()
-    {
+    for (seed, &(rows, cols)) in [(1, 32), (7, 96), (64, 4096 + 32), (65_537, 32)].iter().enumerate() {
         let mut rng = SplitMix64::new(seed as u64);
         let w = quantize_row(&rng.vec(rows * cols, -1.0, 1.0)).unwrap();
         let x = rng.vec(cols, -2.0, 2.0);
@@ -40,8 +37,7 @@ fn matvec_q8_0_rejects_shapes_that_do_not_fit() {
     let kernel = pollster::block_on(MatvecQ8_0::new(&ctx)).unwrap();
     let w = quantize_row(&[0.5; 64]).unwrap();
     for (rows, cols, x_len) in [(1, 48, 48), (2, 64, 64), (1, 64, 32), (0, 64, 64)] {
-        let err =
-            pollster::block_on(kernel.run(&ctx, &w, &vec![1.0; x_len], rows, cols)).unwrap_err();
+        let err = pollster::block_on(kernel.run(&ctx, &w, &vec![1.0; x_len], rows, cols)).unwrap_err();
         assert!(matches!(err, GpuError::BadInput(_)), "{rows}x{cols}: {err}");
     }
 }

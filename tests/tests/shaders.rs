@@ -30,11 +30,7 @@ fn every_wgsl_file_validates_without_a_gpu() {
         .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
         .collect();
     files.sort();
-    assert!(
-        !files.is_empty(),
-        "no shaders found in {}",
-        shader_dir().display()
-    );
+    assert!(!files.is_empty(), "no shaders found in {}", shader_dir().display());
     for path in files {
         let source = std::fs::read_to_string(&path).unwrap();
         validate(&path.display().to_string(), &source);

@@ -26,20 +26,14 @@ pub async fn browser_adapter_features() -> Vec<String> {
     async fn inner() -> Option<Vec<String>> {
         let navigator = web_sys::window()?.navigator();
         let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).ok()?;
-        let request: js_sys::Function = js_sys::Reflect::get(&gpu, &"requestAdapter".into())
-            .ok()?
-            .dyn_into()
-            .ok()?;
+        let request: js_sys::Function = js_sys::Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
         let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
         let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
         if adapter.is_null() || adapter.is_undefined() {
             return None;
         }
         let features = js_sys::Reflect::get(&adapter, &"features".into()).ok()?;
-        let mut names: Vec<String> = js_sys::try_iter(&features)
-            .ok()??
-            .filter_map(|v| v.ok()?.as_string())
-            .collect();
+        let mut names: Vec<String> = js_sys::try_iter(&features).ok()??.filter_map(|v| v.ok()?.as_string()).collect();
         names.sort();
         Some(names)
     }
@@ -49,10 +43,7 @@ pub async fn browser_adapter_features() -> Vec<String> {
 /// Probes the GPU, then runs the self-test, writing each step into the two signals.
 pub async fn probe_and_check(device: RwSignal<DeviceState>, check: RwSignal<CheckState>) {
     let unavailable = |reason: &str, detail: Option<String>| {
-        device.set(DeviceState::NoWebGpu {
-            reason: reason.into(),
-            detail,
-        });
+        device.set(DeviceState::NoWebGpu { reason: reason.into(), detail });
         check.set(CheckState::Unavailable);
     };
     if !browser_has_webgpu() {
@@ -78,10 +69,7 @@ pub async fn probe_and_check(device: RwSignal<DeviceState>, check: RwSignal<Chec
         }
     };
     let browser_features = browser_adapter_features().await;
-    device.set(DeviceState::Ready {
-        report: ctx.report.clone(),
-        browser_features,
-    });
+    device.set(DeviceState::Ready { report: ctx.report.clone(), browser_features });
     check.set(CheckState::Running);
     match matvec_q8_0_selftest(&ctx, SELFTEST_ROWS, SELFTEST_COLS, SELFTEST_SEED).await {
         Ok(report) => check.set(CheckState::Done(report)),

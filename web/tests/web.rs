@@ -16,28 +16,20 @@ fn document() -> web_sys::Document {
 
 /// A fresh element to mount into.
 fn fresh_root() -> web_sys::HtmlElement {
-    let el: web_sys::HtmlElement = document()
-        .create_element("section")
-        .unwrap()
-        .unchecked_into();
+    let el: web_sys::HtmlElement = document().create_element("section").unwrap().unchecked_into();
     document().body().unwrap().append_child(&el).unwrap();
     el
 }
 
 async fn sleep_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
 }
 
 fn text_of(root: &web_sys::HtmlElement, testid: &str) -> Option<String> {
-    root.query_selector(&format!("[data-testid={testid}]"))
-        .unwrap()
-        .and_then(|e| e.text_content())
+    root.query_selector(&format!("[data-testid={testid}]")).unwrap().and_then(|e| e.text_content())
 }
 
 #[wasm_bindgen_test]
@@ -47,20 +39,12 @@ async fn app_shows_adapter_and_kernel_verdict() {
     let mut verdict = None;
     for _ in 0..600 {
         verdict = text_of(&root, "selftest-verdict");
-        if verdict.is_some()
-            || text_of(&root, "selftest-error").is_some()
-            || text_of(&root, "no-webgpu").is_some()
-        {
+        if verdict.is_some() || text_of(&root, "selftest-error").is_some() || text_of(&root, "no-webgpu").is_some() {
             break;
         }
         sleep_ms(50).await;
     }
-    assert_eq!(
-        verdict.as_deref(),
-        Some("PASS"),
-        "page said: {:?}",
-        root.text_content()
-    );
+    assert_eq!(verdict.as_deref(), Some("PASS"), "page said: {:?}", root.text_content());
     let backend = text_of(&root, "adapter-backend").unwrap();
     assert!(backend.starts_with("BrowserWebGpu"), "{backend}");
 }
@@ -89,21 +73,10 @@ fn adapter_facts_render_features_and_limits() {
     let _handle = leptos::mount::mount_to(root.clone(), move || {
         view! { <AdapterFacts report=report.clone() browser_features=features.clone()/> }
     });
-    assert_eq!(
-        text_of(&root, "adapter-name").unwrap(),
-        "(not disclosed by the browser)"
-    );
-    assert!(text_of(&root, "feature-shader-f16")
-        .unwrap()
-        .starts_with("no"));
+    assert_eq!(text_of(&root, "adapter-name").unwrap(), "(not disclosed by the browser)");
+    assert!(text_of(&root, "feature-shader-f16").unwrap().starts_with("no"));
     // wgpu said no, the browser said yes: the browser's list wins, with a note.
-    assert_eq!(
-        text_of(&root, "feature-subgroups").unwrap(),
-        "yes (browser; not yet usable through wgpu)"
-    );
-    assert_eq!(
-        text_of(&root, "browser-features").unwrap(),
-        "subgroups, timestamp-query"
-    );
+    assert_eq!(text_of(&root, "feature-subgroups").unwrap(), "yes (browser; not yet usable through wgpu)");
+    assert_eq!(text_of(&root, "browser-features").unwrap(), "subgroups, timestamp-query");
     assert!(root.text_content().unwrap().contains("1024 MiB"));
 }

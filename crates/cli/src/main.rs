@@ -6,11 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "archrace",
-    version,
-    about = "Race Transformer, Mamba, RWKV and Jamba GGUF models on your GPU"
-)]
+#[command(name = "archrace", version, about = "Race Transformer, Mamba, RWKV and Jamba GGUF models on your GPU")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,12 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Device {
-            json,
-            rows,
-            cols,
-            seed,
-        } => match pollster::block_on(device(json, rows, cols, seed)) {
+        Command::Device { json, rows, cols, seed } => match pollster::block_on(device(json, rows, cols, seed)) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -55,20 +46,12 @@ fn main() -> ExitCode {
 }
 
 /// Prints the adapter report and the self-test; returns whether the self-test passed.
-async fn device(
-    json: bool,
-    rows: usize,
-    cols: usize,
-    seed: u64,
-) -> Result<bool, archrace_gpu::GpuError> {
+async fn device(json: bool, rows: usize, cols: usize, seed: u64) -> Result<bool, archrace_gpu::GpuError> {
     let ctx = GpuContext::new().await?;
     let report = matvec_q8_0_selftest(&ctx, rows, cols, seed).await?;
     if json {
         let out = serde_json::json!({ "adapter": ctx.report, "selftest": report });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("serializable")
-        );
+        println!("{}", serde_json::to_string_pretty(&out).expect("serializable"));
     } else {
         let a = &ctx.report;
         let l = &a.limits;

@@ -64,34 +64,19 @@ pub fn compare(expected: &[f32], actual: &[f32], tol: Tolerance) -> Result<Agree
     for (index, (&e, &a)) in expected.iter().zip(actual).enumerate() {
         let diff = (a - e).abs();
         if diff.is_nan() || diff > allowed {
-            return Err(Mismatch {
-                index,
-                expected: e,
-                actual: a,
-                allowed,
-            });
+            return Err(Mismatch { index, expected: e, actual: a, allowed });
         }
         max_abs_diff = max_abs_diff.max(diff);
     }
-    let max_rel_diff = if scale > 0.0 {
-        max_abs_diff / scale
-    } else {
-        0.0
-    };
-    Ok(Agreement {
-        max_abs_diff,
-        max_rel_diff,
-    })
+    let max_rel_diff = if scale > 0.0 { max_abs_diff / scale } else { 0.0 };
+    Ok(Agreement { max_abs_diff, max_rel_diff })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TOL: Tolerance = Tolerance {
-        abs: 0.0,
-        rel: 1e-3,
-    };
+    const TOL: Tolerance = Tolerance { abs: 0.0, rel: 1e-3 };
 
     #[test]
     fn within_tolerance_passes() {
@@ -103,11 +88,7 @@ mod tests {
     fn names_the_first_bad_index() {
         let m = compare(&[1.0, 2.0, 3.0], &[1.0, 2.5, 3.0], TOL).unwrap_err();
         assert_eq!(m.index, 1);
-        assert!(
-            m.to_string()
-                .contains("index 1: expected 2 (cpu), got 2.5 (gpu)"),
-            "{m}"
-        );
+        assert!(m.to_string().contains("index 1: expected 2 (cpu), got 2.5 (gpu)"), "{m}");
     }
 
     #[test]

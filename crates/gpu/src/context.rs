@@ -71,8 +71,7 @@ impl GpuContext {
     ///
     /// Backends can be narrowed with `WGPU_BACKEND` natively. In the browser, the WebGPU backend is used.
     pub async fn new() -> Result<Self, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -105,11 +104,7 @@ impl GpuContext {
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
             limits: KeyLimits::from(&device.limits()),
         };
-        Ok(Self {
-            device,
-            queue,
-            report,
-        })
+        Ok(Self { device, queue, report })
     }
 
     /// A storage buffer initialised with `bytes`, padded to whole words plus one spare word, so kernels
@@ -123,9 +118,7 @@ impl GpuContext {
             mapped_at_creation: true,
         });
         {
-            let mut view = buffer
-                .get_mapped_range_mut(..)
-                .expect("buffer mapped at creation");
+            let mut view = buffer.get_mapped_range_mut(..).expect("buffer mapped at creation");
             view.slice(..bytes.len()).copy_from_slice(bytes);
         }
         buffer.unmap();

@@ -33,10 +33,7 @@ impl GpuError {
     pub fn from_scope(what: &str, e: wgpu::Error) -> Self {
         match e {
             wgpu::Error::OutOfMemory { .. } => Self::OutOfMemory(what.to_string()),
-            other => Self::Validation {
-                what: what.to_string(),
-                message: other.to_string(),
-            },
+            other => Self::Validation { what: what.to_string(), message: other.to_string() },
         }
     }
 }

@@ -10,16 +10,12 @@ pub async fn read_f32(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<V
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
     rx.await
         .map_err(|_| GpuError::Readback("the map callback was dropped (device lost?)".into()))?
         .map_err(|e| GpuError::Readback(e.to_string()))?;
     let out = {
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
         bytemuck::cast_slice::<u8, f32>(&view).to_vec()
     };
     staging.unmap();

@@ -10,10 +10,7 @@ use web_time::Instant;
 
 /// How closely the GPU must match the CPU: only the order of f32 additions differs, so the error is a
 /// few ulps of the largest output times the number of terms' square root.
-pub const SELFTEST_TOLERANCE: Tolerance = Tolerance {
-    abs: 1e-6,
-    rel: 2e-5,
-};
+pub const SELFTEST_TOLERANCE: Tolerance = Tolerance { abs: 1e-6, rel: 2e-5 };
 
 /// The outcome of [`matvec_q8_0_selftest`].
 #[derive(Clone, Debug, Serialize)]
@@ -53,8 +50,7 @@ pub async fn matvec_q8_0_selftest(
     let mut rng = SplitMix64::new(seed);
     let dense = rng.vec(rows * cols, -1.0, 1.0);
     let x = rng.vec(cols, -1.0, 1.0);
-    let w = quantize_row(&dense)
-        .ok_or_else(|| GpuError::BadInput(format!("cols {cols} is not a multiple of 32")))?;
+    let w = quantize_row(&dense).ok_or_else(|| GpuError::BadInput(format!("cols {cols} is not a multiple of 32")))?;
 
     let kernel = MatvecQ8_0::new(ctx).await?;
     // One untimed run first, so the timing excludes first-use costs (pipeline JIT, allocation).
@@ -66,11 +62,10 @@ pub async fn matvec_q8_0_selftest(
     matvec_q8_0(&w, &x, rows, cols, &mut expected);
     let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    let (pass, max_abs_diff, max_rel_diff, mismatch) =
-        match compare(&expected, &gpu.y, SELFTEST_TOLERANCE) {
-            Ok(a) => (true, a.max_abs_diff, a.max_rel_diff, None),
-            Err(m) => (false, f32::NAN, f32::NAN, Some(m.to_string())),
-        };
+    let (pass, max_abs_diff, max_rel_diff, mismatch) = match compare(&expected, &gpu.y, SELFTEST_TOLERANCE) {
+        Ok(a) => (true, a.max_abs_diff, a.max_rel_diff, None),
+        Err(m) => (false, f32::NAN, f32::NAN, Some(m.to_string())),
+    };
     Ok(SelftestReport {
         kernel: "matvec_q8_0",
         rows,

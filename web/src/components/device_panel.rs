@@ -46,23 +46,11 @@ pub fn AdapterFacts(
     let browser_has = |f: &str| browser_features.iter().any(|b| b == f);
     // wgpu 30's WebGPU backend does not map `subgroups` yet: the browser's list is the truth there.
     let subgroups = report.subgroups || browser_has("subgroups");
-    let subgroups_note = if subgroups && !report.subgroups {
-        " (browser; not yet usable through wgpu)"
-    } else {
-        ""
-    };
-    let all_features = if browser_features.is_empty() {
-        "—".to_string()
-    } else {
-        browser_features.join(", ")
-    };
+    let subgroups_note = if subgroups && !report.subgroups { " (browser; not yet usable through wgpu)" } else { "" };
+    let all_features = if browser_features.is_empty() { "—".to_string() } else { browser_features.join(", ") };
     let l = report.limits.clone();
     let mib = |b: u64| format!("{} MiB", b >> 20);
-    let name = if report.name.is_empty() {
-        "(not disclosed by the browser)".to_string()
-    } else {
-        report.name.clone()
-    };
+    let name = if report.name.is_empty() { "(not disclosed by the browser)".to_string() } else { report.name.clone() };
     view! {
         <dl class="facts">
             <dt>"Adapter"</dt><dd data-testid="adapter-name">{name}</dd>

@@ -34,9 +34,7 @@ mod tests {
     #[test]
     fn matches_dense_product_of_dequantized_weights() {
         let (rows, cols) = (3, 64);
-        let dense: Vec<f32> = (0..rows * cols)
-            .map(|i| ((i * 7919) % 255) as f32 / 50.0 - 2.5)
-            .collect();
+        let dense: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 255) as f32 / 50.0 - 2.5).collect();
         let w = quantize_row(&dense).unwrap();
         let mut deq = vec![0.0; rows * cols];
         dequantize_row(&w, &mut deq);
@@ -45,11 +43,7 @@ mod tests {
         matvec_q8_0(&w, &x, rows, cols, &mut y);
         for r in 0..rows {
             let expected: f32 = (0..cols).map(|c| deq[r * cols + c] * x[c]).sum();
-            assert!(
-                (y[r] - expected).abs() < 1e-4,
-                "row {r}: {} vs {expected}",
-                y[r]
-            );
+            assert!((y[r] - expected).abs() < 1e-4, "row {r}: {} vs {expected}", y[r]);
         }
     }
 }

@@ -35,22 +35,18 @@ impl MatvecQ8_0 {
     pub async fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         let kernel = Kernel::MatvecQ8_0;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name()),
-                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-            });
-        let pipeline = ctx
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name()),
-                layout: None,
-                module: &module,
-                entry_point: Some(kernel.name()),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name()),
+            source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+        });
+        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.name()),
+            layout: None,
+            module: &module,
+            entry_point: Some(kernel.name()),
+            compilation_options: Default::default(),
+            cache: None,
+        });
         if let Some(e) = scope.pop().await {
             return Err(GpuError::from_scope(kernel.name(), e));
         }
@@ -67,9 +63,7 @@ impl MatvecQ8_0 {
         cols: usize,
     ) -> Result<MatvecRun, GpuError> {
         if cols == 0 || !cols.is_multiple_of(QK8_0) {
-            return Err(GpuError::BadInput(format!(
-                "cols {cols} is not a positive multiple of {QK8_0}"
-            )));
+            return Err(GpuError::BadInput(format!("cols {cols} is not a positive multiple of {QK8_0}")));
         }
         let blocks_per_row = cols / QK8_0;
         if w.len() != rows * blocks_per_row || x.len() != cols || rows == 0 {
@@ -107,8 +101,7 @@ impl MatvecQ8_0 {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        ctx.queue
-            .write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
+        ctx.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
         let w_buf = ctx.upload_bytes("matvec_q8_0 W", weight_bytes);
         let x_buf = ctx.upload_bytes("matvec_q8_0 x", bytemuck::cast_slice(x));
         let y_bytes = (rows * 4) as u64;
@@ -128,14 +121,8 @@ impl MatvecQ8_0 {
             label: Some("matvec_q8_0"),
             layout: &self.pipeline.get_bind_group_layout(0),
             entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: w_buf.as_entire_binding(),
-                },
+                wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: w_buf.as_entire_binding() },
                 wgpu::BindGroupEntry {
                     binding: 2,
                     // Only the data, not the padding word: the kernel reads x as vec4s.
@@ -145,15 +132,10 @@ impl MatvecQ8_0 {
                         size: std::num::NonZeroU64::new((cols * 4) as u64),
                     }),
                 },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: y_buf.as_entire_binding(),
-                },
+                wgpu::BindGroupEntry { binding: 3, resource: y_buf.as_entire_binding() },
             ],
         });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("matvec_q8_0"),
-        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("matvec_q8_0") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("matvec_q8_0"),
