@@ -1,3 +1,61 @@
-//! Quantization block types, one module per ggml type.
+//! Quantization block types, one module per ggml type, each with CPU dequantization written after
+//! llama.cpp's `dequantize_row_*` (`ggml-quants.c`) so results are bit-exact.
 
+pub mod k_quants;
+pub mod q4;
+pub mod q5;
 pub mod q8_0;
+
+use crate::GgmlType;
+use half::{bf16, f16};
+
+/// Dequantizes `bytes` (whole blocks of `ty`) into `out`, in ggml's element order.
+///
+/// # Panics
+/// If `bytes` does not hold exactly the blocks for `out.len()` elements; the GGUF reader checks tensor
+/// sizes, so this only fires on a caller's bug.
+pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) {
+    let blocks = out.len() / ty.block_size();
+    assert!(
+        out.len().is_multiple_of(ty.block_size()) && bytes.len() == blocks * ty.type_size(),
+        "dequantize {ty}: {} bytes for {} elements",
+        bytes.len(),
+        out.len()
+    );
+    fn each<B: bytemuck::Pod, const N: usize>(bytes: &[u8], out: &mut [f32], f: impl Fn(&B, &mut [f32; N])) {
+        let blocks: &[B] = bytemuck::cast_slice(bytes);
+        for (b, o) in blocks.iter().zip(out.chunks_exact_mut(N)) {
+            f(b, o.try_into().expect("chunk of N"));
+        }
+    }
+    match ty {
+        GgmlType::F32 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+            }
+        }
+        GgmlType::F16 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        GgmlType::BF16 => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+        GgmlType::Q8_0 => each(bytes, out, q8_0::BlockQ8_0::dequantize),
+        GgmlType::Q4_0 => each(bytes, out, q4::BlockQ4_0::dequantize),
+        GgmlType::Q4_1 => each(bytes, out, q4::BlockQ4_1::dequantize),
+        GgmlType::Q5_0 => each(bytes, out, q5::BlockQ5_0::dequantize),
+        GgmlType::Q5_1 => each(bytes, out, q5::BlockQ5_1::dequantize),
+        GgmlType::Q4_K => each(bytes, out, k_quants::BlockQ4K::dequantize),
+        GgmlType::Q5_K => each(bytes, out, k_quants::BlockQ5K::dequantize),
+        GgmlType::Q6_K => each(bytes, out, k_quants::BlockQ6K::dequantize),
+    }
+}
+
+/// An f16 stored as little-endian bytes, as f32.
+pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
+    f16::from_le_bytes(b).to_f32()
+}

@@ -39,10 +39,7 @@ impl BlockQ8_0 {
             // roundf rounds half away from zero, as Rust's f32::round does.
             *q = (v * id).round() as i8;
         }
-        Self {
-            d: f16::from_f32(d).to_le_bytes(),
-            qs,
-        }
+        Self { d: f16::from_f32(d).to_le_bytes(), qs }
     }
 
     /// Dequantizes like `dequantize_row_q8_0`: `y[j] = qs[j] * d`.
@@ -59,20 +56,12 @@ pub fn quantize_row(x: &[f32]) -> Option<Vec<BlockQ8_0>> {
     if !x.len().is_multiple_of(QK8_0) {
         return None;
     }
-    Some(
-        x.chunks_exact(QK8_0)
-            .map(|c| BlockQ8_0::quantize(c.try_into().expect("chunk of QK8_0")))
-            .collect(),
-    )
+    Some(x.chunks_exact(QK8_0).map(|c| BlockQ8_0::quantize(c.try_into().expect("chunk of QK8_0"))).collect())
 }
 
 /// Dequantizes whole blocks into `out` (`out.len() == blocks.len() * QK8_0`).
 pub fn dequantize_row(blocks: &[BlockQ8_0], out: &mut [f32]) {
-    assert_eq!(
-        out.len(),
-        blocks.len() * QK8_0,
-        "output length must be blocks * 32"
-    );
+    assert_eq!(out.len(), blocks.len() * QK8_0, "output length must be blocks * 32");
     for (b, o) in blocks.iter().zip(out.chunks_exact_mut(QK8_0)) {
         b.dequantize(o.try_into().expect("chunk of QK8_0"));
     }
@@ -89,10 +78,7 @@ mod tests {
         for (j, q) in qs.iter_mut().enumerate() {
             *q = j as i8 - 16;
         }
-        let block = BlockQ8_0 {
-            d: 0x3800u16.to_le_bytes(),
-            qs,
-        };
+        let block = BlockQ8_0 { d: 0x3800u16.to_le_bytes(), qs };
         let mut out = [0f32; QK8_0];
         block.dequantize(&mut out);
         for (j, v) in out.iter().enumerate() {
@@ -116,24 +102,16 @@ mod tests {
 
     #[test]
     fn quantize_matches_reference_rounding_and_round_trips_within_half_a_step() {
-        let x: Vec<f32> = (0..64)
-            .map(|i| ((i * 37 % 64) as f32 - 31.5) / 7.0)
-            .collect();
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 31.5) / 7.0).collect();
         let blocks = quantize_row(&x).unwrap();
         // The block max maps to +-127 exactly.
-        assert_eq!(
-            blocks[0].qs.iter().map(|q| q.unsigned_abs()).max(),
-            Some(127)
-        );
+        assert_eq!(blocks[0].qs.iter().map(|q| q.unsigned_abs()).max(), Some(127));
         let mut y = vec![0f32; 64];
         dequantize_row(&blocks, &mut y);
         for (i, (a, b)) in x.iter().zip(&y).enumerate() {
             let d = blocks[i / QK8_0].scale();
             // Rounding error <= d/2, plus f16 rounding of d itself scaled by |q| <= 127.
-            assert!(
-                (a - b).abs() <= d * 0.5 + 127.0 * d * 1e-3,
-                "index {i}: {a} vs {b}"
-            );
+            assert!((a - b).abs() <= d * 0.5 + 127.0 * d * 1e-3, "index {i}: {a} vs {b}");
         }
     }
 

@@ -1,0 +1,306 @@
+//! Reading GGUF v2/v3 from a byte slice, zero-copy: the browser hands over an ArrayBuffer, natively the file
+//! is read or mapped. Every count, size and offset is checked against the bytes that are actually there
+//! before anything is allocated, so a hostile header cannot ask for more memory than the file justifies.
+//!
+//! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
+
+use crate::value::{type_id, Value};
+use crate::{GgmlType, GgufError};
+use std::collections::HashMap;
+
+/// `GGUF` as a little-endian u32.
+pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
+/// Default data alignment when `general.alignment` is absent.
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml's `GGML_MAX_DIMS`.
+pub const MAX_DIMS: usize = 4;
+/// Array nesting beyond this is refused (the spec allows nesting; real files use one level).
+const MAX_ARRAY_DEPTH: usize = 4;
+
+/// One tensor's header: name, shape, type and where its bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Dimensions in ggml order: `dims[0]` is the row length (innermost, contiguous).
+    pub dims: Vec<u64>,
+    /// Element type.
+    pub ty: GgmlType,
+    /// Offset of the data from the start of the data section.
+    pub offset: u64,
+    /// Byte size of the data.
+    pub size: u64,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Row length (`dims[0]`).
+    pub fn row_len(&self) -> u64 {
+        self.dims[0]
+    }
+
+    /// Number of rows: the product of all dims but the first.
+    pub fn n_rows(&self) -> u64 {
+        self.dims[1..].iter().product()
+    }
+}
+
+/// A parsed GGUF file borrowing its bytes.
+#[derive(Debug)]
+pub struct Gguf<'a> {
+    /// GGUF version (2 or 3).
+    pub version: u32,
+    /// Metadata in file order.
+    pub metadata: Vec<(String, Value)>,
+    /// Tensor headers in file order.
+    pub tensors: Vec<TensorInfo>,
+    /// Data alignment.
+    pub alignment: u64,
+    /// Absolute offset of the data section.
+    pub data_offset: u64,
+    bytes: &'a [u8],
+    meta_index: HashMap<String, usize>,
+    tensor_index: HashMap<String, usize>,
+}
+
+/// A bounds-checked little-endian reader.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: u64, what: &dyn Fn() -> String) -> Result<&'a [u8], GgufError> {
+        let remaining = (self.bytes.len() - self.pos) as u64;
+        if n > remaining {
+            return Err(GgufError::Truncated {
+                what: what(),
+                offset: self.pos as u64,
+                needed: n,
+                len: self.bytes.len() as u64,
+            });
+        }
+        let s = &self.bytes[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(s)
+    }
+
+    fn remaining(&self) -> u64 {
+        (self.bytes.len() - self.pos) as u64
+    }
+
+    fn array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], GgufError> {
+        Ok(self.take(N as u64, what)?.try_into().expect("took N bytes"))
+    }
+
+    fn u32(&mut self, what: &dyn Fn() -> String) -> Result<u32, GgufError> {
+        self.array(what).map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self, what: &dyn Fn() -> String) -> Result<u64, GgufError> {
+        self.array(what).map(u64::from_le_bytes)
+    }
+
+    fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
+        let len = self.u64(what)?;
+        let bytes = self.take(len, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::BadString { what: what() })
+    }
+
+    fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<Value, GgufError> {
+        let what = || format!("metadata value of {key:?}");
+        use type_id::*;
+        Ok(match ty {
+            UINT8 => Value::U8(self.array::<1>(&what)?[0]),
+            INT8 => Value::I8(self.array::<1>(&what)?[0] as i8),
+            UINT16 => Value::U16(u16::from_le_bytes(self.array(&what)?)),
+            INT16 => Value::I16(i16::from_le_bytes(self.array(&what)?)),
+            UINT32 => Value::U32(u32::from_le_bytes(self.array(&what)?)),
+            INT32 => Value::I32(i32::from_le_bytes(self.array(&what)?)),
+            FLOAT32 => Value::F32(f32::from_le_bytes(self.array(&what)?)),
+            BOOL => Value::Bool(self.array::<1>(&what)?[0] != 0),
+            STRING => Value::String(self.string(&what)?),
+            UINT64 => Value::U64(u64::from_le_bytes(self.array(&what)?)),
+            INT64 => Value::I64(i64::from_le_bytes(self.array(&what)?)),
+            FLOAT64 => Value::F64(f64::from_le_bytes(self.array(&what)?)),
+            ARRAY => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(GgufError::BadCount { what: format!("array nesting of {key:?}"), count: depth as u64 });
+                }
+                let elem = self.u32(&what)?;
+                let count = self.u64(&what)?;
+                // Every element takes at least one byte (strings and arrays at least 8): a count larger than
+                // the rest of the file is a lie, refused before allocating.
+                let min_size = match elem {
+                    UINT8 | INT8 | BOOL => 1,
+                    UINT16 | INT16 => 2,
+                    UINT32 | INT32 | FLOAT32 => 4,
+                    UINT64 | INT64 | FLOAT64 | STRING => 8,
+                    ARRAY => 12,
+                    other => return Err(GgufError::BadValueType { key: key.to_string(), type_id: other }),
+                };
+                if count.saturating_mul(min_size) > self.remaining() {
+                    return Err(GgufError::BadCount { what: format!("elements of array {key:?}"), count });
+                }
+                let mut out = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    out.push(self.value(elem, key, depth + 1)?);
+                }
+                Value::Array(out)
+            }
+            other => return Err(GgufError::BadValueType { key: key.to_string(), type_id: other }),
+        })
+    }
+}
+
+impl<'a> Gguf<'a> {
+    /// Parses the header, metadata and tensor infos, and checks every tensor's bytes lie inside the file,
+    /// aligned and without overlapping another's.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, GgufError> {
+        let mut c = Cursor { bytes, pos: 0 };
+        let magic: [u8; 4] = c.array(&|| "magic".into())?;
+        if magic != GGUF_MAGIC {
+            return Err(GgufError::BadMagic(magic));
+        }
+        let version = c.u32(&|| "version".into())?;
+        if !(2..=3).contains(&version) {
+            return Err(GgufError::UnsupportedVersion(version));
+        }
+        let n_tensors = c.u64(&|| "tensor count".into())?;
+        let n_kv = c.u64(&|| "metadata count".into())?;
+        // A metadata entry takes at least 8 + 4 + 1 bytes, a tensor info at least 8 + 4 + 8 + 4 + 8.
+        if n_kv.saturating_mul(13) > c.remaining() {
+            return Err(GgufError::BadCount { what: "metadata entries".into(), count: n_kv });
+        }
+        if n_tensors.saturating_mul(32) > c.remaining() {
+            return Err(GgufError::BadCount { what: "tensors".into(), count: n_tensors });
+        }
+
+        let mut metadata = Vec::with_capacity(n_kv as usize);
+        let mut meta_index = HashMap::with_capacity(n_kv as usize);
+        for i in 0..n_kv {
+            let key = c.string(&|| format!("metadata key #{i}"))?;
+            let ty = c.u32(&|| format!("value type of {key:?}"))?;
+            let value = c.value(ty, &key, 0)?;
+            if meta_index.insert(key.clone(), metadata.len()).is_some() {
+                return Err(GgufError::Duplicate { name: key });
+            }
+            metadata.push((key, value));
+        }
+
+        let alignment = match meta_index.get("general.alignment") {
+            None => DEFAULT_ALIGNMENT,
+            Some(&i) => {
+                let a = metadata[i].1.as_u64().ok_or_else(|| GgufError::WrongType {
+                    key: "general.alignment".into(),
+                    expected: "an unsigned integer",
+                    found: metadata[i].1.type_name(),
+                })?;
+                if a == 0 || !a.is_power_of_two() {
+                    return Err(GgufError::BadAlignment(a));
+                }
+                a
+            }
+        };
+
+        let mut tensors = Vec::with_capacity(n_tensors as usize);
+        let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
+        for i in 0..n_tensors {
+            let name = c.string(&|| format!("name of tensor #{i}"))?;
+            let n_dims = c.u32(&|| format!("dimension count of {name:?}"))?;
+            if n_dims == 0 || n_dims as usize > MAX_DIMS {
+                return Err(GgufError::BadShape {
+                    tensor: name,
+                    dims: vec![],
+                    reason: format!("{n_dims} dimensions (1 to {MAX_DIMS} allowed)"),
+                });
+            }
+            let mut dims = Vec::with_capacity(n_dims as usize);
+            for _ in 0..n_dims {
+                dims.push(c.u64(&|| format!("dimensions of {name:?}"))?);
+            }
+            let type_id = c.u32(&|| format!("type of {name:?}"))?;
+            let offset = c.u64(&|| format!("offset of {name:?}"))?;
+            let ty = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnsupportedType {
+                tensor: name.clone(),
+                type_id,
+                type_name: GgmlType::ggml_name(type_id),
+            })?;
+            let size = tensor_size(&name, &dims, ty)?;
+            if tensor_index.insert(name.clone(), tensors.len()).is_some() {
+                return Err(GgufError::Duplicate { name });
+            }
+            tensors.push(TensorInfo { name, dims, ty, offset, size });
+        }
+
+        let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
+        let data_len = (bytes.len() as u64).saturating_sub(data_offset);
+        for t in &tensors {
+            if !t.offset.is_multiple_of(alignment) {
+                return Err(GgufError::BadOffset {
+                    tensor: t.name.clone(),
+                    offset: t.offset,
+                    reason: format!("not a multiple of the alignment {alignment}"),
+                });
+            }
+            if t.offset.checked_add(t.size).is_none_or(|end| end > data_len) {
+                return Err(GgufError::BadOffset {
+                    tensor: t.name.clone(),
+                    offset: t.offset,
+                    reason: format!("{} bytes of data would end past the file's {data_len} data bytes", t.size),
+                });
+            }
+        }
+        let mut by_offset: Vec<&TensorInfo> = tensors.iter().filter(|t| t.size > 0).collect();
+        by_offset.sort_by_key(|t| t.offset);
+        for pair in by_offset.windows(2) {
+            if pair[1].offset < pair[0].offset + pair[0].size {
+                return Err(GgufError::Overlap { first: pair[0].name.clone(), second: pair[1].name.clone() });
+            }
+        }
+
+        Ok(Self { version, metadata, tensors, alignment, data_offset, bytes, meta_index, tensor_index })
+    }
+
+    /// The metadata value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.meta_index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    /// The header of tensor `name`.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// The bytes of a tensor, in place (checked at parse time to lie inside the file).
+    pub fn tensor_data(&self, t: &TensorInfo) -> &'a [u8] {
+        let start = (self.data_offset + t.offset) as usize;
+        &self.bytes[start..start + t.size as usize]
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+/// Byte size of a tensor, after checking its shape: no zero or overflowing dims, rows of whole blocks.
+fn tensor_size(name: &str, dims: &[u64], ty: GgmlType) -> Result<u64, GgufError> {
+    let bad = |reason: String| GgufError::BadShape { tensor: name.to_string(), dims: dims.to_vec(), reason };
+    if dims.contains(&0) {
+        return Err(bad("a dimension is zero".into()));
+    }
+    let n = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n < 1 << 48)
+        .ok_or_else(|| bad("more than 2^48 elements".into()))?;
+    let row = ty.row_bytes(dims[0]).ok_or_else(|| {
+        bad(format!("row length {} is not a multiple of the {ty} block size {}", dims[0], ty.block_size()))
+    })?;
+    Ok(row * (n / dims[0]))
+}
