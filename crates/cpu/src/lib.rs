@@ -2,9 +2,11 @@
 //! is the oracle that kernel is tested against: simple loops over slices, no SIMD, no threads.
 
 pub mod compare;
+pub mod model;
 pub mod ops;
 pub mod rng;
 
 pub use compare::{compare, Mismatch, Tolerance};
+pub use model::{CpuModel, State};
 pub use ops::matvec_q8_0::matvec_q8_0;
 pub use rng::SplitMix64;

@@ -1,3 +1,7 @@
-//! One module per kernel, named like the kernel's WGSL file in `shaders/`.
+//! One module per kernel family, named like the kernels' WGSL files in `shaders/`.
 
+pub mod act;
+pub mod matmul;
 pub mod matvec_q8_0;
+pub mod norm;
+pub mod rope;

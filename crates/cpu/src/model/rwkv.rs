@@ -1,0 +1,245 @@
+//! RWKV time-mix (v6 and v7) and channel-mix over T tokens, with token shift and the per-head WKV state.
+//!
+//! Glossary: `T` tokens, `E` width, `H` heads, `S` head size (`E = H S`), `sx` the token-shift difference
+//! `x_{t-1} - x_t`. WKV state per head: v6 `[key i][value j]`, v7 `[value i][key j]` (as the papers write them).
+
+use crate::ops::act::silu;
+use crate::ops::matmul::{matmul, to_f32};
+use archrace_model::{Rwkv6Weights, Rwkv7Weights, RwkvCommon, RwkvSpec, Tensor};
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Token shift: `sx[t] = x[t-1] - x[t]`, with `x[-1]` from `prev`; `prev` becomes the last token's `x`.
+pub fn token_shift(x: &[f32], e: usize, prev: &mut [f32]) -> Vec<f32> {
+    let mut sx = vec![0.0; x.len()];
+    for (t, (row, out)) in x.chunks_exact(e).zip(sx.chunks_exact_mut(e)).enumerate() {
+        let before = if t == 0 { &*prev } else { &x[(t - 1) * e..t * e] };
+        for ((o, &b), &c) in out.iter_mut().zip(before).zip(row) {
+            *o = b - c;
+        }
+    }
+    prev.copy_from_slice(&x[x.len() - e..]);
+    sx
+}
+
+/// `x + sx * mix`, row by row.
+fn lerp(x: &[f32], sx: &[f32], mix: &[f32]) -> Vec<f32> {
+    let e = mix.len();
+    x.iter().zip(sx).enumerate().map(|(i, (&x, &s))| x + s * mix[i % e]).collect()
+}
+
+/// Group norm over each head's `S` channels (eps 64e-5, as llama.cpp's RWKV graphs), then scale and bias.
+fn group_norm(x: &[f32], n_head: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
+    let e = w.len();
+    let s = e / n_head;
+    let mut y = vec![0.0; x.len()];
+    for (xs, ys) in x.chunks_exact(s).zip(y.chunks_exact_mut(s)) {
+        let mean = xs.iter().sum::<f32>() / s as f32;
+        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / s as f32;
+        let scale = 1.0 / (var + 64e-5).sqrt();
+        for (o, &v) in ys.iter_mut().zip(xs) {
+            *o = (v - mean) * scale;
+        }
+    }
+    for (i, v) in y.iter_mut().enumerate() {
+        *v = *v * w[i % e] + b[i % e];
+    }
+    y
+}
+
+/// `(cur * g) @ output`, after the group norm of `wkv` (+ `extra`, v7's `r k` bonus, added after the norm).
+fn finish(c: &RwkvCommon, spec: &RwkvSpec, wkv: &[f32], extra: Option<&[f32]>, g: &[f32], t: usize) -> Vec<f32> {
+    let mut cur =
+        group_norm(wkv, spec.n_head, &to_f32(&c.ln.weight), &to_f32(c.ln.bias.as_ref().expect("LayerNorm bias")));
+    if let Some(extra) = extra {
+        for (a, b) in cur.iter_mut().zip(extra) {
+            *a += b;
+        }
+    }
+    for (a, b) in cur.iter_mut().zip(g) {
+        *a *= b;
+    }
+    matmul(&c.output, &cur, t)
+}
+
+/// Row `j` of a `[E, 1, 1, n]` lerp tensor.
+fn lerp_row(fused: &[f32], e: usize, j: usize) -> &[f32] {
+    &fused[j * e..(j + 1) * e]
+}
+
+/// RWKV-6 time-mix ("Eagle and Finch", eqs. 15-22): data-dependent token shift (ddlerp) through a LoRA,
+/// data-dependent decay `w = exp(-exp(d))`, and the WKV recurrence with the bonus `u` for the current token:
+/// `o_t = r_t (diag(u) k_t^T v_t + S)`, `S = diag(w_t) S + k_t^T v_t`.
+pub fn time_mix_v6(
+    spec: &RwkvSpec,
+    w: &Rwkv6Weights,
+    x: &[f32],
+    t: usize,
+    shift: &mut [f32],
+    state: &mut [f32],
+) -> Vec<f32> {
+    let e = x.len() / t;
+    let (h, s) = (spec.n_head, spec.head_size);
+    let sx = token_shift(x, e, shift);
+    // ddlerp: m_j = tanh((x + sx * lerp_x) W1) W2_j, x_j = x + sx * (lerp_fused_j + m_j) for j in w,k,v,r,g
+    let xxx: Vec<f32> = matmul(&w.w1, &lerp(x, &sx, &to_f32(&w.lerp_x)), t).iter().map(|v| v.tanh()).collect();
+    let dm = w.w2.row_len();
+    let fused = to_f32(&w.lerp_fused);
+    let mixed: Vec<Vec<f32>> = (0..5)
+        .map(|j| {
+            let xj: Vec<f32> = xxx.chunks_exact(5 * dm).flat_map(|row| row[j * dm..(j + 1) * dm].to_vec()).collect();
+            let m = matmul(&w.w2.row_range(j * e, e), &xj, t);
+            let base = lerp_row(&fused, e, j);
+            (0..t * e).map(|i| x[i] + sx[i] * (base[i % e] + m[i])).collect()
+        })
+        .collect();
+    let (xw, xk, xv, xr, xg) = (&mixed[0], &mixed[1], &mixed[2], &mixed[3], &mixed[4]);
+    let r = matmul(&w.common.receptance, xr, t);
+    let k = matmul(&w.common.key, xk, t);
+    let v = matmul(&w.common.value, xv, t);
+    let g: Vec<f32> = matmul(&w.gate, xg, t).into_iter().map(silu).collect();
+    let decay_lora: Vec<f32> = matmul(&w.decay_w1, xw, t).iter().map(|v| v.tanh()).collect();
+    let decay_bias = to_f32(&w.decay);
+    let decay: Vec<f32> = matmul(&w.decay_w2, &decay_lora, t)
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (-(d + decay_bias[i % e]).exp()).exp())
+        .collect();
+    let u = to_f32(&w.first); // (H, S)
+    let mut out = vec![0.0; t * e];
+    for tok in 0..t {
+        for head in 0..h {
+            let at = |a: &[f32], i: usize| a[tok * e + head * s + i];
+            let st = &mut state[head * s * s..(head + 1) * s * s];
+            for j in 0..s {
+                let mut acc = 0.0;
+                for i in 0..s {
+                    let kv = at(&k, i) * at(&v, j);
+                    acc += at(&r, i) * (u[head * s + i] * kv + st[i * s + j]);
+                }
+                out[tok * e + head * s + j] = acc;
+            }
+            for i in 0..s {
+                for j in 0..s {
+                    st[i * s + j] = st[i * s + j] * at(&decay, i) + at(&k, i) * at(&v, j);
+                }
+            }
+        }
+    }
+    finish(&w.common, spec, &out, None, &g, t)
+}
+
+/// RWKV-7 time-mix ("RWKV-7 Goose", section 4): the generalised delta rule
+/// `S = S diag(w) + S (-kk)^T (kk a) + v^T k`, `o = S r`, with value residual from layer 0 (`v_first`).
+#[allow(clippy::too_many_arguments)]
+pub fn time_mix_v7(
+    spec: &RwkvSpec,
+    w: &Rwkv7Weights,
+    x: &[f32],
+    t: usize,
+    shift: &mut [f32],
+    state: &mut [f32],
+    v_first: &mut Option<Vec<f32>>,
+) -> Vec<f32> {
+    let e = x.len() / t;
+    let (h, s) = (spec.n_head, spec.head_size);
+    let sx = token_shift(x, e, shift);
+    let fused = to_f32(&w.lerp_fused);
+    let [xr, xw, xk, xv, xa, xg]: [Vec<f32>; 6] = std::array::from_fn(|j| lerp(x, &sx, lerp_row(&fused, e, j)));
+    let lora = |pair: (&Tensor, &Tensor), input: &[f32], act: fn(f32) -> f32| -> Vec<f32> {
+        let down: Vec<f32> = matmul(pair.0, input, t).into_iter().map(act).collect();
+        matmul(pair.1, &down, t)
+    };
+    let add_bias = |mut a: Vec<f32>, b: &Tensor| {
+        let b = to_f32(b);
+        a.iter_mut().enumerate().for_each(|(i, v)| *v += b[i % e]);
+        a
+    };
+    let r = matmul(&w.common.receptance, &xr, t);
+    // w = exp(-e^{-1/2} sigmoid(w0 + tanh(x W1) W2)): decay in (e^{-e^{-1/2}}, 1)
+    let decay: Vec<f32> = add_bias(lora((&w.w[1], &w.w[2]), &xw, f32::tanh), &w.w[0])
+        .into_iter()
+        .map(|d| (-0.606531 * sigmoid(d)).exp())
+        .collect();
+    let mut k = matmul(&w.common.key, &xk, t);
+    let mut v = matmul(&w.common.value, &xv, t);
+    match v_first {
+        None => *v_first = Some(v.clone()),
+        Some(first) => {
+            // value residual: v = v + (v_first - v) * sigmoid(v0 + x W1 W2)
+            let mix = add_bias(lora((&w.v[1], &w.v[2]), &xv, |x| x), &w.v[0]);
+            for ((v, f), m) in v.iter_mut().zip(first.iter()).zip(mix) {
+                *v += (f - *v) * sigmoid(m);
+            }
+        }
+    }
+    let g = lora((&w.g[0], &w.g[1]), &xg, sigmoid);
+    let a: Vec<f32> = add_bias(lora((&w.a[1], &w.a[2]), &xa, |x| x), &w.a[0]).into_iter().map(sigmoid).collect();
+    let (k_k, k_a, r_k) = (to_f32(&w.k_k), to_f32(&w.k_a), to_f32(&w.r_k));
+    // kk = normalize(k * k_k) per head; k = k + a * k * k_a - k * k_a
+    let mut kk: Vec<f32> = k.iter().enumerate().map(|(i, v)| v * k_k[i % e]).collect();
+    for head in kk.chunks_exact_mut(s) {
+        let norm = head.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        head.iter_mut().for_each(|v| *v /= norm);
+    }
+    for (i, kv) in k.iter_mut().enumerate() {
+        let ka = *kv * k_a[i % e];
+        *kv = *kv + a[i] * ka - ka;
+    }
+    let mut out = vec![0.0; t * e];
+    let mut sa = vec![0.0; s];
+    for tok in 0..t {
+        for head in 0..h {
+            let base = tok * e + head * s;
+            let st = &mut state[head * s * s..(head + 1) * s * s];
+            for (i, sai) in sa.iter_mut().enumerate() {
+                *sai = (0..s).map(|j| -kk[base + j] * st[i * s + j]).sum();
+            }
+            for i in 0..s {
+                let mut acc = 0.0;
+                for j in 0..s {
+                    let b = kk[base + j] * a[base + j];
+                    let new = st[i * s + j] * decay[base + j] + v[base + i] * k[base + j] + sa[i] * b;
+                    st[i * s + j] = new;
+                    acc += new * r[base + j];
+                }
+                out[base + i] = acc;
+            }
+        }
+    }
+    // bonus: (sum_j r_j k_j r_k_j) v, per head, added after the group norm
+    let mut bonus = vec![0.0; t * e];
+    for (row, chunk) in bonus.chunks_exact_mut(s).enumerate() {
+        let base = row * s;
+        let rk: f32 = (0..s).map(|j| r[base + j] * k[base + j] * r_k[(base + j) % e]).sum();
+        for (i, o) in chunk.iter_mut().enumerate() {
+            *o = v[base + i] * rk;
+        }
+    }
+    finish(&w.common, spec, &out, Some(&bonus), &g, t)
+}
+
+/// Channel-mix: `k = relu(lerp_k(x) W_k)^2`, `out = k W_v`, gated by `sigmoid(lerp_r(x) W_r)` in v6.
+pub fn channel_mix(
+    lerp_k: &Tensor,
+    key: &Tensor,
+    value: &Tensor,
+    receptance: Option<&(Tensor, Tensor)>,
+    x: &[f32],
+    t: usize,
+    shift: &mut [f32],
+) -> Vec<f32> {
+    let e = x.len() / t;
+    let sx = token_shift(x, e, shift);
+    let kf: Vec<f32> = matmul(key, &lerp(x, &sx, &to_f32(lerp_k)), t).into_iter().map(|v| v.max(0.0).powi(2)).collect();
+    let mut out = matmul(value, &kf, t);
+    if let Some((lerp_r, rec)) = receptance {
+        let r = matmul(rec, &lerp(x, &sx, &to_f32(lerp_r)), t);
+        for (o, r) in out.iter_mut().zip(r) {
+            *o *= sigmoid(r);
+        }
+    }
+    out
+}

@@ -1,0 +1,44 @@
+//! Rotary position embedding, ggml's "normal" mode (adjacent pairs), on (T, heads * head_dim) in place.
+
+use archrace_model::RopeSpec;
+
+/// Rotates pairs `(2i, 2i+1)` of the first `n_rot` dims of each head of token `t` by
+/// `theta = pos_t * freq_scale * freq_base^(-2i/n_rot)` (RoFormer, Su et al. 2021, eq. 34). `theta` is built by
+/// repeated multiplication, as `ggml_rope_cache_init` does, so results match llama.cpp bit for bit in f32.
+pub fn rope(x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize], spec: &RopeSpec) {
+    let theta_scale = spec.freq_base.powf(-2.0 / spec.n_rot as f32);
+    for (tok, &pos) in x.chunks_exact_mut(n_heads * head_dim).zip(positions) {
+        let mut theta_base = pos as f32;
+        let mut cache = Vec::with_capacity(spec.n_rot / 2);
+        for _ in 0..spec.n_rot / 2 {
+            let theta = spec.freq_scale * theta_base;
+            cache.push((theta.cos(), theta.sin()));
+            theta_base *= theta_scale;
+        }
+        for head in tok.chunks_exact_mut(head_dim) {
+            for (i, &(cos, sin)) in cache.iter().enumerate() {
+                let (x0, x1) = (head[2 * i], head[2 * i + 1]);
+                head[2 * i] = x0 * cos - x1 * sin;
+                head[2 * i + 1] = x0 * sin + x1 * cos;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_zero_is_identity_and_norms_are_kept() {
+        let spec = RopeSpec { n_rot: 4, freq_base: 10000.0, freq_scale: 1.0 };
+        let orig = [1.0, 2.0, 3.0, 4.0];
+        let mut x = orig;
+        rope(&mut x, 1, 4, &[0], &spec);
+        assert_eq!(x, orig);
+        rope(&mut x, 1, 4, &[7], &spec);
+        assert!(((x[0] * x[0] + x[1] * x[1]) - 5.0).abs() < 1e-5);
+        // First pair rotates by 7 radians.
+        assert!((x[0] - (7f32.cos() - 2.0 * 7f32.sin())).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,62 @@
+//! Errors of turning a GGUF file into a model description.
+
+use archrace_gguf::GgufError;
+use std::fmt;
+
+/// A GGUF that is not a model archrace can run, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelError {
+    /// The file itself is malformed.
+    Gguf(GgufError),
+    /// `general.architecture` is not one of llama, mamba, rwkv6, rwkv7, jamba.
+    UnknownArchitecture(String),
+    /// A metadata value that is out of range or inconsistent.
+    BadMetadata {
+        /// The key.
+        key: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// A tensor whose shape disagrees with the metadata.
+    ShapeMismatch {
+        /// Tensor name.
+        tensor: String,
+        /// Dimensions the metadata calls for (ggml order).
+        expected: Vec<u64>,
+        /// Dimensions in the file.
+        found: Vec<u64>,
+    },
+    /// A token id outside the vocabulary.
+    TokenOutOfRange {
+        /// The id.
+        token: u32,
+        /// Vocabulary size.
+        n_vocab: usize,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Gguf(e) => e.fmt(f),
+            ModelError::UnknownArchitecture(a) => {
+                write!(f, "unknown architecture {a:?}: archrace runs llama, mamba, rwkv6, rwkv7 and jamba GGUF models")
+            }
+            ModelError::BadMetadata { key, reason } => write!(f, "metadata {key:?}: {reason}"),
+            ModelError::ShapeMismatch { tensor, expected, found } => {
+                write!(f, "tensor {tensor:?} has shape {found:?}, but the metadata implies {expected:?}")
+            }
+            ModelError::TokenOutOfRange { token, n_vocab } => {
+                write!(f, "token id {token} is outside the vocabulary of {n_vocab}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl From<GgufError> for ModelError {
+    fn from(e: GgufError) -> Self {
+        ModelError::Gguf(e)
+    }
+}

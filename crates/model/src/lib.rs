@@ -1,0 +1,14 @@
+//! The single description of every archrace model, shared by the CPU oracle, the GPU runtime, the CLI and
+//! the playground: a [`ModelSpec`] built from GGUF metadata, the model's tensors found and shape-checked
+//! ([`ModelWeights`]), and the shapes of its decode state.
+
+pub mod error;
+pub mod meta;
+pub mod spec;
+pub mod weights;
+
+pub use error::ModelError;
+pub use spec::{Arch, AttnSpec, Ffn, LayerSpec, MambaSpec, Mixer, ModelSpec, Norm, RopeSpec, RwkvSpec};
+pub use weights::{
+    FfnWeights, LayerWeights, MixerWeights, ModelWeights, NormWeights, Rwkv6Weights, Rwkv7Weights, RwkvCommon, Tensor,
+};

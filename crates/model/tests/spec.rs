@@ -1,0 +1,137 @@
+//! ModelSpec and ModelWeights on the shared fixtures, and on rewritten copies of them that break one
+//! thing each: every broken file is a typed error naming the problem.
+
+use archrace_gguf::{Gguf, GgufError, GgufWriter, Value};
+use archrace_model::{Arch, Ffn, Mixer, ModelError, ModelSpec, ModelWeights};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn load(bytes: &[u8]) -> Result<ModelSpec, ModelError> {
+    let g = Gguf::parse(bytes)?;
+    let spec = ModelSpec::from_gguf(&g)?;
+    ModelWeights::from_gguf(&g, &spec)?;
+    Ok(spec)
+}
+
+/// A copy of `file` with metadata values replaced (`Some`) or dropped (`None`), and tensors dropped.
+fn rewrite(file: &str, edit: &[(&str, Option<Value>)], drop_tensor: Option<&str>) -> Vec<u8> {
+    let bytes = fixture(file);
+    let g = Gguf::parse(&bytes).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in &g.metadata {
+        match edit.iter().find(|(key, _)| key == k) {
+            Some((_, Some(new))) => w.metadata(k, new.clone()),
+            Some((_, None)) => &mut w,
+            None => w.metadata(k, v.clone()),
+        };
+    }
+    for t in g.tensors.iter().filter(|t| Some(t.name.as_str()) != drop_tensor) {
+        w.tensor(&t.name, &t.dims, t.ty, g.tensor_data(t).to_vec());
+    }
+    w.to_bytes()
+}
+
+#[test]
+fn fixtures_give_the_documented_layer_layouts() {
+    let llama = load(&fixture("llama-q8_0.gguf")).unwrap();
+    assert_eq!(
+        (llama.arch, llama.n_embd, llama.n_vocab, llama.n_layers(), llama.tied_output),
+        (Arch::Llama, 64, 262, 3, false)
+    );
+    match llama.layers[0].mixer {
+        Mixer::Attention(a) => {
+            assert_eq!((a.n_head, a.n_head_kv, a.head_dim), (4, 2, 16));
+            assert_eq!(a.rope.unwrap().n_rot, 16);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(llama.layers[0].ffn, Ffn::Dense { hidden: 128 });
+
+    let jamba = load(&fixture("jamba-q4_0.gguf")).unwrap();
+    let kinds: Vec<(&str, &str)> = jamba
+        .layers
+        .iter()
+        .map(|l| {
+            let m = match l.mixer {
+                Mixer::Attention(a) => {
+                    assert!(a.rope.is_none(), "Jamba attention has no RoPE");
+                    "attention"
+                }
+                Mixer::Mamba(m) => {
+                    assert!(m.dt_b_c_rms);
+                    "mamba"
+                }
+                Mixer::Rwkv(_) => "rwkv",
+            };
+            let f = match l.ffn {
+                Ffn::Moe { experts: 4, top_k: 2, hidden: 128 } => "moe",
+                Ffn::Dense { hidden: 128 } => "dense",
+                other => panic!("{other:?}"),
+            };
+            (m, f)
+        })
+        .collect();
+    assert_eq!(kinds, [("mamba", "dense"), ("mamba", "moe"), ("attention", "dense"), ("mamba", "moe")]);
+
+    let mamba = load(&fixture("mamba-f32.gguf")).unwrap();
+    assert!(mamba.layers.iter().all(|l| l.ffn == Ffn::None && matches!(l.mixer, Mixer::Mamba(m) if m.d_inner == 128 && m.d_state == 16 && m.d_conv == 4 && m.dt_rank == 4 && !m.dt_b_c_rms)));
+    for (file, version) in [("rwkv6-q4_1.gguf", 6), ("rwkv7-q4_1.gguf", 7)] {
+        let rwkv = load(&fixture(file)).unwrap();
+        assert!(rwkv
+            .layers
+            .iter()
+            .all(|l| matches!(l.mixer, Mixer::Rwkv(r) if r.version == version && r.head_size == 64 && r.n_head == 2)));
+        assert!(rwkv.layers.iter().all(|l| l.ffn == Ffn::ChannelMix { hidden: 256 }));
+    }
+}
+
+#[test]
+fn unknown_architecture_is_named() {
+    let b = rewrite("llama-f32.gguf", &[("general.architecture", Some(Value::String("gpt2".into())))], None);
+    assert_eq!(load(&b).unwrap_err(), ModelError::UnknownArchitecture("gpt2".into()));
+}
+
+#[test]
+fn missing_and_absurd_metadata_is_named() {
+    let b = rewrite("llama-f32.gguf", &[("llama.block_count", None)], None);
+    assert_eq!(load(&b).unwrap_err(), ModelError::Gguf(GgufError::MissingKey("llama.block_count".into())));
+    let b = rewrite("llama-f32.gguf", &[("llama.embedding_length", Some(Value::U64(1 << 40)))], None);
+    match load(&b).unwrap_err() {
+        ModelError::BadMetadata { key, reason } => {
+            assert!(key == "llama.embedding_length" && reason.contains("limit"), "{reason}")
+        }
+        e => panic!("{e}"),
+    }
+    let b = rewrite("llama-f32.gguf", &[("llama.attention.head_count_kv", Some(Value::U32(3)))], None);
+    assert!(
+        matches!(load(&b).unwrap_err(), ModelError::BadMetadata { key, .. } if key == "llama.attention.head_count_kv")
+    );
+    let b =
+        rewrite("llama-f32.gguf", &[("llama.attention.layer_norm_rms_epsilon", Some(Value::String("x".into())))], None);
+    assert!(matches!(load(&b).unwrap_err(), ModelError::Gguf(GgufError::WrongType { .. })));
+    let b = rewrite(
+        "jamba-f32.gguf",
+        &[("jamba.attention.head_count_kv", Some(Value::Array(vec![Value::U32(0); 3])))],
+        None,
+    );
+    assert!(
+        matches!(load(&b).unwrap_err(), ModelError::BadMetadata { reason, .. } if reason.contains("3 values for 4 layers"))
+    );
+}
+
+#[test]
+fn shapes_that_disagree_with_metadata_and_missing_tensors_are_named() {
+    let b = rewrite("llama-f32.gguf", &[("llama.embedding_length", Some(Value::U32(32)))], None);
+    assert!(matches!(load(&b).unwrap_err(), ModelError::ShapeMismatch { tensor, .. } if tensor == "token_embd.weight"));
+    let b = rewrite("llama-f32.gguf", &[("llama.feed_forward_length", Some(Value::U32(256)))], None);
+    assert!(
+        matches!(load(&b).unwrap_err(), ModelError::ShapeMismatch { tensor, .. } if tensor == "blk.0.ffn_gate.weight")
+    );
+    let b = rewrite("mamba-f32.gguf", &[], Some("blk.1.ssm_a"));
+    assert_eq!(load(&b).unwrap_err(), ModelError::Gguf(GgufError::MissingTensor("blk.1.ssm_a".into())));
+    // Without its output tensor, a llama model ties the output to the embedding.
+    let b = rewrite("llama-f32.gguf", &[], Some("output.weight"));
+    assert!(load(&b).unwrap().tied_output);
+}
