@@ -5,10 +5,12 @@
 pub mod error;
 pub mod meta;
 pub mod spec;
+pub mod tokenizer;
 pub mod weights;
 
 pub use error::ModelError;
 pub use spec::{Arch, AttnSpec, Ffn, LayerSpec, MambaSpec, Mixer, ModelSpec, Norm, RopeSpec, RwkvSpec};
+pub use tokenizer::{StreamDecoder, Tokenizer, TokenizerKind};
 pub use weights::{
     FfnWeights, LayerWeights, MixerWeights, ModelWeights, NormWeights, Rwkv6Weights, Rwkv7Weights, RwkvCommon, Tensor,
 };
