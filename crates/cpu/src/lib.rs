@@ -4,9 +4,8 @@
 pub mod compare;
 pub mod model;
 pub mod ops;
-pub mod rng;
 
+pub use archrace_model::rng::SplitMix64;
 pub use compare::{compare, Mismatch, Tolerance};
 pub use model::{CpuModel, State};
 pub use ops::matvec_q8_0::matvec_q8_0;
-pub use rng::SplitMix64;

@@ -2,13 +2,20 @@
 //! the playground: a [`ModelSpec`] built from GGUF metadata, the model's tensors found and shape-checked
 //! ([`ModelWeights`]), and the shapes of its decode state.
 
+pub mod calc;
+pub mod config;
 pub mod error;
 pub mod meta;
+pub mod rng;
+pub mod sample;
 pub mod spec;
 pub mod tokenizer;
 pub mod weights;
 
+pub use calc::{KvType, MemoryReport};
 pub use error::ModelError;
+pub use rng::SplitMix64;
+pub use sample::{Sampler, SamplerConfig};
 pub use spec::{Arch, AttnSpec, Ffn, LayerSpec, MambaSpec, Mixer, ModelSpec, Norm, RopeSpec, RwkvSpec};
 pub use tokenizer::{StreamDecoder, Tokenizer, TokenizerKind};
 pub use weights::{

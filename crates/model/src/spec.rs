@@ -180,6 +180,8 @@ pub struct ModelSpec {
     pub norm: Norm,
     /// Whether the output projection reuses `token_embd.weight`.
     pub tied_output: bool,
+    /// Sliding attention window, when the model has one (Mistral-style).
+    pub sliding_window: Option<usize>,
     /// Layers, in order.
     pub layers: Vec<LayerSpec>,
 }
@@ -287,7 +289,8 @@ impl ModelSpec {
                 (Norm::Layer { eps: m.float("attention.layer_norm_epsilon")? }, vec![layer; n_layers])
             }
         };
-        Ok(Self { arch, name, n_embd, n_vocab, n_ctx_train, norm, tied_output, layers })
+        let sliding_window = m.opt_dim("attention.sliding_window", u64::MAX)?;
+        Ok(Self { arch, name, n_embd, n_vocab, n_ctx_train, norm, tied_output, sliding_window, layers })
     }
 
     /// Number of layers.

@@ -1,5 +1,5 @@
 //! A tiny seeded generator (SplitMix64, Steele, Lea & Flood 2014), identical on every target, used for
-//! reproducible test data; later also the sampler's random stream on the CPU and the GPU.
+//! reproducible test data and for the sampler, whose one draw per token a GPU sampler can reproduce.
 
 /// SplitMix64: 64 bits of state, one add and a mix per draw.
 #[derive(Clone, Debug)]
