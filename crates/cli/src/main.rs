@@ -1,8 +1,11 @@
-//! `archrace`: the native command line. For now it reports the GPU and checks a kernel on it; the model
-//! commands (inspect, memory, tokenize, logits, generate, race) build on the same crates.
+//! `archrace`: the native command line. Model commands (inspect, memory, tokenize, detokenize, logits,
+//! generate) run on the CPU reference; `device` reports the GPU and checks a kernel on it. The interface is
+//! stable: later tooling depends on it.
 
-use archrace_gpu::{matvec_q8_0_selftest, GpuContext};
-use clap::{Parser, Subcommand};
+mod commands;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -12,8 +15,126 @@ struct Cli {
     command: Command,
 }
 
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The CPU reference (plain Rust loops).
+    Cpu,
+}
+
+/// KV cache element type for the calculator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KvTypeArg {
+    /// 2 bytes per element.
+    F16,
+    /// 4 bytes per element.
+    F32,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Architecture, per-layer kinds, dims, tensor types and the calculator's figures of a GGUF model.
+    Inspect {
+        /// The GGUF file.
+        model: PathBuf,
+        /// Context length for the memory figures (default: the model's training context, at most 4096).
+        #[arg(long)]
+        context: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parameters and memory (weights, KV cache, state, scratch) of a GGUF or a Hugging Face config.json.
+    Memory {
+        /// A GGUF file or a config.json.
+        source: PathBuf,
+        /// Context length.
+        #[arg(long)]
+        context: u64,
+        /// KV cache element type.
+        #[arg(long, value_enum, default_value = "f16")]
+        kv_type: KvTypeArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Token ids of a text (no BOS unless --bos).
+    Tokenize {
+        /// The GGUF file (a vocab-only GGUF works).
+        model: PathBuf,
+        /// The text.
+        #[arg(long)]
+        text: String,
+        /// Add BOS first.
+        #[arg(long)]
+        bos: bool,
+        /// Treat special-token texts such as <|im_start|> as those tokens.
+        #[arg(long)]
+        special: bool,
+        /// Print JSON with ids and token pieces.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The text of token ids.
+    Detokenize {
+        /// The GGUF file.
+        model: PathBuf,
+        /// Comma-separated ids.
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u32>,
+    },
+    /// Logits for every position of a token sequence.
+    Logits {
+        /// The GGUF file.
+        model: PathBuf,
+        /// Comma-separated token ids.
+        #[arg(long, value_delimiter = ',')]
+        tokens: Vec<u32>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: Backend,
+        /// Print JSON (`{"logits": [[...], ...]}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate text from a prompt.
+    Generate {
+        /// The GGUF file.
+        model: PathBuf,
+        /// The prompt (BOS is added as the model's metadata says).
+        #[arg(long)]
+        prompt: String,
+        /// Tokens to generate.
+        #[arg(short = 'n', long = "n-predict", default_value_t = 32)]
+        n: usize,
+        /// Temperature (0 = greedy).
+        #[arg(long, default_value_t = 0.0)]
+        temp: f32,
+        /// Top-k (0 = off).
+        #[arg(long, default_value_t = 40)]
+        top_k: usize,
+        /// Top-p (1 = off).
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        /// Min-p (0 = off).
+        #[arg(long, default_value_t = 0.05)]
+        min_p: f32,
+        /// Repetition penalty (1 = off).
+        #[arg(long, default_value_t = 1.0)]
+        repeat_penalty: f32,
+        /// Seed of the sampler.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stop at the end-of-sequence token.
+        #[arg(long)]
+        stop_at_eos: bool,
+        /// Where to run.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: Backend,
+        /// Print JSON (`prompt_ids`, `ids`, `text`, timing).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the GPU adapter (name, backend, limits, features) and check a WGSL kernel against the CPU.
     Device {
         /// Print JSON instead of text.
@@ -32,59 +153,45 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Device { json, rows, cols, seed } => match pollster::block_on(device(json, rows, cols, seed)) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("archrace: {e}");
-                ExitCode::from(2)
-            }
-        },
-    }
-}
-
-/// Prints the adapter report and the self-test; returns whether the self-test passed.
-async fn device(json: bool, rows: usize, cols: usize, seed: u64) -> Result<bool, archrace_gpu::GpuError> {
-    let ctx = GpuContext::new().await?;
-    let report = matvec_q8_0_selftest(&ctx, rows, cols, seed).await?;
-    if json {
-        let out = serde_json::json!({ "adapter": ctx.report, "selftest": report });
-        println!("{}", serde_json::to_string_pretty(&out).expect("serializable"));
-    } else {
-        let a = &ctx.report;
-        let l = &a.limits;
-        println!("adapter   {} ({}, {})", a.name, a.backend, a.device_type);
-        println!("driver    {}", a.driver);
-        println!(
-            "features  shader-f16 {}  subgroups {}  timestamp-query {}",
-            a.shader_f16, a.subgroups, a.timestamp_query
-        );
-        println!(
-            "limits    storage binding {} MiB, buffer {} MiB, {} storage buffers/stage, {} B workgroup memory, {} invocations/workgroup",
-            l.max_storage_buffer_binding_size >> 20,
-            l.max_buffer_size >> 20,
-            l.max_storage_buffers_per_shader_stage,
-            l.max_compute_workgroup_storage_size,
-            l.max_compute_invocations_per_workgroup
-        );
-        println!(
-            "selftest  {} {}x{} seed {}: {}  max |gpu-cpu| {:.3e} ({:.3e} relative)  gpu {:.3} ms ({})  cpu {:.3} ms",
-            report.kernel,
-            report.rows,
-            report.cols,
-            report.seed,
-            if report.pass { "PASS" } else { "FAIL" },
-            report.max_abs_diff,
-            report.max_rel_diff,
-            report.gpu_ms,
-            report.timing_source,
-            report.cpu_ms
-        );
-        if let Some(m) = &report.mismatch {
-            println!("          {m}");
+    let result = match Cli::parse().command {
+        Command::Inspect { model, context, json } => commands::inspect(&model, context, json),
+        Command::Memory { source, context, kv_type, json } => commands::memory(&source, context, kv_type, json),
+        Command::Tokenize { model, text, bos, special, json } => commands::tokenize(&model, &text, bos, special, json),
+        Command::Detokenize { model, ids } => commands::detokenize(&model, &ids),
+        Command::Logits { model, tokens, backend: Backend::Cpu, json } => commands::logits(&model, &tokens, json),
+        Command::Generate {
+            model,
+            prompt,
+            n,
+            temp,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            seed,
+            stop_at_eos,
+            backend: Backend::Cpu,
+            json,
+        } => {
+            let config = archrace_model::SamplerConfig {
+                temperature: temp,
+                top_k,
+                top_p,
+                min_p,
+                repeat_penalty,
+                repeat_last_n: 64,
+                seed,
+            };
+            commands::generate(&model, &prompt, n, config, stop_at_eos, json)
+        }
+        Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("archrace: {e}");
+            ExitCode::from(2)
         }
     }
-    Ok(report.pass)
 }

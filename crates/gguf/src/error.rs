@@ -105,7 +105,10 @@ impl fmt::Display for GgufError {
             BadMagic(m) => write!(f, "not a GGUF file: magic {m:02x?} is not \"GGUF\""),
             UnsupportedVersion(v) => write!(f, "unsupported GGUF version {v} (archrace reads versions 2 and 3)"),
             BadValueType { key, type_id } => write!(f, "metadata key {key:?} has unknown value type {type_id}"),
-            BadCount { what, count } => write!(f, "implausible count of {what}: {count}"),
+            BadCount { what, count } => write!(
+                f,
+                "implausible count of {what}: {count}, more than the rest of the file can hold (truncated or corrupt?)"
+            ),
             BadString { what } => write!(f, "{what} is not valid UTF-8"),
             Duplicate { name } => write!(f, "duplicate name {name:?}"),
             BadShape { tensor, dims, reason } => write!(f, "tensor {tensor:?} has bad shape {dims:?}: {reason}"),

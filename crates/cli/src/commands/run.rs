@@ -1,0 +1,98 @@
+//! `logits` and `generate` on the CPU reference.
+
+use super::{print_json, read, CmdResult};
+use archrace_cpu::CpuModel;
+use archrace_gguf::Gguf;
+use archrace_model::{Sampler, SamplerConfig, StreamDecoder, Tokenizer};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// `archrace logits`.
+pub fn logits(path: &Path, tokens: &[u32], json: bool) -> CmdResult {
+    if tokens.is_empty() {
+        return Err("--tokens needs at least one id".into());
+    }
+    let bytes = read(path)?;
+    let g = Gguf::parse(&bytes)?;
+    let model = CpuModel::from_gguf(&g)?;
+    let mut state = model.new_state();
+    let logits = model.forward(&mut state, tokens)?;
+    let rows: Vec<&[f32]> = logits.chunks(model.spec.n_vocab).collect();
+    if json {
+        print_json(&serde_json::json!({ "logits": rows }));
+    } else {
+        for (pos, row) in rows.iter().enumerate() {
+            let best = archrace_model::sample::argmax(row);
+            println!("position {pos}: argmax {best} ({:.4})", row[best as usize]);
+        }
+    }
+    Ok(true)
+}
+
+/// `archrace generate`: prompt (BOS as the metadata says), prefill, then decode `n` tokens.
+pub fn generate(
+    path: &Path,
+    prompt: &str,
+    n: usize,
+    config: SamplerConfig,
+    stop_at_eos: bool,
+    json: bool,
+) -> CmdResult {
+    let bytes = read(path)?;
+    let g = Gguf::parse(&bytes)?;
+    let model = CpuModel::from_gguf(&g)?;
+    let tok = Tokenizer::from_gguf(&g)?;
+    let prompt_ids = tok.encode(prompt, tok.add_bos, false);
+    if prompt_ids.is_empty() {
+        return Err("the prompt is empty and the model adds no BOS: nothing to start from".into());
+    }
+    let mut sampler = Sampler::new(config);
+    let mut state = model.new_state();
+    let start = Instant::now();
+    let logits = model.forward(&mut state, &prompt_ids)?;
+    let prefill_s = start.elapsed().as_secs_f64();
+    let mut last = logits[logits.len() - model.spec.n_vocab..].to_vec();
+    let mut history = prompt_ids.clone();
+    let mut ids = Vec::new();
+    let mut stream = StreamDecoder::default();
+    let decode_start = Instant::now();
+    if !json {
+        print!("{prompt}");
+    }
+    for _ in 0..n {
+        let next = sampler.sample(&last, &history);
+        if stop_at_eos && Some(next) == tok.eos {
+            break;
+        }
+        ids.push(next);
+        history.push(next);
+        if !json {
+            print!("{}", stream.push(&tok, next));
+            std::io::stdout().flush().ok();
+        }
+        last = model.forward(&mut state, &[next])?;
+    }
+    let decode_s = decode_start.elapsed().as_secs_f64();
+    let tokens_per_s = if decode_s > 0.0 { ids.len() as f64 / decode_s } else { 0.0 };
+    if json {
+        print_json(&serde_json::json!({
+            "prompt_ids": prompt_ids,
+            "ids": ids,
+            "text": tok.decode(&ids, false),
+            "prefill_ms": prefill_s * 1e3,
+            "decode_tokens_per_s": tokens_per_s,
+            "backend": "cpu",
+        }));
+    } else {
+        println!();
+        eprintln!(
+            "[{} prompt tokens in {:.1} ms, {} generated at {:.2} tokens/s, cpu]",
+            prompt_ids.len(),
+            prefill_s * 1e3,
+            ids.len(),
+            tokens_per_s
+        );
+    }
+    Ok(true)
+}

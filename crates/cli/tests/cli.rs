@@ -1,0 +1,119 @@
+//! The `archrace` binary on the shared fixtures: each command's output, JSON shapes and exit codes.
+
+use std::process::Command;
+
+fn fixture(name: &str) -> String {
+    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs archrace; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_archrace")).args(args).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
+}
+
+#[test]
+fn inspect_lists_layers_and_memory() {
+    let j = json(&["inspect", &fixture("jamba-q4_0.gguf"), "--json"]);
+    assert_eq!(j["arch"], "jamba");
+    assert_eq!(j["layer_kinds"], serde_json::json!(["mamba", "mamba+moe2/4", "attention", "mamba+moe2/4"]));
+    assert!(j["memory"]["params_active"].as_u64() < j["memory"]["params_total"].as_u64());
+    assert!(j["tensors"].as_array().unwrap().iter().any(|t| t["type"] == "Q4_0"));
+}
+
+#[test]
+fn memory_from_gguf_and_from_config() {
+    let j = json(&["memory", &fixture("llama-f32.gguf"), "--context", "1000", "--kv-type", "f32", "--json"]);
+    assert_eq!(j["kv_cache_bytes"], 3 * 2 * 2 * 16 * 4 * 1000);
+    for key in ["params_total", "params_active", "kv_cache_bytes", "state_bytes"] {
+        assert!(j[key].is_u64(), "{key}");
+    }
+    let dir = std::env::temp_dir().join(format!("archrace-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280, "tie_word_embeddings": true}"#).unwrap();
+    let j = json(&["memory", config.to_str().unwrap(), "--context", "65536", "--json"]);
+    assert_eq!((j["params_total"].as_u64(), j["kv_cache_bytes"].as_u64()), (Some(129_135_360), Some(0)));
+}
+
+#[test]
+fn tokenize_and_detokenize_round_trip() {
+    let tok = fixture("tokenizer-smollm2.gguf");
+    let (code, out, _) = run(&["tokenize", &tok, "--text", "The year 1999"]);
+    assert_eq!((code, out.trim()), (0, "504,713,216,33,41,41,41"));
+    let (code, out, _) = run(&["detokenize", &tok, "--ids", "504,713,216,33,41,41,41"]);
+    assert_eq!((code, out.trim_end_matches('\n')), (0, "The year 1999"));
+    let j = json(&["tokenize", &tok, "--text", "Hi", "--bos", "--json"]);
+    assert_eq!(j["ids"][0], 1);
+}
+
+#[test]
+fn logits_match_the_golden_and_generate_matches_the_greedy_trace() {
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("mamba-q8_0.logits.json")).unwrap()).unwrap();
+    let tokens: Vec<String> = golden["tokens"].as_array().unwrap().iter().map(|t| t.to_string()).collect();
+    let j = json(&["logits", &fixture("mamba-q8_0.gguf"), "--tokens", &tokens.join(","), "--backend", "cpu", "--json"]);
+    let rows = j["logits"].as_array().unwrap();
+    assert_eq!(rows.len(), 16);
+    let (got, want) = (rows[15].as_array().unwrap(), golden["logits"][15].as_array().unwrap());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() < 1e-3);
+    }
+    let trace: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("rwkv7-f32.greedy.json")).unwrap()).unwrap();
+    let j = json(&[
+        "generate",
+        &fixture("rwkv7-f32.gguf"),
+        "--prompt",
+        "The tigers in the river.",
+        "-n",
+        "24",
+        "--temp",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(j["prompt_ids"], trace["tokens"], "no BOS: add_bos_token is false");
+    assert_eq!(j["ids"], trace["generated"]);
+    // Sampling with a seed is reproducible.
+    let sample = |seed: &str| {
+        json(&[
+            "generate",
+            &fixture("llama-q4_1.gguf"),
+            "--prompt",
+            "The",
+            "-n",
+            "12",
+            "--temp",
+            "0.8",
+            "--seed",
+            seed,
+            "--json",
+        ])["ids"]
+            .clone()
+    };
+    assert_eq!(sample("5"), sample("5"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let dir = std::env::temp_dir().join(format!("archrace-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let truncated = dir.join("truncated.gguf");
+    std::fs::write(&truncated, &std::fs::read(fixture("llama-q8_0.gguf")).unwrap()[..5000]).unwrap();
+    for (args, needle) in [
+        (vec!["inspect", truncated.to_str().unwrap()], "truncated"),
+        (vec!["inspect", "/nonexistent.gguf"], "cannot read"),
+        (vec!["logits", &fixture("llama-q8_0.gguf"), "--tokens", "5,9999"], "outside the vocabulary"),
+        (vec!["memory", &fixture("README.md"), "--context", "8"], "not valid JSON"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.starts_with("archrace: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
