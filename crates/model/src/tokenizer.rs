@@ -286,17 +286,8 @@ impl Tokenizer {
                 continue;
             }
             let mut symbols: Vec<String> = mapped.chars().map(String::from).collect();
-            // Merge the adjacent pair of lowest rank (leftmost on ties) until none is in the merge list.
-            loop {
-                let best = symbols
-                    .windows(2)
-                    .enumerate()
-                    .filter_map(|(i, w)| self.merge_rank.get(&(w[0].clone(), w[1].clone())).map(|&r| (r, i)))
-                    .min();
-                let Some((_, i)) = best else { break };
-                let right = symbols.remove(i + 1);
-                symbols[i].push_str(&right);
-            }
+            // The pair of lowest merge rank goes first. Ranks are exact in f32 below 2^24 merges.
+            merge_pairs(&mut symbols, |a, b| self.merge_rank.get(&(a.to_string(), b.to_string())).map(|&r| r as f32));
             for s in symbols {
                 match self.by_text.get(&s) {
                     Some(&id) => out.push(id),
@@ -311,22 +302,8 @@ impl Tokenizer {
         let prefixed = if self.add_space_prefix && at_start { format!(" {text}") } else { text.to_string() };
         let escaped = prefixed.replace(' ', "\u{2581}");
         let mut symbols: Vec<String> = escaped.chars().map(String::from).collect();
-        // Merge the adjacent pair whose merged piece has the highest score (leftmost on ties).
-        loop {
-            let best = symbols
-                .windows(2)
-                .enumerate()
-                .filter_map(|(i, w)| {
-                    self.by_text.get(&format!("{}{}", w[0], w[1])).map(|&id| (self.scores[id as usize], i))
-                })
-                .fold(None, |best: Option<(f32, usize)>, (s, i)| match best {
-                    Some((bs, _)) if bs >= s => best,
-                    _ => Some((s, i)),
-                });
-            let Some((_, i)) = best else { break };
-            let right = symbols.remove(i + 1);
-            symbols[i].push_str(&right);
-        }
+        // The pair whose merged piece has the highest score goes first.
+        merge_pairs(&mut symbols, |a, b| self.by_text.get(&format!("{a}{b}")).map(|&id| -self.scores[id as usize]));
         for s in symbols {
             match self.by_text.get(&s) {
                 Some(&id) => out.push(id),
@@ -374,6 +351,24 @@ impl Tokenizer {
             TokenizerKind::Spm if self.add_space_prefix => text.strip_prefix(' ').map(str::to_string).unwrap_or(text),
             _ => text,
         }
+    }
+}
+
+/// Repeatedly merges the adjacent pair with the lowest `priority` (leftmost on ties) until no pair has one:
+/// the BPE loop shared by both tokenizers, which differ only in how they rank a pair.
+fn merge_pairs(symbols: &mut Vec<String>, priority: impl Fn(&str, &str) -> Option<f32>) {
+    loop {
+        let mut best: Option<(f32, usize)> = None;
+        for i in 0..symbols.len().saturating_sub(1) {
+            if let Some(p) = priority(&symbols[i], &symbols[i + 1]) {
+                if best.is_none_or(|(bp, _)| p < bp) {
+                    best = Some((p, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { return };
+        let right = symbols.remove(i + 1);
+        symbols[i].push_str(&right);
     }
 }
 
