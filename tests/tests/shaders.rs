@@ -1,13 +1,9 @@
-//! Every `shaders/*.wgsl` parses and validates with naga, with no GPU, and every file is a registered
-//! kernel whose entry point has the kernel's name.
+//! Every kernel's WGSL parses and validates with naga, with no GPU; every `shaders/*.wgsl` file is a
+//! registered kernel, and every kernel has its entry point.
 #![cfg(not(target_arch = "wasm32"))]
 
 use archrace_gpu::Kernel;
 use std::path::PathBuf;
-
-fn shader_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shaders")
-}
 
 /// What core WebGPU guarantees: `unpack2x16float` and friends, nothing optional. A kernel that needs
 /// `shader-f16` or subgroups fails here, so it must come as a variant with a portable twin.
@@ -23,36 +19,30 @@ fn validate(name: &str, source: &str) -> naga::Module {
 }
 
 #[test]
-fn every_wgsl_file_validates_without_a_gpu() {
-    let mut files: Vec<_> = std::fs::read_dir(shader_dir())
-        .expect("shaders/ folder")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no shaders found in {}", shader_dir().display());
-    for path in files {
-        let source = std::fs::read_to_string(&path).unwrap();
-        validate(&path.display().to_string(), &source);
+fn every_kernel_validates_without_a_gpu() {
+    for kernel in Kernel::all() {
+        let module = validate(&kernel.name(), &kernel.source());
+        assert!(
+            module.entry_points.iter().any(|e| e.name == kernel.entry_point()),
+            "{} has no entry point {}",
+            kernel.name(),
+            kernel.entry_point()
+        );
     }
 }
 
 #[test]
-fn every_wgsl_file_is_a_registered_kernel_with_its_entry_point() {
-    for entry in std::fs::read_dir(shader_dir()).unwrap() {
+fn every_wgsl_file_belongs_to_a_kernel() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shaders");
+    let names: Vec<String> = Kernel::all().iter().map(|k| k.name()).collect();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("shaders/ folder") {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "wgsl") {
-            continue;
+        if path.extension().is_some_and(|x| x == "wgsl") {
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            assert!(names.contains(&stem), "{stem}.wgsl is not a kernel in archrace_gpu::Kernel::all()");
+            files += 1;
         }
-        let stem = path.file_stem().unwrap().to_str().unwrap();
-        let kernel = Kernel::ALL
-            .iter()
-            .find(|k| k.name() == stem)
-            .unwrap_or_else(|| panic!("{stem}.wgsl is not listed in archrace_gpu::Kernel::ALL"));
-        let module = validate(stem, kernel.source());
-        assert!(
-            module.entry_points.iter().any(|e| e.name == kernel.name()),
-            "{stem}.wgsl has no entry point named {stem}"
-        );
     }
+    assert_eq!(files, names.len(), "every kernel has its own file");
 }

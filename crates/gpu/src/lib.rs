@@ -10,6 +10,6 @@ pub mod shaders;
 
 pub use context::{AdapterReport, GpuContext, KeyLimits};
 pub use error::GpuError;
-pub use kernels::matvec_q8_0::{MatvecQ8_0, MatvecRun};
+pub use kernels::matvec::{Matvec, MatvecRun};
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
 pub use shaders::Kernel;

@@ -2,9 +2,10 @@
 //! it when the page opens, `archrace device` runs it natively, and the tests run it on lavapipe and in
 //! headless Chromium.
 
-use crate::{GpuContext, GpuError, MatvecQ8_0};
+use crate::{GpuContext, GpuError, Matvec};
 use archrace_cpu::{compare, matvec_q8_0, SplitMix64, Tolerance};
 use archrace_gguf::quant::q8_0::quantize_row;
+use archrace_gguf::GgmlType;
 use serde::Serialize;
 use web_time::Instant;
 
@@ -52,10 +53,11 @@ pub async fn matvec_q8_0_selftest(
     let x = rng.vec(cols, -1.0, 1.0);
     let w = quantize_row(&dense).ok_or_else(|| GpuError::BadInput(format!("cols {cols} is not a multiple of 32")))?;
 
-    let kernel = MatvecQ8_0::new(ctx).await?;
+    let kernel = Matvec::new(ctx, GgmlType::Q8_0).await?;
+    let w_bytes: &[u8] = bytemuck::cast_slice(&w);
     // One untimed run first, so the timing excludes first-use costs (pipeline JIT, allocation).
-    kernel.run(ctx, &w, &x, rows, cols).await?;
-    let gpu = kernel.run(ctx, &w, &x, rows, cols).await?;
+    kernel.run(ctx, w_bytes, &x, rows, cols).await?;
+    let gpu = kernel.run(ctx, w_bytes, &x, rows, cols).await?;
 
     let start = Instant::now();
     let mut expected = vec![0.0; rows];

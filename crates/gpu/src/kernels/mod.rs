@@ -1,3 +1,3 @@
-//! Host side of each kernel: pipeline creation, bindings, dispatch shape. One module per kernel.
+//! Host side of each kernel family: pipeline creation, bindings, dispatch shape. One module per family.
 
-pub mod matvec_q8_0;
+pub mod matvec;

@@ -1,11 +1,12 @@
-//! Host side of `shaders/matvec_q8_0.wgsl`: `y (rows) = W (rows, cols) @ x (cols)` with `W` in Q8_0 blocks.
+//! Host side of the `matvec_<type>` kernels: `y (rows) = W (rows, cols) @ x (cols)` with `W` read in its
+//! GGUF encoding, in place.
 
 use crate::{readback, GpuContext, GpuError, Kernel};
-use archrace_gguf::{BlockQ8_0, QK8_0};
+use archrace_gguf::GgmlType;
 use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernel's uniform block; mirrors `Params` in the WGSL file (16 bytes).
+/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (32 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Params {
@@ -13,11 +14,14 @@ struct Params {
     cols: u32,
     blocks_per_row: u32,
     groups_x: u32,
+    row_bytes: u32,
+    _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<Params>() == 16);
+const _: () = assert!(std::mem::size_of::<Params>() == 32);
 
-/// The compiled `matvec_q8_0` pipeline.
-pub struct MatvecQ8_0 {
+/// A compiled `matvec` pipeline for one weight encoding.
+pub struct Matvec {
+    ty: GgmlType,
     pipeline: wgpu::ComputePipeline,
 }
 
@@ -30,56 +34,71 @@ pub struct MatvecRun {
     pub elapsed_ms: f64,
 }
 
-impl MatvecQ8_0 {
-    /// Compiles the kernel, turning shader or pipeline errors into [`GpuError::Validation`].
-    pub async fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
-        let kernel = Kernel::MatvecQ8_0;
+/// Weights per kernel block: the encoding's block, at least 4 (x is read as vec4s).
+fn kernel_block(ty: GgmlType) -> usize {
+    ty.block_size().max(4)
+}
+
+impl Matvec {
+    /// Compiles the kernel for `ty`, turning shader or pipeline errors into [`GpuError::Validation`].
+    pub async fn new(ctx: &GpuContext, ty: GgmlType) -> Result<Self, GpuError> {
+        let kernel = Kernel::Matvec(ty);
+        let name = kernel.name();
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(kernel.name()),
+            label: Some(&name),
             source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
         });
         let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.name()),
+            label: Some(&name),
             layout: None,
             module: &module,
-            entry_point: Some(kernel.name()),
+            entry_point: Some(kernel.entry_point()),
             compilation_options: Default::default(),
             cache: None,
         });
         if let Some(e) = scope.pop().await {
-            return Err(GpuError::from_scope(kernel.name(), e));
+            return Err(GpuError::from_scope(&name, e));
         }
-        Ok(Self { pipeline })
+        Ok(Self { ty, pipeline })
     }
 
-    /// Uploads `w` and `x`, runs the kernel once and reads `y` back.
+    /// The encoding this pipeline reads.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Uploads `w` (GGUF-encoded rows) and `x`, runs the kernel once and reads `y` back.
     pub async fn run(
         &self,
         ctx: &GpuContext,
-        w: &[BlockQ8_0],
+        w: &[u8],
         x: &[f32],
         rows: usize,
         cols: usize,
     ) -> Result<MatvecRun, GpuError> {
-        if cols == 0 || !cols.is_multiple_of(QK8_0) {
-            return Err(GpuError::BadInput(format!("cols {cols} is not a positive multiple of {QK8_0}")));
-        }
-        let blocks_per_row = cols / QK8_0;
-        if w.len() != rows * blocks_per_row || x.len() != cols || rows == 0 {
+        let block = kernel_block(self.ty);
+        if cols == 0 || !cols.is_multiple_of(block) {
             return Err(GpuError::BadInput(format!(
-                "matvec_q8_0 of {rows}x{cols} needs {} blocks and {cols} inputs, got {} and {}",
-                rows * blocks_per_row,
+                "cols {cols} is not a positive multiple of {block} for {}",
+                self.ty
+            )));
+        }
+        let row_bytes = self.ty.row_bytes(cols as u64).expect("cols checked") as usize;
+        if rows == 0 || w.len() != rows * row_bytes || x.len() != cols {
+            return Err(GpuError::BadInput(format!(
+                "matvec {} of {rows}x{cols} needs {} weight bytes and {cols} inputs, got {} and {}",
+                self.ty,
+                rows * row_bytes,
                 w.len(),
                 x.len()
             )));
         }
-        let weight_bytes: &[u8] = bytemuck::cast_slice(w);
         let limit = ctx.report.limits.max_storage_buffer_binding_size;
-        if weight_bytes.len() as u64 + 8 > limit {
+        if w.len() as u64 + 8 > limit {
             return Err(GpuError::BadInput(format!(
                 "weights of {} bytes exceed this device's storage binding limit of {limit} bytes",
-                weight_bytes.len()
+                w.len()
             )));
         }
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension as usize;
@@ -88,37 +107,39 @@ impl MatvecQ8_0 {
         let params = Params {
             rows: rows as u32,
             cols: cols as u32,
-            blocks_per_row: blocks_per_row as u32,
+            blocks_per_row: (cols / block) as u32,
             groups_x: groups_x as u32,
+            row_bytes: row_bytes as u32,
+            _pad: [0; 3],
         };
 
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("matvec_q8_0 params"),
-            size: 16,
+            label: Some("matvec params"),
+            size: std::mem::size_of::<Params>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
-        let w_buf = ctx.upload_bytes("matvec_q8_0 W", weight_bytes);
-        let x_buf = ctx.upload_bytes("matvec_q8_0 x", bytemuck::cast_slice(x));
+        let w_buf = ctx.upload_bytes("matvec W", w);
+        let x_buf = ctx.upload_bytes("matvec x", bytemuck::cast_slice(x));
         let y_bytes = (rows * 4) as u64;
         let y_buf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("matvec_q8_0 y"),
+            label: Some("matvec y"),
             size: y_bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("matvec_q8_0 staging"),
+            label: Some("matvec staging"),
             size: y_bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("matvec_q8_0"),
+            label: Some("matvec"),
             layout: &self.pipeline.get_bind_group_layout(0),
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: params_buf.as_entire_binding() },
@@ -135,12 +156,10 @@ impl MatvecQ8_0 {
                 wgpu::BindGroupEntry { binding: 3, resource: y_buf.as_entire_binding() },
             ],
         });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("matvec_q8_0") });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("matvec") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("matvec_q8_0"),
-                timestamp_writes: None,
-            });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("matvec"), timestamp_writes: None });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups_x as u32, groups_y as u32, 1);
@@ -149,10 +168,10 @@ impl MatvecQ8_0 {
         let start = Instant::now();
         ctx.queue.submit([encoder.finish()]);
         if let Some(e) = scope.pop().await {
-            return Err(GpuError::from_scope("matvec_q8_0 dispatch", e));
+            return Err(GpuError::from_scope("matvec dispatch", e));
         }
         if let Some(e) = oom.pop().await {
-            return Err(GpuError::from_scope("matvec_q8_0 dispatch", e));
+            return Err(GpuError::from_scope("matvec dispatch", e));
         }
         let y = readback::read_f32(device, &staging).await?;
         let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;

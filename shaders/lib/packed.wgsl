@@ -1,0 +1,42 @@
+// Reading GGUF-encoded bytes packed in `w: array<u32>` (declared by the kernel) at any byte offset.
+// Buffers are padded with one spare word, so a read may run 3 bytes past the data.
+
+// The 4 bytes starting at byte offset `byte`, little-endian.
+fn load_word(byte: u32) -> u32 {
+    let i = byte >> 2u;
+    let shift = (byte & 3u) * 8u;
+    if shift == 0u {
+        return w[i];
+    }
+    return (w[i] >> shift) | (w[i + 1u] << (32u - shift));
+}
+
+// One byte.
+fn load_u8(byte: u32) -> u32 {
+    return (w[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu;
+}
+
+// An f16 at `byte`, as f32 (f16 stays packed: no shader-f16 needed).
+fn load_f16(byte: u32) -> f32 {
+    return unpack2x16float(load_word(byte) & 0xffffu).x;
+}
+
+// The four signed bytes of a word, lowest first.
+fn i8x4(v: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<i32>(i32(v << 24u) >> 24u, i32(v << 16u) >> 24u, i32(v << 8u) >> 24u, i32(v) >> 24u));
+}
+
+// The four unsigned bytes of a word, lowest first.
+fn u8x4(v: u32) -> vec4<u32> {
+    return vec4<u32>(v & 0xffu, (v >> 8u) & 0xffu, (v >> 16u) & 0xffu, v >> 24u);
+}
+
+// The low nibbles of the four bytes of a word.
+fn lo4(v: u32) -> vec4<f32> {
+    return vec4<f32>(u8x4(v) & vec4<u32>(0xfu));
+}
+
+// The high nibbles of the four bytes of a word.
+fn hi4(v: u32) -> vec4<f32> {
+    return vec4<f32>(u8x4(v) >> vec4<u32>(4u));
+}

@@ -1,0 +1,40 @@
+// Q4_K super-blocks (ggml block_q4_K, 144 bytes): f16 d, f16 dmin, 12 bytes of packed 6-bit scales and
+// mins for 8 sub-blocks of 32, then 128 bytes of nibbles. Chunk c (0..4) holds sub-blocks 2c (low
+// nibbles) and 2c + 1 (high nibbles); weight = d * sc * q - dmin * m.
+const BLOCK: u32 = 256u;
+const BLOCK_BYTES: u32 = 144u;
+
+// (scale, min) of sub-block j, as ggml's get_scale_min_k4, from the 12 bytes at `at`.
+fn scale_min_k4(at: u32, j: u32) -> vec2<f32> {
+    if j < 4u {
+        return vec2<f32>(f32(load_u8(at + j) & 63u), f32(load_u8(at + j + 4u) & 63u));
+    }
+    let sc = (load_u8(at + j + 4u) & 0xfu) | ((load_u8(at + j - 4u) >> 6u) << 4u);
+    let m = (load_u8(at + j + 4u) >> 4u) | ((load_u8(at + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
+
+fn block_dot(base: u32, xv: u32) -> f32 {
+    let d = load_f16(base);
+    let dmin = load_f16(base + 2u);
+    var total = 0.0;
+    for (var c = 0u; c < 4u; c++) {
+        let sm1 = scale_min_k4(base + 4u, 2u * c);
+        let sm2 = scale_min_k4(base + 4u, 2u * c + 1u);
+        var s1 = 0.0;
+        var s2 = 0.0;
+        var x1 = 0.0;
+        var x2 = 0.0;
+        for (var m = 0u; m < 8u; m++) {
+            let q = load_word(base + 16u + 32u * c + 4u * m);
+            let xl = x[xv + 16u * c + m];
+            let xh = x[xv + 16u * c + 8u + m];
+            s1 += dot(lo4(q), xl);
+            s2 += dot(hi4(q), xh);
+            x1 += dot(xl, vec4<f32>(1.0));
+            x2 += dot(xh, vec4<f32>(1.0));
+        }
+        total += d * sm1.x * s1 - dmin * sm1.y * x1 + d * sm2.x * s2 - dmin * sm2.y * x2;
+    }
+    return total;
+}

@@ -1,0 +1,21 @@
+// Q5_1 blocks (ggml block_q5_1, 24 bytes): f16 d, f16 m, u32 qh, 16 bytes of low nibbles; weight = q * d + m.
+const BLOCK: u32 = 32u;
+const BLOCK_BYTES: u32 = 24u;
+
+fn high_bits(qh: u32, first: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(qh) >> (vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) * 16.0;
+}
+
+fn block_dot(base: u32, xv: u32) -> f32 {
+    let qh = load_word(base + 4u);
+    var s = 0.0;
+    var sx = 0.0;
+    for (var m = 0u; m < 4u; m++) {
+        let q = load_word(base + 8u + 4u * m);
+        let xl = x[xv + m];
+        let xh = x[xv + 4u + m];
+        s += dot(lo4(q) + high_bits(qh, 4u * m), xl) + dot(hi4(q) + high_bits(qh, 16u + 4u * m), xh);
+        sx += dot(xl + xh, vec4<f32>(1.0));
+    }
+    return load_f16(base) * s + load_f16(base + 2u) * sx;
+}

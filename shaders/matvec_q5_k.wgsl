@@ -1,0 +1,42 @@
+// Q5_K super-blocks (ggml block_q5_K, 176 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and mins,
+// 32 bytes qh (bit 2c / 2c + 1 of byte l: fifth bit of weight l of chunk c's low / high half), 128 bytes of
+// low nibbles; weight = d * sc * q - dmin * m.
+const BLOCK: u32 = 256u;
+const BLOCK_BYTES: u32 = 176u;
+
+fn scale_min_k4(at: u32, j: u32) -> vec2<f32> {
+    if j < 4u {
+        return vec2<f32>(f32(load_u8(at + j) & 63u), f32(load_u8(at + j + 4u) & 63u));
+    }
+    let sc = (load_u8(at + j + 4u) & 0xfu) | ((load_u8(at + j - 4u) >> 6u) << 4u);
+    let m = (load_u8(at + j + 4u) >> 4u) | ((load_u8(at + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
+
+fn block_dot(base: u32, xv: u32) -> f32 {
+    let d = load_f16(base);
+    let dmin = load_f16(base + 2u);
+    var total = 0.0;
+    for (var c = 0u; c < 4u; c++) {
+        let sm1 = scale_min_k4(base + 4u, 2u * c);
+        let sm2 = scale_min_k4(base + 4u, 2u * c + 1u);
+        var s1 = 0.0;
+        var s2 = 0.0;
+        var x1 = 0.0;
+        var x2 = 0.0;
+        for (var m = 0u; m < 8u; m++) {
+            let q = load_word(base + 48u + 32u * c + 4u * m);
+            let qh = u8x4(load_word(base + 16u + 4u * m));
+            let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
+            let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
+            let xl = x[xv + 16u * c + m];
+            let xh = x[xv + 16u * c + 8u + m];
+            s1 += dot(lo4(q) + h1, xl);
+            s2 += dot(hi4(q) + h2, xh);
+            x1 += dot(xl, vec4<f32>(1.0));
+            x2 += dot(xh, vec4<f32>(1.0));
+        }
+        total += d * sm1.x * s1 - dmin * sm1.y * x1 + d * sm2.x * s2 - dmin * sm2.y * x2;
+    }
+    return total;
+}

@@ -1,0 +1,33 @@
+// Q6_K super-blocks (ggml block_q6_K, 210 bytes): 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits),
+// 16 x i8 scales (one per 16 weights), f16 d; weight = d * scale * (q - 32). Each half (128 weights)
+// takes 64 bytes of ql, 32 of qh and 8 scales; see ggml's dequantize_row_q6_K for the layout.
+const BLOCK: u32 = 256u;
+const BLOCK_BYTES: u32 = 210u;
+
+fn scale_i8(at: u32) -> f32 {
+    return f32(i32(load_u8(at) << 24u) >> 24u);
+}
+
+// Four 6-bit quants from four low-or-high nibbles and the 2-bit fields at `shift` of four qh bytes.
+fn q6(nibbles: vec4<u32>, qh: vec4<u32>, shift: u32) -> vec4<f32> {
+    return vec4<f32>(nibbles | (((qh >> vec4<u32>(shift)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+}
+
+fn block_dot(base: u32, xv: u32) -> f32 {
+    var total = 0.0;
+    for (var h = 0u; h < 2u; h++) {
+        let sc = base + 192u + 8u * h;
+        for (var m = 0u; m < 8u; m++) {
+            let is = m / 4u; // 16 weights per scale: l / 16 with l = 4m
+            let qa = u8x4(load_word(base + 64u * h + 4u * m));
+            let qb = u8x4(load_word(base + 64u * h + 32u + 4u * m));
+            let qh = u8x4(load_word(base + 128u + 32u * h + 4u * m));
+            let xo = xv + 32u * h + m;
+            total += scale_i8(sc + is) * dot(q6(qa & vec4<u32>(0xfu), qh, 0u), x[xo]);
+            total += scale_i8(sc + is + 2u) * dot(q6(qb & vec4<u32>(0xfu), qh, 2u), x[xo + 8u]);
+            total += scale_i8(sc + is + 4u) * dot(q6(qa >> vec4<u32>(4u), qh, 4u), x[xo + 16u]);
+            total += scale_i8(sc + is + 6u) * dot(q6(qb >> vec4<u32>(4u), qh, 6u), x[xo + 24u]);
+        }
+    }
+    return load_f16(base + 208u) * total;
+}
