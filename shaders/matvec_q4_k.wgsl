@@ -4,16 +4,6 @@
 const BLOCK: u32 = 256u;
 const BLOCK_BYTES: u32 = 144u;
 
-// (scale, min) of sub-block j, as ggml's get_scale_min_k4, from the 12 bytes at `at`.
-fn scale_min_k4(at: u32, j: u32) -> vec2<f32> {
-    if j < 4u {
-        return vec2<f32>(f32(load_u8(at + j) & 63u), f32(load_u8(at + j + 4u) & 63u));
-    }
-    let sc = (load_u8(at + j + 4u) & 0xfu) | ((load_u8(at + j - 4u) >> 6u) << 4u);
-    let m = (load_u8(at + j + 4u) >> 4u) | ((load_u8(at + j) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(m));
-}
-
 fn block_dot(base: u32, xv: u32) -> f32 {
     let d = load_f16(base);
     let dmin = load_f16(base + 2u);

@@ -2,10 +2,6 @@
 const BLOCK: u32 = 32u;
 const BLOCK_BYTES: u32 = 24u;
 
-fn high_bits(qh: u32, first: u32) -> vec4<f32> {
-    return vec4<f32>((vec4<u32>(qh) >> (vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) * 16.0;
-}
-
 fn block_dot(base: u32, xv: u32) -> f32 {
     let qh = load_word(base + 4u);
     var s = 0.0;
@@ -14,7 +10,7 @@ fn block_dot(base: u32, xv: u32) -> f32 {
         let q = load_word(base + 8u + 4u * m);
         let xl = x[xv + m];
         let xh = x[xv + 4u + m];
-        s += dot(lo4(q) + high_bits(qh, 4u * m), xl) + dot(hi4(q) + high_bits(qh, 16u + 4u * m), xh);
+        s += dot(lo4(q) + 16.0 * bits4(qh, 4u * m), xl) + dot(hi4(q) + 16.0 * bits4(qh, 16u + 4u * m), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }
     return load_f16(base) * s + load_f16(base + 2u) * sx;

@@ -40,3 +40,19 @@ fn lo4(v: u32) -> vec4<f32> {
 fn hi4(v: u32) -> vec4<f32> {
     return vec4<f32>(u8x4(v) >> vec4<u32>(4u));
 }
+
+// Bits `first .. first + 3` of `v`, each as 0.0 or 1.0 (Q5's fifth bits).
+fn bits4(v: u32, first: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u));
+}
+
+// (scale, min) of sub-block j (0..8) of a Q4_K / Q5_K super-block, from the 12 packed bytes at `at`
+// (ggml's get_scale_min_k4).
+fn scale_min_k4(at: u32, j: u32) -> vec2<f32> {
+    if j < 4u {
+        return vec2<f32>(f32(load_u8(at + j) & 63u), f32(load_u8(at + j + 4u) & 63u));
+    }
+    let sc = (load_u8(at + j + 4u) & 0xfu) | ((load_u8(at + j - 4u) >> 6u) << 4u);
+    let m = (load_u8(at + j + 4u) >> 4u) | ((load_u8(at + j) >> 6u) << 4u);
+    return vec2<f32>(f32(sc), f32(m));
+}
