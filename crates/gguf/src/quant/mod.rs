@@ -59,3 +59,24 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) {
 pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
     f16::from_le_bytes(b).to_f32()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_encodings_by_hand() {
+        // f16: 1.0 = 0x3c00, -2.0 = 0xc000, 65504 = 0x7bff (largest finite), 2^-24 = 0x0001 (smallest subnormal)
+        let bytes: Vec<u8> = [0x3c00u16, 0xc000, 0x7bff, 0x0001].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut out = [0.0; 4];
+        dequantize(GgmlType::F16, &bytes, &mut out);
+        assert_eq!(out, [1.0, -2.0, 65504.0, 2f32.powi(-24)]);
+        // bf16 is the top half of an f32: 1.0 = 0x3f80, -0.5 = 0xbf00, 3.0 = 0x4040, 2^100 = 0x7180
+        let bytes: Vec<u8> = [0x3f80u16, 0xbf00, 0x4040, 0x7180].iter().flat_map(|v| v.to_le_bytes()).collect();
+        dequantize(GgmlType::BF16, &bytes, &mut out);
+        assert_eq!(out, [1.0, -0.5, 3.0, 2f32.powi(100)]);
+        let bytes: Vec<u8> = [1.5f32, -0.0, 7.25, 1e30].iter().flat_map(|v| v.to_le_bytes()).collect();
+        dequantize(GgmlType::F32, &bytes, &mut out);
+        assert_eq!(out, [1.5, -0.0, 7.25, 1e30]);
+    }
+}
