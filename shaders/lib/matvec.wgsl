@@ -3,9 +3,12 @@
 // `block_dot(base, xv)`: the dot product of the block at byte `base` with x[xv * 4 ..][..BLOCK].
 // One workgroup per row; its threads take the row's blocks in turn and reduce in workgroup memory.
 // Rows beyond the per-dimension dispatch limit spill into y: row = wg.x + wg.y * groups_x.
+// The result is written, added (a residual connection fused into the product) or added times a router
+// weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
 // CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
 
 const WG: u32 = 64u;
+const NO_SLOT: u32 = 0xffffffffu;
 
 struct Params {
     rows: u32,           // output length
@@ -13,15 +16,20 @@ struct Params {
     blocks_per_row: u32, // cols / BLOCK
     groups_x: u32,       // workgroups along x in the dispatch
     row_bytes: u32,      // bytes of one encoded row
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    w_base: u32,         // byte offset of row 0 in w
+    y_off: u32,          // y[y_off + row] receives the result
+    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx
+    slot: u32,           // MoE: expert slot in `route` (the expert's rows start at id * expert_bytes); or NO_SLOT
+    top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
+    expert_bytes: u32,   // MoE: bytes of one expert's matrix
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;       // (rows * row_bytes), padded to whole words + 1
+@group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (cols / 4)
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // (rows)
+@group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)
+@group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -31,9 +39,13 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     if row >= p.rows {
         return; // uniform across the workgroup
     }
+    var base = p.w_base + row * p.row_bytes;
+    if p.slot != NO_SLOT {
+        base += route[p.slot] * p.expert_bytes;
+    }
     var acc = 0.0;
     for (var b = tid; b < p.blocks_per_row; b += WG) {
-        acc += block_dot(row * p.row_bytes + b * BLOCK_BYTES, b * (BLOCK / 4u));
+        acc += block_dot(base + b * BLOCK_BYTES, b * (BLOCK / 4u));
     }
     partial[tid] = acc;
     workgroupBarrier();
@@ -44,6 +56,11 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         workgroupBarrier();
     }
     if tid == 0u {
-        y[row] = partial[0];
+        let out = p.y_off + row;
+        switch p.mode {
+            case 0u: { y[out] = partial[0]; }
+            case 1u: { y[out] += partial[0]; }
+            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[0]; }
+        }
     }
 }

@@ -23,6 +23,30 @@ pub enum GpuError {
     /// Mapping a buffer for reading failed (device lost or destroyed).
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
+    /// A buffer larger than this device allows (a tensor, the KV cache, an activation).
+    #[error("{what} needs {bytes} bytes, more than this device's limit of {limit} bytes per buffer")]
+    TooLarge {
+        /// What it was for.
+        what: String,
+        /// Bytes needed.
+        bytes: u64,
+        /// The device's limit.
+        limit: u64,
+    },
+    /// The KV cache cannot grow to hold another token.
+    #[error("the context is full at {tokens} tokens: {reason}")]
+    ContextFull {
+        /// Tokens that fit (the context now).
+        tokens: usize,
+        /// Why: the device limit or the caller's budget, with the numbers.
+        reason: String,
+    },
+    /// A model feature the GPU runtime does not run yet.
+    #[error("not supported on the GPU: {0}")]
+    Unsupported(String),
+    /// Bad model input (a token id outside the vocabulary).
+    #[error("{0}")]
+    Model(#[from] archrace_model::ModelError),
     /// Inputs whose shapes do not fit the kernel.
     #[error("bad kernel input: {0}")]
     BadInput(String),

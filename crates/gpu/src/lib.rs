@@ -4,12 +4,15 @@
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod pipelines;
 pub mod readback;
+pub mod runtime;
 pub mod selftest;
 pub mod shaders;
 
 pub use context::{AdapterReport, GpuContext, KeyLimits};
 pub use error::GpuError;
 pub use kernels::matvec::{Matvec, MatvecRun};
+pub use runtime::{GpuModel, GpuState, MemoryUse, StepOutput, StepResult};
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
 pub use shaders::Kernel;

@@ -1,14 +1,35 @@
-//! The one table of WGSL sources. Kernels are plain WGSL in the top-level `shaders/` folder; a kernel's
-//! source is its file joined with the shared pieces it needs (`shaders/lib/`), prelude first. This file is
-//! the only place that names those paths.
+//! The one table of WGSL sources. Kernels are plain WGSL in the top-level `shaders/` folder, one kernel
+//! family per file; a kernel's source is its file joined with the shared pieces it needs (`shaders/lib/`),
+//! prelude first. This file is the only place that names those paths.
 
 use archrace_gguf::GgmlType;
 
-/// Every kernel archrace compiles. Its name is its WGSL file's stem and its CPU twin's name.
+/// Every kernel archrace compiles. Its name is its entry point's (with the weight encoding where there is
+/// one) and its CPU twin's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `y = W x` for one weight encoding (`shaders/matvec_<type>.wgsl` + `lib/matvec.wgsl`).
+    /// `y = W x` for one weight encoding (`matvec_<type>.wgsl` + `lib/matvec.wgsl`).
     Matvec(GgmlType),
+    /// One embedding row, decoded by the encoding's block decoder (`matvec_<type>.wgsl` + `lib/embed.wgsl`).
+    Embed(GgmlType),
+    /// RMSNorm and LayerNorm (`norm.wgsl`).
+    Norm,
+    /// Rotary position embedding (`rope.wgsl`).
+    Rope,
+    /// Attention decode, one (chunk, head) per workgroup (`attention.wgsl`).
+    AttnPartial,
+    /// Attention decode, merging the chunks (`attention.wgsl`).
+    AttnCombine,
+    /// Mamba's causal conv step (`mamba.wgsl`).
+    MambaConv,
+    /// Mamba's selective-scan step (`mamba.wgsl`).
+    MambaScan,
+    /// `SiLU(gate) * up` (`swiglu.wgsl`).
+    Swiglu,
+    /// MoE router: softmax and top-k (`moe_route.wgsl`).
+    MoeRoute,
+    /// Greedy sampling (`sample.wgsl`).
+    Argmax,
 }
 
 macro_rules! shader {
@@ -19,17 +40,34 @@ macro_rules! shader {
 
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
+const EMBED_BODY: &str = shader!("lib/embed.wgsl");
+
+/// The kernels that do not depend on a weight encoding.
+const FIXED: [Kernel; 9] = [
+    Kernel::Norm,
+    Kernel::Rope,
+    Kernel::AttnPartial,
+    Kernel::AttnCombine,
+    Kernel::MambaConv,
+    Kernel::MambaScan,
+    Kernel::Swiglu,
+    Kernel::MoeRoute,
+    Kernel::Argmax,
+];
 
 impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
     pub fn all() -> Vec<Kernel> {
-        GgmlType::ALL.iter().map(|&t| Kernel::Matvec(t)).collect()
+        let per_type = GgmlType::ALL.iter().flat_map(|&t| [Kernel::Matvec(t), Kernel::Embed(t)]);
+        per_type.chain(FIXED).collect()
     }
 
-    /// The kernel's name: its file stem (`matvec_q4_k`), and its CPU twin's.
+    /// The kernel's name (`matvec_q4_k`, `rope`), and its CPU twin's.
     pub fn name(self) -> String {
         match self {
             Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
+            other => other.entry_point().to_string(),
         }
     }
 
@@ -37,13 +75,34 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Matvec(_) => "matvec",
+            Kernel::Embed(_) => "embed",
+            Kernel::Norm => "norm",
+            Kernel::Rope => "rope",
+            Kernel::AttnPartial => "attn_partial",
+            Kernel::AttnCombine => "attn_combine",
+            Kernel::MambaConv => "mamba_conv",
+            Kernel::MambaScan => "mamba_scan",
+            Kernel::Swiglu => "swiglu",
+            Kernel::MoeRoute => "moe_route",
+            Kernel::Argmax => "argmax",
+        }
+    }
+
+    /// The stem of the kernel's own file in `shaders/` (several kernels of one family share a file).
+    pub fn file_stem(self) -> String {
+        match self {
+            Kernel::Matvec(t) | Kernel::Embed(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::AttnPartial | Kernel::AttnCombine => "attention".into(),
+            Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
+            Kernel::Argmax => "sample".into(),
+            other => other.entry_point().into(),
         }
     }
 
     /// The kernel's own file.
     fn file(self) -> &'static str {
         match self {
-            Kernel::Matvec(t) => match t {
+            Kernel::Matvec(t) | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
                 GgmlType::F16 => shader!("matvec_f16.wgsl"),
                 GgmlType::BF16 => shader!("matvec_bf16.wgsl"),
@@ -56,6 +115,13 @@ impl Kernel {
                 GgmlType::Q5_K => shader!("matvec_q5_k.wgsl"),
                 GgmlType::Q6_K => shader!("matvec_q6_k.wgsl"),
             },
+            Kernel::Norm => shader!("norm.wgsl"),
+            Kernel::Rope => shader!("rope.wgsl"),
+            Kernel::AttnPartial | Kernel::AttnCombine => shader!("attention.wgsl"),
+            Kernel::MambaConv | Kernel::MambaScan => shader!("mamba.wgsl"),
+            Kernel::Swiglu => shader!("swiglu.wgsl"),
+            Kernel::MoeRoute => shader!("moe_route.wgsl"),
+            Kernel::Argmax => shader!("sample.wgsl"),
         }
     }
 
@@ -63,6 +129,8 @@ impl Kernel {
     pub fn source(self) -> String {
         match self {
             Kernel::Matvec(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
+            Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
+            _ => self.file().to_string(),
         }
     }
 }

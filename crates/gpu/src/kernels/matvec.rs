@@ -6,18 +6,71 @@ use archrace_gguf::GgmlType;
 use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (32 bytes).
+/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (48 bytes).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    blocks_per_row: u32,
-    groups_x: u32,
-    row_bytes: u32,
-    _pad: [u32; 3],
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatvecParams {
+    /// Output length.
+    pub rows: u32,
+    /// Input length.
+    pub cols: u32,
+    /// `cols / BLOCK`.
+    pub blocks_per_row: u32,
+    /// Workgroups along x.
+    pub groups_x: u32,
+    /// Bytes of one encoded row.
+    pub row_bytes: u32,
+    /// Byte offset of row 0.
+    pub w_base: u32,
+    /// Output offset, in values.
+    pub y_off: u32,
+    /// [`MatvecMode`] as u32.
+    pub mode: u32,
+    /// MoE expert slot, or [`NO_SLOT`].
+    pub slot: u32,
+    /// MoE experts per token.
+    pub top_k: u32,
+    /// MoE bytes per expert.
+    pub expert_bytes: u32,
+    _pad: u32,
 }
-const _: () = assert!(std::mem::size_of::<Params>() == 32);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
+
+/// No MoE expert: the rows start at `w_base`.
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// What the kernel does with the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatvecMode {
+    /// `y = W x`.
+    Write = 0,
+    /// `y += W x` (a residual connection).
+    Add = 1,
+    /// `y += route_weight[slot] * W x` (a MoE expert's share).
+    AddRouted = 2,
+}
+
+/// Workgroups for `rows` rows: x up to the device's per-dimension limit, the rest spilling into y.
+pub fn groups(rows: usize, max_per_dim: u32) -> (u32, u32) {
+    let x = rows.min(max_per_dim as usize).max(1);
+    (x as u32, rows.div_ceil(x) as u32)
+}
+
+impl MatvecParams {
+    /// Parameters for a plain product over `rows x cols` of encoding `ty`.
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
+        let (gx, _) = groups(rows, max_per_dim);
+        Self {
+            rows: rows as u32,
+            cols: cols as u32,
+            blocks_per_row: (cols / kernel_block(ty)) as u32,
+            groups_x: gx,
+            row_bytes: ty.row_bytes(cols as u64).unwrap_or(0) as u32,
+            slot: NO_SLOT,
+            ..Self::default()
+        }
+    }
+}
 
 /// A compiled `matvec` pipeline for one weight encoding.
 pub struct Matvec {
@@ -35,31 +88,14 @@ pub struct MatvecRun {
 }
 
 /// Weights per kernel block: the encoding's block, at least 4 (x is read as vec4s).
-fn kernel_block(ty: GgmlType) -> usize {
+pub fn kernel_block(ty: GgmlType) -> usize {
     ty.block_size().max(4)
 }
 
 impl Matvec {
     /// Compiles the kernel for `ty`, turning shader or pipeline errors into [`GpuError::Validation`].
     pub async fn new(ctx: &GpuContext, ty: GgmlType) -> Result<Self, GpuError> {
-        let kernel = Kernel::Matvec(ty);
-        let name = kernel.name();
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(&name),
-            source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-        });
-        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&name),
-            layout: None,
-            module: &module,
-            entry_point: Some(kernel.entry_point()),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        if let Some(e) = scope.pop().await {
-            return Err(GpuError::from_scope(&name, e));
-        }
+        let pipeline = crate::pipelines::compile(ctx, Kernel::Matvec(ty)).await?;
         Ok(Self { ty, pipeline })
     }
 
@@ -101,30 +137,23 @@ impl Matvec {
                 w.len()
             )));
         }
-        let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension as usize;
-        let groups_x = rows.min(max_groups);
-        let groups_y = rows.div_ceil(groups_x);
-        let params = Params {
-            rows: rows as u32,
-            cols: cols as u32,
-            blocks_per_row: (cols / block) as u32,
-            groups_x: groups_x as u32,
-            row_bytes: row_bytes as u32,
-            _pad: [0; 3],
-        };
+        let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
+        let (groups_x, groups_y) = groups(rows, max_groups);
+        let params = MatvecParams::new(self.ty, rows, cols, max_groups);
 
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("matvec params"),
-            size: std::mem::size_of::<Params>() as u64,
+            size: std::mem::size_of::<MatvecParams>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
         let w_buf = ctx.upload_bytes("matvec W", w);
         let x_buf = ctx.upload_bytes("matvec x", bytemuck::cast_slice(x));
+        let route_buf = ctx.upload_bytes("matvec route (unused)", &[0; 8]);
         let y_bytes = (rows * 4) as u64;
         let y_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("matvec y"),
@@ -154,6 +183,7 @@ impl Matvec {
                     }),
                 },
                 wgpu::BindGroupEntry { binding: 3, resource: y_buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: route_buf.as_entire_binding() },
             ],
         });
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("matvec") });
@@ -162,7 +192,7 @@ impl Matvec {
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("matvec"), timestamp_writes: None });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups_x as u32, groups_y as u32, 1);
+            pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
         encoder.copy_buffer_to_buffer(&y_buf, 0, &staging, 0, y_bytes);
         let start = Instant::now();

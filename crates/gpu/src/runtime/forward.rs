@@ -1,0 +1,383 @@
+//! One decode step of a whole model on the GPU: embed the token, run every layer as the spec says, norm,
+//! project to logits, and either read the logits back or sample on the GPU and read back 4 bytes.
+//! The step is one command encoder and one submit. The layer loop mirrors the CPU forward
+//! (`archrace_cpu::model::forward`), kernel for kernel.
+
+use super::pool::{MemoryUse, Pool};
+use super::recorder::Recorder;
+use super::state::{GpuState, LayerState, ATTN_CHUNK};
+use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
+use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
+use crate::pipelines::Pipelines;
+use crate::{readback, GpuContext, GpuError, Kernel};
+use archrace_model::{ModelError, ModelSpec, ModelWeights, Norm};
+
+/// What a step gives back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepOutput {
+    /// The logits `(n_vocab)`.
+    Logits,
+    /// The greedy next token, sampled on the GPU (4 bytes read back).
+    Greedy,
+    /// Nothing (filling the context): the step is submitted and not waited for.
+    Nothing,
+}
+
+/// A step's result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepResult {
+    /// Logits.
+    Logits(Vec<f32>),
+    /// A token id.
+    Token(u32),
+    /// Submitted, nothing read.
+    Submitted,
+}
+
+/// A model whose weights live on the GPU.
+pub struct GpuModel {
+    /// The description.
+    pub spec: ModelSpec,
+    /// The tensors.
+    pub weights: GpuWeights,
+    pipelines: Pipelines,
+    pool: Pool,
+    max_groups: u32,
+}
+
+fn f(v: f32) -> u32 {
+    v.to_bits()
+}
+
+fn u(v: usize) -> u32 {
+    v as u32
+}
+
+impl GpuModel {
+    /// Uploads the model's tensors in their GGUF encoding and compiles the kernels it needs.
+    pub async fn new(ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights<'_>) -> Result<Self, GpuError> {
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut pool = Pool::default();
+        let weights = GpuWeights::upload(&mut pool, ctx, spec, w)?;
+        if let Some(e) = oom.pop().await {
+            return Err(GpuError::from_scope("uploading the weights", e));
+        }
+        let mut types: Vec<_> = w.layers.iter().flat_map(layer_types).collect();
+        types.extend([weights.output.ty, weights.token_embd.ty]);
+        let mut pipelines = Pipelines::default();
+        let kernels = types.iter().map(|&t| Kernel::Matvec(t)).chain([Kernel::Embed(weights.token_embd.ty)]);
+        pipelines
+            .ensure(
+                ctx,
+                kernels.chain(Kernel::all().into_iter().filter(|k| !matches!(k, Kernel::Matvec(_) | Kernel::Embed(_)))),
+            )
+            .await?;
+        let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
+        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups })
+    }
+
+    /// An empty state (no tokens seen).
+    pub fn new_state(&self, ctx: &GpuContext) -> Result<GpuState, GpuError> {
+        GpuState::new(ctx, &self.spec, &self.weights)
+    }
+
+    /// GPU bytes held by the model and `state`, by category.
+    pub fn memory(&self, state: &GpuState) -> MemoryUse {
+        self.pool.used() + state.pool.used()
+    }
+
+    /// Runs `token` and returns its logits.
+    pub async fn logits(&self, ctx: &GpuContext, state: &mut GpuState, token: u32) -> Result<Vec<f32>, GpuError> {
+        match self.step(ctx, state, Some(token), StepOutput::Logits).await? {
+            StepResult::Logits(l) => Ok(l),
+            other => unreachable!("asked for logits, got {other:?}"),
+        }
+    }
+
+    /// Runs `token` (or, with `None`, the token the previous greedy step sampled, which never left the
+    /// GPU) and returns the greedy next token.
+    pub async fn greedy(&self, ctx: &GpuContext, state: &mut GpuState, token: Option<u32>) -> Result<u32, GpuError> {
+        match self.step(ctx, state, token, StepOutput::Greedy).await? {
+            StepResult::Token(t) => Ok(t),
+            other => unreachable!("asked for a token, got {other:?}"),
+        }
+    }
+
+    /// One decode step at position `state.pos`: one encoder, one submit.
+    pub async fn step(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        token: Option<u32>,
+        out: StepOutput,
+    ) -> Result<StepResult, GpuError> {
+        let spec = &self.spec;
+        if let Some(t) = token {
+            if t as usize >= spec.n_vocab {
+                return Err(ModelError::TokenOutOfRange { token: t, n_vocab: spec.n_vocab }.into());
+            }
+            ctx.queue.write_buffer(&state.scratch.tokens, 0, bytemuck::bytes_of(&t));
+        }
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut rec = Recorder::new(&self.pipelines);
+        let grown = state.reserve_token(ctx, &self.weights, &mut rec);
+        if let Err(e) = grown {
+            let _ = validation.pop().await;
+            let _ = oom.pop().await;
+            return Err(e);
+        }
+        self.record(&mut rec, state, out);
+        if rec.params_len() > state.scratch.uniform.size() {
+            let size = rec.params_len().next_power_of_two();
+            let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+            let new = state.pool.create(ctx, "step params", size, usage, super::pool::Category::Scratch)?;
+            let old = std::mem::replace(&mut state.scratch.uniform, new);
+            state.pool.release_later(old, super::pool::Category::Scratch);
+        }
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("decode step") });
+        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder);
+        match out {
+            StepOutput::Logits => {
+                let bytes = (spec.n_vocab * 4) as u64;
+                encoder.copy_buffer_to_buffer(&state.scratch.logits, 0, &state.logits_staging, 0, bytes);
+            }
+            StepOutput::Greedy => encoder.copy_buffer_to_buffer(&state.scratch.tokens, 0, &state.token_staging, 0, 4),
+            StepOutput::Nothing => {}
+        }
+        ctx.queue.submit([encoder.finish()]);
+        state.pos += 1;
+        if let Some(e) = validation.pop().await {
+            return Err(GpuError::from_scope("decode step", e));
+        }
+        if let Some(e) = oom.pop().await {
+            return Err(GpuError::from_scope("decode step", e));
+        }
+        Ok(match out {
+            StepOutput::Logits => {
+                let mut l = readback::read_f32(&ctx.device, &state.logits_staging).await?;
+                l.truncate(spec.n_vocab);
+                StepResult::Logits(l)
+            }
+            StepOutput::Greedy => StepResult::Token(readback::read_u32(&ctx.device, &state.token_staging).await?),
+            StepOutput::Nothing => StepResult::Submitted,
+        })
+    }
+
+    fn record(&self, rec: &mut Recorder, state: &GpuState, out: StepOutput) {
+        let (spec, w, sc) = (&self.spec, &self.weights, &state.scratch);
+        let e = spec.n_embd;
+        let te = &w.token_embd;
+        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
+        rec.dispatch(
+            Kernel::Embed(te.ty),
+            &[u(e), u(row_bytes), u(spec.n_vocab), 0],
+            &[(1, &te.buf), (2, &sc.tokens), (3, &sc.x)],
+            [u(e.div_ceil(64)), 1, 1],
+        );
+        for (lw, ls) in w.layers.iter().zip(&state.layers) {
+            self.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
+            match (&lw.mixer, ls) {
+                (GpuMixer::Attention { spec: a, q, k, v, o }, LayerState::Kv(Some(cache))) => {
+                    let (h, hkv, d) = (a.n_head, a.n_head_kv, a.head_dim);
+                    let slot = state.pos * cache.row;
+                    if let Some(r) = &a.rope {
+                        let rope = |rec: &mut Recorder,
+                                    heads: usize,
+                                    src: &wgpu::Buffer,
+                                    dst: &wgpu::Buffer,
+                                    dst_off: usize| {
+                            let params = [
+                                u(heads),
+                                u(d),
+                                u(r.n_rot),
+                                u(state.pos),
+                                0,
+                                u(dst_off),
+                                f(r.freq_base),
+                                f(r.freq_scale),
+                            ];
+                            rec.dispatch(
+                                Kernel::Rope,
+                                &params,
+                                &[(1, src), (2, dst)],
+                                [u((heads * d / 2).div_ceil(64)), 1, 1],
+                            );
+                        };
+                        self.matvec(rec, q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
+                        rope(rec, h, &sc.q_raw, &sc.q, 0);
+                        self.matvec(rec, k, &sc.h, &sc.k_raw, 0, MatvecMode::Write, None, &sc.route);
+                        rope(rec, hkv, &sc.k_raw, &cache.k, slot);
+                    } else {
+                        self.matvec(rec, q, &sc.h, &sc.q, 0, MatvecMode::Write, None, &sc.route);
+                        self.matvec(rec, k, &sc.h, &cache.k, slot, MatvecMode::Write, None, &sc.route);
+                    }
+                    self.matvec(rec, v, &sc.h, &cache.v, slot, MatvecMode::Write, None, &sc.route);
+                    let n_keys = state.pos + 1;
+                    let chunks = n_keys.div_ceil(ATTN_CHUNK);
+                    let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt())];
+                    rec.dispatch(
+                        Kernel::AttnPartial,
+                        &params,
+                        &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial)],
+                        [u(chunks), u(h), 1],
+                    );
+                    rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
+                    self.matvec(rec, o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+                }
+                (
+                    GpuMixer::Mamba { spec: m, in_proj, x_proj, dt_proj, out_proj, consts, dt_b_c_norms },
+                    LayerState::Mamba { conv, ssm },
+                ) => {
+                    let (di, n, r) = (m.d_inner, m.d_state, m.dt_rank);
+                    let params = [u(di), u(m.d_conv), u(n), u(r), u(r + n)];
+                    let groups = [u(di.div_ceil(64)), 1, 1];
+                    self.matvec(rec, in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
+                    rec.dispatch(
+                        Kernel::MambaConv,
+                        &params,
+                        &[(1, &sc.xz), (2, consts), (3, conv), (4, &sc.xc)],
+                        groups,
+                    );
+                    self.matvec(rec, x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
+                    let dbc = match dt_b_c_norms {
+                        Some([nd, nb, nc]) => {
+                            // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
+                            let eps = norm_eps(spec.norm);
+                            for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
+                                let params = [u(len), 1, u(off), u(off), 0, f(eps)];
+                                rec.dispatch(
+                                    Kernel::Norm,
+                                    &params,
+                                    &[(1, &sc.xdbc), (2, wt), (3, wt), (4, &sc.dbc)],
+                                    [1, 1, 1],
+                                );
+                            }
+                            &sc.dbc
+                        }
+                        None => &sc.xdbc,
+                    };
+                    self.matvec(rec, dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
+                    rec.dispatch(
+                        Kernel::MambaScan,
+                        &params,
+                        &[(1, &sc.xz), (2, consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
+                        groups,
+                    );
+                    self.matvec(rec, out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+                }
+                _ => {
+                    unreachable!("weights and state are built from the same spec, and reserve_token filled the caches")
+                }
+            }
+            let Some(ffn_norm) = &lw.ffn_norm else { continue };
+            self.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
+            match &lw.ffn {
+                GpuFfn::None => {}
+                GpuFfn::Dense { gate, up, down } => {
+                    self.swiglu(rec, gate, up, None, state);
+                    self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+                }
+                GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
+                    self.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
+                    rec.dispatch(
+                        Kernel::MoeRoute,
+                        &[u(*experts), u(*top_k)],
+                        &[(1, &sc.router), (2, &sc.route)],
+                        [1, 1, 1],
+                    );
+                    // Only the chosen experts' rows are read: the matvecs find them through `route`.
+                    for slot in 0..*top_k {
+                        let moe = Some((u(slot), u(*top_k)));
+                        self.swiglu(rec, gate, up, moe, state);
+                        self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::AddRouted, moe, &sc.route);
+                    }
+                }
+            }
+        }
+        self.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
+        self.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
+        if out == StepOutput::Greedy {
+            rec.dispatch(Kernel::Argmax, &[u(spec.n_vocab), 0], &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
+        }
+    }
+
+    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot.
+    fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
+        let sc = &state.scratch;
+        self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
+        self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
+        let n = gate.rows;
+        rec.dispatch(Kernel::Swiglu, &[u(n)], &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)], [u(n.div_ceil(64)), 1, 1]);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn norm(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        x: &wgpu::Buffer,
+        x_off: usize,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        len: usize,
+    ) {
+        let (kind, eps) = match self.spec.norm {
+            Norm::Rms { eps } => (0, eps),
+            Norm::Layer { eps } => (1, eps),
+        };
+        let bias = n.bias.as_ref().unwrap_or(&n.weight);
+        let params = [u(len), 1, u(x_off), u(y_off), kind, f(eps)];
+        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [1, 1, 1]);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matvec(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        mode: MatvecMode,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        let mut p = MatvecParams::new(m.ty, m.rows, m.cols, self.max_groups);
+        p.y_off = u(y_off);
+        p.mode = mode as u32;
+        if let Some((slot, top_k)) = moe {
+            p.slot = slot;
+            p.top_k = top_k;
+            p.expert_bytes = p.row_bytes * u(m.rows);
+        }
+        let (gx, gy) = groups(m.rows, self.max_groups);
+        let buffers = [(1, &m.buf), (2, x), (3, y), (4, route)];
+        rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
+    }
+}
+
+fn norm_eps(n: Norm) -> f32 {
+    match n {
+        Norm::Rms { eps } | Norm::Layer { eps } => eps,
+    }
+}
+
+fn layer_types(l: &archrace_model::weights::LayerWeights) -> Vec<archrace_gguf::GgmlType> {
+    use archrace_model::{FfnWeights, MixerWeights};
+    let mut v = Vec::new();
+    match &l.mixer {
+        MixerWeights::Attention(a) => v.extend([a.q.ty, a.k.ty, a.v.ty, a.o.ty]),
+        MixerWeights::Mamba(m) => v.extend([m.in_proj.ty, m.x_proj.ty, m.dt_proj.ty, m.out_proj.ty]),
+        _ => {}
+    }
+    match &l.ffn {
+        FfnWeights::Dense { gate, up, down } => v.extend([gate.ty, up.ty, down.ty]),
+        FfnWeights::Moe { router, gate_exps, up_exps, down_exps } => {
+            v.extend([router.ty, gate_exps.ty, up_exps.ty, down_exps.ty])
+        }
+        _ => {}
+    }
+    v
+}

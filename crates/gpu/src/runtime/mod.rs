@@ -1,0 +1,12 @@
+//! The model runtime: weights on the GPU in their GGUF encoding, a state per sequence, and the decode
+//! step that runs a whole model in one submit.
+
+pub mod forward;
+pub mod pool;
+pub mod recorder;
+pub mod state;
+pub mod weights;
+
+pub use forward::{GpuModel, StepOutput, StepResult};
+pub use pool::{Category, MemoryUse, Pool};
+pub use state::{GpuState, ATTN_CHUNK, KV_GROWTH};

@@ -1,0 +1,149 @@
+//! GPU memory by category: every buffer the runtime creates goes through a [`Pool`], which checks the
+//! device's limits before asking for it and counts its bytes, so the figures the playground shows are
+//! the bytes actually held.
+
+use crate::{GpuContext, GpuError};
+use serde::Serialize;
+
+/// What a buffer holds, as the calculator (`archrace_model::calc`) splits memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    /// Model tensors, in their GGUF encoding.
+    Weights,
+    /// Attention keys and values.
+    KvCache,
+    /// Recurrent state: Mamba conv window and SSM state, RWKV shifts and WKV.
+    State,
+    /// Activations, attention partials, parameters, token slots.
+    Scratch,
+    /// Buffers the CPU maps to read results back.
+    Staging,
+}
+
+/// Bytes held, by category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryUse {
+    /// Model tensors.
+    pub weights: u64,
+    /// KV cache (its allocated capacity, which grows in chunks).
+    pub kv_cache: u64,
+    /// Recurrent state.
+    pub state: u64,
+    /// Activations and other scratch.
+    pub scratch: u64,
+    /// Read-back buffers.
+    pub staging: u64,
+}
+
+impl MemoryUse {
+    /// All categories together.
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache + self.state + self.scratch + self.staging
+    }
+
+    fn slot(&mut self, c: Category) -> &mut u64 {
+        match c {
+            Category::Weights => &mut self.weights,
+            Category::KvCache => &mut self.kv_cache,
+            Category::State => &mut self.state,
+            Category::Scratch => &mut self.scratch,
+            Category::Staging => &mut self.staging,
+        }
+    }
+}
+
+impl std::ops::Add for MemoryUse {
+    type Output = MemoryUse;
+    fn add(self, o: MemoryUse) -> MemoryUse {
+        MemoryUse {
+            weights: self.weights + o.weights,
+            kv_cache: self.kv_cache + o.kv_cache,
+            state: self.state + o.state,
+            scratch: self.scratch + o.scratch,
+            staging: self.staging + o.staging,
+        }
+    }
+}
+
+/// Creates buffers within the device's limits and counts them.
+#[derive(Debug, Default)]
+pub struct Pool {
+    used: MemoryUse,
+}
+
+/// Storage buffers are bound whole; `array<vec4<f32>>` bindings need sizes in whole vec4s.
+pub const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST).union(wgpu::BufferUsages::COPY_SRC);
+
+impl Pool {
+    /// Bytes held now.
+    pub fn used(&self) -> MemoryUse {
+        self.used
+    }
+
+    /// The largest buffer this device lets a kernel bind as storage.
+    pub fn max_binding(ctx: &GpuContext) -> u64 {
+        let l = &ctx.report.limits;
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size).min(u32::MAX as u64)
+    }
+
+    /// A zeroed buffer of at least `size` bytes (rounded up to 16), or a typed error when the device's
+    /// limits forbid it.
+    pub fn create(
+        &mut self,
+        ctx: &GpuContext,
+        label: &str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+        cat: Category,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let size = size.max(16).div_ceil(16) * 16;
+        let limit = if usage.contains(wgpu::BufferUsages::STORAGE) {
+            Self::max_binding(ctx)
+        } else {
+            ctx.report.limits.max_buffer_size
+        };
+        if size > limit {
+            return Err(GpuError::TooLarge { what: label.to_string(), bytes: size, limit });
+        }
+        let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        });
+        *self.used.slot(cat) += size;
+        Ok(buf)
+    }
+
+    /// A storage buffer holding `bytes` (padded with a spare word, see [`GpuContext::upload_bytes`]).
+    pub fn upload(
+        &mut self,
+        ctx: &GpuContext,
+        label: &str,
+        bytes: &[u8],
+        cat: Category,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let buf = self.create(ctx, label, bytes.len() as u64 + 4, STORAGE, cat)?;
+        ctx.queue.write_buffer(&buf, 0, &pad4(bytes));
+        Ok(buf)
+    }
+
+    /// Gives a buffer back (the KV cache, when it moves to a larger one). wgpu frees it once the last
+    /// submitted command using it has run, so a copy out of it recorded before may still be submitted.
+    pub fn release_later(&mut self, buf: wgpu::Buffer, cat: Category) {
+        *self.used.slot(cat) -= buf.size();
+        drop(buf);
+    }
+}
+
+/// `write_buffer` wants whole words.
+fn pad4(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if bytes.len().is_multiple_of(4) {
+        bytes.into()
+    } else {
+        let mut v = bytes.to_vec();
+        v.resize(bytes.len().div_ceil(4) * 4, 0);
+        v.into()
+    }
+}

@@ -1,0 +1,108 @@
+//! Recording a decode step: dispatches (each with its parameters in a 256-byte slot of one uniform
+//! buffer) and buffer copies, encoded into one command encoder for one submit.
+
+use crate::pipelines::Pipelines;
+use crate::Kernel;
+
+/// Bytes per parameter slot: WebGPU's largest permitted `minUniformBufferOffsetAlignment`.
+pub const SLOT: usize = 256;
+/// Bytes bound per slot: the largest `Params` struct of any kernel.
+const PARAM_BYTES: u64 = 64;
+
+enum Item {
+    Dispatch { kernel: Kernel, slot: usize, buffers: Vec<(u32, wgpu::Buffer)>, groups: [u32; 3] },
+    Copy { src: wgpu::Buffer, src_off: u64, dst: wgpu::Buffer, dst_off: u64, size: u64 },
+}
+
+/// The dispatches and copies of one step, in order.
+pub struct Recorder<'p> {
+    pipelines: &'p Pipelines,
+    params: Vec<u8>,
+    items: Vec<Item>,
+}
+
+impl<'p> Recorder<'p> {
+    /// An empty recording.
+    pub fn new(pipelines: &'p Pipelines) -> Self {
+        Self { pipelines, params: Vec::new(), items: Vec::new() }
+    }
+
+    /// Records `kernel` with `params` (the words of its `Params` struct) and its storage buffers by binding
+    /// number (binding 0 is always the parameters).
+    pub fn dispatch(&mut self, kernel: Kernel, params: &[u32], buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) {
+        assert!(params.len() * 4 <= PARAM_BYTES as usize, "{}: params too long", kernel.name());
+        let slot = self.params.len() / SLOT;
+        self.params.extend_from_slice(bytemuck::cast_slice(params));
+        self.params.resize((slot + 1) * SLOT, 0);
+        let buffers = buffers.iter().map(|&(b, buf)| (b, buf.clone())).collect();
+        self.items.push(Item::Dispatch { kernel, slot, buffers, groups });
+    }
+
+    /// Records a buffer-to-buffer copy (between compute passes).
+    pub fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
+        self.items.push(Item::Copy { src: src.clone(), src_off, dst: dst.clone(), dst_off, size });
+    }
+
+    /// Bytes of parameters recorded: the uniform buffer must hold at least this many.
+    pub fn params_len(&self) -> u64 {
+        self.params.len() as u64
+    }
+
+    /// Dispatches recorded so far.
+    pub fn dispatches(&self) -> usize {
+        self.items.iter().filter(|i| matches!(i, Item::Dispatch { .. })).count()
+    }
+
+    /// Writes the parameters into `uniform` and encodes everything into `encoder`: runs of dispatches in
+    /// one compute pass each, copies between them.
+    pub fn encode(
+        self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        uniform: &wgpu::Buffer,
+        encoder: &mut wgpu::CommandEncoder,
+    ) {
+        queue.write_buffer(uniform, 0, &self.params);
+        let mut pass: Option<wgpu::ComputePass<'_>> = None;
+        for item in self.items {
+            match item {
+                Item::Copy { src, src_off, dst, dst_off, size } => {
+                    drop(pass.take());
+                    encoder.copy_buffer_to_buffer(&src, src_off, &dst, dst_off, size);
+                }
+                Item::Dispatch { kernel, slot, buffers, groups } => {
+                    let pipeline = self.pipelines.get(kernel);
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: uniform,
+                            offset: (slot * SLOT) as u64,
+                            size: std::num::NonZeroU64::new(PARAM_BYTES),
+                        }),
+                    }];
+                    entries.extend(
+                        buffers
+                            .iter()
+                            .map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }),
+                    );
+                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(kernel.entry_point()),
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &entries,
+                    });
+                    let p = pass.get_or_insert_with(|| {
+                        encoder
+                            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some("decode step"),
+                                timestamp_writes: None,
+                            })
+                            .forget_lifetime()
+                    });
+                    p.set_pipeline(pipeline);
+                    p.set_bind_group(0, &bind_group, &[]);
+                    p.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                }
+            }
+        }
+    }
+}

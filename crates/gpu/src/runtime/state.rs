@@ -1,0 +1,265 @@
+//! A sequence's state on the GPU: KV caches that grow in chunks, recurrent state, and the scratch
+//! buffers one decode step works in.
+
+use super::pool::{Category, Pool, STORAGE};
+use super::recorder::Recorder;
+use super::weights::{GpuFfn, GpuMixer, GpuWeights};
+use crate::{GpuContext, GpuError};
+use archrace_model::ModelSpec;
+
+/// Keys per attention chunk (`CHUNK` in `shaders/attention.wgsl`).
+pub const ATTN_CHUNK: usize = 256;
+/// The KV cache grows by at least this many tokens at a time (and by a quarter of itself when larger),
+/// so growth costs O(1) amortised copies per token without preallocating the maximum context.
+pub const KV_GROWTH: usize = 256;
+
+/// One attention layer's cache: `(capacity, H_kv D)` keys and values, f32.
+pub struct KvCache {
+    /// Keys.
+    pub k: wgpu::Buffer,
+    /// Values.
+    pub v: wgpu::Buffer,
+    /// Tokens the buffers hold.
+    pub capacity: usize,
+    /// Values per token (`H_kv D`).
+    pub row: usize,
+}
+
+/// One layer's state.
+pub enum LayerState {
+    /// Attention.
+    Kv(Option<KvCache>),
+    /// Mamba: conv window `(K - 1, Di)` and SSM state `(Di, N)`.
+    Mamba {
+        /// Conv window.
+        conv: wgpu::Buffer,
+        /// `h`.
+        ssm: wgpu::Buffer,
+    },
+}
+
+/// Working buffers of one decode step, sized for the widest layer.
+pub struct Scratch {
+    /// Residual stream `(E)`.
+    pub x: wgpu::Buffer,
+    /// Normed input `(E)`.
+    pub h: wgpu::Buffer,
+    /// Query before RoPE, and keys before RoPE `(max H D)`.
+    pub q_raw: wgpu::Buffer,
+    /// Key before RoPE.
+    pub k_raw: wgpu::Buffer,
+    /// Query.
+    pub q: wgpu::Buffer,
+    /// Attention output `(max H D)`.
+    pub attn: wgpu::Buffer,
+    /// Attention partials `(H, chunks, D + 2)`; grows with the context.
+    pub partial: wgpu::Buffer,
+    /// Mamba `(2 Di)`, `(Di)`, `(R + 2N)`, `(R + 2N)` normed, `(Di)`, `(Di)`.
+    pub xz: wgpu::Buffer,
+    /// Conv output.
+    pub xc: wgpu::Buffer,
+    /// x_proj output.
+    pub xdbc: wgpu::Buffer,
+    /// Jamba's normed dt, B, C.
+    pub dbc: wgpu::Buffer,
+    /// dt_proj output.
+    pub dt: wgpu::Buffer,
+    /// Scan output.
+    pub y: wgpu::Buffer,
+    /// FFN gate, up and gated `(max hidden)`.
+    pub gate: wgpu::Buffer,
+    /// Up.
+    pub up: wgpu::Buffer,
+    /// Gated.
+    pub act: wgpu::Buffer,
+    /// Router logits `(experts)`.
+    pub router: wgpu::Buffer,
+    /// Chosen experts and weights `(2 top_k)`.
+    pub route: wgpu::Buffer,
+    /// Logits `(n_vocab)`.
+    pub logits: wgpu::Buffer,
+    /// Token slots: `[0]` is the token being embedded (written by the CPU or by the sampler).
+    pub tokens: wgpu::Buffer,
+    /// Parameter slots for the step's dispatches.
+    pub uniform: wgpu::Buffer,
+}
+
+/// The state of one sequence.
+pub struct GpuState {
+    /// Tokens consumed (the next token's position).
+    pub pos: usize,
+    /// Per layer.
+    pub layers: Vec<LayerState>,
+    /// Working buffers.
+    pub scratch: Scratch,
+    /// Read-back of one token id.
+    pub token_staging: wgpu::Buffer,
+    /// Read-back of the logits.
+    pub logits_staging: wgpu::Buffer,
+    /// Most bytes the KV cache may take in all, when the caller sets a budget.
+    pub kv_budget: Option<u64>,
+    /// What this state holds.
+    pub pool: Pool,
+}
+
+fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
+    spec.layers.iter().map(f).max().unwrap_or(0).max(4)
+}
+
+impl GpuState {
+    /// An empty state (no tokens seen) for `spec`, its KV caches empty.
+    pub fn new(ctx: &GpuContext, spec: &ModelSpec, w: &GpuWeights) -> Result<Self, GpuError> {
+        use archrace_model::Mixer;
+        let mut pool = Pool::default();
+        let f32s = |n: usize| (n * 4) as u64;
+        let layers = spec
+            .layers
+            .iter()
+            .map(|l| match l.mixer {
+                Mixer::Mamba(m) => Ok(LayerState::Mamba {
+                    conv: pool.create(
+                        ctx,
+                        "mamba conv state",
+                        f32s((m.d_conv - 1) * m.d_inner),
+                        STORAGE,
+                        Category::State,
+                    )?,
+                    ssm: pool.create(ctx, "mamba ssm state", f32s(m.d_inner * m.d_state), STORAGE, Category::State)?,
+                }),
+                _ => Ok(LayerState::Kv(None)),
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        let heads = max_of(spec, |l| match l.mixer {
+            Mixer::Attention(a) => a.n_head * a.head_dim,
+            _ => 0,
+        });
+        let kv_row = max_of(spec, |l| match l.mixer {
+            Mixer::Attention(a) => a.n_head_kv * a.head_dim,
+            _ => 0,
+        });
+        let mamba = |f: fn(&archrace_model::MambaSpec) -> usize| {
+            max_of(spec, move |l| match &l.mixer {
+                Mixer::Mamba(m) => f(m),
+                _ => 0,
+            })
+        };
+        let hidden = max_of(spec, |l| match l.ffn {
+            archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::Moe { hidden, .. } => hidden,
+            _ => 0,
+        });
+        let experts = w
+            .layers
+            .iter()
+            .map(|l| match l.ffn {
+                GpuFfn::Moe { experts, .. } => experts,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let has_attention = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Attention { .. }));
+        macro_rules! s {
+            ($label:literal, $n:expr) => {
+                pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
+            };
+        }
+        let scratch = Scratch {
+            x: s!("x", spec.n_embd)?,
+            h: s!("h", spec.n_embd)?,
+            q_raw: s!("q_raw", heads)?,
+            k_raw: s!("k_raw", kv_row)?,
+            q: s!("q", heads)?,
+            attn: s!("attn", heads)?,
+            partial: s!("attn partial", if has_attention { heads + 2 * 64 } else { 4 })?,
+            xz: s!("xz", 2 * mamba(|m| m.d_inner))?,
+            xc: s!("xc", mamba(|m| m.d_inner))?,
+            xdbc: s!("xdbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
+            dbc: s!("dbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
+            dt: s!("dt", mamba(|m| m.d_inner))?,
+            y: s!("y", mamba(|m| m.d_inner))?,
+            gate: s!("gate", hidden)?,
+            up: s!("up", hidden)?,
+            act: s!("act", hidden)?,
+            router: s!("router", experts)?,
+            route: s!("route", 16)?,
+            logits: s!("logits", spec.n_vocab)?,
+            tokens: s!("tokens", 4)?,
+            uniform: pool.create(
+                ctx,
+                "step params",
+                64 * 256,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                Category::Scratch,
+            )?,
+        };
+        let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let token_staging = pool.create(ctx, "token read-back", 4, staging, Category::Staging)?;
+        let logits_staging = pool.create(ctx, "logits read-back", f32s(spec.n_vocab), staging, Category::Staging)?;
+        Ok(Self { pos: 0, layers, scratch, token_staging, logits_staging, kv_budget: None, pool })
+    }
+
+    /// Makes room for one more token in every KV cache, moving a full cache into a larger buffer (the copy
+    /// is recorded into `rec`, ahead of the step's dispatches), and grows the attention partials.
+    pub fn reserve_token(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder) -> Result<(), GpuError> {
+        let need = self.pos + 1;
+        let limit = Pool::max_binding(ctx);
+        let per_token: u64 = w
+            .layers
+            .iter()
+            .map(|l| match &l.mixer {
+                GpuMixer::Attention { spec, .. } => (2 * spec.n_head_kv * spec.head_dim * 4) as u64,
+                _ => 0,
+            })
+            .sum();
+        let mut partial_need = 0u64;
+        for (ls, lw) in self.layers.iter_mut().zip(&w.layers) {
+            let (LayerState::Kv(cache), GpuMixer::Attention { spec, .. }) = (ls, &lw.mixer) else { continue };
+            let row = spec.n_head_kv * spec.head_dim;
+            partial_need = partial_need.max((spec.n_head * need.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64);
+            let capacity = cache.as_ref().map_or(0, |c| c.capacity);
+            if need <= capacity {
+                continue;
+            }
+            let grown = (capacity + (capacity / 4).max(KV_GROWTH)).div_ceil(KV_GROWTH) * KV_GROWTH;
+            let row_bytes = (row * 4) as u64;
+            let by_device = (limit / row_bytes) as usize;
+            let by_budget = self.kv_budget.map(|b| (b / per_token.max(1)) as usize);
+            let fit = by_budget.map_or(by_device, |b| b.min(by_device));
+            if need > fit {
+                let reason = match by_budget {
+                    Some(b) if b < by_device => format!(
+                        "the KV cache budget of {} bytes holds {b} tokens at {per_token} bytes per token",
+                        self.kv_budget.unwrap_or(0)
+                    ),
+                    _ => format!(
+                        "one layer's keys take {row_bytes} bytes per token and this device binds at most {limit} bytes per buffer ({by_device} tokens)"
+                    ),
+                };
+                return Err(GpuError::ContextFull { tokens: self.pos, reason });
+            }
+            let new_cap = grown.min(fit);
+            let k = self.pool.create(ctx, "k cache", row_bytes * new_cap as u64, STORAGE, Category::KvCache)?;
+            let v = self.pool.create(ctx, "v cache", row_bytes * new_cap as u64, STORAGE, Category::KvCache)?;
+            if let Some(old) = cache.take() {
+                let used = row_bytes * self.pos as u64;
+                if used > 0 {
+                    rec.copy(&old.k, 0, &k, 0, used);
+                    rec.copy(&old.v, 0, &v, 0, used);
+                }
+                // Released after the copy is submitted: wgpu keeps the buffers alive until then.
+                self.pool.release_later(old.k, Category::KvCache);
+                self.pool.release_later(old.v, Category::KvCache);
+            }
+            *cache = Some(KvCache { k, v, capacity: new_cap, row });
+        }
+        if partial_need > self.scratch.partial.size() {
+            let grown = partial_need.max(self.scratch.partial.size() * 2);
+            let old = std::mem::replace(
+                &mut self.scratch.partial,
+                self.pool.create(ctx, "attn partial", grown, STORAGE, Category::Scratch)?,
+            );
+            self.pool.release_later(old, Category::Scratch);
+        }
+        Ok(())
+    }
+}

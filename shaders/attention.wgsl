@@ -1,0 +1,122 @@
+// Attention decode for one query token over the KV cache, split over the context (flash-decoding):
+// `attn_partial` gives each (chunk of CHUNK keys, head) a workgroup that computes the chunk's scores
+// s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
+// `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
+// with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax).
+// Grouped-query heads: query head h reads KV head h / (H / H_kv).
+// CPU twin: archrace_cpu::model::mixers::attention (its per-token loop).
+
+const WG: u32 = 64u;
+const CHUNK: u32 = 256u;
+
+struct Params {
+    n_head: u32,
+    n_head_kv: u32,
+    head_dim: u32,
+    n_keys: u32,   // keys in the cache, this token's included
+    n_chunks: u32, // ceil(n_keys / CHUNK)
+    scale: f32,    // 1 / sqrt(D)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D)
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>;        // (pos, H_kv, D)
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>;        // (pos, H_kv, D)
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D)
+
+var<workgroup> scores: array<f32, CHUNK>;
+var<workgroup> red: array<f32, WG>;
+
+fn reduce_max(tid: u32, v: f32) -> f32 {
+    red[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            red[tid] = max(red[tid], red[tid + stride]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(tid: u32, v: f32) -> f32 {
+    red[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            red[tid] += red[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let chunk = wg.x;
+    let head = wg.y;
+    let d = p.head_dim;
+    let kv_head = head / (p.n_head / p.n_head_kv);
+    let first = chunk * CHUNK;
+    let n = min(CHUNK, p.n_keys - first);
+    let qo = head * d;
+    var local_max = -3.4028235e38;
+    for (var j = tid; j < n; j += WG) {
+        let ko = ((first + j) * p.n_head_kv + kv_head) * d;
+        var s = 0.0;
+        for (var i = 0u; i < d; i++) {
+            s += q[qo + i] * k_cache[ko + i];
+        }
+        s *= p.scale;
+        scores[j] = s;
+        local_max = max(local_max, s);
+    }
+    let m = reduce_max(tid, local_max);
+    var local_sum = 0.0;
+    for (var j = tid; j < n; j += WG) {
+        let e = exp(scores[j] - m);
+        scores[j] = e;
+        local_sum += e;
+    }
+    let l = reduce_sum(tid, local_sum); // the barriers inside also publish scores[]
+    let po = (head * p.n_chunks + chunk) * (d + 2u);
+    if tid == 0u {
+        partial[po] = m;
+        partial[po + 1u] = l;
+    }
+    for (var i = tid; i < d; i += WG) {
+        var acc = 0.0;
+        for (var j = 0u; j < n; j++) {
+            acc += scores[j] * v_cache[((first + j) * p.n_head_kv + kv_head) * d + i];
+        }
+        partial[po + 2u + i] = acc;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let head = wg.x;
+    let d = p.head_dim;
+    let stride = d + 2u;
+    let base = head * p.n_chunks * stride;
+    var big_m = -3.4028235e38;
+    for (var c = 0u; c < p.n_chunks; c++) {
+        big_m = max(big_m, partial[base + c * stride]);
+    }
+    var denom = 0.0;
+    for (var c = 0u; c < p.n_chunks; c++) {
+        denom += exp(partial[base + c * stride] - big_m) * partial[base + c * stride + 1u];
+    }
+    for (var i = tid; i < d; i += WG) {
+        var acc = 0.0;
+        for (var c = 0u; c < p.n_chunks; c++) {
+            acc += exp(partial[base + c * stride] - big_m) * partial[base + c * stride + 2u + i];
+        }
+        out[head * d + i] = acc / denom;
+    }
+}

@@ -1,0 +1,37 @@
+// Embedding gather: out (cols) = row `token` of W, decoded by the encoding's own `block_dot` (defined in
+// the file before this one) against a one-hot x, so every encoding's gather uses the very block decoder
+// the matvec kernels are verified with. One thread per output value.
+// CPU twin: archrace_gguf::dequantize of one row (the CPU forward's embedding lookup).
+
+struct Params {
+    cols: u32,      // row length, a multiple of BLOCK
+    row_bytes: u32, // bytes of one encoded row
+    n_vocab: u32,   // rows of W; a token id at or past it writes zeros
+    tok_index: u32, // which entry of `tokens` to read
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> tokens: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (cols)
+
+var<private> x: array<vec4<f32>, BLOCK / 4u>;
+
+@compute @workgroup_size(64)
+fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if j >= p.cols {
+        return;
+    }
+    let token = tokens[p.tok_index];
+    if token >= p.n_vocab {
+        out[j] = 0.0;
+        return;
+    }
+    let i = j % BLOCK;
+    for (var k = 0u; k < BLOCK / 4u; k++) {
+        x[k] = vec4<f32>(0.0);
+    }
+    x[i / 4u][i % 4u] = 1.0;
+    out[j] = block_dot(token * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
+}

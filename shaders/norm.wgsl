@@ -1,0 +1,64 @@
+// Normalisation of `rows` rows of n values, one workgroup per row, from x[in_off + r * n ..] to
+// y[out_off + r * n ..]. kind 0: RMSNorm (Zhang & Sennrich 2019, eq. 4) y = x / sqrt(mean(x^2) + eps) * w.
+// kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
+// CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}.
+
+const WG: u32 = 256u;
+
+struct Params {
+    n: u32,
+    rows: u32,
+    in_off: u32,
+    out_off: u32,
+    kind: u32, // 0 RMS, 1 Layer
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>; // (n)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // (n), LayerNorm only
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+var<workgroup> sums: array<f32, WG>;
+
+fn workgroup_sum(tid: u32, v: f32) -> f32 {
+    sums[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            sums[tid] += sums[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = sums[0];
+    workgroupBarrier(); // everyone has read sums[0] before it is reused
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let src = p.in_off + wg.x * p.n;
+    let dst = p.out_off + wg.x * p.n;
+    var mean = 0.0;
+    if p.kind == 1u {
+        var s = 0.0;
+        for (var i = tid; i < p.n; i += WG) {
+            s += x[src + i];
+        }
+        mean = workgroup_sum(tid, s) / f32(p.n);
+    }
+    var sq = 0.0;
+    for (var i = tid; i < p.n; i += WG) {
+        let d = x[src + i] - mean;
+        sq += d * d;
+    }
+    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(p.n) + p.eps);
+    for (var i = tid; i < p.n; i += WG) {
+        var v = (x[src + i] - mean) * scale * weight[i];
+        if p.kind == 1u {
+            v += bias[i];
+        }
+        y[dst + i] = v;
+    }
+}

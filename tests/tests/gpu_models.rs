@@ -1,0 +1,133 @@
+//! Whole models on the GPU (lavapipe in CI) against llama.cpp's goldens and the CPU reference: logits of
+//! every prompt position, decoded one token per step, within 1e-4 of the row's max |logit|; greedy
+//! decoding sampled on the GPU reproduces the golden trace exactly.
+#![cfg(not(target_arch = "wasm32"))]
+
+use archrace_cpu::CpuModel;
+use archrace_gguf::Gguf;
+use archrace_gpu::{GpuError, GpuModel, StepOutput};
+use archrace_model::ModelWeights;
+use archrace_tests::gpu::context_or_skip;
+use serde_json::Value as Json;
+use std::path::PathBuf;
+
+const QUANTS: [&str; 4] = ["f32", "q8_0", "q4_0", "q4_1"];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn json(name: &str) -> Json {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+fn ids(v: &Json) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// max |a - b| over a row, divided by the row's max |b|.
+fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn check_logits(arch: &str) {
+    let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} GPU logits"))) else { return };
+    for q in QUANTS {
+        let file = format!("{arch}-{q}.gguf");
+        let bytes = fixture(&file);
+        let g = Gguf::parse(&bytes).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let gpu =
+            pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let golden = json(&format!("{arch}-{q}.logits.json"));
+        let tokens = ids(&golden["tokens"]);
+        let mut state = gpu.new_state(&ctx).unwrap();
+        let mut cpu_state = cpu.new_state();
+        let (mut worst_golden, mut worst_cpu) = (0f32, 0f32);
+        for (pos, (&tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let reference = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+            let err = rel_err(&got, &want);
+            assert!(err <= 1e-4, "{file} position {pos}: GPU vs llama.cpp relative error {err:.2e} > 1e-4");
+            let err_cpu = rel_err(&got, &reference);
+            assert!(err_cpu <= 1e-4, "{file} position {pos}: GPU vs CPU relative error {err_cpu:.2e} > 1e-4");
+            worst_golden = worst_golden.max(err);
+            worst_cpu = worst_cpu.max(err_cpu);
+        }
+        assert_eq!(state.pos, tokens.len());
+        let mem = gpu.memory(&state);
+        eprintln!(
+            "{file} on GPU: worst relative error vs llama.cpp {worst_golden:.2e}, vs CPU {worst_cpu:.2e}; {mem:?}"
+        );
+    }
+}
+
+fn check_greedy(arch: &str) {
+    let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} GPU greedy"))) else { return };
+    let file = format!("{arch}-f32.gguf");
+    let bytes = fixture(&file);
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let trace = json(&format!("{arch}-f32.greedy.json"));
+    let prompt = ids(&trace["tokens"]);
+    let mut state = gpu.new_state(&ctx).unwrap();
+    for &t in &prompt[..prompt.len() - 1] {
+        pollster::block_on(gpu.step(&ctx, &mut state, Some(t), StepOutput::Nothing)).unwrap();
+    }
+    let mut next = pollster::block_on(gpu.greedy(&ctx, &mut state, Some(prompt[prompt.len() - 1]))).unwrap();
+    let mut generated = vec![next];
+    while generated.len() < trace["n_generate"].as_u64().unwrap() as usize {
+        // The sampled token stays on the GPU and feeds the next step; only its id is read back.
+        next = pollster::block_on(gpu.greedy(&ctx, &mut state, None)).unwrap();
+        generated.push(next);
+    }
+    assert_eq!(generated, ids(&trace["generated"]), "{file} GPU greedy trace");
+}
+
+#[test]
+fn llama_on_gpu_matches_llama_cpp() {
+    check_logits("llama");
+    check_greedy("llama");
+}
+
+#[test]
+fn mamba_on_gpu_matches_llama_cpp() {
+    check_logits("mamba");
+    check_greedy("mamba");
+}
+
+#[test]
+fn jamba_on_gpu_matches_llama_cpp() {
+    check_logits("jamba");
+    check_greedy("jamba");
+}
+
+#[test]
+fn rwkv_is_refused_with_a_typed_error_until_its_kernels_land() {
+    let Some(ctx) = pollster::block_on(context_or_skip("rwkv on GPU")) else { return };
+    for arch in ["rwkv6", "rwkv7"] {
+        let bytes = fixture(&format!("{arch}-q8_0.gguf"));
+        let g = Gguf::parse(&bytes).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let err = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).err().expect("refused");
+        assert!(matches!(err, GpuError::Unsupported(_)), "{arch}: {err}");
+    }
+}
+
+#[test]
+fn gpu_refuses_tokens_outside_the_vocabulary() {
+    let Some(ctx) = pollster::block_on(context_or_skip("gpu token range")) else { return };
+    let bytes = fixture("llama-q8_0.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let spec = archrace_model::ModelSpec::from_gguf(&g).unwrap();
+    let w = ModelWeights::from_gguf(&g, &spec).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &spec, &w)).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    let err = pollster::block_on(gpu.logits(&ctx, &mut state, 262)).unwrap_err();
+    assert!(matches!(err, GpuError::Model(_)), "{err}");
+    assert_eq!(state.pos, 0);
+}
