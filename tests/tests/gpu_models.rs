@@ -131,3 +131,58 @@ fn gpu_refuses_tokens_outside_the_vocabulary() {
     assert!(matches!(err, GpuError::Model(_)), "{err}");
     assert_eq!(state.pos, 0);
 }
+
+/// Past the first KV chunk (256 tokens, where the cache moves to a larger buffer) and past one attention
+/// chunk (256 keys, where the partials are merged), the GPU still matches the CPU.
+#[test]
+fn long_context_grows_the_cache_and_splits_attention() {
+    let Some(ctx) = pollster::block_on(context_or_skip("gpu long context")) else { return };
+    let bytes = fixture("jamba-q8_0.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let mut rng = archrace_cpu::SplitMix64::new(7);
+    let tokens: Vec<u32> = (0..600).map(|_| (rng.next_u64() % 262) as u32).collect();
+    let mut cpu_state = cpu.new_state();
+    let reference = cpu.forward(&mut cpu_state, &tokens).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    let checks = [0usize, 255, 256, 257, 511, 512, 599];
+    for (pos, &t) in tokens.iter().enumerate() {
+        if checks.contains(&pos) {
+            let got = pollster::block_on(gpu.logits(&ctx, &mut state, t)).unwrap();
+            let want = &reference[pos * 262..(pos + 1) * 262];
+            let err = rel_err(&got, want);
+            assert!(err <= 1e-4, "position {pos}: GPU vs CPU relative error {err:.2e}");
+        } else {
+            pollster::block_on(gpu.step(&ctx, &mut state, Some(t), StepOutput::Nothing)).unwrap();
+        }
+    }
+    // One attention layer (2 KV heads x 16 dims, f32 keys and values): 256 bytes per token, 768 tokens held.
+    assert_eq!(gpu.memory(&state).kv_cache, 768 * 256);
+}
+
+#[test]
+fn a_kv_budget_stops_the_context_with_the_numbers() {
+    let Some(ctx) = pollster::block_on(context_or_skip("gpu kv budget")) else { return };
+    let bytes = fixture("llama-q4_0.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    // llama fixture: 3 layers x 2 (K, V) x 32 values x 4 bytes = 768 bytes per token; 300 tokens fit.
+    state.kv_budget = Some(300 * 768);
+    for _ in 0..300 {
+        pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Nothing)).unwrap();
+    }
+    let err = pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Logits)).unwrap_err();
+    match &err {
+        GpuError::ContextFull { tokens, reason } => {
+            assert_eq!(*tokens, 300);
+            assert!(reason.contains("budget") && reason.contains("768 bytes per token"), "{reason}");
+        }
+        other => panic!("expected ContextFull, got {other}"),
+    }
+    assert_eq!(state.pos, 300, "the refused step leaves the state as it was");
+    // The cache is what the 300 tokens need, not a preallocated maximum context.
+    assert_eq!(gpu.memory(&state).kv_cache, 300 * 768);
+}
