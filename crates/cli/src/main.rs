@@ -1,5 +1,6 @@
 //! `archrace`: the native command line. Model commands (inspect, memory, tokenize, detokenize, logits,
-//! generate) run on the CPU reference; `device` reports the GPU and checks a kernel on it. The interface is
+//! generate, race) run on the CPU reference or, with `--backend gpu`, on our WGSL kernels; `device`
+//! reports the GPU and checks a kernel on it. The interface is
 //! stable: later tooling depends on it.
 
 mod commands;
@@ -15,12 +16,7 @@ struct Cli {
     command: Command,
 }
 
-/// Where a model runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The CPU reference (plain Rust loops).
-    Cpu,
-}
+use commands::engine::Backend;
 
 /// KV cache element type for the calculator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -135,6 +131,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Race models: for each context length, fill the context, then time decode steps; report ms/token,
+    /// tokens/s and memory by category (measured, and the calculator's figure).
+    Race {
+        /// GGUF files.
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Context lengths, ascending.
+        #[arg(long, value_delimiter = ',', default_value = "256,1024,4096")]
+        context: Vec<usize>,
+        /// Decode steps timed at each context length.
+        #[arg(long, default_value_t = 16)]
+        new_tokens: usize,
+        /// Where to run.
+        #[arg(long, value_enum, default_value = "gpu")]
+        backend: Backend,
+        /// Print JSON rows.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the GPU adapter (name, backend, limits, features) and check a WGSL kernel against the CPU.
     Device {
         /// Print JSON instead of text.
@@ -158,7 +173,7 @@ fn main() -> ExitCode {
         Command::Memory { source, context, kv_type, json } => commands::memory(&source, context, kv_type, json),
         Command::Tokenize { model, text, bos, special, json } => commands::tokenize(&model, &text, bos, special, json),
         Command::Detokenize { model, ids } => commands::detokenize(&model, &ids),
-        Command::Logits { model, tokens, backend: Backend::Cpu, json } => commands::logits(&model, &tokens, json),
+        Command::Logits { model, tokens, backend, json } => commands::logits(&model, &tokens, backend, json),
         Command::Generate {
             model,
             prompt,
@@ -170,7 +185,7 @@ fn main() -> ExitCode {
             repeat_penalty,
             seed,
             stop_at_eos,
-            backend: Backend::Cpu,
+            backend,
             json,
         } => {
             let config = archrace_model::SamplerConfig {
@@ -182,7 +197,10 @@ fn main() -> ExitCode {
                 repeat_last_n: 64,
                 seed,
             };
-            commands::generate(&model, &prompt, n, config, stop_at_eos, json)
+            commands::generate(&model, &prompt, n, config, stop_at_eos, backend, json)
+        }
+        Command::Race { models, context, new_tokens, backend, json } => {
+            commands::race(&models, &context, new_tokens, backend, json)
         }
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),
     };

@@ -117,3 +117,75 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         assert!(err.starts_with("archrace: ") && err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// Whether a GPU adapter exists (lavapipe in CI, where `ARCHRACE_REQUIRE_GPU` makes its absence a failure).
+fn gpu_available() -> bool {
+    let (code, _, err) = run(&["device", "--json", "--rows", "64", "--cols", "64"]);
+    if code == 0 {
+        return true;
+    }
+    assert!(!std::env::var("ARCHRACE_REQUIRE_GPU").is_ok_and(|v| v != "0"), "no GPU, and one is required: {err}");
+    eprintln!("SKIPPED GPU CLI test: {err}");
+    false
+}
+
+#[test]
+fn gpu_backend_logits_and_generate_agree_with_the_goldens() {
+    if !gpu_available() {
+        return;
+    }
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("jamba-q4_0.logits.json")).unwrap()).unwrap();
+    let tokens: Vec<String> = golden["tokens"].as_array().unwrap().iter().map(|t| t.to_string()).collect();
+    let j = json(&["logits", &fixture("jamba-q4_0.gguf"), "--tokens", &tokens.join(","), "--backend", "gpu", "--json"]);
+    let rows = j["logits"].as_array().unwrap();
+    assert_eq!(rows.len(), 16);
+    for (pos, row) in rows.iter().enumerate() {
+        let want = golden["logits"][pos].as_array().unwrap();
+        let scale = want.iter().map(|v| v.as_f64().unwrap().abs()).fold(0.0, f64::max);
+        for (g, w) in row.as_array().unwrap().iter().zip(want) {
+            assert!((g.as_f64().unwrap() - w.as_f64().unwrap()).abs() <= 1e-4 * scale, "position {pos}");
+        }
+    }
+    let trace: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("llama-f32.greedy.json")).unwrap()).unwrap();
+    let prompt = "The tigers in the river.";
+    let j =
+        json(&["generate", &fixture("llama-f32.gguf"), "--prompt", prompt, "-n", "24", "--backend", "gpu", "--json"]);
+    assert_eq!(j["backend"], "gpu");
+    assert_eq!(j["ids"], trace["generated"], "greedy on the GPU reproduces llama.cpp's trace");
+    // Sampled decoding reads the logits back and uses the CPU sampler's seeded stream: same ids as the CPU.
+    let sample = |backend: &str| {
+        let args =
+            ["generate", &fixture("mamba-q8_0.gguf"), "--prompt", "The", "-n", "12", "--temp", "0.8", "--seed", "3"];
+        json(&[&args[..], &["--backend", backend, "--json"]].concat())["ids"].clone()
+    };
+    assert_eq!(sample("gpu"), sample("cpu"));
+}
+
+#[test]
+fn race_reports_speed_and_memory_per_context() {
+    if !gpu_available() {
+        return;
+    }
+    let (llama, mamba) = (fixture("llama-q4_0.gguf"), fixture("mamba-q4_0.gguf"));
+    let j = json(&["race", &llama, &mamba, "--context", "8,300", "--new-tokens", "2", "--json"]);
+    let rows = j.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        assert!(r["ms_per_token"].as_f64().unwrap() > 0.0 && r["tokens_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        for key in ["weights", "kv_cache", "state", "scratch"] {
+            assert!(r["memory"][key].is_u64() && r["analytic"][key].is_u64(), "{key}: {r}");
+        }
+    }
+    let (l_short, l_long, m_short, m_long) = (&rows[0], &rows[1], &rows[2], &rows[3]);
+    assert_eq!((l_short["arch"].as_str(), m_long["arch"].as_str()), (Some("llama"), Some("mamba")));
+    assert_eq!(l_long["context"], 302);
+    // The Transformer's KV cache grows with the context (in chunks, so at least the analytic figure);
+    // Mamba has none and a fixed state.
+    let kv = |r: &serde_json::Value| r["memory"]["kv_cache"].as_u64().unwrap();
+    assert!(kv(l_long) > kv(l_short) && kv(l_long) >= l_long["analytic"]["kv_cache"].as_u64().unwrap());
+    assert_eq!((kv(m_short), kv(m_long)), (0, 0));
+    assert_eq!(m_short["memory"]["state"], m_long["memory"]["state"]);
+    assert_eq!(m_long["memory"]["state"], m_long["analytic"]["state"]);
+}

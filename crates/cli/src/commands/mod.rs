@@ -2,12 +2,15 @@
 //! (a failed self-test), or an error that names the problem.
 
 mod device;
+pub mod engine;
 mod inspect;
+mod race;
 mod run;
 mod text;
 
 pub use device::device;
 pub use inspect::{inspect, memory};
+pub use race::race;
 pub use run::{generate, logits};
 pub use text::{detokenize, tokenize};
 

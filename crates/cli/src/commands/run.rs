@@ -1,7 +1,7 @@
-//! `logits` and `generate` on the CPU reference.
+//! `logits` and `generate`, on the CPU reference or the GPU runtime.
 
+use super::engine::{Backend, Engine};
 use super::{print_json, read, CmdResult};
-use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
 use archrace_model::{Sampler, SamplerConfig, StreamDecoder, Tokenizer};
 use std::io::Write;
@@ -9,16 +9,15 @@ use std::path::Path;
 use std::time::Instant;
 
 /// `archrace logits`.
-pub fn logits(path: &Path, tokens: &[u32], json: bool) -> CmdResult {
+pub fn logits(path: &Path, tokens: &[u32], backend: Backend, json: bool) -> CmdResult {
     if tokens.is_empty() {
         return Err("--tokens needs at least one id".into());
     }
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
-    let model = CpuModel::from_gguf(&g)?;
-    let mut state = model.new_state();
-    let logits = model.forward(&mut state, tokens)?;
-    let rows: Vec<&[f32]> = logits.chunks(model.spec.n_vocab).collect();
+    let mut engine = Engine::load(&g, backend)?;
+    let logits = engine.logits_all(tokens)?;
+    let rows: Vec<&[f32]> = logits.chunks(engine.spec().n_vocab).collect();
     if json {
         print_json(&serde_json::json!({ "logits": rows }));
     } else {
@@ -30,29 +29,33 @@ pub fn logits(path: &Path, tokens: &[u32], json: bool) -> CmdResult {
     Ok(true)
 }
 
-/// `archrace generate`: prompt (BOS as the metadata says), prefill, then decode `n` tokens.
+/// `archrace generate`: prompt (BOS as the metadata says), prefill, then decode `n` tokens. On the GPU,
+/// greedy decoding samples on the device and reads back only each token id; other samplers read the
+/// logits back and sample on the CPU with the same seeded stream.
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     path: &Path,
     prompt: &str,
     n: usize,
     config: SamplerConfig,
     stop_at_eos: bool,
+    backend: Backend,
     json: bool,
 ) -> CmdResult {
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
-    let model = CpuModel::from_gguf(&g)?;
+    let mut engine = Engine::load(&g, backend)?;
     let tok = Tokenizer::from_gguf(&g)?;
+    let greedy_on_device = backend == Backend::Gpu && config.temperature <= 0.0 && config.repeat_penalty == 1.0;
     let prompt_ids = tok.encode(prompt, tok.add_bos, false);
     if prompt_ids.is_empty() {
         return Err("the prompt is empty and the model adds no BOS: nothing to start from".into());
     }
     let mut sampler = Sampler::new(config);
-    let mut state = model.new_state();
     let start = Instant::now();
-    let logits = model.forward(&mut state, &prompt_ids)?;
+    let mut last = engine.prefill(&prompt_ids)?;
     let prefill_s = start.elapsed().as_secs_f64();
-    let mut last = logits[logits.len() - model.spec.n_vocab..].to_vec();
+    let mut device_next = None;
     let mut history = prompt_ids.clone();
     let mut ids = Vec::new();
     let mut stream = StreamDecoder::default();
@@ -61,7 +64,7 @@ pub fn generate(
         print!("{prompt}");
     }
     for _ in 0..n {
-        let next = sampler.sample(&last, &history);
+        let next = device_next.take().unwrap_or_else(|| sampler.sample(&last, &history));
         if stop_at_eos && Some(next) == tok.eos {
             break;
         }
@@ -71,7 +74,11 @@ pub fn generate(
             print!("{}", stream.push(&tok, next));
             std::io::stdout().flush().ok();
         }
-        last = model.forward(&mut state, &[next])?;
+        if greedy_on_device {
+            device_next = Some(engine.greedy(Some(next), next)?);
+        } else {
+            last = engine.prefill(&[next])?;
+        }
     }
     let decode_s = decode_start.elapsed().as_secs_f64();
     let tokens_per_s = if decode_s > 0.0 { ids.len() as f64 / decode_s } else { 0.0 };
@@ -82,12 +89,12 @@ pub fn generate(
             "text": tok.decode(&ids, false),
             "prefill_ms": prefill_s * 1e3,
             "decode_tokens_per_s": tokens_per_s,
-            "backend": "cpu",
+            "backend": backend,
         }));
     } else {
         println!();
         eprintln!(
-            "[{} prompt tokens in {:.1} ms, {} generated at {:.2} tokens/s, cpu]",
+            "[{} prompt tokens in {:.1} ms, {} generated at {:.2} tokens/s, {backend:?}]",
             prompt_ids.len(),
             prefill_s * 1e3,
             ids.len(),

@@ -1,0 +1,144 @@
+//! One model on one backend behind the same few calls, so `logits`, `generate` and `race` are written
+//! once for the CPU reference and the GPU runtime.
+
+use archrace_cpu::{CpuModel, State};
+use archrace_gguf::Gguf;
+use archrace_gpu::{GpuContext, GpuModel, GpuState, MemoryUse, StepOutput};
+use archrace_model::ModelSpec;
+use clap::ValueEnum;
+use std::error::Error;
+
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The CPU reference (plain Rust loops).
+    Cpu,
+    /// Our WGSL kernels on the GPU wgpu finds (Vulkan natively).
+    Gpu,
+}
+
+/// A loaded model and its sequence state.
+#[allow(clippy::large_enum_variant)]
+pub enum Engine<'a> {
+    /// CPU reference.
+    Cpu {
+        /// Model.
+        model: CpuModel<'a>,
+        /// State.
+        state: State,
+    },
+    /// GPU runtime.
+    Gpu {
+        /// Device.
+        ctx: GpuContext,
+        /// Model.
+        model: GpuModel,
+        /// State.
+        state: GpuState,
+    },
+}
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+impl<'a> Engine<'a> {
+    /// Loads `g` onto `backend`.
+    pub fn load(g: &Gguf<'a>, backend: Backend) -> Res<Self> {
+        let cpu = CpuModel::from_gguf(g)?;
+        Ok(match backend {
+            Backend::Cpu => {
+                let state = cpu.new_state();
+                Engine::Cpu { model: cpu, state }
+            }
+            Backend::Gpu => {
+                let ctx = pollster::block_on(GpuContext::new())?;
+                let model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
+                let state = model.new_state(&ctx)?;
+                Engine::Gpu { ctx, model, state }
+            }
+        })
+    }
+
+    /// The model's description.
+    pub fn spec(&self) -> &ModelSpec {
+        match self {
+            Engine::Cpu { model, .. } => &model.spec,
+            Engine::Gpu { model, .. } => &model.spec,
+        }
+    }
+
+    /// Tokens consumed so far.
+    pub fn pos(&self) -> usize {
+        match self {
+            Engine::Cpu { state, .. } => state.pos,
+            Engine::Gpu { state, .. } => state.pos,
+        }
+    }
+
+    /// Logits of every one of `tokens`, `(T, n_vocab)`: one prefill call on the CPU, one step per token
+    /// on the GPU.
+    pub fn logits_all(&mut self, tokens: &[u32]) -> Res<Vec<f32>> {
+        match self {
+            Engine::Cpu { model, state } => Ok(model.forward(state, tokens)?),
+            Engine::Gpu { ctx, model, state } => {
+                let mut out = Vec::new();
+                for &t in tokens {
+                    out.extend(pollster::block_on(model.logits(ctx, state, t))?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Consumes `tokens` and returns the last one's logits (the GPU reads back only those).
+    pub fn prefill(&mut self, tokens: &[u32]) -> Res<Vec<f32>> {
+        let (last, head) = tokens.split_last().ok_or("nothing to prefill")?;
+        match self {
+            Engine::Cpu { model, state } => {
+                let l = model.forward(state, tokens)?;
+                Ok(l[l.len() - model.spec.n_vocab..].to_vec())
+            }
+            Engine::Gpu { ctx, model, state } => {
+                for &t in head {
+                    pollster::block_on(model.step(ctx, state, Some(t), StepOutput::Nothing))?;
+                }
+                Ok(pollster::block_on(model.logits(ctx, state, *last))?)
+            }
+        }
+    }
+
+    /// Consumes `token` and returns the greedy next token. On the GPU, `None` feeds the token the previous
+    /// greedy step sampled, which never left the device.
+    pub fn greedy(&mut self, token: Option<u32>, previous: u32) -> Res<u32> {
+        match self {
+            Engine::Cpu { model, state } => {
+                let l = model.forward(state, &[token.unwrap_or(previous)])?;
+                Ok(archrace_model::sample::argmax(&l))
+            }
+            Engine::Gpu { ctx, model, state } => Ok(pollster::block_on(model.greedy(ctx, state, token))?),
+        }
+    }
+
+    /// Memory held, by category: on the GPU the pool's bytes; on the CPU the state's vectors and the
+    /// GGUF's tensor bytes (the CPU reads weights in place).
+    pub fn memory(&self, weight_bytes: u64) -> MemoryUse {
+        match self {
+            Engine::Gpu { model, state, .. } => model.memory(state),
+            Engine::Cpu { state, .. } => {
+                let (mut kv, mut rec) = (0, 0);
+                for l in &state.layers {
+                    match l {
+                        archrace_cpu::model::LayerState::Kv { k, v } => kv += 4 * (k.capacity() + v.capacity()) as u64,
+                        archrace_cpu::model::LayerState::Mamba { conv, ssm } => {
+                            rec += 4 * (conv.len() + ssm.len()) as u64
+                        }
+                        archrace_cpu::model::LayerState::Rwkv { att_shift, ffn_shift, wkv } => {
+                            rec += 4 * (att_shift.len() + ffn_shift.len() + wkv.len()) as u64
+                        }
+                    }
+                }
+                MemoryUse { weights: weight_bytes, kv_cache: kv, state: rec, scratch: 0, staging: 0 }
+            }
+        }
+    }
+}
