@@ -1,3 +1,4 @@
 //! Host side of each kernel family: pipeline creation, bindings, dispatch shape. One module per family.
 
 pub mod matvec;
+pub mod oneshot;

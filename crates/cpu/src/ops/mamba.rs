@@ -1,0 +1,62 @@
+//! One Mamba-1 decode step per channel: the CPU twins of the `mamba_conv` and `mamba_scan` kernels
+//! (`shaders/mamba.wgsl`). Glossary: `Di` inner width, `K` conv width, `N` state size.
+
+use super::act::{silu, softplus};
+
+/// Causal depthwise conv of the newest input `x (Di)` with the last `K - 1` inputs `conv_state (K - 1, Di)`,
+/// then SiLU; shifts `x` into the window. `conv_w` is `(Di, K)`, `conv_b` `(Di)`.
+pub fn mamba_conv(x: &[f32], conv_w: &[f32], conv_b: &[f32], conv_state: &mut [f32], k: usize) -> Vec<f32> {
+    let di = x.len();
+    let mut out = vec![0.0f32; di];
+    for c in 0..di {
+        let mut acc = 0.0f32;
+        for j in 0..k - 1 {
+            acc += conv_state[j * di + c] * conv_w[c * k + j];
+        }
+        acc += x[c] * conv_w[c * k + k - 1];
+        out[c] = silu(acc + conv_b[c]);
+    }
+    conv_state.copy_within(di.., 0);
+    conv_state[(k - 2) * di..].copy_from_slice(x);
+    out
+}
+
+/// The inputs of one selective-scan step, all `(Di)` unless noted.
+pub struct ScanInputs<'a> {
+    /// dt_proj output, before the bias.
+    pub dt: &'a [f32],
+    /// dt bias.
+    pub dt_bias: &'a [f32],
+    /// Conv output.
+    pub x: &'a [f32],
+    /// The gate.
+    pub z: &'a [f32],
+    /// `(N)`.
+    pub b: &'a [f32],
+    /// `(N)`.
+    pub c: &'a [f32],
+    /// `(Di, N)`, already `-exp(A_log)`.
+    pub a: &'a [f32],
+    /// Skip connection.
+    pub d: &'a [f32],
+}
+
+/// `Delta = softplus(dt + bias)`; `h = exp(Delta A) h + Delta B x` (Gu & Dao 2023, eq. 2a with the ZOH
+/// discretisation of eq. 4); `y = (C . h + D x) * SiLU(z)` (eq. 2b, gated). Updates `ssm (Di, N)`.
+pub fn mamba_scan(s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
+    let di = s.x.len();
+    let n = s.b.len();
+    let mut y = vec![0.0f32; di];
+    for ch in 0..di {
+        let delta = softplus(s.dt[ch] + s.dt_bias[ch]);
+        let x = s.x[ch];
+        let h = &mut ssm[ch * n..(ch + 1) * n];
+        let mut acc = 0.0f32;
+        for i in 0..n {
+            h[i] = h[i] * (delta * s.a[ch * n + i]).exp() + s.b[i] * (x * delta);
+            acc += h[i] * s.c[i];
+        }
+        y[ch] = (acc + x * s.d[ch]) * silu(s.z[ch]);
+    }
+    y
+}

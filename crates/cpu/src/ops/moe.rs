@@ -1,0 +1,20 @@
+//! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` (`shaders/moe_route.wgsl`) and `swiglu`
+//! (`shaders/swiglu.wgsl`).
+
+use super::act::{silu, softmax};
+
+/// The router's choice: softmax over the experts' logits, then the `top_k` most probable experts (ties
+/// to the lower index) with their probabilities, not renormalised (Jamba and Mixtral as llama.cpp runs
+/// them).
+pub fn moe_route(logits: &[f32], top_k: usize) -> Vec<(usize, f32)> {
+    let mut probs = logits.to_vec();
+    softmax(&mut probs);
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    order[..top_k].iter().map(|&e| (e, probs[e])).collect()
+}
+
+/// `SiLU(gate) * up`, element-wise (Shazeer 2020, eq. 6).
+pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    gate.iter().zip(up).map(|(&g, &u)| silu(g) * u).collect()
+}

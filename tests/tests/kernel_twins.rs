@@ -1,0 +1,249 @@
+//! Every kernel of the decode step against its same-named CPU twin, on seeded data, on whatever native
+//! adapter wgpu finds (lavapipe in CI). A failure names the index and both values.
+#![cfg(not(target_arch = "wasm32"))]
+
+use archrace_cpu::ops::attention::attention;
+use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
+use archrace_cpu::ops::matmul::matmul;
+use archrace_cpu::ops::moe::{moe_route, swiglu};
+use archrace_cpu::ops::norm::{layer_norm, rms_norm};
+use archrace_cpu::ops::rope::rope;
+use archrace_cpu::{compare, SplitMix64, Tolerance};
+use archrace_gguf::{dequantize, GgmlType};
+use archrace_gpu::kernels::matvec::{groups, MatvecMode, MatvecParams};
+use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
+use archrace_gpu::{GpuContext, Kernel};
+use archrace_model::{RopeSpec, Tensor};
+use archrace_tests::data::random_encoded;
+use archrace_tests::gpu::context_or_skip;
+
+/// Same operations, another order of f32 additions (or f32 where the CPU sums in f64).
+const TIGHT: Tolerance = Tolerance { abs: 1e-6, rel: 2e-5 };
+/// exp, log, pow, sin and cos differ by a few ulps between the GPU and Rust's libm.
+const TRANSCENDENTAL: Tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
+
+fn bytes(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+fn floats(b: &[u8]) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(b)
+}
+
+fn run(ctx: &GpuContext, k: Kernel, params: &[u32], args: &[(u32, Arg)], groups: [u32; 3]) -> Vec<Vec<f32>> {
+    let out =
+        pollster::block_on(run_kernel(ctx, k, params, args, groups)).unwrap_or_else(|e| panic!("{}: {e}", k.name()));
+    out.iter().map(|b| floats(b)).collect()
+}
+
+fn check(what: &str, expected: &[f32], got: &[f32], tol: Tolerance) {
+    if let Err(m) = compare(expected, got, tol) {
+        panic!("{what}: {m}");
+    }
+}
+
+#[test]
+fn embed_matches_dequantize_for_every_encoding() {
+    let Some(ctx) = pollster::block_on(context_or_skip("embed parity")) else { return };
+    for ty in GgmlType::ALL {
+        let cols = 2 * ty.block_size().max(4) + if ty.block_size() == 1 { 4 } else { 0 };
+        let mut rng = SplitMix64::new(ty as u64);
+        let w = random_encoded(ty, 5, cols, &mut rng);
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        let mut want = vec![0.0; cols];
+        dequantize(ty, &w[3 * row_bytes..4 * row_bytes], &mut want);
+        let params = [cols as u32, row_bytes as u32, 5, 0];
+        let args = [(1, Arg::In(&w)), (2, Arg::In(bytemuck::bytes_of(&3u32))), (3, Arg::Out(cols * 4))];
+        let got = run(&ctx, Kernel::Embed(ty), &params, &args, [(cols as u32).div_ceil(64), 1, 1]);
+        check(&Kernel::Embed(ty).name(), &want, &got[0], TIGHT);
+    }
+}
+
+#[test]
+fn norm_matches_rms_norm_and_layer_norm() {
+    let Some(ctx) = pollster::block_on(context_or_skip("norm parity")) else { return };
+    let (n, rows, eps) = (300, 3, 1e-5f32);
+    let mut rng = SplitMix64::new(1);
+    let (x, w, b) = (rng.vec(n * rows, -3.0, 3.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+    for (kind, want) in [(0, rms_norm(&x, &w, eps)), (1, layer_norm(&x, &w, &b, eps))] {
+        let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits()];
+        let args =
+            [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&w))), (3, Arg::In(bytes(&b))), (4, Arg::Out(n * rows * 4))];
+        let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
+        check(&format!("norm kind {kind}"), &want, &got[0], TIGHT);
+    }
+}
+
+#[test]
+fn rope_matches_its_twin_with_a_partial_rotation() {
+    let Some(ctx) = pollster::block_on(context_or_skip("rope parity")) else { return };
+    let (heads, d, pos) = (4usize, 16usize, 123usize);
+    let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 0.5 };
+    let mut rng = SplitMix64::new(2);
+    let x = rng.vec(heads * d, -1.0, 1.0);
+    let mut want = x.clone();
+    rope(&mut want, heads, d, &[pos], &spec);
+    let params = [heads as u32, d as u32, 12, pos as u32, 0, 0, spec.freq_base.to_bits(), spec.freq_scale.to_bits()];
+    let got = run(&ctx, Kernel::Rope, &params, &[(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4))], [1, 1, 1]);
+    check("rope", &want, &got[0], TRANSCENDENTAL);
+}
+
+#[test]
+fn attention_partials_and_combine_match_attention() {
+    let Some(ctx) = pollster::block_on(context_or_skip("attention parity")) else { return };
+    let (h, hkv, d) = (4usize, 2usize, 16usize);
+    let mut rng = SplitMix64::new(3);
+    for n_keys in [1usize, 255, 600] {
+        let chunks = n_keys.div_ceil(256);
+        let q = rng.vec(h * d, -2.0, 2.0);
+        let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+        let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+        let want = attention(&q, &k, &v, n_keys, h, hkv, d);
+        let params = [h, hkv, d, n_keys, chunks].map(|x| x as u32);
+        let params = [&params[..], &[(1.0 / (d as f32).sqrt()).to_bits()]].concat();
+        let partial_len = h * chunks * (d + 2) * 4;
+        let args =
+            [(1, Arg::In(bytes(&q))), (2, Arg::In(bytes(&k))), (3, Arg::In(bytes(&v))), (4, Arg::Out(partial_len))];
+        let partial = run(&ctx, Kernel::AttnPartial, &params, &args, [chunks as u32, h as u32, 1]);
+        let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
+        let got = run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]);
+        check(&format!("attention over {n_keys} keys"), &want, &got[1], TRANSCENDENTAL);
+    }
+}
+
+#[test]
+fn mamba_conv_and_scan_match_their_twins() {
+    let Some(ctx) = pollster::block_on(context_or_skip("mamba parity")) else { return };
+    let (di, k, n, r) = (96usize, 4usize, 16usize, 4usize);
+    let mut rng = SplitMix64::new(4);
+    let conv_w = rng.vec(di * k, -0.5, 0.5);
+    let conv_b = rng.vec(di, -0.1, 0.1);
+    let dt_bias = rng.vec(di, -2.0, 0.5);
+    let d = rng.vec(di, -1.0, 1.0);
+    let a: Vec<f32> = rng.vec(di * n, 0.0, 2.0).iter().map(|v| -v.exp()).collect();
+    let consts = [&conv_w[..], &conv_b, &dt_bias, &d, &a].concat();
+    let xz = rng.vec(2 * di, -2.0, 2.0);
+    let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
+    let params = [di, k, n, r, r + n].map(|x| x as u32);
+
+    let mut want_state = conv_state.clone();
+    let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
+    let args = [
+        (1, Arg::In(bytes(&xz))),
+        (2, Arg::In(bytes(&consts))),
+        (3, Arg::InOut(bytes(&conv_state))),
+        (4, Arg::Out(di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_conv state", &want_state, &got[0], TIGHT);
+    check("mamba_conv output", &want_xc, &got[1], TRANSCENDENTAL);
+
+    let dt = rng.vec(di, -3.0, 3.0);
+    let dbc = rng.vec(r + 2 * n, -1.0, 1.0);
+    let ssm = rng.vec(di * n, -1.0, 1.0);
+    let inputs = ScanInputs {
+        dt: &dt,
+        dt_bias: &dt_bias,
+        x: &want_xc,
+        z: &xz[di..],
+        b: &dbc[r..r + n],
+        c: &dbc[r + n..],
+        a: &a,
+        d: &d,
+    };
+    let mut want_ssm = ssm.clone();
+    let want_y = mamba_scan(&inputs, &mut want_ssm);
+    let args = [
+        (1, Arg::In(bytes(&xz))),
+        (2, Arg::In(bytes(&consts))),
+        (4, Arg::In(bytes(&want_xc))),
+        (5, Arg::In(bytes(&dt))),
+        (6, Arg::In(bytes(&dbc))),
+        (7, Arg::InOut(bytes(&ssm))),
+        (8, Arg::Out(di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_scan state", &want_ssm, &got[0], TRANSCENDENTAL);
+    check("mamba_scan output", &want_y, &got[1], TRANSCENDENTAL);
+}
+
+#[test]
+fn swiglu_and_moe_route_match_their_twins() {
+    let Some(ctx) = pollster::block_on(context_or_skip("ffn parity")) else { return };
+    let mut rng = SplitMix64::new(5);
+    let (g, u) = (rng.vec(1000, -6.0, 6.0), rng.vec(1000, -1.0, 1.0));
+    let args = [(1, Arg::In(bytes(&g))), (2, Arg::In(bytes(&u))), (3, Arg::Out(4000))];
+    let got = run(&ctx, Kernel::Swiglu, &[1000], &args, [16, 1, 1]);
+    check("swiglu", &swiglu(&g, &u), &got[0], TRANSCENDENTAL);
+
+    for (experts, top_k) in [(16usize, 2usize), (4, 2), (64, 8)] {
+        let mut logits = rng.vec(experts, -2.0, 2.0);
+        logits[experts - 1] = logits[1]; // a tie: the lower index wins
+        let want = moe_route(&logits, top_k);
+        let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(2 * top_k * 4))];
+        let out =
+            pollster::block_on(run_kernel(&ctx, Kernel::MoeRoute, &[experts as u32, top_k as u32], &args, [1, 1, 1]))
+                .unwrap();
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
+        let ids: Vec<usize> = words[..top_k].iter().map(|&i| i as usize).collect();
+        assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "moe_route ids, {experts} experts");
+        let weights: Vec<f32> = words[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
+        check("moe_route weights", &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+    }
+}
+
+#[test]
+fn argmax_matches_its_twin_and_breaks_ties_low() {
+    let Some(ctx) = pollster::block_on(context_or_skip("argmax parity")) else { return };
+    let mut rng = SplitMix64::new(6);
+    for n in [1usize, 262, 49_153] {
+        let mut logits = rng.vec(n, -10.0, 10.0);
+        if n > 300 {
+            logits[300] = 11.0;
+            logits[40_000] = 11.0;
+        }
+        let want = archrace_model::sample::argmax(&logits);
+        let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(16))];
+        let out = pollster::block_on(run_kernel(&ctx, Kernel::Argmax, &[n as u32, 0], &args, [1, 1, 1])).unwrap();
+        assert_eq!(u32::from_le_bytes(out[0][..4].try_into().unwrap()), want, "argmax over {n}");
+    }
+}
+
+/// The matvec's fused residual add and its MoE addressing: expert `route[slot]`'s rows, scaled by the
+/// router's weight, added to y.
+#[test]
+fn matvec_adds_and_routes_to_the_chosen_expert() {
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec modes")) else { return };
+    let (ty, rows, cols, experts) = (GgmlType::Q8_0, 8usize, 64usize, 4usize);
+    let mut rng = SplitMix64::new(8);
+    let w = random_encoded(ty, rows * experts, cols, &mut rng);
+    let x = rng.vec(cols, -1.0, 1.0);
+    let y0 = rng.vec(rows, -1.0, 1.0);
+    let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+    let expert = Tensor {
+        name: "e2".into(),
+        ty,
+        dims: vec![cols as u64, rows as u64],
+        data: &w[2 * rows * row_bytes..3 * rows * row_bytes],
+    };
+    let product = matmul(&expert, &x, 1);
+    let weight = 0.375f32;
+    let route = [7u32, 2, 0, weight.to_bits()]; // top_k 2: ids [7, 2], weights [0, 0.375]; slot 1
+    for (mode, scale) in [(MatvecMode::Add, 1.0f32), (MatvecMode::AddRouted, weight)] {
+        let mut p = MatvecParams::new(ty, rows, cols, 65535);
+        p.mode = mode as u32;
+        p.slot = 1;
+        p.top_k = 2;
+        p.expert_bytes = (rows * row_bytes) as u32;
+        let want: Vec<f32> = y0.iter().zip(&product).map(|(a, b)| a + scale * b).collect();
+        let args = [
+            (1, Arg::In(&w)),
+            (2, Arg::In(bytes(&x))),
+            (3, Arg::InOut(bytes(&y0))),
+            (4, Arg::In(bytemuck::cast_slice(&route))),
+        ];
+        let (gx, gy) = groups(rows, 65535);
+        let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+        check(&format!("matvec {mode:?}"), &want, &got[0], TIGHT);
+    }
+}
