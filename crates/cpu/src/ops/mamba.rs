@@ -52,9 +52,9 @@ pub fn mamba_scan(s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
         let x = s.x[ch];
         let h = &mut ssm[ch * n..(ch + 1) * n];
         let mut acc = 0.0f32;
-        for i in 0..n {
-            h[i] = h[i] * (delta * s.a[ch * n + i]).exp() + s.b[i] * (x * delta);
-            acc += h[i] * s.c[i];
+        for (((h, &a), &b), &c) in h.iter_mut().zip(&s.a[ch * n..]).zip(s.b).zip(s.c) {
+            *h = *h * (delta * a).exp() + b * (x * delta);
+            acc += *h * c;
         }
         y[ch] = (acc + x * s.d[ch]) * silu(s.z[ch]);
     }
