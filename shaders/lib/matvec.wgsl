@@ -22,12 +22,12 @@ struct Params {
     slot: u32,           // MoE: expert slot in `route` (the expert's rows start at id * expert_bytes); or NO_SLOT
     top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
     expert_bytes: u32,   // MoE: bytes of one expert's matrix
-    _pad: u32,
+    x_off: u32,          // x starts at x[x_off] (in vec4s)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (cols / 4)
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (x_off + cols / 4)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)
 @group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
 
@@ -45,7 +45,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
     var acc = 0.0;
     for (var b = tid; b < p.blocks_per_row; b += WG) {
-        acc += block_dot(base + b * BLOCK_BYTES, b * (BLOCK / 4u));
+        acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
     }
     partial[tid] = acc;
     workgroupBarrier();

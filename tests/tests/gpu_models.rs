@@ -107,15 +107,15 @@ fn jamba_on_gpu_matches_llama_cpp() {
 }
 
 #[test]
-fn rwkv_is_refused_with_a_typed_error_until_its_kernels_land() {
-    let Some(ctx) = pollster::block_on(context_or_skip("rwkv on GPU")) else { return };
-    for arch in ["rwkv6", "rwkv7"] {
-        let bytes = fixture(&format!("{arch}-q8_0.gguf"));
-        let g = Gguf::parse(&bytes).unwrap();
-        let cpu = CpuModel::from_gguf(&g).unwrap();
-        let err = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).err().expect("refused");
-        assert!(matches!(err, GpuError::Unsupported(_)), "{arch}: {err}");
-    }
+fn rwkv6_on_gpu_matches_llama_cpp() {
+    check_logits("rwkv6");
+    check_greedy("rwkv6");
+}
+
+#[test]
+fn rwkv7_on_gpu_matches_llama_cpp() {
+    check_logits("rwkv7");
+    check_greedy("rwkv7");
 }
 
 #[test]

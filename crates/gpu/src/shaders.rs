@@ -30,6 +30,20 @@ pub enum Kernel {
     MoeRoute,
     /// Greedy sampling (`sample.wgsl`).
     Argmax,
+    /// RWKV element-wise steps (`pointwise.wgsl`).
+    Pointwise,
+    /// RWKV token shift and lerps (`token_shift.wgsl`).
+    TokenShift,
+    /// RWKV's per-head group norm, bonus and gate (`group_norm.wgsl`).
+    GroupNorm,
+    /// RWKV-6 WKV step (`wkv.wgsl`).
+    Wkv6,
+    /// RWKV-7 WKV step (`wkv.wgsl`).
+    Wkv7,
+    /// RWKV-7 key normalisation and replacement (`wkv.wgsl`).
+    Rwkv7Prep,
+    /// RWKV-7 `r k` bonus (`wkv.wgsl`).
+    Rwkv7Bonus,
 }
 
 macro_rules! shader {
@@ -43,7 +57,7 @@ const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 9] = [
+const FIXED: [Kernel; 16] = [
     Kernel::Norm,
     Kernel::Rope,
     Kernel::AttnPartial,
@@ -53,6 +67,13 @@ const FIXED: [Kernel; 9] = [
     Kernel::Swiglu,
     Kernel::MoeRoute,
     Kernel::Argmax,
+    Kernel::Pointwise,
+    Kernel::TokenShift,
+    Kernel::GroupNorm,
+    Kernel::Wkv6,
+    Kernel::Wkv7,
+    Kernel::Rwkv7Prep,
+    Kernel::Rwkv7Bonus,
 ];
 
 impl Kernel {
@@ -85,6 +106,13 @@ impl Kernel {
             Kernel::Swiglu => "swiglu",
             Kernel::MoeRoute => "moe_route",
             Kernel::Argmax => "argmax",
+            Kernel::Pointwise => "pointwise",
+            Kernel::TokenShift => "token_shift",
+            Kernel::GroupNorm => "group_norm",
+            Kernel::Wkv6 => "wkv6",
+            Kernel::Wkv7 => "wkv7",
+            Kernel::Rwkv7Prep => "rwkv7_prep",
+            Kernel::Rwkv7Bonus => "rwkv7_bonus",
         }
     }
 
@@ -95,6 +123,7 @@ impl Kernel {
             Kernel::AttnPartial | Kernel::AttnCombine => "attention".into(),
             Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
             Kernel::Argmax => "sample".into(),
+            Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => "wkv".into(),
             other => other.entry_point().into(),
         }
     }
@@ -122,6 +151,10 @@ impl Kernel {
             Kernel::Swiglu => shader!("swiglu.wgsl"),
             Kernel::MoeRoute => shader!("moe_route.wgsl"),
             Kernel::Argmax => shader!("sample.wgsl"),
+            Kernel::Pointwise => shader!("pointwise.wgsl"),
+            Kernel::TokenShift => shader!("token_shift.wgsl"),
+            Kernel::GroupNorm => shader!("group_norm.wgsl"),
+            Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => shader!("wkv.wgsl"),
         }
     }
 

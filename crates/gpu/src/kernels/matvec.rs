@@ -32,7 +32,8 @@ pub struct MatvecParams {
     pub top_k: u32,
     /// MoE bytes per expert.
     pub expert_bytes: u32,
-    _pad: u32,
+    /// Where x starts, in vec4s (4 values).
+    pub x_off: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
 

@@ -45,11 +45,13 @@ pub struct GpuModel {
     max_groups: u32,
 }
 
-fn f(v: f32) -> u32 {
+/// An f32 parameter word.
+pub(super) fn f(v: f32) -> u32 {
     v.to_bits()
 }
 
-fn u(v: usize) -> u32 {
+/// A u32 parameter word.
+pub(super) fn u(v: usize) -> u32 {
     v as u32
 }
 
@@ -62,8 +64,7 @@ impl GpuModel {
         if let Some(e) = oom.pop().await {
             return Err(GpuError::from_scope("uploading the weights", e));
         }
-        let mut types: Vec<_> = w.layers.iter().flat_map(layer_types).collect();
-        types.extend([weights.output.ty, weights.token_embd.ty]);
+        let types = weights.matrix_types();
         let mut pipelines = Pipelines::default();
         let kernels = types.iter().map(|&t| Kernel::Matvec(t)).chain([Kernel::Embed(weights.token_embd.ty)]);
         pipelines
@@ -170,13 +171,19 @@ impl GpuModel {
         let e = spec.n_embd;
         let te = &w.token_embd;
         let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
+        // RWKV normalises the embedding: gather into h, LayerNorm into x.
+        let embed_into = if w.token_embd_norm.is_some() { &sc.h } else { &sc.x };
         rec.dispatch(
             Kernel::Embed(te.ty),
             &[u(e), u(row_bytes), u(spec.n_vocab), 0],
-            &[(1, &te.buf), (2, &sc.tokens), (3, &sc.x)],
+            &[(1, &te.buf), (2, &sc.tokens), (3, embed_into)],
             [u(e.div_ceil(64)), 1, 1],
         );
-        for (lw, ls) in w.layers.iter().zip(&state.layers) {
+        if let Some(n) = &w.token_embd_norm {
+            self.norm(rec, n, &sc.h, 0, &sc.x, 0, e);
+        }
+        let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
+        for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             self.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
             match (&lw.mixer, ls) {
                 (GpuMixer::Attention { spec: a, q, k, v, o }, LayerState::Kv(Some(cache))) => {
@@ -267,6 +274,12 @@ impl GpuModel {
                     );
                     self.matvec(rec, out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
                 }
+                (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
+                    self.time_mix_v6(rec, sc, m, att_shift, wkv);
+                }
+                (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
+                    self.time_mix_v7(rec, sc, m, att_shift, wkv, first_rwkv7 == Some(index));
+                }
                 _ => {
                     unreachable!("weights and state are built from the same spec, and reserve_token filled the caches")
                 }
@@ -275,6 +288,12 @@ impl GpuModel {
             self.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
             match &lw.ffn {
                 GpuFfn::None => {}
+                GpuFfn::ChannelMix { lerps, key, value, receptance } => {
+                    let LayerState::Rwkv { ffn_shift, .. } = ls else {
+                        unreachable!("channel-mix layers are RWKV layers")
+                    };
+                    self.channel_mix(rec, sc, lerps, key, value, receptance.as_ref(), ffn_shift);
+                }
                 GpuFfn::Dense { gate, up, down } => {
                     self.swiglu(rec, gate, up, None, state);
                     self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
@@ -333,7 +352,7 @@ impl GpuModel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn matvec(
+    pub(super) fn matvec(
         &self,
         rec: &mut Recorder,
         m: &GpuMatrix,
@@ -344,7 +363,27 @@ impl GpuModel {
         moe: Option<(u32, u32)>,
         route: &wgpu::Buffer,
     ) {
+        self.matvec_from(rec, m, x, 0, y, y_off, mode, moe, route);
+    }
+
+    /// [`Self::matvec`] reading x from `x[x_off..]` (`x_off` a multiple of 4).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_from(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        x_off: usize,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        mode: MatvecMode,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
         let mut p = MatvecParams::new(m.ty, m.rows, m.cols, self.max_groups);
+        p.w_base = u(m.base);
+        p.x_off = u(x_off / 4);
         p.y_off = u(y_off);
         p.mode = mode as u32;
         if let Some((slot, top_k)) = moe {
@@ -362,22 +401,4 @@ fn norm_eps(n: Norm) -> f32 {
     match n {
         Norm::Rms { eps } | Norm::Layer { eps } => eps,
     }
-}
-
-fn layer_types(l: &archrace_model::weights::LayerWeights) -> Vec<archrace_gguf::GgmlType> {
-    use archrace_model::{FfnWeights, MixerWeights};
-    let mut v = Vec::new();
-    match &l.mixer {
-        MixerWeights::Attention(a) => v.extend([a.q.ty, a.k.ty, a.v.ty, a.o.ty]),
-        MixerWeights::Mamba(m) => v.extend([m.in_proj.ty, m.x_proj.ty, m.dt_proj.ty, m.out_proj.ty]),
-        _ => {}
-    }
-    match &l.ffn {
-        FfnWeights::Dense { gate, up, down } => v.extend([gate.ty, up.ty, down.ty]),
-        FfnWeights::Moe { router, gate_exps, up_exps, down_exps } => {
-            v.extend([router.ty, gate_exps.ty, up_exps.ty, down_exps.ty])
-        }
-        _ => {}
-    }
-    v
 }

@@ -4,6 +4,7 @@
 pub mod forward;
 pub mod pool;
 pub mod recorder;
+mod rwkv;
 pub mod state;
 pub mod weights;
 

@@ -36,6 +36,53 @@ pub enum LayerState {
         /// `h`.
         ssm: wgpu::Buffer,
     },
+    /// RWKV: token-shift states `(E)` for time-mix and channel-mix, WKV state `(H, S, S)`.
+    Rwkv {
+        /// Time-mix shift.
+        att_shift: wgpu::Buffer,
+        /// Channel-mix shift.
+        ffn_shift: wgpu::Buffer,
+        /// WKV.
+        wkv: wgpu::Buffer,
+    },
+}
+
+/// RWKV's working buffers, `(E)` each unless noted.
+pub struct RwkvScratch {
+    /// Lerped inputs `(6, E)`.
+    pub lerp: wgpu::Buffer,
+    /// Token-shift difference.
+    pub sx: wgpu::Buffer,
+    /// Receptance, key, value, normalised key, in-context rate, decay, gate.
+    pub r: wgpu::Buffer,
+    /// Key.
+    pub k: wgpu::Buffer,
+    /// Value.
+    pub v: wgpu::Buffer,
+    /// RWKV-7 normalised key.
+    pub kk: wgpu::Buffer,
+    /// RWKV-7 in-context learning rate.
+    pub a: wgpu::Buffer,
+    /// Decay.
+    pub decay: wgpu::Buffer,
+    /// Gate.
+    pub g: wgpu::Buffer,
+    /// WKV output.
+    pub o: wgpu::Buffer,
+    /// RWKV-7 bonus.
+    pub bonus: wgpu::Buffer,
+    /// Group-norm output.
+    pub y: wgpu::Buffer,
+    /// LoRA hidden before and after its activation `(max LoRA width)`.
+    pub lora_a: wgpu::Buffer,
+    /// After the activation.
+    pub lora_b: wgpu::Buffer,
+    /// LoRA output.
+    pub lora_o: wgpu::Buffer,
+    /// RWKV-7 layer 0's values.
+    pub v_first: wgpu::Buffer,
+    /// RWKV-6 channel-mix receptance.
+    pub rr: wgpu::Buffer,
 }
 
 /// Working buffers of one decode step, sized for the widest layer.
@@ -82,6 +129,8 @@ pub struct Scratch {
     pub tokens: wgpu::Buffer,
     /// Parameter slots for the step's dispatches.
     pub uniform: wgpu::Buffer,
+    /// RWKV's, when the model has RWKV layers.
+    pub rwkv: Option<RwkvScratch>,
 }
 
 /// The state of one sequence.
@@ -126,7 +175,18 @@ impl GpuState {
                     )?,
                     ssm: pool.create(ctx, "mamba ssm state", f32s(m.d_inner * m.d_state), STORAGE, Category::State)?,
                 }),
-                _ => Ok(LayerState::Kv(None)),
+                Mixer::Rwkv(r) => Ok(LayerState::Rwkv {
+                    att_shift: pool.create(ctx, "rwkv att shift", f32s(spec.n_embd), STORAGE, Category::State)?,
+                    ffn_shift: pool.create(ctx, "rwkv ffn shift", f32s(spec.n_embd), STORAGE, Category::State)?,
+                    wkv: pool.create(
+                        ctx,
+                        "wkv state",
+                        f32s(r.n_head * r.head_size * r.head_size),
+                        STORAGE,
+                        Category::State,
+                    )?,
+                }),
+                Mixer::Attention(_) => Ok(LayerState::Kv(None)),
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
         let heads = max_of(spec, |l| match l.mixer {
@@ -144,7 +204,9 @@ impl GpuState {
             })
         };
         let hidden = max_of(spec, |l| match l.ffn {
-            archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::Moe { hidden, .. } => hidden,
+            archrace_model::Ffn::Dense { hidden }
+            | archrace_model::Ffn::Moe { hidden, .. }
+            | archrace_model::Ffn::ChannelMix { hidden } => hidden,
             _ => 0,
         });
         let experts = w
@@ -163,7 +225,42 @@ impl GpuState {
                 pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
             };
         }
+        let lora = w
+            .layers
+            .iter()
+            .map(|l| match &l.mixer {
+                GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
+                GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let rwkv = if w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
+            let e = spec.n_embd;
+            Some(RwkvScratch {
+                lerp: s!("rwkv lerp", 6 * e)?,
+                sx: s!("rwkv sx", e)?,
+                r: s!("rwkv r", e)?,
+                k: s!("rwkv k", e)?,
+                v: s!("rwkv v", e)?,
+                kk: s!("rwkv kk", e)?,
+                a: s!("rwkv a", e)?,
+                decay: s!("rwkv decay", e)?,
+                g: s!("rwkv g", e)?,
+                o: s!("rwkv o", e)?,
+                bonus: s!("rwkv bonus", e)?,
+                y: s!("rwkv y", e)?,
+                lora_a: s!("rwkv lora a", lora)?,
+                lora_b: s!("rwkv lora b", lora)?,
+                lora_o: s!("rwkv lora out", e)?,
+                v_first: s!("rwkv v_first", e)?,
+                rr: s!("rwkv rr", e)?,
+            })
+        } else {
+            None
+        };
         let scratch = Scratch {
+            rwkv,
             x: s!("x", spec.n_embd)?,
             h: s!("h", spec.n_embd)?,
             q_raw: s!("q_raw", heads)?,

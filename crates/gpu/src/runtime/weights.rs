@@ -8,7 +8,8 @@ use archrace_cpu::ops::matmul::to_f32;
 use archrace_gguf::GgmlType;
 use archrace_model::weights::{AttnWeights, MambaWeights};
 use archrace_model::{
-    AttnSpec, Ffn, FfnWeights, MambaSpec, Mixer, MixerWeights, ModelSpec, ModelWeights, NormWeights, Tensor,
+    AttnSpec, Ffn, FfnWeights, MambaSpec, Mixer, MixerWeights, ModelSpec, ModelWeights, NormWeights, Rwkv6Weights,
+    Rwkv7Weights, RwkvCommon, RwkvSpec, Tensor,
 };
 
 /// An encoded matrix `(rows, cols)`: ggml dims `[cols, rows]` (experts stacked as more rows).
@@ -22,6 +23,16 @@ pub struct GpuMatrix {
     pub rows: usize,
     /// Input length.
     pub cols: usize,
+    /// Byte offset of row 0 in `buf` (a slice of a stacked tensor, such as RWKV-6's five LoRA ups).
+    pub base: usize,
+}
+
+impl GpuMatrix {
+    /// Rows `start..start + n` of this matrix, sharing its buffer.
+    pub fn rows(&self, start: usize, n: usize) -> GpuMatrix {
+        let row_bytes = self.ty.row_bytes(self.cols as u64).unwrap_or(0) as usize;
+        GpuMatrix { base: self.base + start * row_bytes, rows: n, ..self.clone() }
+    }
 }
 
 /// A norm's weight and optional bias, f32.
@@ -66,6 +77,73 @@ pub enum GpuMixer {
         /// Jamba's RMS norms on dt, B and C.
         dt_b_c_norms: Option<[wgpu::Buffer; 3]>,
     },
+    /// RWKV-6 time-mix.
+    Rwkv6(Box<Rwkv6Gpu>),
+    /// RWKV-7 time-mix.
+    Rwkv7(Box<Rwkv7Gpu>),
+}
+
+/// Time-mix tensors both RWKV versions have.
+#[derive(Debug)]
+pub struct RwkvCommonGpu {
+    /// Heads and head size.
+    pub spec: RwkvSpec,
+    /// `(E, E)` each.
+    pub receptance: GpuMatrix,
+    /// Key.
+    pub key: GpuMatrix,
+    /// Value.
+    pub value: GpuMatrix,
+    /// Output.
+    pub output: GpuMatrix,
+    /// Group norm scale and bias `(E)`.
+    pub ln: GpuNorm,
+}
+
+/// RWKV-6 time-mix on the GPU.
+#[derive(Debug)]
+pub struct Rwkv6Gpu {
+    /// Shared tensors.
+    pub common: RwkvCommonGpu,
+    /// `(E, E)`.
+    pub gate: GpuMatrix,
+    /// f32 `(6, E)`: lerp_x, then the static lerps of w, k, v, r, g.
+    pub lerps: wgpu::Buffer,
+    /// `(5 Dm, E)`.
+    pub w1: GpuMatrix,
+    /// Five `(E, Dm)` slices of one buffer.
+    pub w2: Vec<GpuMatrix>,
+    /// `(Dd, E)`, `(E, Dd)`.
+    pub decay_w1: GpuMatrix,
+    /// Decay LoRA up.
+    pub decay_w2: GpuMatrix,
+    /// f32 `(E)`.
+    pub decay: wgpu::Buffer,
+    /// f32 `(E)`: the bonus `u`.
+    pub first: wgpu::Buffer,
+}
+
+/// RWKV-7 time-mix on the GPU.
+#[derive(Debug)]
+pub struct Rwkv7Gpu {
+    /// Shared tensors.
+    pub common: RwkvCommonGpu,
+    /// f32 `(6, E)`: static lerps of r, w, k, v, a, g.
+    pub lerps: wgpu::Buffer,
+    /// Decay LoRA down and up; bias `w0` f32 `(E)`.
+    pub w: (GpuMatrix, GpuMatrix, wgpu::Buffer),
+    /// In-context learning rate LoRA; bias `a0`.
+    pub a: (GpuMatrix, GpuMatrix, wgpu::Buffer),
+    /// Value-residual LoRA; bias `v0`.
+    pub v: (GpuMatrix, GpuMatrix, wgpu::Buffer),
+    /// Gate LoRA.
+    pub g: (GpuMatrix, GpuMatrix),
+    /// f32 `(E)` each: `k_k`, `k_a`, `r_k`.
+    pub k_k: wgpu::Buffer,
+    /// `k_a`.
+    pub k_a: wgpu::Buffer,
+    /// `r_k`.
+    pub r_k: wgpu::Buffer,
 }
 
 /// A layer's feed-forward.
@@ -97,6 +175,17 @@ pub enum GpuFfn {
         /// Experts per token.
         top_k: usize,
     },
+    /// RWKV channel-mix.
+    ChannelMix {
+        /// f32 `(E)` lerp_k, then (v6) `(E)` lerp_r.
+        lerps: wgpu::Buffer,
+        /// `(hidden, E)`.
+        key: GpuMatrix,
+        /// `(E, hidden)`.
+        value: GpuMatrix,
+        /// v6: `(E, E)`.
+        receptance: Option<GpuMatrix>,
+    },
 }
 
 /// One layer.
@@ -117,6 +206,8 @@ pub struct GpuLayer {
 pub struct GpuWeights {
     /// `(n_vocab, E)`.
     pub token_embd: GpuMatrix,
+    /// RWKV's LayerNorm right after the embedding.
+    pub token_embd_norm: Option<GpuNorm>,
     /// Final norm.
     pub output_norm: GpuNorm,
     /// `(n_vocab, E)`; shares `token_embd`'s buffer when the output is tied.
@@ -135,7 +226,7 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
         )));
     }
     let buf = pool.upload(ctx, &t.name, t.data, Category::Weights)?;
-    Ok(GpuMatrix { buf, ty: t.ty, rows, cols })
+    Ok(GpuMatrix { buf, ty: t.ty, rows, cols, base: 0 })
 }
 
 fn vector(pool: &mut Pool, ctx: &GpuContext, parts: &[&Tensor], label: &str) -> Result<wgpu::Buffer, GpuError> {
@@ -180,6 +271,53 @@ fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -
     })
 }
 
+fn rwkv_common(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, c: &RwkvCommon) -> Result<RwkvCommonGpu, GpuError> {
+    Ok(RwkvCommonGpu {
+        spec,
+        receptance: matrix(pool, ctx, &c.receptance, 1)?,
+        key: matrix(pool, ctx, &c.key, 1)?,
+        value: matrix(pool, ctx, &c.value, 1)?,
+        output: matrix(pool, ctx, &c.output, 1)?,
+        ln: norm(pool, ctx, &c.ln)?,
+    })
+}
+
+fn rwkv6(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv6Weights) -> Result<Rwkv6Gpu, GpuError> {
+    let e = w.lerp_x.n_elements();
+    let w2 = matrix(pool, ctx, &w.w2, 1)?;
+    if !w2.cols.is_multiple_of(4) {
+        return Err(GpuError::Unsupported(format!("RWKV-6 lerp LoRA width {} (a multiple of 4 is needed)", w2.cols)));
+    }
+    Ok(Rwkv6Gpu {
+        common: rwkv_common(pool, ctx, spec, &w.common)?,
+        gate: matrix(pool, ctx, &w.gate, 1)?,
+        lerps: vector(pool, ctx, &[&w.lerp_x, &w.lerp_fused], "rwkv6 lerps")?,
+        w1: matrix(pool, ctx, &w.w1, 1)?,
+        w2: (0..5).map(|j| w2.rows(j * e, e)).collect(),
+        decay_w1: matrix(pool, ctx, &w.decay_w1, 1)?,
+        decay_w2: matrix(pool, ctx, &w.decay_w2, 1)?,
+        decay: vector(pool, ctx, &[&w.decay], "rwkv6 decay")?,
+        first: vector(pool, ctx, &[&w.first], "rwkv6 u")?,
+    })
+}
+
+fn rwkv7(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv7Weights) -> Result<Rwkv7Gpu, GpuError> {
+    let lora = |pool: &mut Pool, t: &[Tensor; 3]| -> Result<_, GpuError> {
+        Ok((matrix(pool, ctx, &t[1], 1)?, matrix(pool, ctx, &t[2], 1)?, vector(pool, ctx, &[&t[0]], &t[0].name)?))
+    };
+    Ok(Rwkv7Gpu {
+        common: rwkv_common(pool, ctx, spec, &w.common)?,
+        lerps: vector(pool, ctx, &[&w.lerp_fused], "rwkv7 lerps")?,
+        w: lora(pool, &w.w)?,
+        a: lora(pool, &w.a)?,
+        v: lora(pool, &w.v)?,
+        g: (matrix(pool, ctx, &w.g[0], 1)?, matrix(pool, ctx, &w.g[1], 1)?),
+        k_k: vector(pool, ctx, &[&w.k_k], "k_k")?,
+        k_a: vector(pool, ctx, &[&w.k_a], "k_a")?,
+        r_k: vector(pool, ctx, &[&w.r_k], "r_k")?,
+    })
+}
+
 fn ffn(pool: &mut Pool, ctx: &GpuContext, spec: Ffn, w: &FfnWeights) -> Result<GpuFfn, GpuError> {
     Ok(match (spec, w) {
         (_, FfnWeights::None) => GpuFfn::None,
@@ -203,21 +341,72 @@ fn ffn(pool: &mut Pool, ctx: &GpuContext, spec: Ffn, w: &FfnWeights) -> Result<G
                 top_k,
             }
         }
-        (_, FfnWeights::ChannelMix { .. }) | (_, FfnWeights::Moe { .. }) => {
-            return Err(GpuError::Unsupported("RWKV channel-mix".into()));
+        (_, FfnWeights::ChannelMix { lerp_k, key, value, receptance }) => {
+            let mut lerps = vec![lerp_k];
+            lerps.extend(receptance.as_ref().map(|(lerp_r, _)| lerp_r));
+            GpuFfn::ChannelMix {
+                lerps: vector(pool, ctx, &lerps, "channel-mix lerps")?,
+                key: matrix(pool, ctx, key, 1)?,
+                value: matrix(pool, ctx, value, 1)?,
+                receptance: receptance.as_ref().map(|(_, r)| matrix(pool, ctx, r, 1)).transpose()?,
+            }
         }
+        (_, FfnWeights::Moe { .. }) => return Err(GpuError::Unsupported("MoE weights without a MoE spec".into())),
     })
 }
 
 impl GpuWeights {
+    /// Every matrix encoding the model's matvecs read, so exactly those pipelines are compiled.
+    pub fn matrix_types(&self) -> Vec<GgmlType> {
+        let mut v = vec![self.token_embd.ty, self.output.ty];
+        for l in &self.layers {
+            let ms: Vec<&GpuMatrix> = match &l.mixer {
+                GpuMixer::Attention { q, k, v, o, .. } => vec![q, k, v, o],
+                GpuMixer::Mamba { in_proj, x_proj, dt_proj, out_proj, .. } => vec![in_proj, x_proj, dt_proj, out_proj],
+                GpuMixer::Rwkv6(r) => {
+                    let c = &r.common;
+                    let mut m =
+                        vec![&c.receptance, &c.key, &c.value, &c.output, &r.gate, &r.w1, &r.decay_w1, &r.decay_w2];
+                    m.extend(&r.w2);
+                    m
+                }
+                GpuMixer::Rwkv7(r) => {
+                    let c = &r.common;
+                    vec![
+                        &c.receptance,
+                        &c.key,
+                        &c.value,
+                        &c.output,
+                        &r.w.0,
+                        &r.w.1,
+                        &r.a.0,
+                        &r.a.1,
+                        &r.v.0,
+                        &r.v.1,
+                        &r.g.0,
+                        &r.g.1,
+                    ]
+                }
+            };
+            v.extend(ms.iter().map(|m| m.ty));
+            match &l.ffn {
+                GpuFfn::None => {}
+                GpuFfn::Dense { gate, up, down } => v.extend([gate.ty, up.ty, down.ty]),
+                GpuFfn::Moe { router, gate, up, down, .. } => v.extend([router.ty, gate.ty, up.ty, down.ty]),
+                GpuFfn::ChannelMix { key, value, receptance, .. } => {
+                    v.extend([key.ty, value.ty]);
+                    v.extend(receptance.as_ref().map(|r| r.ty));
+                }
+            }
+        }
+        v.sort_by_key(|t| *t as u32);
+        v.dedup();
+        v
+    }
+
     /// Uploads every tensor, counting the bytes in `pool`.
     pub fn upload(pool: &mut Pool, ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights) -> Result<Self, GpuError> {
-        if w.token_embd_norm.is_some() {
-            return Err(GpuError::Unsupported(format!(
-                "{:?} (RWKV) models: the GPU runtime runs llama, mamba and jamba so far",
-                spec.arch
-            )));
-        }
+        let token_embd_norm = w.token_embd_norm.as_ref().map(|n| norm(pool, ctx, n)).transpose()?;
         let token_embd = matrix(pool, ctx, &w.token_embd, 1)?;
         let output = if spec.tied_output { token_embd.clone() } else { matrix(pool, ctx, &w.output, 1)? };
         let mut layers = Vec::with_capacity(spec.layers.len());
@@ -225,7 +414,15 @@ impl GpuWeights {
             let mixer = match (&ls.mixer, &lw.mixer) {
                 (Mixer::Attention(s), MixerWeights::Attention(a)) => attention(pool, ctx, *s, a)?,
                 (Mixer::Mamba(s), MixerWeights::Mamba(m)) => mamba(pool, ctx, *s, m)?,
-                _ => return Err(GpuError::Unsupported(format!("{:?} (RWKV) time-mix", spec.arch))),
+                (Mixer::Rwkv(s), MixerWeights::Rwkv6(r)) => GpuMixer::Rwkv6(Box::new(rwkv6(pool, ctx, *s, r)?)),
+                (Mixer::Rwkv(s), MixerWeights::Rwkv7(r)) => GpuMixer::Rwkv7(Box::new(rwkv7(pool, ctx, *s, r)?)),
+                _ => {
+                    return Err(GpuError::Unsupported(format!(
+                        "layer {} of {:?}: mixer and tensors disagree",
+                        layers.len(),
+                        spec.arch
+                    )))
+                }
             };
             layers.push(GpuLayer {
                 attn_norm: norm(pool, ctx, &lw.attn_norm)?,
@@ -234,6 +431,6 @@ impl GpuWeights {
                 ffn: ffn(pool, ctx, ls.ffn, &lw.ffn)?,
             });
         }
-        Ok(Self { token_embd, output_norm: norm(pool, ctx, &w.output_norm)?, output, layers })
+        Ok(Self { token_embd, token_embd_norm, output_norm: norm(pool, ctx, &w.output_norm)?, output, layers })
     }
 }

@@ -1,0 +1,61 @@
+// RWKV's output norm: a group norm over each head's S channels (eps 64e-5, as llama.cpp's RWKV graphs),
+// scaled and biased, plus an optional extra term added after the norm (RWKV-7's r k bonus), times the
+// gate g. One workgroup per head.
+// CPU twin: archrace_cpu::model::rwkv::group_norm (with `finish`'s bonus and gate).
+
+const WG: u32 = 64u;
+
+struct Params {
+    head_size: u32,
+    has_extra: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;      // (H S)
+@group(0) @binding(2) var<storage, read> weight: array<f32>; // (H S)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // (H S)
+@group(0) @binding(4) var<storage, read> extra: array<f32>;  // (H S), when has_extra
+@group(0) @binding(5) var<storage, read> gate: array<f32>;   // (H S)
+@group(0) @binding(6) var<storage, read_write> y: array<f32>; // (H S)
+
+var<workgroup> sums: array<f32, WG>;
+
+fn workgroup_sum(tid: u32, v: f32) -> f32 {
+    sums[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            sums[tid] += sums[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = sums[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn group_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let s = p.head_size;
+    let base = wg.x * s;
+    var part = 0.0;
+    for (var i = tid; i < s; i += WG) {
+        part += x[base + i];
+    }
+    let mean = workgroup_sum(tid, part) / f32(s);
+    var sq = 0.0;
+    for (var i = tid; i < s; i += WG) {
+        let d = x[base + i] - mean;
+        sq += d * d;
+    }
+    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(s) + p.eps);
+    for (var i = tid; i < s; i += WG) {
+        let at = base + i;
+        var v = (x[at] - mean) * scale * weight[at] + bias[at];
+        if p.has_extra != 0u {
+            v += extra[at];
+        }
+        y[at] = v * gate[at];
+    }
+}

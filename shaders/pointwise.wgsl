@@ -1,0 +1,58 @@
+// Element-wise steps of the RWKV blocks, one op per dispatch, over n values:
+// out[out_off + i] = f(a[a_off + i], b[b_off + i], c[c_off + i], out[out_off + i]).
+// Ops and their CPU twins (archrace_cpu::ops::pointwise::pointwise, same op numbers):
+//   0 tanh(a)                       LoRA hidden activation (RWKV-6 ddlerp and decay, RWKV-7 decay)
+//   1 sigmoid(a + b)                RWKV-7 in-context learning rate a = sigmoid(a0 + LoRA)
+//   2 exp(-e^-0.5 sigmoid(a + b))   RWKV-7 decay w (Goose, section 4)
+//   3 exp(-exp(a + b))              RWKV-6 decay w (Eagle and Finch, eq. 18)
+//   4 a + b
+//   5 max(a, 0)^2                   channel-mix squared ReLU
+//   6 out + (b - out) sigmoid(a + c) RWKV-7 value residual toward layer 0's v
+//   7 out + a sigmoid(b)            RWKV-6 channel-mix, gated, added to the residual stream
+//   8 silu(a)                       RWKV-6 gate
+//   9 sigmoid(a)                    RWKV-7 gate LoRA hidden activation
+//  10 out + a b                     RWKV-6 ddlerp: x_j += sx * m_j
+//  11 a                             copy (RWKV-7's v of layer 0)
+
+struct Params {
+    n: u32,
+    op: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    out_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+fn sigmoid(v: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-v));
+}
+
+@compute @workgroup_size(64)
+fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if i >= p.n {
+        return;
+    }
+    let x = a[p.a_off + i];
+    let o = p.out_off + i;
+    switch p.op {
+        case 0u: { out[o] = tanh(x); }
+        case 1u: { out[o] = sigmoid(x + b[p.b_off + i]); }
+        case 2u: { out[o] = exp(-0.606531 * sigmoid(x + b[p.b_off + i])); }
+        case 3u: { out[o] = exp(-exp(x + b[p.b_off + i])); }
+        case 4u: { out[o] = x + b[p.b_off + i]; }
+        case 5u: { let r = max(x, 0.0); out[o] = r * r; }
+        case 6u: { out[o] += (b[p.b_off + i] - out[o]) * sigmoid(x + c[p.c_off + i]); }
+        case 7u: { out[o] += x * sigmoid(b[p.b_off + i]); }
+        case 8u: { out[o] = x / (1.0 + exp(-x)); }
+        case 9u: { out[o] = sigmoid(x); }
+        case 10u: { out[o] += x * b[p.b_off + i]; }
+        default: { out[o] = x; }
+    }
+}
