@@ -30,8 +30,10 @@ fn lerp(x: &[f32], sx: &[f32], mix: &[f32]) -> Vec<f32> {
     x.iter().zip(sx).enumerate().map(|(i, (&x, &s))| x + s * mix[i % e]).collect()
 }
 
-/// Group norm over each head's `S` channels (eps 64e-5, as llama.cpp's RWKV graphs), then scale and bias.
-fn group_norm(x: &[f32], n_head: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
+/// Group norm over each head's `S` channels (eps 64e-5, as llama.cpp's RWKV graphs), then scale and bias:
+/// the CPU twin of `group_norm` (`shaders/group_norm.wgsl`), which also adds the bonus and applies the gate
+/// as [`finish`] does next.
+pub fn group_norm(x: &[f32], n_head: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
     let e = w.len();
     let s = e / n_head;
     let mut y = vec![0.0; x.len()];
@@ -62,6 +64,90 @@ fn finish(c: &RwkvCommon, spec: &RwkvSpec, wkv: &[f32], extra: Option<&[f32]>, g
         *a *= b;
     }
     matmul(&c.output, &cur, t)
+}
+
+/// RWKV-6 WKV for one token, per head (Eagle and Finch, eqs. 19-20): `o_j = sum_i r_i (u_i k_i v_j + S_ij)`,
+/// then `S_ij = w_i S_ij + k_i v_j`. All vectors `(H S)`, `state (H, S, S)`. CPU twin of `wkv6`.
+#[allow(clippy::too_many_arguments)]
+pub fn wkv6(r: &[f32], k: &[f32], v: &[f32], w: &[f32], u: &[f32], state: &mut [f32], h: usize, s: usize) -> Vec<f32> {
+    let mut out = vec![0.0; h * s];
+    for head in 0..h {
+        let b = head * s;
+        let st = &mut state[head * s * s..(head + 1) * s * s];
+        for j in 0..s {
+            let mut acc = 0.0;
+            for i in 0..s {
+                let kv = k[b + i] * v[b + j];
+                acc += r[b + i] * (u[b + i] * kv + st[i * s + j]);
+            }
+            out[b + j] = acc;
+        }
+        for i in 0..s {
+            for j in 0..s {
+                st[i * s + j] = st[i * s + j] * w[b + i] + k[b + i] * v[b + j];
+            }
+        }
+    }
+    out
+}
+
+/// RWKV-7 key preparation for one token, per head: returns `kk = normalize(k * k_k)` and replaces `k` by
+/// `k + a k k_a - k k_a`. CPU twin of `rwkv7_prep`.
+pub fn rwkv7_prep(k: &mut [f32], a: &[f32], k_k: &[f32], k_a: &[f32], s: usize) -> Vec<f32> {
+    let mut kk: Vec<f32> = k.iter().zip(k_k).map(|(v, m)| v * m).collect();
+    for head in kk.chunks_exact_mut(s) {
+        let norm = head.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        head.iter_mut().for_each(|v| *v /= norm);
+    }
+    for (i, kv) in k.iter_mut().enumerate() {
+        let ka = *kv * k_a[i];
+        *kv = *kv + a[i] * ka - ka;
+    }
+    kk
+}
+
+/// RWKV-7 WKV for one token, per head (Goose, section 4): `sa_i = sum_j -kk_j S_ij`,
+/// `S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j`, `o_i = sum_j S_ij r_j`. CPU twin of `wkv7`.
+#[allow(clippy::too_many_arguments)]
+pub fn wkv7(
+    r: &[f32],
+    w: &[f32],
+    k: &[f32],
+    v: &[f32],
+    kk: &[f32],
+    a: &[f32],
+    state: &mut [f32],
+    h: usize,
+    s: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0; h * s];
+    for head in 0..h {
+        let b = head * s;
+        let st = &mut state[head * s * s..(head + 1) * s * s];
+        for i in 0..s {
+            let sa: f32 = (0..s).map(|j| -kk[b + j] * st[i * s + j]).sum();
+            let mut acc = 0.0;
+            for j in 0..s {
+                let new = st[i * s + j] * w[b + j] + v[b + i] * k[b + j] + sa * (kk[b + j] * a[b + j]);
+                st[i * s + j] = new;
+                acc += new * r[b + j];
+            }
+            out[b + i] = acc;
+        }
+    }
+    out
+}
+
+/// RWKV-7's bonus for one token, per head: `v_i sum_j r_j k_j r_k_j`. CPU twin of `rwkv7_bonus`.
+pub fn rwkv7_bonus(r: &[f32], k: &[f32], v: &[f32], r_k: &[f32], s: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for (b, chunk) in (0..v.len()).step_by(s).zip(out.chunks_exact_mut(s)) {
+        let rk: f32 = (0..s).map(|j| r[b + j] * k[b + j] * r_k[b + j]).sum();
+        for (i, o) in chunk.iter_mut().enumerate() {
+            *o = v[b + i] * rk;
+        }
+    }
+    out
 }
 
 /// Row `j` of a `[E, 1, 1, n]` lerp tensor.
@@ -108,25 +194,10 @@ pub fn time_mix_v6(
         .map(|(i, d)| (-(d + decay_bias[i % e]).exp()).exp())
         .collect();
     let u = to_f32(&w.first); // (H, S)
-    let mut out = vec![0.0; t * e];
+    let mut out = Vec::with_capacity(t * e);
     for tok in 0..t {
-        for head in 0..h {
-            let at = |a: &[f32], i: usize| a[tok * e + head * s + i];
-            let st = &mut state[head * s * s..(head + 1) * s * s];
-            for j in 0..s {
-                let mut acc = 0.0;
-                for i in 0..s {
-                    let kv = at(&k, i) * at(&v, j);
-                    acc += at(&r, i) * (u[head * s + i] * kv + st[i * s + j]);
-                }
-                out[tok * e + head * s + j] = acc;
-            }
-            for i in 0..s {
-                for j in 0..s {
-                    st[i * s + j] = st[i * s + j] * at(&decay, i) + at(&k, i) * at(&v, j);
-                }
-            }
-        }
+        let row = |a: &[f32]| a[tok * e..(tok + 1) * e].to_vec();
+        out.extend(wkv6(&row(&r), &row(&k), &row(&v), &row(&decay), &u, state, h, s));
     }
     finish(&w.common, spec, &out, None, &g, t)
 }
@@ -163,7 +234,7 @@ pub fn time_mix_v7(
         .into_iter()
         .map(|d| (-0.606531 * sigmoid(d)).exp())
         .collect();
-    let mut k = matmul(&w.common.key, &xk, t);
+    let k = matmul(&w.common.key, &xk, t);
     let mut v = matmul(&w.common.value, &xv, t);
     match v_first {
         None => *v_first = Some(v.clone()),
@@ -178,45 +249,14 @@ pub fn time_mix_v7(
     let g = lora((&w.g[0], &w.g[1]), &xg, sigmoid);
     let a: Vec<f32> = add_bias(lora((&w.a[1], &w.a[2]), &xa, |x| x), &w.a[0]).into_iter().map(sigmoid).collect();
     let (k_k, k_a, r_k) = (to_f32(&w.k_k), to_f32(&w.k_a), to_f32(&w.r_k));
-    // kk = normalize(k * k_k) per head; k = k + a * k * k_a - k * k_a
-    let mut kk: Vec<f32> = k.iter().enumerate().map(|(i, v)| v * k_k[i % e]).collect();
-    for head in kk.chunks_exact_mut(s) {
-        let norm = head.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        head.iter_mut().for_each(|v| *v /= norm);
-    }
-    for (i, kv) in k.iter_mut().enumerate() {
-        let ka = *kv * k_a[i % e];
-        *kv = *kv + a[i] * ka - ka;
-    }
-    let mut out = vec![0.0; t * e];
-    let mut sa = vec![0.0; s];
+    let (mut out, mut bonus) = (Vec::with_capacity(t * e), Vec::with_capacity(t * e));
     for tok in 0..t {
-        for head in 0..h {
-            let base = tok * e + head * s;
-            let st = &mut state[head * s * s..(head + 1) * s * s];
-            for (i, sai) in sa.iter_mut().enumerate() {
-                *sai = (0..s).map(|j| -kk[base + j] * st[i * s + j]).sum();
-            }
-            for i in 0..s {
-                let mut acc = 0.0;
-                for j in 0..s {
-                    let b = kk[base + j] * a[base + j];
-                    let new = st[i * s + j] * decay[base + j] + v[base + i] * k[base + j] + sa[i] * b;
-                    st[i * s + j] = new;
-                    acc += new * r[base + j];
-                }
-                out[base + i] = acc;
-            }
-        }
-    }
-    // bonus: (sum_j r_j k_j r_k_j) v, per head, added after the group norm
-    let mut bonus = vec![0.0; t * e];
-    for (row, chunk) in bonus.chunks_exact_mut(s).enumerate() {
-        let base = row * s;
-        let rk: f32 = (0..s).map(|j| r[base + j] * k[base + j] * r_k[(base + j) % e]).sum();
-        for (i, o) in chunk.iter_mut().enumerate() {
-            *o = v[base + i] * rk;
-        }
+        let row = |x: &[f32]| x[tok * e..(tok + 1) * e].to_vec();
+        let (mut kt, at) = (row(&k), row(&a));
+        let kk = rwkv7_prep(&mut kt, &at, &k_k, &k_a, s);
+        let (rt, vt) = (row(&r), row(&v));
+        out.extend(wkv7(&rt, &row(&decay), &kt, &vt, &kk, &at, state, h, s));
+        bonus.extend(rwkv7_bonus(&rt, &kt, &vt, &r_k, s));
     }
     finish(&w.common, spec, &out, Some(&bonus), &g, t)
 }

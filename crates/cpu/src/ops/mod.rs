@@ -7,4 +7,5 @@ pub mod matmul;
 pub mod matvec_q8_0;
 pub mod moe;
 pub mod norm;
+pub mod pointwise;
 pub mod rope;
