@@ -65,7 +65,7 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let first = chunk * CHUNK;
     let n = min(CHUNK, p.n_keys - first);
     let qo = head * d;
-    var local_max = -3.4028235e38;
+    var local_max = -0x1.fffffep+127f;
     for (var j = tid; j < n; j += WG) {
         let ko = ((first + j) * p.n_head_kv + kv_head) * d;
         var s = 0.0;
@@ -104,7 +104,7 @@ fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let d = p.head_dim;
     let stride = d + 2u;
     let base = head * p.n_chunks * stride;
-    var big_m = -3.4028235e38;
+    var big_m = -0x1.fffffep+127f;
     for (var c = 0u; c < p.n_chunks; c++) {
         big_m = max(big_m, partial[base + c * stride]);
     }

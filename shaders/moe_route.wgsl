@@ -16,7 +16,7 @@ struct Params {
 
 @compute @workgroup_size(1)
 fn moe_route() {
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f;
     for (var e = 0u; e < p.n_experts; e++) {
         m = max(m, logits[e]);
     }

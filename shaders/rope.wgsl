@@ -1,23 +1,23 @@
 // Rotary position embedding, ggml's "normal" mode (RoFormer, Su et al. 2021, eq. 34): pairs (2i, 2i+1)
-// of the first n_rot dims of each head rotate by theta = pos * freq_scale * freq_base^(-2i / n_rot).
+// of the first n_rot dims of each head rotate by theta_i = pos * freq_scale * freq_base^(-2i / n_rot).
+// (cos theta_i, sin theta_i) come from a table the host computes as ggml_rope_cache_init does and uploads
+// with each step, so the rotation is the CPU's to the last bit whatever the GPU's sin and cos precision.
 // Reads src[src_off ..], writes dst[dst_off ..] (the key goes straight into its KV-cache slot).
-// theta is built by repeated multiplication, as ggml_rope_cache_init does, so it matches the CPU in f32.
-// One thread per (head, pair). CPU twin: archrace_cpu::ops::rope::rope.
+// One thread per (head, pair). CPU twin: archrace_cpu::ops::rope::rope (with rope_table).
 
 struct Params {
     n_heads: u32,
     head_dim: u32,
     n_rot: u32,
-    pos: u32,
+    table_off: u32, // first pair of this layer's table, in vec2s
     src_off: u32,
     dst_off: u32,
-    freq_base: f32,
-    freq_scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read> table: array<vec2<f32>>; // (n_rot / 2): cos, sin
 
 @compute @workgroup_size(64)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -35,14 +35,7 @@ fn rope(@builtin(global_invocation_id) gid: vec3<u32>) {
         dst[p.dst_off + a + 1u] = x1;
         return;
     }
-    let theta_scale = pow(p.freq_base, -2.0 / f32(p.n_rot));
-    var theta = f32(p.pos);
-    for (var k = 0u; k < i; k++) {
-        theta *= theta_scale;
-    }
-    theta *= p.freq_scale;
-    let c = cos(theta);
-    let s = sin(theta);
-    dst[p.dst_off + a] = x0 * c - x1 * s;
-    dst[p.dst_off + a + 1u] = x0 * s + x1 * c;
+    let cs = table[p.table_off + i];
+    dst[p.dst_off + a] = x0 * cs.x - x1 * cs.y;
+    dst[p.dst_off + a + 1u] = x0 * cs.y + x1 * cs.x;
 }

@@ -18,7 +18,7 @@ var<workgroup> best_i: array<u32, WG>;
 
 @compute @workgroup_size(WG)
 fn argmax(@builtin(local_invocation_index) tid: u32) {
-    var v = -3.4028235e38;
+    var v = -0x1.fffffep+127f;
     var idx = 0xffffffffu;
     for (var i = tid; i < p.n; i += WG) {
         let l = logits[i];

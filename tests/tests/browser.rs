@@ -48,3 +48,67 @@ async fn matvec_matches_cpu_for_every_encoding_on_webgpu() {
         }
     }
 }
+
+/// Whole models decoded on WebGPU, one token per step, against llama.cpp's logits (1e-4 of the row's max
+/// |logit|), and GPU greedy decoding against the CPU reference compiled to wasm.
+mod models {
+    use archrace_cpu::CpuModel;
+    use archrace_gguf::Gguf;
+    use archrace_gpu::{GpuContext, GpuModel};
+    use wasm_bindgen_test::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/", $name))
+        };
+    }
+
+    async fn check(gguf: &[u8], golden: &[u8]) {
+        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+        let g = Gguf::parse(gguf).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
+        let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();
+        let mut state = gpu.new_state(&ctx).unwrap();
+        let tokens = golden["tokens"].as_array().unwrap();
+        for (pos, (tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
+            let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            assert!(err <= 1e-4, "{}: position {pos}: relative error {err:.2e}", cpu.spec.name);
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn llama_logits_on_webgpu() {
+        check(fixture!("llama-q8_0.gguf"), fixture!("llama-q8_0.logits.json")).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn mamba_logits_on_webgpu() {
+        check(fixture!("mamba-q8_0.gguf"), fixture!("mamba-q8_0.logits.json")).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn rwkv7_logits_on_webgpu() {
+        check(fixture!("rwkv7-q8_0.gguf"), fixture!("rwkv7-q8_0.logits.json")).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn jamba_logits_and_greedy_on_webgpu() {
+        check(fixture!("jamba-q4_0.gguf"), fixture!("jamba-q4_0.logits.json")).await;
+        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+        let g = Gguf::parse(fixture!("jamba-q4_0.gguf")).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.unwrap();
+        let mut state = gpu.new_state(&ctx).unwrap();
+        let mut cpu_state = cpu.new_state();
+        let (mut gpu_tok, mut cpu_tok) = (84u32, 84u32);
+        for step in 0..12 {
+            gpu_tok = gpu.greedy(&ctx, &mut state, (step == 0).then_some(gpu_tok)).await.unwrap();
+            cpu_tok = archrace_model::sample::argmax(&cpu.forward(&mut cpu_state, &[cpu_tok]).unwrap());
+            assert_eq!(gpu_tok, cpu_tok, "step {step}");
+        }
+    }
+}

@@ -83,9 +83,13 @@ fn rope_matches_its_twin_with_a_partial_rotation() {
     let x = rng.vec(heads * d, -1.0, 1.0);
     let mut want = x.clone();
     rope(&mut want, heads, d, &[pos], &spec);
-    let params = [heads as u32, d as u32, 12, pos as u32, 0, 0, spec.freq_base.to_bits(), spec.freq_scale.to_bits()];
-    let got = run(&ctx, Kernel::Rope, &params, &[(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4))], [1, 1, 1]);
-    check("rope", &want, &got[0], TRANSCENDENTAL);
+    let table: Vec<f32> =
+        archrace_cpu::ops::rope::rope_table(pos, &spec).into_iter().flat_map(|(c, s)| [c, s]).collect();
+    let padded = [&[9.0f32, 9.0][..], &table].concat(); // the layer's table starts one pair in
+    let params = [heads as u32, d as u32, 12, 1, 0, 0];
+    let args = [(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4)), (3, Arg::In(bytes(&padded)))];
+    let got = run(&ctx, Kernel::Rope, &params, &args, [1, 1, 1]);
+    check("rope", &want, &got[0], TIGHT);
 }
 
 #[test]

@@ -6,15 +6,8 @@ use archrace_model::RopeSpec;
 /// `theta = pos_t * freq_scale * freq_base^(-2i/n_rot)` (RoFormer, Su et al. 2021, eq. 34). `theta` is built by
 /// repeated multiplication, as `ggml_rope_cache_init` does, so results match llama.cpp bit for bit in f32.
 pub fn rope(x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize], spec: &RopeSpec) {
-    let theta_scale = spec.freq_base.powf(-2.0 / spec.n_rot as f32);
     for (tok, &pos) in x.chunks_exact_mut(n_heads * head_dim).zip(positions) {
-        let mut theta_base = pos as f32;
-        let mut cache = Vec::with_capacity(spec.n_rot / 2);
-        for _ in 0..spec.n_rot / 2 {
-            let theta = spec.freq_scale * theta_base;
-            cache.push((theta.cos(), theta.sin()));
-            theta_base *= theta_scale;
-        }
+        let cache = rope_table(pos, spec);
         for head in tok.chunks_exact_mut(head_dim) {
             for (i, &(cos, sin)) in cache.iter().enumerate() {
                 let (x0, x1) = (head[2 * i], head[2 * i + 1]);
@@ -23,6 +16,21 @@ pub fn rope(x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize],
             }
         }
     }
+}
+
+/// `(cos theta_i, sin theta_i)` for the `n_rot / 2` pairs at position `pos`, computed as
+/// `ggml_rope_cache_init` does. The GPU's `rope` kernel reads this table (uploaded with each step) rather
+/// than evaluating sin and cos itself, whose precision varies between GPUs.
+pub fn rope_table(pos: usize, spec: &RopeSpec) -> Vec<(f32, f32)> {
+    let theta_scale = spec.freq_base.powf(-2.0 / spec.n_rot as f32);
+    let mut theta_base = pos as f32;
+    let mut cache = Vec::with_capacity(spec.n_rot / 2);
+    for _ in 0..spec.n_rot / 2 {
+        let theta = spec.freq_scale * theta_base;
+        cache.push((theta.cos(), theta.sin()));
+        theta_base *= theta_scale;
+    }
+    cache
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
+use archrace_cpu::ops::rope::rope_table;
 use archrace_model::{ModelError, ModelSpec, ModelWeights, Norm};
 
 /// What a step gives back.
@@ -128,6 +129,7 @@ impl GpuModel {
             let _ = oom.pop().await;
             return Err(e);
         }
+        self.write_rope_table(ctx, state);
         self.record(&mut rec, state, out);
         if rec.params_len() > state.scratch.uniform.size() {
             let size = rec.params_len().next_power_of_two();
@@ -190,27 +192,15 @@ impl GpuModel {
                     let (h, hkv, d) = (a.n_head, a.n_head_kv, a.head_dim);
                     let slot = state.pos * cache.row;
                     if let Some(r) = &a.rope {
+                        let table_off = index * rope_pairs(spec);
                         let rope = |rec: &mut Recorder,
                                     heads: usize,
                                     src: &wgpu::Buffer,
                                     dst: &wgpu::Buffer,
                                     dst_off: usize| {
-                            let params = [
-                                u(heads),
-                                u(d),
-                                u(r.n_rot),
-                                u(state.pos),
-                                0,
-                                u(dst_off),
-                                f(r.freq_base),
-                                f(r.freq_scale),
-                            ];
-                            rec.dispatch(
-                                Kernel::Rope,
-                                &params,
-                                &[(1, src), (2, dst)],
-                                [u((heads * d / 2).div_ceil(64)), 1, 1],
-                            );
+                            let params = [u(heads), u(d), u(r.n_rot), u(table_off), 0, u(dst_off)];
+                            let buffers = [(1, src), (2, dst), (3, &sc.rope_table)];
+                            rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), 1, 1]);
                         };
                         self.matvec(rec, q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
                         rope(rec, h, &sc.q_raw, &sc.q, 0);
@@ -322,6 +312,21 @@ impl GpuModel {
         }
     }
 
+    /// Uploads this position's RoPE `(cos, sin)` pairs for every attention layer (see `shaders/rope.wgsl`).
+    fn write_rope_table(&self, ctx: &GpuContext, state: &GpuState) {
+        let pairs = rope_pairs(&self.spec);
+        let mut table = Vec::new();
+        for (index, layer) in self.spec.layers.iter().enumerate() {
+            if let archrace_model::Mixer::Attention(archrace_model::AttnSpec { rope: Some(r), .. }) = &layer.mixer {
+                table.resize(index * pairs * 2, 0.0);
+                table.extend(rope_table(state.pos, r).into_iter().flat_map(|(c, s)| [c, s]));
+            }
+        }
+        if !table.is_empty() {
+            ctx.queue.write_buffer(&state.scratch.rope_table, 0, bytemuck::cast_slice(&table));
+        }
+    }
+
     /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot.
     fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
         let sc = &state.scratch;
@@ -395,6 +400,15 @@ impl GpuModel {
         let buffers = [(1, &m.buf), (2, x), (3, y), (4, route)];
         rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
     }
+}
+
+/// RoPE pairs per layer in the table: the most any attention layer rotates.
+pub(super) fn rope_pairs(spec: &ModelSpec) -> usize {
+    let pairs = spec.layers.iter().filter_map(|l| match &l.mixer {
+        archrace_model::Mixer::Attention(a) => a.rope.map(|r| r.n_rot / 2),
+        _ => None,
+    });
+    pairs.max().unwrap_or(0).max(1)
 }
 
 fn norm_eps(n: Norm) -> f32 {

@@ -131,6 +131,8 @@ pub struct Scratch {
     pub uniform: wgpu::Buffer,
     /// RWKV's, when the model has RWKV layers.
     pub rwkv: Option<RwkvScratch>,
+    /// RoPE `(cos, sin)` per layer and pair at the current position, uploaded with each step.
+    pub rope_table: wgpu::Buffer,
 }
 
 /// The state of one sequence.
@@ -261,6 +263,7 @@ impl GpuState {
         };
         let scratch = Scratch {
             rwkv,
+            rope_table: s!("rope table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
             x: s!("x", spec.n_embd)?,
             h: s!("h", spec.n_embd)?,
             q_raw: s!("q_raw", heads)?,
