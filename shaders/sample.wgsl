@@ -45,3 +45,4 @@ fn argmax(@builtin(local_invocation_index) tid: u32) {
         tokens[p.out_index] = best_i[0];
     }
 }
+

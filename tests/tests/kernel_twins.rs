@@ -375,3 +375,57 @@ fn rwkv_kernels_match_their_twins() {
     let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
     check("rwkv7_bonus", &want, &got[1], TIGHT);
 }
+
+/// The GPU sampler draws what the CPU sampler draws from the same logits, settings and seed: the host
+/// passes the CPU stream's one draw per token.
+#[test]
+fn sample_top_k_matches_the_cpu_sampler() {
+    use archrace_model::{Sampler, SamplerConfig};
+    let Some(ctx) = pollster::block_on(context_or_skip("sampler parity")) else { return };
+    let mut rng = SplitMix64::new(11);
+    let n = 1000;
+    let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % n as u64) as u32).collect();
+    let configs = [
+        SamplerConfig { temperature: 0.8, seed: 1, ..SamplerConfig::default() },
+        SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..SamplerConfig::default() },
+        SamplerConfig {
+            temperature: 0.5,
+            top_k: 5,
+            top_p: 0.5,
+            min_p: 0.2,
+            repeat_penalty: 1.3,
+            seed: 3,
+            ..SamplerConfig::default()
+        },
+        SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
+    ];
+    for config in configs {
+        let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
+        for draw in 0..20 {
+            // Peaked logits with ties, so top-p, min-p and the tie order all matter.
+            let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
+            let want = cpu.sample(&logits, &history);
+            let penalized = gpu.penalized(&history);
+            let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
+            let params = [
+                n as u32,
+                0,
+                config.top_k as u32,
+                penalized.len() as u32,
+                config.temperature.to_bits(),
+                config.top_p.to_bits(),
+                config.min_p.to_bits(),
+                config.repeat_penalty.to_bits(),
+                gpu.draw().to_bits(),
+            ];
+            let args = [
+                (1, Arg::InOut(bytes(&logits))),
+                (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
+                (3, Arg::Out(16)),
+            ];
+            let out = pollster::block_on(run_kernel(&ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
+            let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
+            assert_eq!(got, want, "{config:?}, draw {draw}");
+        }
+    }
+}

@@ -13,6 +13,6 @@ pub mod shaders;
 pub use context::{AdapterReport, GpuContext, KeyLimits};
 pub use error::GpuError;
 pub use kernels::matvec::{Matvec, MatvecRun};
-pub use runtime::{GpuModel, GpuState, MemoryUse, StepOutput, StepResult};
+pub use runtime::{GpuModel, GpuSampling, GpuState, MemoryUse, StepOutput, StepResult, MAX_GPU_TOP_K};
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
 pub use shaders::Kernel;

@@ -30,6 +30,8 @@ pub enum Kernel {
     MoeRoute,
     /// Greedy sampling (`sample.wgsl`).
     Argmax,
+    /// Temperature, top-k, top-p, min-p and repetition penalty (`sample_top_k.wgsl`).
+    SampleTopK,
     /// RWKV element-wise steps (`pointwise.wgsl`).
     Pointwise,
     /// RWKV token shift and lerps (`token_shift.wgsl`).
@@ -57,7 +59,7 @@ const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 16] = [
+const FIXED: [Kernel; 17] = [
     Kernel::Norm,
     Kernel::Rope,
     Kernel::AttnPartial,
@@ -67,6 +69,7 @@ const FIXED: [Kernel; 16] = [
     Kernel::Swiglu,
     Kernel::MoeRoute,
     Kernel::Argmax,
+    Kernel::SampleTopK,
     Kernel::Pointwise,
     Kernel::TokenShift,
     Kernel::GroupNorm,
@@ -106,6 +109,7 @@ impl Kernel {
             Kernel::Swiglu => "swiglu",
             Kernel::MoeRoute => "moe_route",
             Kernel::Argmax => "argmax",
+            Kernel::SampleTopK => "sample_top_k",
             Kernel::Pointwise => "pointwise",
             Kernel::TokenShift => "token_shift",
             Kernel::GroupNorm => "group_norm",
@@ -151,6 +155,7 @@ impl Kernel {
             Kernel::Swiglu => shader!("swiglu.wgsl"),
             Kernel::MoeRoute => shader!("moe_route.wgsl"),
             Kernel::Argmax => shader!("sample.wgsl"),
+            Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
             Kernel::Pointwise => shader!("pointwise.wgsl"),
             Kernel::TokenShift => shader!("token_shift.wgsl"),
             Kernel::GroupNorm => shader!("group_norm.wgsl"),

@@ -45,6 +45,24 @@ impl Sampler {
         Self { config, rng }
     }
 
+    /// The distinct tokens the repetition penalty applies to, given the tokens so far (none when the
+    /// penalty is off): what a GPU sampler needs besides the settings and [`Sampler::draw`].
+    pub fn penalized(&self, history: &[u32]) -> Vec<u32> {
+        if self.config.repeat_penalty == 1.0 {
+            return Vec::new();
+        }
+        let mut recent = history[history.len().saturating_sub(self.config.repeat_last_n)..].to_vec();
+        recent.sort_unstable();
+        recent.dedup();
+        recent
+    }
+
+    /// The uniform draw [`Sampler::sample`] would make for the next token (with temperature > 0), for a
+    /// sampler that runs elsewhere (the GPU): the stream advances exactly as if `sample` had run.
+    pub fn draw(&mut self) -> f32 {
+        self.rng.next_f32()
+    }
+
     /// Picks the next token from `logits` (one row, `n_vocab`), given the tokens so far.
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
         let c = &self.config;

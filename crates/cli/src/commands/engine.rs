@@ -3,8 +3,8 @@
 
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuContext, GpuModel, GpuState, MemoryUse, StepOutput};
-use archrace_model::ModelSpec;
+use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, StepOutput, MAX_GPU_TOP_K};
+use archrace_model::{ModelSpec, Sampler};
 use clap::ValueEnum;
 use std::error::Error;
 
@@ -117,6 +117,28 @@ impl<'a> Engine<'a> {
             }
             Engine::Gpu { ctx, model, state } => Ok(pollster::block_on(model.greedy(ctx, state, token))?),
         }
+    }
+
+    /// Consumes `token` and returns the next token sampled on the GPU with `sampler`'s settings, its
+    /// penalty list for `history` and its next draw; `None` where the GPU sampler does not take these
+    /// settings (or on the CPU), in which case nothing was consumed.
+    pub fn sample_on_device(&mut self, token: u32, sampler: &mut Sampler, history: &[u32]) -> Res<Option<u32>> {
+        let Engine::Gpu { ctx, model, state } = self else { return Ok(None) };
+        let c = &sampler.config;
+        let penalized = sampler.penalized(history);
+        if c.temperature <= 0.0 || c.top_k == 0 || c.top_k > MAX_GPU_TOP_K || penalized.len() > 1024 {
+            return Ok(None);
+        }
+        let sampling = GpuSampling {
+            temperature: c.temperature,
+            top_k: c.top_k,
+            top_p: c.top_p,
+            min_p: c.min_p,
+            repeat_penalty: c.repeat_penalty,
+            penalized,
+            u: sampler.draw(),
+        };
+        Ok(Some(pollster::block_on(model.sample(ctx, state, Some(token), sampling))?))
     }
 
     /// Memory held, by category: on the GPU the pool's bytes; on the CPU the state's vectors and the

@@ -30,8 +30,9 @@ pub fn logits(path: &Path, tokens: &[u32], backend: Backend, json: bool) -> CmdR
 }
 
 /// `archrace generate`: prompt (BOS as the metadata says), prefill, then decode `n` tokens. On the GPU,
-/// greedy decoding samples on the device and reads back only each token id; other samplers read the
-/// logits back and sample on the CPU with the same seeded stream.
+/// tokens are chosen on the device (greedy, or with temperature and top-k up to 64 using the CPU sampler's
+/// seeded draws) and only each token id is read back; other settings read the logits back and sample on
+/// the CPU with the same stream.
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     path: &Path,
@@ -76,6 +77,8 @@ pub fn generate(
         }
         if greedy_on_device {
             device_next = Some(engine.greedy(Some(next), next)?);
+        } else if let Some(t) = engine.sample_on_device(next, &mut sampler, &history)? {
+            device_next = Some(t);
         } else {
             last = engine.prefill(&[next])?;
         }

@@ -13,13 +13,40 @@ use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::{ModelError, ModelSpec, ModelWeights, Norm};
 
+/// Most candidates the GPU sampler keeps (`MAX_TOP_K` in `shaders/sample_top_k.wgsl`).
+pub const MAX_GPU_TOP_K: usize = 64;
+/// Most distinct recent tokens the GPU sampler's repetition penalty takes.
+pub const MAX_GPU_PENALIZED: usize = 1024;
+
+/// Sampling with temperature on the GPU: the CPU sampler's settings, the tokens its repetition penalty
+/// applies to (`Sampler::penalized`) and its uniform draw for this token (`Sampler::draw`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuSampling {
+    /// `> 0`.
+    pub temperature: f32,
+    /// `1..=MAX_GPU_TOP_K`.
+    pub top_k: usize,
+    /// Top-p (1 = off).
+    pub top_p: f32,
+    /// Min-p (0 = off).
+    pub min_p: f32,
+    /// Repetition penalty (1 = off).
+    pub repeat_penalty: f32,
+    /// Distinct tokens to penalise.
+    pub penalized: Vec<u32>,
+    /// The draw in `[0, 1)`.
+    pub u: f32,
+}
+
 /// What a step gives back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum StepOutput {
     /// The logits `(n_vocab)`.
     Logits,
-    /// The greedy next token, sampled on the GPU (4 bytes read back).
+    /// The greedy next token, chosen on the GPU (4 bytes read back).
     Greedy,
+    /// A token sampled on the GPU with temperature (4 bytes read back).
+    Sample(GpuSampling),
     /// Nothing (filling the context): the step is submitted and not waited for.
     Nothing,
 }
@@ -96,6 +123,21 @@ impl GpuModel {
         }
     }
 
+    /// Runs `token` (or, with `None`, the token the previous step sampled, which never left the GPU) and
+    /// returns the next token sampled on the GPU with `sampling`.
+    pub async fn sample(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        token: Option<u32>,
+        sampling: GpuSampling,
+    ) -> Result<u32, GpuError> {
+        match self.step(ctx, state, token, StepOutput::Sample(sampling)).await? {
+            StepResult::Token(t) => Ok(t),
+            other => unreachable!("asked for a token, got {other:?}"),
+        }
+    }
+
     /// Runs `token` (or, with `None`, the token the previous greedy step sampled, which never left the
     /// GPU) and returns the greedy next token.
     pub async fn greedy(&self, ctx: &GpuContext, state: &mut GpuState, token: Option<u32>) -> Result<u32, GpuError> {
@@ -114,6 +156,20 @@ impl GpuModel {
         out: StepOutput,
     ) -> Result<StepResult, GpuError> {
         let spec = &self.spec;
+        if let StepOutput::Sample(g) = &out {
+            if g.top_k == 0 || g.top_k > MAX_GPU_TOP_K || g.temperature <= 0.0 || g.penalized.len() > MAX_GPU_PENALIZED
+            {
+                return Err(GpuError::BadInput(format!(
+                    "GPU sampling takes temperature > 0, top-k 1..={MAX_GPU_TOP_K} and at most {MAX_GPU_PENALIZED} penalised tokens (got {}, {}, {})",
+                    g.temperature,
+                    g.top_k,
+                    g.penalized.len()
+                )));
+            }
+            if !g.penalized.is_empty() {
+                ctx.queue.write_buffer(&state.scratch.penalized, 0, bytemuck::cast_slice(&g.penalized));
+            }
+        }
         if let Some(t) = token {
             if t as usize >= spec.n_vocab {
                 return Err(ModelError::TokenOutOfRange { token: t, n_vocab: spec.n_vocab }.into());
@@ -130,7 +186,7 @@ impl GpuModel {
             return Err(e);
         }
         self.write_rope_table(ctx, state);
-        self.record(&mut rec, state, out);
+        self.record(&mut rec, state, &out);
         if rec.params_len() > state.scratch.uniform.size() {
             let size = rec.params_len().next_power_of_two();
             let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
@@ -146,7 +202,9 @@ impl GpuModel {
                 let bytes = (spec.n_vocab * 4) as u64;
                 encoder.copy_buffer_to_buffer(&state.scratch.logits, 0, &state.logits_staging, 0, bytes);
             }
-            StepOutput::Greedy => encoder.copy_buffer_to_buffer(&state.scratch.tokens, 0, &state.token_staging, 0, 4),
+            StepOutput::Greedy | StepOutput::Sample(_) => {
+                encoder.copy_buffer_to_buffer(&state.scratch.tokens, 0, &state.token_staging, 0, 4)
+            }
             StepOutput::Nothing => {}
         }
         ctx.queue.submit([encoder.finish()]);
@@ -163,12 +221,14 @@ impl GpuModel {
                 l.truncate(spec.n_vocab);
                 StepResult::Logits(l)
             }
-            StepOutput::Greedy => StepResult::Token(readback::read_u32(&ctx.device, &state.token_staging).await?),
+            StepOutput::Greedy | StepOutput::Sample(_) => {
+                StepResult::Token(readback::read_u32(&ctx.device, &state.token_staging).await?)
+            }
             StepOutput::Nothing => StepResult::Submitted,
         })
     }
 
-    fn record(&self, rec: &mut Recorder, state: &GpuState, out: StepOutput) {
+    fn record(&self, rec: &mut Recorder, state: &GpuState, out: &StepOutput) {
         let (spec, w, sc) = (&self.spec, &self.weights, &state.scratch);
         let e = spec.n_embd;
         let te = &w.token_embd;
@@ -307,8 +367,26 @@ impl GpuModel {
         }
         self.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
         self.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
-        if out == StepOutput::Greedy {
-            rec.dispatch(Kernel::Argmax, &[u(spec.n_vocab), 0], &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
+        match out {
+            StepOutput::Greedy => {
+                rec.dispatch(Kernel::Argmax, &[u(spec.n_vocab), 0], &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
+            }
+            StepOutput::Sample(g) => {
+                let params = [
+                    u(spec.n_vocab),
+                    0,
+                    u(g.top_k),
+                    u(g.penalized.len()),
+                    f(g.temperature),
+                    f(g.top_p),
+                    f(g.min_p),
+                    f(g.repeat_penalty),
+                    f(g.u),
+                ];
+                let buffers = [(1, &sc.logits), (2, &sc.penalized), (3, &sc.tokens)];
+                rec.dispatch(Kernel::SampleTopK, &params, &buffers, [1, 1, 1]);
+            }
+            StepOutput::Logits | StepOutput::Nothing => {}
         }
     }
 

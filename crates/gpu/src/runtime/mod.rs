@@ -8,6 +8,6 @@ mod rwkv;
 pub mod state;
 pub mod weights;
 
-pub use forward::{GpuModel, StepOutput, StepResult};
+pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_GPU_TOP_K};
 pub use pool::{Category, MemoryUse, Pool};
 pub use state::{GpuState, ATTN_CHUNK, KV_GROWTH};

@@ -133,6 +133,8 @@ pub struct Scratch {
     pub rwkv: Option<RwkvScratch>,
     /// RoPE `(cos, sin)` per layer and pair at the current position, uploaded with each step.
     pub rope_table: wgpu::Buffer,
+    /// Token ids the sampler's repetition penalty applies to.
+    pub penalized: wgpu::Buffer,
 }
 
 /// The state of one sequence.
@@ -263,6 +265,7 @@ impl GpuState {
         };
         let scratch = Scratch {
             rwkv,
+            penalized: s!("penalized tokens", super::forward::MAX_GPU_PENALIZED)?,
             rope_table: s!("rope table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
             x: s!("x", spec.n_embd)?,
             h: s!("h", spec.n_embd)?,
