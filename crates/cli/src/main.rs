@@ -150,6 +150,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// GPU figures: copy bandwidth, each matvec encoding's GB/s as a fraction of it, and per model decode
+    /// tokens/s against the bytes-per-token roofline, per-token overhead against empty dispatches, and a
+    /// per-kernel profile (GPU timestamps where the adapter has them).
+    Bench {
+        /// GGUF files to decode.
+        models: Vec<PathBuf>,
+        /// Rows of the matvec matrices.
+        #[arg(long, default_value_t = 4096)]
+        rows: usize,
+        /// Columns of the matvec matrices (a multiple of 256).
+        #[arg(long, default_value_t = 4096)]
+        cols: usize,
+        /// Dispatches per timed kernel.
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+        /// Decode steps timed per model.
+        #[arg(long, default_value_t = 16)]
+        steps: usize,
+        /// Context filled before timing the decode steps.
+        #[arg(long, default_value_t = 0)]
+        context: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the GPU adapter (name, backend, limits, features) and check a WGSL kernel against the CPU.
     Device {
         /// Print JSON instead of text.
@@ -201,6 +226,9 @@ fn main() -> ExitCode {
         }
         Command::Race { models, context, new_tokens, backend, json } => {
             commands::race(&models, &context, new_tokens, backend, json)
+        }
+        Command::Bench { models, rows, cols, reps, steps, context, json } => {
+            commands::bench(&models, rows, cols, reps, steps, context, json)
         }
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),
     };

@@ -189,3 +189,42 @@ fn race_reports_speed_and_memory_per_context() {
     assert_eq!(m_short["memory"]["state"], m_long["memory"]["state"]);
     assert_eq!(m_long["memory"]["state"], m_long["analytic"]["state"]);
 }
+
+#[test]
+fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
+    if !gpu_available() {
+        return;
+    }
+    let j = json(&[
+        "bench",
+        &fixture("jamba-q4_0.gguf"),
+        "--rows",
+        "256",
+        "--cols",
+        "256",
+        "--reps",
+        "2",
+        "--steps",
+        "2",
+        "--json",
+    ]);
+    assert!(j["copy"]["gb_per_s"].as_f64().unwrap() > 0.0, "{j}");
+    let matvec = j["matvec"].as_array().unwrap();
+    assert_eq!(matvec.len(), 11);
+    for m in matvec {
+        assert!(m["fraction_of_copy"].as_f64().unwrap() > 0.0 && m["source"].is_string(), "{m}");
+    }
+    let model = &j["models"][0];
+    assert_eq!(model["arch"], "jamba");
+    for key in ["tokens_per_s", "roofline_tokens_per_s", "empty_dispatches_ms", "overhead_ratio"] {
+        assert!(model[key].as_f64().unwrap() > 0.0, "{key}: {model}");
+    }
+    let profile = &model["profile"];
+    assert_eq!(profile["dispatches"], model["dispatches_per_token"]);
+    if profile["source"] == "gpu-timestamps" {
+        let kernels = profile["kernels"].as_array().unwrap();
+        let calls: u64 = kernels.iter().map(|k| k["calls"].as_u64().unwrap()).sum();
+        assert_eq!(calls, model["dispatches_per_token"].as_u64().unwrap());
+        assert!(kernels.iter().any(|k| k["kernel"] == "moe_route"), "{profile}");
+    }
+}

@@ -1,6 +1,7 @@
 //! archrace's GPU runtime: one wgpu device shared by every kernel, on native Vulkan and in the
 //! browser's WebGPU, with the WGSL kernels of `shaders/` and their host-side dispatch code.
 
+pub mod bench;
 pub mod context;
 pub mod error;
 pub mod kernels;

@@ -34,6 +34,10 @@ pub enum Kernel {
     SampleTopK,
     /// RWKV element-wise steps (`pointwise.wgsl`).
     Pointwise,
+    /// Bandwidth reference for the bench (`bench.wgsl`).
+    Copy,
+    /// Dispatch-cost reference for the bench (`bench.wgsl`).
+    Noop,
     /// RWKV token shift and lerps (`token_shift.wgsl`).
     TokenShift,
     /// RWKV's per-head group norm, bonus and gate (`group_norm.wgsl`).
@@ -59,7 +63,7 @@ const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 17] = [
+const FIXED: [Kernel; 19] = [
     Kernel::Norm,
     Kernel::Rope,
     Kernel::AttnPartial,
@@ -71,6 +75,8 @@ const FIXED: [Kernel; 17] = [
     Kernel::Argmax,
     Kernel::SampleTopK,
     Kernel::Pointwise,
+    Kernel::Copy,
+    Kernel::Noop,
     Kernel::TokenShift,
     Kernel::GroupNorm,
     Kernel::Wkv6,
@@ -111,6 +117,8 @@ impl Kernel {
             Kernel::Argmax => "argmax",
             Kernel::SampleTopK => "sample_top_k",
             Kernel::Pointwise => "pointwise",
+            Kernel::Copy => "copy",
+            Kernel::Noop => "noop",
             Kernel::TokenShift => "token_shift",
             Kernel::GroupNorm => "group_norm",
             Kernel::Wkv6 => "wkv6",
@@ -127,6 +135,7 @@ impl Kernel {
             Kernel::AttnPartial | Kernel::AttnCombine => "attention".into(),
             Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
             Kernel::Argmax => "sample".into(),
+            Kernel::Copy | Kernel::Noop => "bench".into(),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => "wkv".into(),
             other => other.entry_point().into(),
         }
@@ -157,6 +166,7 @@ impl Kernel {
             Kernel::Argmax => shader!("sample.wgsl"),
             Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
             Kernel::Pointwise => shader!("pointwise.wgsl"),
+            Kernel::Copy | Kernel::Noop => shader!("bench.wgsl"),
             Kernel::TokenShift => shader!("token_shift.wgsl"),
             Kernel::GroupNorm => shader!("group_norm.wgsl"),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => shader!("wkv.wgsl"),

@@ -1,6 +1,7 @@
 //! One module per command group. Each returns `Ok(true)` on success, `Ok(false)` for a negative result
 //! (a failed self-test), or an error that names the problem.
 
+mod bench;
 mod device;
 pub mod engine;
 mod inspect;
@@ -8,6 +9,7 @@ mod race;
 mod run;
 mod text;
 
+pub use bench::bench;
 pub use device::device;
 pub use inspect::{inspect, memory};
 pub use race::race;

@@ -2,7 +2,7 @@
 //! same recorder and parameter slots the decode step uses.
 
 use crate::pipelines::Pipelines;
-use crate::runtime::recorder::Recorder;
+use crate::runtime::recorder::{Recorder, Timing};
 use crate::runtime::{Category, Pool};
 use crate::{readback, GpuContext, GpuError, Kernel};
 
@@ -49,7 +49,7 @@ pub async fn run_kernel(
     )?;
     let mut encoder =
         ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(kernel.entry_point()) });
-    rec.encode(&ctx.device, &ctx.queue, &uniform, &mut encoder);
+    rec.encode(&ctx.device, &ctx.queue, &uniform, &mut encoder, Timing::None);
     let mut staged = Vec::new();
     for ((_, arg), (_, buf)) in args.iter().zip(&buffers) {
         let len = match arg {

@@ -4,7 +4,8 @@
 //! (`archrace_cpu::model::forward`), kernel for kernel.
 
 use super::pool::{MemoryUse, Pool};
-use super::recorder::Recorder;
+use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
+use super::recorder::{Recorder, Timing};
 use super::state::{GpuState, LayerState, ATTN_CHUNK};
 use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
@@ -181,6 +182,11 @@ impl GpuModel {
         let mut rec = Recorder::new(&self.pipelines);
         let grown = state.reserve_token(ctx, &self.weights, &mut rec);
         if let Err(e) = grown {
+            // Caches already moved to larger buffers still need their contents: submit those copies.
+            let mut encoder =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
+            rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, Timing::None);
+            ctx.queue.submit([encoder.finish()]);
             let _ = validation.pop().await;
             let _ = oom.pop().await;
             return Err(e);
@@ -196,7 +202,13 @@ impl GpuModel {
         }
         let mut encoder =
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("decode step") });
-        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder);
+        let kernels = rec.kernels();
+        let timestamps = if state.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
+        let timing = timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
+        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, timing);
+        if let Some(t) = &timestamps {
+            t.resolve(&mut encoder);
+        }
         match out {
             StepOutput::Logits => {
                 let bytes = (spec.n_vocab * 4) as u64;
@@ -209,6 +221,17 @@ impl GpuModel {
         }
         ctx.queue.submit([encoder.finish()]);
         state.pos += 1;
+        if state.profile {
+            let dispatches = kernels.len();
+            let (source, kernels, gpu_ms) = match &timestamps {
+                Some(t) => {
+                    let ms = t.read_pairs_ms(ctx).await?;
+                    (TimingSource::GpuTimestamps, by_kernel(&kernels, &ms), ms.iter().sum())
+                }
+                None => (TimingSource::WallClock, Vec::new(), 0.0),
+            };
+            state.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
+        }
         if let Some(e) = validation.pop().await {
             return Err(GpuError::from_scope("decode step", e));
         }
@@ -388,6 +411,13 @@ impl GpuModel {
             }
             StepOutput::Logits | StepOutput::Nothing => {}
         }
+    }
+
+    /// Dispatches one decode step of this model records at `state`'s position (for the overhead bench).
+    pub fn step_dispatches(&self, state: &GpuState) -> usize {
+        let mut rec = Recorder::new(&self.pipelines);
+        self.record(&mut rec, state, &StepOutput::Greedy);
+        rec.dispatches()
     }
 
     /// Uploads this position's RoPE `(cos, sin)` pairs for every attention layer (see `shaders/rope.wgsl`).

@@ -3,6 +3,7 @@
 
 pub mod forward;
 pub mod pool;
+pub mod profile;
 pub mod recorder;
 mod rwkv;
 pub mod state;
@@ -10,4 +11,5 @@ pub mod weights;
 
 pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_GPU_TOP_K};
 pub use pool::{Category, MemoryUse, Pool};
+pub use profile::{KernelTime, StepProfile, TimingSource};
 pub use state::{GpuState, ATTN_CHUNK, KV_GROWTH};

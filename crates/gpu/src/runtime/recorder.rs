@@ -14,6 +14,17 @@ enum Item {
     Copy { src: wgpu::Buffer, src_off: u64, dst: wgpu::Buffer, dst_off: u64, size: u64 },
 }
 
+/// Whether and how to write GPU timestamps.
+#[derive(Clone, Copy)]
+pub enum Timing<'q> {
+    /// No timestamps.
+    None,
+    /// Around the whole recording (one pass, no copies in it).
+    Whole(&'q wgpu::QuerySet),
+    /// Around each dispatch.
+    PerDispatch(&'q wgpu::QuerySet),
+}
+
 /// The dispatches and copies of one step, in order.
 pub struct Recorder<'p> {
     pipelines: &'p Pipelines,
@@ -53,17 +64,32 @@ impl<'p> Recorder<'p> {
         self.items.iter().filter(|i| matches!(i, Item::Dispatch { .. })).count()
     }
 
+    /// The kernels dispatched, in order (what per-dispatch timestamps refer to).
+    pub fn kernels(&self) -> Vec<Kernel> {
+        self.items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Dispatch { kernel, .. } => Some(*kernel),
+                Item::Copy { .. } => None,
+            })
+            .collect()
+    }
+
     /// Writes the parameters into `uniform` and encodes everything into `encoder`: runs of dispatches in
-    /// one compute pass each, copies between them.
+    /// one compute pass each, copies between them. With `timing`, GPU timestamps are written: around the
+    /// one pass (`Whole`: indices 0 and 1), or around each dispatch in a pass of its own (`PerDispatch`:
+    /// indices 2i and 2i + 1), which costs a pass per dispatch and is for profiling.
     pub fn encode(
         self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         uniform: &wgpu::Buffer,
         encoder: &mut wgpu::CommandEncoder,
+        timing: Timing<'_>,
     ) {
         queue.write_buffer(uniform, 0, &self.params);
         let mut pass: Option<wgpu::ComputePass<'_>> = None;
+        let mut index = 0u32;
         for item in self.items {
             match item {
                 Item::Copy { src, src_off, dst, dst_off, size } => {
@@ -90,17 +116,34 @@ impl<'p> Recorder<'p> {
                         layout: &pipeline.get_bind_group_layout(0),
                         entries: &entries,
                     });
+                    if matches!(timing, Timing::PerDispatch(_)) {
+                        drop(pass.take());
+                    }
+                    let writes = match timing {
+                        Timing::None => None,
+                        Timing::Whole(q) => Some(wgpu::ComputePassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: Some(0),
+                            end_of_pass_write_index: Some(1),
+                        }),
+                        Timing::PerDispatch(q) => Some(wgpu::ComputePassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: Some(2 * index),
+                            end_of_pass_write_index: Some(2 * index + 1),
+                        }),
+                    };
                     let p = pass.get_or_insert_with(|| {
                         encoder
                             .begin_compute_pass(&wgpu::ComputePassDescriptor {
                                 label: Some("decode step"),
-                                timestamp_writes: None,
+                                timestamp_writes: writes,
                             })
                             .forget_lifetime()
                     });
                     p.set_pipeline(pipeline);
                     p.set_bind_group(0, &bind_group, &[]);
                     p.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                    index += 1;
                 }
             }
         }

@@ -153,6 +153,10 @@ pub struct GpuState {
     pub kv_budget: Option<u64>,
     /// What this state holds.
     pub pool: Pool,
+    /// Profile each step: GPU timestamps around every dispatch (one pass each), into `last_profile`.
+    pub profile: bool,
+    /// The last profiled step.
+    pub last_profile: Option<super::profile::StepProfile>,
 }
 
 fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
@@ -298,7 +302,17 @@ impl GpuState {
         let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let token_staging = pool.create(ctx, "token read-back", 4, staging, Category::Staging)?;
         let logits_staging = pool.create(ctx, "logits read-back", f32s(spec.n_vocab), staging, Category::Staging)?;
-        Ok(Self { pos: 0, layers, scratch, token_staging, logits_staging, kv_budget: None, pool })
+        Ok(Self {
+            pos: 0,
+            layers,
+            scratch,
+            token_staging,
+            logits_staging,
+            kv_budget: None,
+            pool,
+            profile: false,
+            last_profile: None,
+        })
     }
 
     /// Makes room for one more token in every KV cache, moving a full cache into a larger buffer (the copy

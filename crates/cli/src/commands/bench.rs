@@ -1,0 +1,174 @@
+//! `archrace bench`: the adapter's copy bandwidth; every matvec encoding's effective bandwidth as a
+//! fraction of it; and, per model, decode speed against the bytes-per-token roofline, the fixed
+//! per-token overhead against the same number of empty dispatches, and where a step's time goes.
+
+use super::{print_json, read, CmdResult};
+use archrace_cpu::{CpuModel, SplitMix64};
+use archrace_gguf::{GgmlType, Gguf};
+use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
+use archrace_gpu::runtime::StepProfile;
+use archrace_gpu::{GpuContext, GpuModel, StepOutput};
+use archrace_model::calc::{self, KvType};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Serialize)]
+struct MatvecRow {
+    #[serde(flatten)]
+    bench: KernelBench,
+    fraction_of_copy: f64,
+}
+
+#[derive(Serialize)]
+struct ModelRow {
+    model: String,
+    arch: String,
+    context: usize,
+    ms_per_token: f64,
+    tokens_per_s: f64,
+    bytes_per_token: u64,
+    roofline_tokens_per_s: f64,
+    fraction_of_roofline: f64,
+    dispatches_per_token: usize,
+    empty_dispatches_ms: f64,
+    overhead_ratio: f64,
+    profile: Option<StepProfile>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    adapter: String,
+    backend: String,
+    copy: KernelBench,
+    matvec: Vec<MatvecRow>,
+    models: Vec<ModelRow>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `archrace bench`.
+pub fn bench(
+    models: &[PathBuf],
+    rows: usize,
+    cols: usize,
+    reps: usize,
+    steps: usize,
+    context: usize,
+    json: bool,
+) -> CmdResult {
+    if rows == 0 || cols == 0 || !cols.is_multiple_of(256) || reps == 0 || steps == 0 {
+        return Err("--rows and --reps and --steps must be positive and --cols a multiple of 256".into());
+    }
+    let ctx = pollster::block_on(GpuContext::new())?;
+    let copy = pollster::block_on(copy_bandwidth(&ctx, (rows * cols * 4) as u64, reps))?;
+    let mut rng = SplitMix64::new(1);
+    let mut matvec = Vec::new();
+    for ty in GgmlType::ALL {
+        let bytes = ty.row_bytes(cols as u64).expect("whole blocks") as usize * rows;
+        let mut w: Vec<u8> = (0..bytes).map(|_| rng.next_u64() as u8).collect();
+        if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+            w.iter_mut().skip(1).step_by(2).for_each(|b| *b &= 0x3f); // finite values
+        }
+        let bench = pollster::block_on(matvec_bandwidth(&ctx, ty, rows, cols, reps, &w))?;
+        let fraction_of_copy = bench.gb_per_s / copy.gb_per_s;
+        matvec.push(MatvecRow { bench, fraction_of_copy });
+    }
+    let mut model_rows = Vec::new();
+    for path in models {
+        let bytes = read(path)?;
+        let g = Gguf::parse(&bytes)?;
+        let cpu = CpuModel::from_gguf(&g)?;
+        let model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
+        let mut state = model.new_state(&ctx)?;
+        for i in 0..context {
+            let t = (i % cpu.spec.n_vocab) as u32;
+            pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
+        }
+        let mut times = Vec::with_capacity(steps);
+        let mut token = 1u32;
+        for _ in 0..steps {
+            let start = Instant::now();
+            token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        let ms = median(times);
+        let dispatches = model.step_dispatches(&state);
+        let empty = pollster::block_on(empty_dispatches_ms(&ctx, dispatches))?;
+        state.profile = true;
+        pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
+        // Bytes a token must read: the active weights (MoE: top-k experts) and the KV cache so far.
+        let report = calc::report(&cpu.spec, Some(&g), state.pos as u64, KvType::F32);
+        let active =
+            (report.weight_bytes as f64 * report.params_active as f64 / report.params_total.max(1) as f64) as u64;
+        let bytes_per_token = active + report.kv_cache_bytes + report.state_bytes;
+        let roofline = copy.gb_per_s * 1e9 / bytes_per_token as f64;
+        let tokens_per_s = 1e3 / ms;
+        model_rows.push(ModelRow {
+            model: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            arch: format!("{:?}", cpu.spec.arch).to_lowercase(),
+            context: state.pos,
+            ms_per_token: ms,
+            tokens_per_s,
+            bytes_per_token,
+            roofline_tokens_per_s: roofline,
+            fraction_of_roofline: tokens_per_s / roofline,
+            dispatches_per_token: dispatches,
+            empty_dispatches_ms: empty,
+            overhead_ratio: ms / empty,
+            profile: state.last_profile.take(),
+        });
+    }
+    let report = Report {
+        adapter: ctx.report.name.clone(),
+        backend: ctx.report.backend.clone(),
+        copy,
+        matvec,
+        models: model_rows,
+    };
+    if json {
+        print_json(&report);
+        return Ok(true);
+    }
+    println!("adapter: {} ({})", report.adapter, report.backend);
+    let c = &report.copy;
+    println!("copy {:>12} bytes {:>9.3} ms {:>8.2} GB/s   [{:?}]", c.bytes, c.ms, c.gb_per_s, c.source);
+    for m in &report.matvec {
+        let b = &m.bench;
+        println!(
+            "{:<14} {:>10} bytes {:>9.3} ms {:>8.2} GB/s {:>6.1}% of copy   [{:?}]",
+            b.kernel,
+            b.bytes,
+            b.ms,
+            b.gb_per_s,
+            100.0 * m.fraction_of_copy,
+            b.source
+        );
+    }
+    for m in &report.models {
+        println!(
+            "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
+             {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x",
+            m.model,
+            m.arch,
+            m.context,
+            m.ms_per_token,
+            m.tokens_per_s,
+            m.roofline_tokens_per_s,
+            m.bytes_per_token,
+            100.0 * m.fraction_of_roofline,
+            m.dispatches_per_token,
+            m.empty_dispatches_ms,
+            m.overhead_ratio
+        );
+        if let Some(p) = &m.profile {
+            let top: Vec<String> =
+                p.kernels.iter().take(6).map(|k| format!("{} {:.3} ms x{}", k.kernel, k.ms, k.calls)).collect();
+            println!("  profile [{:?}] gpu {:.3} ms: {}", p.source, p.gpu_ms, top.join(", "));
+        }
+    }
+    Ok(true)
+}
