@@ -6,7 +6,8 @@
 struct Params {
     cols: u32,      // row length, a multiple of BLOCK
     row_bytes: u32, // bytes of one encoded row
-    n_vocab: u32,   // rows of W; a token id at or past it writes zeros
+    first_row: u32, // this buffer holds rows first_row .. first_row + rows (a table split over buffers);
+    rows: u32,      // a token outside them is another dispatch's
     tok_index: u32, // which entry of `tokens` to read
 }
 
@@ -24,8 +25,7 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let token = tokens[p.tok_index];
-    if token >= p.n_vocab {
-        out[j] = 0.0;
+    if token < p.first_row || token >= p.first_row + p.rows {
         return;
     }
     let i = j % BLOCK;
@@ -33,5 +33,5 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
         x[k] = vec4<f32>(0.0);
     }
     x[i / 4u][i % 4u] = 1.0;
-    out[j] = block_dot(token * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
+    out[j] = block_dot((token - p.first_row) * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
 }

@@ -23,6 +23,10 @@ struct Params {
     top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
     expert_bytes: u32,   // MoE: bytes of one expert's matrix
     x_off: u32,          // x starts at x[x_off] (in vec4s)
+    expert_first: u32,   // MoE: this buffer holds experts expert_first.. expert_first + expert_count
+    expert_count: u32,   //      (a tensor split over buffers); other experts are another dispatch's
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,7 +45,11 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
     var base = p.w_base + row * p.row_bytes;
     if p.slot != NO_SLOT {
-        base += route[p.slot] * p.expert_bytes;
+        let expert = route[p.slot];
+        if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
+            return; // uniform: the chosen expert's rows are in another part
+        }
+        base += (expert - p.expert_first) * p.expert_bytes;
     }
     var acc = 0.0;
     for (var b = tid; b < p.blocks_per_row; b += WG) {

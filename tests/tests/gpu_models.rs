@@ -186,3 +186,54 @@ fn a_kv_budget_stops_the_context_with_the_numbers() {
     // The cache is what the 300 tokens need, not a preallocated maximum context.
     assert_eq!(gpu.memory(&state).kv_cache, 300 * 768);
 }
+
+/// On a device that binds at most 12 KiB per buffer (a cap standing in for a small device's limit), the
+/// embedding table, the output matrix and the MoE experts are split over several buffers, each dispatched
+/// on its own, and the logits are unchanged; the KV cache stops at what one binding holds, with the
+/// numbers; a tensor whose single row (or expert) does not fit is a typed error.
+#[test]
+fn tensors_larger_than_a_binding_are_split() {
+    let Some(mut ctx) = pollster::block_on(context_or_skip("tensor splitting")) else { return };
+    ctx.binding_cap = Some(12 * 1024);
+    for arch in ["llama", "jamba"] {
+        let file = format!("{arch}-q8_0.gguf");
+        let bytes = fixture(&file);
+        let g = Gguf::parse(&bytes).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let gpu =
+            pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(gpu.weights.token_embd.parts.len() > 1, "{file}: the embedding is split");
+        if arch == "jamba" {
+            let moe = gpu.weights.layers.iter().find_map(|l| match &l.ffn {
+                archrace_gpu::runtime::weights::GpuFfn::Moe { gate, .. } => Some(gate.parts.len()),
+                _ => None,
+            });
+            assert!(moe.unwrap() > 1, "the experts are split");
+        }
+        let golden = json(&format!("{arch}-q8_0.logits.json"));
+        let mut state = gpu.new_state(&ctx).unwrap();
+        for (pos, (tok, row)) in
+            ids(&golden["tokens"]).into_iter().zip(golden["logits"].as_array().unwrap()).enumerate()
+        {
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+            let err = rel_err(&got, &want);
+            assert!(err <= 1e-4, "{file} split, position {pos}: {err:.2e}");
+        }
+        if arch == "llama" {
+            // 2 KV heads x 16 dims x 4 bytes = 128 bytes per token per buffer: 96 tokens fit in 12 KiB.
+            for _ in 16..96 {
+                pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Nothing)).unwrap();
+            }
+            let err = pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Nothing)).unwrap_err();
+            assert!(matches!(&err, GpuError::ContextFull { tokens: 96, reason } if reason.contains("12288")), "{err}");
+        }
+    }
+    ctx.binding_cap = Some(200);
+    let bytes = fixture("llama-f32.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let err =
+        pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).err().expect("a 256-byte row cannot fit");
+    assert!(matches!(err, GpuError::TooLarge { .. }), "{err}");
+}

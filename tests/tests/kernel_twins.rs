@@ -52,7 +52,7 @@ fn embed_matches_dequantize_for_every_encoding() {
         let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
         let mut want = vec![0.0; cols];
         dequantize(ty, &w[3 * row_bytes..4 * row_bytes], &mut want);
-        let params = [cols as u32, row_bytes as u32, 5, 0];
+        let params = [cols as u32, row_bytes as u32, 0, 5, 0];
         let args = [(1, Arg::In(&w)), (2, Arg::In(bytemuck::bytes_of(&3u32))), (3, Arg::Out(cols * 4))];
         let got = run(&ctx, Kernel::Embed(ty), &params, &args, [(cols as u32).div_ceil(64), 1, 1]);
         check(&Kernel::Embed(ty).name(), &want, &got[0], TIGHT);
@@ -239,6 +239,7 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
         p.slot = 1;
         p.top_k = 2;
         p.expert_bytes = (rows * row_bytes) as u32;
+        (p.expert_first, p.expert_count) = (0, experts as u32);
         let want: Vec<f32> = y0.iter().zip(&product).map(|(a, b)| a + scale * b).collect();
         let args = [
             (1, Arg::In(&w)),

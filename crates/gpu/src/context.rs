@@ -63,6 +63,9 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// The adapter's description, limits and optional features.
     pub report: AdapterReport,
+    /// A lower cap on bytes per buffer binding than the device's, to run as a smaller device would (tests
+    /// use it to exercise tensor splitting; the playground could use it to keep headroom).
+    pub binding_cap: Option<u64>,
 }
 
 impl GpuContext {
@@ -104,7 +107,7 @@ impl GpuContext {
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
             limits: KeyLimits::from(&device.limits()),
         };
-        Ok(Self { device, queue, report })
+        Ok(Self { device, queue, report, binding_cap: None })
     }
 
     /// A storage buffer initialised with `bytes`, padded to whole words plus one spare word, so kernels

@@ -6,7 +6,7 @@ use archrace_gguf::GgmlType;
 use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (48 bytes).
+/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (64 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct MatvecParams {
@@ -34,8 +34,13 @@ pub struct MatvecParams {
     pub expert_bytes: u32,
     /// Where x starts, in vec4s (4 values).
     pub x_off: u32,
+    /// MoE: first expert in this buffer.
+    pub expert_first: u32,
+    /// MoE: experts in this buffer.
+    pub expert_count: u32,
+    _pad: [u32; 2],
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 48);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
 
 /// No MoE expert: the rows start at `w_base`.
 pub const NO_SLOT: u32 = u32::MAX;

@@ -258,12 +258,15 @@ impl GpuModel {
         let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
         // RWKV normalises the embedding: gather into h, LayerNorm into x.
         let embed_into = if w.token_embd_norm.is_some() { &sc.h } else { &sc.x };
-        rec.dispatch(
-            Kernel::Embed(te.ty),
-            &[u(e), u(row_bytes), u(spec.n_vocab), 0],
-            &[(1, &te.buf), (2, &sc.tokens), (3, embed_into)],
-            [u(e.div_ceil(64)), 1, 1],
-        );
+        // One dispatch per part of the table; only the part holding the token writes.
+        for part in &te.parts {
+            rec.dispatch(
+                Kernel::Embed(te.ty),
+                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
+                &[(1, &part.buf), (2, &sc.tokens), (3, embed_into)],
+                [u(e.div_ceil(64)), 1, 1],
+            );
+        }
         if let Some(n) = &w.token_embd_norm {
             self.norm(rec, n, &sc.h, 0, &sc.x, 0, e);
         }
@@ -494,19 +497,26 @@ impl GpuModel {
         route: &wgpu::Buffer,
     ) {
         debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
-        let mut p = MatvecParams::new(m.ty, m.rows, m.cols, self.max_groups);
-        p.w_base = u(m.base);
-        p.x_off = u(x_off / 4);
-        p.y_off = u(y_off);
-        p.mode = mode as u32;
-        if let Some((slot, top_k)) = moe {
-            p.slot = slot;
-            p.top_k = top_k;
-            p.expert_bytes = p.row_bytes * u(m.rows);
+        let row_bytes = m.row_bytes();
+        for part in &m.parts {
+            // A MoE part holds whole experts; a plain part, some of the rows.
+            let rows = if moe.is_some() { m.rows } else { part.rows };
+            let mut p = MatvecParams::new(m.ty, rows, m.cols, self.max_groups);
+            p.w_base = u(part.base);
+            p.x_off = u(x_off / 4);
+            p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
+            p.mode = mode as u32;
+            if let Some((slot, top_k)) = moe {
+                p.slot = slot;
+                p.top_k = top_k;
+                p.expert_bytes = u(row_bytes * m.rows);
+                p.expert_first = u(part.first_row / m.rows);
+                p.expert_count = u(part.rows / m.rows);
+            }
+            let (gx, gy) = groups(rows, self.max_groups);
+            let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
+            rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
         }
-        let (gx, gy) = groups(m.rows, self.max_groups);
-        let buffers = [(1, &m.buf), (2, x), (3, y), (4, route)];
-        rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
     }
 }
 

@@ -81,10 +81,12 @@ impl Pool {
         self.used
     }
 
-    /// The largest buffer this device lets a kernel bind as storage.
+    /// The largest buffer this device lets a kernel bind as storage (and address with u32 byte offsets),
+    /// within the context's cap if it has one.
     pub fn max_binding(ctx: &GpuContext) -> u64 {
         let l = &ctx.report.limits;
-        l.max_storage_buffer_binding_size.min(l.max_buffer_size).min(u32::MAX as u64)
+        let device = l.max_storage_buffer_binding_size.min(l.max_buffer_size).min(u32::MAX as u64);
+        ctx.binding_cap.map_or(device, |c| c.min(device))
     }
 
     /// A zeroed buffer of at least `size` bytes (rounded up to 16), or a typed error when the device's

@@ -12,26 +12,57 @@ use archrace_model::{
     Rwkv7Weights, RwkvCommon, RwkvSpec, Tensor,
 };
 
+/// Consecutive rows of a matrix in one buffer. A matrix larger than the device lets a kernel bind is
+/// split into parts (at expert boundaries for MoE tensors); each part is dispatched on its own.
+#[derive(Clone, Debug)]
+pub struct MatrixPart {
+    /// The bytes, as in the GGUF file.
+    pub buf: wgpu::Buffer,
+    /// Byte offset of the part's first row in `buf`.
+    pub base: usize,
+    /// Index of its first row among all rows (experts stacked).
+    pub first_row: usize,
+    /// Rows in the part.
+    pub rows: usize,
+}
+
 /// An encoded matrix `(rows, cols)`: ggml dims `[cols, rows]` (experts stacked as more rows).
 #[derive(Clone, Debug)]
 pub struct GpuMatrix {
-    /// The bytes, as in the GGUF file.
-    pub buf: wgpu::Buffer,
+    /// Its rows, in one buffer or several.
+    pub parts: Vec<MatrixPart>,
     /// Encoding.
     pub ty: GgmlType,
     /// Output length of the product (per expert for MoE tensors).
     pub rows: usize,
     /// Input length.
     pub cols: usize,
-    /// Byte offset of row 0 in `buf` (a slice of a stacked tensor, such as RWKV-6's five LoRA ups).
-    pub base: usize,
 }
 
 impl GpuMatrix {
-    /// Rows `start..start + n` of this matrix, sharing its buffer.
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.ty.row_bytes(self.cols as u64).unwrap_or(0) as usize
+    }
+
+    /// Rows `start..start + n` of this matrix (of all stacked rows), sharing its buffers.
     pub fn rows(&self, start: usize, n: usize) -> GpuMatrix {
-        let row_bytes = self.ty.row_bytes(self.cols as u64).unwrap_or(0) as usize;
-        GpuMatrix { base: self.base + start * row_bytes, rows: n, ..self.clone() }
+        let rb = self.row_bytes();
+        let parts = self
+            .parts
+            .iter()
+            .filter_map(|p| {
+                let lo = start.max(p.first_row);
+                let hi = (start + n).min(p.first_row + p.rows);
+                (lo < hi).then(|| MatrixPart {
+                    buf: p.buf.clone(),
+                    base: p.base + (lo - p.first_row) * rb,
+                    first_row: lo - start,
+                    rows: hi - lo,
+                })
+            })
+            .collect();
+        GpuMatrix { parts, rows: n, ..self.clone() }
     }
 }
 
@@ -225,8 +256,28 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
             t.name, t.ty
         )));
     }
-    let buf = pool.upload(ctx, &t.name, t.data, Category::Weights)?;
-    Ok(GpuMatrix { buf, ty: t.ty, rows, cols, base: 0 })
+    // Rows per part: as many as one binding holds (whole experts for MoE tensors).
+    let rb = t.row_bytes();
+    let unit = rows * rb; // bytes of one expert (or of the whole matrix)
+    let limit = Pool::max_binding(ctx).saturating_sub(8) as usize;
+    let rows_per_part = if experts > 1 { (limit / unit.max(1)) * rows } else { limit / rb.max(1) };
+    if rows_per_part == 0 {
+        return Err(GpuError::TooLarge {
+            what: format!("one {} of tensor {}", if experts > 1 { "expert" } else { "row" }, t.name),
+            bytes: if experts > 1 { unit } else { rb } as u64,
+            limit: limit as u64,
+        });
+    }
+    let total_rows = t.rows();
+    let mut parts = Vec::new();
+    for first_row in (0..total_rows).step_by(rows_per_part) {
+        let n = rows_per_part.min(total_rows - first_row);
+        let label =
+            if total_rows > rows_per_part { format!("{} part {}", t.name, parts.len()) } else { t.name.clone() };
+        let buf = pool.upload(ctx, &label, &t.data[first_row * rb..(first_row + n) * rb], Category::Weights)?;
+        parts.push(MatrixPart { buf, base: 0, first_row, rows: n });
+    }
+    Ok(GpuMatrix { parts, ty: t.ty, rows, cols })
 }
 
 fn vector(pool: &mut Pool, ctx: &GpuContext, parts: &[&Tensor], label: &str) -> Result<wgpu::Buffer, GpuError> {
