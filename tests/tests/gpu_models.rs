@@ -237,3 +237,22 @@ fn tensors_larger_than_a_binding_are_split() {
         pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).err().expect("a 256-byte row cannot fit");
     assert!(matches!(err, GpuError::TooLarge { .. }), "{err}");
 }
+
+/// A lost device (here destroyed on purpose) is a typed error on the next step, not a panic or a hang,
+/// and the CPU reference still runs the same model.
+#[test]
+fn a_lost_device_is_a_typed_error_and_the_cpu_path_still_works() {
+    let Some(ctx) = pollster::block_on(context_or_skip("device lost")) else { return };
+    let bytes = fixture("mamba-q8_0.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    pollster::block_on(gpu.logits(&ctx, &mut state, 1)).unwrap();
+    ctx.device.destroy();
+    let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());
+    let err = pollster::block_on(gpu.logits(&ctx, &mut state, 2)).unwrap_err();
+    assert!(matches!(err, GpuError::DeviceLost(_)), "{err}");
+    let mut cpu_state = cpu.new_state();
+    assert_eq!(cpu.forward(&mut cpu_state, &[1, 2]).unwrap().len(), 2 * 262);
+}

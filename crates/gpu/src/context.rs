@@ -66,6 +66,8 @@ pub struct GpuContext {
     /// A lower cap on bytes per buffer binding than the device's, to run as a smaller device would (tests
     /// use it to exercise tensor splitting; the playground could use it to keep headroom).
     pub binding_cap: Option<u64>,
+    /// Set by the device-lost callback: why the device went away.
+    lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl GpuContext {
@@ -107,7 +109,23 @@ impl GpuContext {
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
             limits: KeyLimits::from(&device.limits()),
         };
-        Ok(Self { device, queue, report, binding_cap: None })
+        let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = flag.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(Self { device, queue, report, binding_cap: None, lost })
+    }
+
+    /// `Err(DeviceLost)` once the device is gone (driver reset, GPU removed, tab backgrounded too long,
+    /// or destroyed): the caller drops its models and may fall back to the CPU or ask for a new context.
+    pub fn check_lost(&self) -> Result<(), GpuError> {
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(why) => Err(GpuError::DeviceLost(why)),
+            None => Ok(()),
+        }
     }
 
     /// A storage buffer initialised with `bytes`, padded to whole words plus one spare word, so kernels

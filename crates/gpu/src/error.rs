@@ -17,6 +17,9 @@ pub enum GpuError {
         /// The driver's or wgpu's message.
         message: String,
     },
+    /// The device was lost; nothing on it can be used any more.
+    #[error("the GPU device was lost ({0}); reload the models or fall back to the CPU")]
+    DeviceLost(String),
     /// The device ran out of memory.
     #[error("GPU out of memory in {0}")]
     OutOfMemory(String),

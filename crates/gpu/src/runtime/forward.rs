@@ -87,6 +87,7 @@ pub(super) fn u(v: usize) -> u32 {
 impl GpuModel {
     /// Uploads the model's tensors in their GGUF encoding and compiles the kernels it needs.
     pub async fn new(ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights<'_>) -> Result<Self, GpuError> {
+        ctx.check_lost()?;
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut pool = Pool::default();
         let weights = GpuWeights::upload(&mut pool, ctx, spec, w)?;
@@ -156,6 +157,7 @@ impl GpuModel {
         token: Option<u32>,
         out: StepOutput,
     ) -> Result<StepResult, GpuError> {
+        ctx.check_lost()?;
         let spec = &self.spec;
         if let StepOutput::Sample(g) = &out {
             if g.top_k == 0 || g.top_k > MAX_GPU_TOP_K || g.temperature <= 0.0 || g.penalized.len() > MAX_GPU_PENALIZED
@@ -238,6 +240,15 @@ impl GpuModel {
         if let Some(e) = oom.pop().await {
             return Err(GpuError::from_scope("decode step", e));
         }
+        let result = self.read_result(ctx, state, &out).await;
+        match result {
+            Err(GpuError::Readback(_)) => Err(ctx.check_lost().err().unwrap_or_else(|| result.unwrap_err())),
+            other => other,
+        }
+    }
+
+    async fn read_result(&self, ctx: &GpuContext, state: &GpuState, out: &StepOutput) -> Result<StepResult, GpuError> {
+        let spec = &self.spec;
         Ok(match out {
             StepOutput::Logits => {
                 let mut l = readback::read_f32(&ctx.device, &state.logits_staging).await?;
