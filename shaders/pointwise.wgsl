@@ -13,6 +13,7 @@
 //   9 sigmoid(a)                    RWKV-7 gate LoRA hidden activation
 //  10 out + a b                     RWKV-6 ddlerp: x_j += sx * m_j
 //  11 a                             copy (RWKV-7's v of layer 0)
+//  12 gelu(a)                       GELU, tanh form as ggml computes it (Hendrycks & Gimpel 2016)
 
 struct Params {
     n: u32,
@@ -53,6 +54,7 @@ fn pointwise(@builtin(global_invocation_id) gid: vec3<u32>) {
         case 8u: { out[o] = x / (1.0 + exp(-x)); }
         case 9u: { out[o] = sigmoid(x); }
         case 10u: { out[o] += x * b[p.b_off + i]; }
+        case 12u: { out[o] = 0.5 * x * (1.0 + tanh(0.7978845608 * (x + 0.044715 * x * x * x))); }
         default: { out[o] = x; }
     }
 }

@@ -260,7 +260,7 @@ fn pointwise_matches_its_twin_for_every_op() {
     let mut rng = SplitMix64::new(9);
     let (a, b, c, out0) =
         (rng.vec(n + 3, -3.0, 3.0), rng.vec(n + 5, -3.0, 3.0), rng.vec(n, -3.0, 3.0), rng.vec(n + 2, -1.0, 1.0));
-    for op in 0..=11u32 {
+    for op in 0..=12u32 {
         let mut want = out0[2..].to_vec();
         archrace_cpu::ops::pointwise::pointwise(op, &a[3..], &b[5..], &c, &mut want);
         let params = [n as u32, op, 3, 5, 0, 2];

@@ -8,7 +8,7 @@ fn sigmoid(x: f32) -> f32 {
 /// `out[i] = op(a[i], b[i], c[i], out[i])` for every i of `out`; see the WGSL file for the table.
 ///
 /// # Panics
-/// On an op number outside 0..=11.
+/// On an op number outside 0..=12.
 pub fn pointwise(op: u32, a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
     for (i, o) in out.iter_mut().enumerate() {
         let x = a[i];
@@ -25,6 +25,7 @@ pub fn pointwise(op: u32, a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
             9 => sigmoid(x),
             10 => *o + x * b[i],
             11 => x,
+            12 => 0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044715 * x * x * x)).tanh()),
             _ => panic!("pointwise op {op} does not exist"),
         };
     }
