@@ -2,7 +2,8 @@
 // probability (ties to the lower index), their probabilities kept as weights, not renormalised (Jamba and
 // Mixtral as llama.cpp runs them). Writes route = [ids (top_k), weights as f32 bits (top_k)], which the
 // expert matvecs read, so only the chosen experts' weights are ever touched.
-// A single thread: experts are few (16 in Jamba) and this is one step among dozens.
+// Each expert's rank is the number of experts before it in that order; the top_k ranks write their slot.
+// One workgroup, a thread per expert (strided): no arrays and no sequential selection.
 // CPU twin: the routing part of archrace_cpu::model::mixers::ffn.
 
 struct Params {
@@ -14,8 +15,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;     // (n_experts)
 @group(0) @binding(2) var<storage, read_write> route: array<u32>; // (2 top_k)
 
-@compute @workgroup_size(1)
-fn moe_route() {
+@compute @workgroup_size(64)
+fn moe_route(@builtin(local_invocation_index) tid: u32) {
     var m = -0x1.fffffep+127f;
     for (var e = 0u; e < p.n_experts; e++) {
         m = max(m, logits[e]);
@@ -24,19 +25,18 @@ fn moe_route() {
     for (var e = 0u; e < p.n_experts; e++) {
         sum += exp(logits[e] - m);
     }
-    var taken = array<u32, 8>(); // bit sets of chosen experts, up to 256 experts
-    for (var k = 0u; k < p.top_k; k++) {
-        var best = 0u;
-        var best_p = -1.0;
-        for (var e = 0u; e < p.n_experts; e++) {
-            let pe = exp(logits[e] - m) / sum;
-            if (taken[e / 32u] & (1u << (e % 32u))) == 0u && pe > best_p {
-                best = e;
-                best_p = pe;
+    for (var e = tid; e < p.n_experts; e += 64u) {
+        let pe = exp(logits[e] - m) / sum;
+        var rank = 0u;
+        for (var f = 0u; f < p.n_experts; f++) {
+            let pf = exp(logits[f] - m) / sum;
+            if pf > pe || (pf == pe && f < e) {
+                rank += 1u;
             }
         }
-        taken[best / 32u] |= 1u << (best % 32u);
-        route[k] = best;
-        route[p.top_k + k] = bitcast<u32>(best_p);
+        if rank < p.top_k {
+            route[rank] = e;
+            route[p.top_k + rank] = bitcast<u32>(pe);
+        }
     }
 }

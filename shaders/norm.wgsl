@@ -3,7 +3,10 @@
 // kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
 // CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}.
 
-const WG: u32 = 256u;
+// 64 threads: plenty for one row, and Mesa's lavapipe leaks ~200 KB per dispatch of a 256-thread
+// workgroup that calls a function containing barriers (seen with Mesa 22/LLVM 15; see the host-memory test
+// in tests/tests/gpu_models.rs).
+const WG: u32 = 64u;
 
 struct Params {
     n: u32,

@@ -25,10 +25,11 @@ pub async fn compile(ctx: &GpuContext, kernel: Kernel) -> Result<wgpu::ComputePi
     Ok(pipeline)
 }
 
-/// The pipelines a model needs, compiled once.
+/// The pipelines a model needs, compiled once, with their bind group layouts (asked for once: every
+/// `get_bind_group_layout` call makes a new handle).
 #[derive(Default)]
 pub struct Pipelines {
-    map: HashMap<Kernel, wgpu::ComputePipeline>,
+    map: HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
 }
 
 impl Pipelines {
@@ -40,7 +41,9 @@ impl Pipelines {
     ) -> Result<(), GpuError> {
         for k in kernels {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.map.entry(k) {
-                slot.insert(compile(ctx, k).await?);
+                let pipeline = compile(ctx, k).await?;
+                let layout = pipeline.get_bind_group_layout(0);
+                slot.insert((pipeline, layout));
             }
         }
         Ok(())
@@ -51,6 +54,18 @@ impl Pipelines {
     /// # Panics
     /// If `kernel` was not compiled with [`Pipelines::ensure`] (a bug in the caller).
     pub fn get(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self.entry(kernel).0
+    }
+
+    /// A compiled pipeline's bind group layout (group 0).
+    ///
+    /// # Panics
+    /// As [`Pipelines::get`].
+    pub fn layout(&self, kernel: Kernel) -> &wgpu::BindGroupLayout {
+        &self.entry(kernel).1
+    }
+
+    fn entry(&self, kernel: Kernel) -> &(wgpu::ComputePipeline, wgpu::BindGroupLayout) {
         self.map.get(&kernel).unwrap_or_else(|| panic!("kernel {} was not compiled", kernel.name()))
     }
 }

@@ -49,7 +49,7 @@ pub async fn run_kernel(
     )?;
     let mut encoder =
         ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(kernel.entry_point()) });
-    rec.encode(&ctx.device, &ctx.queue, &uniform, &mut encoder, Timing::None);
+    rec.encode(&ctx.device, &ctx.queue, &uniform, &mut encoder, Timing::None, None);
     let mut staged = Vec::new();
     for ((_, arg), (_, buf)) in args.iter().zip(&buffers) {
         let len = match arg {

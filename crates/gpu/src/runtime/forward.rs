@@ -187,7 +187,7 @@ impl GpuModel {
             // Caches already moved to larger buffers still need their contents: submit those copies.
             let mut encoder =
                 ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
-            rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, Timing::None);
+            rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, Timing::None, None);
             ctx.queue.submit([encoder.finish()]);
             let _ = validation.pop().await;
             let _ = oom.pop().await;
@@ -200,6 +200,7 @@ impl GpuModel {
             let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
             let new = state.pool.create(ctx, "step params", size, usage, super::pool::Category::Scratch)?;
             let old = std::mem::replace(&mut state.scratch.uniform, new);
+            state.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);
         }
         let mut encoder =
@@ -207,7 +208,7 @@ impl GpuModel {
         let kernels = rec.kernels();
         let timestamps = if state.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
         let timing = timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
-        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, timing);
+        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, timing, Some(&mut state.bind_groups));
         if let Some(t) = &timestamps {
             t.resolve(&mut encoder);
         }

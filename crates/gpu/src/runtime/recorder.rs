@@ -25,6 +25,37 @@ pub enum Timing<'q> {
     PerDispatch(&'q wgpu::QuerySet),
 }
 
+/// Bind groups kept from step to step: a decode step binds the same buffers at the same parameter slots
+/// every time, so its bind groups are built once (building them anew each token costs host time, and
+/// drivers such as lavapipe were seen to hold on to memory for each). Holders clear it whenever they
+/// replace a buffer (KV-cache growth, a larger parameter buffer), so no stale buffer is kept alive.
+#[derive(Default)]
+pub struct BindGroupCache {
+    map: std::collections::HashMap<BindKey, wgpu::BindGroup>,
+}
+
+type BindKey = (Kernel, usize, Vec<(u32, wgpu::Buffer)>);
+
+/// Most bind groups kept; past it the cache starts over (a bound on memory whatever the caller does).
+const MAX_CACHED: usize = 8192;
+
+impl BindGroupCache {
+    /// Forgets every bind group.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Bind groups held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
 /// The dispatches and copies of one step, in order.
 pub struct Recorder<'p> {
     pipelines: &'p Pipelines,
@@ -86,7 +117,11 @@ impl<'p> Recorder<'p> {
         uniform: &wgpu::Buffer,
         encoder: &mut wgpu::CommandEncoder,
         timing: Timing<'_>,
+        mut cache: Option<&mut BindGroupCache>,
     ) {
+        if let Some(c) = cache.as_deref_mut().filter(|c| c.map.len() > MAX_CACHED) {
+            c.clear();
+        }
         queue.write_buffer(uniform, 0, &self.params);
         let mut pass: Option<wgpu::ComputePass<'_>> = None;
         let mut index = 0u32;
@@ -98,24 +133,40 @@ impl<'p> Recorder<'p> {
                 }
                 Item::Dispatch { kernel, slot, buffers, groups } => {
                     let pipeline = self.pipelines.get(kernel);
-                    let mut entries = vec![wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: uniform,
-                            offset: (slot * SLOT) as u64,
-                            size: std::num::NonZeroU64::new(PARAM_BYTES),
-                        }),
-                    }];
-                    entries.extend(
-                        buffers
-                            .iter()
-                            .map(|(b, buf)| wgpu::BindGroupEntry { binding: *b, resource: buf.as_entire_binding() }),
-                    );
-                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(kernel.entry_point()),
-                        layout: &pipeline.get_bind_group_layout(0),
-                        entries: &entries,
-                    });
+                    let make =
+                        |buffers: &[(u32, wgpu::Buffer)]| {
+                            let mut entries = vec![wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                    buffer: uniform,
+                                    offset: (slot * SLOT) as u64,
+                                    size: std::num::NonZeroU64::new(PARAM_BYTES),
+                                }),
+                            }];
+                            entries.extend(buffers.iter().map(|(b, buf)| wgpu::BindGroupEntry {
+                                binding: *b,
+                                resource: buf.as_entire_binding(),
+                            }));
+                            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                                label: Some(kernel.entry_point()),
+                                layout: self.pipelines.layout(kernel),
+                                entries: &entries,
+                            })
+                        };
+                    let bind_group = match cache.as_deref_mut() {
+                        Some(c) => {
+                            let key = (kernel, slot, buffers);
+                            match c.map.get(&key) {
+                                Some(bg) => bg.clone(),
+                                None => {
+                                    let bg = make(&key.2);
+                                    c.map.insert(key, bg.clone());
+                                    bg
+                                }
+                            }
+                        }
+                        None => make(&buffers),
+                    };
                     if matches!(timing, Timing::PerDispatch(_)) {
                         drop(pass.take());
                     }

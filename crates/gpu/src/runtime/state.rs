@@ -157,6 +157,8 @@ pub struct GpuState {
     pub profile: bool,
     /// The last profiled step.
     pub last_profile: Option<super::profile::StepProfile>,
+    /// Bind groups of the decode step, reused from token to token.
+    pub bind_groups: super::recorder::BindGroupCache,
 }
 
 fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
@@ -312,6 +314,7 @@ impl GpuState {
             pool,
             profile: false,
             last_profile: None,
+            bind_groups: Default::default(),
         })
     }
 
@@ -368,6 +371,7 @@ impl GpuState {
                 self.pool.release_later(old.v, Category::KvCache);
             }
             *cache = Some(KvCache { k, v, capacity: new_cap, row });
+            self.bind_groups.clear();
         }
         if partial_need > self.scratch.partial.size() {
             let grown = partial_need.max(self.scratch.partial.size() * 2);
@@ -376,6 +380,7 @@ impl GpuState {
                 self.pool.create(ctx, "attn partial", grown, STORAGE, Category::Scratch)?,
             );
             self.pool.release_later(old, Category::Scratch);
+            self.bind_groups.clear();
         }
         Ok(())
     }
