@@ -163,6 +163,15 @@ pub enum Norm {
     },
 }
 
+impl Norm {
+    /// The epsilon, whichever the kind (Jamba's dt/B/C norms use the model's).
+    pub fn eps(self) -> f32 {
+        match self {
+            Norm::Rms { eps } | Norm::Layer { eps } => eps,
+        }
+    }
+}
+
 /// The whole model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelSpec {

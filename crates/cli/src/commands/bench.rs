@@ -2,7 +2,7 @@
 //! fraction of it; and, per model, decode speed against the bytes-per-token roofline, the fixed
 //! per-token overhead against the same number of empty dispatches, and where a step's time goes.
 
-use super::{print_json, read, CmdResult};
+use super::{median, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
@@ -43,11 +43,6 @@ struct Report {
     copy: KernelBench,
     matvec: Vec<MatvecRow>,
     models: Vec<ModelRow>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// `archrace bench`.

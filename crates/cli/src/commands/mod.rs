@@ -30,3 +30,9 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
 pub fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }
+
+/// The median of timings (the upper one of an even count); 0 for none.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}

@@ -3,7 +3,7 @@
 //! and as the calculator predicts.
 
 use super::engine::{Backend, Engine};
-use super::{print_json, read, CmdResult};
+use super::{median, print_json, read, CmdResult};
 use archrace_cpu::SplitMix64;
 use archrace_gguf::Gguf;
 use archrace_model::calc::{self, KvType};
@@ -35,11 +35,6 @@ struct Row {
     /// Where a lane stopped: the typed error's message.
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped: Option<String>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// `archrace race`.

@@ -55,7 +55,7 @@ impl<'a> CpuModel<'a> {
                     attention(s, w, &h, t, state.pos, k, v)
                 }
                 (Mixer::Mamba(s), MixerWeights::Mamba(w), LayerState::Mamba { conv, ssm }) => {
-                    mamba(s, w, &h, t, norm_eps(spec.norm), conv, ssm)
+                    mamba(s, w, &h, t, spec.norm.eps(), conv, ssm)
                 }
                 (Mixer::Rwkv(s), MixerWeights::Rwkv6(w), LayerState::Rwkv { att_shift, wkv, .. }) => {
                     time_mix_v6(s, w, &h, t, att_shift, wkv)
@@ -86,12 +86,6 @@ impl<'a> CpuModel<'a> {
         state.pos += t;
         let x = norm(&x, &self.weights.output_norm, spec.norm);
         Ok(matmul(&self.weights.output, &x, t))
-    }
-}
-
-fn norm_eps(n: Norm) -> f32 {
-    match n {
-        Norm::Rms { eps } | Norm::Layer { eps } => eps,
     }
 }
 

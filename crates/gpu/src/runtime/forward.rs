@@ -339,7 +339,7 @@ impl GpuModel {
                     let dbc = match dt_b_c_norms {
                         Some([nd, nb, nc]) => {
                             // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
-                            let eps = norm_eps(spec.norm);
+                            let eps = spec.norm.eps();
                             for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
                                 let params = [u(len), 1, u(off), u(off), 0, f(eps)];
                                 rec.dispatch(
@@ -539,10 +539,4 @@ pub(super) fn rope_pairs(spec: &ModelSpec) -> usize {
         _ => None,
     });
     pairs.max().unwrap_or(0).max(1)
-}
-
-fn norm_eps(n: Norm) -> f32 {
-    match n {
-        Norm::Rms { eps } | Norm::Layer { eps } => eps,
-    }
 }
