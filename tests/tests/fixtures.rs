@@ -3,14 +3,12 @@
 //! its format's rounding step of the F32 original it was made from.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::fixture;
+
 use archrace_gguf::{dequantize, GgmlType, Gguf};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// `file -> "Q8_0x23, F32x7"` from the README's table.
 fn readme_tensor_types() -> BTreeMap<String, String> {

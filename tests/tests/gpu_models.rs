@@ -3,34 +3,15 @@
 //! decoding sampled on the GPU reproduces the golden trace exactly.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::{fixture, ids, json, rel_err, QUANTS};
+
 use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
 use archrace_gpu::{GpuError, GpuModel, StepOutput};
 use archrace_model::ModelWeights;
 use archrace_tests::gpu::context_or_skip;
-use serde_json::Value as Json;
-use std::path::PathBuf;
-
-const QUANTS: [&str; 4] = ["f32", "q8_0", "q4_0", "q4_1"];
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn json(name: &str) -> Json {
-    serde_json::from_slice(&fixture(name)).unwrap()
-}
-
-fn ids(v: &Json) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
-/// max |a - b| over a row, divided by the row's max |b|.
-fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-}
 
 fn check_logits(arch: &str) {
     let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} GPU logits"))) else { return };

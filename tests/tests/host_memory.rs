@@ -2,15 +2,14 @@
 //! resident set, which tests running in parallel threads of one binary would disturb.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::fixture;
+
 use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
 use archrace_gpu::GpuModel;
 use archrace_tests::gpu::context_or_skip;
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Host memory stays flat over hundreds of decode steps (attention with RoPE, Mamba). A driver leak per
 /// dispatch (lavapipe with 256-thread workgroups calling barrier functions) once grew it by 0.7 MB per

@@ -2,13 +2,12 @@
 //! vocabulary (pre-tokenizer `smollm`) on 45 strings: ids exact, decoded text exact.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::fixture;
+
 use archrace_gguf::Gguf;
 use archrace_model::{StreamDecoder, Tokenizer};
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
-}
 
 #[test]
 fn smollm2_tokenizes_every_case_like_llama_cpp() {
