@@ -1,4 +1,4 @@
-//! Detecting WebGPU, opening the device and running the kernel self-test, feeding the page's state.
+//! Detecting WebGPU, opening the one device every lane shares, and running the kernel self-test.
 
 use crate::state::{CheckState, DeviceState};
 use archrace_gpu::{matvec_q8_0_selftest, GpuContext, GpuError};
@@ -11,6 +11,10 @@ pub const SELFTEST_ROWS: usize = 256;
 pub const SELFTEST_COLS: usize = 1024;
 /// Self-test seed, fixed so every visitor runs the same check.
 pub const SELFTEST_SEED: u64 = 42;
+
+/// What the visitor reads when the race falls back to the CPU.
+const CPU_FALLBACK: &str = "The race runs on the CPU instead (the same Rust code, compiled to WebAssembly), labelled \
+                            \u{201c}CPU (no WebGPU)\u{201d}: slower, but the memory story is the same.";
 
 /// Whether the browser exposes `navigator.gpu` at all.
 pub fn browser_has_webgpu() -> bool {
@@ -40,38 +44,42 @@ pub async fn browser_adapter_features() -> Vec<String> {
     inner().await.unwrap_or_default()
 }
 
-/// Probes the GPU, then runs the self-test, writing each step into the two signals.
-pub async fn probe_and_check(device: RwSignal<DeviceState>, check: RwSignal<CheckState>) {
+/// Probes the GPU, writing what it finds into `device`; the device when there is one.
+pub async fn probe(device: RwSignal<DeviceState>) -> Option<GpuContext> {
     let unavailable = |reason: &str, detail: Option<String>| {
-        device.set(DeviceState::NoWebGpu { reason: reason.into(), detail });
-        check.set(CheckState::Unavailable);
+        device.set(DeviceState::NoWebGpu { reason: format!("{reason} {CPU_FALLBACK}"), detail });
+        None
     };
     if !browser_has_webgpu() {
-        unavailable(
-            "This browser does not expose WebGPU (navigator.gpu is missing). Try a current Chrome, Edge or \
-             Safari, or Firefox with WebGPU enabled. A CPU fallback comes in a later version.",
+        return unavailable(
+            "This browser does not expose WebGPU (navigator.gpu is missing); a current Chrome, Edge or Safari, \
+             or Firefox with WebGPU enabled, has it.",
             None,
         );
-        return;
     }
     let ctx = match GpuContext::new().await {
         Ok(ctx) => ctx,
         Err(e @ GpuError::NoAdapter(_)) => {
-            unavailable(
+            return unavailable(
                 "WebGPU is present but gave no adapter: it may be disabled, or blocklisted for this GPU.",
                 Some(e.to_string()),
             );
-            return;
         }
-        Err(e) => {
-            unavailable("WebGPU gave an adapter but no device.", Some(e.to_string()));
-            return;
-        }
+        Err(e) => return unavailable("WebGPU gave an adapter but no device.", Some(e.to_string())),
     };
     let browser_features = browser_adapter_features().await;
     device.set(DeviceState::Ready { report: ctx.report.clone(), browser_features });
+    Some(ctx)
+}
+
+/// Runs the kernel self-test on `ctx` (or records that there is no GPU to run it on).
+pub async fn self_test(ctx: Option<&GpuContext>, check: RwSignal<CheckState>) {
+    let Some(ctx) = ctx else {
+        check.set(CheckState::Unavailable);
+        return;
+    };
     check.set(CheckState::Running);
-    match matvec_q8_0_selftest(&ctx, SELFTEST_ROWS, SELFTEST_COLS, SELFTEST_SEED).await {
+    match matvec_q8_0_selftest(ctx, SELFTEST_ROWS, SELFTEST_COLS, SELFTEST_SEED).await {
         Ok(report) => check.set(CheckState::Done(report)),
         Err(e) => check.set(CheckState::Error(e.to_string())),
     }

@@ -15,6 +15,7 @@ pub fn DevicePanel() -> impl IntoView {
                 DeviceState::Probing => view! { <p class="status">"Asking the browser for WebGPU…"</p> }.into_any(),
                 DeviceState::NoWebGpu { reason, detail } => view! {
                     <p class="status error" data-testid="no-webgpu">"No WebGPU. " {reason}</p>
+                    <p class="status" data-testid="timing-source">"Race timings: wall clock, per token, on the CPU."</p>
                     {detail.map(|d| view! { <details><summary>"Details"</summary><code>{d}</code></details> })}
                 }
                 .into_any(),
@@ -59,6 +60,11 @@ pub fn AdapterFacts(
             <dt>"shader-f16"</dt><dd data-testid="feature-shader-f16"><Flag on=report.shader_f16/> " (not required: f16 stays packed in u32)"</dd>
             <dt>"subgroups"</dt><dd data-testid="feature-subgroups"><Flag on=subgroups/>{subgroups_note}</dd>
             <dt>"timestamp-query"</dt><dd data-testid="feature-timestamp-query"><Flag on=report.timestamp_query/></dd>
+            <dt>"Race timings"</dt>
+            <dd data-testid="timing-source">
+                "wall clock, per token, from submit to the sampled token on the CPU (what a reader waits for)"
+                {if report.timestamp_query { "; GPU timestamps are available for per-kernel profiles (archrace bench)" } else { "; no GPU timestamps here" }}
+            </dd>
             <dt>"Storage binding"</dt><dd>{mib(l.max_storage_buffer_binding_size)}</dd>
             <dt>"Buffer"</dt><dd>{mib(l.max_buffer_size)}</dd>
             <dt>"Storage buffers / stage"</dt><dd>{l.max_storage_buffers_per_shader_stage}</dd>

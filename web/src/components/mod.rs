@@ -1,7 +1,19 @@
 //! The page's components, one per file.
 
+mod charts;
+mod controls;
 mod device_panel;
+mod explainer;
 mod kernel_check;
+mod lane_card;
+mod layer_strip;
+mod model_picker;
 
+pub use charts::{series, LineChart, Metric, RaceCharts, Series};
+pub use controls::{start_race, RaceControls};
 pub use device_panel::{AdapterFacts, DevicePanel};
+pub use explainer::{explain, Explainer};
 pub use kernel_check::{CheckResult, KernelCheck};
+pub use lane_card::LaneCard;
+pub use layer_strip::{LayerStrip, StripLegend};
+pub use model_picker::ModelPicker;

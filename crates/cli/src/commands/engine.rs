@@ -147,18 +147,7 @@ impl<'a> Engine<'a> {
         match self {
             Engine::Gpu { model, state, .. } => model.memory(state),
             Engine::Cpu { state, .. } => {
-                let (mut kv, mut rec) = (0, 0);
-                for l in &state.layers {
-                    match l {
-                        archrace_cpu::model::LayerState::Kv { k, v } => kv += 4 * (k.capacity() + v.capacity()) as u64,
-                        archrace_cpu::model::LayerState::Mamba { conv, ssm } => {
-                            rec += 4 * (conv.len() + ssm.len()) as u64
-                        }
-                        archrace_cpu::model::LayerState::Rwkv { att_shift, ffn_shift, wkv } => {
-                            rec += 4 * (att_shift.len() + ffn_shift.len() + wkv.len()) as u64
-                        }
-                    }
-                }
+                let (kv, rec) = state.bytes();
                 MemoryUse { weights: weight_bytes, kv_cache: kv, state: rec, scratch: 0, staging: 0 }
             }
         }

@@ -41,6 +41,21 @@ pub struct State {
 }
 
 impl State {
+    /// Bytes held, `(KV cache, recurrent state)`: the KV vectors' capacity and the Mamba/RWKV vectors.
+    pub fn bytes(&self) -> (u64, u64) {
+        let (mut kv, mut rec) = (0, 0);
+        for l in &self.layers {
+            match l {
+                LayerState::Kv { k, v } => kv += 4 * (k.capacity() + v.capacity()) as u64,
+                LayerState::Mamba { conv, ssm } => rec += 4 * (conv.len() + ssm.len()) as u64,
+                LayerState::Rwkv { att_shift, ffn_shift, wkv } => {
+                    rec += 4 * (att_shift.len() + ffn_shift.len() + wkv.len()) as u64
+                }
+            }
+        }
+        (kv, rec)
+    }
+
     /// The empty state (no tokens seen) for `spec`.
     pub fn new(spec: &ModelSpec) -> Self {
         let layers = spec

@@ -1,0 +1,149 @@
+//! One lane: the model, its layer strip, its text streaming in, live speed and memory, and its picker.
+
+use super::explainer::Explainer;
+use super::layer_strip::LayerStrip;
+use super::model_picker::ModelPicker;
+use crate::chart::fmt_bytes;
+use crate::engine::{Command, MemoryFigures};
+use crate::models::BUNDLED_ARE_RANDOM;
+use crate::race_state::{remove_lane, EngineCtx, LaneModel, LanesCtx};
+use leptos::prelude::*;
+
+/// Parameters in millions (or thousands for the tiny ones).
+fn fmt_params(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else {
+        format!("{:.1}K", n as f64 / 1e3)
+    }
+}
+
+/// A lane card, in the colour of its chart line (picked by its id).
+#[component]
+pub fn LaneCard(
+    /// The lane's signals.
+    lane: LaneModel,
+) -> impl IntoView {
+    let index = lane.id;
+    let LanesCtx(lanes) = expect_context::<LanesCtx>();
+    let EngineCtx(engine) = expect_context::<EngineCtx>();
+    let arch = move || lane.info.with(|i| i.as_ref().map(|i| i.arch.clone()).unwrap_or_default());
+    let remove = move |_| {
+        if remove_lane(lanes, lane.id) {
+            if let Some(e) = engine.get_untracked() {
+                e.send(Command::Remove { lane: lane.id });
+            }
+        }
+    };
+    view! {
+        <article class=format!("lane lane-{index}") data-testid="lane" data-arch=arch>
+            <header class="lane-head">
+                <span class="swatch" aria-hidden="true"></span>
+                <h3>
+                    {move || lane.info.with(|i| match i {
+                        Some(i) => format!("{} · {}", i.arch, i.name),
+                        None => "loading…".to_string(),
+                    })}
+                </h3>
+                <button class="icon" title="Remove this lane" aria-label="Remove this lane" on:click=remove
+                    disabled=move || lanes.with(|l| l.len() <= 1)>"×"</button>
+            </header>
+            <ModelPicker lane/>
+            <LaneProgress lane/>
+            {move || lane.error.get().map(|e| view! { <p class="error" role="alert" data-testid="lane-error">{e}</p> })}
+            {move || lane.info.get().map(|info| {
+                let random = BUNDLED_ARE_RANDOM && info.name.starts_with("tiny-random");
+                view! {
+                    <p class="meta">
+                        <span class="backend" data-testid="lane-backend">{info.backend.clone()}</span>
+                        " · " {info.layers.len()} " layers · params "
+                        <span title="stored in the file">{fmt_params(info.params_total)}</span> " total, "
+                        <span title="used per token">{fmt_params(info.params_active)}</span> " active"
+                    </p>
+                    <LayerStrip layers=info.layers.clone()/>
+                    {random.then(|| view! {
+                        <p class="note">"Random weights (a test fixture until the trained demo models ship): the text is noise, the speed and memory are real."</p>
+                    })}
+                    <Explainer arch=info.arch.clone()/>
+                }
+            })}
+            <LaneSpeed lane/>
+            <pre class="text" data-testid="lane-text">{move || lane.text.get()}</pre>
+            {move || lane.stopped.get().map(|(why, at)| view! {
+                <p class="stopped" role="status" data-testid="lane-stopped">"Stopped at " {at} " tokens: " {why}</p>
+            })}
+            <LaneMemory lane/>
+        </article>
+    }
+}
+
+/// A progress bar for downloads, uploads and context fills.
+#[component]
+fn LaneProgress(
+    /// The lane.
+    lane: LaneModel,
+) -> impl IntoView {
+    move || {
+        lane.progress.get().map(|p| {
+            let label = match p.total {
+                Some(t) if p.what.starts_with("downloading") => {
+                    format!("{}: {} of {}", p.what, fmt_bytes(p.done), fmt_bytes(t))
+                }
+                Some(t) => format!("{}: {} of {} tokens", p.what, p.done, t),
+                None if p.done > 0 => format!("{}: {}", p.what, fmt_bytes(p.done)),
+                None => p.what.clone(),
+            };
+            view! {
+                <div class="progress" data-testid="lane-progress">
+                    <progress max=p.total.unwrap_or(0).max(1) value=p.done hidden=p.total.is_none()></progress>
+                    <span>{label}</span>
+                </div>
+            }
+        })
+    }
+}
+
+/// Live tokens/s and ms/token.
+#[component]
+fn LaneSpeed(
+    /// The lane.
+    lane: LaneModel,
+) -> impl IntoView {
+    view! {
+        <p class="speed" data-testid="lane-tps">
+            {move || match lane.speed.get() {
+                Some((ms, ctx)) if ms > 0.0 => view! {
+                    <strong>{format!("{:.1}", 1000.0 / ms)}</strong> " tokens/s · "
+                    {format!("{ms:.2}")} " ms/token at " {ctx} " tokens"
+                }
+                .into_any(),
+                _ => view! { <span class="muted">"— tokens/s"</span> }.into_any(),
+            }}
+        </p>
+    }
+}
+
+/// Memory by category: measured beside the calculator's figure.
+#[component]
+fn LaneMemory(
+    /// The lane.
+    lane: LaneModel,
+) -> impl IntoView {
+    let row = |name: &'static str, m: u64, a: u64| {
+        view! { <tr><th scope="row">{name}</th><td>{fmt_bytes(m)}</td><td>{fmt_bytes(a)}</td></tr> }
+    };
+    view! {
+        <table class="memory" data-testid="lane-memory">
+            <thead><tr><th scope="col">"Memory"</th><th scope="col">"measured"</th><th scope="col">"calculated"</th></tr></thead>
+            <tbody>
+                {move || lane.memory.get().map(|(m, a): (MemoryFigures, MemoryFigures)| view! {
+                    {row("weights", m.weights, a.weights)}
+                    {row("KV cache", m.kv_cache, a.kv_cache)}
+                    {row("state", m.state, a.state)}
+                    {row("scratch", m.scratch, a.scratch)}
+                    <tr class="total"><th scope="row">"total"</th><td>{fmt_bytes(m.total())}</td><td>{fmt_bytes(a.total())}</td></tr>
+                })}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,112 @@
+//! Getting a GGUF over HTTP: streamed with progress, size-checked before it is held, cached in the
+//! browser's Cache API so a reload does not download it again, and every failure said plainly.
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The largest model a lane takes (wasm32 has 4 GiB of memory, and the CPU fallback keeps the bytes).
+pub const MAX_MODEL_BYTES: u64 = 1536 << 20;
+/// The Cache API bucket for downloaded models.
+const CACHE_NAME: &str = "archrace-models-v1";
+
+/// Fetches `url`, calling `progress(done, total)` as bytes arrive. `cache` keeps (and reuses) a copy.
+pub async fn fetch_model(url: &str, cache: bool, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let bucket = if cache { open_cache(&window).await } else { None };
+    if let Some(bucket) = &bucket {
+        if let Some(bytes) = cached(bucket, url).await {
+            progress(bytes.len() as u64, Some(bytes.len() as u64));
+            return Ok(bytes);
+        }
+    }
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| {
+            format!(
+                "could not fetch {url}: the network failed, or the server does not allow this page to read \
+                 it (it must send Access-Control-Allow-Origin). Browser said: {}",
+                describe(&e)
+            )
+        })?
+        .dyn_into()
+        .map_err(|_| "fetch gave something that is not a Response".to_string())?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+    }
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    if let Some(t) = total {
+        if t > MAX_MODEL_BYTES {
+            return Err(too_large(url, t));
+        }
+    }
+    let bytes = read_body(&response, url, total, progress).await?;
+    if let Some(bucket) = &bucket {
+        store(bucket, url, &bytes).await;
+    }
+    Ok(bytes)
+}
+
+/// Reads the body chunk by chunk, refusing to pass [`MAX_MODEL_BYTES`].
+async fn read_body(
+    response: &web_sys::Response,
+    url: &str,
+    total: Option<u64>,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let body = response.body().ok_or_else(|| format!("{url}: the response has no body"))?;
+    let reader: web_sys::ReadableStreamDefaultReader =
+        body.get_reader().dyn_into().map_err(|_| "the body gave no default reader".to_string())?;
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(MAX_MODEL_BYTES) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| format!("{url}: the download broke off after {} bytes: {}", bytes.len(), describe(&e)))?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .ok()
+            .and_then(|v| v.dyn_into().ok())
+            .ok_or_else(|| format!("{url}: a body chunk was not bytes"))?;
+        if bytes.len() as u64 + value.length() as u64 > MAX_MODEL_BYTES {
+            let _ = reader.cancel();
+            return Err(too_large(url, bytes.len() as u64 + value.length() as u64));
+        }
+        let at = bytes.len();
+        bytes.resize(at + value.length() as usize, 0);
+        value.copy_to(&mut bytes[at..]);
+        progress(bytes.len() as u64, total);
+    }
+    Ok(bytes)
+}
+
+fn too_large(url: &str, bytes: u64) -> String {
+    format!("{url} is {} MiB; a lane takes at most {} MiB", bytes >> 20, MAX_MODEL_BYTES >> 20)
+}
+
+/// The browser's words for a rejected promise.
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn open_cache(window: &web_sys::Window) -> Option<web_sys::Cache> {
+    let storage = window.caches().ok()?;
+    JsFuture::from(storage.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+async fn cached(bucket: &web_sys::Cache, url: &str) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(bucket.match_with_str(url)).await.ok()?;
+    let response: web_sys::Response = hit.dyn_into().ok()?;
+    let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
+
+/// Keeps a copy; a full quota only costs the next visit a download.
+async fn store(bucket: &web_sys::Cache, url: &str, bytes: &[u8]) {
+    let Ok(response) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes.to_vec())) else { return };
+    let _ = JsFuture::from(bucket.put_with_str(url, &response)).await;
+}

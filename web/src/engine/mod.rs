@@ -1,0 +1,215 @@
+//! The race engine: lanes, one shared GPU device, and a scheduler that gives every lane one turn per
+//! round. The page talks to it only through [`Command`] and [`Event`] (see `protocol`), so it can move
+//! into a web worker without the page changing.
+//!
+//! Fairness: each round, every busy lane does one slice (one timed decode step, or up to
+//! [`lane::FILL_BATCH`] fed tokens ending in a read-back), in lane order, and the engine yields to the
+//! browser's event loop between rounds. A lane's step is timed from its submit to its token being on the
+//! host, and no other lane's work is queued on the GPU during it, so each lane's ms/token is its own.
+
+pub mod clock;
+pub mod fetch;
+pub mod lane;
+pub mod protocol;
+
+use crate::models;
+use archrace_gpu::GpuContext;
+use clock::sleep_ms;
+use futures::channel::mpsc::{unbounded, TryRecvError, UnboundedReceiver, UnboundedSender};
+use futures::StreamExt;
+use lane::{Halt, Lane};
+pub use protocol::{Command, Event, LaneId, LaneInfo, MemoryFigures, ModelSource, Point, RunSettings};
+use std::rc::Rc;
+
+/// Messages into the engine's loop: the page's commands, and downloads finishing.
+enum Msg {
+    Command(Command),
+    Fetched { lane: LaneId, ticket: u64, name: String, result: Result<Vec<u8>, String> },
+}
+
+/// The page's end of the engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: UnboundedSender<Msg>,
+}
+
+impl EngineHandle {
+    /// Sends a command; events come back through the callback given to [`spawn`].
+    pub fn send(&self, command: Command) {
+        let _ = self.tx.unbounded_send(Msg::Command(command));
+    }
+}
+
+/// Starts the engine on this thread's event loop. `gpu` is the one device all lanes share (`None`: every
+/// lane runs on the CPU).
+pub fn spawn(gpu: Option<Rc<GpuContext>>, emit: impl Fn(Event) + 'static) -> EngineHandle {
+    let (tx, rx) = unbounded();
+    let engine =
+        Engine { gpu, emit: Rc::new(emit), lanes: Vec::new(), tickets: Vec::new(), tx: tx.clone(), next_ticket: 0 };
+    wasm_bindgen_futures::spawn_local(engine.run(rx));
+    EngineHandle { tx }
+}
+
+struct Engine {
+    gpu: Option<Rc<GpuContext>>,
+    emit: Rc<dyn Fn(Event)>,
+    /// Loaded lanes, in the page's order of loading.
+    lanes: Vec<Lane>,
+    /// The download each lane waits for (a newer load makes an older download's result stale).
+    tickets: Vec<(LaneId, u64)>,
+    tx: UnboundedSender<Msg>,
+    next_ticket: u64,
+}
+
+impl Engine {
+    async fn run(mut self, mut rx: UnboundedReceiver<Msg>) {
+        let mut was_busy = false;
+        loop {
+            let busy = self.lanes.iter().any(Lane::busy);
+            if was_busy && !busy {
+                (self.emit)(Event::Idle);
+            }
+            was_busy = busy;
+            let msg = if busy {
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(TryRecvError::Closed) => return,
+                    Err(TryRecvError::Empty) => None,
+                }
+            } else {
+                match rx.next().await {
+                    Some(m) => Some(m),
+                    None => return,
+                }
+            };
+            match msg {
+                Some(m) => self.handle(m).await,
+                None => {
+                    self.round().await;
+                    sleep_ms(0).await;
+                }
+            }
+        }
+    }
+
+    /// One slice for every busy lane.
+    async fn round(&mut self) {
+        let gpu = self.gpu.clone();
+        let emit = self.emit.clone();
+        let mut lost = None;
+        for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
+            match lane.slice(gpu.as_deref(), &*emit).await {
+                Ok(()) => {}
+                Err(Halt::Limit(reason)) => {
+                    lane.halt();
+                    emit(Event::Stopped { lane: lane.id, reason, context: lane.pos() });
+                }
+                Err(Halt::Failed(message)) => {
+                    lane.halt();
+                    if message.contains("device") && message.contains("lost") {
+                        lost = Some(message.clone());
+                    }
+                    emit(Event::Error { lane: lane.id, message });
+                }
+            }
+        }
+        if let Some(message) = lost {
+            // One device serves every lane: when it goes, every GPU lane goes with it.
+            for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
+                lane.halt();
+                emit(Event::Error { lane: lane.id, message: message.clone() });
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Command(Command::Load { lane, source }) => self.fetch(lane, source),
+            Msg::Command(Command::LoadBytes { lane, name, bytes }) => {
+                self.forget(lane);
+                self.install(lane, &name, bytes).await;
+            }
+            Msg::Command(Command::Remove { lane }) => self.forget(lane),
+            Msg::Command(Command::Start(settings)) => {
+                let gpu = self.gpu.clone();
+                for lane in &mut self.lanes {
+                    if let Err(message) = lane.start(&settings, gpu.as_deref()) {
+                        lane.halt();
+                        (self.emit)(Event::Error { lane: lane.id, message });
+                    }
+                }
+            }
+            Msg::Command(Command::Extend { context }) => {
+                for lane in &mut self.lanes {
+                    let filler = lane.tokenizer().encode(models::FILLER_TEXT, false, false);
+                    lane.extend(context, &filler);
+                }
+            }
+            Msg::Command(Command::Stop) => self.lanes.iter_mut().for_each(Lane::stop),
+            Msg::Command(Command::Reset) => {
+                let gpu = self.gpu.clone();
+                for lane in &mut self.lanes {
+                    if let Err(message) = lane.reset(gpu.as_deref()) {
+                        (self.emit)(Event::Error { lane: lane.id, message });
+                    }
+                }
+            }
+            Msg::Fetched { lane, ticket, name, result } => {
+                if !self.tickets.contains(&(lane, ticket)) {
+                    return; // replaced or removed while downloading
+                }
+                self.tickets.retain(|&(l, _)| l != lane);
+                match result {
+                    Ok(bytes) => self.install(lane, &name, bytes).await,
+                    Err(message) => (self.emit)(Event::Error { lane, message }),
+                }
+            }
+        }
+    }
+
+    /// Drops a lane's model and any download it waits for.
+    fn forget(&mut self, lane: LaneId) {
+        self.lanes.retain(|l| l.id != lane);
+        self.tickets.retain(|&(l, _)| l != lane);
+    }
+
+    /// Starts downloading a lane's model; the loop installs it when it arrives.
+    fn fetch(&mut self, lane: LaneId, source: ModelSource) {
+        self.forget(lane);
+        let (url, name, cache) = match &source {
+            ModelSource::Bundled(id) => match models::bundled(id) {
+                Some(b) => (format!("public/models/{}", b.file), b.file.to_string(), false),
+                None => {
+                    (self.emit)(Event::Error { lane, message: format!("there is no bundled model called {id:?}") });
+                    return;
+                }
+            },
+            ModelSource::Url(url) => (url.clone(), url.rsplit('/').next().unwrap_or(url).to_string(), true),
+        };
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        self.tickets.push((lane, ticket));
+        let (tx, emit) = (self.tx.clone(), self.emit.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let progress =
+                |done, total| emit(Event::Progress { lane, what: format!("downloading {name}"), done, total });
+            let result = fetch::fetch_model(&url, cache, &progress).await;
+            let _ = tx.unbounded_send(Msg::Fetched { lane, ticket, name, result });
+        });
+    }
+
+    /// Parses and uploads a model, replacing the lane's old one.
+    async fn install(&mut self, lane: LaneId, name: &str, bytes: Vec<u8>) {
+        (self.emit)(Event::Progress { lane, what: format!("uploading {name} to the GPU"), done: 0, total: None });
+        match Lane::load(lane, name, bytes, self.gpu.as_deref()).await {
+            Ok(l) => {
+                (self.emit)(Event::Ready { lane, info: l.info.clone() });
+                let (measured, analytic) = l.memory();
+                (self.emit)(Event::Memory { lane, measured, analytic });
+                self.lanes.retain(|x| x.id != lane);
+                self.lanes.push(l);
+            }
+            Err(message) => (self.emit)(Event::Error { lane, message }),
+        }
+    }
+}
