@@ -191,6 +191,11 @@ pub fn apply_event(lanes: RwSignal<Vec<LaneModel>>, run: RunCtx, event: Event) {
                 l.progress.set(None);
             }
         }
+        Event::Cancelled { lane } => {
+            if let Some(l) = find(lane) {
+                l.progress.set(None);
+            }
+        }
         Event::Idle => run.running.set(false),
     }
 }

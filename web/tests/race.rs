@@ -236,6 +236,34 @@ async fn engine_races_on_webgpu_and_matches_the_wasm_cpu() {
 }
 
 #[wasm_bindgen_test]
+async fn engine_cancels_a_context_fill() {
+    let log = Log::default();
+    let sink = log.clone();
+    let engine = engine::spawn(None, move |e| sink.0.borrow_mut().push(e));
+    engine.send(Command::LoadBytes { lane: 3, name: "llama-q8_0.gguf".into(), bytes: LLAMA.to_vec() });
+    engine.send(Command::Start(greedy(2)));
+    engine.send(Command::Extend { context: 100_000 });
+    log.until(60, "filling", |e| {
+        e.iter().any(|e| matches!(e, Event::Progress { what, .. } if what.starts_with("filling")))
+    })
+    .await;
+    engine.send(Command::Cancel { lane: 3 });
+    log.until(30, "Idle", |e| e.last() == Some(&Event::Idle)).await;
+    let events = log.take();
+    assert!(events.contains(&Event::Cancelled { lane: 3 }));
+    let filled = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Progress { done, total: Some(t), .. } => Some((*done, *t)),
+            _ => None,
+        })
+        .unwrap();
+    assert!(filled.0 < filled.1, "cancelled before the end: {filled:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::Point { point, .. } if point.context > 1000)));
+}
+
+#[wasm_bindgen_test]
 async fn engine_stops_a_lane_at_the_memory_wall_and_reports_bad_files() {
     let mut ctx = GpuContext::new().await.expect("Chromium's WebGPU (SwiftShader)");
     // A device whose bindings hold 12 KiB: llama's KV cache fits 96 tokens.

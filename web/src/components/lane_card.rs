@@ -83,6 +83,12 @@ fn LaneProgress(
     /// The lane.
     lane: LaneModel,
 ) -> impl IntoView {
+    let EngineCtx(engine) = expect_context::<EngineCtx>();
+    let cancel = move |_| {
+        if let Some(e) = engine.get_untracked() {
+            e.send(Command::Cancel { lane: lane.id });
+        }
+    };
     move || {
         lane.progress.get().map(|p| {
             let label = match p.total {
@@ -97,6 +103,7 @@ fn LaneProgress(
                 <div class="progress" data-testid="lane-progress">
                     <progress max=p.total.unwrap_or(0).max(1) value=p.done hidden=p.total.is_none()></progress>
                     <span>{label}</span>
+                    <button class="cancel" data-testid="lane-cancel" on:click=cancel>"Cancel"</button>
                 </div>
             }
         })

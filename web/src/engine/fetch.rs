@@ -10,8 +10,14 @@ pub const MAX_MODEL_BYTES: u64 = 1536 << 20;
 /// The Cache API bucket for downloaded models.
 const CACHE_NAME: &str = "archrace-models-v1";
 
-/// Fetches `url`, calling `progress(done, total)` as bytes arrive. `cache` keeps (and reuses) a copy.
-pub async fn fetch_model(url: &str, cache: bool, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
+/// Fetches `url`, calling `progress(done, total)` as bytes arrive. `cache` keeps (and reuses) a copy;
+/// `abort` cancels the download.
+pub async fn fetch_model(
+    url: &str,
+    cache: bool,
+    abort: &web_sys::AbortSignal,
+    progress: &dyn Fn(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let bucket = if cache { open_cache(&window).await } else { None };
     if let Some(bucket) = &bucket {
@@ -20,7 +26,9 @@ pub async fn fetch_model(url: &str, cache: bool, progress: &dyn Fn(u64, Option<u
             return Ok(bytes);
         }
     }
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+    let init = web_sys::RequestInit::new();
+    init.set_signal(Some(abort));
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| {
             format!(

@@ -45,9 +45,16 @@ impl EngineHandle {
 pub fn spawn(gpu: Option<Rc<GpuContext>>, emit: impl Fn(Event) + 'static) -> EngineHandle {
     let (tx, rx) = unbounded();
     let engine =
-        Engine { gpu, emit: Rc::new(emit), lanes: Vec::new(), tickets: Vec::new(), tx: tx.clone(), next_ticket: 0 };
+        Engine { gpu, emit: Rc::new(emit), lanes: Vec::new(), downloads: Vec::new(), tx: tx.clone(), next_ticket: 0 };
     wasm_bindgen_futures::spawn_local(engine.run(rx));
     EngineHandle { tx }
+}
+
+/// A download in flight.
+struct Download {
+    lane: LaneId,
+    ticket: u64,
+    abort: web_sys::AbortController,
 }
 
 struct Engine {
@@ -55,8 +62,9 @@ struct Engine {
     emit: Rc<dyn Fn(Event)>,
     /// Loaded lanes, in the page's order of loading.
     lanes: Vec<Lane>,
-    /// The download each lane waits for (a newer load makes an older download's result stale).
-    tickets: Vec<(LaneId, u64)>,
+    /// The download each lane waits for, and how to abort it (a newer load makes an older download's
+    /// result stale).
+    downloads: Vec<Download>,
     tx: UnboundedSender<Msg>,
     next_ticket: u64,
 }
@@ -145,7 +153,23 @@ impl Engine {
                     lane.extend(context, &filler);
                 }
             }
-            Msg::Command(Command::Stop) => self.lanes.iter_mut().for_each(Lane::stop),
+            Msg::Command(Command::Stop) => {
+                for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
+                    lane.stop();
+                    (self.emit)(Event::Cancelled { lane: lane.id });
+                }
+            }
+            Msg::Command(Command::Cancel { lane }) => {
+                let downloading = self.downloads.iter().any(|d| d.lane == lane);
+                self.abort_download(lane);
+                if let Some(l) = self.lanes.iter_mut().find(|l| l.id == lane) {
+                    l.stop();
+                }
+                (self.emit)(Event::Cancelled { lane });
+                if downloading {
+                    (self.emit)(Event::Error { lane, message: "download cancelled".into() });
+                }
+            }
             Msg::Command(Command::Reset) => {
                 let gpu = self.gpu.clone();
                 for lane in &mut self.lanes {
@@ -155,10 +179,10 @@ impl Engine {
                 }
             }
             Msg::Fetched { lane, ticket, name, result } => {
-                if !self.tickets.contains(&(lane, ticket)) {
-                    return; // replaced or removed while downloading
+                if !self.downloads.iter().any(|d| d.lane == lane && d.ticket == ticket) {
+                    return; // replaced, removed or cancelled while downloading
                 }
-                self.tickets.retain(|&(l, _)| l != lane);
+                self.downloads.retain(|d| d.lane != lane);
                 match result {
                     Ok(bytes) => self.install(lane, &name, bytes).await,
                     Err(message) => (self.emit)(Event::Error { lane, message }),
@@ -167,10 +191,17 @@ impl Engine {
         }
     }
 
-    /// Drops a lane's model and any download it waits for.
+    /// Drops a lane's model and aborts any download it waits for.
     fn forget(&mut self, lane: LaneId) {
         self.lanes.retain(|l| l.id != lane);
-        self.tickets.retain(|&(l, _)| l != lane);
+        self.abort_download(lane);
+    }
+
+    fn abort_download(&mut self, lane: LaneId) {
+        for d in self.downloads.iter().filter(|d| d.lane == lane) {
+            d.abort.abort();
+        }
+        self.downloads.retain(|d| d.lane != lane);
     }
 
     /// Starts downloading a lane's model; the loop installs it when it arrives.
@@ -186,14 +217,22 @@ impl Engine {
             },
             ModelSource::Url(url) => (url.clone(), url.rsplit('/').next().unwrap_or(url).to_string(), true),
         };
+        let abort = match web_sys::AbortController::new() {
+            Ok(a) => a,
+            Err(e) => {
+                (self.emit)(Event::Error { lane, message: format!("cannot download here: {e:?}") });
+                return;
+            }
+        };
         self.next_ticket += 1;
         let ticket = self.next_ticket;
-        self.tickets.push((lane, ticket));
+        let signal = abort.signal();
+        self.downloads.push(Download { lane, ticket, abort });
         let (tx, emit) = (self.tx.clone(), self.emit.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let progress =
                 |done, total| emit(Event::Progress { lane, what: format!("downloading {name}"), done, total });
-            let result = fetch::fetch_model(&url, cache, &progress).await;
+            let result = fetch::fetch_model(&url, cache, &signal, &progress).await;
             let _ = tx.unbounded_send(Msg::Fetched { lane, ticket, name, result });
         });
     }

@@ -138,6 +138,11 @@ pub enum Command {
     },
     /// Stop what every lane is doing (the contexts stay).
     Stop,
+    /// Cancel one lane's download, or stop its work (the context stays).
+    Cancel {
+        /// Lane.
+        lane: LaneId,
+    },
     /// Forget every lane's context and measurements (the models stay loaded).
     Reset,
 }
@@ -210,6 +215,11 @@ pub enum Event {
         lane: LaneId,
         /// What went wrong.
         message: String,
+    },
+    /// The lane's download or work was cancelled.
+    Cancelled {
+        /// Lane.
+        lane: LaneId,
     },
     /// Every lane has finished what it was asked to do.
     Idle,
