@@ -21,13 +21,15 @@ const TYPES = {
   '.gguf': 'application/octet-stream',
 };
 
-/** Serves DIST on 127.0.0.1 at a free port; resolves to { url, close }. */
+/** Serves DIST on 127.0.0.1 at a free port; resolves to { url, close, hits } (`hits`: requests per path). */
 export function serveDist() {
   if (!fs.existsSync(path.join(DIST, 'index.html'))) {
     throw new Error(`${DIST}/index.html is missing: run trunk build --release first (scripts/dev build)`);
   }
+  const hits = new Map();
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    hits.set(urlPath, (hits.get(urlPath) ?? 0) + 1);
     const file = path.join(DIST, urlPath === '/' ? 'index.html' : urlPath);
     if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404).end('not found');
@@ -39,7 +41,7 @@ export function serveDist() {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) });
+      resolve({ url: `http://127.0.0.1:${port}/`, hits, close: () => new Promise((r) => server.close(r)) });
     });
   });
 }

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serveDist, launch, screenshot, ARTIFACTS } from './harness.mjs';
+import { serveDist, launch, screenshot, ARTIFACTS, DIST } from './harness.mjs';
 
 const ARCHS = ['jamba', 'llama', 'mamba', 'rwkv7'];
 // SwiftShader is a software GPU: four models loading, compiling their kernels and racing take minutes.
@@ -121,6 +121,30 @@ test('a bad model URL shows an error on that lane only', async () => {
     );
     await screenshot(page, 'bad-url');
     assert.deepEqual(browser.errors.filter((e) => !/404/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a model by URL downloads once (the Cache API keeps it); a local file loads through the picker', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = browser;
+    const model = 'public/models/rwkv7-q8_0.gguf';
+    await page.goto(`${site.url}?lanes=url:${encodeURIComponent(site.url + model)}&n=4`);
+    await waitForRace(page, 1);
+    assert.equal(await page.getByTestId('lane').getAttribute('data-arch'), 'rwkv7');
+    await page.reload();
+    await waitForRace(page, 1);
+    assert.equal(site.hits.get(`/${model}`), 1, 'the reload read the cached copy');
+    // Now a file from disk, picked in the lane's picker.
+    await page.getByTestId('model-picker').selectOption('file');
+    await page.getByTestId('model-file').setInputFiles(path.join(DIST, 'public/models/jamba-q8_0.gguf'));
+    await page.waitForSelector('[data-testid=lane][data-arch=jamba]', { timeout: 60_000 });
+    await page.getByTestId('start').click();
+    await waitForRace(page, 1);
+    await screenshot(page, 'url-and-file');
+    assert.deepEqual(browser.errors, []);
   } finally {
     await browser.close();
   }
