@@ -128,15 +128,16 @@ fn long_context_grows_the_cache_and_splits_attention() {
     let reference = cpu.forward(&mut cpu_state, &tokens).unwrap();
     let mut state = gpu.new_state(&ctx).unwrap();
     let checks = [0usize, 255, 256, 257, 511, 512, 599];
-    for (pos, &t) in tokens.iter().enumerate() {
-        if checks.contains(&pos) {
-            let got = pollster::block_on(gpu.logits(&ctx, &mut state, t)).unwrap();
-            let want = &reference[pos * 262..(pos + 1) * 262];
-            let err = rel_err(&got, want);
-            assert!(err <= 1e-4, "position {pos}: GPU vs CPU relative error {err:.2e}");
-        } else {
-            pollster::block_on(gpu.step(&ctx, &mut state, Some(t), StepOutput::Nothing)).unwrap();
-        }
+    // Between the checked positions the context is filled with `feed` (one error-scope check per batch).
+    let mut from = 0;
+    for &pos in &checks {
+        pollster::block_on(gpu.feed(&ctx, &mut state, &tokens[from..pos])).unwrap();
+        assert_eq!(state.pos, pos);
+        let got = pollster::block_on(gpu.logits(&ctx, &mut state, tokens[pos])).unwrap();
+        let want = &reference[pos * 262..(pos + 1) * 262];
+        let err = rel_err(&got, want);
+        assert!(err <= 1e-4, "position {pos}: GPU vs CPU relative error {err:.2e}");
+        from = pos + 1;
     }
     // One attention layer (2 KV heads x 16 dims, f32 keys and values): 256 bytes per token, 768 tokens held.
     assert_eq!(gpu.memory(&state).kv_cache, 768 * 256);
@@ -152,9 +153,13 @@ fn a_kv_budget_stops_the_context_with_the_numbers() {
     let mut state = gpu.new_state(&ctx).unwrap();
     // llama fixture: 3 layers x 2 (K, V) x 32 values x 4 bytes = 768 bytes per token; 300 tokens fit.
     state.kv_budget = Some(300 * 768);
-    for _ in 0..300 {
+    for _ in 0..200 {
         pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Nothing)).unwrap();
     }
+    pollster::block_on(gpu.feed(&ctx, &mut state, &[1; 100])).unwrap();
+    // A batch that would pass the budget stops where it is full.
+    let fed = pollster::block_on(gpu.feed(&ctx, &mut state, &[1; 5])).unwrap_err();
+    assert!(matches!(fed, GpuError::ContextFull { tokens: 300, .. }), "{fed}");
     let err = pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Logits)).unwrap_err();
     match &err {
         GpuError::ContextFull { tokens, reason } => {

@@ -304,9 +304,7 @@ impl Lane {
         match &mut self.runner {
             Runner::Gpu { model, state } => {
                 let ctx = gpu.ok_or_else(|| Halt::Failed("the GPU lane lost its device".into()))?;
-                for &t in head {
-                    model.step(ctx, state, Some(t), StepOutput::Nothing).await?;
-                }
+                model.feed(ctx, state, head).await?;
                 gpu_sample(ctx, model, state, &mut self.sampler, *last, &recent).await
             }
             Runner::Cpu { bytes, state } => {

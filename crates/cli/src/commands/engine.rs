@@ -3,7 +3,7 @@
 
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, StepOutput, MAX_GPU_TOP_K};
+use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, MAX_GPU_TOP_K};
 use archrace_model::{ModelSpec, Sampler};
 use clap::ValueEnum;
 use std::error::Error;
@@ -99,12 +99,22 @@ impl<'a> Engine<'a> {
                 Ok(l[l.len() - model.spec.n_vocab..].to_vec())
             }
             Engine::Gpu { ctx, model, state } => {
-                for &t in head {
-                    pollster::block_on(model.step(ctx, state, Some(t), StepOutput::Nothing))?;
-                }
+                pollster::block_on(model.feed(ctx, state, head))?;
                 Ok(pollster::block_on(model.logits(ctx, state, *last))?)
             }
         }
+    }
+
+    /// Consumes `tokens` without reading anything back (filling a context): one forward call on the CPU,
+    /// one submit per token on the GPU with the device's errors checked once.
+    pub fn feed(&mut self, tokens: &[u32]) -> Res<()> {
+        match self {
+            Engine::Cpu { model, state } => {
+                model.forward(state, tokens)?;
+            }
+            Engine::Gpu { ctx, model, state } => pollster::block_on(model.feed(ctx, state, tokens))?,
+        }
+        Ok(())
     }
 
     /// Consumes `token` and returns the greedy next token. On the GPU, `None` feeds the token the previous

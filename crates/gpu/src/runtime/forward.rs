@@ -181,6 +181,48 @@ impl GpuModel {
         }
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let submitted = match self.submit(ctx, state, &out) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = validation.pop().await;
+                let _ = oom.pop().await;
+                return Err(e);
+            }
+        };
+        if let Some((timestamps, kernels)) = submitted {
+            let dispatches = kernels.len();
+            let (source, kernels, gpu_ms) = match &timestamps {
+                Some(t) => {
+                    let ms = t.read_pairs_ms(ctx).await?;
+                    (TimingSource::GpuTimestamps, by_kernel(&kernels, &ms), ms.iter().sum())
+                }
+                None => (TimingSource::WallClock, Vec::new(), 0.0),
+            };
+            state.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
+        }
+        if let Some(e) = validation.pop().await {
+            return Err(GpuError::from_scope("decode step", e));
+        }
+        if let Some(e) = oom.pop().await {
+            return Err(GpuError::from_scope("decode step", e));
+        }
+        let result = self.read_result(ctx, state, &out).await;
+        match result {
+            Err(GpuError::Readback(_)) => Err(ctx.check_lost().err().unwrap_or_else(|| result.unwrap_err())),
+            other => other,
+        }
+    }
+
+    /// Records and submits one step at `state.pos` (the token already written), inside the caller's error
+    /// scopes; with `state.profile`, the timestamps to read and the kernels they belong to.
+    #[allow(clippy::type_complexity)]
+    fn submit(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        out: &StepOutput,
+    ) -> Result<Option<(Option<Timestamps>, Vec<Kernel>)>, GpuError> {
+        let spec = &self.spec;
         let mut rec = Recorder::new(&self.pipelines);
         let grown = state.reserve_token(ctx, &self.weights, &mut rec);
         if let Err(e) = grown {
@@ -189,12 +231,10 @@ impl GpuModel {
                 ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
             rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, Timing::None, None);
             ctx.queue.submit([encoder.finish()]);
-            let _ = validation.pop().await;
-            let _ = oom.pop().await;
             return Err(e);
         }
         self.write_rope_table(ctx, state);
-        self.record(&mut rec, state, &out);
+        self.record(&mut rec, state, out);
         if rec.params_len() > state.scratch.uniform.size() {
             let size = rec.params_len().next_power_of_two();
             let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
@@ -224,28 +264,37 @@ impl GpuModel {
         }
         ctx.queue.submit([encoder.finish()]);
         state.pos += 1;
-        if state.profile {
-            let dispatches = kernels.len();
-            let (source, kernels, gpu_ms) = match &timestamps {
-                Some(t) => {
-                    let ms = t.read_pairs_ms(ctx).await?;
-                    (TimingSource::GpuTimestamps, by_kernel(&kernels, &ms), ms.iter().sum())
-                }
-                None => (TimingSource::WallClock, Vec::new(), 0.0),
-            };
-            state.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
+        Ok(state.profile.then_some((timestamps, kernels)))
+    }
+
+    /// Consumes `tokens` (filling the context): one submit per token, as [`GpuModel::step`] with
+    /// [`StepOutput::Nothing`] would, but the device's error scopes are checked once for the batch, so the
+    /// host does not wait for the GPU between tokens.
+    pub async fn feed(&self, ctx: &GpuContext, state: &mut GpuState, tokens: &[u32]) -> Result<(), GpuError> {
+        ctx.check_lost()?;
+        let n_vocab = self.spec.n_vocab;
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { token: t, n_vocab }.into());
         }
-        if let Some(e) = validation.pop().await {
-            return Err(GpuError::from_scope("decode step", e));
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut result = Ok(());
+        for &t in tokens {
+            ctx.queue.write_buffer(&state.scratch.tokens, 0, bytemuck::bytes_of(&t));
+            if let Err(e) = self.submit(ctx, state, &StepOutput::Nothing) {
+                result = Err(e);
+                break;
+            }
         }
-        if let Some(e) = oom.pop().await {
-            return Err(GpuError::from_scope("decode step", e));
+        let (v, o) = (validation.pop().await, oom.pop().await);
+        result?;
+        if let Some(e) = v {
+            return Err(GpuError::from_scope("filling the context", e));
         }
-        let result = self.read_result(ctx, state, &out).await;
-        match result {
-            Err(GpuError::Readback(_)) => Err(ctx.check_lost().err().unwrap_or_else(|| result.unwrap_err())),
-            other => other,
+        if let Some(e) = o {
+            return Err(GpuError::from_scope("filling the context", e));
         }
+        ctx.check_lost()
     }
 
     async fn read_result(&self, ctx: &GpuContext, state: &GpuState, out: &StepOutput) -> Result<StepResult, GpuError> {
