@@ -296,3 +296,26 @@ async fn engine_stops_a_lane_at_the_memory_wall_and_reports_bad_files() {
     assert_eq!(context, 96, "{reason}");
     assert!(reason.contains("96"), "the message names how many tokens fit: {reason}");
 }
+
+#[wasm_bindgen_test]
+async fn a_lost_device_fails_every_gpu_lane_with_a_message() {
+    let ctx = Rc::new(GpuContext::new().await.expect("Chromium's WebGPU (SwiftShader)"));
+    let log = Log::default();
+    let sink = log.clone();
+    let engine = engine::spawn(Some(ctx.clone()), move |e| sink.0.borrow_mut().push(e));
+    engine.send(Command::LoadBytes { lane: 0, name: "llama-q8_0.gguf".into(), bytes: LLAMA.to_vec() });
+    engine.send(Command::LoadBytes { lane: 1, name: "jamba-q8_0.gguf".into(), bytes: JAMBA.to_vec() });
+    log.until(60, "Ready", |e| e.iter().filter(|e| matches!(e, Event::Ready { .. })).count() == 2).await;
+    engine.send(Command::Start(greedy(500)));
+    log.until(60, "text", |e| e.iter().any(|e| matches!(e, Event::Speed { .. }))).await;
+    ctx.device.destroy();
+    log.until(60, "both lanes failing", |e| e.iter().filter(|e| matches!(e, Event::Error { .. })).count() >= 2).await;
+    let events = log.take();
+    for lane in [0, 1] {
+        let message = events.iter().find_map(|e| match e {
+            Event::Error { lane: l, message } if *l == lane => Some(message.clone()),
+            _ => None,
+        });
+        assert!(message.as_deref().is_some_and(|m| m.to_lowercase().contains("lost")), "lane {lane}: {message:?}");
+    }
+}

@@ -49,8 +49,10 @@ pub enum Task {
 pub enum Halt {
     /// A limit (memory, device): the lane stops, the race goes on.
     Limit(String),
-    /// A failure (lost device, bad model).
+    /// A failure of this lane (bad model, a kernel error).
     Failed(String),
+    /// The shared GPU device is gone: every GPU lane fails with it.
+    DeviceLost(String),
 }
 
 impl From<GpuError> for Halt {
@@ -59,6 +61,7 @@ impl From<GpuError> for Halt {
             GpuError::ContextFull { .. } | GpuError::TooLarge { .. } | GpuError::OutOfMemory(_) => {
                 Halt::Limit(e.to_string())
             }
+            GpuError::DeviceLost(_) => Halt::DeviceLost(e.to_string()),
             other => Halt::Failed(other.to_string()),
         }
     }

@@ -114,9 +114,11 @@ impl Engine {
                 }
                 Err(Halt::Failed(message)) => {
                     lane.halt();
-                    if message.contains("device") && message.contains("lost") {
-                        lost = Some(message.clone());
-                    }
+                    emit(Event::Error { lane: lane.id, message });
+                }
+                Err(Halt::DeviceLost(message)) => {
+                    lane.halt();
+                    lost = Some(message.clone());
                     emit(Event::Error { lane: lane.id, message });
                 }
             }
