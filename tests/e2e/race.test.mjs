@@ -150,6 +150,32 @@ test('a model by URL downloads once (the Cache API keeps it); a local file loads
   }
 });
 
+test('a KV budget is a memory wall: the Transformer lane stops with a message and a mark, the others go on', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = browser;
+    // 100 KiB of KV cache per lane: llama (768 bytes per token) fits 133 tokens, Jamba (256) 400.
+    await page.goto(`${site.url}?kvkib=100`);
+    await waitForRace(page, 4);
+    await waitForPoints(page, 4);
+    await page.getByTestId('extend-context').click();
+    const stopped = page.locator('[data-arch=llama] [data-testid=lane-stopped]');
+    await stopped.waitFor({ timeout: SLOW });
+    assert.match(await stopped.textContent(), /^Stopped: the context is full at 133 tokens: a KV cache budget of 102400 bytes holds 133 tokens at 768 bytes per token$/);
+    await waitForPoints(page, 7);
+    await page.waitForFunction(() => !document.querySelector('[data-testid=lane-progress]'), null, { timeout: SLOW });
+    for (const chart of ['chart-latency', 'chart-memory']) {
+      assert.equal(await page.locator(`[data-testid=${chart}] [data-testid=chart-stop]`).count(), 1, chart);
+      assert.equal(await points(page, chart), 7, `${chart}: 2 points for each of 3 lanes, 1 for llama`);
+    }
+    assert.equal(await page.getByTestId('lane-stopped').count(), 1, 'only the Transformer hit the wall');
+    await screenshot(page, 'memory-wall');
+    assert.deepEqual(browser.errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('without WebGPU: the race falls back to the CPU, labelled, and still races', async () => {
   const browser = await launch({ webgpu: false });
   try {

@@ -1,5 +1,6 @@
 //! The race's settings as a URL query, so a race can be shared as a link:
-//! `?lanes=llama,mamba,url:https%3A%2F%2Fexample.org%2Fm.gguf&prompt=...&n=32&temp=0.8&topk=40&topp=0.95&seed=1`.
+//! `?lanes=llama,mamba,url:https%3A%2F%2Fexample.org%2Fm.gguf&prompt=...&n=32&temp=0.8&topk=40&topp=0.95&seed=1`,
+//! plus `&kvkib=N` when the race sets a KV cache budget per lane (in KiB).
 //! Unknown keys are ignored and bad values fall back to the defaults, so any link opens a working page.
 
 use crate::engine::{ModelSource, RunSettings};
@@ -29,6 +30,7 @@ impl Default for RaceSettings {
                 top_k: 40,
                 top_p: 0.95,
                 seed: 1,
+                kv_budget: None,
             },
         }
     }
@@ -46,8 +48,9 @@ impl RaceSettings {
             })
             .collect();
         let r = &self.run;
+        let budget = r.kv_budget.map(|b| format!("&kvkib={}", b / 1024)).unwrap_or_default();
         format!(
-            "lanes={}&prompt={}&n={}&temp={}&topk={}&topp={}&seed={}",
+            "lanes={}&prompt={}&n={}&temp={}&topk={}&topp={}&seed={}{budget}",
             lanes.join(","),
             encode(&r.prompt),
             r.max_new_tokens,
@@ -86,6 +89,11 @@ impl RaceSettings {
                 "topk" => set(&mut r.top_k, value, |v| (1..=64).contains(v)),
                 "topp" => set(&mut r.top_p, value, |v| *v > 0.0 && *v <= 1.0),
                 "seed" => set(&mut r.seed, value, |_| true),
+                "kvkib" => {
+                    let mut kib = 0u64;
+                    set(&mut kib, value, |v| (1..=1 << 30).contains(v));
+                    r.kv_budget = (kib > 0).then_some(kib * 1024);
+                }
                 _ => {}
             }
         }

@@ -43,6 +43,7 @@ fn url_state_round_trips_every_setting() {
             top_k: 5,
             top_p: 0.5,
             seed: 99,
+            kv_budget: Some(96 << 10),
         },
     };
     let q = s.to_query();
@@ -124,9 +125,9 @@ fn line_chart_draws_points_stops_and_legend() {
                 name: "llama (a)".into(),
                 index: 0,
                 points: vec![(256.0, 3.0), (1024.0, 5.0), (4096.0, 9.0)],
-                stopped: true,
+                stopped: Some(6000.0),
             },
-            Series { name: "mamba (b)".into(), index: 1, points: vec![(256.0, 2.0), (1024.0, 2.1)], stopped: false },
+            Series { name: "mamba (b)".into(), index: 1, points: vec![(256.0, 2.0), (1024.0, 2.1)], stopped: None },
         ]
     });
     let _h = leptos::mount::mount_to(root.clone(), move || {
@@ -136,6 +137,13 @@ fn line_chart_draws_points_stops_and_legend() {
     assert_eq!(svg.query_selector_all("[data-testid=chart-point]").unwrap().length(), 5);
     assert_eq!(svg.query_selector_all("[data-testid=chart-stop]").unwrap().length(), 1, "only the stopped lane");
     assert_eq!(svg.query_selector_all("polyline").unwrap().length(), 2);
+    // The cross sits where the lane stopped (6000 tokens), right of its last point (4096).
+    let stop = svg.query_selector("[data-testid=chart-stop]").unwrap().unwrap();
+    assert!(stop.text_content().unwrap().contains("stopped at 6000 tokens"));
+    let lead = svg.query_selector(".stop-lead").unwrap().unwrap();
+    let (x1, x2): (f64, f64) =
+        (lead.get_attribute("x1").unwrap().parse().unwrap(), lead.get_attribute("x2").unwrap().parse().unwrap());
+    assert!(x2 > x1 + 10.0, "{x1} -> {x2}");
     let text = root.text_content().unwrap();
     for label in ["256", "1K", "4K", "context length", "llama (a)", "mamba (b)", "ms / token"] {
         assert!(text.contains(label), "{label:?} missing from {text:?}");
@@ -181,7 +189,15 @@ impl Log {
 }
 
 fn greedy(n: usize) -> RunSettings {
-    RunSettings { prompt: "The tigers".into(), max_new_tokens: n, temperature: 0.0, top_k: 40, top_p: 1.0, seed: 1 }
+    RunSettings {
+        prompt: "The tigers".into(),
+        max_new_tokens: n,
+        temperature: 0.0,
+        top_k: 40,
+        top_p: 1.0,
+        seed: 1,
+        kv_budget: None,
+    }
 }
 
 /// Loads llama in lane 7, races `n` greedy tokens, extends the context to 48; returns the generated text

@@ -21,8 +21,9 @@ pub struct Series {
     pub index: usize,
     /// (context, value) in measurement order.
     pub points: Vec<(f64, f64)>,
-    /// Whether the lane stopped at its last point.
-    pub stopped: bool,
+    /// The context length where the lane stopped at a limit, if it did (marked with a cross at the last
+    /// value, joined to the line by a dashed segment).
+    pub stopped: Option<f64>,
 }
 
 /// What a chart plots.
@@ -54,7 +55,7 @@ pub fn series(lanes: &[LaneModel], metric: Metric) -> Vec<Series> {
                     })
                     .collect()
             }),
-            stopped: l.stopped.with(Option::is_some),
+            stopped: l.stopped.with(|s| s.as_ref().map(|(_, at)| *at as f64)),
         })
         .collect()
 }
@@ -87,7 +88,7 @@ pub fn LineChart(
 ) -> impl IntoView {
     let plot = move || {
         let data = data.get();
-        let xs = data.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+        let xs = data.iter().flat_map(|s| s.points.iter().map(|p| p.0).chain(s.stopped));
         let x = LogScale::covering(xs, 64.0, 4096.0, LEFT, W - RIGHT);
         let y = LinearScale::covering(data.iter().flat_map(|s| s.points.iter().map(|p| p.1)), H - BOTTOM, TOP);
         let grid_x = x
@@ -128,10 +129,12 @@ pub fn LineChart(
                         }
                     })
                     .collect_view();
-                let stop = s.stopped.then(|| pts.last().copied()).flatten().map(|(a, b)| {
+                let stop = s.stopped.zip(pts.last().copied()).map(|(at, (a0, b))| {
+                    let a = x.map(at);
                     view! {
+                        <line class="stop-lead" x1=a0 y1=b x2=a y2=b/>
                         <path class="stop" d=format!("M{} {}l10 10m0 -10l-10 10", a - 5.0, b - 5.0) data-testid="chart-stop">
-                            <title>{format!("{} stopped here", s.name)}</title>
+                            <title>{format!("{} stopped at {} tokens", s.name, at)}</title>
                         </path>
                     }
                 });

@@ -103,6 +103,12 @@ pub fn RaceControls() -> impl IntoView {
                     set=Callback::new(move |v: String| if let Ok(v) = v.parse::<f32>() { s.update(|s| s.run.top_p = v.clamp(0.01, 1.0)) })/>
                 <NumberField label="Seed" min="0" max="4294967295" step="1" value=field(|r| r.seed.to_string())
                     set=Callback::new(move |v: String| if let Ok(v) = v.parse::<u64>() { s.update(|s| s.run.seed = v) })/>
+                <NumberField label="KV budget, KiB/lane" min="0" max="1073741824" step="64"
+                    value=field(|r| r.kv_budget.map(|b| (b / 1024).to_string()).unwrap_or_default())
+                    set=Callback::new(move |v: String| {
+                        let kib = v.trim().parse::<u64>().unwrap_or(0);
+                        s.update(|s| s.run.kv_budget = (kib > 0).then_some(kib * 1024));
+                    })/>
             </div>
             <div class="buttons">
                 <button class="primary" data-testid="start" on:click=start disabled=move || engine.0.with(Option::is_none)>"Start"</button>
@@ -119,7 +125,8 @@ pub fn RaceControls() -> impl IntoView {
             </div>
             <p class="hint">
                 "Extending fills every lane's context from Shakespeare (public domain), then times "
-                {crate::engine::lane::MEASURE_STEPS} " decode steps for a point on each chart. Lanes take turns, one step each, so the race measures the models, not the scheduling."
+                {crate::engine::lane::MEASURE_STEPS} " decode steps for a point on each chart. Lanes take turns, one step each, so the race measures the models, not the scheduling. "
+                "A KV budget (empty: the device's limit) plays a smaller GPU: attention lanes hit its wall, recurrent ones never do. It applies from the next Start."
             </p>
         </section>
     }

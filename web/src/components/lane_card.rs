@@ -70,7 +70,7 @@ pub fn LaneCard(
             <LaneSpeed lane/>
             <pre class="text" data-testid="lane-text">{move || lane.text.get()}</pre>
             {move || lane.stopped.get().map(|(why, at)| view! {
-                <p class="stopped" role="status" data-testid="lane-stopped">"Stopped at " {at} " tokens: " {why}</p>
+                <p class="stopped" role="status" data-testid="lane-stopped" data-context=at>"Stopped: " {why}</p>
             })}
             <LaneMemory lane/>
         </article>

@@ -89,6 +89,8 @@ pub struct Lane {
     times: Vec<f64>,
     /// Where the filler text continues.
     filler_at: usize,
+    /// The race's KV budget (the GPU state holds its own copy).
+    kv_budget: Option<u64>,
 }
 
 impl Lane {
@@ -137,6 +139,7 @@ impl Lane {
             next: 0,
             times: Vec::new(),
             filler_at: 0,
+            kv_budget: None,
         })
     }
 
@@ -171,6 +174,10 @@ impl Lane {
     /// Starts a race from an empty context: feed the prompt, then generate.
     pub fn start(&mut self, settings: &RunSettings, gpu: Option<&GpuContext>) -> Result<(), String> {
         self.reset(gpu)?;
+        self.kv_budget = settings.kv_budget;
+        if let Runner::Gpu { state, .. } = &mut self.runner {
+            state.kv_budget = settings.kv_budget;
+        }
         self.sampler = Sampler::new(SamplerConfig {
             temperature: settings.temperature,
             top_k: settings.top_k.clamp(1, MAX_GPU_TOP_K),
@@ -224,9 +231,10 @@ impl Lane {
         match std::mem::replace(&mut self.task, Task::Idle) {
             Task::Idle | Task::Stopped => {}
             Task::Feed { mut tokens, total, then } => {
-                let n = tokens.len().min(FILL_BATCH);
+                // A CPU lane feeds up to its budget, then the check below stops it where it is full.
+                let n = tokens.len().min(FILL_BATCH).min(self.cpu_room().unwrap_or(usize::MAX).max(1));
+                self.check_budget(n)?;
                 let batch: Vec<u32> = tokens.drain(..n).collect();
-                self.check_budget(batch.len())?;
                 let last_of_all = tokens.is_empty();
                 // The batch's last token is sampled: that synchronises with the GPU (fair turns, and the
                 // progress is real), and after the last batch it is the first generated token.
@@ -283,18 +291,29 @@ impl Lane {
         self.task = Task::Stopped;
     }
 
-    /// A CPU lane refuses to grow its KV cache past [`CPU_KV_BUDGET`] (the GPU runtime has its own checks).
+    /// The CPU lane's KV budget: the race's or [`CPU_KV_BUDGET`], whichever is smaller; `None` on the GPU
+    /// (its runtime checks its own) or without attention.
+    fn cpu_budget(&self) -> Option<u64> {
+        let attention = self.info.kv_bytes_per_token > 0;
+        (matches!(self.runner, Runner::Cpu { .. }) && attention)
+            .then(|| self.kv_budget.map_or(CPU_KV_BUDGET, |b| b.min(CPU_KV_BUDGET)))
+    }
+
+    /// Tokens a CPU lane may still take.
+    fn cpu_room(&self) -> Option<usize> {
+        self.cpu_budget().map(|b| ((b / self.info.kv_bytes_per_token) as usize).saturating_sub(self.pos()))
+    }
+
+    /// A CPU lane refuses to grow its KV cache past its budget, with the numbers (as the GPU's
+    /// `ContextFull` says them).
     fn check_budget(&self, more: usize) -> Result<(), Halt> {
-        if !matches!(self.runner, Runner::Cpu { .. }) || self.info.kv_bytes_per_token == 0 {
-            return Ok(());
-        }
-        let fit = (CPU_KV_BUDGET / self.info.kv_bytes_per_token) as usize;
-        if self.pos() + more > fit {
+        let (Some(budget), Some(room)) = (self.cpu_budget(), self.cpu_room()) else { return Ok(()) };
+        if more > room {
+            let per_token = self.info.kv_bytes_per_token;
             return Err(Halt::Limit(format!(
-                "context full at {} tokens: the CPU lane's KV cache ({} bytes per token) may not pass {} MiB",
+                "the context is full at {} tokens: a KV cache budget of {budget} bytes holds {} tokens at {per_token} bytes per token",
                 self.pos(),
-                self.info.kv_bytes_per_token,
-                CPU_KV_BUDGET >> 20
+                budget / per_token,
             )));
         }
         Ok(())

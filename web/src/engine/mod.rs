@@ -106,26 +106,33 @@ impl Engine {
         let emit = self.emit.clone();
         let mut lost = None;
         for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
-            match lane.slice(gpu.as_deref(), &*emit).await {
-                Ok(()) => {}
-                Err(Halt::Limit(reason)) => {
+            let mut halt = lane.slice(gpu.as_deref(), &*emit).await.err();
+            if let (Some(Halt::Failed(_)), Some(ctx)) = (&halt, &gpu) {
+                // A read-back can fail before the browser reports the device lost: give it a moment.
+                sleep_ms(20).await;
+                if let Err(e) = ctx.check_lost() {
+                    halt = Some(Halt::DeviceLost(e.to_string()));
+                }
+            }
+            match halt {
+                None => {}
+                Some(Halt::Limit(reason)) => {
                     lane.halt();
                     emit(Event::Stopped { lane: lane.id, reason, context: lane.pos() });
                 }
-                Err(Halt::Failed(message)) => {
+                Some(Halt::Failed(message)) => {
                     lane.halt();
                     emit(Event::Error { lane: lane.id, message });
                 }
-                Err(Halt::DeviceLost(message)) => {
-                    lane.halt();
-                    lost = Some(message.clone());
-                    emit(Event::Error { lane: lane.id, message });
+                Some(Halt::DeviceLost(message)) => {
+                    lost = Some(message);
+                    break;
                 }
             }
         }
         if let Some(message) = lost {
-            // One device serves every lane: when it goes, every GPU lane goes with it.
-            for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
+            // One device serves every lane: when it goes, every lane (all are GPU lanes) goes with it.
+            for lane in self.lanes.iter_mut() {
                 lane.halt();
                 emit(Event::Error { lane: lane.id, message: message.clone() });
             }

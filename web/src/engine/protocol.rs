@@ -31,6 +31,9 @@ pub struct RunSettings {
     pub top_p: f32,
     /// Seed of every lane's sampler.
     pub seed: u64,
+    /// Most bytes each lane's KV cache may take (a smaller GPU's memory wall, made visible); `None`: the
+    /// device's own limits.
+    pub kv_budget: Option<u64>,
 }
 
 /// Memory by category, bytes.
