@@ -131,12 +131,15 @@ test('a model by URL downloads once (the Cache API keeps it); a local file loads
   try {
     const { page } = browser;
     const model = 'public/models/rwkv7-q8_0.gguf';
+    const hits = () => site.hits.get(`/${model}`) ?? 0;
+    const before = hits();
     await page.goto(`${site.url}?lanes=url:${encodeURIComponent(site.url + model)}&n=4`);
     await waitForRace(page, 1);
     assert.equal(await page.getByTestId('lane').getAttribute('data-arch'), 'rwkv7');
+    assert.equal(hits() - before, 1, 'downloaded once');
     await page.reload();
     await waitForRace(page, 1);
-    assert.equal(site.hits.get(`/${model}`), 1, 'the reload read the cached copy');
+    assert.equal(hits() - before, 1, 'the reload read the cached copy');
     // Now a file from disk, picked in the lane's picker.
     await page.getByTestId('model-picker').selectOption('file');
     await page.getByTestId('model-file').setInputFiles(path.join(DIST, 'public/models/jamba-q8_0.gguf'));
