@@ -59,30 +59,22 @@ pub fn ModelPicker(
         LaneSource::Linked(ModelSource::Url(u)) => u,
         _ => String::new(),
     });
+    let load_linked = move |source: ModelSource| {
+        let command = Command::Load { lane: lane.id, source: source.clone() };
+        load(lane, engine.get_untracked(), LaneSource::Linked(source), command);
+    };
     let on_select = move |ev: leptos::ev::Event| {
         let v = event_target_value(&ev);
         mode.set(v.clone());
         if BUNDLED.iter().any(|b| b.id == v) {
-            let source = ModelSource::Bundled(v);
-            load(
-                lane,
-                engine.get_untracked(),
-                LaneSource::Linked(source.clone()),
-                Command::Load { lane: lane.id, source },
-            );
+            load_linked(ModelSource::Bundled(v));
         }
     };
     let on_url = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let u = url.get_untracked().trim().to_string();
         if !u.is_empty() {
-            let source = ModelSource::Url(u);
-            load(
-                lane,
-                engine.get_untracked(),
-                LaneSource::Linked(source.clone()),
-                Command::Load { lane: lane.id, source },
-            );
+            load_linked(ModelSource::Url(u));
         }
     };
     let on_file = move |ev: leptos::ev::Event| {

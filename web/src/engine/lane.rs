@@ -3,6 +3,7 @@
 
 use super::clock::now_ms;
 use super::protocol::{Event, LaneId, LaneInfo, LayerCell, MemoryFigures, MixerKind, Point, RunSettings};
+use crate::models::FILLER_TEXT;
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
 use archrace_gpu::{GpuContext, GpuError, GpuModel, GpuSampling, GpuState, StepOutput, StepResult, MAX_GPU_TOP_K};
@@ -87,7 +88,8 @@ pub struct Lane {
     next: u32,
     /// Recent decode-step times, ms.
     times: Vec<f64>,
-    /// Where the filler text continues.
+    /// The filler text in this model's tokens, and where it continues.
+    filler: Vec<u32>,
     filler_at: usize,
     /// The race's KV budget (the GPU state holds its own copy).
     kv_budget: Option<u64>,
@@ -99,6 +101,7 @@ impl Lane {
         let g = Gguf::parse(&bytes).map_err(|e| format!("{name} is not a usable GGUF: {e}"))?;
         let cpu = CpuModel::from_gguf(&g).map_err(|e| format!("{name}: {e}"))?;
         let tokenizer = Tokenizer::from_gguf(&g).map_err(|e| format!("{name} has no usable tokenizer: {e}"))?;
+        let filler = tokenizer.encode(FILLER_TEXT, false, false);
         let spec = cpu.spec.clone();
         let (params_total, params_active) = calc::gguf_params(&spec, &g);
         let weight_bytes = g.tensors.iter().map(|t| t.size).sum();
@@ -138,6 +141,7 @@ impl Lane {
             history: Vec::new(),
             next: 0,
             times: Vec::new(),
+            filler,
             filler_at: 0,
             kv_budget: None,
         })
@@ -203,7 +207,8 @@ impl Lane {
     }
 
     /// Fills the context from the filler text up to `context` tokens, then times a few steps for a point.
-    pub fn extend(&mut self, context: usize, filler: &[u32]) {
+    pub fn extend(&mut self, context: usize) {
+        let filler = &self.filler;
         if matches!(self.task, Task::Stopped) || context <= self.pos() || filler.is_empty() {
             return;
         }
@@ -219,11 +224,6 @@ impl Lane {
         if self.busy() {
             self.task = Task::Idle;
         }
-    }
-
-    /// The lane's tokenizer (to tokenize the filler text).
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
     }
 
     /// One turn of work: up to [`FILL_BATCH`] fed tokens, or one timed decode step. Events go to `emit`.
@@ -400,12 +400,14 @@ impl Lane {
                 MemoryFigures { weights: self.weight_bytes, kv_cache: kv, state: rec, scratch: 0 }
             }
         };
-        let n = self.pos() as u64;
+        // The calculator's figures (f32 KV, as both backends store it); the weights are the file's tensor
+        // bytes, counted at load since the GPU lane no longer holds the GGUF.
+        let r = calc::report(&self.spec, None, self.pos() as u64, KvType::F32);
         let analytic = MemoryFigures {
             weights: self.weight_bytes,
-            kv_cache: self.info.kv_bytes_per_token * n,
-            state: calc::state_bytes(&self.spec),
-            scratch: calc::scratch_bytes(&self.spec, n),
+            kv_cache: r.kv_cache_bytes,
+            state: r.state_bytes,
+            scratch: r.scratch_bytes,
         };
         (measured, analytic)
     }

@@ -157,10 +157,7 @@ impl Engine {
                 }
             }
             Msg::Command(Command::Extend { context }) => {
-                for lane in &mut self.lanes {
-                    let filler = lane.tokenizer().encode(models::FILLER_TEXT, false, false);
-                    lane.extend(context, &filler);
-                }
+                self.lanes.iter_mut().for_each(|lane| lane.extend(context));
             }
             Msg::Command(Command::Stop) => {
                 for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
