@@ -1,8 +1,9 @@
 // The matrix-vector body shared by every weight encoding: y (rows) = W (rows, cols) @ x (cols).
 // The encoding's file defines BLOCK (weights per block, a multiple of 4), BLOCK_BYTES and
 // `block_dot(base, xv)`: the dot product of the block at byte `base` with x[xv * 4 ..][..BLOCK].
-// One workgroup per row; its threads take the row's blocks in turn and reduce in workgroup memory.
-// Rows beyond the per-dimension dispatch limit spill into y: row = wg.x + wg.y * groups_x.
+// A workgroup takes WG / row_threads rows; each row's row_threads threads (a power of two) take its
+// blocks in turn and reduce in workgroup memory. Workgroups beyond the per-dimension dispatch limit spill
+// into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
 // CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
@@ -25,8 +26,8 @@ struct Params {
     x_off: u32,          // x starts at x[x_off] (in vec4s)
     expert_first: u32,   // MoE: this buffer holds experts expert_first.. expert_first + expert_count
     expert_count: u32,   //      (a tensor split over buffers); other experts are another dispatch's
-    _pad0: u32,
-    _pad1: u32,
+    row_threads: u32,    // threads per row: a power of two, at most WG
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,10 +40,10 @@ var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let row = wg.x + wg.y * p.groups_x;
-    if row >= p.rows {
-        return; // uniform across the workgroup
-    }
+    let rt = p.row_threads;
+    let lane = tid % rt;
+    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
     var base = p.w_base + row * p.row_bytes;
     if p.slot != NO_SLOT {
         let expert = route[p.slot];
@@ -52,23 +53,25 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         base += (expert - p.expert_first) * p.expert_bytes;
     }
     var acc = 0.0;
-    for (var b = tid; b < p.blocks_per_row; b += WG) {
-        acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+    if valid {
+        for (var b = lane; b < p.blocks_per_row; b += rt) {
+            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+        }
     }
     partial[tid] = acc;
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
+    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
+        if lane < stride {
             partial[tid] += partial[tid + stride];
         }
         workgroupBarrier();
     }
-    if tid == 0u {
+    if lane == 0u && valid {
         let out = p.y_off + row;
         switch p.mode {
-            case 0u: { y[out] = partial[0]; }
-            case 1u: { y[out] += partial[0]; }
-            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[0]; }
+            case 0u: { y[out] = partial[tid]; }
+            case 1u: { y[out] += partial[tid]; }
+            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[tid]; }
         }
     }
 }

@@ -20,9 +20,14 @@ fn matvec_matches_cpu_twin_for_every_encoding_and_shape() {
     for ty in GgmlType::ALL {
         let kernel = pollster::block_on(Matvec::new(&ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let block = ty.block_size().max(4);
-        // One block; odd rows (unaligned block starts for 18-, 22-, 34- and 210-byte blocks); more blocks
-        // per row than threads per workgroup; more rows than one dispatch dimension holds (65535).
-        let shapes = [(1, block), (7, 3 * block), (33, 72 * block.min(64)), (65_537, block)];
+        // One block (one thread per row, 64 rows per workgroup, 63 of them past the end); odd rows
+        // (unaligned block starts for 18-, 22-, 34- and 210-byte blocks) sharing a workgroup 4 threads
+        // each; more blocks per row than threads per workgroup; many short rows; and (F32 only, to keep
+        // the weights small) more workgroups than one dispatch dimension holds (65535), spilling into y.
+        let mut shapes = vec![(1, block), (7, 3 * block), (33, 72 * block.min(64)), (65_537, block)];
+        if ty == GgmlType::F32 {
+            shapes.push((65_537, 33 * block));
+        }
         for (seed, &(rows, cols)) in shapes.iter().enumerate() {
             let cols = cols.div_ceil(block) * block;
             let mut rng = SplitMix64::new(seed as u64 + 100 * ty as u64);

@@ -128,7 +128,7 @@ pub async fn matvec_bandwidth(
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;
     let maxd = ctx.report.limits.max_compute_workgroups_per_dimension;
     let p = MatvecParams::new(ty, rows, cols, maxd);
-    let (gx, gy) = groups(rows, maxd);
+    let (gx, gy) = p.workgroups(maxd);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
     let timed =
         time_dispatches(ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1], reps).await?;

@@ -38,7 +38,10 @@ pub struct MatvecParams {
     pub expert_first: u32,
     /// MoE: experts in this buffer.
     pub expert_count: u32,
-    _pad: [u32; 2],
+    /// Threads that share one row (a power of two up to the workgroup's 64): short rows leave the rest of
+    /// the workgroup to other rows instead of idling.
+    pub row_threads: u32,
+    _pad: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
 
@@ -56,25 +59,43 @@ pub enum MatvecMode {
     AddRouted = 2,
 }
 
-/// Workgroups for `rows` rows: x up to the device's per-dimension limit, the rest spilling into y.
-pub fn groups(rows: usize, max_per_dim: u32) -> (u32, u32) {
-    let x = rows.min(max_per_dim as usize).max(1);
-    (x as u32, rows.div_ceil(x) as u32)
+/// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).
+pub const WORKGROUP: usize = 64;
+
+/// Workgroups for `n` groups of work: x up to the device's per-dimension limit, the rest spilling into y.
+pub fn groups(n: usize, max_per_dim: u32) -> (u32, u32) {
+    let x = n.min(max_per_dim as usize).max(1);
+    (x as u32, n.div_ceil(x) as u32)
+}
+
+/// Threads per row for rows of `blocks` kernel blocks: one per block, rounded up to a power of two, at most
+/// the workgroup. (A row of 4 blocks, say a 4096 x 128 output matrix in Q8_0, then takes 4 threads and a
+/// workgroup 16 rows, instead of 64 threads of which 60 idle.)
+pub fn row_threads(blocks: usize) -> usize {
+    blocks.next_power_of_two().clamp(1, WORKGROUP)
 }
 
 impl MatvecParams {
     /// Parameters for a plain product over `rows x cols` of encoding `ty`.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
-        let (gx, _) = groups(rows, max_per_dim);
+        let blocks = cols / kernel_block(ty);
+        let threads = row_threads(blocks);
+        let (gx, _) = groups(rows.div_ceil(WORKGROUP / threads), max_per_dim);
         Self {
             rows: rows as u32,
             cols: cols as u32,
-            blocks_per_row: (cols / kernel_block(ty)) as u32,
+            blocks_per_row: blocks as u32,
             groups_x: gx,
             row_bytes: ty.row_bytes(cols as u64).unwrap_or(0) as u32,
             slot: NO_SLOT,
+            row_threads: threads as u32,
             ..Self::default()
         }
+    }
+
+    /// The dispatch `(x, y)` for these parameters (`groups_x` is its x).
+    pub fn workgroups(&self, max_per_dim: u32) -> (u32, u32) {
+        groups((self.rows as usize).div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim)
     }
 }
 
@@ -144,8 +165,8 @@ impl Matvec {
             )));
         }
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
-        let (groups_x, groups_y) = groups(rows, max_groups);
         let params = MatvecParams::new(self.ty, rows, cols, max_groups);
+        let (groups_x, groups_y) = params.workgroups(max_groups);
 
         let device = &ctx.device;
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

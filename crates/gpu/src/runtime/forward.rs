@@ -8,7 +8,7 @@ use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing};
 use super::state::{GpuState, LayerState, ATTN_CHUNK};
 use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
-use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
+use crate::kernels::matvec::{MatvecMode, MatvecParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
@@ -574,7 +574,7 @@ impl GpuModel {
                 p.expert_first = u(part.first_row / m.rows);
                 p.expert_count = u(part.rows / m.rows);
             }
-            let (gx, gy) = groups(rows, self.max_groups);
+            let (gx, gy) = p.workgroups(self.max_groups);
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
             rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
         }
