@@ -157,14 +157,15 @@ test('a KV budget is a memory wall: the Transformer lane stops with a message an
   const browser = await launch({ webgpu: false });
   try {
     const { page } = browser;
-    // 100 KiB of KV cache per lane: llama (768 bytes per token) fits 133 tokens, Jamba (256) 400.
-    await page.goto(`${site.url}?kvkib=100`);
+    // 400 KiB of KV cache per lane: llama (6 layers x 2 KV heads x 32 x K,V x 4 bytes = 3072 bytes per
+    // token) fits 133 tokens, Jamba (one attention layer: 512 bytes per token) 800.
+    await page.goto(`${site.url}?kvkib=400`);
     await waitForRace(page, 4);
     await waitForPoints(page, 4);
     await page.getByTestId('extend-context').click();
     const stopped = page.locator('[data-arch=llama] [data-testid=lane-stopped]');
     await stopped.waitFor({ timeout: SLOW });
-    assert.match(await stopped.textContent(), /^Stopped: the context is full at 133 tokens: a KV cache budget of 102400 bytes holds 133 tokens at 768 bytes per token$/);
+    assert.match(await stopped.textContent(), /^Stopped: the context is full at 133 tokens: a KV cache budget of 409600 bytes holds 133 tokens at 3072 bytes per token$/);
     await waitForPoints(page, 7);
     await page.waitForFunction(() => !document.querySelector('[data-testid=lane-progress]'), null, { timeout: SLOW });
     for (const chart of ['chart-latency', 'chart-memory']) {

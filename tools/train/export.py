@@ -18,6 +18,7 @@ QTYPES = {"f32": QT.F32, "q8_0": QT.Q8_0, "q4_0": QT.Q4_0}
 FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
               "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}
 LICENSE = "MIT OR Apache-2.0"
+NAME = "shakespeare-2m"  # general.name: the lane title shows "<arch> · <name>"
 
 
 def tensors(model):
@@ -81,7 +82,7 @@ def write(model, tok, kind, path, description):
     """Write `model` as a GGUF of `kind` (f32, q8_0, q4_0) with the BPE vocabulary."""
     qtype = QTYPES[kind]
     w = GGUFWriter(str(path), model.cfg.arch)
-    w.add_name(f"archrace-demo-{model.cfg.arch}")
+    w.add_name(NAME)
     w.add_description(description)
     w.add_license(LICENSE)
     w.add_file_type(FILE_TYPES[kind])

@@ -72,7 +72,7 @@ def one(name, tok, train_ids, val_ids, val_texts, reuse):
     metrics_path = WORK / f"{name}.json"
     if reuse and ckpt.exists() and metrics_path.exists():
         model = build(cfg, TRAIN["init_seed"])
-        model.load_state_dict(torch.load(ckpt))
+        model.load_state_dict(torch.load(ckpt, weights_only=True))
         metrics = json.loads(metrics_path.read_text())
     else:
         model, metrics = train.train(name, cfg, train_ids, val_ids, bpe.token_bytes(tok), log)

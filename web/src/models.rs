@@ -1,8 +1,6 @@
-//! The models bundled with the site, in `public/models/`.
-//!
-//! Until the trained demo models land (issue 6), these are the random-weight test fixtures from
-//! `tests/fixtures/` (llama.cpp's goldens verify them): they race with real speed and memory figures,
-//! but their text is noise, and the page says so.
+//! The models bundled with the site, in `public/models/`: four tiny models (Transformer, Mamba, RWKV-7,
+//! Jamba) trained the same way on the same Shakespeare text by `tools/train/run.sh`, with matched active
+//! parameters (cards in `public/models/README.md`). Q8_0 races by default; Q4_0 is in the picker.
 
 /// A bundled model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,21 +13,31 @@ pub struct Bundled {
     pub label: &'static str,
 }
 
-/// Every bundled model, in the default race's order.
-pub const BUNDLED: [Bundled; 4] = [
-    Bundled { id: "llama", file: "llama-q8_0.gguf", label: "Transformer (llama), tiny random, Q8_0" },
-    Bundled { id: "mamba", file: "mamba-q8_0.gguf", label: "Mamba, tiny random, Q8_0" },
-    Bundled { id: "rwkv7", file: "rwkv7-q8_0.gguf", label: "RWKV-7, tiny random, Q8_0" },
-    Bundled { id: "jamba", file: "jamba-q8_0.gguf", label: "Jamba, tiny random, Q8_0" },
+/// The default race, one lane per architecture, in order.
+pub const DEFAULT_RACE: [Bundled; 4] = [
+    Bundled { id: "llama", file: "llama-q8_0.gguf", label: "Transformer (llama) 2.2M, Q8_0" },
+    Bundled { id: "mamba", file: "mamba-q8_0.gguf", label: "Mamba 2.2M, Q8_0" },
+    Bundled { id: "rwkv7", file: "rwkv7-q8_0.gguf", label: "RWKV-7 2.1M, Q8_0" },
+    Bundled { id: "jamba", file: "jamba-q8_0.gguf", label: "Jamba 2.2M active of 3.6M, Q8_0" },
 ];
+
+/// The same four models quantized to Q4_0 (about half the weight bytes).
+pub const Q4_0: [Bundled; 4] = [
+    Bundled { id: "llama-q4", file: "llama-q4_0.gguf", label: "Transformer (llama) 2.2M, Q4_0" },
+    Bundled { id: "mamba-q4", file: "mamba-q4_0.gguf", label: "Mamba 2.2M, Q4_0" },
+    Bundled { id: "rwkv7-q4", file: "rwkv7-q4_0.gguf", label: "RWKV-7 2.1M, Q4_0" },
+    Bundled { id: "jamba-q4", file: "jamba-q4_0.gguf", label: "Jamba 2.2M active of 3.6M, Q4_0" },
+];
+
+/// Every bundled model, as the picker lists them.
+pub fn all() -> impl Iterator<Item = Bundled> {
+    DEFAULT_RACE.into_iter().chain(Q4_0)
+}
 
 /// The bundled model with this id.
 pub fn bundled(id: &str) -> Option<Bundled> {
-    BUNDLED.iter().copied().find(|b| b.id == id)
+    all().find(|b| b.id == id)
 }
-
-/// Whether the bundled models are placeholders with random weights (their text is noise).
-pub const BUNDLED_ARE_RANDOM: bool = true;
 
 /// The public-domain text that fills the context when the visitor extends it (Shakespeare: Sonnets 18
 /// and 116, "All the world's a stage", "To be, or not to be"); it repeats for longer contexts.

@@ -4,7 +4,7 @@
 //! Unknown keys are ignored and bad values fall back to the defaults, so any link opens a working page.
 
 use crate::engine::{ModelSource, RunSettings};
-use crate::models::BUNDLED;
+use crate::models::DEFAULT_RACE;
 
 /// Most lanes on the page.
 pub const MAX_LANES: usize = 4;
@@ -22,7 +22,7 @@ pub struct RaceSettings {
 impl Default for RaceSettings {
     fn default() -> Self {
         Self {
-            lanes: BUNDLED.iter().map(|b| ModelSource::Bundled(b.id.into())).collect(),
+            lanes: DEFAULT_RACE.iter().map(|b| ModelSource::Bundled(b.id.into())).collect(),
             run: RunSettings {
                 prompt: "Shall I compare thee to a summer's day?".into(),
                 max_new_tokens: 32,

@@ -2,7 +2,7 @@
 
 use crate::chart::fmt_tokens;
 use crate::engine::{Command, ModelSource};
-use crate::models::BUNDLED;
+use crate::models::DEFAULT_RACE;
 use crate::race_state::{add_lane, EngineCtx, LaneModel, LaneSource, LanesCtx, RunCtx, SettingsCtx, CONTEXT_STEPS};
 use crate::url_state::MAX_LANES;
 use leptos::prelude::*;
@@ -77,7 +77,7 @@ pub fn RaceControls() -> impl IntoView {
     };
     let add = move |_| {
         let used = lanes.with_untracked(|l| l.len());
-        let b = BUNDLED[used % BUNDLED.len()];
+        let b = DEFAULT_RACE[used % DEFAULT_RACE.len()];
         let source = ModelSource::Bundled(b.id.into());
         if let Some(lane) = add_lane(lanes, LaneSource::Linked(source.clone())) {
             if let Some(e) = engine.0.get_untracked() {

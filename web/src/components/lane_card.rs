@@ -5,7 +5,6 @@ use super::layer_strip::LayerStrip;
 use super::model_picker::ModelPicker;
 use crate::chart::fmt_bytes;
 use crate::engine::{Command, MemoryFigures};
-use crate::models::BUNDLED_ARE_RANDOM;
 use crate::race_state::{remove_lane, EngineCtx, LaneModel, LanesCtx};
 use leptos::prelude::*;
 
@@ -52,7 +51,6 @@ pub fn LaneCard(
             <LaneProgress lane/>
             {move || lane.error.get().map(|e| view! { <p class="error" role="alert" data-testid="lane-error">{e}</p> })}
             {move || lane.info.get().map(|info| {
-                let random = BUNDLED_ARE_RANDOM && info.name.starts_with("tiny-random");
                 view! {
                     <p class="meta">
                         <span class="backend" data-testid="lane-backend">{info.backend.clone()}</span>
@@ -61,9 +59,6 @@ pub fn LaneCard(
                         <span title="used per token">{fmt_params(info.params_active)}</span> " active"
                     </p>
                     <LayerStrip layers=info.layers.clone()/>
-                    {random.then(|| view! {
-                        <p class="note">"Random weights (a test fixture until the trained demo models ship): the text is noise, the speed and memory are real."</p>
-                    })}
                     <Explainer arch=info.arch.clone()/>
                 }
             })}

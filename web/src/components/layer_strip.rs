@@ -50,7 +50,7 @@ pub fn StripLegend() -> impl IntoView {
             <span class="cell attention"></span>" attention "
             <span class="cell mamba"></span>" Mamba "
             <span class="cell rwkv"></span>" RWKV; "
-            <span class="cell mamba moe">"2/4"</span>" a mixture-of-experts feed-forward using 2 of its 4 experts per token."
+            <span class="cell mamba moe">"k/n"</span>" a mixture-of-experts feed-forward that runs k of its n experts per token."
         </p>
     }
 }

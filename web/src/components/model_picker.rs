@@ -2,7 +2,7 @@
 
 use crate::engine::fetch::MAX_MODEL_BYTES;
 use crate::engine::{Command, ModelSource};
-use crate::models::BUNDLED;
+use crate::models;
 use crate::race_state::{EngineCtx, LaneModel, LaneSource};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -66,7 +66,7 @@ pub fn ModelPicker(
     let on_select = move |ev: leptos::ev::Event| {
         let v = event_target_value(&ev);
         mode.set(v.clone());
-        if BUNDLED.iter().any(|b| b.id == v) {
+        if models::bundled(&v).is_some() {
             load_linked(ModelSource::Bundled(v));
         }
     };
@@ -100,7 +100,7 @@ pub fn ModelPicker(
             <label>
                 <span class="visually-hidden">"Model"</span>
                 <select data-testid="model-picker" on:change=on_select prop:value=move || mode.get()>
-                    {BUNDLED.iter().map(|b| view! { <option value=b.id>{b.label}</option> }).collect_view()}
+                    {models::all().map(|b| view! { <option value=b.id>{b.label}</option> }).collect_view()}
                     <option value="url">"GGUF from a URL…"</option>
                     <option value="file">"GGUF from this computer…"</option>
                 </select>
