@@ -79,18 +79,17 @@ impl MatvecParams {
     /// Parameters for a plain product over `rows x cols` of encoding `ty`.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
         let blocks = cols / kernel_block(ty);
-        let threads = row_threads(blocks);
-        let (gx, _) = groups(rows.div_ceil(WORKGROUP / threads), max_per_dim);
-        Self {
+        let mut p = Self {
             rows: rows as u32,
             cols: cols as u32,
             blocks_per_row: blocks as u32,
-            groups_x: gx,
             row_bytes: ty.row_bytes(cols as u64).unwrap_or(0) as u32,
             slot: NO_SLOT,
-            row_threads: threads as u32,
+            row_threads: row_threads(blocks) as u32,
             ..Self::default()
-        }
+        };
+        p.groups_x = p.workgroups(max_per_dim).0;
+        p
     }
 
     /// The dispatch `(x, y)` for these parameters (`groups_x` is its x).
