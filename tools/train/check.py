@@ -41,12 +41,17 @@ def tokenizer(path, tok, text):
     return len(ours)
 
 
+def generate(path, prompt, seed, n, *sampler):
+    """`archrace generate` at temperature 0.8 on the CPU, with `sampler` flags over its defaults."""
+    return archrace("generate", str(path), "--prompt", prompt, "-n", str(n), "--temp", "0.8", "--seed", str(seed),
+                    *sampler, "--json")
+
+
 def sample(path, prompt, seed, n=48):
-    return archrace("generate", str(path), "--prompt", prompt, "-n", str(n), "--temp", "0.8", "--top-k", "0",
-                    "--top-p", "1", "--min-p", "0", "--seed", str(seed), "--json")["text"]
+    """A card sample: plain temperature sampling (no top-k, top-p or min-p)."""
+    return generate(path, prompt, seed, n, "--top-k", "0", "--top-p", "1", "--min-p", "0")["text"]
 
 
 def generate_ids(path, prompt, seed, n):
-    """Token ids of `archrace generate` at temperature 0.8 with its default top-k/top-p/min-p."""
-    return archrace("generate", str(path), "--prompt", prompt, "-n", str(n), "--temp", "0.8", "--seed", str(seed),
-                    "--json")["ids"]
+    """Token ids with the CLI's default top-k 40, top-p 0.95, min-p 0.05."""
+    return generate(path, prompt, seed, n)["ids"]
