@@ -18,7 +18,7 @@ struct Params {
     scale: f32,    // 1 / sqrt(D)
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D)
 @group(0) @binding(2) var<storage, read> k_cache: array<f32>;        // (pos, H_kv, D)
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>;        // (pos, H_kv, D)

@@ -11,7 +11,7 @@ struct Params {
     eps: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;      // (H S)
 @group(0) @binding(2) var<storage, read> weight: array<f32>; // (H S)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // (H S)

@@ -12,7 +12,7 @@ struct Params {
     c_off: u32,   // C's offset in dbc
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> xz: array<f32>;              // (2 Di): x, then z
 @group(0) @binding(2) var<storage, read> consts: array<f32>;          // conv w (Di, K), conv b (Di), dt_bias (Di), D (Di), A (Di, N)
 @group(0) @binding(3) var<storage, read_write> conv_state: array<f32>; // (K - 1, Di)

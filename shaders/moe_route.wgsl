@@ -11,7 +11,7 @@ struct Params {
     top_k: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;     // (n_experts)
 @group(0) @binding(2) var<storage, read_write> route: array<u32>; // (2 top_k)
 

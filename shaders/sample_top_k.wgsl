@@ -20,7 +20,7 @@ struct SampleParams {
     u: f32,        // uniform draw in [0, 1)
 }
 
-@group(0) @binding(0) var<uniform> sp: SampleParams;
+@group(0) @binding(0) var<storage, read> sp: SampleParams;
 @group(0) @binding(1) var<storage, read_write> logits_rw: array<f32>;
 @group(0) @binding(2) var<storage, read> recent: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sampled: array<u32>;

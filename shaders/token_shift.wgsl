@@ -7,7 +7,7 @@ struct Params {
     n_mix: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (E)
 @group(0) @binding(2) var<storage, read_write> prev: array<f32>; // (E): the shift state
 @group(0) @binding(3) var<storage, read> mix: array<f32>;        // (n_mix, E)

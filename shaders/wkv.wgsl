@@ -3,7 +3,8 @@
 //   o_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = w_i S_ij + k_i v_j.
 // `wkv7` (RWKV-7 Goose, section 4, the generalised delta rule), one thread per (head, value row i):
 //   sa_i = sum_j -kk_j S_ij;  S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j;  o_i = sum_j S_ij r_j.
-// `rwkv7_prep`: kk = normalize(k * k_k) per head; k = k + a k k_a - k k_a. One workgroup per head.
+// `rwkv7_prep`: kk = normalize(k * k_k) per head, and kk a after it (the one product wkv7 needs of a, so
+//   wkv7 binds no `a`); k = k + a k k_a - k k_a. One workgroup per head.
 // `rwkv7_bonus`: bonus_i = v_i sum_j r_j k_j r_k_j, per head. One workgroup per head.
 // CPU twins: archrace_cpu::model::rwkv::{time_mix_v6, time_mix_v7} (their per-token loops).
 
@@ -14,15 +15,15 @@ struct Params {
     head_size: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> r: array<f32>;          // (H S)
 @group(0) @binding(2) var<storage, read> w: array<f32>;          // (H S) decay
 @group(0) @binding(3) var<storage, read_write> k: array<f32>;    // (H S)
 @group(0) @binding(4) var<storage, read> v: array<f32>;          // (H S)
 @group(0) @binding(5) var<storage, read_write> state: array<f32>; // (H, S, S)
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;    // (H S)
-@group(0) @binding(7) var<storage, read> u: array<f32>;          // (H S) v6 bonus; v7: a
-@group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (H S) v7
+@group(0) @binding(7) var<storage, read> u: array<f32>;          // (H S) v6 bonus; v7 prep: a
+@group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (2, H S) v7: [kk, kk a]
 @group(0) @binding(9) var<storage, read> k_k: array<f32>;        // (H S) v7 prep
 @group(0) @binding(10) var<storage, read> k_a: array<f32>;       // (H S) v7 prep; v7 bonus: r_k
 
@@ -73,6 +74,7 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x % s;
     let base = head * s;
     let row = head * s * s + i * s;
+    let kka = p.n_head * s; // kk a follows kk
     var sa = 0.0;
     for (var j = 0u; j < s; j++) {
         sa -= kk[base + j] * state[row + j];
@@ -80,7 +82,7 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
     let vi = v[base + i];
     var acc = 0.0;
     for (var j = 0u; j < s; j++) {
-        let updated = state[row + j] * w[base + j] + vi * k[base + j] + sa * (kk[base + j] * u[base + j]);
+        let updated = state[row + j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
         state[row + j] = updated;
         acc += updated * r[base + j];
     }
@@ -99,7 +101,9 @@ fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     let norm = max(sqrt(workgroup_sum(tid, sq)), 1e-12);
     for (var j = tid; j < s; j += WG) {
         let kj = k[base + j];
-        kk[base + j] = kj * k_k[base + j] / norm;
+        let kkj = kj * k_k[base + j] / norm;
+        kk[base + j] = kkj;
+        kk[p.n_head * s + base + j] = kkj * u[base + j];
         let ka = kj * k_a[base + j];
         k[base + j] = kj + u[base + j] * ka - ka;
     }

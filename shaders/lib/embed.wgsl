@@ -11,7 +11,7 @@ struct Params {
     tok_index: u32, // which entry of `tokens` to read
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (cols)

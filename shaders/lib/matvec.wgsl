@@ -30,7 +30,7 @@ struct Params {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (x_off + cols / 4)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)

@@ -1,5 +1,6 @@
 //! Every kernel's WGSL parses and validates with naga, with no GPU; every `shaders/*.wgsl` file is a
-//! registered kernel, and every kernel has its entry point.
+//! registered kernel, every kernel has its entry point, and every entry point fits WebGPU's default
+//! limits.
 #![cfg(not(target_arch = "wasm32"))]
 
 use archrace_gpu::Kernel;
@@ -9,19 +10,19 @@ use std::path::PathBuf;
 /// `shader-f16` or subgroups fails here, so it must come as a variant with a portable twin.
 const CORE_WEBGPU: naga::valid::Capabilities = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
 
-fn validate(name: &str, source: &str) -> naga::Module {
+fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), CORE_WEBGPU)
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), CORE_WEBGPU)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: validation error:\n{}", e.emit_to_string(source)));
-    module
+    (module, info)
 }
 
 #[test]
 fn every_kernel_validates_without_a_gpu() {
     for kernel in Kernel::all() {
-        let module = validate(&kernel.name(), &kernel.source());
+        let (module, _) = validate(&kernel.name(), &kernel.source());
         assert!(
             module.entry_points.iter().any(|e| e.name == kernel.entry_point()),
             "{} has no entry point {}",
@@ -45,4 +46,35 @@ fn every_wgsl_file_belongs_to_a_kernel() {
         }
     }
     assert_eq!(files, names.len(), "every kernel's file exists");
+}
+
+/// Every kernel's entry point runs on a device with WebGPU's default limits (what `requestDevice` gives
+/// when the adapter offers no more): at most 8 storage buffers, 256 invocations and 16 KiB of workgroup
+/// memory. And none takes a uniform buffer: lavapipe recompiles a shader at every dispatch when uniform
+/// values steer its loops (see `archrace_gpu::runtime::recorder`), so parameters come from storage.
+#[test]
+fn every_kernel_fits_webgpu_default_limits() {
+    for kernel in Kernel::all() {
+        let name = kernel.name();
+        let (module, info) = validate(&name, &kernel.source());
+        let index = module.entry_points.iter().position(|e| e.name == kernel.entry_point()).unwrap();
+        let entry = &module.entry_points[index];
+        let uses = info.get_entry_point(index);
+        let (mut storage, mut workgroup_bytes) = (0, 0);
+        for (handle, var) in module.global_variables.iter() {
+            if uses[handle].is_empty() {
+                continue;
+            }
+            match var.space {
+                naga::AddressSpace::Storage { .. } => storage += 1,
+                naga::AddressSpace::Uniform => panic!("{name}: binds a uniform buffer; parameters come from storage"),
+                naga::AddressSpace::WorkGroup => workgroup_bytes += module.types[var.ty].inner.size(module.to_ctx()),
+                _ => {}
+            }
+        }
+        assert!(storage <= 8, "{name}: {storage} storage buffers (default limit 8)");
+        let invocations: u32 = entry.workgroup_size.iter().product();
+        assert!(invocations <= 256, "{name}: {invocations} invocations per workgroup (default limit 256)");
+        assert!(workgroup_bytes <= 16384, "{name}: {workgroup_bytes} bytes of workgroup memory (default limit 16384)");
+    }
 }

@@ -45,11 +45,11 @@ async fn time_dispatches(
         for _ in 0..reps {
             rec.dispatch(kernel, params, buffers, groups);
         }
-        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let uniform = Pool::default().create(ctx, "bench params", rec.params_len(), usage, Category::Scratch)?;
+        let usage = crate::runtime::recorder::PARAMS_USAGE;
+        let params = Pool::default().create(ctx, "bench params", rec.params_len(), usage, Category::Scratch)?;
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
         let timing = timestamps.map_or(Timing::None, |t| Timing::Whole(&t.set));
-        rec.encode(&ctx.device, &ctx.queue, &uniform, &mut encoder, timing, None);
+        rec.encode(&ctx.device, &ctx.queue, &params, &mut encoder, timing, None);
         if let Some(t) = timestamps {
             t.resolve(&mut encoder);
         }
@@ -151,10 +151,10 @@ pub async fn empty_dispatches_ms(ctx: &GpuContext, n: usize) -> Result<f64, GpuE
         for _ in 0..n {
             rec.dispatch(Kernel::Noop, &[0, 0], &[], [1, 1, 1]);
         }
-        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
-        let uniform = pool.create(ctx, "noop params", rec.params_len(), usage, Category::Scratch)?;
+        let usage = crate::runtime::recorder::PARAMS_USAGE;
+        let params = pool.create(ctx, "noop params", rec.params_len(), usage, Category::Scratch)?;
         let mut e = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("noops") });
-        rec.encode(&ctx.device, &ctx.queue, &uniform, &mut e, Timing::None, None);
+        rec.encode(&ctx.device, &ctx.queue, &params, &mut e, Timing::None, None);
         e.copy_buffer_to_buffer(&src, 0, &fence, 0, 16);
         ctx.queue.submit([e.finish()]);
         readback::read_bytes(&ctx.device, &fence).await?;

@@ -91,14 +91,17 @@ pub fn wkv6(r: &[f32], k: &[f32], v: &[f32], w: &[f32], u: &[f32], state: &mut [
     out
 }
 
-/// RWKV-7 key preparation for one token, per head: returns `kk = normalize(k * k_k)` and replaces `k` by
-/// `k + a k k_a - k k_a`. CPU twin of `rwkv7_prep`.
+/// RWKV-7 key preparation for one token, per head: returns `[kk, kk a]` (2, H S) with
+/// `kk = normalize(k * k_k)`, the two vectors `wkv7` reads, and replaces `k` by `k + a k k_a - k k_a`.
+/// CPU twin of `rwkv7_prep`.
 pub fn rwkv7_prep(k: &mut [f32], a: &[f32], k_k: &[f32], k_a: &[f32], s: usize) -> Vec<f32> {
     let mut kk: Vec<f32> = k.iter().zip(k_k).map(|(v, m)| v * m).collect();
     for head in kk.chunks_exact_mut(s) {
         let norm = head.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         head.iter_mut().for_each(|v| *v /= norm);
     }
+    let kka: Vec<f32> = kk.iter().zip(a).map(|(v, a)| v * a).collect();
+    kk.extend(kka);
     for (i, kv) in k.iter_mut().enumerate() {
         let ka = *kv * k_a[i];
         *kv = *kv + a[i] * ka - ka;
@@ -107,20 +110,12 @@ pub fn rwkv7_prep(k: &mut [f32], a: &[f32], k_k: &[f32], k_a: &[f32], s: usize) 
 }
 
 /// RWKV-7 WKV for one token, per head (Goose, section 4): `sa_i = sum_j -kk_j S_ij`,
-/// `S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j`, `o_i = sum_j S_ij r_j`. CPU twin of `wkv7`.
+/// `S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j`, `o_i = sum_j S_ij r_j`; `kk` is `[kk, kk a]` (2, H S) from
+/// `rwkv7_prep`. CPU twin of `wkv7`.
 #[allow(clippy::too_many_arguments)]
-pub fn wkv7(
-    r: &[f32],
-    w: &[f32],
-    k: &[f32],
-    v: &[f32],
-    kk: &[f32],
-    a: &[f32],
-    state: &mut [f32],
-    h: usize,
-    s: usize,
-) -> Vec<f32> {
+pub fn wkv7(r: &[f32], w: &[f32], k: &[f32], v: &[f32], kk: &[f32], state: &mut [f32], h: usize, s: usize) -> Vec<f32> {
     let mut out = vec![0.0; h * s];
+    let (kk, kka) = kk.split_at(h * s);
     for head in 0..h {
         let b = head * s;
         let st = &mut state[head * s * s..(head + 1) * s * s];
@@ -128,7 +123,7 @@ pub fn wkv7(
             let sa: f32 = (0..s).map(|j| -kk[b + j] * st[i * s + j]).sum();
             let mut acc = 0.0;
             for j in 0..s {
-                let new = st[i * s + j] * w[b + j] + v[b + i] * k[b + j] + sa * (kk[b + j] * a[b + j]);
+                let new = st[i * s + j] * w[b + j] + v[b + i] * k[b + j] + sa * kka[b + j];
                 st[i * s + j] = new;
                 acc += new * r[b + j];
             }
@@ -255,7 +250,7 @@ pub fn time_mix_v7(
         let (mut kt, at) = (row(&k), row(&a));
         let kk = rwkv7_prep(&mut kt, &at, &k_k, &k_a, s);
         let (rt, vt) = (row(&r), row(&v));
-        out.extend(wkv7(&rt, &row(&decay), &kt, &vt, &kk, &at, state, h, s));
+        out.extend(wkv7(&rt, &row(&decay), &kt, &vt, &kk, state, h, s));
         bonus.extend(rwkv7_bonus(&rt, &kt, &vt, &r_k, s));
     }
     finish(&w.common, spec, &out, Some(&bonus), &g, t)

@@ -6,7 +6,7 @@ use archrace_gguf::GgmlType;
 use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernels' uniform block; mirrors `Params` in `shaders/lib/matvec.wgsl` (64 bytes).
+/// The kernels' parameter block; mirrors `Params` in `shaders/lib/matvec.wgsl` (64 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct MatvecParams {
@@ -173,7 +173,7 @@ impl Matvec {
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("matvec params"),
             size: std::mem::size_of::<MatvecParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: crate::runtime::recorder::PARAMS_USAGE,
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));

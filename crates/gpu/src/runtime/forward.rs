@@ -229,17 +229,17 @@ impl GpuModel {
             // Caches already moved to larger buffers still need their contents: submit those copies.
             let mut encoder =
                 ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
-            rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, Timing::None, None);
+            rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
             ctx.queue.submit([encoder.finish()]);
             return Err(e);
         }
         self.write_rope_table(ctx, state);
         self.record(&mut rec, state, out);
-        if rec.params_len() > state.scratch.uniform.size() {
+        if rec.params_len() > state.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
-            let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+            let usage = super::recorder::PARAMS_USAGE;
             let new = state.pool.create(ctx, "step params", size, usage, super::pool::Category::Scratch)?;
-            let old = std::mem::replace(&mut state.scratch.uniform, new);
+            let old = std::mem::replace(&mut state.scratch.params, new);
             state.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);
         }
@@ -248,7 +248,7 @@ impl GpuModel {
         let kernels = rec.kernels();
         let timestamps = if state.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
         let timing = timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
-        rec.encode(&ctx.device, &ctx.queue, &state.scratch.uniform, &mut encoder, timing, Some(&mut state.bind_groups));
+        rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, timing, Some(&mut state.bind_groups));
         if let Some(t) = &timestamps {
             t.resolve(&mut encoder);
         }

@@ -100,7 +100,8 @@ impl Pool {
         cat: Category,
     ) -> Result<wgpu::Buffer, GpuError> {
         let size = size.max(16).div_ceil(16) * 16;
-        let limit = if usage.contains(wgpu::BufferUsages::STORAGE) {
+        // Storage buffers are bound whole, except parameter buffers, which are bound one slot at a time.
+        let limit = if usage.contains(wgpu::BufferUsages::STORAGE) && usage != super::recorder::PARAMS_USAGE {
             Self::max_binding(ctx)
         } else {
             ctx.report.limits.max_buffer_size

@@ -1,5 +1,11 @@
-//! Recording a decode step: dispatches (each with its parameters in a 256-byte slot of one uniform
+//! Recording a decode step: dispatches (each with its parameters in a 256-byte slot of one parameter
 //! buffer) and buffer copies, encoded into one command encoder for one submit.
+//!
+//! Kernels read their parameters from a read-only storage binding, not a uniform one: Mesa's lavapipe
+//! (22.3, our CI adapter) inlines uniform-buffer values that steer loops and branches into a new shader
+//! variant, compiled again at every dispatch and never freed. A decode step then spent most of its time
+//! in LLVM (an RMSNorm dispatch took 1.8 ms, the MoE router 30 ms) and grew the process by ~0.7 MB per
+//! router dispatch. Storage reads are not inlined; on real GPUs the 64 bytes are cached either way.
 
 use crate::pipelines::Pipelines;
 use crate::Kernel;
@@ -8,6 +14,8 @@ use crate::Kernel;
 pub const SLOT: usize = 256;
 /// Bytes bound per slot: the largest `Params` struct of any kernel.
 const PARAM_BYTES: u64 = 64;
+/// Usage of a parameter buffer: bound as `var<storage, read>` (see the module's note), written by the queue.
+pub const PARAMS_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST);
 
 enum Item {
     Dispatch { kernel: Kernel, slot: usize, buffers: Vec<(u32, wgpu::Buffer)>, groups: [u32; 3] },
@@ -85,7 +93,7 @@ impl<'p> Recorder<'p> {
         self.items.push(Item::Copy { src: src.clone(), src_off, dst: dst.clone(), dst_off, size });
     }
 
-    /// Bytes of parameters recorded: the uniform buffer must hold at least this many.
+    /// Bytes of parameters recorded: the parameter buffer must hold at least this many.
     pub fn params_len(&self) -> u64 {
         self.params.len() as u64
     }
@@ -106,7 +114,7 @@ impl<'p> Recorder<'p> {
             .collect()
     }
 
-    /// Writes the parameters into `uniform` and encodes everything into `encoder`: runs of dispatches in
+    /// Writes the parameters into `params` and encodes everything into `encoder`: runs of dispatches in
     /// one compute pass each, copies between them. With `timing`, GPU timestamps are written: around the
     /// one pass (`Whole`: indices 0 and 1), or around each dispatch in a pass of its own (`PerDispatch`:
     /// indices 2i and 2i + 1), which costs a pass per dispatch and is for profiling.
@@ -114,7 +122,7 @@ impl<'p> Recorder<'p> {
         self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        uniform: &wgpu::Buffer,
+        params: &wgpu::Buffer,
         encoder: &mut wgpu::CommandEncoder,
         timing: Timing<'_>,
         mut cache: Option<&mut BindGroupCache>,
@@ -122,7 +130,7 @@ impl<'p> Recorder<'p> {
         if let Some(c) = cache.as_deref_mut().filter(|c| c.map.len() > MAX_CACHED) {
             c.clear();
         }
-        queue.write_buffer(uniform, 0, &self.params);
+        queue.write_buffer(params, 0, &self.params);
         let mut pass: Option<wgpu::ComputePass<'_>> = None;
         let mut index = 0u32;
         for item in self.items {
@@ -138,7 +146,7 @@ impl<'p> Recorder<'p> {
                             let mut entries = vec![wgpu::BindGroupEntry {
                                 binding: 0,
                                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                    buffer: uniform,
+                                    buffer: params,
                                     offset: (slot * SLOT) as u64,
                                     size: std::num::NonZeroU64::new(PARAM_BYTES),
                                 }),

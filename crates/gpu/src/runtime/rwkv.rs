@@ -159,8 +159,7 @@ impl GpuModel {
         let hs = [u(h), u(s)];
         let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &m.k_k), (10, &m.k_a)];
         rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), 1, 1]);
-        let wkv_bindings =
-            [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &rw.a), (8, &rw.kk)];
+        let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
         rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, groups(h * s));
         let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, &m.r_k)];
         rec.dispatch(Kernel::Rwkv7Bonus, &hs, &bonus, [u(h), 1, 1]);

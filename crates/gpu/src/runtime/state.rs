@@ -128,7 +128,7 @@ pub struct Scratch {
     /// Token slots: `[0]` is the token being embedded (written by the CPU or by the sampler).
     pub tokens: wgpu::Buffer,
     /// Parameter slots for the step's dispatches.
-    pub uniform: wgpu::Buffer,
+    pub params: wgpu::Buffer,
     /// RWKV's, when the model has RWKV layers.
     pub rwkv: Option<RwkvScratch>,
     /// RoPE `(cos, sin)` per layer and pair at the current position, uploaded with each step.
@@ -253,7 +253,7 @@ impl GpuState {
                 r: s!("rwkv r", e)?,
                 k: s!("rwkv k", e)?,
                 v: s!("rwkv v", e)?,
-                kk: s!("rwkv kk", e)?,
+                kk: s!("rwkv kk", 2 * e)?,
                 a: s!("rwkv a", e)?,
                 decay: s!("rwkv decay", e)?,
                 g: s!("rwkv g", e)?,
@@ -293,13 +293,7 @@ impl GpuState {
             route: s!("route", 16)?,
             logits: s!("logits", spec.n_vocab)?,
             tokens: s!("tokens", 4)?,
-            uniform: pool.create(
-                ctx,
-                "step params",
-                64 * 256,
-                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                Category::Scratch,
-            )?,
+            params: pool.create(ctx, "step params", 64 * 256, super::recorder::PARAMS_USAGE, Category::Scratch)?,
         };
         let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let token_staging = pool.create(ctx, "token read-back", 4, staging, Category::Staging)?;
