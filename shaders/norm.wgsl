@@ -3,9 +3,9 @@
 // kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
 // CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}.
 
-// 64 threads: one row of the tiny models fits in a few strides (the workgroup size stays small on
-// software adapters, where barriers are expensive).
-const WG: u32 = 64u;
+// 256 threads per row: a decode step normalises one row of n_embd (up to ~8192) values, and the row's
+// reads are spread over as many threads as a workgroup may have by default.
+const WG: u32 = 256u;
 
 struct Params {
     n: u32,
