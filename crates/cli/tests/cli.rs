@@ -216,7 +216,7 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
     }
     let model = &j["models"][0];
     assert_eq!(model["arch"], "jamba");
-    for key in ["tokens_per_s", "roofline_tokens_per_s", "empty_dispatches_ms", "overhead_ratio"] {
+    for key in ["tokens_per_s", "roofline_tokens_per_s", "empty_dispatches_ms", "step_over_empty"] {
         assert!(model[key].as_f64().unwrap() > 0.0, "{key}: {model}");
     }
     let profile = &model["profile"];
@@ -226,5 +226,10 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         let calls: u64 = kernels.iter().map(|k| k["calls"].as_u64().unwrap()).sum();
         assert_eq!(calls, model["dispatches_per_token"].as_u64().unwrap());
         assert!(kernels.iter().any(|k| k["kernel"] == "moe_route"), "{profile}");
+        let fixed = model["fixed_overhead_ms"].as_f64().unwrap();
+        assert!(fixed >= 0.0 && fixed <= model["ms_per_token"].as_f64().unwrap(), "{model}");
+        assert!(model["fixed_overhead_ratio"].as_f64().is_some(), "{model}");
+    } else {
+        assert!(model["fixed_overhead_ms"].is_null(), "{model}");
     }
 }

@@ -6,7 +6,7 @@ use super::{median, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
-use archrace_gpu::runtime::StepProfile;
+use archrace_gpu::runtime::{StepProfile, TimingSource};
 use archrace_gpu::{GpuContext, GpuModel, StepOutput};
 use archrace_model::calc::{self, KvType};
 use serde::Serialize;
@@ -32,7 +32,13 @@ struct ModelRow {
     fraction_of_roofline: f64,
     dispatches_per_token: usize,
     empty_dispatches_ms: f64,
-    overhead_ratio: f64,
+    /// The whole step against the empty dispatches.
+    step_over_empty: f64,
+    /// The step's time outside its kernels (wall clock minus the kernels' GPU time, from timestamps):
+    /// submission, scheduling, gaps between dispatches and the token's read-back. None without timestamps.
+    fixed_overhead_ms: Option<f64>,
+    /// `fixed_overhead_ms` against the empty dispatches (target: at most 2).
+    fixed_overhead_ratio: Option<f64>,
     profile: Option<StepProfile>,
 }
 
@@ -102,6 +108,9 @@ pub fn bench(
         let bytes_per_token = active + report.kv_cache_bytes + report.state_bytes;
         let roofline = copy.gb_per_s * 1e9 / bytes_per_token as f64;
         let tokens_per_s = 1e3 / ms;
+        let profile = state.last_profile.take();
+        let kernels_ms = profile.as_ref().filter(|p| p.source == TimingSource::GpuTimestamps).map(|p| p.gpu_ms);
+        let fixed_overhead_ms = kernels_ms.map(|k| (ms - k).max(0.0));
         model_rows.push(ModelRow {
             model: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             arch: format!("{:?}", cpu.spec.arch).to_lowercase(),
@@ -113,8 +122,10 @@ pub fn bench(
             fraction_of_roofline: tokens_per_s / roofline,
             dispatches_per_token: dispatches,
             empty_dispatches_ms: empty,
-            overhead_ratio: ms / empty,
-            profile: state.last_profile.take(),
+            step_over_empty: ms / empty,
+            fixed_overhead_ms,
+            fixed_overhead_ratio: fixed_overhead_ms.map(|f| f / empty),
+            profile,
         });
     }
     let report = Report {
@@ -146,7 +157,7 @@ pub fn bench(
     for m in &report.models {
         println!(
             "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
-             {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x",
+             {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}",
             m.model,
             m.arch,
             m.context,
@@ -157,7 +168,11 @@ pub fn bench(
             100.0 * m.fraction_of_roofline,
             m.dispatches_per_token,
             m.empty_dispatches_ms,
-            m.overhead_ratio
+            m.step_over_empty,
+            match (m.fixed_overhead_ms, m.fixed_overhead_ratio) {
+                (Some(ms), Some(r)) => format!("{ms:.3} ms = {r:.2}x empty (target <= 2x)"),
+                _ => "n/a (no timestamps)".to_string(),
+            }
         );
         if let Some(p) = &m.profile {
             let top: Vec<String> =
