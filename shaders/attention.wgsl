@@ -4,7 +4,7 @@
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
 // with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax).
 // Grouped-query heads: query head h reads KV head h / (H / H_kv).
-// CPU twin: archrace_cpu::model::mixers::attention (its per-token loop).
+// CPU twin: archrace_cpu::model::mixers::attention (its per-token loop). Reductions: lib/reduce.wgsl.
 
 const WG: u32 = 64u;
 const CHUNK: u32 = 256u;
@@ -26,35 +26,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D)
 
 var<workgroup> scores: array<f32, CHUNK>;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_max(tid: u32, v: f32) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            red[tid] = max(red[tid], red[tid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(tid: u32, v: f32) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            red[tid] += red[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(WG)
 fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -76,14 +47,14 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         scores[j] = s;
         local_max = max(local_max, s);
     }
-    let m = reduce_max(tid, local_max);
+    let m = workgroup_max(tid, local_max);
     var local_sum = 0.0;
     for (var j = tid; j < n; j += WG) {
         let e = exp(scores[j] - m);
         scores[j] = e;
         local_sum += e;
     }
-    let l = reduce_sum(tid, local_sum); // the barriers inside also publish scores[]
+    let l = workgroup_sum(tid, local_sum); // the barriers inside also publish scores[]
     let po = (head * p.n_chunks + chunk) * (d + 2u);
     if tid == 0u {
         partial[po] = m;

@@ -1,7 +1,8 @@
 // RWKV's output norm: a group norm over each head's S channels (eps 64e-5, as llama.cpp's RWKV graphs),
 // scaled and biased, plus an optional extra term added after the norm (RWKV-7's r k bonus), times the
 // gate g. One workgroup per head.
-// CPU twin: archrace_cpu::model::rwkv::group_norm (with `finish`'s bonus and gate).
+// CPU twin: archrace_cpu::model::rwkv::group_norm (with `finish`'s bonus and gate). Reductions:
+// lib/reduce.wgsl.
 
 const WG: u32 = 64u;
 
@@ -18,22 +19,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> extra: array<f32>;  // (H S), when has_extra
 @group(0) @binding(5) var<storage, read> gate: array<f32>;   // (H S)
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (H S)
-
-var<workgroup> sums: array<f32, WG>;
-
-fn workgroup_sum(tid: u32, v: f32) -> f32 {
-    sums[tid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            sums[tid] += sums[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = sums[0];
-    workgroupBarrier();
-    return total;
-}
 
 @compute @workgroup_size(WG)
 fn group_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {

@@ -1,7 +1,7 @@
 // Normalisation of `rows` rows of n values, one workgroup per row, from x[in_off + r * n ..] to
 // y[out_off + r * n ..]. kind 0: RMSNorm (Zhang & Sennrich 2019, eq. 4) y = x / sqrt(mean(x^2) + eps) * w.
 // kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
-// CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}.
+// CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Reductions: lib/reduce.wgsl.
 
 // 256 threads per row: a decode step normalises one row of n_embd (up to ~8192) values, and the row's
 // reads are spread over as many threads as a workgroup may have by default.
@@ -21,22 +21,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<f32>; // (n)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;   // (n), LayerNorm only
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-var<workgroup> sums: array<f32, WG>;
-
-fn workgroup_sum(tid: u32, v: f32) -> f32 {
-    sums[tid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            sums[tid] += sums[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = sums[0];
-    workgroupBarrier(); // everyone has read sums[0] before it is reused
-    return total;
-}
 
 @compute @workgroup_size(WG)
 fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {

@@ -1,9 +1,10 @@
-// Sampling with temperature on the GPU (CPU twin: archrace_model::sample::Sampler::sample), the CPU sampler's procedure step for step
-// (archrace_model::sample::Sampler::sample): repetition penalty on the recent tokens; the top_k
+// Sampling with temperature on the GPU, the CPU sampler's procedure step for step (CPU twin:
+// archrace_model::sample::Sampler::sample): repetition penalty on the recent tokens; the top_k
 // candidates by logit (ties to the lower id), found by top_k passes that each take the best candidate
 // after the previous one; top-p and min-p on the probabilities before temperature; then the one uniform
 // draw u (the host's SplitMix64 stream, one draw per token, as the CPU sampler's) picks from the
 // temperature-scaled weights. One workgroup; thread 0 does the short sequential part in the CPU's order.
+// Reductions: lib/reduce.wgsl.
 
 const WG: u32 = 256u;
 const MAX_TOP_K: u32 = 64u;
@@ -25,8 +26,6 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> recent: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sampled: array<u32>;
 
-var<workgroup> best_v: array<f32, WG>;
-var<workgroup> best_i: array<u32, WG>;
 var<workgroup> cand_v: array<f32, MAX_TOP_K>;
 var<workgroup> cand_i: array<u32, MAX_TOP_K>;
 
@@ -51,36 +50,22 @@ fn sample_top_k(@builtin(local_invocation_index) tid: u32) {
     var first = true;
     for (var t = 0u; t < sp.top_k; t++) {
         var v = -0x1.fffffep+127f;
-        var idx = 0xffffffffu;
+        var idx = NONE;
         for (var i = tid; i < sp.n; i += WG) {
             let l = logits_rw[i];
-            if (first || after(l, i, pv, pi)) && (idx == 0xffffffffu || l > v) {
+            if (first || after(l, i, pv, pi)) && (idx == NONE || l > v) {
                 v = l;
                 idx = i;
             }
         }
-        best_v[tid] = v;
-        best_i[tid] = idx;
-        workgroupBarrier();
-        for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-            if tid < stride {
-                let ov = best_v[tid + stride];
-                let oi = best_i[tid + stride];
-                if oi != 0xffffffffu && (best_i[tid] == 0xffffffffu || ov > best_v[tid] || (ov == best_v[tid] && oi < best_i[tid])) {
-                    best_v[tid] = ov;
-                    best_i[tid] = oi;
-                }
-            }
-            workgroupBarrier();
-        }
-        pv = best_v[0];
-        pi = best_i[0];
+        let best = workgroup_argmax(tid, Best(v, idx));
+        pv = best.v;
+        pi = best.i;
         first = false;
         if tid == 0u {
             cand_v[t] = pv;
             cand_i[t] = pi;
         }
-        workgroupBarrier();
     }
     if tid != 0u {
         return;

@@ -6,7 +6,8 @@
 // `rwkv7_prep`: kk = normalize(k * k_k) per head, and kk a after it (the one product wkv7 needs of a, so
 //   wkv7 binds no `a`); k = k + a k k_a - k k_a. One workgroup per head.
 // `rwkv7_bonus`: bonus_i = v_i sum_j r_j k_j r_k_j, per head. One workgroup per head.
-// CPU twins: archrace_cpu::model::rwkv::{time_mix_v6, time_mix_v7} (their per-token loops).
+// CPU twins: archrace_cpu::model::rwkv::{time_mix_v6, time_mix_v7} (their per-token loops). Reductions:
+// lib/reduce.wgsl.
 
 const WG: u32 = 64u;
 
@@ -26,22 +27,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (2, H S) v7: [kk, kk a]
 @group(0) @binding(9) var<storage, read> k_k: array<f32>;        // (H S) v7 prep
 @group(0) @binding(10) var<storage, read> k_a: array<f32>;       // (H S) v7 prep; v7 bonus: r_k
-
-var<workgroup> sums: array<f32, WG>;
-
-fn workgroup_sum(tid: u32, val: f32) -> f32 {
-    sums[tid] = val;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if tid < stride {
-            sums[tid] += sums[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = sums[0];
-    workgroupBarrier();
-    return total;
-}
 
 @compute @workgroup_size(64)
 fn wkv6(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -61,6 +61,7 @@ macro_rules! shader {
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
+const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
 const FIXED: [Kernel; 19] = [
@@ -173,11 +174,21 @@ impl Kernel {
         }
     }
 
-    /// The complete WGSL source: shared prelude, the kernel's file, the shared body.
+    /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
     pub fn source(self) -> String {
         match self {
             Kernel::Matvec(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
+            Kernel::Norm
+            | Kernel::GroupNorm
+            | Kernel::AttnPartial
+            | Kernel::AttnCombine
+            | Kernel::Argmax
+            | Kernel::SampleTopK
+            | Kernel::Wkv6
+            | Kernel::Wkv7
+            | Kernel::Rwkv7Prep
+            | Kernel::Rwkv7Bonus => [self.file(), REDUCE].join("\n"),
             _ => self.file().to_string(),
         }
     }
