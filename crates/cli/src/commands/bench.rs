@@ -97,24 +97,34 @@ pub fn bench(
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
         let ms = median(times);
+        let timed_context = state.pos;
         let dispatches = model.step_dispatches(&state);
         let empty = pollster::block_on(empty_dispatches_ms(&ctx, dispatches))?;
+        // Profiled steps (a pass per dispatch, timestamps around each): the kernels' GPU time is the
+        // median over as many steps as were timed, up to 8, like the wall time it is subtracted from.
         state.profile = true;
-        pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
+        let (mut kernel_ms, mut profile) = (Vec::new(), None);
+        for _ in 0..steps.min(8) {
+            token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
+            if let Some(p) = state.last_profile.take() {
+                kernel_ms.push(p.gpu_ms);
+                profile = Some(p);
+            }
+        }
+        state.profile = false;
         // Bytes a token must read: the active weights (MoE: top-k experts) and the KV cache so far.
-        let report = calc::report(&cpu.spec, Some(&g), state.pos as u64, KvType::F32);
+        let report = calc::report(&cpu.spec, Some(&g), timed_context as u64, KvType::F32);
         let active =
             (report.weight_bytes as f64 * report.params_active as f64 / report.params_total.max(1) as f64) as u64;
         let bytes_per_token = active + report.kv_cache_bytes + report.state_bytes;
         let roofline = copy.gb_per_s * 1e9 / bytes_per_token as f64;
         let tokens_per_s = 1e3 / ms;
-        let profile = state.last_profile.take();
-        let kernels_ms = profile.as_ref().filter(|p| p.source == TimingSource::GpuTimestamps).map(|p| p.gpu_ms);
-        let fixed_overhead_ms = kernels_ms.map(|k| (ms - k).max(0.0));
+        let timestamps = profile.as_ref().is_some_and(|p| p.source == TimingSource::GpuTimestamps);
+        let fixed_overhead_ms = timestamps.then(|| (ms - median(kernel_ms)).max(0.0));
         model_rows.push(ModelRow {
             model: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             arch: format!("{:?}", cpu.spec.arch).to_lowercase(),
-            context: state.pos,
+            context: timed_context,
             ms_per_token: ms,
             tokens_per_s,
             bytes_per_token,
