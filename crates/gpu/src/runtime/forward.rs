@@ -1,12 +1,13 @@
 //! One decode step of a whole model on the GPU: embed the token, run every layer as the spec says, norm,
 //! project to logits, and either read the logits back or sample on the GPU and read back 4 bytes.
 //! The step is one command encoder and one submit. The layer loop mirrors the CPU forward
-//! (`archrace_cpu::model::forward`), kernel for kernel.
+//! (`archrace_cpu::model::forward`): norm, mixer, norm, feed-forward, with the mixers and feed-forwards in
+//! `mixers.rs` (attention, Mamba, dense and MoE) and `rwkv.rs` (time-mix, channel-mix), kernel for kernel.
 
 use super::pool::{MemoryUse, Pool};
 use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing};
-use super::state::{GpuState, LayerState, ATTN_CHUNK};
+use super::state::{GpuState, LayerState};
 use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
 use crate::kernels::matvec::{MatvecMode, MatvecParams};
 use crate::pipelines::Pipelines;
@@ -335,82 +336,8 @@ impl GpuModel {
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             self.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
             match (&lw.mixer, ls) {
-                (GpuMixer::Attention { spec: a, q, k, v, o }, LayerState::Kv(Some(cache))) => {
-                    let (h, hkv, d) = (a.n_head, a.n_head_kv, a.head_dim);
-                    let slot = state.pos * cache.row;
-                    if let Some(r) = &a.rope {
-                        let table_off = index * rope_pairs(spec);
-                        let rope = |rec: &mut Recorder,
-                                    heads: usize,
-                                    src: &wgpu::Buffer,
-                                    dst: &wgpu::Buffer,
-                                    dst_off: usize| {
-                            let params = [u(heads), u(d), u(r.n_rot), u(table_off), 0, u(dst_off)];
-                            let buffers = [(1, src), (2, dst), (3, &sc.rope_table)];
-                            rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), 1, 1]);
-                        };
-                        self.matvec(rec, q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
-                        rope(rec, h, &sc.q_raw, &sc.q, 0);
-                        self.matvec(rec, k, &sc.h, &sc.k_raw, 0, MatvecMode::Write, None, &sc.route);
-                        rope(rec, hkv, &sc.k_raw, &cache.k, slot);
-                    } else {
-                        self.matvec(rec, q, &sc.h, &sc.q, 0, MatvecMode::Write, None, &sc.route);
-                        self.matvec(rec, k, &sc.h, &cache.k, slot, MatvecMode::Write, None, &sc.route);
-                    }
-                    self.matvec(rec, v, &sc.h, &cache.v, slot, MatvecMode::Write, None, &sc.route);
-                    let n_keys = state.pos + 1;
-                    let chunks = n_keys.div_ceil(ATTN_CHUNK);
-                    let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt())];
-                    rec.dispatch(
-                        Kernel::AttnPartial,
-                        &params,
-                        &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial)],
-                        [u(chunks), u(h), 1],
-                    );
-                    rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
-                    self.matvec(rec, o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
-                }
-                (
-                    GpuMixer::Mamba { spec: m, in_proj, x_proj, dt_proj, out_proj, consts, dt_b_c_norms },
-                    LayerState::Mamba { conv, ssm },
-                ) => {
-                    let (di, n, r) = (m.d_inner, m.d_state, m.dt_rank);
-                    let params = [u(di), u(m.d_conv), u(n), u(r), u(r + n)];
-                    let groups = [u(di.div_ceil(64)), 1, 1];
-                    self.matvec(rec, in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
-                    rec.dispatch(
-                        Kernel::MambaConv,
-                        &params,
-                        &[(1, &sc.xz), (2, consts), (3, conv), (4, &sc.xc)],
-                        groups,
-                    );
-                    self.matvec(rec, x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
-                    let dbc = match dt_b_c_norms {
-                        Some([nd, nb, nc]) => {
-                            // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
-                            let eps = spec.norm.eps();
-                            for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
-                                let params = [u(len), 1, u(off), u(off), 0, f(eps)];
-                                rec.dispatch(
-                                    Kernel::Norm,
-                                    &params,
-                                    &[(1, &sc.xdbc), (2, wt), (3, wt), (4, &sc.dbc)],
-                                    [1, 1, 1],
-                                );
-                            }
-                            &sc.dbc
-                        }
-                        None => &sc.xdbc,
-                    };
-                    self.matvec(rec, dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
-                    rec.dispatch(
-                        Kernel::MambaScan,
-                        &params,
-                        &[(1, &sc.xz), (2, consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
-                        groups,
-                    );
-                    self.matvec(rec, out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
-                }
+                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => self.attention(rec, state, index, a, cache),
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => self.mamba(rec, sc, m, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
                     self.time_mix_v6(rec, sc, m, att_shift, wkv);
                 }
@@ -423,33 +350,11 @@ impl GpuModel {
             }
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
             self.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
-            match &lw.ffn {
-                GpuFfn::None => {}
-                GpuFfn::ChannelMix { lerps, key, value, receptance } => {
-                    let LayerState::Rwkv { ffn_shift, .. } = ls else {
-                        unreachable!("channel-mix layers are RWKV layers")
-                    };
+            match (&lw.ffn, ls) {
+                (GpuFfn::ChannelMix { lerps, key, value, receptance }, LayerState::Rwkv { ffn_shift, .. }) => {
                     self.channel_mix(rec, sc, lerps, key, value, receptance.as_ref(), ffn_shift);
                 }
-                GpuFfn::Dense { gate, up, down } => {
-                    self.swiglu(rec, gate, up, None, state);
-                    self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
-                }
-                GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
-                    self.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
-                    rec.dispatch(
-                        Kernel::MoeRoute,
-                        &[u(*experts), u(*top_k)],
-                        &[(1, &sc.router), (2, &sc.route)],
-                        [1, 1, 1],
-                    );
-                    // Only the chosen experts' rows are read: the matvecs find them through `route`.
-                    for slot in 0..*top_k {
-                        let moe = Some((u(slot), u(*top_k)));
-                        self.swiglu(rec, gate, up, moe, state);
-                        self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::AddRouted, moe, &sc.route);
-                    }
-                }
+                (ffn, _) => self.ffn(rec, state, ffn),
             }
         }
         self.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
@@ -499,17 +404,8 @@ impl GpuModel {
         }
     }
 
-    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot.
-    fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
-        let sc = &state.scratch;
-        self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
-        self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
-        let n = gate.rows;
-        rec.dispatch(Kernel::Swiglu, &[u(n)], &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)], [u(n.div_ceil(64)), 1, 1]);
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn norm(
+    pub(super) fn norm(
         &self,
         rec: &mut Recorder,
         n: &GpuNorm,

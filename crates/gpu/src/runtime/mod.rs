@@ -2,6 +2,7 @@
 //! step that runs a whole model in one submit.
 
 pub mod forward;
+mod mixers;
 pub mod pool;
 pub mod profile;
 pub mod recorder;

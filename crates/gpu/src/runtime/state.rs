@@ -229,7 +229,7 @@ impl GpuState {
             .max()
             .unwrap_or(0)
             .max(4);
-        let has_attention = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Attention { .. }));
+        let has_attention = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Attention(_)));
         macro_rules! s {
             ($label:literal, $n:expr) => {
                 pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
@@ -321,13 +321,14 @@ impl GpuState {
             .layers
             .iter()
             .map(|l| match &l.mixer {
-                GpuMixer::Attention { spec, .. } => (2 * spec.n_head_kv * spec.head_dim * 4) as u64,
+                GpuMixer::Attention(a) => (2 * a.spec.n_head_kv * a.spec.head_dim * 4) as u64,
                 _ => 0,
             })
             .sum();
         let mut partial_need = 0u64;
         for (ls, lw) in self.layers.iter_mut().zip(&w.layers) {
-            let (LayerState::Kv(cache), GpuMixer::Attention { spec, .. }) = (ls, &lw.mixer) else { continue };
+            let (LayerState::Kv(cache), GpuMixer::Attention(a)) = (ls, &lw.mixer) else { continue };
+            let spec = &a.spec;
             let row = spec.n_head_kv * spec.head_dim;
             partial_need = partial_need.max((spec.n_head * need.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64);
             let capacity = cache.as_ref().map_or(0, |c| c.capacity);

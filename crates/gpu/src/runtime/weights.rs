@@ -79,39 +79,47 @@ pub struct GpuNorm {
 #[derive(Debug)]
 pub enum GpuMixer {
     /// Self-attention.
-    Attention {
-        /// Shape.
-        spec: AttnSpec,
-        /// `(H D, E)`, `(H_kv D, E)`, `(H_kv D, E)`, `(E, H D)`.
-        q: GpuMatrix,
-        /// Keys.
-        k: GpuMatrix,
-        /// Values.
-        v: GpuMatrix,
-        /// Output.
-        o: GpuMatrix,
-    },
+    Attention(Box<AttentionGpu>),
     /// Mamba.
-    Mamba {
-        /// Shape.
-        spec: MambaSpec,
-        /// `(2 Di, E)`.
-        in_proj: GpuMatrix,
-        /// `(R + 2N, Di)`.
-        x_proj: GpuMatrix,
-        /// `(Di, R)`.
-        dt_proj: GpuMatrix,
-        /// `(E, Di)`.
-        out_proj: GpuMatrix,
-        /// f32: conv w `(Di, K)`, conv b `(Di)`, dt bias `(Di)`, D `(Di)`, A `(Di, N)`.
-        consts: wgpu::Buffer,
-        /// Jamba's RMS norms on dt, B and C.
-        dt_b_c_norms: Option<[wgpu::Buffer; 3]>,
-    },
+    Mamba(Box<MambaGpu>),
     /// RWKV-6 time-mix.
     Rwkv6(Box<Rwkv6Gpu>),
     /// RWKV-7 time-mix.
     Rwkv7(Box<Rwkv7Gpu>),
+}
+
+/// Self-attention on the GPU.
+#[derive(Debug)]
+pub struct AttentionGpu {
+    /// Shape.
+    pub spec: AttnSpec,
+    /// `(H D, E)`.
+    pub q: GpuMatrix,
+    /// `(H_kv D, E)`.
+    pub k: GpuMatrix,
+    /// `(H_kv D, E)`.
+    pub v: GpuMatrix,
+    /// `(E, H D)`.
+    pub o: GpuMatrix,
+}
+
+/// Mamba on the GPU.
+#[derive(Debug)]
+pub struct MambaGpu {
+    /// Shape.
+    pub spec: MambaSpec,
+    /// `(2 Di, E)`.
+    pub in_proj: GpuMatrix,
+    /// `(R + 2N, Di)`.
+    pub x_proj: GpuMatrix,
+    /// `(Di, R)`.
+    pub dt_proj: GpuMatrix,
+    /// `(E, Di)`.
+    pub out_proj: GpuMatrix,
+    /// f32: conv w `(Di, K)`, conv b `(Di)`, dt bias `(Di)`, D `(Di)`, A `(Di, N)`.
+    pub consts: wgpu::Buffer,
+    /// Jamba's RMS norms on dt, B and C.
+    pub dt_b_c_norms: Option<[wgpu::Buffer; 3]>,
 }
 
 /// Time-mix tensors both RWKV versions have.
@@ -292,13 +300,13 @@ fn norm(pool: &mut Pool, ctx: &GpuContext, n: &NormWeights) -> Result<GpuNorm, G
 }
 
 fn attention(pool: &mut Pool, ctx: &GpuContext, spec: AttnSpec, w: &AttnWeights) -> Result<GpuMixer, GpuError> {
-    Ok(GpuMixer::Attention {
+    Ok(GpuMixer::Attention(Box::new(AttentionGpu {
         spec,
         q: matrix(pool, ctx, &w.q, 1)?,
         k: matrix(pool, ctx, &w.k, 1)?,
         v: matrix(pool, ctx, &w.v, 1)?,
         o: matrix(pool, ctx, &w.o, 1)?,
-    })
+    })))
 }
 
 fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -> Result<GpuMixer, GpuError> {
@@ -311,7 +319,7 @@ fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -
         ]),
         None => None,
     };
-    Ok(GpuMixer::Mamba {
+    Ok(GpuMixer::Mamba(Box::new(MambaGpu {
         spec,
         in_proj: matrix(pool, ctx, &w.in_proj, 1)?,
         x_proj: matrix(pool, ctx, &w.x_proj, 1)?,
@@ -319,7 +327,7 @@ fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -
         out_proj: matrix(pool, ctx, &w.out_proj, 1)?,
         consts,
         dt_b_c_norms,
-    })
+    })))
 }
 
 fn rwkv_common(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, c: &RwkvCommon) -> Result<RwkvCommonGpu, GpuError> {
@@ -412,8 +420,8 @@ impl GpuWeights {
         let mut v = vec![self.token_embd.ty, self.output.ty];
         for l in &self.layers {
             let ms: Vec<&GpuMatrix> = match &l.mixer {
-                GpuMixer::Attention { q, k, v, o, .. } => vec![q, k, v, o],
-                GpuMixer::Mamba { in_proj, x_proj, dt_proj, out_proj, .. } => vec![in_proj, x_proj, dt_proj, out_proj],
+                GpuMixer::Attention(a) => vec![&a.q, &a.k, &a.v, &a.o],
+                GpuMixer::Mamba(m) => vec![&m.in_proj, &m.x_proj, &m.dt_proj, &m.out_proj],
                 GpuMixer::Rwkv6(r) => {
                     let c = &r.common;
                     let mut m =

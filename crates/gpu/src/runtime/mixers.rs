@@ -1,0 +1,134 @@
+//! The attention and Mamba mixers and the dense and MoE feed-forwards of one decode step, recorded kernel
+//! for kernel as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`).
+//! Each reads the normed input from `h` and adds its output into the residual stream `x`.
+
+use super::forward::{f, rope_pairs, u};
+use super::recorder::Recorder;
+use super::state::{GpuState, KvCache, Scratch, ATTN_CHUNK};
+use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
+use crate::kernels::matvec::MatvecMode;
+use crate::{GpuModel, Kernel};
+
+impl GpuModel {
+    /// Self-attention of layer `index` for the token at `state.pos` (Vaswani et al. 2017, eq. 1): q, k, v
+    /// projections, RoPE on q and k (Su et al. 2021, eq. 34), k and v appended to the cache, attention over
+    /// the cache in chunks (partial softmax per chunk, then combined), output projection.
+    pub(super) fn attention(
+        &self,
+        rec: &mut Recorder,
+        state: &GpuState,
+        index: usize,
+        a: &AttentionGpu,
+        cache: &KvCache,
+    ) {
+        let sc = &state.scratch;
+        let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
+        let slot = state.pos * cache.row;
+        if let Some(r) = &a.spec.rope {
+            let table_off = index * rope_pairs(&self.spec);
+            let rope = |rec: &mut Recorder, heads: usize, src: &wgpu::Buffer, dst: &wgpu::Buffer, dst_off: usize| {
+                let params = [u(heads), u(d), u(r.n_rot), u(table_off), 0, u(dst_off)];
+                let buffers = [(1, src), (2, dst), (3, &sc.rope_table)];
+                rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), 1, 1]);
+            };
+            self.matvec(rec, &a.q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
+            rope(rec, h, &sc.q_raw, &sc.q, 0);
+            self.matvec(rec, &a.k, &sc.h, &sc.k_raw, 0, MatvecMode::Write, None, &sc.route);
+            rope(rec, hkv, &sc.k_raw, &cache.k, slot);
+        } else {
+            self.matvec(rec, &a.q, &sc.h, &sc.q, 0, MatvecMode::Write, None, &sc.route);
+            self.matvec(rec, &a.k, &sc.h, &cache.k, slot, MatvecMode::Write, None, &sc.route);
+        }
+        self.matvec(rec, &a.v, &sc.h, &cache.v, slot, MatvecMode::Write, None, &sc.route);
+        let n_keys = state.pos + 1;
+        let chunks = n_keys.div_ceil(ATTN_CHUNK);
+        let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt())];
+        rec.dispatch(
+            Kernel::AttnPartial,
+            &params,
+            &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial)],
+            [u(chunks), u(h), 1],
+        );
+        rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
+        self.matvec(rec, &a.o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+    }
+
+    /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z, causal
+    /// conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection, scan step, output
+    /// projection.
+    pub(super) fn mamba(
+        &self,
+        rec: &mut Recorder,
+        sc: &Scratch,
+        m: &MambaGpu,
+        conv: &wgpu::Buffer,
+        ssm: &wgpu::Buffer,
+    ) {
+        let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
+        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n)];
+        let groups = [u(di.div_ceil(64)), 1, 1];
+        self.matvec(rec, &m.in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
+        rec.dispatch(Kernel::MambaConv, &params, &[(1, &sc.xz), (2, &m.consts), (3, conv), (4, &sc.xc)], groups);
+        self.matvec(rec, &m.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
+        let dbc = match &m.dt_b_c_norms {
+            Some([nd, nb, nc]) => {
+                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
+                let eps = self.spec.norm.eps();
+                for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
+                    let params = [u(len), 1, u(off), u(off), 0, f(eps)];
+                    rec.dispatch(Kernel::Norm, &params, &[(1, &sc.xdbc), (2, wt), (3, wt), (4, &sc.dbc)], [1, 1, 1]);
+                }
+                &sc.dbc
+            }
+            None => &sc.xdbc,
+        };
+        self.matvec(rec, &m.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
+        rec.dispatch(
+            Kernel::MambaScan,
+            &params,
+            &[(1, &sc.xz), (2, &m.consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
+            groups,
+        );
+        self.matvec(rec, &m.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+    }
+
+    /// The dense SwiGLU feed-forward (Shazeer 2020, eq. 6), or a mixture of SwiGLU experts: the router's
+    /// softmax and top-k on the GPU, then only the chosen experts' rows read, found through `route`
+    /// (Jamba, Lieber et al. 2024, section 3; Fedus et al. 2021).
+    pub(super) fn ffn(&self, rec: &mut Recorder, state: &GpuState, ffn: &GpuFfn) {
+        let sc = &state.scratch;
+        match ffn {
+            GpuFfn::None => {}
+            GpuFfn::ChannelMix { .. } => {
+                unreachable!("channel-mix carries token-shift state: the layer loop calls channel_mix")
+            }
+            GpuFfn::Dense { gate, up, down } => {
+                self.swiglu(rec, gate, up, None, state);
+                self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+            }
+            GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
+                self.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
+                rec.dispatch(
+                    Kernel::MoeRoute,
+                    &[u(*experts), u(*top_k)],
+                    &[(1, &sc.router), (2, &sc.route)],
+                    [1, 1, 1],
+                );
+                for slot in 0..*top_k {
+                    let moe = Some((u(slot), u(*top_k)));
+                    self.swiglu(rec, gate, up, moe, state);
+                    self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::AddRouted, moe, &sc.route);
+                }
+            }
+        }
+    }
+
+    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot.
+    fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
+        let sc = &state.scratch;
+        self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
+        self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
+        let n = gate.rows;
+        rec.dispatch(Kernel::Swiglu, &[u(n)], &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)], [u(n.div_ceil(64)), 1, 1]);
+    }
+}
