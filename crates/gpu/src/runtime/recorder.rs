@@ -10,7 +10,7 @@
 use crate::pipelines::Pipelines;
 use crate::Kernel;
 
-/// Bytes per parameter slot: WebGPU's largest permitted `minUniformBufferOffsetAlignment`.
+/// Bytes per parameter slot: WebGPU's largest permitted `minStorageBufferOffsetAlignment`.
 pub const SLOT: usize = 256;
 /// Bytes bound per slot: the largest `Params` struct of any kernel.
 const PARAM_BYTES: u64 = 64;
