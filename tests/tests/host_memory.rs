@@ -15,7 +15,9 @@ use archrace_tests::gpu::context_or_skip;
 /// per-step leak of ours (bind groups, staging, parameters) and of the driver: lavapipe (Mesa 22.3) once
 /// grew the process by ~0.2 MB per RMSNorm dispatch and ~0.7 MB per MoE-router dispatch, because it
 /// compiled a new shader variant for the values of uniform-buffer parameters at every dispatch; kernels
-/// now read their parameters from storage (see `archrace_gpu::runtime::recorder`).
+/// now read their parameters from storage (see `archrace_gpu::runtime::recorder`). Measured now: 0 to
+/// 16 KB over the 200 steps; the 2 MB bound fails a leak of 1 KB per dispatch in any of the ~10 kernels
+/// a layer runs.
 #[cfg(target_os = "linux")]
 #[test]
 fn decode_steps_do_not_grow_host_memory() {
@@ -39,6 +41,7 @@ fn decode_steps_do_not_grow_host_memory() {
             token = pollster::block_on(gpu.greedy(&ctx, &mut state, Some(token))).unwrap();
         }
         let grown = rss_kb().saturating_sub(before);
-        assert!(grown < 20 * 1024, "{file}: host memory grew by {grown} KB over 200 decode steps");
+        eprintln!("{file}: host memory grew by {grown} KB over 200 decode steps");
+        assert!(grown < 2 * 1024, "{file}: host memory grew by {grown} KB over 200 decode steps");
     }
 }
