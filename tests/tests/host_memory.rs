@@ -16,8 +16,7 @@ use archrace_tests::gpu::context_or_skip;
 /// grew the process by ~0.2 MB per RMSNorm dispatch and ~0.7 MB per MoE-router dispatch, because it
 /// compiled a new shader variant for the values of uniform-buffer parameters at every dispatch; kernels
 /// now read their parameters from storage (see `archrace_gpu::runtime::recorder`). Measured now: 0 to
-/// 16 KB over the 200 steps; the 2 MB bound fails a leak of 1 KB per dispatch in any of the ~10 kernels
-/// a layer runs.
+/// 16 KB over the 200 steps; the 2 MB bound fails any leak of 10 KB or more per step.
 #[cfg(target_os = "linux")]
 #[test]
 fn decode_steps_do_not_grow_host_memory() {
