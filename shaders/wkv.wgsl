@@ -78,6 +78,7 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let s = p.head_size;
     let base = wg.x * s;
+    let kka = p.n_head * s; // kk a follows kk
     var sq = 0.0;
     for (var j = tid; j < s; j += WG) {
         let v = k[base + j] * k_k[base + j];
@@ -88,7 +89,7 @@ fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         let kj = k[base + j];
         let kkj = kj * k_k[base + j] / norm;
         kk[base + j] = kkj;
-        kk[p.n_head * s + base + j] = kkj * u[base + j];
+        kk[kka + base + j] = kkj * u[base + j];
         let ka = kj * k_a[base + j];
         k[base + j] = kj + u[base + j] * ka - ka;
     }

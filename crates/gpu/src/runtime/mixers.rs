@@ -93,8 +93,8 @@ impl GpuModel {
     }
 
     /// The dense SwiGLU feed-forward (Shazeer 2020, eq. 6), or a mixture of SwiGLU experts: the router's
-    /// softmax and top-k on the GPU, then only the chosen experts' rows read, found through `route`
-    /// (Jamba, Lieber et al. 2024, section 3; Fedus et al. 2021).
+    /// softmax and top-k on the GPU (weights not renormalised, Jamba / Mixtral routing as llama.cpp runs
+    /// it), then each chosen expert's rows, found through `route`; no other expert is read.
     pub(super) fn ffn(&self, rec: &mut Recorder, state: &GpuState, ffn: &GpuFfn) {
         let sc = &state.scratch;
         match ffn {
