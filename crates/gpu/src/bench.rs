@@ -45,8 +45,7 @@ async fn time_dispatches(
         for _ in 0..reps {
             rec.dispatch(kernel, params, buffers, groups);
         }
-        let usage = crate::runtime::recorder::PARAMS_USAGE;
-        let params = Pool::default().create(ctx, "bench params", rec.params_len(), usage, Category::Scratch)?;
+        let params = Pool::default().create_params(ctx, "bench params", rec.params_len())?;
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
         let timing = timestamps.map_or(Timing::None, |t| Timing::Whole(&t.set));
         rec.encode(&ctx.device, &ctx.queue, &params, &mut encoder, timing, None);
@@ -151,8 +150,7 @@ pub async fn empty_dispatches_ms(ctx: &GpuContext, n: usize) -> Result<f64, GpuE
         for _ in 0..n {
             rec.dispatch(Kernel::Noop, &[0, 0], &[], [1, 1, 1]);
         }
-        let usage = crate::runtime::recorder::PARAMS_USAGE;
-        let params = pool.create(ctx, "noop params", rec.params_len(), usage, Category::Scratch)?;
+        let params = pool.create_params(ctx, "noop params", rec.params_len())?;
         let mut e = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("noops") });
         rec.encode(&ctx.device, &ctx.queue, &params, &mut e, Timing::None, None);
         e.copy_buffer_to_buffer(&src, 0, &fence, 0, 16);

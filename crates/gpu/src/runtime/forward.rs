@@ -238,8 +238,7 @@ impl GpuModel {
         self.record(&mut rec, state, out);
         if rec.params_len() > state.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
-            let usage = super::recorder::PARAMS_USAGE;
-            let new = state.pool.create(ctx, "step params", size, usage, super::pool::Category::Scratch)?;
+            let new = state.pool.create_params(ctx, "step params", size)?;
             let old = std::mem::replace(&mut state.scratch.params, new);
             state.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);

@@ -99,13 +99,32 @@ impl Pool {
         usage: wgpu::BufferUsages,
         cat: Category,
     ) -> Result<wgpu::Buffer, GpuError> {
-        let size = size.max(16).div_ceil(16) * 16;
-        // Storage buffers are bound whole, except parameter buffers, which are bound one slot at a time.
-        let limit = if usage.contains(wgpu::BufferUsages::STORAGE) && usage != super::recorder::PARAMS_USAGE {
+        // Storage buffers are bound whole.
+        let limit = if usage.contains(wgpu::BufferUsages::STORAGE) {
             Self::max_binding(ctx)
         } else {
             ctx.report.limits.max_buffer_size
         };
+        self.create_within(ctx, label, size, usage, cat, limit)
+    }
+
+    /// A scratch buffer for a recording's kernel parameters. It is bound one 256-byte slot at a time
+    /// ([`super::recorder::SLOT`]), so only the device's buffer size bounds it, not the binding size.
+    pub fn create_params(&mut self, ctx: &GpuContext, label: &str, size: u64) -> Result<wgpu::Buffer, GpuError> {
+        let limit = ctx.report.limits.max_buffer_size;
+        self.create_within(ctx, label, size, super::recorder::PARAMS_USAGE, Category::Scratch, limit)
+    }
+
+    fn create_within(
+        &mut self,
+        ctx: &GpuContext,
+        label: &str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+        cat: Category,
+        limit: u64,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let size = size.max(16).div_ceil(16) * 16;
         if size > limit {
             return Err(GpuError::TooLarge { what: label.to_string(), bytes: size, limit });
         }

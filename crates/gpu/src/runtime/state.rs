@@ -293,7 +293,7 @@ impl GpuState {
             route: s!("route", 16)?,
             logits: s!("logits", spec.n_vocab)?,
             tokens: s!("tokens", 4)?,
-            params: pool.create(ctx, "step params", 64 * 256, super::recorder::PARAMS_USAGE, Category::Scratch)?,
+            params: pool.create_params(ctx, "step params", 64 * 256)?,
         };
         let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let token_staging = pool.create(ctx, "token read-back", 4, staging, Category::Staging)?;
