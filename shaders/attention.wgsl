@@ -3,6 +3,10 @@
 // s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
 // with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax).
+// `attn_prefill` (prefill): one workgroup per (query token, head) of a chunk of T tokens at positions
+// pos0 .. pos0 + T, streaming over tiles of WG keys with an online softmax (running max m, sum l and
+// accumulator rescaled by e^(m_old - m_new) per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no
+// T x L score matrix exists; token t sees keys 0 ..= pos0 + t (causal). Head dim at most 4 WG.
 // Grouped-query heads: query head h reads KV head h / (H / H_kv).
 // CPU twin: archrace_cpu::model::mixers::attention (its per-token loop). Reductions: lib/reduce.wgsl.
 
@@ -16,14 +20,15 @@ struct Params {
     n_keys: u32,   // keys in the cache, this token's included
     n_chunks: u32, // ceil(n_keys / CHUNK)
     scale: f32,    // 1 / sqrt(D)
+    pos0: u32,     // attn_prefill: position of the chunk's first token
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D)
+@group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D); attn_prefill (T, H, D)
 @group(0) @binding(2) var<storage, read> k_cache: array<f32>;        // (pos, H_kv, D)
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>;        // (pos, H_kv, D)
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D)
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D); attn_prefill (T, H, D)
 
 var<workgroup> scores: array<f32, CHUNK>;
 
@@ -89,5 +94,66 @@ fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             acc += exp(partial[base + c * stride] - big_m) * partial[base + c * stride + 2u + i];
         }
         out[head * d + i] = acc / denom;
+    }
+}
+
+const MAX_D: u32 = 4u * WG;
+
+var<workgroup> q_tile: array<f32, MAX_D>;
+
+@compute @workgroup_size(WG)
+fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let t = wg.x;
+    let head = wg.y;
+    let d = p.head_dim;
+    let kv_head = head / (p.n_head / p.n_head_kv);
+    let n_keys = p.pos0 + t + 1u;
+    let qo = (t * p.n_head + head) * d;
+    for (var i = tid; i < d; i += WG) {
+        q_tile[i] = q[qo + i];
+    }
+    workgroupBarrier();
+    var m = -0x1.fffffep+127f;
+    var l = 0.0;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0); // dims tid + c WG
+    for (var first = 0u; first < n_keys; first += WG) {
+        let j = first + tid;
+        var s = -0x1.fffffep+127f;
+        if j < n_keys {
+            let ko = (j * p.n_head_kv + kv_head) * d;
+            var dot_qk = 0.0;
+            for (var i = 0u; i < d; i++) {
+                dot_qk += q_tile[i] * k_cache[ko + i];
+            }
+            s = dot_qk * p.scale;
+        }
+        let m_new = max(m, workgroup_max(tid, s));
+        var e = 0.0;
+        if j < n_keys {
+            e = exp(s - m_new);
+        }
+        scores[tid] = e;
+        let tile_sum = workgroup_sum(tid, e); // its barriers also publish scores[]
+        let alpha = exp(m - m_new);
+        l = l * alpha + tile_sum;
+        m = m_new;
+        let n = min(WG, n_keys - first);
+        for (var c = 0u; c < 4u; c++) {
+            let i = tid + c * WG;
+            if i < d {
+                var a = acc[c] * alpha;
+                for (var jj = 0u; jj < n; jj++) {
+                    a += scores[jj] * v_cache[((first + jj) * p.n_head_kv + kv_head) * d + i];
+                }
+                acc[c] = a;
+            }
+        }
+        workgroupBarrier(); // everyone has read scores[] before the next tile writes it
+    }
+    for (var c = 0u; c < 4u; c++) {
+        let i = tid + c * WG;
+        if i < d {
+            out[qo + i] = acc[c] / l;
+        }
     }
 }

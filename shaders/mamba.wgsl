@@ -1,4 +1,5 @@
-// One Mamba-1 decode step (Gu & Dao 2023, Algorithm 2 and section 3.2), one thread per inner channel.
+// Mamba-1 over T tokens (Gu & Dao 2023, Algorithm 2 and section 3.2; T = 1 when decoding), one thread
+// per inner channel, sequential in time inside the thread (the recurrence carries h from token to token).
 // `mamba_conv`: causal depthwise conv over the last d_conv inputs, then SiLU; shifts the conv window.
 // `mamba_scan`: Delta = softplus(dt + dt_bias); h = exp(Delta A) h + Delta B x (eq. 2a with ZOH, eq. 4);
 // y = (C . h + D x) * SiLU(z) (eq. 2b, gated).
@@ -10,17 +11,19 @@ struct Params {
     d_state: u32, // N
     b_off: u32,   // B's offset in dbc
     c_off: u32,   // C's offset in dbc
+    n_tokens: u32,   // T (0 is taken as 1)
+    dbc_stride: u32, // values from one token's dt, B, C row to the next
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> xz: array<f32>;              // (2 Di): x, then z
+@group(0) @binding(1) var<storage, read> xz: array<f32>;              // (T, 2 Di): x, then z
 @group(0) @binding(2) var<storage, read> consts: array<f32>;          // conv w (Di, K), conv b (Di), dt_bias (Di), D (Di), A (Di, N)
 @group(0) @binding(3) var<storage, read_write> conv_state: array<f32>; // (K - 1, Di)
-@group(0) @binding(4) var<storage, read_write> xc: array<f32>;         // (Di): conv output
-@group(0) @binding(5) var<storage, read> dt: array<f32>;              // (Di): dt_proj output
-@group(0) @binding(6) var<storage, read> dbc: array<f32>;             // B at b_off, C at c_off, (N) each
+@group(0) @binding(4) var<storage, read_write> xc: array<f32>;         // (T, Di): conv output
+@group(0) @binding(5) var<storage, read> dt: array<f32>;              // (T, Di): dt_proj output
+@group(0) @binding(6) var<storage, read> dbc: array<f32>;             // (T, dbc_stride): B at b_off, C at c_off, (N) each
 @group(0) @binding(7) var<storage, read_write> ssm: array<f32>;       // (Di, N)
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;         // (Di)
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;         // (T, Di)
 
 fn silu(v: f32) -> f32 {
     return v / (1.0 + exp(-v));
@@ -42,17 +45,19 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let k = p.d_conv;
     let di = p.d_inner;
-    let x_new = xz[c];
-    var acc = consts[di * k + c]; // bias
-    for (var j = 0u; j + 1u < k; j++) {
-        acc += conv_state[j * di + c] * consts[c * k + j];
+    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+        let x_new = xz[t * 2u * di + c];
+        var acc = consts[di * k + c]; // bias
+        for (var j = 0u; j + 1u < k; j++) {
+            acc += conv_state[j * di + c] * consts[c * k + j];
+        }
+        acc += x_new * consts[c * k + k - 1u];
+        for (var j = 0u; j + 2u < k; j++) {
+            conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
+        }
+        conv_state[(k - 2u) * di + c] = x_new;
+        xc[t * di + c] = silu(acc);
     }
-    acc += x_new * consts[c * k + k - 1u];
-    for (var j = 0u; j + 2u < k; j++) {
-        conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
-    }
-    conv_state[(k - 2u) * di + c] = x_new;
-    xc[c] = silu(acc);
 }
 
 @compute @workgroup_size(64)
@@ -64,14 +69,17 @@ fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     let di = p.d_inner;
     let n = p.d_state;
     let base = di * p.d_conv + di; // after conv w and conv b
-    let delta = softplus(dt[c] + consts[base + c]);
-    let x = xc[c];
-    var acc = 0.0;
-    for (var s = 0u; s < n; s++) {
-        let a = consts[base + 2u * di + c * n + s];
-        let h = ssm[c * n + s] * exp(delta * a) + dbc[p.b_off + s] * (x * delta);
-        ssm[c * n + s] = h;
-        acc += h * dbc[p.c_off + s];
+    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+        let delta = softplus(dt[t * di + c] + consts[base + c]);
+        let x = xc[t * di + c];
+        let row = t * p.dbc_stride;
+        var acc = 0.0;
+        for (var s = 0u; s < n; s++) {
+            let a = consts[base + 2u * di + c * n + s];
+            let h = ssm[c * n + s] * exp(delta * a) + dbc[row + p.b_off + s] * (x * delta);
+            ssm[c * n + s] = h;
+            acc += h * dbc[row + p.c_off + s];
+        }
+        y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
     }
-    y[c] = (acc + x * consts[base + di + c]) * silu(xz[di + c]);
 }

@@ -6,3 +6,9 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     let i = base >> 2u;
     return dot(vec4<f32>(unpack2x16float(w[i]), unpack2x16float(w[i + 1u])), x[xv]);
 }
+
+// Weights 4g .. 4g + 3 of the block at `base` (the matmul kernels' tile loader).
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    let i = (base >> 2u) + 2u * g;
+    return vec4<f32>(unpack2x16float(w[i]), unpack2x16float(w[i + 1u]));
+}

@@ -28,3 +28,16 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     }
     return total;
 }
+
+// Weights 4g .. 4g + 3 (g < 64) of the super-block at `base` (the matmul kernels' tile loader): chunk
+// c = g / 16; its groups 0..8 are the low nibbles of word m (sub-block 2c), groups 8..16 the high ones
+// (sub-block 2c + 1).
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    let c = g / 16u;
+    let high = (g % 16u) >= 8u;
+    let m = g % 8u;
+    let sm = scale_min_k4(base + 4u, 2u * c + select(0u, 1u, high));
+    let q = load_word(base + 16u + 32u * c + 4u * m);
+    let nib = select(lo4(q), hi4(q), high);
+    return load_f16(base) * sm.x * nib - load_f16(base + 2u) * sm.y;
+}

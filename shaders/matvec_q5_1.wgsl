@@ -15,3 +15,11 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     }
     return load_f16(base) * s + load_f16(base + 2u) * sx;
 }
+
+// Weights 4g .. 4g + 3 (g < 8) of the block at `base` (the matmul kernels' tile loader).
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    let qh = load_word(base + 4u);
+    let q = load_word(base + 8u + 4u * (g % 4u));
+    let nib = select(lo4(q), hi4(q), g >= 4u);
+    return load_f16(base) * (nib + 16.0 * bits4(qh, 4u * g)) + load_f16(base + 2u);
+}

@@ -31,3 +31,17 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     }
     return total;
 }
+
+// Weights 4g .. 4g + 3 (g < 64) of the super-block at `base` (the matmul kernels' tile loader), laid out
+// as in Q4_K, with fifth bits 2c (low half) and 2c + 1 (high half) of the qh bytes 4m .. 4m + 3.
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    let c = g / 16u;
+    let hi = select(0u, 1u, (g % 16u) >= 8u);
+    let m = g % 8u;
+    let sm = scale_min_k4(base + 4u, 2u * c + hi);
+    let q = load_word(base + 48u + 32u * c + 4u * m);
+    let qh = u8x4(load_word(base + 16u + 4u * m));
+    let h = vec4<f32>((qh >> vec4<u32>(2u * c + hi)) & vec4<u32>(1u)) * 16.0;
+    let nib = select(lo4(q), hi4(q), hi == 1u);
+    return load_f16(base) * sm.x * (nib + h) - load_f16(base + 2u) * sm.y;
+}

@@ -31,3 +31,16 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     }
     return load_f16(base + 208u) * total;
 }
+
+// Weights 4g .. 4g + 3 (g < 64) of the super-block at `base` (the matmul kernels' tile loader): half
+// h = g / 32, quarter j = (g / 8) % 4 (ql low nibbles of bytes 0..32, of 32..64, high nibbles of 0..32,
+// of 32..64, with qh bits 2j, 2j + 1), word m = g % 8; scale 2j + m / 4 of the half's 8.
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    let h = g / 32u;
+    let j = (g / 8u) % 4u;
+    let m = g % 8u;
+    let ql = u8x4(load_word(base + 64u * h + 32u * (j % 2u) + 4u * m));
+    let qh = u8x4(load_word(base + 128u + 32u * h + 4u * m));
+    let nibbles = select(ql & vec4<u32>(0xfu), ql >> vec4<u32>(4u), j >= 2u);
+    return load_f16(base + 208u) * scale_i8(base + 192u + 8u * h + m / 4u + 2u * j) * q6(nibbles, qh, 2u * j);
+}

@@ -9,3 +9,8 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     }
     return load_f16(base) * s;
 }
+
+// Weights 4g .. 4g + 3 (g < 8) of the block at `base` (the matmul kernels' tile loader).
+fn dequant4(base: u32, g: u32) -> vec4<f32> {
+    return load_f16(base) * i8x4(load_word(base + 2u + 4u * g));
+}

@@ -1,5 +1,6 @@
-// Normalisation of `rows` rows of n values, one workgroup per row, from x[in_off + r * n ..] to
-// y[out_off + r * n ..]. kind 0: RMSNorm (Zhang & Sennrich 2019, eq. 4) y = x / sqrt(mean(x^2) + eps) * w.
+// Normalisation of `rows` rows of n values, one workgroup per row, from x[in_off + r * in_stride ..] to
+// y[out_off + r * out_stride ..] (strides of n for packed rows; more for a field of wider rows, such as
+// Jamba's dt, B and C in a prefill chunk's x-projection). kind 0: RMSNorm (Zhang & Sennrich 2019, eq. 4) y = x / sqrt(mean(x^2) + eps) * w.
 // kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
 // CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Reductions: lib/reduce.wgsl.
 
@@ -14,6 +15,8 @@ struct Params {
     out_off: u32,
     kind: u32, // 0 RMS, 1 Layer
     eps: f32,
+    in_stride: u32,
+    out_stride: u32,
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -24,8 +27,8 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let src = p.in_off + wg.x * p.n;
-    let dst = p.out_off + wg.x * p.n;
+    let src = p.in_off + wg.x * p.in_stride;
+    let dst = p.out_off + wg.x * p.out_stride;
     var mean = 0.0;
     if p.kind == 1u {
         var s = 0.0;

@@ -3,6 +3,7 @@
 
 struct Params {
     n: u32,
+    row: u32, // values per row of the dispatch (64 x its workgroups along x): a prefill chunk spills into y
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -12,7 +13,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+    let i = gid.x + gid.y * p.row;
     if i < p.n {
         let g = gate[i];
         h[i] = g / (1.0 + exp(-g)) * up[i];

@@ -1,6 +1,7 @@
 // Embedding gather: out (cols) = row `token` of W, decoded by the encoding's own `block_dot` (defined in
 // the file before this one) against a one-hot x, so every encoding's gather uses the very block decoder
-// the matvec kernels are verified with. One thread per output value.
+// the matvec kernels are verified with. One thread per output value along x, one token along y: token
+// tokens[tok_index + y] goes to out[y * cols ..].
 // CPU twin: archrace_gguf::dequantize of one row (the CPU forward's embedding lookup).
 
 struct Params {
@@ -14,7 +15,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (cols)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (tokens, cols)
 
 var<private> x: array<vec4<f32>, BLOCK / 4u>;
 
@@ -24,7 +25,7 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     if j >= p.cols {
         return;
     }
-    let token = tokens[p.tok_index];
+    let token = tokens[p.tok_index + gid.y];
     if token < p.first_row || token >= p.first_row + p.rows {
         return;
     }
@@ -33,5 +34,5 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
         x[k] = vec4<f32>(0.0);
     }
     x[i / 4u][i % 4u] = 1.0;
-    out[j] = block_dot((token - p.first_row) * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
+    out[gid.y * p.cols + j] = block_dot((token - p.first_row) * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
 }

@@ -14,6 +14,8 @@ pub mod shaders;
 pub use context::{AdapterReport, GpuContext, KeyLimits};
 pub use error::GpuError;
 pub use kernels::matvec::{Matvec, MatvecRun};
-pub use runtime::{GpuModel, GpuSampling, GpuState, MemoryUse, StepOutput, StepResult, MAX_GPU_TOP_K};
+pub use runtime::{
+    GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, StepOutput, StepResult, MAX_GPU_TOP_K, PREFILL_CHUNK,
+};
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
 pub use shaders::Kernel;

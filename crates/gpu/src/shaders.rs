@@ -10,6 +10,9 @@ use archrace_gguf::GgmlType;
 pub enum Kernel {
     /// `y = W x` for one weight encoding (`matvec_<type>.wgsl` + `lib/matvec.wgsl`).
     Matvec(GgmlType),
+    /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
+    /// `lib/matmul.wgsl`).
+    Matmul(GgmlType),
     /// One embedding row, decoded by the encoding's block decoder (`matvec_<type>.wgsl` + `lib/embed.wgsl`).
     Embed(GgmlType),
     /// RMSNorm and LayerNorm (`norm.wgsl`).
@@ -20,6 +23,8 @@ pub enum Kernel {
     AttnPartial,
     /// Attention decode, merging the chunks (`attention.wgsl`).
     AttnCombine,
+    /// Causal attention of a prefill chunk over the cache, online softmax (`attention.wgsl`).
+    AttnPrefill,
     /// Mamba's causal conv step (`mamba.wgsl`).
     MambaConv,
     /// Mamba's selective-scan step (`mamba.wgsl`).
@@ -28,6 +33,8 @@ pub enum Kernel {
     Swiglu,
     /// MoE router: softmax and top-k (`moe_route.wgsl`).
     MoeRoute,
+    /// MoE: a prefill chunk's routes as one token list per expert (`moe_route.wgsl`).
+    MoeLists,
     /// Greedy sampling (`sample.wgsl`).
     Argmax,
     /// Temperature, top-k, top-p, min-p and repetition penalty (`sample_top_k.wgsl`).
@@ -60,19 +67,22 @@ macro_rules! shader {
 
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
+const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 19] = [
+const FIXED: [Kernel; 21] = [
     Kernel::Norm,
     Kernel::Rope,
     Kernel::AttnPartial,
     Kernel::AttnCombine,
+    Kernel::AttnPrefill,
     Kernel::MambaConv,
     Kernel::MambaScan,
     Kernel::Swiglu,
     Kernel::MoeRoute,
+    Kernel::MoeLists,
     Kernel::Argmax,
     Kernel::SampleTopK,
     Kernel::Pointwise,
@@ -89,7 +99,7 @@ const FIXED: [Kernel; 19] = [
 impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
     pub fn all() -> Vec<Kernel> {
-        let per_type = GgmlType::ALL.iter().flat_map(|&t| [Kernel::Matvec(t), Kernel::Embed(t)]);
+        let per_type = GgmlType::ALL.iter().flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t), Kernel::Embed(t)]);
         per_type.chain(FIXED).collect()
     }
 
@@ -97,6 +107,7 @@ impl Kernel {
     pub fn name(self) -> String {
         match self {
             Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
         }
@@ -106,15 +117,18 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Matvec(_) => "matvec",
+            Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
             Kernel::Rope => "rope",
             Kernel::AttnPartial => "attn_partial",
             Kernel::AttnCombine => "attn_combine",
+            Kernel::AttnPrefill => "attn_prefill",
             Kernel::MambaConv => "mamba_conv",
             Kernel::MambaScan => "mamba_scan",
             Kernel::Swiglu => "swiglu",
             Kernel::MoeRoute => "moe_route",
+            Kernel::MoeLists => "moe_lists",
             Kernel::Argmax => "argmax",
             Kernel::SampleTopK => "sample_top_k",
             Kernel::Pointwise => "pointwise",
@@ -132,8 +146,9 @@ impl Kernel {
     /// The stem of the kernel's own file in `shaders/` (several kernels of one family share a file).
     pub fn file_stem(self) -> String {
         match self {
-            Kernel::Matvec(t) | Kernel::Embed(t) => format!("matvec_{}", t.name().to_lowercase()),
-            Kernel::AttnPartial | Kernel::AttnCombine => "attention".into(),
+            Kernel::Matvec(t) | Kernel::Matmul(t) | Kernel::Embed(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
+            Kernel::MoeLists => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
             Kernel::Argmax => "sample".into(),
             Kernel::Copy | Kernel::Noop => "bench".into(),
@@ -145,7 +160,7 @@ impl Kernel {
     /// The kernel's own file.
     fn file(self) -> &'static str {
         match self {
-            Kernel::Matvec(t) | Kernel::Embed(t) => match t {
+            Kernel::Matvec(t) | Kernel::Matmul(t) | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
                 GgmlType::F16 => shader!("matvec_f16.wgsl"),
                 GgmlType::BF16 => shader!("matvec_bf16.wgsl"),
@@ -160,10 +175,10 @@ impl Kernel {
             },
             Kernel::Norm => shader!("norm.wgsl"),
             Kernel::Rope => shader!("rope.wgsl"),
-            Kernel::AttnPartial | Kernel::AttnCombine => shader!("attention.wgsl"),
+            Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
-            Kernel::MoeRoute => shader!("moe_route.wgsl"),
+            Kernel::MoeRoute | Kernel::MoeLists => shader!("moe_route.wgsl"),
             Kernel::Argmax => shader!("sample.wgsl"),
             Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
             Kernel::Pointwise => shader!("pointwise.wgsl"),
@@ -178,11 +193,13 @@ impl Kernel {
     pub fn source(self) -> String {
         match self {
             Kernel::Matvec(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
+            Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             Kernel::Norm
             | Kernel::GroupNorm
             | Kernel::AttnPartial
             | Kernel::AttnCombine
+            | Kernel::AttnPrefill
             | Kernel::Argmax
             | Kernel::SampleTopK
             | Kernel::Wkv6

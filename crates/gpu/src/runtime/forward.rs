@@ -70,9 +70,9 @@ pub struct GpuModel {
     pub spec: ModelSpec,
     /// The tensors.
     pub weights: GpuWeights,
-    pipelines: Pipelines,
+    pub(super) pipelines: Pipelines,
     pool: Pool,
-    max_groups: u32,
+    pub(super) max_groups: u32,
 }
 
 /// An f32 parameter word.
@@ -97,13 +97,12 @@ impl GpuModel {
         }
         let types = weights.matrix_types();
         let mut pipelines = Pipelines::default();
-        let kernels = types.iter().map(|&t| Kernel::Matvec(t)).chain([Kernel::Embed(weights.token_embd.ty)]);
-        pipelines
-            .ensure(
-                ctx,
-                kernels.chain(Kernel::all().into_iter().filter(|k| !matches!(k, Kernel::Matvec(_) | Kernel::Embed(_)))),
-            )
-            .await?;
+        let per_type = |k: &Kernel| matches!(k, Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::Embed(_));
+        let kernels = types
+            .iter()
+            .flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t)])
+            .chain([Kernel::Embed(weights.token_embd.ty)]);
+        pipelines.ensure(ctx, kernels.chain(Kernel::all().into_iter().filter(|k| !per_type(k)))).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups })
     }
@@ -419,8 +418,27 @@ impl GpuModel {
             Norm::Layer { eps } => (1, eps),
         };
         let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = [u(len), 1, u(x_off), u(y_off), kind, f(eps)];
+        let params = [u(len), 1, u(x_off), u(y_off), kind, f(eps), u(len), u(len)];
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [1, 1, 1]);
+    }
+
+    /// [`Self::norm`] of `rows` packed rows of `len` values (a prefill chunk's tokens).
+    pub(super) fn norm_rows(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        len: usize,
+        rows: usize,
+    ) {
+        let (kind, eps) = match self.spec.norm {
+            Norm::Rms { eps } => (0, eps),
+            Norm::Layer { eps } => (1, eps),
+        };
+        let bias = n.bias.as_ref().unwrap_or(&n.weight);
+        let params = [u(len), u(rows), 0, 0, kind, f(eps), u(len), u(len)];
+        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
     }
 
     #[allow(clippy::too_many_arguments)]

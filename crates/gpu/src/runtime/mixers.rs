@@ -65,7 +65,7 @@ impl GpuModel {
         ssm: &wgpu::Buffer,
     ) {
         let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
-        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n)];
+        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n), 1, u(r + 2 * n)];
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.matvec(rec, &m.in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &sc.xz), (2, &m.consts), (3, conv), (4, &sc.xc)], groups);
@@ -75,7 +75,7 @@ impl GpuModel {
                 // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
                 let eps = self.spec.norm.eps();
                 for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
-                    let params = [u(len), 1, u(off), u(off), 0, f(eps)];
+                    let params = [u(len), 1, u(off), u(off), 0, f(eps), u(len), u(len)];
                     rec.dispatch(Kernel::Norm, &params, &[(1, &sc.xdbc), (2, wt), (3, wt), (4, &sc.dbc)], [1, 1, 1]);
                 }
                 &sc.dbc
@@ -129,6 +129,11 @@ impl GpuModel {
         self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
         self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
         let n = gate.rows;
-        rec.dispatch(Kernel::Swiglu, &[u(n)], &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)], [u(n.div_ceil(64)), 1, 1]);
+        rec.dispatch(
+            Kernel::Swiglu,
+            &[u(n), 0],
+            &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)],
+            [u(n.div_ceil(64)), 1, 1],
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod forward;
 mod mixers;
 pub mod pool;
+pub mod prefill;
 pub mod profile;
 pub mod recorder;
 mod rwkv;
@@ -12,5 +13,6 @@ pub mod weights;
 
 pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_GPU_TOP_K};
 pub use pool::{Category, MemoryUse, Pool};
+pub use prefill::{PrefillLogits, PREFILL_CHUNK};
 pub use profile::{KernelTime, StepProfile, TimingSource};
 pub use state::{GpuState, ATTN_CHUNK, KV_GROWTH};

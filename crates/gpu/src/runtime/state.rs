@@ -159,6 +159,12 @@ pub struct GpuState {
     pub last_profile: Option<super::profile::StepProfile>,
     /// Bind groups of the decode step, reused from token to token.
     pub bind_groups: super::recorder::BindGroupCache,
+    /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
+    pub prefill_chunk: usize,
+    /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
+    pub prefill: Option<super::prefill::PrefillScratch>,
+    /// Read-back of a prefill chunk's logits, when every token's were asked for.
+    pub prefill_staging: Option<wgpu::Buffer>,
 }
 
 fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
@@ -309,13 +315,23 @@ impl GpuState {
             profile: false,
             last_profile: None,
             bind_groups: Default::default(),
+            prefill_chunk: super::prefill::PREFILL_CHUNK,
+            prefill: None,
+            prefill_staging: None,
         })
     }
 
-    /// Makes room for one more token in every KV cache, moving a full cache into a larger buffer (the copy
-    /// is recorded into `rec`, ahead of the step's dispatches), and grows the attention partials.
+    /// Makes room for one more token in every KV cache (see [`GpuState::reserve`]).
     pub fn reserve_token(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder) -> Result<(), GpuError> {
-        let need = self.pos + 1;
+        self.reserve(ctx, w, rec, 1)
+    }
+
+    /// Makes room for `n` more tokens in every KV cache, moving a cache that is too small into a larger
+    /// buffer (the copy is recorded into `rec`, ahead of the dispatches that write the new tokens), and
+    /// grows the attention partials. Fails with `ContextFull`, changing nothing that holds tokens, when the
+    /// device's binding limit or the KV budget cannot hold `pos + n` tokens.
+    pub fn reserve(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder, n: usize) -> Result<(), GpuError> {
+        let need = self.pos + n;
         let limit = Pool::max_binding(ctx);
         let per_token: u64 = w
             .layers
@@ -335,7 +351,7 @@ impl GpuState {
             if need <= capacity {
                 continue;
             }
-            let grown = (capacity + (capacity / 4).max(KV_GROWTH)).div_ceil(KV_GROWTH) * KV_GROWTH;
+            let grown = (capacity + (capacity / 4).max(KV_GROWTH)).max(need).div_ceil(KV_GROWTH) * KV_GROWTH;
             let row_bytes = (row * 4) as u64;
             let by_device = (limit / row_bytes) as usize;
             let by_budget = self.kv_budget.map(|b| (b / per_token.max(1)) as usize);

@@ -1,0 +1,66 @@
+//! Host side of the `matmul_<type>` kernels (prefill): `Y (T, rows) = X (T, cols) @ W^T` with `W` read in
+//! its GGUF encoding, tiles of 64 rows x 64 tokens per workgroup (`shaders/lib/matmul.wgsl`).
+
+use bytemuck::{Pod, Zeroable};
+
+/// Rows and tokens per workgroup (`TILE` in `shaders/lib/matmul.wgsl`).
+pub const TILE: usize = 64;
+
+/// The kernels' parameter block; mirrors `Params` in `shaders/lib/matmul.wgsl` (64 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatmulParams {
+    /// Output width (this part's rows).
+    pub rows: u32,
+    /// Input width, a multiple of 4.
+    pub cols: u32,
+    /// Tokens `T` (with a token list, its count is read on the GPU instead).
+    pub n_tokens: u32,
+    /// Bytes of one encoded row.
+    pub row_bytes: u32,
+    /// Byte offset of row 0 in the weight buffer.
+    pub w_base: u32,
+    /// X row 0 starts here, in vec4s.
+    pub x_off: u32,
+    /// vec4s from one X row to the next.
+    pub x_stride: u32,
+    /// Y row 0 starts here, in values.
+    pub y_off: u32,
+    /// Values from one Y row to the next.
+    pub y_stride: u32,
+    /// 0: `Y = X W^T`; 1: `Y += X W^T`.
+    pub mode: u32,
+    /// [`TokenList`] as u32.
+    pub list: u32,
+    /// Token list: where its count is.
+    pub count_at: u32,
+    /// Token list: where its token ids start.
+    pub ids_at: u32,
+    /// Token list: where its router weights (f32 bits) start.
+    pub weights_at: u32,
+    /// Padding to 64 bytes.
+    pub _pad: [u32; 2],
+}
+const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
+
+/// How a MoE expert's product finds its tokens (see `shaders/lib/matmul.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenList {
+    /// Every token, in order.
+    None = 0,
+    /// Token `n` of the list reads X row `ids[n]` and writes Y row `n`.
+    Gather = 1,
+    /// Token `n` reads X row `n` and adds `weights[n]` times its product into Y row `ids[n]`.
+    Scatter = 2,
+}
+
+/// Where expert `e`'s list lies in a `moe_lists` buffer for `experts` experts and chunks of `t` tokens:
+/// `(count_at, ids_at, weights_at)` (see `shaders/moe_route.wgsl`).
+pub fn list_offsets(e: usize, experts: usize, t: usize) -> (u32, u32, u32) {
+    (e as u32, (experts + e * t) as u32, (experts + experts * t + e * t) as u32)
+}
+
+/// Workgroups for `rows` outputs of `t` tokens.
+pub fn workgroups(rows: usize, t: usize) -> [u32; 3] {
+    [rows.div_ceil(TILE) as u32, t.div_ceil(TILE) as u32, 1]
+}

@@ -1,0 +1,632 @@
+//! Prefill: a token sequence through the model in chunks of up to `T` tokens, each chunk one command
+//! encoder and one submit, leaving the same state (KV caches, conv and SSM states) as the token-by-token
+//! path. Every layer runs once per chunk over all its tokens: matrix products read each weight tile once
+//! for 64 tokens (`matmul_<type>`), attention streams over the cache with an online softmax
+//! (`attn_prefill`), Mamba's conv and scan loop over the chunk's tokens inside one dispatch each, and a
+//! MoE layer routes every token, lists each expert's tokens and runs each expert once over its list.
+//! The layer loop has the decode step's shape (`forward.rs`): norm, mixer, norm, feed-forward.
+//!
+//! RWKV layers are not batched yet: a model with any goes through the decode step token by token
+//! ([`GpuModel::feed`]), which is correct and slow, and [`GpuModel::prefill_is_batched`] says so.
+
+use super::forward::{f, rope_pairs, u};
+use super::pool::{Category, Pool, STORAGE};
+use super::recorder::{Recorder, Timing};
+use super::state::{GpuState, KvCache, LayerState};
+use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
+use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
+use crate::kernels::matvec::{groups, MatvecMode};
+use crate::{readback, GpuContext, GpuError, GpuModel, Kernel};
+use archrace_cpu::ops::rope::rope_table;
+use archrace_model::{Mixer, ModelError, ModelSpec};
+
+/// Tokens per chunk unless the caller sets `GpuState::prefill_chunk`.
+pub const PREFILL_CHUNK: usize = 512;
+
+/// Largest head dimension `attn_prefill` takes (four values per thread of 64).
+pub const MAX_PREFILL_HEAD_DIM: usize = 256;
+
+/// Which logits a prefill returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefillLogits {
+    /// None (filling the context).
+    None,
+    /// The last token's `(n_vocab)`.
+    Last,
+    /// Every token's `(tokens, n_vocab)`.
+    All,
+}
+
+/// The working buffers of one prefill chunk of up to `chunk` tokens: the decode step's scratch with a
+/// token axis, sized for the widest layer.
+pub struct PrefillScratch {
+    /// Tokens per chunk these buffers hold.
+    pub chunk: usize,
+    tokens: wgpu::Buffer,
+    x: wgpu::Buffer,
+    h: wgpu::Buffer,
+    q_raw: wgpu::Buffer,
+    k_raw: wgpu::Buffer,
+    q: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    xz: wgpu::Buffer,
+    xc: wgpu::Buffer,
+    xdbc: wgpu::Buffer,
+    dbc: wgpu::Buffer,
+    dt: wgpu::Buffer,
+    y: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    up: wgpu::Buffer,
+    act: wgpu::Buffer,
+    router: wgpu::Buffer,
+    route: wgpu::Buffer,
+    lists: wgpu::Buffer,
+    rope_table: wgpu::Buffer,
+    /// `(chunk, n_vocab)` when every token's logits were asked for.
+    logits: Option<wgpu::Buffer>,
+}
+
+fn widest(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
+    spec.layers.iter().map(f).max().unwrap_or(0).max(4)
+}
+
+impl PrefillScratch {
+    fn new(
+        ctx: &GpuContext,
+        pool: &mut Pool,
+        spec: &ModelSpec,
+        w: &GpuWeights,
+        chunk: usize,
+    ) -> Result<Self, GpuError> {
+        let mut s = |label: &str, values: usize| {
+            pool.create(ctx, label, (chunk * values * 4) as u64, STORAGE, Category::Scratch)
+        };
+        let heads = widest(spec, |l| match l.mixer {
+            Mixer::Attention(a) => a.n_head * a.head_dim,
+            _ => 0,
+        });
+        let kv_row = widest(spec, |l| match l.mixer {
+            Mixer::Attention(a) => a.n_head_kv * a.head_dim,
+            _ => 0,
+        });
+        let mamba = |f: fn(&archrace_model::MambaSpec) -> usize| {
+            widest(spec, move |l| match &l.mixer {
+                Mixer::Mamba(m) => f(m),
+                _ => 0,
+            })
+        };
+        let hidden = widest(spec, |l| match l.ffn {
+            archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::Moe { hidden, .. } => hidden,
+            _ => 0,
+        });
+        let (experts, top_k) = w
+            .layers
+            .iter()
+            .filter_map(|l| match l.ffn {
+                GpuFfn::Moe { experts, top_k, .. } => Some((experts, top_k)),
+                _ => None,
+            })
+            .fold((1, 1), |(e, k), (e2, k2)| (e.max(e2), k.max(k2)));
+        let e = spec.n_embd;
+        Ok(Self {
+            chunk,
+            tokens: s("prefill tokens", 1)?,
+            x: s("prefill x", e)?,
+            h: s("prefill h", e)?,
+            q_raw: s("prefill q_raw", heads)?,
+            k_raw: s("prefill k_raw", kv_row)?,
+            q: s("prefill q", heads)?,
+            attn: s("prefill attn", heads)?,
+            xz: s("prefill xz", 2 * mamba(|m| m.d_inner))?,
+            xc: s("prefill xc", mamba(|m| m.d_inner))?,
+            xdbc: s("prefill xdbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
+            dbc: s("prefill dbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
+            dt: s("prefill dt", mamba(|m| m.d_inner))?,
+            y: s("prefill y", mamba(|m| m.d_inner))?,
+            gate: s("prefill gate", hidden)?,
+            up: s("prefill up", hidden)?,
+            act: s("prefill act", hidden)?,
+            router: s("prefill router", experts)?,
+            route: s("prefill route", 2 * top_k)?,
+            lists: pool.create(
+                ctx,
+                "prefill expert lists",
+                ((experts * (1 + 2 * chunk)) * 4) as u64,
+                STORAGE,
+                Category::Scratch,
+            )?,
+            rope_table: pool.create(
+                ctx,
+                "prefill rope table",
+                (chunk * 2 * spec.layers.len() * rope_pairs(spec) * 4) as u64,
+                STORAGE,
+                Category::Scratch,
+            )?,
+            logits: None,
+        })
+    }
+}
+
+impl PrefillScratch {
+    /// Gives every buffer back to `pool` (freed once the work using them is done).
+    fn release(self, pool: &mut Pool) {
+        let all = [
+            self.tokens,
+            self.x,
+            self.h,
+            self.q_raw,
+            self.k_raw,
+            self.q,
+            self.attn,
+            self.xz,
+            self.xc,
+            self.xdbc,
+            self.dbc,
+            self.dt,
+            self.y,
+            self.gate,
+            self.up,
+            self.act,
+            self.router,
+            self.route,
+            self.lists,
+            self.rope_table,
+        ];
+        for buf in all.into_iter().chain(self.logits) {
+            pool.release_later(buf, Category::Scratch);
+        }
+    }
+}
+
+/// One product of a chunk: where X and Y are and how they are laid out (in values).
+struct Product<'a> {
+    x: &'a wgpu::Buffer,
+    x_off: usize,
+    x_stride: usize,
+    y: &'a wgpu::Buffer,
+    y_off: usize,
+    y_stride: usize,
+    add: bool,
+}
+
+impl<'a> Product<'a> {
+    /// X packed `(T, cols)` into Y packed `(T, rows)`.
+    fn packed(x: &'a wgpu::Buffer, cols: usize, y: &'a wgpu::Buffer, rows: usize) -> Self {
+        Self { x, x_off: 0, x_stride: cols, y, y_off: 0, y_stride: rows, add: false }
+    }
+
+    /// Adding into Y instead of writing it (a residual connection).
+    fn adding(mut self) -> Self {
+        self.add = true;
+        self
+    }
+}
+
+impl GpuModel {
+    /// Whether [`GpuModel::prefill`] runs this model in batched chunks: every mixer is attention (head
+    /// dimension at most [`MAX_PREFILL_HEAD_DIM`]) or Mamba. RWKV models go token by token for now.
+    pub fn prefill_is_batched(&self) -> bool {
+        self.weights.layers.iter().all(|l| match &l.mixer {
+            GpuMixer::Attention(a) => a.spec.head_dim <= MAX_PREFILL_HEAD_DIM,
+            GpuMixer::Mamba(m) => (m.spec.dt_rank + 2 * m.spec.d_state).is_multiple_of(4),
+            GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_) => false,
+        })
+    }
+
+    /// Runs `tokens` from `state.pos` on, in chunks of `state.prefill_chunk` tokens (one submit each), and
+    /// returns the logits asked for: none, the last token's `(n_vocab)`, or every token's
+    /// `(tokens, n_vocab)`. The state ends as [`GpuModel::step`] token by token would leave it. When the KV
+    /// cache cannot grow (device limit or budget), the error is `ContextFull` and the state holds every
+    /// chunk before the one that did not fit.
+    pub async fn prefill(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        tokens: &[u32],
+        logits: PrefillLogits,
+    ) -> Result<Vec<f32>, GpuError> {
+        ctx.check_lost()?;
+        let n_vocab = self.spec.n_vocab;
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { token: t, n_vocab }.into());
+        }
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.prefill_is_batched() {
+            return self.prefill_token_by_token(ctx, state, tokens, logits).await;
+        }
+        let chunk = state.prefill_chunk.max(1);
+        let all = logits == PrefillLogits::All;
+        let stale = state.prefill.as_ref().is_none_or(|p| p.chunk != chunk || (all && p.logits.is_none()));
+        if stale {
+            if let Some(old) = state.prefill.take() {
+                old.release(&mut state.pool);
+            }
+            let mut pool = std::mem::take(&mut state.pool);
+            let made = PrefillScratch::new(ctx, &mut pool, &self.spec, &self.weights, chunk).and_then(|mut s| {
+                if all {
+                    let bytes = (chunk * n_vocab * 4) as u64;
+                    s.logits = Some(pool.create(ctx, "prefill logits", bytes, STORAGE, Category::Scratch)?);
+                }
+                Ok(s)
+            });
+            state.pool = pool;
+            state.prefill = Some(made?);
+            state.bind_groups.clear();
+        }
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for (i, piece) in tokens.chunks(chunk).enumerate() {
+            let is_last = (i + 1) * chunk >= tokens.len();
+            let want = match logits {
+                PrefillLogits::None => PrefillLogits::None,
+                PrefillLogits::Last if is_last => PrefillLogits::Last,
+                PrefillLogits::Last => PrefillLogits::None,
+                PrefillLogits::All => PrefillLogits::All,
+            };
+            if let Err(e) = self.submit_chunk(ctx, state, piece, want) {
+                result = Err(e);
+                break;
+            }
+            match want {
+                PrefillLogits::None => {}
+                PrefillLogits::Last => {
+                    let mut l = readback::read_f32(&ctx.device, &state.logits_staging).await?;
+                    l.truncate(n_vocab);
+                    out = l;
+                }
+                PrefillLogits::All => {
+                    let staging = state.prefill_staging.as_ref().expect("submit_chunk made it");
+                    let mut l = readback::read_f32(&ctx.device, staging).await?;
+                    l.truncate(piece.len() * n_vocab);
+                    out.extend(l);
+                }
+            }
+        }
+        let (v, o) = (validation.pop().await, oom.pop().await);
+        result?;
+        if let Some(e) = v {
+            return Err(GpuError::from_scope("prefill", e));
+        }
+        if let Some(e) = o {
+            return Err(GpuError::from_scope("prefill", e));
+        }
+        ctx.check_lost()?;
+        Ok(out)
+    }
+
+    /// Prefill through the decode step, for models whose layers have no batched kernels yet.
+    async fn prefill_token_by_token(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        tokens: &[u32],
+        logits: PrefillLogits,
+    ) -> Result<Vec<f32>, GpuError> {
+        let (&last, rest) = tokens.split_last().expect("not empty");
+        match logits {
+            PrefillLogits::None => self.feed(ctx, state, tokens).await.map(|_| Vec::new()),
+            PrefillLogits::Last => {
+                self.feed(ctx, state, rest).await?;
+                self.logits(ctx, state, last).await
+            }
+            PrefillLogits::All => {
+                let mut out = Vec::with_capacity(tokens.len() * self.spec.n_vocab);
+                for &t in tokens {
+                    out.extend(self.logits(ctx, state, t).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Records and submits one chunk at `state.pos` (inside the caller's error scopes).
+    fn submit_chunk(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        tokens: &[u32],
+        logits: PrefillLogits,
+    ) -> Result<(), GpuError> {
+        let t = tokens.len();
+        let mut rec = Recorder::new(&self.pipelines);
+        if let Err(e) = state.reserve(ctx, &self.weights, &mut rec, t) {
+            // Caches already moved to larger buffers still need their contents: submit those copies.
+            let mut encoder =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
+            rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
+            ctx.queue.submit([encoder.finish()]);
+            return Err(e);
+        }
+        if logits == PrefillLogits::All {
+            let bytes = (t * self.spec.n_vocab * 4) as u64;
+            if state.prefill_staging.as_ref().is_none_or(|s| s.size() < bytes) {
+                let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+                let full = (state.prefill_chunk.max(1) * self.spec.n_vocab * 4) as u64;
+                let new =
+                    state.pool.create(ctx, "prefill logits read-back", full.max(bytes), usage, Category::Staging)?;
+                if let Some(old) = state.prefill_staging.replace(new) {
+                    state.pool.release_later(old, Category::Staging);
+                }
+            }
+        }
+        let ps = state.prefill.as_ref().expect("prefill made the scratch");
+        ctx.queue.write_buffer(&ps.tokens, 0, bytemuck::cast_slice(tokens));
+        self.write_chunk_rope_table(ctx, ps, state.pos, t);
+        self.record_chunk(&mut rec, state, t, logits);
+        if rec.params_len() > state.scratch.params.size() {
+            let size = rec.params_len().next_power_of_two();
+            let new = state.pool.create_params(ctx, "step params", size)?;
+            let old = std::mem::replace(&mut state.scratch.params, new);
+            state.bind_groups.clear();
+            state.pool.release_later(old, Category::Scratch);
+        }
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("prefill chunk") });
+        rec.encode(
+            &ctx.device,
+            &ctx.queue,
+            &state.scratch.params,
+            &mut encoder,
+            Timing::None,
+            Some(&mut state.bind_groups),
+        );
+        match logits {
+            PrefillLogits::None => {}
+            PrefillLogits::Last => {
+                let bytes = (self.spec.n_vocab * 4) as u64;
+                encoder.copy_buffer_to_buffer(&state.scratch.logits, 0, &state.logits_staging, 0, bytes);
+            }
+            PrefillLogits::All => {
+                let bytes = (t * self.spec.n_vocab * 4) as u64;
+                let src = state.prefill.as_ref().and_then(|p| p.logits.as_ref()).expect("made with the scratch");
+                let dst = state.prefill_staging.as_ref().expect("made above");
+                encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+            }
+        }
+        ctx.queue.submit([encoder.finish()]);
+        state.pos += t;
+        Ok(())
+    }
+
+    /// RoPE `(cos, sin)` pairs for positions `pos0 .. pos0 + t` of every attention layer: token `i`, layer
+    /// `l`, pair `j` at `(i L + l) pairs + j` (the rope kernel's `table_stride` is `L pairs`).
+    fn write_chunk_rope_table(&self, ctx: &GpuContext, ps: &PrefillScratch, pos0: usize, t: usize) {
+        let pairs = rope_pairs(&self.spec);
+        let layers = self.spec.layers.len();
+        let mut table = vec![0f32; t * layers * pairs * 2];
+        let mut any = false;
+        for (index, layer) in self.spec.layers.iter().enumerate() {
+            if let Mixer::Attention(archrace_model::AttnSpec { rope: Some(r), .. }) = &layer.mixer {
+                any = true;
+                for i in 0..t {
+                    let at = (i * layers + index) * pairs * 2;
+                    for (j, (c, s)) in rope_table(pos0 + i, r).into_iter().enumerate() {
+                        table[at + 2 * j] = c;
+                        table[at + 2 * j + 1] = s;
+                    }
+                }
+            }
+        }
+        if any {
+            ctx.queue.write_buffer(&ps.rope_table, 0, bytemuck::cast_slice(&table));
+        }
+    }
+
+    fn record_chunk(&self, rec: &mut Recorder, state: &GpuState, t: usize, logits: PrefillLogits) {
+        let (spec, w) = (&self.spec, &self.weights);
+        let ps = state.prefill.as_ref().expect("prefill made the scratch");
+        let e = spec.n_embd;
+        let te = &w.token_embd;
+        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
+        let embed_into = if w.token_embd_norm.is_some() { &ps.h } else { &ps.x };
+        for part in &te.parts {
+            rec.dispatch(
+                Kernel::Embed(te.ty),
+                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
+                &[(1, &part.buf), (2, &ps.tokens), (3, embed_into)],
+                [u(e.div_ceil(64)), u(t), 1],
+            );
+        }
+        if let Some(n) = &w.token_embd_norm {
+            self.norm_rows(rec, n, &ps.h, &ps.x, e, t);
+        }
+        for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
+            self.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
+            match (&lw.mixer, ls) {
+                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
+                    self.attention_chunk(rec, ps, state.pos, t, index, a, cache)
+                }
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => self.mamba_chunk(rec, ps, t, m, conv, ssm),
+                _ => unreachable!("prefill_is_batched checked the mixers, and reserve filled the caches"),
+            }
+            let Some(ffn_norm) = &lw.ffn_norm else { continue };
+            self.norm_rows(rec, ffn_norm, &ps.x, &ps.h, e, t);
+            self.ffn_chunk(rec, ps, t, &lw.ffn);
+        }
+        match logits {
+            PrefillLogits::All => {
+                let out = ps.logits.as_ref().expect("made with the scratch");
+                self.norm_rows(rec, &w.output_norm, &ps.x, &ps.h, e, t);
+                self.matmul(rec, &w.output, t, Product::packed(&ps.h, e, out, spec.n_vocab), None);
+            }
+            PrefillLogits::Last => {
+                let sc = &state.scratch;
+                self.norm(rec, &w.output_norm, &ps.x, (t - 1) * e, &ps.h, 0, e);
+                self.matvec(rec, &w.output, &ps.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
+            }
+            PrefillLogits::None => {}
+        }
+    }
+
+    /// `Y = X W^T` (or `Y +=`) over `t` tokens, one dispatch per part of `m`; with `list`, over the tokens
+    /// a MoE expert's list names (see [`TokenList`]), `(mode, expert, experts, lists buffer)`.
+    fn matmul(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        t: usize,
+        p: Product<'_>,
+        list: Option<(TokenList, usize, usize, &wgpu::Buffer)>,
+    ) {
+        debug_assert!(p.x_off.is_multiple_of(4) && p.x_stride.is_multiple_of(4), "X rows start at whole vec4s");
+        let row_bytes = m.row_bytes();
+        for part in &m.parts {
+            let mut params = MatmulParams {
+                rows: u(part.rows),
+                cols: u(m.cols),
+                n_tokens: u(t),
+                row_bytes: u(row_bytes),
+                w_base: u(part.base),
+                x_off: u(p.x_off / 4),
+                x_stride: u(p.x_stride / 4),
+                y_off: u(p.y_off + part.first_row),
+                y_stride: u(p.y_stride),
+                mode: u(p.add as usize),
+                ..Default::default()
+            };
+            let route = match list {
+                Some((mode, expert, experts, lists)) => {
+                    (params.count_at, params.ids_at, params.weights_at) = list_offsets(expert, experts, t);
+                    params.list = mode as u32;
+                    lists
+                }
+                None => &part.buf,
+            };
+            let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
+            rec.dispatch(Kernel::Matmul(m.ty), bytemuck::cast_slice(&[params]), &buffers, workgroups(part.rows, t));
+        }
+    }
+
+    /// Causal self-attention of a chunk (the chunk's twin of `GpuModel::attention`): q, k and v products
+    /// for every token, RoPE for every token's position, k and v written into the cache at their slots,
+    /// `attn_prefill` over the cache, output product added into the residual stream.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_chunk(
+        &self,
+        rec: &mut Recorder,
+        ps: &PrefillScratch,
+        pos0: usize,
+        t: usize,
+        index: usize,
+        a: &AttentionGpu,
+        cache: &KvCache,
+    ) {
+        let e = self.spec.n_embd;
+        let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
+        let slot = pos0 * cache.row;
+        let into_cache =
+            |buf| Product { x: &ps.h, x_off: 0, x_stride: e, y: buf, y_off: slot, y_stride: cache.row, add: false };
+        if let Some(r) = &a.spec.rope {
+            let pairs = rope_pairs(&self.spec);
+            let stride = self.spec.layers.len() * pairs;
+            let rope = |rec: &mut Recorder, heads: usize, src: &wgpu::Buffer, dst: &wgpu::Buffer, dst_off: usize| {
+                let params = [u(heads), u(d), u(r.n_rot), u(index * pairs), 0, u(dst_off), u(stride)];
+                let buffers = [(1, src), (2, dst), (3, &ps.rope_table)];
+                rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), u(t), 1]);
+            };
+            self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q_raw, h * d), None);
+            rope(rec, h, &ps.q_raw, &ps.q, 0);
+            self.matmul(rec, &a.k, t, Product::packed(&ps.h, e, &ps.k_raw, hkv * d), None);
+            rope(rec, hkv, &ps.k_raw, &cache.k, slot);
+        } else {
+            self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q, h * d), None);
+            self.matmul(rec, &a.k, t, into_cache(&cache.k), None);
+        }
+        self.matmul(rec, &a.v, t, into_cache(&cache.v), None);
+        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0)];
+        let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
+        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t), u(h), 1]);
+        self.matmul(rec, &a.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
+    }
+
+    /// Mamba over a chunk (the chunk's twin of `GpuModel::mamba`): in projection, conv over the chunk,
+    /// x projection, Jamba's dt/B/C norms per token, dt projection, scan over the chunk, out projection.
+    fn mamba_chunk(
+        &self,
+        rec: &mut Recorder,
+        ps: &PrefillScratch,
+        t: usize,
+        m: &MambaGpu,
+        conv: &wgpu::Buffer,
+        ssm: &wgpu::Buffer,
+    ) {
+        let e = self.spec.n_embd;
+        let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
+        let row = r + 2 * n; // one token's dt, B, C
+        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n), u(t), u(row)];
+        let groups = [u(di.div_ceil(64)), 1, 1];
+        self.matmul(rec, &m.in_proj, t, Product::packed(&ps.h, e, &ps.xz, 2 * di), None);
+        rec.dispatch(Kernel::MambaConv, &params, &[(1, &ps.xz), (2, &m.consts), (3, conv), (4, &ps.xc)], groups);
+        self.matmul(rec, &m.x_proj, t, Product::packed(&ps.xc, di, &ps.xdbc, row), None);
+        let dbc = match &m.dt_b_c_norms {
+            Some([nd, nb, nc]) => {
+                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one row per token.
+                let eps = self.spec.norm.eps();
+                for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
+                    let params = [u(len), u(t), u(off), u(off), 0, f(eps), u(row), u(row)];
+                    let buffers = [(1, &ps.xdbc), (2, wt), (3, wt), (4, &ps.dbc)];
+                    rec.dispatch(Kernel::Norm, &params, &buffers, [u(t), 1, 1]);
+                }
+                &ps.dbc
+            }
+            None => &ps.xdbc,
+        };
+        let dt_in = Product { x: dbc, x_off: 0, x_stride: row, y: &ps.dt, y_off: 0, y_stride: di, add: false };
+        self.matmul(rec, &m.dt_proj, t, dt_in, None);
+        rec.dispatch(
+            Kernel::MambaScan,
+            &params,
+            &[(1, &ps.xz), (2, &m.consts), (4, &ps.xc), (5, &ps.dt), (6, dbc), (7, ssm), (8, &ps.y)],
+            groups,
+        );
+        self.matmul(rec, &m.out_proj, t, Product::packed(&ps.y, di, &ps.x, e).adding(), None);
+    }
+
+    /// The feed-forward over a chunk (the chunk's twin of `GpuModel::ffn`). MoE: the router's product and
+    /// top-k for every token, one token list per expert, then per expert its gate and up products over the
+    /// tokens routed to it (gathered), SwiGLU, and its down product scattered back into those tokens'
+    /// residual rows times their router weights. An expert no token chose costs a dispatch that exits.
+    fn ffn_chunk(&self, rec: &mut Recorder, ps: &PrefillScratch, t: usize, ffn: &GpuFfn) {
+        let e = self.spec.n_embd;
+        match ffn {
+            GpuFfn::None => {}
+            GpuFfn::ChannelMix { .. } => unreachable!("prefill_is_batched excludes RWKV"),
+            GpuFfn::Dense { gate, up, down } => {
+                let hidden = gate.rows;
+                self.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), None);
+                self.matmul(rec, up, t, Product::packed(&ps.h, e, &ps.up, hidden), None);
+                self.swiglu_rows(rec, ps, hidden * t);
+                self.matmul(rec, down, t, Product::packed(&ps.act, hidden, &ps.x, e).adding(), None);
+            }
+            GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
+                let (experts, top_k) = (*experts, *top_k);
+                let hidden = gate.rows;
+                self.matmul(rec, router, t, Product::packed(&ps.h, e, &ps.router, experts), None);
+                let params = [u(experts), u(top_k), u(t)];
+                rec.dispatch(Kernel::MoeRoute, &params, &[(1, &ps.router), (2, &ps.route)], [u(t), 1, 1]);
+                let lists = [(2, &ps.route), (3, &ps.lists)];
+                rec.dispatch(Kernel::MoeLists, &params, &lists, [u(experts.div_ceil(64)), 1, 1]);
+                for x in 0..experts {
+                    let (g, uw, dw) = (gate.rows(x * hidden, hidden), up.rows(x * hidden, hidden), down.rows(x * e, e));
+                    let gather = Some((TokenList::Gather, x, experts, &ps.lists));
+                    self.matmul(rec, &g, t, Product::packed(&ps.h, e, &ps.gate, hidden), gather);
+                    self.matmul(rec, &uw, t, Product::packed(&ps.h, e, &ps.up, hidden), gather);
+                    self.swiglu_rows(rec, ps, hidden * t);
+                    let scatter = Some((TokenList::Scatter, x, experts, &ps.lists));
+                    self.matmul(rec, &dw, t, Product::packed(&ps.act, hidden, &ps.x, e), scatter);
+                }
+            }
+        }
+    }
+
+    /// `act = SiLU(gate) * up` over `n` values of a chunk.
+    fn swiglu_rows(&self, rec: &mut Recorder, ps: &PrefillScratch, n: usize) {
+        let (gx, gy) = groups(n.div_ceil(64), self.max_groups);
+        let buffers = [(1, &ps.gate), (2, &ps.up), (3, &ps.act)];
+        rec.dispatch(Kernel::Swiglu, &[u(n), gx * 64], &buffers, [gx, gy, 1]);
+    }
+}

@@ -1,0 +1,114 @@
+// The matrix-matrix body shared by every weight encoding, for prefill: Y (T, rows) = X (T, cols) @ W^T,
+// W (rows, cols) read in its GGUF encoding. The encoding's file defines BLOCK, BLOCK_BYTES and
+// `dequant4(base, g)`: weights 4g .. 4g + 3 of the block at byte `base`.
+// A workgroup of 256 threads computes a tile of 64 rows x 64 tokens, 4 x 4 per thread in registers. Per
+// step of 32 columns it decodes the tile's weights once into workgroup memory (each weight read once per
+// tile, not once per token) and stages the tokens' activations beside them.
+// MoE (gather/scatter): with a token list (`list` = 1 or 2), the tokens are those routed to one expert:
+// list[count_at] of them, ids at list[ids_at + n], router weights (f32 bits) at list[weights_at + n].
+// list 1 gathers: token n reads X row ids[n] and writes Y row n (compact); list 2 scatters: token n reads
+// X row n (compact) and adds weights[n] * its product into Y row ids[n].
+// CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
+
+const TILE: u32 = 64u; // rows and tokens per workgroup
+const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights)
+
+struct Params {
+    rows: u32,       // output width (this part's rows)
+    cols: u32,       // input width, a multiple of 4 (and of BLOCK for quantized encodings)
+    n_tokens: u32,   // T (ignored with a token list: its count)
+    row_bytes: u32,  // bytes of one encoded row
+    w_base: u32,     // byte offset of row 0 in w
+    x_off: u32,      // X row 0 starts at x[x_off] (vec4s)
+    x_stride: u32,   // vec4s from one X row to the next
+    y_off: u32,      // Y row 0 starts at y[y_off] (values)
+    y_stride: u32,   // values from one Y row to the next
+    mode: u32,       // 0: Y = XW^T; 1: Y += XW^T (a residual connection fused in)
+    list: u32,       // 0: none; 1: gather X rows; 2: scatter-add into Y rows
+    count_at: u32,   // list: index of the token count
+    ids_at: u32,     // list: first token id
+    weights_at: u32, // list: first router weight
+}
+
+@group(0) @binding(0) var<storage, read> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // X
+@group(0) @binding(3) var<storage, read_write> y: array<f32>; // Y
+@group(0) @binding(4) var<storage, read> list: array<u32>;    // MoE token lists (or anything)
+
+var<workgroup> wt: array<vec4<f32>, 512>; // (TILE rows, KG)
+var<workgroup> xt: array<vec4<f32>, 512>; // (TILE tokens, KG)
+
+@compute @workgroup_size(256)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let row0 = wg.x * TILE;
+    let tok0 = wg.y * TILE;
+    var n_tokens = p.n_tokens;
+    if p.list != 0u {
+        n_tokens = list[p.count_at];
+    }
+    if tok0 >= n_tokens {
+        return; // uniform: the whole tile is past the last token
+    }
+    let tr = tid / 16u; // rows tr * 4 .. + 4 of the tile
+    let tt = tid % 16u; // tokens tt * 4 .. + 4
+    let groups = p.cols / 4u;
+    var acc: array<vec4<f32>, 4>; // acc[j][i]: token tt * 4 + j, row tr * 4 + i
+    for (var g0 = 0u; g0 < groups; g0 += KG) {
+        for (var e = tid; e < TILE * KG; e += 256u) {
+            let r = e / KG;
+            let g = g0 + e % KG;
+            var wv = vec4<f32>(0.0);
+            if row0 + r < p.rows && g < groups {
+                let k = 4u * g;
+                wv = dequant4(p.w_base + (row0 + r) * p.row_bytes + (k / BLOCK) * BLOCK_BYTES, (k % BLOCK) / 4u);
+            }
+            wt[e] = wv;
+            let t = tok0 + r;
+            var xv = vec4<f32>(0.0);
+            if t < n_tokens && g < groups {
+                var src = t;
+                if p.list == 1u {
+                    src = list[p.ids_at + t];
+                }
+                xv = x[p.x_off + src * p.x_stride + g];
+            }
+            xt[e] = xv;
+        }
+        workgroupBarrier();
+        for (var g = 0u; g < KG; g++) {
+            let w0 = wt[(tr * 4u) * KG + g];
+            let w1 = wt[(tr * 4u + 1u) * KG + g];
+            let w2 = wt[(tr * 4u + 2u) * KG + g];
+            let w3 = wt[(tr * 4u + 3u) * KG + g];
+            for (var j = 0u; j < 4u; j++) {
+                let xv = xt[(tt * 4u + j) * KG + g];
+                acc[j] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let t = tok0 + tt * 4u + j;
+        if t >= n_tokens {
+            continue;
+        }
+        var dst = t;
+        var scale = 1.0;
+        if p.list == 2u {
+            dst = list[p.ids_at + t];
+            scale = bitcast<f32>(list[p.weights_at + t]);
+        }
+        for (var i = 0u; i < 4u; i++) {
+            let r = row0 + tr * 4u + i;
+            if r < p.rows {
+                let out = p.y_off + dst * p.y_stride + r;
+                if p.mode == 0u && p.list != 2u {
+                    y[out] = acc[j][i];
+                } else {
+                    y[out] += scale * acc[j][i];
+                }
+            }
+        }
+    }
+}

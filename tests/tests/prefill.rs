@@ -1,0 +1,481 @@
+//! Prefill on the GPU (lavapipe in CI): its kernels against their CPU twins on seeded data, and whole
+//! models against llama.cpp's goldens for every position, across chunk sizes, followed by decoding, and
+//! over a context of thousands of tokens against the token-by-token path.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use archrace_cpu::ops::attention::attention;
+use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
+use archrace_cpu::ops::matmul::matmul;
+use archrace_cpu::ops::moe::{moe_route, swiglu};
+use archrace_cpu::ops::norm::rms_norm;
+use archrace_cpu::ops::rope::{rope, rope_table};
+use archrace_cpu::{compare, CpuModel, SplitMix64, Tolerance};
+use archrace_gguf::{GgmlType, Gguf};
+use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
+use archrace_gpu::kernels::matvec::kernel_block;
+use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
+use archrace_gpu::{GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
+use archrace_model::{RopeSpec, Tensor};
+use archrace_tests::data::random_encoded;
+use archrace_tests::gpu::context_or_skip;
+use common::{fixture, ids, json, rel_err, QUANTS};
+
+/// Same operations, another order of f32 additions.
+const TIGHT: Tolerance = Tolerance { abs: 1e-6, rel: 2e-5 };
+/// exp, log, pow, sin and cos differ by a few ulps between the GPU and Rust's libm.
+const TRANSCENDENTAL: Tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
+
+fn bytes(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+fn run(ctx: &GpuContext, k: Kernel, params: &[u32], args: &[(u32, Arg)], groups: [u32; 3]) -> Vec<Vec<f32>> {
+    let out =
+        pollster::block_on(run_kernel(ctx, k, params, args, groups)).unwrap_or_else(|e| panic!("{}: {e}", k.name()));
+    out.iter().map(|b| bytemuck::pod_collect_to_vec(b)).collect()
+}
+
+fn check(what: &str, expected: &[f32], got: &[f32], tol: Tolerance) {
+    if let Err(m) = compare(expected, got, tol) {
+        panic!("{what}: {m}");
+    }
+}
+
+fn params_words(p: &MatmulParams) -> Vec<u32> {
+    bytemuck::cast_slice(std::slice::from_ref(p)).to_vec()
+}
+
+/// Every encoding, over 70 rows (two row tiles) and 67 tokens (two token tiles), columns of whole blocks
+/// that end inside a 32-column step where the encoding allows; then the same product adding into a
+/// strided Y read from a strided X.
+#[test]
+fn matmul_matches_matmul_for_every_encoding() {
+    let Some(ctx) = pollster::block_on(context_or_skip("matmul parity")) else { return };
+    let (rows, t) = (70usize, 67usize);
+    for ty in GgmlType::ALL {
+        let block = kernel_block(ty);
+        let cols = if block == 4 { 36 } else { 2 * block };
+        let mut rng = SplitMix64::new(100 + ty as u64);
+        let w = random_encoded(ty, rows, cols, &mut rng);
+        let x = rng.vec(t * cols, -1.0, 1.0);
+        let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+        let want = matmul(&tensor, &x, t);
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as u32;
+        let p = MatmulParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            n_tokens: t as u32,
+            row_bytes,
+            x_stride: cols as u32 / 4,
+            y_stride: rows as u32,
+            ..Default::default()
+        };
+        let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
+        let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        check(&format!("{} plain", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
+
+        // X rows 8 values apart from column 4 on; Y rows 3 values wider, from offset 5, added into.
+        let xs = cols + 8;
+        let mut strided = vec![9.0f32; 4 + t * xs];
+        for tok in 0..t {
+            strided[4 + tok * xs..][..cols].copy_from_slice(&x[tok * cols..][..cols]);
+        }
+        let ys = rows + 3;
+        let y0: Vec<f32> = (0..5 + t * ys).map(|i| (i % 7) as f32).collect();
+        let mut want_add = y0.clone();
+        for tok in 0..t {
+            for r in 0..rows {
+                want_add[5 + tok * ys + r] += want[tok * rows + r];
+            }
+        }
+        let p = MatmulParams { x_off: 1, x_stride: xs as u32 / 4, y_off: 5, y_stride: ys as u32, mode: 1, ..p };
+        let args =
+            [(1, Arg::In(&w)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
+        let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        check(&format!("{} strided, adding", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
+    }
+}
+
+/// A MoE expert's products through token lists: gathering the listed tokens' rows into a compact Y, and
+/// scattering a compact X's products into the listed rows times their weights.
+#[test]
+fn matmul_gathers_and_scatters_through_token_lists() {
+    let Some(ctx) = pollster::block_on(context_or_skip("matmul token lists")) else { return };
+    let (rows, cols, t, experts, expert) = (20usize, 64usize, 70usize, 3usize, 1usize);
+    let mut rng = SplitMix64::new(7);
+    let w = random_encoded(GgmlType::Q8_0, rows, cols, &mut rng);
+    let tensor = Tensor { name: "w".into(), ty: GgmlType::Q8_0, dims: vec![cols as u64, rows as u64], data: &w };
+    let x = rng.vec(t * cols, -1.0, 1.0);
+    let listed: Vec<usize> = (0..t).filter(|i| i % 3 != 1).collect(); // 47 tokens: crosses a token tile
+    let weights: Vec<f32> = listed.iter().map(|&i| 0.25 + i as f32 / 100.0).collect();
+    let mut lists = vec![0u32; experts * (1 + 2 * t)];
+    let (count_at, ids_at, weights_at) = list_offsets(expert, experts, t);
+    lists[count_at as usize] = listed.len() as u32;
+    for (n, (&i, &wt)) in listed.iter().zip(&weights).enumerate() {
+        lists[ids_at as usize + n] = i as u32;
+        lists[weights_at as usize + n] = wt.to_bits();
+    }
+    let lists_bytes: &[u8] = bytemuck::cast_slice(&lists);
+    let gathered: Vec<f32> = listed.iter().flat_map(|&i| x[i * cols..][..cols].to_vec()).collect();
+    let want = matmul(&tensor, &gathered, listed.len());
+    let p = MatmulParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        n_tokens: t as u32,
+        row_bytes: GgmlType::Q8_0.row_bytes(cols as u64).unwrap() as u32,
+        x_stride: cols as u32 / 4,
+        y_stride: rows as u32,
+        list: TokenList::Gather as u32,
+        count_at,
+        ids_at,
+        weights_at,
+        ..Default::default()
+    };
+    let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
+    let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    check("matmul gather", &want, &got[0][..listed.len() * rows], TIGHT);
+
+    let y0 = rng.vec(t * rows, -1.0, 1.0);
+    let compact = matmul(&tensor, &gathered, listed.len());
+    let mut want = y0.clone();
+    for (n, &i) in listed.iter().enumerate() {
+        for r in 0..rows {
+            want[i * rows + r] += weights[n] * compact[n * rows + r];
+        }
+    }
+    let p = MatmulParams { list: TokenList::Scatter as u32, ..p };
+    let args =
+        [(1, Arg::In(&w)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
+    let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    check("matmul scatter", &want, &got[0], TIGHT);
+}
+
+/// A chunk of 70 queries after 300 cached keys (crossing key tiles of 64), grouped-query heads, head
+/// dimensions below, at and above one value per thread; each query against its causal prefix.
+#[test]
+fn attn_prefill_matches_attention_for_every_query() {
+    let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill parity")) else { return };
+    let (h, hkv, pos0, t) = (4usize, 2usize, 300usize, 70usize);
+    let mut rng = SplitMix64::new(8);
+    for d in [16usize, 64, 80, 256] {
+        let n_keys = pos0 + t;
+        let q = rng.vec(t * h * d, -2.0, 2.0);
+        let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+        let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+        let want: Vec<f32> =
+            (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
+        let params = [h as u32, hkv as u32, d as u32, 0, 0, (1.0 / (d as f32).sqrt()).to_bits(), pos0 as u32];
+        let args =
+            [(1, Arg::In(bytes(&q))), (2, Arg::In(bytes(&k))), (3, Arg::In(bytes(&v))), (5, Arg::Out(want.len() * 4))];
+        let got = run(&ctx, Kernel::AttnPrefill, &params, &args, [t as u32, h as u32, 1]);
+        check(&format!("attn_prefill, head dim {d}"), &want, &got[0], TRANSCENDENTAL);
+    }
+}
+
+/// RoPE of 5 tokens at their own positions from one table laid out per token.
+#[test]
+fn rope_over_a_chunk_matches_its_twin() {
+    let Some(ctx) = pollster::block_on(context_or_skip("rope chunk parity")) else { return };
+    let (heads, d, t, pos0) = (3usize, 16usize, 5usize, 40usize);
+    let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 1.0 };
+    let mut rng = SplitMix64::new(9);
+    let x = rng.vec(t * heads * d, -1.0, 1.0);
+    let mut want = x.clone();
+    rope(&mut want, heads, d, &(pos0..pos0 + t).collect::<Vec<_>>(), &spec);
+    // Two layers' tables per token, 8 pairs each; this layer's is the second.
+    let pairs = 8;
+    let mut table = vec![7.0f32; t * 2 * pairs * 2];
+    for i in 0..t {
+        for (j, (c, s)) in rope_table(pos0 + i, &spec).into_iter().enumerate() {
+            table[((i * 2 + 1) * pairs + j) * 2] = c;
+            table[((i * 2 + 1) * pairs + j) * 2 + 1] = s;
+        }
+    }
+    let params = [heads as u32, d as u32, 12, pairs as u32, 0, 0, 2 * pairs as u32];
+    let args = [(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4)), (3, Arg::In(bytes(&table)))];
+    let got = run(&ctx, Kernel::Rope, &params, &args, [1, t as u32, 1]);
+    check("rope over a chunk", &want, &got[0], TIGHT);
+}
+
+/// RMSNorm of one field of wider rows (Jamba's B inside a chunk's x-projection rows).
+#[test]
+fn norm_reads_and_writes_strided_rows() {
+    let Some(ctx) = pollster::block_on(context_or_skip("strided norm parity")) else { return };
+    let (n, rows, stride, off, eps) = (16usize, 9usize, 40usize, 8usize, 1e-5f32);
+    let mut rng = SplitMix64::new(10);
+    let x = rng.vec(rows * stride, -3.0, 3.0);
+    let w = rng.vec(n, -1.0, 1.0);
+    let field: Vec<f32> = (0..rows).flat_map(|r| x[r * stride + off..][..n].to_vec()).collect();
+    let normed = rms_norm(&field, &w, eps);
+    let params = [n as u32, rows as u32, off as u32, off as u32, 0, eps.to_bits(), stride as u32, stride as u32];
+    let args =
+        [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&w))), (3, Arg::In(bytes(&w))), (4, Arg::Out(rows * stride * 4))];
+    let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
+    let got: Vec<f32> = (0..rows).flat_map(|r| got[0][r * stride + off..][..n].to_vec()).collect();
+    check("strided norm", &normed, &got, TIGHT);
+}
+
+/// Mamba's conv and scan over 6 tokens in one dispatch each, against the twins stepped token by token.
+#[test]
+fn mamba_conv_and_scan_over_a_chunk_match_their_twins() {
+    let Some(ctx) = pollster::block_on(context_or_skip("mamba chunk parity")) else { return };
+    let (di, k, n, r, t) = (96usize, 4usize, 16usize, 8usize, 6usize);
+    let row = r + 2 * n;
+    let mut rng = SplitMix64::new(11);
+    let conv_w = rng.vec(di * k, -0.5, 0.5);
+    let conv_b = rng.vec(di, -0.1, 0.1);
+    let dt_bias = rng.vec(di, -2.0, 0.5);
+    let d = rng.vec(di, -1.0, 1.0);
+    let a: Vec<f32> = rng.vec(di * n, 0.0, 2.0).iter().map(|v| -v.exp()).collect();
+    let consts = [&conv_w[..], &conv_b, &dt_bias, &d, &a].concat();
+    let xz = rng.vec(t * 2 * di, -2.0, 2.0);
+    let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
+    let dt = rng.vec(t * di, -3.0, 3.0);
+    let dbc = rng.vec(t * row, -1.0, 1.0);
+    let ssm = rng.vec(di * n, -1.0, 1.0);
+    let params = [di, k, n, r, r + n, t, row].map(|x| x as u32);
+
+    let (mut want_conv, mut want_ssm) = (conv_state.clone(), ssm.clone());
+    let (mut want_xc, mut want_y) = (Vec::new(), Vec::new());
+    for i in 0..t {
+        let xc = mamba_conv(&xz[i * 2 * di..][..di], &conv_w, &conv_b, &mut want_conv, k);
+        let inputs = ScanInputs {
+            dt: &dt[i * di..][..di],
+            dt_bias: &dt_bias,
+            x: &xc,
+            z: &xz[i * 2 * di + di..][..di],
+            b: &dbc[i * row + r..][..n],
+            c: &dbc[i * row + r + n..][..n],
+            a: &a,
+            d: &d,
+        };
+        want_y.extend(mamba_scan(&inputs, &mut want_ssm));
+        want_xc.extend(xc);
+    }
+    let args = [
+        (1, Arg::In(bytes(&xz))),
+        (2, Arg::In(bytes(&consts))),
+        (3, Arg::InOut(bytes(&conv_state))),
+        (4, Arg::Out(t * di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_conv chunk state", &want_conv, &got[0], TIGHT);
+    check("mamba_conv chunk output", &want_xc, &got[1], TRANSCENDENTAL);
+    let args = [
+        (1, Arg::In(bytes(&xz))),
+        (2, Arg::In(bytes(&consts))),
+        (4, Arg::In(bytes(&want_xc))),
+        (5, Arg::In(bytes(&dt))),
+        (6, Arg::In(bytes(&dbc))),
+        (7, Arg::InOut(bytes(&ssm))),
+        (8, Arg::Out(t * di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_scan chunk state", &want_ssm, &got[0], TRANSCENDENTAL);
+    check("mamba_scan chunk output", &want_y, &got[1], TRANSCENDENTAL);
+}
+
+/// Routing 40 tokens at once, their per-expert lists, and SwiGLU over more workgroups than one row of
+/// the dispatch holds.
+#[test]
+fn moe_route_lists_and_swiglu_over_a_chunk_match_their_twins() {
+    let Some(ctx) = pollster::block_on(context_or_skip("moe chunk parity")) else { return };
+    let (experts, top_k, t) = (16usize, 2usize, 40usize);
+    let mut rng = SplitMix64::new(12);
+    let logits = rng.vec(t * experts, -2.0, 2.0);
+    let params = [experts as u32, top_k as u32, t as u32];
+    let route = pollster::block_on(run_kernel(
+        &ctx,
+        Kernel::MoeRoute,
+        &params,
+        &[(1, Arg::In(bytes(&logits))), (2, Arg::Out(t * 2 * top_k * 4))],
+        [t as u32, 1, 1],
+    ))
+    .unwrap();
+    let route: Vec<u32> = bytemuck::pod_collect_to_vec(&route[0]);
+    let mut want_lists = vec![Vec::new(); experts];
+    for i in 0..t {
+        let want = moe_route(&logits[i * experts..][..experts], top_k);
+        let got: Vec<usize> = route[i * 2 * top_k..][..top_k].iter().map(|&e| e as usize).collect();
+        assert_eq!(got, want.iter().map(|w| w.0).collect::<Vec<_>>(), "token {i}'s experts");
+        for (s, (e, p)) in want.into_iter().enumerate() {
+            let wt = f32::from_bits(route[i * 2 * top_k + top_k + s]);
+            assert!((wt - p).abs() <= 1e-5, "token {i} slot {s}: weight {wt} vs {p}");
+            want_lists[e].push((i as u32, wt.to_bits()));
+        }
+    }
+    let lists = pollster::block_on(run_kernel(
+        &ctx,
+        Kernel::MoeLists,
+        &params,
+        &[(2, Arg::In(bytemuck::cast_slice(&route))), (3, Arg::Out(experts * (1 + 2 * t) * 4))],
+        [1, 1, 1],
+    ))
+    .unwrap();
+    let lists: Vec<u32> = bytemuck::pod_collect_to_vec(&lists[0]);
+    for (e, want) in want_lists.iter().enumerate() {
+        let (count_at, ids_at, weights_at) = list_offsets(e, experts, t);
+        let n = lists[count_at as usize] as usize;
+        let got: Vec<(u32, u32)> =
+            (0..n).map(|i| (lists[ids_at as usize + i], lists[weights_at as usize + i])).collect();
+        assert_eq!(&got, want, "expert {e}'s list");
+    }
+
+    let n = 3 * 64 + 10;
+    let (g, u) = (rng.vec(n, -6.0, 6.0), rng.vec(n, -1.0, 1.0));
+    let args = [(1, Arg::In(bytes(&g))), (2, Arg::In(bytes(&u))), (3, Arg::Out(n * 4))];
+    // Two workgroups per row of the dispatch: the rest spill into y.
+    let got = run(&ctx, Kernel::Swiglu, &[n as u32, 128], &args, [2, 2, 1]);
+    check("swiglu spilling into y", &swiglu(&g, &u), &got[0], TRANSCENDENTAL);
+}
+
+fn load(ctx: &GpuContext, file: &str) -> (CpuModel<'static>, GpuModel) {
+    let bytes: &'static [u8] = Box::leak(fixture(file).into_boxed_slice());
+    let g = Box::leak(Box::new(Gguf::parse(bytes).unwrap()));
+    let cpu = CpuModel::from_gguf(g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (cpu, gpu)
+}
+
+fn golden_rows(golden: &serde_json::Value) -> Vec<Vec<f32>> {
+    let rows = golden["logits"].as_array().unwrap();
+    rows.iter().map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()).collect()
+}
+
+/// For every architecture and quant: prefill's logits for every position against llama.cpp's (1e-4 of
+/// the row's largest, as decode); chunks of 1, 7 and 64 tokens give the same logits within 1e-5; and a
+/// prefill followed by greedy decoding on the GPU reproduces llama.cpp's greedy trace.
+fn check_prefill(arch: &str) {
+    let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} prefill"))) else { return };
+    for q in QUANTS {
+        let file = format!("{arch}-{q}.gguf");
+        let (_cpu, gpu) = load(&ctx, &file);
+        let golden = json(&format!("{arch}-{q}.logits.json"));
+        let tokens = ids(&golden["tokens"]);
+        let want = golden_rows(&golden);
+        let n_vocab = gpu.spec.n_vocab;
+        let mut by_chunk: Vec<Vec<f32>> = Vec::new();
+        for chunk in [64usize, 7, 1] {
+            let mut state = gpu.new_state(&ctx).unwrap();
+            state.prefill_chunk = chunk;
+            let got = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(got.len(), tokens.len() * n_vocab);
+            assert_eq!(state.pos, tokens.len());
+            for (pos, row) in want.iter().enumerate() {
+                let err = rel_err(&got[pos * n_vocab..][..n_vocab], row);
+                assert!(err <= 1e-4, "{file} chunk {chunk} position {pos}: prefill vs llama.cpp {err:.2e} > 1e-4");
+                if let Some(first) = by_chunk.first() {
+                    let first_row = &first[pos * n_vocab..][..n_vocab];
+                    let err = rel_err(&got[pos * n_vocab..][..n_vocab], first_row);
+                    assert!(err <= 1e-5, "{file} position {pos}: chunk {chunk} vs chunk 64: {err:.2e} > 1e-5");
+                }
+            }
+            by_chunk.push(got);
+        }
+        eprintln!(
+            "{file}: prefill matches llama.cpp at every position in chunks of 64, 7 and 1 (batched: {})",
+            gpu.prefill_is_batched()
+        );
+    }
+    let file = format!("{arch}-f32.gguf");
+    let (_cpu, gpu) = load(&ctx, &file);
+    let trace = json(&format!("{arch}-f32.greedy.json"));
+    let prompt = ids(&trace["tokens"]);
+    let mut state = gpu.new_state(&ctx).unwrap();
+    state.prefill_chunk = 5;
+    let logits = pollster::block_on(gpu.prefill(&ctx, &mut state, &prompt, PrefillLogits::Last)).unwrap();
+    let mut next = archrace_model::sample::argmax(&logits);
+    let mut generated = vec![next];
+    while generated.len() < trace["n_generate"].as_u64().unwrap() as usize {
+        next = pollster::block_on(gpu.greedy(&ctx, &mut state, Some(next))).unwrap();
+        generated.push(next);
+    }
+    assert_eq!(generated, ids(&trace["generated"]), "{file}: prefill, then greedy decoding on the GPU");
+}
+
+#[test]
+fn llama_prefill_matches_llama_cpp() {
+    check_prefill("llama");
+}
+
+#[test]
+fn mamba_prefill_matches_llama_cpp() {
+    check_prefill("mamba");
+}
+
+#[test]
+fn jamba_prefill_matches_llama_cpp() {
+    check_prefill("jamba");
+}
+
+#[test]
+fn rwkv6_prefill_matches_llama_cpp() {
+    check_prefill("rwkv6");
+}
+
+#[test]
+fn rwkv7_prefill_matches_llama_cpp() {
+    check_prefill("rwkv7");
+}
+
+/// 3,000 tokens (past the first KV growth several times, across 6 chunks of 512) filled by prefill leave
+/// the same state as filling them token by token: the next token's logits agree within 1e-4.
+#[test]
+fn a_long_prefill_matches_the_token_by_token_path() {
+    let Some(ctx) = pollster::block_on(context_or_skip("long prefill")) else { return };
+    for file in ["llama-q8_0.gguf", "jamba-q8_0.gguf"] {
+        let (_cpu, gpu) = load(&ctx, file);
+        let mut rng = SplitMix64::new(21);
+        let tokens: Vec<u32> = (0..3001).map(|_| (rng.next_u64() % gpu.spec.n_vocab as u64) as u32).collect();
+        let (fill, last) = tokens.split_at(3000);
+        let mut by_step = gpu.new_state(&ctx).unwrap();
+        pollster::block_on(gpu.feed(&ctx, &mut by_step, fill)).unwrap();
+        let want = pollster::block_on(gpu.logits(&ctx, &mut by_step, last[0])).unwrap();
+        let mut by_chunk = gpu.new_state(&ctx).unwrap();
+        pollster::block_on(gpu.prefill(&ctx, &mut by_chunk, fill, PrefillLogits::None)).unwrap();
+        let got = pollster::block_on(gpu.logits(&ctx, &mut by_chunk, last[0])).unwrap();
+        let err = rel_err(&got, &want);
+        assert!(err <= 1e-4, "{file}: next logits after a 3,000-token prefill vs token by token: {err:.2e}");
+        // Both caches hold the 3,001 tokens; prefill reserves a chunk ahead, so its capacity may differ.
+        let per_token = gpu.memory(&by_step).kv_cache / by_step.layers.iter().map(kv_capacity).max().unwrap() as u64;
+        let held = gpu.memory(&by_chunk).kv_cache / per_token;
+        assert!((3001..=3001 * 5 / 4 + 512).contains(&(held as usize)), "{file}: prefill's cache holds {held} tokens");
+    }
+}
+
+fn kv_capacity(l: &archrace_gpu::runtime::state::LayerState) -> usize {
+    match l {
+        archrace_gpu::runtime::state::LayerState::Kv(Some(c)) => c.capacity,
+        _ => 0,
+    }
+}
+
+/// A prefill that passes the KV budget stops with `ContextFull` at the last whole chunk, and the state
+/// still decodes from there.
+#[test]
+fn a_prefill_past_the_kv_budget_stops_at_the_last_chunk() {
+    let Some(ctx) = pollster::block_on(context_or_skip("prefill kv budget")) else { return };
+    let (cpu, gpu) = load(&ctx, "llama-q4_0.gguf");
+    let mut state = gpu.new_state(&ctx).unwrap();
+    // llama fixture: 768 bytes per token; 300 tokens fit.
+    state.kv_budget = Some(300 * 768);
+    state.prefill_chunk = 128;
+    let tokens: Vec<u32> = (0..400).map(|i| (i * 7 % 262) as u32).collect();
+    let err = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::None)).unwrap_err();
+    match &err {
+        GpuError::ContextFull { tokens, reason } => {
+            assert_eq!(*tokens, 256, "two whole chunks of 128");
+            assert!(reason.contains("300 tokens"), "{reason}");
+        }
+        other => panic!("expected ContextFull, got {other}"),
+    }
+    assert_eq!(state.pos, 256);
+    let got = pollster::block_on(gpu.logits(&ctx, &mut state, tokens[256])).unwrap();
+    let mut cpu_state = cpu.new_state();
+    let want = cpu.forward(&mut cpu_state, &tokens[..257]).unwrap();
+    let err = rel_err(&got, &want[256 * 262..]);
+    assert!(err <= 1e-4, "decoding after the refused chunk: {err:.2e}");
+}
