@@ -3,10 +3,13 @@
 // s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
 // with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax).
-// `attn_prefill` (prefill): one workgroup per (query token, head) of a chunk of T tokens at positions
-// pos0 .. pos0 + T, streaming over tiles of WG keys with an online softmax (running max m, sum l and
-// accumulator rescaled by e^(m_old - m_new) per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no
-// T x L score matrix exists; token t sees keys 0 ..= pos0 + t (causal). Head dim at most 4 WG.
+// `attn_prefill` (prefill): a chunk of T tokens at positions pos0 .. pos0 + T; a workgroup takes QB
+// consecutive queries of one head (a vec4 lane each) and streams the keys in tiles of WG, a thread per key,
+// with an online softmax per query (running max m, sum l and accumulator rescaled by e^(m_old - m_new)
+// per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no T x L score matrix exists; query t sees
+// keys 0 ..= pos0 + t (causal). Head dim at most MAX_D (4 WG: threads over dims when accumulating).
+// (A thread per query, looping over every key itself, was tried: lavapipe, Mesa 22.3, returned wrong
+// results once an invocation ran past ~60K inner iterations, so the keys are spread over the threads.)
 // Grouped-query heads: query head h reads KV head h / (H / H_kv).
 // CPU twin: archrace_cpu::model::mixers::attention (its per-token loop). Reductions: lib/reduce.wgsl.
 
@@ -21,6 +24,7 @@ struct Params {
     n_chunks: u32, // ceil(n_keys / CHUNK)
     scale: f32,    // 1 / sqrt(D)
     pos0: u32,     // attn_prefill: position of the chunk's first token
+    n_tokens: u32, // attn_prefill: tokens in the chunk
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -97,63 +101,71 @@ fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 }
 
-const MAX_D: u32 = 4u * WG;
+const MAX_D: u32 = 256u;
+const QB: u32 = 4u; // queries per workgroup, one vec4 lane each
 
-var<workgroup> q_tile: array<f32, MAX_D>;
+var<workgroup> q4: array<vec4<f32>, MAX_D>;   // (D): the QB queries' values, lane per query
+var<workgroup> e4: array<vec4<f32>, WG>;      // one key tile's e^(s - m), lane per query
 
 @compute @workgroup_size(WG)
 fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let t = wg.x;
     let head = wg.y;
+    let t0 = wg.x * QB;
+    let nq = min(QB, p.n_tokens - t0);
     let d = p.head_dim;
     let kv_head = head / (p.n_head / p.n_head_kv);
-    let n_keys = p.pos0 + t + 1u;
-    let qo = (t * p.n_head + head) * d;
     for (var i = tid; i < d; i += WG) {
-        q_tile[i] = q[qo + i];
+        var v = vec4<f32>(0.0);
+        for (var k = 0u; k < nq; k++) {
+            v[k] = q[((t0 + k) * p.n_head + head) * d + i];
+        }
+        q4[i] = v;
     }
     workgroupBarrier();
-    var m = -0x1.fffffep+127f;
-    var l = 0.0;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0); // dims tid + c WG
-    for (var first = 0u; first < n_keys; first += WG) {
+    let last_key = p.pos0 + t0 + vec4<u32>(0u, 1u, 2u, 3u); // query k sees keys 0 ..= last_key[k]
+    let keys_all = p.pos0 + t0 + nq;
+    var m = vec4<f32>(-0x1.fffffep+127f);
+    var l = vec4<f32>(0.0);
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0)); // dims tid + c WG
+    for (var first = 0u; first < keys_all; first += WG) {
         let j = first + tid;
-        var s = -0x1.fffffep+127f;
-        if j < n_keys {
+        let seen = vec4<u32>(j) <= last_key;
+        var s = vec4<f32>(-0x1.fffffep+127f);
+        if j < keys_all {
             let ko = (j * p.n_head_kv + kv_head) * d;
-            var dot_qk = 0.0;
+            var dot_qk = vec4<f32>(0.0);
             for (var i = 0u; i < d; i++) {
-                dot_qk += q_tile[i] * k_cache[ko + i];
+                dot_qk += q4[i] * k_cache[ko + i];
             }
-            s = dot_qk * p.scale;
+            s = select(s, dot_qk * p.scale, seen);
         }
-        let m_new = max(m, workgroup_max(tid, s));
-        var e = 0.0;
-        if j < n_keys {
-            e = exp(s - m_new);
-        }
-        scores[tid] = e;
-        let tile_sum = workgroup_sum(tid, e); // its barriers also publish scores[]
+        let m_new = max(m, workgroup_max4(tid, s));
+        let e = select(vec4<f32>(0.0), exp(s - m_new), seen & vec4<bool>(j < keys_all));
+        e4[tid] = e;
+        let tile_sum = workgroup_sum4(tid, e); // its barriers also publish e4[]
         let alpha = exp(m - m_new);
         l = l * alpha + tile_sum;
         m = m_new;
-        let n = min(WG, n_keys - first);
+        let n = min(WG, keys_all - first);
         for (var c = 0u; c < 4u; c++) {
             let i = tid + c * WG;
             if i < d {
                 var a = acc[c] * alpha;
                 for (var jj = 0u; jj < n; jj++) {
-                    a += scores[jj] * v_cache[((first + jj) * p.n_head_kv + kv_head) * d + i];
+                    a += e4[jj] * v_cache[((first + jj) * p.n_head_kv + kv_head) * d + i];
                 }
                 acc[c] = a;
             }
         }
-        workgroupBarrier(); // everyone has read scores[] before the next tile writes it
+        workgroupBarrier(); // everyone has read e4[] before the next tile writes it
     }
     for (var c = 0u; c < 4u; c++) {
         let i = tid + c * WG;
         if i < d {
-            out[qo + i] = acc[c] / l;
+            let o = acc[c] / l;
+            for (var k = 0u; k < nq; k++) {
+                out[((t0 + k) * p.n_head + head) * d + i] = o[k];
+            }
         }
     }
 }

@@ -64,3 +64,35 @@ fn workgroup_argmax(tid: u32, mine: Best) -> Best {
     workgroupBarrier();
     return best;
 }
+
+var<workgroup> red_v4: array<vec4<f32>, WG>;
+
+// Sum of `v` over the workgroup, four lanes at once (four queries' softmax sums in attention prefill).
+fn workgroup_sum4(tid: u32, v: vec4<f32>) -> vec4<f32> {
+    red_v4[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            red_v4[tid] += red_v4[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = red_v4[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Lane-wise maximum of `v` over the workgroup.
+fn workgroup_max4(tid: u32, v: vec4<f32>) -> vec4<f32> {
+    red_v4[tid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if tid < stride {
+            red_v4[tid] = max(red_v4[tid], red_v4[tid + stride]);
+        }
+        workgroupBarrier();
+    }
+    let m = red_v4[0];
+    workgroupBarrier();
+    return m;
+}

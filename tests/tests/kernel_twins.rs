@@ -66,7 +66,7 @@ fn norm_matches_rms_norm_and_layer_norm() {
     let mut rng = SplitMix64::new(1);
     let (x, w, b) = (rng.vec(n * rows, -3.0, 3.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
     for (kind, want) in [(0, rms_norm(&x, &w, eps)), (1, layer_norm(&x, &w, &b, eps))] {
-        let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits()];
+        let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits(), n as u32, n as u32];
         let args =
             [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&w))), (3, Arg::In(bytes(&b))), (4, Arg::Out(n * rows * 4))];
         let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);

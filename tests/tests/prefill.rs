@@ -152,8 +152,8 @@ fn matmul_gathers_and_scatters_through_token_lists() {
     check("matmul scatter", &want, &got[0], TIGHT);
 }
 
-/// A chunk of 70 queries after 300 cached keys (crossing key tiles of 64), grouped-query heads, head
-/// dimensions below, at and above one value per thread; each query against its causal prefix.
+/// A chunk of 70 queries (two workgroups) after 300 cached keys (crossing key tiles), grouped-query heads,
+/// head dimensions whose tiles hold 128, 32, 25 and 8 keys; each query against its causal prefix.
 #[test]
 fn attn_prefill_matches_attention_for_every_query() {
     let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill parity")) else { return };
@@ -166,10 +166,10 @@ fn attn_prefill_matches_attention_for_every_query() {
         let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
         let want: Vec<f32> =
             (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
-        let params = [h as u32, hkv as u32, d as u32, 0, 0, (1.0 / (d as f32).sqrt()).to_bits(), pos0 as u32];
+        let params = [h as u32, hkv as u32, d as u32, 0, 0, (1.0 / (d as f32).sqrt()).to_bits(), pos0 as u32, t as u32];
         let args =
             [(1, Arg::In(bytes(&q))), (2, Arg::In(bytes(&k))), (3, Arg::In(bytes(&v))), (5, Arg::Out(want.len() * 4))];
-        let got = run(&ctx, Kernel::AttnPrefill, &params, &args, [t as u32, h as u32, 1]);
+        let got = run(&ctx, Kernel::AttnPrefill, &params, &args, [(t as u32).div_ceil(4), h as u32, 1]);
         check(&format!("attn_prefill, head dim {d}"), &want, &got[0], TRANSCENDENTAL);
     }
 }

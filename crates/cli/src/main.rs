@@ -140,12 +140,15 @@ enum Command {
         /// Context lengths, ascending.
         #[arg(long, value_delimiter = ',', default_value = "256,1024,4096")]
         context: Vec<usize>,
-        /// Decode steps timed at each context length.
-        #[arg(long, default_value_t = 16)]
+        /// Decode steps timed at each context length (the page's race times the same number).
+        #[arg(long, default_value_t = archrace_model::race::DECODE_STEPS)]
         new_tokens: usize,
         /// Where to run.
         #[arg(long, value_enum, default_value = "gpu")]
         backend: Backend,
+        /// Also time the first context's fill one decode step per token (GPU), beside the prefill.
+        #[arg(long)]
+        compare_fill: bool,
         /// Print JSON rows.
         #[arg(long)]
         json: bool,
@@ -224,8 +227,8 @@ fn main() -> ExitCode {
             };
             commands::generate(&model, &prompt, n, config, stop_at_eos, backend, json)
         }
-        Command::Race { models, context, new_tokens, backend, json } => {
-            commands::race(&models, &context, new_tokens, backend, json)
+        Command::Race { models, context, new_tokens, backend, compare_fill, json } => {
+            commands::race(&models, &context, new_tokens, backend, compare_fill, json)
         }
         Command::Bench { models, rows, cols, reps, steps, context, json } => {
             commands::bench(&models, rows, cols, reps, steps, context, json)

@@ -169,15 +169,23 @@ fn race_reports_speed_and_memory_per_context() {
         return;
     }
     let (llama, mamba) = (fixture("llama-q4_0.gguf"), fixture("mamba-q4_0.gguf"));
-    let j = json(&["race", &llama, &mamba, "--context", "8,300", "--new-tokens", "2", "--json"]);
+    let j = json(&["race", &llama, &mamba, "--context", "8,300", "--new-tokens", "2", "--compare-fill", "--json"]);
     let rows = j.as_array().unwrap();
     assert_eq!(rows.len(), 4);
     for r in rows {
         assert!(r["ms_per_token"].as_f64().unwrap() > 0.0 && r["tokens_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["prefill_tokens_per_s"].as_f64().unwrap() > 0.0 && r["prefill_tokens"].as_u64().unwrap() > 0, "{r}");
         for key in ["weights", "kv_cache", "state", "scratch"] {
             assert!(r["memory"][key].is_u64() && r["analytic"][key].is_u64(), "{key}: {r}");
         }
+        // Used KV is what the context needs, as the calculator says; allocated may hold more.
+        assert_eq!(r["kv_cache_used"], r["analytic"]["kv_cache"], "{r}");
     }
+    // The fill to the first context is also timed token by token, once per model.
+    assert!(rows[0]["step_fill_tokens_per_s"].as_f64().unwrap() > 0.0, "{}", rows[0]);
+    assert!(rows[1].get("step_fill_tokens_per_s").is_none(), "{}", rows[1]);
+    // The second row's fill continues from the first: 300 - 8 tokens (the decode steps count too).
+    assert_eq!(rows[1]["prefill_tokens"], 300 - 10);
     let (l_short, l_long, m_short, m_long) = (&rows[0], &rows[1], &rows[2], &rows[3]);
     assert_eq!((l_short["arch"].as_str(), m_long["arch"].as_str()), (Some("llama"), Some("mamba")));
     assert_eq!(l_long["context"], 302);

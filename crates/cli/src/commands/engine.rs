@@ -3,7 +3,7 @@
 
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, MAX_GPU_TOP_K};
+use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, MAX_GPU_TOP_K};
 use archrace_model::{ModelSpec, Sampler};
 use clap::ValueEnum;
 use std::error::Error;
@@ -75,46 +75,63 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Logits of every one of `tokens`, `(T, n_vocab)`: one prefill call on the CPU, one step per token
-    /// on the GPU.
+    /// Logits of every one of `tokens`, `(T, n_vocab)`: one forward call on the CPU, a prefill on the GPU.
     pub fn logits_all(&mut self, tokens: &[u32]) -> Res<Vec<f32>> {
         match self {
             Engine::Cpu { model, state } => Ok(model.forward(state, tokens)?),
             Engine::Gpu { ctx, model, state } => {
-                let mut out = Vec::new();
-                for &t in tokens {
-                    out.extend(pollster::block_on(model.logits(ctx, state, t))?);
-                }
-                Ok(out)
+                Ok(pollster::block_on(model.prefill(ctx, state, tokens, PrefillLogits::All))?)
             }
         }
     }
 
     /// Consumes `tokens` and returns the last one's logits (the GPU reads back only those).
     pub fn prefill(&mut self, tokens: &[u32]) -> Res<Vec<f32>> {
-        let (last, head) = tokens.split_last().ok_or("nothing to prefill")?;
+        if tokens.is_empty() {
+            return Err("nothing to prefill".into());
+        }
         match self {
             Engine::Cpu { model, state } => {
                 let l = model.forward(state, tokens)?;
                 Ok(l[l.len() - model.spec.n_vocab..].to_vec())
             }
             Engine::Gpu { ctx, model, state } => {
-                pollster::block_on(model.feed(ctx, state, head))?;
-                Ok(pollster::block_on(model.logits(ctx, state, *last))?)
+                Ok(pollster::block_on(model.prefill(ctx, state, tokens, PrefillLogits::Last))?)
             }
         }
     }
 
-    /// Consumes `tokens` without reading anything back (filling a context): one forward call on the CPU,
-    /// one submit per token on the GPU with the device's errors checked once.
+    /// Consumes `tokens` without reading anything back (filling a context): one forward call on the CPU, a
+    /// prefill on the GPU (chunks of `archrace_model::race::PREFILL_CHUNK` tokens, one submit each).
     pub fn feed(&mut self, tokens: &[u32]) -> Res<()> {
         match self {
             Engine::Cpu { model, state } => {
                 model.forward(state, tokens)?;
             }
-            Engine::Gpu { ctx, model, state } => pollster::block_on(model.feed(ctx, state, tokens))?,
+            Engine::Gpu { ctx, model, state } => {
+                pollster::block_on(model.prefill(ctx, state, tokens, PrefillLogits::None))?;
+            }
         }
         Ok(())
+    }
+
+    /// On the GPU, the milliseconds a fresh state takes to consume `tokens` one decode step each (the path
+    /// prefill replaces), measured to the last token's logits being on the host; `None` on the CPU, whose
+    /// forward pass has no token-by-token path.
+    pub fn time_fill_by_step(&mut self, tokens: &[u32]) -> Res<Option<f64>> {
+        let Engine::Gpu { ctx, model, .. } = self else { return Ok(None) };
+        let (last, head) = tokens.split_last().ok_or("nothing to fill")?;
+        let mut fresh = model.new_state(ctx)?;
+        let start = std::time::Instant::now();
+        pollster::block_on(model.feed(ctx, &mut fresh, head))?;
+        pollster::block_on(model.logits(ctx, &mut fresh, *last))?;
+        Ok(Some(start.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Bytes of KV cache the tokens consumed so far need (the allocation may hold more).
+    pub fn kv_used(&self) -> u64 {
+        let per_token = archrace_model::calc::kv_bytes_per_token(self.spec(), archrace_model::KvType::F32);
+        per_token * self.pos() as u64
     }
 
     /// Consumes `token` and returns the greedy next token. On the GPU, `None` feeds the token the previous

@@ -31,8 +31,5 @@ pub fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
 }
 
-/// The median of timings (the upper one of an even count); 0 for none.
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
+/// The race's statistic for timings (the median), shared with the page.
+pub use archrace_model::race::median;

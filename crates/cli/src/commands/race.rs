@@ -1,23 +1,27 @@
-//! `archrace race`: each model at each context length: fill the context (decode steps for now), then
-//! time `new_tokens` greedy decode steps; median ms/token, tokens/s, and memory by category, measured
-//! and as the calculator predicts.
+//! `archrace race`: each model at each context length: fill the context from the race's filler text with
+//! a prefill (timed: prefill tokens/s), then time `new_tokens` greedy decode steps; median ms/token,
+//! tokens/s, and memory by category, measured and as the calculator predicts. The rules (filler text,
+//! chunk, steps, statistic) are `archrace_model::race`'s, the page's too.
 
 use super::engine::{Backend, Engine};
-use super::{median, print_json, read, CmdResult};
-use archrace_cpu::SplitMix64;
+use super::{print_json, read, CmdResult};
 use archrace_gguf::Gguf;
 use archrace_model::calc::{self, KvType};
+use archrace_model::race::{median, tokens_per_s, Filler};
+use archrace_model::Tokenizer;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-/// Tokens fed per call while filling a context (bounds the CPU's prefill activations).
-const FILL_BATCH: usize = 256;
+/// Tokens per forward call while the CPU fills a context (bounds its activations); the GPU prefills in
+/// chunks of `race::PREFILL_CHUNK` whatever it is given.
+const CPU_FILL_BATCH: usize = 256;
 
 /// Memory figures of one row.
 #[derive(Serialize)]
 struct Memory {
     weights: u64,
+    /// Allocated (the cache's capacity; the calculator's row: what the context needs).
     kv_cache: u64,
     state: u64,
     scratch: u64,
@@ -30,9 +34,18 @@ struct Row {
     arch: String,
     backend: Backend,
     context: usize,
+    /// Tokens filled on the way to this context, and how fast the prefill took them.
+    prefill_tokens: usize,
+    prefill_tokens_per_s: f64,
+    /// With `--compare-fill`, on the first row: the same fill one decode step per token (GPU only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_fill_tokens_per_s: Option<f64>,
     ms_per_token: f64,
     tokens_per_s: f64,
+    /// Bytes allocated, by category.
     memory: Memory,
+    /// KV-cache bytes the context needs (what `memory.kv_cache` allocates room for).
+    kv_cache_used: u64,
     /// The calculator's figures at the same context (f32 KV, as the runtime stores it).
     analytic: Memory,
     /// Where a lane stopped: the typed error's message.
@@ -46,6 +59,7 @@ pub fn race(
     contexts: &[usize],
     new_tokens: usize,
     backend: Backend,
+    compare_fill: bool,
     json: bool,
 ) -> CmdResult {
     if new_tokens == 0 || contexts.is_empty() || contexts.windows(2).any(|w| w[0] >= w[1]) {
@@ -60,17 +74,34 @@ pub fn race(
         let spec = engine.spec().clone();
         let weight_bytes: u64 = g.tensors.iter().map(|t| t.size).sum();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut rng = SplitMix64::new(1);
+        let tokenizer = Tokenizer::from_gguf(&g)?;
+        let mut filler = Filler::new(&tokenizer);
         let mut token = 0u32;
+        let mut first = true;
         for &context in contexts {
             let mut stopped = None;
             let mut times = Vec::with_capacity(new_tokens);
+            let (mut filled, mut fill_ms, mut step_fill) = (0usize, 0f64, None);
             let run = (|| -> Result<(), Box<dyn std::error::Error>> {
-                while engine.pos() < context {
-                    let n = (context - engine.pos()).min(FILL_BATCH);
-                    let fill: Vec<u32> = (0..n).map(|_| (rng.next_u64() % spec.n_vocab as u64) as u32).collect();
-                    engine.feed(&fill)?;
-                    token = fill[n - 1];
+                if engine.pos() < context {
+                    let fill = filler.take(engine.pos(), context - engine.pos());
+                    if fill.is_empty() {
+                        return Err("the tokenizer makes no tokens of the filler text".into());
+                    }
+                    if compare_fill && first {
+                        step_fill = engine.time_fill_by_step(&fill)?.map(|ms| tokens_per_s(fill.len(), ms));
+                    }
+                    // Timed to the last token's logits on the host, as the step-by-step fill is.
+                    let before = engine.pos();
+                    let start = Instant::now();
+                    let done = match backend {
+                        Backend::Gpu => engine.prefill(&fill).map(|_| ()),
+                        Backend::Cpu => fill.chunks(CPU_FILL_BATCH).try_for_each(|batch| engine.feed(batch)),
+                    };
+                    filled = engine.pos() - before;
+                    done?;
+                    fill_ms = start.elapsed().as_secs_f64() * 1e3;
+                    token = fill[fill.len() - 1];
                 }
                 for _ in 0..new_tokens {
                     let start = Instant::now();
@@ -79,6 +110,7 @@ pub fn race(
                 }
                 Ok(())
             })();
+            first = false;
             if let Err(e) = run {
                 stopped = Some(e.to_string());
             }
@@ -90,6 +122,9 @@ pub fn race(
                 arch: format!("{:?}", spec.arch).to_lowercase(),
                 backend,
                 context: engine.pos(),
+                prefill_tokens: filled,
+                prefill_tokens_per_s: tokens_per_s(filled, fill_ms),
+                step_fill_tokens_per_s: step_fill,
                 ms_per_token: ms,
                 tokens_per_s: if ms > 0.0 { 1e3 / ms } else { 0.0 },
                 memory: Memory {
@@ -98,6 +133,7 @@ pub fn race(
                     state: m.state,
                     scratch: m.scratch + m.staging,
                 },
+                kv_cache_used: engine.kv_used(),
                 analytic: Memory {
                     weights: report.weight_bytes,
                     kv_cache: report.kv_cache_bytes,
@@ -107,16 +143,22 @@ pub fn race(
                 stopped,
             };
             if !json {
+                let step_fill = row.step_fill_tokens_per_s.map_or(String::new(), |r| {
+                    format!(" (token by token {r:.1} tok/s: prefill {:.1}x)", row.prefill_tokens_per_s / r)
+                });
                 println!(
-                    "{:<24} {:>7} ctx {:>7}  {:>9.3} ms/token {:>9.1} tok/s  weights {:>10} kv {:>10} (calc {:>10}) state {:>8} scratch {:>8}{}",
+                    "{:<24} {:>7} ctx {:>7}  prefill {:>6} tok at {:>9.1} tok/s{step_fill}  decode {:>9.3} ms/token {:>9.1} tok/s  weights {:>10} kv used {:>10} (calc {:>10}) allocated {:>10} state {:>8} scratch {:>8}{}",
                     row.model,
                     row.arch,
                     row.context,
+                    row.prefill_tokens,
+                    row.prefill_tokens_per_s,
                     row.ms_per_token,
                     row.tokens_per_s,
                     row.memory.weights,
-                    row.memory.kv_cache,
+                    row.kv_cache_used,
                     row.analytic.kv_cache,
+                    row.memory.kv_cache,
                     row.memory.state,
                     row.memory.scratch,
                     row.stopped.as_deref().map(|s| format!("  STOPPED: {s}")).unwrap_or_default()

@@ -23,7 +23,7 @@ use archrace_model::{Mixer, ModelError, ModelSpec};
 /// Tokens per chunk unless the caller sets `GpuState::prefill_chunk`.
 pub const PREFILL_CHUNK: usize = 512;
 
-/// Largest head dimension `attn_prefill` takes (four values per thread of 64).
+/// Largest head dimension `attn_prefill` takes (`MAX_D` in `shaders/attention.wgsl`).
 pub const MAX_PREFILL_HEAD_DIM: usize = 256;
 
 /// Which logits a prefill returns.
@@ -537,9 +537,9 @@ impl GpuModel {
             self.matmul(rec, &a.k, t, into_cache(&cache.k), None);
         }
         self.matmul(rec, &a.v, t, into_cache(&cache.v), None);
-        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0)];
+        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0), u(t)];
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
-        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t), u(h), 1]);
+        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
         self.matmul(rec, &a.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
     }
 

@@ -1,0 +1,74 @@
+//! The rules of a race, in one place for `archrace race` and the page, so a figure from one is
+//! comparable with the other: what fills the context (real text, tokenized by the lane's own model), how
+//! many tokens a prefill chunk takes, how many decode steps are timed at each context length, and which
+//! statistic is reported (the median, which a single slow step on a busy machine does not move).
+
+use crate::Tokenizer;
+
+/// The text a context is filled from: see `public/text/README.md`.
+pub const FILLER_TEXT: &str = include_str!("../../../public/text/shakespeare.txt");
+
+/// Tokens per prefill chunk (one submit each).
+pub const PREFILL_CHUNK: usize = 512;
+
+/// Decode steps timed at each context length.
+pub const DECODE_STEPS: usize = 8;
+
+/// The context lengths "Extend context" steps through: 256, 1K, 4K, 16K, 64K, 256K tokens.
+pub const CONTEXT_STEPS: [usize; 6] = [256, 1024, 4096, 16384, 65536, 262144];
+
+/// The median of `v` (the upper one of an even count; 0 for none).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Tokens per second for `tokens` done in `ms` milliseconds (0 when nothing was timed).
+pub fn tokens_per_s(tokens: usize, ms: f64) -> f64 {
+    if ms > 0.0 {
+        tokens as f64 * 1e3 / ms
+    } else {
+        0.0
+    }
+}
+
+/// The filler text as `tokenizer` encodes it, paragraph by paragraph (so no more of the text is
+/// tokenized than `n` tokens need), `n` tokens from token `from` on. Past the text's end it starts over,
+/// which only a vocabulary of under ~3.5 characters per token reaches before 256K tokens.
+pub struct Filler<'t> {
+    tokenizer: &'t Tokenizer,
+    tokens: Vec<u32>,
+    /// Byte offset in [`FILLER_TEXT`] up to which `tokens` holds the encoding.
+    done: usize,
+}
+
+impl<'t> Filler<'t> {
+    /// Nothing tokenized yet.
+    pub fn new(tokenizer: &'t Tokenizer) -> Self {
+        Self { tokenizer, tokens: Vec::new(), done: 0 }
+    }
+
+    /// Tokens `from .. from + n` of the filler (wrapping past its end).
+    pub fn take(&mut self, from: usize, n: usize) -> Vec<u32> {
+        while self.tokens.len() < from + n {
+            if self.done >= FILLER_TEXT.len() {
+                if self.tokens.is_empty() {
+                    return Vec::new(); // a tokenizer that makes no tokens of the text
+                }
+                let len = self.tokens.len();
+                return (from..from + n).map(|i| self.tokens[i % len]).collect();
+            }
+            // The next paragraph, cut one character before the end of the whitespace after its blank line:
+            // GPT-2-style pre-tokenizers split a whitespace run before a word at that character, so the
+            // pieces tokenize as the whole text does.
+            let rest = &FILLER_TEXT[self.done..];
+            let end = rest.find("\n\n").map_or(rest.len(), |i| {
+                let run = rest[i..].bytes().take_while(u8::is_ascii_whitespace).count();
+                (i + run).min(rest.len()) - usize::from(i + run < rest.len())
+            });
+            self.tokens.extend(self.tokenizer.encode(&rest[..end], false, false));
+            self.done += end;
+        }
+        self.tokens[from..from + n].to_vec()
+    }
+}
