@@ -1,6 +1,6 @@
 // RWKV's output norm: a group norm over each head's S channels (eps 64e-5, as llama.cpp's RWKV graphs),
 // scaled and biased, plus an optional extra term added after the norm (RWKV-7's r k bonus), times the
-// gate g. One workgroup per head.
+// gate g. One workgroup per (head, token): x, extra, gate and y are (T, H S), weight and bias (H S).
 // CPU twin: archrace_cpu::model::rwkv::group_norm (with `finish`'s bonus and gate). Reductions:
 // lib/reduce.wgsl.
 
@@ -10,6 +10,7 @@ struct Params {
     head_size: u32,
     has_extra: u32,
     eps: f32,
+    n_head: u32, // channels of a token: n_head * head_size
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -23,7 +24,8 @@ struct Params {
 @compute @workgroup_size(WG)
 fn group_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let s = p.head_size;
-    let base = wg.x * s;
+    let wbase = wg.x * s; // head wg.x's channels
+    let base = wg.y * p.n_head * s + wbase; // of token wg.y
     var part = 0.0;
     for (var i = tid; i < s; i += WG) {
         part += x[base + i];
@@ -37,7 +39,7 @@ fn group_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(s) + p.eps);
     for (var i = tid; i < s; i += WG) {
         let at = base + i;
-        var v = (x[at] - mean) * scale * weight[at] + bias[at];
+        var v = (x[at] - mean) * scale * weight[wbase + i] + bias[wbase + i];
         if p.has_extra != 0u {
             v += extra[at];
         }

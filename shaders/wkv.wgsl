@@ -1,11 +1,12 @@
-// The WKV recurrences of one token, per head of S channels.
+// The WKV recurrences over T tokens (T = 1 when decoding), per head of S channels; every (T, H S) vector
+// holds token t's values at t H S, and the recurrences run in token order inside each thread.
 // `wkv6` (RWKV-6, Eagle and Finch, eqs. 19-20), one thread per (head, value column j):
 //   o_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = w_i S_ij + k_i v_j.
 // `wkv7` (RWKV-7 Goose, section 4, the generalised delta rule), one thread per (head, value row i):
 //   sa_i = sum_j -kk_j S_ij;  S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j;  o_i = sum_j S_ij r_j.
-// `rwkv7_prep`: kk = normalize(k * k_k) per head, and kk a after it (the one product wkv7 needs of a, so
-//   wkv7 binds no `a`); k = k + a k k_a - k k_a. One workgroup per head.
-// `rwkv7_bonus`: bonus_i = v_i sum_j r_j k_j r_k_j, per head. One workgroup per head.
+// `rwkv7_prep`: kk = normalize(k * k_k) per head, and kk a after all T tokens' kk (the one product wkv7
+//   needs of a, so wkv7 binds no `a`); k = k + a k k_a - k k_a. One workgroup per (head, token).
+// `rwkv7_bonus`: bonus_i = v_i sum_j r_j k_j r_k_j, per head. One workgroup per (head, token).
 // CPU twins: archrace_cpu::model::rwkv::{time_mix_v6, time_mix_v7} (their per-token loops). Reductions:
 // lib/reduce.wgsl.
 
@@ -14,17 +15,18 @@ const WG: u32 = 64u;
 struct Params {
     n_head: u32,
     head_size: u32,
+    n_tokens: u32, // T (0 is taken as 1)
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> r: array<f32>;          // (H S)
-@group(0) @binding(2) var<storage, read> w: array<f32>;          // (H S) decay
-@group(0) @binding(3) var<storage, read_write> k: array<f32>;    // (H S)
-@group(0) @binding(4) var<storage, read> v: array<f32>;          // (H S)
+@group(0) @binding(1) var<storage, read> r: array<f32>;          // (T, H S)
+@group(0) @binding(2) var<storage, read> w: array<f32>;          // (T, H S) decay
+@group(0) @binding(3) var<storage, read_write> k: array<f32>;    // (T, H S)
+@group(0) @binding(4) var<storage, read> v: array<f32>;          // (T, H S)
 @group(0) @binding(5) var<storage, read_write> state: array<f32>; // (H, S, S)
-@group(0) @binding(6) var<storage, read_write> o: array<f32>;    // (H S)
-@group(0) @binding(7) var<storage, read> u: array<f32>;          // (H S) v6 bonus; v7 prep: a
-@group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (2, H S) v7: [kk, kk a]
+@group(0) @binding(6) var<storage, read_write> o: array<f32>;    // (T, H S)
+@group(0) @binding(7) var<storage, read> u: array<f32>;          // (H S) v6 bonus; v7 prep: a (T, H S)
+@group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (2, T, H S) v7: [kk, kk a]
 @group(0) @binding(9) var<storage, read> k_k: array<f32>;        // (H S) v7 prep
 @group(0) @binding(10) var<storage, read> k_a: array<f32>;       // (H S) v7 prep; v7 bonus: r_k
 
@@ -36,17 +38,19 @@ fn wkv6(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let head = gid.x / s;
     let j = gid.x % s;
-    let base = head * s;
     let st = head * s * s;
-    let vj = v[base + j];
-    var acc = 0.0;
-    for (var i = 0u; i < s; i++) {
-        let kv = k[base + i] * vj;
-        let at = st + i * s + j;
-        acc += r[base + i] * (u[base + i] * kv + state[at]);
-        state[at] = state[at] * w[base + i] + kv;
+    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+        let base = t * p.n_head * s + head * s;
+        let vj = v[base + j];
+        var acc = 0.0;
+        for (var i = 0u; i < s; i++) {
+            let kv = k[base + i] * vj;
+            let at = st + i * s + j;
+            acc += r[base + i] * (u[head * s + i] * kv + state[at]);
+            state[at] = state[at] * w[base + i] + kv;
+        }
+        o[base + j] = acc;
     }
-    o[base + j] = acc;
 }
 
 @compute @workgroup_size(64)
@@ -57,40 +61,44 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let head = gid.x / s;
     let i = gid.x % s;
-    let base = head * s;
     let row = head * s * s + i * s;
-    let kka = p.n_head * s; // kk a follows kk
-    var sa = 0.0;
-    for (var j = 0u; j < s; j++) {
-        sa -= kk[base + j] * state[row + j];
+    let t_max = max(p.n_tokens, 1u);
+    let kka = t_max * p.n_head * s; // kk a follows kk
+    for (var t = 0u; t < t_max; t++) {
+        let base = t * p.n_head * s + head * s;
+        var sa = 0.0;
+        for (var j = 0u; j < s; j++) {
+            sa -= kk[base + j] * state[row + j];
+        }
+        let vi = v[base + i];
+        var acc = 0.0;
+        for (var j = 0u; j < s; j++) {
+            let updated = state[row + j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
+            state[row + j] = updated;
+            acc += updated * r[base + j];
+        }
+        o[base + i] = acc;
     }
-    let vi = v[base + i];
-    var acc = 0.0;
-    for (var j = 0u; j < s; j++) {
-        let updated = state[row + j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
-        state[row + j] = updated;
-        acc += updated * r[base + j];
-    }
-    o[base + i] = acc;
 }
 
 @compute @workgroup_size(WG)
 fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let s = p.head_size;
-    let base = wg.x * s;
-    let kka = p.n_head * s; // kk a follows kk
+    let hs = wg.x * s; // the head's channels
+    let base = wg.y * p.n_head * s + hs; // of token wg.y
+    let kka = max(p.n_tokens, 1u) * p.n_head * s; // kk a follows kk
     var sq = 0.0;
     for (var j = tid; j < s; j += WG) {
-        let v = k[base + j] * k_k[base + j];
+        let v = k[base + j] * k_k[hs + j];
         sq += v * v;
     }
     let norm = max(sqrt(workgroup_sum(tid, sq)), 1e-12);
     for (var j = tid; j < s; j += WG) {
         let kj = k[base + j];
-        let kkj = kj * k_k[base + j] / norm;
+        let kkj = kj * k_k[hs + j] / norm;
         kk[base + j] = kkj;
         kk[kka + base + j] = kkj * u[base + j];
-        let ka = kj * k_a[base + j];
+        let ka = kj * k_a[hs + j];
         k[base + j] = kj + u[base + j] * ka - ka;
     }
 }
@@ -98,10 +106,11 @@ fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
 @compute @workgroup_size(WG)
 fn rwkv7_bonus(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let s = p.head_size;
-    let base = wg.x * s;
+    let hs = wg.x * s; // the head's channels
+    let base = wg.y * p.n_head * s + hs; // of token wg.y
     var part = 0.0;
     for (var j = tid; j < s; j += WG) {
-        part += r[base + j] * k[base + j] * k_a[base + j];
+        part += r[base + j] * k[base + j] * k_a[hs + j];
     }
     let rk = workgroup_sum(tid, part);
     for (var i = tid; i < s; i += WG) {

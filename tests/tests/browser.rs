@@ -95,6 +95,46 @@ mod models {
         check(fixture!("rwkv7-q8_0.gguf"), fixture!("rwkv7-q8_0.logits.json")).await;
     }
 
+    /// 4,096 tokens prefilled on WebGPU in chunks of 512 (the KV cache growing on the way), then the
+    /// next token's logits against the CPU reference compiled to wasm; Jamba, which has attention, Mamba
+    /// and MoE layers; and its prefill logits for every golden position against llama.cpp's.
+    #[wasm_bindgen_test]
+    async fn jamba_prefills_4k_tokens_on_webgpu() {
+        use archrace_gpu::PrefillLogits;
+        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+        let g = Gguf::parse(fixture!("jamba-q8_0.gguf")).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
+        let mut rng = archrace_cpu::SplitMix64::new(5);
+        let tokens: Vec<u32> = (0..4097).map(|_| (rng.next_u64() % cpu.spec.n_vocab as u64) as u32).collect();
+        let mut state = gpu.new_state(&ctx).unwrap();
+        gpu.prefill(&ctx, &mut state, &tokens[..4096], PrefillLogits::None).await.expect("prefill on WebGPU");
+        assert_eq!(state.pos, 4096);
+        let got = gpu.logits(&ctx, &mut state, tokens[4096]).await.unwrap();
+        let mut cpu_state = cpu.new_state();
+        let mut want = Vec::new();
+        for piece in tokens.chunks(512) {
+            want = cpu.forward(&mut cpu_state, piece).unwrap();
+        }
+        let want = &want[want.len() - cpu.spec.n_vocab..];
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        assert!(err <= 1e-4, "next logits after 4,096 prefilled tokens: relative error {err:.2e}");
+
+        let golden: serde_json::Value = serde_json::from_slice(fixture!("jamba-q8_0.logits.json")).unwrap();
+        let ids: Vec<u32> = golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.prefill_chunk = 7;
+        let all = gpu.prefill(&ctx, &mut state, &ids, PrefillLogits::All).await.unwrap();
+        for (pos, row) in golden["logits"].as_array().unwrap().iter().enumerate() {
+            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let got = &all[pos * want.len()..][..want.len()];
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            assert!(err <= 1e-4, "prefill position {pos}: relative error {err:.2e}");
+        }
+    }
+
     #[wasm_bindgen_test]
     async fn jamba_logits_and_greedy_on_webgpu() {
         check(fixture!("jamba-q4_0.gguf"), fixture!("jamba-q4_0.logits.json")).await;

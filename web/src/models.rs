@@ -38,7 +38,3 @@ pub fn all() -> impl Iterator<Item = Bundled> {
 pub fn bundled(id: &str) -> Option<Bundled> {
     all().find(|b| b.id == id)
 }
-
-/// The public-domain text that fills the context when the visitor extends it (Shakespeare: Sonnets 18
-/// and 116, "All the world's a stage", "To be, or not to be"); it repeats for longer contexts.
-pub const FILLER_TEXT: &str = include_str!("../../public/text/shakespeare.txt");

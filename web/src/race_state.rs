@@ -6,7 +6,7 @@ use crate::url_state::{RaceSettings, MAX_LANES};
 use leptos::prelude::*;
 
 /// Context lengths the "extend context" control steps through.
-pub const CONTEXT_STEPS: [usize; 6] = [256, 1024, 4096, 16384, 65536, 262144];
+pub use archrace_model::race::CONTEXT_STEPS;
 
 /// Progress of long work on a lane.
 #[derive(Clone, Debug, PartialEq)]

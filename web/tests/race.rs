@@ -238,6 +238,9 @@ async fn engine_races_on_webgpu_and_matches_the_wasm_cpu() {
     // token comes from the prompt's last step, the other 5 are each fed; then filled to 48 and 8 more timed.
     assert_eq!(points.iter().map(|p| p.context).collect::<Vec<_>>(), vec![7 + 5, 48 + 8]);
     assert!(points.iter().all(|p| p.ms_per_token > 0.0 && p.memory_bytes > 150_000), "{points:?}");
+    // The extension's point carries its fill rate (the lane's own slices, prefilled on the GPU); the
+    // point after generation has none.
+    assert!(points[0].prefill_tokens_per_s == 0.0 && points[1].prefill_tokens_per_s > 0.0, "{points:?}");
     let memory = events.iter().rev().find_map(|e| {
         if let Event::Memory { measured, analytic, .. } = e {
             Some((*measured, *analytic))

@@ -32,24 +32,20 @@ pub fn tokens_per_s(tokens: usize, ms: f64) -> f64 {
     }
 }
 
-/// The filler text as `tokenizer` encodes it, paragraph by paragraph (so no more of the text is
-/// tokenized than `n` tokens need), `n` tokens from token `from` on. Past the text's end it starts over,
-/// which only a vocabulary of under ~3.5 characters per token reaches before 256K tokens.
-pub struct Filler<'t> {
-    tokenizer: &'t Tokenizer,
+/// The filler text as one model's tokenizer encodes it, paragraph by paragraph (so no more of the text is
+/// tokenized than the tokens asked for need). Past the text's end it starts over, which only a vocabulary
+/// of under ~3.5 characters per token reaches before 256K tokens.
+#[derive(Clone, Debug, Default)]
+pub struct Filler {
     tokens: Vec<u32>,
     /// Byte offset in [`FILLER_TEXT`] up to which `tokens` holds the encoding.
     done: usize,
 }
 
-impl<'t> Filler<'t> {
-    /// Nothing tokenized yet.
-    pub fn new(tokenizer: &'t Tokenizer) -> Self {
-        Self { tokenizer, tokens: Vec::new(), done: 0 }
-    }
-
-    /// Tokens `from .. from + n` of the filler (wrapping past its end).
-    pub fn take(&mut self, from: usize, n: usize) -> Vec<u32> {
+impl Filler {
+    /// Tokens `from .. from + n` of the filler as `tokenizer` encodes it (always the same tokenizer for
+    /// one `Filler`), wrapping past its end.
+    pub fn take(&mut self, tokenizer: &Tokenizer, from: usize, n: usize) -> Vec<u32> {
         while self.tokens.len() < from + n {
             if self.done >= FILLER_TEXT.len() {
                 if self.tokens.is_empty() {
@@ -66,7 +62,7 @@ impl<'t> Filler<'t> {
                 let run = rest[i..].bytes().take_while(u8::is_ascii_whitespace).count();
                 (i + run).min(rest.len()) - usize::from(i + run < rest.len())
             });
-            self.tokens.extend(self.tokenizer.encode(&rest[..end], false, false));
+            self.tokens.extend(tokenizer.encode(&rest[..end], false, false));
             self.done += end;
         }
         self.tokens[from..from + n].to_vec()

@@ -14,18 +14,18 @@ fn demo_tokenizer() -> Tokenizer {
 #[test]
 fn the_filler_holds_256k_tokens_of_the_demo_models_without_repeating() {
     let tok = demo_tokenizer();
-    let mut filler = Filler::new(&tok);
+    let mut filler = Filler::default();
     let max = *CONTEXT_STEPS.last().unwrap();
-    let all = filler.take(0, max);
+    let all = filler.take(&tok, 0, max);
     assert_eq!(all.len(), max);
     // Not one passage repeated: the 256K-th token is deep in the text, in its last plays.
     let tail: String = tok.decode(&all[max - 100..], false).chars().skip(20).take(120).collect();
     let at = FILLER_TEXT.find(&tail).unwrap_or_else(|| panic!("{tail:?} is not in the filler text"));
     assert!(at > FILLER_TEXT.len() * 3 / 4, "token 256K is at byte {at} of {}", FILLER_TEXT.len());
     // Taking in pieces gives the same tokens.
-    let mut pieces = Filler::new(&tok);
-    let mut again = pieces.take(0, 1000);
-    again.extend(pieces.take(1000, 3096));
+    let mut pieces = Filler::default();
+    let mut again = pieces.take(&tok, 0, 1000);
+    again.extend(pieces.take(&tok, 1000, 3096));
     assert_eq!(again, all[..4096]);
     // Paragraph by paragraph is how the whole text tokenizes (checked on its first 200 KB).
     let cut = FILLER_TEXT[..200_000].rfind("\n\n").unwrap() + 2;

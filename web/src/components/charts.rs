@@ -1,5 +1,5 @@
-//! The two race charts on shared axes: ms/token and memory against context length (log x), one line per
-//! lane in its lane colour, a cross where a lane stopped.
+//! The three race charts on shared axes: ms/token, memory and prefill tokens/s against context length
+//! (log x), one line per lane in its lane colour, a cross where a lane stopped.
 
 use crate::chart::{fmt_tick, fmt_tokens, LinearScale, LogScale};
 use crate::race_state::{LaneModel, LanesCtx};
@@ -33,6 +33,8 @@ pub enum Metric {
     Latency,
     /// Bytes held (all categories), shown in MiB.
     Memory,
+    /// Tokens per second of the fill that reached the context (points after an extension only).
+    Prefill,
 }
 
 /// The lanes' series for `metric`.
@@ -46,10 +48,12 @@ pub fn series(lanes: &[LaneModel], metric: Metric) -> Vec<Series> {
             index: l.id as usize,
             points: l.points.with(|p| {
                 p.iter()
+                    .filter(|p| metric != Metric::Prefill || p.prefill_tokens_per_s > 0.0)
                     .map(|p| {
                         let y = match metric {
                             Metric::Latency => p.ms_per_token,
                             Metric::Memory => p.memory_bytes as f64 / (1 << 20) as f64,
+                            Metric::Prefill => p.prefill_tokens_per_s,
                         };
                         (p.context as f64, y)
                     })
@@ -60,16 +64,18 @@ pub fn series(lanes: &[LaneModel], metric: Metric) -> Vec<Series> {
         .collect()
 }
 
-/// Both charts, fed from the lanes.
+/// The three charts, fed from the lanes.
 #[component]
 pub fn RaceCharts() -> impl IntoView {
     let LanesCtx(lanes) = expect_context::<LanesCtx>();
     let latency = Signal::derive(move || series(&lanes.get(), Metric::Latency));
     let memory = Signal::derive(move || series(&lanes.get(), Metric::Memory));
+    let prefill = Signal::derive(move || series(&lanes.get(), Metric::Prefill));
     view! {
         <section class="charts">
             <LineChart title="Time per token" y_label="ms / token" testid="chart-latency" data=latency/>
-            <LineChart title="Memory held" y_label="MiB (weights + KV cache + state + scratch)" testid="chart-memory" data=memory/>
+            <LineChart title="Memory held" y_label="MiB allocated (weights + KV cache + state + scratch)" testid="chart-memory" data=memory/>
+            <LineChart title="Filling the context" y_label="prefill tokens / s, to reach that context" testid="chart-prefill" data=prefill/>
         </section>
     }
 }

@@ -3,19 +3,25 @@
 
 use super::clock::now_ms;
 use super::protocol::{Event, LaneId, LaneInfo, LayerCell, MemoryFigures, MixerKind, Point, RunSettings};
-use crate::models::FILLER_TEXT;
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuContext, GpuError, GpuModel, GpuSampling, GpuState, StepOutput, StepResult, MAX_GPU_TOP_K};
+use archrace_gpu::{
+    GpuContext, GpuError, GpuModel, GpuSampling, GpuState, PrefillLogits, StepOutput, StepResult, MAX_GPU_TOP_K,
+};
 use archrace_model::calc::{self, KvType};
+use archrace_model::race::{self, Filler};
 use archrace_model::{Ffn, Mixer, ModelSpec, Sampler, SamplerConfig, StreamDecoder, Tokenizer};
 use std::collections::VecDeque;
 
-/// Tokens fed per slice while filling a context: a lane's turn stays short (the page stays responsive,
-/// the other lanes get theirs) while the per-slice synchronisation stays a small share.
-pub const FILL_BATCH: usize = 16;
-/// Decode steps timed after each context extension; the point is their median.
-pub const MEASURE_STEPS: usize = 8;
+/// Tokens a CPU lane feeds per slice while filling a context: its forward pass runs on the page's thread,
+/// so its turn stays short (the page stays responsive, the other lanes get theirs).
+pub const CPU_FILL_BATCH: usize = 16;
+/// Tokens a GPU lane prefills per slice: one chunk of the race's rules, one submit, then a read-back (the
+/// GPU works while the page's event loop goes on).
+pub const GPU_FILL_BATCH: usize = race::PREFILL_CHUNK;
+/// Decode steps timed after each context extension (the race's rules, as `archrace race`); the point is
+/// their median.
+pub const MEASURE_STEPS: usize = race::DECODE_STEPS;
 /// Steps in the live ms/token median.
 const SPEED_WINDOW: usize = 16;
 /// A CPU lane's KV cache may grow to this many bytes (wasm32 has 4 GiB of memory in all).
@@ -89,8 +95,11 @@ pub struct Lane {
     /// Recent decode-step times, ms.
     times: Vec<f64>,
     /// The filler text in this model's tokens, and where it continues.
-    filler: Vec<u32>,
+    filler: Filler,
     filler_at: usize,
+    /// The current fill's tokens and the milliseconds this lane's own slices took for them.
+    fill_tokens: usize,
+    fill_ms: f64,
     /// The race's KV budget (the GPU state holds its own copy).
     kv_budget: Option<u64>,
 }
@@ -101,7 +110,6 @@ impl Lane {
         let g = Gguf::parse(&bytes).map_err(|e| format!("{name} is not a usable GGUF: {e}"))?;
         let cpu = CpuModel::from_gguf(&g).map_err(|e| format!("{name}: {e}"))?;
         let tokenizer = Tokenizer::from_gguf(&g).map_err(|e| format!("{name} has no usable tokenizer: {e}"))?;
-        let filler = tokenizer.encode(FILLER_TEXT, false, false);
         let spec = cpu.spec.clone();
         let (params_total, params_active) = calc::gguf_params(&spec, &g);
         let weight_bytes = g.tensors.iter().map(|t| t.size).sum();
@@ -141,8 +149,10 @@ impl Lane {
             history: Vec::new(),
             next: 0,
             times: Vec::new(),
-            filler,
+            filler: Filler::default(),
             filler_at: 0,
+            fill_tokens: 0,
+            fill_ms: 0.0,
             kv_budget: None,
         })
     }
@@ -208,15 +218,18 @@ impl Lane {
 
     /// Fills the context from the filler text up to `context` tokens, then times a few steps for a point.
     pub fn extend(&mut self, context: usize) {
-        let filler = &self.filler;
-        if matches!(self.task, Task::Stopped) || context <= self.pos() || filler.is_empty() {
+        if matches!(self.task, Task::Stopped) || context <= self.pos() {
             return;
         }
         let n = context - self.pos();
-        let tokens: VecDeque<u32> = (0..n).map(|i| filler[(self.filler_at + i) % filler.len()]).collect();
-        self.filler_at = (self.filler_at + n) % filler.len();
+        let tokens: VecDeque<u32> = self.filler.take(&self.tokenizer, self.filler_at, n).into();
+        if tokens.is_empty() {
+            return;
+        }
+        self.filler_at += n;
         self.task = Task::Feed { tokens, total: n, then: Box::new(Task::Measure { left: MEASURE_STEPS }) };
         self.times.clear();
+        (self.fill_tokens, self.fill_ms) = (0, 0.0);
     }
 
     /// Stops the current task (the context stays).
@@ -226,24 +239,37 @@ impl Lane {
         }
     }
 
-    /// One turn of work: up to [`FILL_BATCH`] fed tokens, or one timed decode step. Events go to `emit`.
+    /// One turn of work: up to [`GPU_FILL_BATCH`] (GPU) or [`CPU_FILL_BATCH`] (CPU) fed tokens, or one timed
+    /// decode step. Events go to `emit`.
     pub async fn slice(&mut self, gpu: Option<&GpuContext>, emit: &dyn Fn(Event)) -> Result<(), Halt> {
         match std::mem::replace(&mut self.task, Task::Idle) {
             Task::Idle | Task::Stopped => {}
             Task::Feed { mut tokens, total, then } => {
                 // A CPU lane feeds up to its budget, then the check below stops it where it is full.
-                let n = tokens.len().min(FILL_BATCH).min(self.cpu_room().unwrap_or(usize::MAX).max(1));
+                let batch = match self.runner {
+                    Runner::Gpu { .. } => GPU_FILL_BATCH,
+                    Runner::Cpu { .. } => CPU_FILL_BATCH,
+                };
+                let n = tokens.len().min(batch).min(self.cpu_room().unwrap_or(usize::MAX).max(1));
                 self.check_budget(n)?;
                 let batch: Vec<u32> = tokens.drain(..n).collect();
                 let last_of_all = tokens.is_empty();
                 // The batch's last token is sampled: that synchronises with the GPU (fair turns, and the
-                // progress is real), and after the last batch it is the first generated token.
+                // progress is real), and after the last batch it is the first generated token. The slice
+                // is timed alone (no other lane's work is queued meanwhile), so the fill rate is this
+                // lane's own.
+                let start = now_ms();
                 let next = self.feed(gpu, &batch).await?;
+                self.fill_ms += now_ms() - start;
+                self.fill_tokens += batch.len();
                 self.history.extend_from_slice(&batch);
                 self.next = next;
                 emit(Event::Progress {
                     lane: self.id,
-                    what: "filling the context".into(),
+                    what: format!(
+                        "filling the context: {:.0} tokens/s",
+                        race::tokens_per_s(self.fill_tokens, self.fill_ms)
+                    ),
                     done: (total - tokens.len()) as u64,
                     total: Some(total as u64),
                 });
@@ -265,7 +291,7 @@ impl Lane {
                 if left > 1 {
                     self.task = Task::Generate { left: left - 1 };
                 } else {
-                    self.emit_point(emit);
+                    self.emit_point(emit, false);
                 }
                 if left % 8 == 1 {
                     self.emit_memory(emit);
@@ -279,7 +305,7 @@ impl Lane {
                     self.task = Task::Measure { left: left - 1 };
                 } else {
                     self.emit_memory(emit);
-                    self.emit_point(emit);
+                    self.emit_point(emit, true);
                 }
             }
         }
@@ -326,7 +352,7 @@ impl Lane {
         match &mut self.runner {
             Runner::Gpu { model, state } => {
                 let ctx = gpu.ok_or_else(|| Halt::Failed("the GPU lane lost its device".into()))?;
-                model.feed(ctx, state, head).await?;
+                model.prefill(ctx, state, head, PrefillLogits::None).await?;
                 gpu_sample(ctx, model, state, &mut self.sampler, *last, &recent).await
             }
             Runner::Cpu { bytes, state } => {
@@ -367,13 +393,7 @@ impl Lane {
 
     /// Median of the recent step times, ms.
     fn median_ms(&self) -> f64 {
-        let mut t = self.times.clone();
-        t.sort_by(f64::total_cmp);
-        if t.is_empty() {
-            0.0
-        } else {
-            t[t.len() / 2]
-        }
+        race::median(self.times.clone())
     }
 
     fn emit_token(&mut self, id: u32, emit: &dyn Fn(Event)) {
@@ -417,9 +437,15 @@ impl Lane {
         emit(Event::Memory { lane: self.id, measured, analytic });
     }
 
-    fn emit_point(&self, emit: &dyn Fn(Event)) {
+    /// A chart point here; `after_fill`: it follows a context extension, whose fill rate it carries.
+    fn emit_point(&self, emit: &dyn Fn(Event), after_fill: bool) {
         let (measured, _) = self.memory();
-        let point = Point { context: self.pos(), ms_per_token: self.median_ms(), memory_bytes: measured.total() };
+        let point = Point {
+            context: self.pos(),
+            ms_per_token: self.median_ms(),
+            memory_bytes: measured.total(),
+            prefill_tokens_per_s: if after_fill { race::tokens_per_s(self.fill_tokens, self.fill_ms) } else { 0.0 },
+        };
         emit(Event::Point { lane: self.id, point });
     }
 }

@@ -3,8 +3,8 @@
 //! into a web worker without the page changing.
 //!
 //! Fairness: each round, every busy lane does one slice (one timed decode step, or up to
-//! [`lane::FILL_BATCH`] fed tokens ending in a read-back), in lane order, and the engine yields to the
-//! browser's event loop between rounds. A lane's step is timed from its submit to its token being on the
+//! [`lane::GPU_FILL_BATCH`] prefilled tokens, [`lane::CPU_FILL_BATCH`] on the CPU, ending in a read-back),
+//! in lane order, and the engine yields to the browser's event loop between rounds. A lane's step is timed from its submit to its token being on the
 //! host, and no other lane's work is queued on the GPU during it, so each lane's ms/token is its own.
 
 pub mod clock;

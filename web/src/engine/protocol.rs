@@ -106,6 +106,8 @@ pub struct Point {
     pub ms_per_token: f64,
     /// Bytes held there (all categories).
     pub memory_bytes: u64,
+    /// Tokens per second of the fill that reached this context (0 when the point follows generation).
+    pub prefill_tokens_per_s: f64,
 }
 
 /// What the page tells the engine.

@@ -75,7 +75,7 @@ pub fn race(
         let weight_bytes: u64 = g.tensors.iter().map(|t| t.size).sum();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tokenizer = Tokenizer::from_gguf(&g)?;
-        let mut filler = Filler::new(&tokenizer);
+        let mut filler = Filler::default();
         let mut token = 0u32;
         let mut first = true;
         for &context in contexts {
@@ -84,7 +84,7 @@ pub fn race(
             let (mut filled, mut fill_ms, mut step_fill) = (0usize, 0f64, None);
             let run = (|| -> Result<(), Box<dyn std::error::Error>> {
                 if engine.pos() < context {
-                    let fill = filler.take(engine.pos(), context - engine.pos());
+                    let fill = filler.take(&tokenizer, engine.pos(), context - engine.pos());
                     if fill.is_empty() {
                         return Err("the tokenizer makes no tokens of the filler text".into());
                     }

@@ -7,6 +7,7 @@
 use super::pool::{MemoryUse, Pool};
 use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing};
+use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
 use crate::kernels::matvec::{MatvecMode, MatvecParams};
@@ -337,10 +338,10 @@ impl GpuModel {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => self.attention(rec, state, index, a, cache),
                 (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => self.mamba(rec, sc, m, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    self.time_mix_v6(rec, sc, m, att_shift, wkv);
+                    self.time_mix_v6(rec, &RwkvIo::decode(sc), m, att_shift, wkv);
                 }
                 (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    self.time_mix_v7(rec, sc, m, att_shift, wkv, first_rwkv7 == Some(index));
+                    self.time_mix_v7(rec, &RwkvIo::decode(sc), m, att_shift, wkv, first_rwkv7 == Some(index));
                 }
                 _ => {
                     unreachable!("weights and state are built from the same spec, and reserve_token filled the caches")
@@ -350,7 +351,7 @@ impl GpuModel {
             self.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
             match (&lw.ffn, ls) {
                 (GpuFfn::ChannelMix { lerps, key, value, receptance }, LayerState::Rwkv { ffn_shift, .. }) => {
-                    self.channel_mix(rec, sc, lerps, key, value, receptance.as_ref(), ffn_shift);
+                    self.channel_mix(rec, &RwkvIo::decode(sc), lerps, key, value, receptance.as_ref(), ffn_shift);
                 }
                 (ffn, _) => self.ffn(rec, state, ffn),
             }

@@ -6,13 +6,15 @@
 //! MoE layer routes every token, lists each expert's tokens and runs each expert once over its list.
 //! The layer loop has the decode step's shape (`forward.rs`): norm, mixer, norm, feed-forward.
 //!
-//! RWKV layers are not batched yet: a model with any goes through the decode step token by token
-//! ([`GpuModel::feed`]), which is correct and slow, and [`GpuModel::prefill_is_batched`] says so.
+//! RWKV blocks are the decode step's own code (`rwkv.rs`) run with a token axis: their token shift and WKV
+//! recurrences loop over the chunk's tokens inside one dispatch each. A model whose shapes the chunked
+//! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
 use super::forward::{f, rope_pairs, u};
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
-use super::state::{GpuState, KvCache, LayerState};
+use super::rwkv::RwkvIo;
+use super::state::{GpuState, KvCache, LayerState, RwkvScratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{groups, MatvecMode};
@@ -62,6 +64,8 @@ pub struct PrefillScratch {
     route: wgpu::Buffer,
     lists: wgpu::Buffer,
     rope_table: wgpu::Buffer,
+    /// RWKV's, when the model has RWKV layers.
+    rwkv: Option<RwkvScratch>,
     /// `(chunk, n_vocab)` when every token's logits were asked for.
     logits: Option<wgpu::Buffer>,
 }
@@ -78,9 +82,6 @@ impl PrefillScratch {
         w: &GpuWeights,
         chunk: usize,
     ) -> Result<Self, GpuError> {
-        let mut s = |label: &str, values: usize| {
-            pool.create(ctx, label, (chunk * values * 4) as u64, STORAGE, Category::Scratch)
-        };
         let heads = widest(spec, |l| match l.mixer {
             Mixer::Attention(a) => a.n_head * a.head_dim,
             _ => 0,
@@ -96,7 +97,9 @@ impl PrefillScratch {
             })
         };
         let hidden = widest(spec, |l| match l.ffn {
-            archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::Moe { hidden, .. } => hidden,
+            archrace_model::Ffn::Dense { hidden }
+            | archrace_model::Ffn::Moe { hidden, .. }
+            | archrace_model::Ffn::ChannelMix { hidden } => hidden,
             _ => 0,
         });
         let (experts, top_k) = w
@@ -108,7 +111,12 @@ impl PrefillScratch {
             })
             .fold((1, 1), |(e, k), (e2, k2)| (e.max(e2), k.max(k2)));
         let e = spec.n_embd;
+        let rwkv = RwkvScratch::new(ctx, pool, spec, w, chunk)?;
+        let mut s = |label: &str, values: usize| {
+            pool.create(ctx, label, (chunk * values * 4) as u64, STORAGE, Category::Scratch)
+        };
         Ok(Self {
+            rwkv,
             chunk,
             tokens: s("prefill tokens", 1)?,
             x: s("prefill x", e)?,
@@ -172,21 +180,22 @@ impl PrefillScratch {
             self.lists,
             self.rope_table,
         ];
-        for buf in all.into_iter().chain(self.logits) {
+        let rwkv = self.rwkv.map(RwkvScratch::buffers).into_iter().flatten();
+        for buf in all.into_iter().chain(rwkv).chain(self.logits) {
             pool.release_later(buf, Category::Scratch);
         }
     }
 }
 
 /// One product of a chunk: where X and Y are and how they are laid out (in values).
-struct Product<'a> {
-    x: &'a wgpu::Buffer,
-    x_off: usize,
-    x_stride: usize,
-    y: &'a wgpu::Buffer,
-    y_off: usize,
-    y_stride: usize,
-    add: bool,
+pub(super) struct Product<'a> {
+    pub x: &'a wgpu::Buffer,
+    pub x_off: usize,
+    pub x_stride: usize,
+    pub y: &'a wgpu::Buffer,
+    pub y_off: usize,
+    pub y_stride: usize,
+    pub add: bool,
 }
 
 impl<'a> Product<'a> {
@@ -203,13 +212,15 @@ impl<'a> Product<'a> {
 }
 
 impl GpuModel {
-    /// Whether [`GpuModel::prefill`] runs this model in batched chunks: every mixer is attention (head
-    /// dimension at most [`MAX_PREFILL_HEAD_DIM`]) or Mamba. RWKV models go token by token for now.
+    /// Whether [`GpuModel::prefill`] runs this model in batched chunks: attention with a head dimension of
+    /// at most [`MAX_PREFILL_HEAD_DIM`], and x-projection rows (Mamba) and LoRA slices (RWKV-6) that start
+    /// at whole vec4s, which every model we know has. Others go token by token.
     pub fn prefill_is_batched(&self) -> bool {
         self.weights.layers.iter().all(|l| match &l.mixer {
             GpuMixer::Attention(a) => a.spec.head_dim <= MAX_PREFILL_HEAD_DIM,
             GpuMixer::Mamba(m) => (m.spec.dt_rank + 2 * m.spec.d_state).is_multiple_of(4),
-            GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_) => false,
+            GpuMixer::Rwkv6(m) => (m.w1.rows / 5).is_multiple_of(4),
+            GpuMixer::Rwkv7(_) => true,
         })
     }
 
@@ -434,18 +445,41 @@ impl GpuModel {
         if let Some(n) = &w.token_embd_norm {
             self.norm_rows(rec, n, &ps.h, &ps.x, e, t);
         }
+        let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
+        let io = ps.rwkv.as_ref().map(|rw| RwkvIo {
+            t,
+            h: &ps.h,
+            x: &ps.x,
+            gate: &ps.gate,
+            act: &ps.act,
+            rw,
+            route: &ps.route,
+        });
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             self.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
-            match (&lw.mixer, ls) {
-                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
+            match (&lw.mixer, ls, &io) {
+                (GpuMixer::Attention(a), LayerState::Kv(Some(cache)), _) => {
                     self.attention_chunk(rec, ps, state.pos, t, index, a, cache)
                 }
-                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => self.mamba_chunk(rec, ps, t, m, conv, ssm),
-                _ => unreachable!("prefill_is_batched checked the mixers, and reserve filled the caches"),
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }, _) => self.mamba_chunk(rec, ps, t, m, conv, ssm),
+                (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }, Some(io)) => {
+                    self.time_mix_v6(rec, io, m, att_shift, wkv)
+                }
+                (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }, Some(io)) => {
+                    self.time_mix_v7(rec, io, m, att_shift, wkv, first_rwkv7 == Some(index))
+                }
+                _ => unreachable!("weights, state and scratch come from one spec, and reserve filled the caches"),
             }
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
             self.norm_rows(rec, ffn_norm, &ps.x, &ps.h, e, t);
-            self.ffn_chunk(rec, ps, t, &lw.ffn);
+            match (&lw.ffn, ls, &io) {
+                (
+                    GpuFfn::ChannelMix { lerps, key, value, receptance },
+                    LayerState::Rwkv { ffn_shift, .. },
+                    Some(io),
+                ) => self.channel_mix(rec, io, lerps, key, value, receptance.as_ref(), ffn_shift),
+                (ffn, _, _) => self.ffn_chunk(rec, ps, t, ffn),
+            }
         }
         match logits {
             PrefillLogits::All => {
@@ -464,7 +498,7 @@ impl GpuModel {
 
     /// `Y = X W^T` (or `Y +=`) over `t` tokens, one dispatch per part of `m`; with `list`, over the tokens
     /// a MoE expert's list names (see [`TokenList`]), `(mode, expert, experts, lists buffer)`.
-    fn matmul(
+    pub(super) fn matmul(
         &self,
         rec: &mut Recorder,
         m: &GpuMatrix,
@@ -594,7 +628,9 @@ impl GpuModel {
         let e = self.spec.n_embd;
         match ffn {
             GpuFfn::None => {}
-            GpuFfn::ChannelMix { .. } => unreachable!("prefill_is_batched excludes RWKV"),
+            GpuFfn::ChannelMix { .. } => {
+                unreachable!("channel-mix carries token-shift state: the layer loop calls channel_mix")
+            }
             GpuFfn::Dense { gate, up, down } => {
                 let hidden = gate.rows;
                 self.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), None);

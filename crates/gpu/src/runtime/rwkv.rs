@@ -1,12 +1,41 @@
-//! RWKV-6 and RWKV-7 blocks of one decode step, recorded kernel by kernel after the CPU reference
-//! (`archrace_cpu::model::rwkv`). `E` width, `H` heads, `S` head size; `L_j` row j of the lerped inputs.
+//! RWKV-6 and RWKV-7 blocks over T tokens (T = 1 for a decode step, a chunk's for prefill), recorded
+//! kernel by kernel after the CPU reference (`archrace_cpu::model::rwkv`). `E` width, `H` heads, `S` head
+//! size; `L_j` row j of the lerped inputs, `(T, E)` each. Every vector has a token axis: `(T, width)`.
 
 use super::forward::{f, u, GpuModel};
+use super::prefill::Product;
 use super::recorder::Recorder;
 use super::state::{RwkvScratch, Scratch};
 use super::weights::{GpuMatrix, Rwkv6Gpu, Rwkv7Gpu, RwkvCommonGpu};
-use crate::kernels::matvec::MatvecMode;
+use crate::kernels::matvec::{groups as spill, MatvecMode};
 use crate::Kernel;
+
+/// The buffers an RWKV block works on, for `t` tokens: the decode step's scratch (t = 1) or a prefill
+/// chunk's.
+pub(super) struct RwkvIo<'a> {
+    /// Tokens.
+    pub t: usize,
+    /// Normed input `(T, E)`.
+    pub h: &'a wgpu::Buffer,
+    /// Residual stream `(T, E)`.
+    pub x: &'a wgpu::Buffer,
+    /// Channel-mix hidden `(T, hidden)`, before and after its activation.
+    pub gate: &'a wgpu::Buffer,
+    /// After.
+    pub act: &'a wgpu::Buffer,
+    /// The blocks' own.
+    pub rw: &'a RwkvScratch,
+    /// Bound where a matvec wants a route buffer (unused by RWKV).
+    pub route: &'a wgpu::Buffer,
+}
+
+impl<'a> RwkvIo<'a> {
+    /// The decode step's buffers.
+    pub fn decode(sc: &'a Scratch) -> Self {
+        let rw = sc.rwkv.as_ref().expect("RWKV scratch exists for RWKV models");
+        Self { t: 1, h: &sc.h, x: &sc.x, gate: &sc.gate, act: &sc.act, rw, route: &sc.route }
+    }
+}
 
 /// Op codes of `shaders/pointwise.wgsl`.
 #[derive(Clone, Copy)]
@@ -31,165 +60,214 @@ fn groups(n: usize) -> [u32; 3] {
     [u(n.div_ceil(64)), 1, 1]
 }
 
-/// One pointwise op: `out[out_off..] = op(a[a_off..], b, c, out)` over n values.
+/// A constant per-channel operand (a bias, a decay base): it repeats every `E` values across the tokens.
+const PER_TOKEN: usize = 0;
+
+/// One pointwise op over n values: `out[out_off..] = op(a[a_off..], b, c, out)`; `b` and `c` repeat every
+/// `periods` values (0: they have a token axis like `a`).
 #[allow(clippy::too_many_arguments)]
 fn pointwise(
     rec: &mut Recorder,
+    max_groups: u32,
     op: Op,
     n: usize,
     a: (&wgpu::Buffer, usize),
     b: (&wgpu::Buffer, usize),
     c: (&wgpu::Buffer, usize),
     out: (&wgpu::Buffer, usize),
+    periods: (usize, usize),
 ) {
-    let params = [u(n), op as u32, u(a.1), u(b.1), u(c.1), u(out.1)];
-    rec.dispatch(Kernel::Pointwise, &params, &[(1, a.0), (2, b.0), (3, c.0), (4, out.0)], groups(n));
+    let (gx, gy) = spill(n.div_ceil(64), max_groups);
+    let params = [u(n), op as u32, u(a.1), u(b.1), u(c.1), u(out.1), u(periods.0), u(periods.1), gx * 64];
+    rec.dispatch(Kernel::Pointwise, &params, &[(1, a.0), (2, b.0), (3, c.0), (4, out.0)], [gx, gy, 1]);
 }
 
 impl GpuModel {
-    fn rwkv_scratch<'s>(&self, sc: &'s Scratch) -> &'s RwkvScratch {
-        sc.rwkv.as_ref().expect("RWKV scratch exists for RWKV models")
+    /// `y = W x` over the tokens (a matvec for one token, a matmul for a chunk), x rows `x_stride` apart
+    /// from `x_off`, y packed `(T, W rows)`.
+    #[allow(clippy::too_many_arguments)]
+    fn rwkv_product(
+        &self,
+        rec: &mut Recorder,
+        io: &RwkvIo<'_>,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        x_off: usize,
+        x_stride: usize,
+        y: &wgpu::Buffer,
+        add: bool,
+    ) {
+        if io.t == 1 {
+            let mode = if add { MatvecMode::Add } else { MatvecMode::Write };
+            self.matvec_from(rec, m, x, x_off, y, 0, mode, None, io.route);
+        } else {
+            let p = Product { x, x_off, x_stride, y, y_off: 0, y_stride: m.rows, add };
+            self.matmul(rec, m, io.t, p, None);
+        }
     }
 
-    /// `L_j = h + (prev - h) * mix_j` for `n_mix` rows, `sx = prev - h`, `prev = h`.
-    fn token_shift(&self, rec: &mut Recorder, sc: &Scratch, prev: &wgpu::Buffer, mix: &wgpu::Buffer, n_mix: usize) {
-        let rw = self.rwkv_scratch(sc);
+    /// `y = W L_row` for every token.
+    fn lerp_product(&self, rec: &mut Recorder, io: &RwkvIo<'_>, m: &GpuMatrix, row: usize, y: &wgpu::Buffer) {
         let e = self.spec.n_embd;
-        let buffers = [(1, &sc.h), (2, prev), (3, mix), (4, &rw.lerp), (5, &rw.sx)];
-        rec.dispatch(Kernel::TokenShift, &[u(e), u(n_mix)], &buffers, groups(e));
+        self.rwkv_product(rec, io, m, &io.rw.lerp, row * io.t * e, e, y, false);
     }
 
-    /// `y = W L_row`.
-    fn lerp_matvec(&self, rec: &mut Recorder, sc: &Scratch, m: &GpuMatrix, row: usize, y: &wgpu::Buffer) {
-        let rw = self.rwkv_scratch(sc);
-        self.matvec_from(rec, m, &rw.lerp, row * self.spec.n_embd, y, 0, MatvecMode::Write, None, &sc.route);
+    /// `y = W x` over packed rows of `x` (`W`'s columns wide).
+    fn packed_product(
+        &self,
+        rec: &mut Recorder,
+        io: &RwkvIo<'_>,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        add: bool,
+    ) {
+        self.rwkv_product(rec, io, m, x, 0, m.cols, y, add);
+    }
+
+    /// `L_j = h + (prev - h) * mix_j` for `n_mix` rows, `sx = prev - h`, `prev = h` (token by token).
+    fn token_shift(&self, rec: &mut Recorder, io: &RwkvIo<'_>, prev: &wgpu::Buffer, mix: &wgpu::Buffer, n_mix: usize) {
+        let e = self.spec.n_embd;
+        let buffers = [(1, io.h), (2, prev), (3, mix), (4, &io.rw.lerp), (5, &io.rw.sx)];
+        rec.dispatch(Kernel::TokenShift, &[u(e), u(n_mix), u(io.t)], &buffers, groups(e));
     }
 
     /// Group norm of the WKV output (+ `bonus`), times the gate, through the output projection into x.
-    fn finish(&self, rec: &mut Recorder, sc: &Scratch, c: &RwkvCommonGpu, bonus: Option<&wgpu::Buffer>) {
-        let rw = self.rwkv_scratch(sc);
-        let params = [u(c.spec.head_size), u(bonus.is_some() as usize), f(GROUP_NORM_EPS)];
+    fn finish(&self, rec: &mut Recorder, io: &RwkvIo<'_>, c: &RwkvCommonGpu, bonus: Option<&wgpu::Buffer>) {
+        let rw = io.rw;
+        let (h, s) = (c.spec.n_head, c.spec.head_size);
+        let params = [u(s), u(bonus.is_some() as usize), f(GROUP_NORM_EPS), u(h)];
         let bias = c.ln.bias.as_ref().unwrap_or(&c.ln.weight);
         let buffers = [(1, &rw.o), (2, &c.ln.weight), (3, bias), (4, bonus.unwrap_or(&rw.g)), (5, &rw.g), (6, &rw.y)];
-        rec.dispatch(Kernel::GroupNorm, &params, &buffers, [u(c.spec.n_head), 1, 1]);
-        self.matvec(rec, &c.output, &rw.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+        rec.dispatch(Kernel::GroupNorm, &params, &buffers, [u(h), u(io.t), 1]);
+        self.packed_product(rec, io, &c.output, &rw.y, io.x, true);
     }
 
-    /// RWKV-6 time-mix ("Eagle and Finch", eqs. 15-22) on the normed input `sc.h`, adding into `sc.x`.
+    /// RWKV-6 time-mix ("Eagle and Finch", eqs. 15-22) on the normed input `io.h`, adding into `io.x`.
     pub(super) fn time_mix_v6(
         &self,
         rec: &mut Recorder,
-        sc: &Scratch,
+        io: &RwkvIo<'_>,
         m: &Rwkv6Gpu,
         shift: &wgpu::Buffer,
         wkv: &wgpu::Buffer,
     ) {
-        let rw = self.rwkv_scratch(sc);
+        let (rw, t, g) = (io.rw, io.t, self.max_groups);
         let e = self.spec.n_embd;
         let c = &m.common;
         // ddlerp: L_0 = lerp_x input; L_{1+j} = h + sx * (lerp_j + tanh(L_0 W1)_j W2_j) for w, k, v, r, g.
-        self.token_shift(rec, sc, shift, &m.lerps, 6);
-        self.lerp_matvec(rec, sc, &m.w1, 0, &rw.lora_a);
+        self.token_shift(rec, io, shift, &m.lerps, 6);
+        self.lerp_product(rec, io, &m.w1, 0, &rw.lora_a);
         let dm = m.w1.rows / 5;
-        pointwise(rec, Op::Tanh, 5 * dm, (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_b, 0));
+        let a = (&rw.lora_a, 0);
+        pointwise(rec, g, Op::Tanh, 5 * dm * t, a, a, a, (&rw.lora_b, 0), (0, 0));
         for (j, w2) in m.w2.iter().enumerate() {
-            self.matvec_from(rec, w2, &rw.lora_b, j * dm, &rw.lora_o, 0, MatvecMode::Write, None, &sc.route);
-            pointwise(rec, Op::AccMul, e, (&rw.lora_o, 0), (&rw.sx, 0), (&rw.sx, 0), (&rw.lerp, (1 + j) * e));
+            self.rwkv_product(rec, io, w2, &rw.lora_b, j * dm, 5 * dm, &rw.lora_o, false);
+            let sx = (&rw.sx, 0);
+            pointwise(rec, g, Op::AccMul, e * t, (&rw.lora_o, 0), sx, sx, (&rw.lerp, (1 + j) * t * e), (PER_TOKEN, 0));
         }
-        self.lerp_matvec(rec, sc, &c.receptance, 4, &rw.r);
-        self.lerp_matvec(rec, sc, &c.key, 2, &rw.k);
-        self.lerp_matvec(rec, sc, &c.value, 3, &rw.v);
-        self.lerp_matvec(rec, sc, &m.gate, 5, &rw.lora_o);
-        pointwise(rec, Op::Silu, e, (&rw.lora_o, 0), (&rw.lora_o, 0), (&rw.lora_o, 0), (&rw.g, 0));
+        self.lerp_product(rec, io, &c.receptance, 4, &rw.r);
+        self.lerp_product(rec, io, &c.key, 2, &rw.k);
+        self.lerp_product(rec, io, &c.value, 3, &rw.v);
+        self.lerp_product(rec, io, &m.gate, 5, &rw.lora_o);
+        let o = (&rw.lora_o, 0);
+        pointwise(rec, g, Op::Silu, e * t, o, o, o, (&rw.g, 0), (0, 0));
         // w = exp(-exp(decay + tanh(L_1 D1) D2))
-        self.lerp_matvec(rec, sc, &m.decay_w1, 1, &rw.lora_a);
+        self.lerp_product(rec, io, &m.decay_w1, 1, &rw.lora_a);
         let dd = m.decay_w1.rows;
-        pointwise(rec, Op::Tanh, dd, (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_b, 0));
-        self.matvec(rec, &m.decay_w2, &rw.lora_b, &rw.lora_o, 0, MatvecMode::Write, None, &sc.route);
-        pointwise(rec, Op::Decay6, e, (&rw.lora_o, 0), (&m.decay, 0), (&m.decay, 0), (&rw.decay, 0));
+        pointwise(rec, g, Op::Tanh, dd * t, a, a, a, (&rw.lora_b, 0), (0, 0));
+        self.packed_product(rec, io, &m.decay_w2, &rw.lora_b, &rw.lora_o, false);
+        let decay = (&m.decay, 0);
+        pointwise(rec, g, Op::Decay6, e * t, o, decay, decay, (&rw.decay, 0), (e, e));
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &m.first)];
-        rec.dispatch(Kernel::Wkv6, &[u(h), u(s)], &buffers, groups(h * s));
-        self.finish(rec, sc, c, None);
+        rec.dispatch(Kernel::Wkv6, &[u(h), u(s), u(t)], &buffers, groups(h * s));
+        self.finish(rec, io, c, None);
     }
 
-    /// RWKV-7 time-mix ("RWKV-7 Goose", section 4) on `sc.h`, adding into `sc.x`. Layer `first` keeps
+    /// RWKV-7 time-mix ("RWKV-7 Goose", section 4) on `io.h`, adding into `io.x`. Layer `first` keeps
     /// its values for the value residual of the later layers.
     pub(super) fn time_mix_v7(
         &self,
         rec: &mut Recorder,
-        sc: &Scratch,
+        io: &RwkvIo<'_>,
         m: &Rwkv7Gpu,
         shift: &wgpu::Buffer,
         wkv: &wgpu::Buffer,
         first: bool,
     ) {
-        let rw = self.rwkv_scratch(sc);
+        let (rw, t, g) = (io.rw, io.t, self.max_groups);
         let e = self.spec.n_embd;
         let c = &m.common;
+        let (a, b, o) = ((&rw.lora_a, 0), (&rw.lora_b, 0), (&rw.lora_o, 0));
         // Rows of L: r, w, k, v, a, g.
-        self.token_shift(rec, sc, shift, &m.lerps, 6);
-        self.lerp_matvec(rec, sc, &c.receptance, 0, &rw.r);
+        self.token_shift(rec, io, shift, &m.lerps, 6);
+        self.lerp_product(rec, io, &c.receptance, 0, &rw.r);
         // w = exp(-e^{-1/2} sigmoid(w0 + tanh(L_1 W1) W2))
-        self.lerp_matvec(rec, sc, &m.w.0, 1, &rw.lora_a);
+        self.lerp_product(rec, io, &m.w.0, 1, &rw.lora_a);
         let n = m.w.0.rows;
-        pointwise(rec, Op::Tanh, n, (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_b, 0));
-        self.matvec(rec, &m.w.1, &rw.lora_b, &rw.lora_o, 0, MatvecMode::Write, None, &sc.route);
-        pointwise(rec, Op::Decay7, e, (&rw.lora_o, 0), (&m.w.2, 0), (&m.w.2, 0), (&rw.decay, 0));
-        self.lerp_matvec(rec, sc, &c.key, 2, &rw.k);
-        self.lerp_matvec(rec, sc, &c.value, 3, &rw.v);
+        pointwise(rec, g, Op::Tanh, n * t, a, a, a, b, (0, 0));
+        self.packed_product(rec, io, &m.w.1, &rw.lora_b, &rw.lora_o, false);
+        let w0 = (&m.w.2, 0);
+        pointwise(rec, g, Op::Decay7, e * t, o, w0, w0, (&rw.decay, 0), (e, e));
+        self.lerp_product(rec, io, &c.key, 2, &rw.k);
+        self.lerp_product(rec, io, &c.value, 3, &rw.v);
+        let v = (&rw.v, 0);
         if first {
-            pointwise(rec, Op::Copy, e, (&rw.v, 0), (&rw.v, 0), (&rw.v, 0), (&rw.v_first, 0));
+            pointwise(rec, g, Op::Copy, e * t, v, v, v, (&rw.v_first, 0), (0, 0));
         } else {
             // v += (v_first - v) * sigmoid(v0 + L_3 V1 V2)
-            self.lerp_matvec(rec, sc, &m.v.0, 3, &rw.lora_a);
-            self.matvec(rec, &m.v.1, &rw.lora_a, &rw.lora_o, 0, MatvecMode::Write, None, &sc.route);
-            pointwise(rec, Op::ValueResidual, e, (&rw.lora_o, 0), (&rw.v_first, 0), (&m.v.2, 0), (&rw.v, 0));
+            self.lerp_product(rec, io, &m.v.0, 3, &rw.lora_a);
+            self.packed_product(rec, io, &m.v.1, &rw.lora_a, &rw.lora_o, false);
+            pointwise(rec, g, Op::ValueResidual, e * t, o, (&rw.v_first, 0), (&m.v.2, 0), v, (PER_TOKEN, e));
         }
         // g = sigmoid(L_5 G1) G2
-        self.lerp_matvec(rec, sc, &m.g.0, 5, &rw.lora_a);
+        self.lerp_product(rec, io, &m.g.0, 5, &rw.lora_a);
         let n = m.g.0.rows;
-        pointwise(rec, Op::Sigmoid, n, (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_a, 0), (&rw.lora_b, 0));
-        self.matvec(rec, &m.g.1, &rw.lora_b, &rw.g, 0, MatvecMode::Write, None, &sc.route);
+        pointwise(rec, g, Op::Sigmoid, n * t, a, a, a, b, (0, 0));
+        self.packed_product(rec, io, &m.g.1, &rw.lora_b, &rw.g, false);
         // a = sigmoid(a0 + L_4 A1 A2)
-        self.lerp_matvec(rec, sc, &m.a.0, 4, &rw.lora_a);
-        self.matvec(rec, &m.a.1, &rw.lora_a, &rw.lora_o, 0, MatvecMode::Write, None, &sc.route);
-        pointwise(rec, Op::SigmoidBias, e, (&rw.lora_o, 0), (&m.a.2, 0), (&m.a.2, 0), (&rw.a, 0));
+        self.lerp_product(rec, io, &m.a.0, 4, &rw.lora_a);
+        self.packed_product(rec, io, &m.a.1, &rw.lora_a, &rw.lora_o, false);
+        let a0 = (&m.a.2, 0);
+        pointwise(rec, g, Op::SigmoidBias, e * t, o, a0, a0, (&rw.a, 0), (e, e));
         let (h, s) = (c.spec.n_head, c.spec.head_size);
-        let hs = [u(h), u(s)];
+        let hs = [u(h), u(s), u(t)];
         let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &m.k_k), (10, &m.k_a)];
-        rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), 1, 1]);
+        rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), u(t), 1]);
         let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
         rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, groups(h * s));
         let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, &m.r_k)];
-        rec.dispatch(Kernel::Rwkv7Bonus, &hs, &bonus, [u(h), 1, 1]);
-        self.finish(rec, sc, c, Some(&rw.bonus));
+        rec.dispatch(Kernel::Rwkv7Bonus, &hs, &bonus, [u(h), u(t), 1]);
+        self.finish(rec, io, c, Some(&rw.bonus));
     }
 
-    /// Channel-mix on `sc.h`, adding into `sc.x`: `relu(L_0 K)^2 V`, gated by `sigmoid(L_1 R)` in v6.
+    /// Channel-mix on `io.h`, adding into `io.x`: `relu(L_0 K)^2 V`, gated by `sigmoid(L_1 R)` in v6.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn channel_mix(
         &self,
         rec: &mut Recorder,
-        sc: &Scratch,
+        io: &RwkvIo<'_>,
         lerps: &wgpu::Buffer,
         key: &GpuMatrix,
         value: &GpuMatrix,
         receptance: Option<&GpuMatrix>,
         shift: &wgpu::Buffer,
     ) {
-        let rw = self.rwkv_scratch(sc);
-        self.token_shift(rec, sc, shift, lerps, if receptance.is_some() { 2 } else { 1 });
-        self.lerp_matvec(rec, sc, key, 0, &sc.gate);
+        let (rw, t, g) = (io.rw, io.t, self.max_groups);
+        self.token_shift(rec, io, shift, lerps, if receptance.is_some() { 2 } else { 1 });
+        self.lerp_product(rec, io, key, 0, io.gate);
         let n = key.rows;
-        pointwise(rec, Op::ReluSq, n, (&sc.gate, 0), (&sc.gate, 0), (&sc.gate, 0), (&sc.act, 0));
+        let k = (io.gate, 0);
+        pointwise(rec, g, Op::ReluSq, n * t, k, k, k, (io.act, 0), (0, 0));
         match receptance {
-            None => self.matvec(rec, value, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route),
+            None => self.packed_product(rec, io, value, io.act, io.x, true),
             Some(r) => {
-                self.matvec(rec, value, &sc.act, &rw.y, 0, MatvecMode::Write, None, &sc.route);
-                self.lerp_matvec(rec, sc, r, 1, &rw.rr);
+                self.packed_product(rec, io, value, io.act, &rw.y, false);
+                self.lerp_product(rec, io, r, 1, &rw.rr);
                 let e = self.spec.n_embd;
-                pointwise(rec, Op::GatedAdd, e, (&rw.y, 0), (&rw.rr, 0), (&rw.rr, 0), (&sc.x, 0));
+                let rr = (&rw.rr, 0);
+                pointwise(rec, g, Op::GatedAdd, e * t, (&rw.y, 0), rr, rr, (io.x, 0), (PER_TOKEN, 0));
             }
         }
     }

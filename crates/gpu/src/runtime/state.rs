@@ -85,6 +85,76 @@ pub struct RwkvScratch {
     pub rr: wgpu::Buffer,
 }
 
+impl RwkvScratch {
+    /// Buffers for `t` tokens (1 for a decode step, a chunk's for prefill), when the model has RWKV layers.
+    pub fn new(
+        ctx: &GpuContext,
+        pool: &mut Pool,
+        spec: &ModelSpec,
+        w: &GpuWeights,
+        t: usize,
+    ) -> Result<Option<Self>, GpuError> {
+        if !w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
+            return Ok(None);
+        }
+        let lora = w
+            .layers
+            .iter()
+            .map(|l| match &l.mixer {
+                GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
+                GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let e = spec.n_embd;
+        let mut s = |label: &str, n: usize| pool.create(ctx, label, (t * n * 4) as u64, STORAGE, Category::Scratch);
+        Ok(Some(RwkvScratch {
+            lerp: s("rwkv lerp", 6 * e)?,
+            sx: s("rwkv sx", e)?,
+            r: s("rwkv r", e)?,
+            k: s("rwkv k", e)?,
+            v: s("rwkv v", e)?,
+            kk: s("rwkv kk", 2 * e)?,
+            a: s("rwkv a", e)?,
+            decay: s("rwkv decay", e)?,
+            g: s("rwkv g", e)?,
+            o: s("rwkv o", e)?,
+            bonus: s("rwkv bonus", e)?,
+            y: s("rwkv y", e)?,
+            lora_a: s("rwkv lora a", lora)?,
+            lora_b: s("rwkv lora b", lora)?,
+            lora_o: s("rwkv lora out", e)?,
+            v_first: s("rwkv v_first", e)?,
+            rr: s("rwkv rr", e)?,
+        }))
+    }
+
+    /// Every buffer, to give back to the pool.
+    pub fn buffers(self) -> [wgpu::Buffer; 17] {
+        [
+            self.lerp,
+            self.sx,
+            self.r,
+            self.k,
+            self.v,
+            self.kk,
+            self.a,
+            self.decay,
+            self.g,
+            self.o,
+            self.bonus,
+            self.y,
+            self.lora_a,
+            self.lora_b,
+            self.lora_o,
+            self.v_first,
+            self.rr,
+        ]
+    }
+}
+
 /// Working buffers of one decode step, sized for the widest layer.
 pub struct Scratch {
     /// Residual stream `(E)`.
@@ -241,40 +311,7 @@ impl GpuState {
                 pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
             };
         }
-        let lora = w
-            .layers
-            .iter()
-            .map(|l| match &l.mixer {
-                GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
-                GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0);
-        let rwkv = if w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
-            let e = spec.n_embd;
-            Some(RwkvScratch {
-                lerp: s!("rwkv lerp", 6 * e)?,
-                sx: s!("rwkv sx", e)?,
-                r: s!("rwkv r", e)?,
-                k: s!("rwkv k", e)?,
-                v: s!("rwkv v", e)?,
-                kk: s!("rwkv kk", 2 * e)?,
-                a: s!("rwkv a", e)?,
-                decay: s!("rwkv decay", e)?,
-                g: s!("rwkv g", e)?,
-                o: s!("rwkv o", e)?,
-                bonus: s!("rwkv bonus", e)?,
-                y: s!("rwkv y", e)?,
-                lora_a: s!("rwkv lora a", lora)?,
-                lora_b: s!("rwkv lora b", lora)?,
-                lora_o: s!("rwkv lora out", e)?,
-                v_first: s!("rwkv v_first", e)?,
-                rr: s!("rwkv rr", e)?,
-            })
-        } else {
-            None
-        };
+        let rwkv = RwkvScratch::new(ctx, &mut pool, spec, w, 1)?;
         let scratch = Scratch {
             rwkv,
             penalized: s!("penalized tokens", super::forward::MAX_GPU_PENALIZED)?,
