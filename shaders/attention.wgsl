@@ -25,12 +25,29 @@ struct Params {
     scale: f32,    // 1 / sqrt(D)
     pos0: u32,     // attn_prefill: position of the chunk's first token
     n_tokens: u32, // attn_prefill: tokens in the chunk
+    kv_f16: u32,   // 1: the cache holds f16 pairs (see kv_store.wgsl); 0: f32
+}
+
+// Key value i (of the cache's (pos, H_kv, D) values), as f32.
+fn key(i: u32) -> f32 {
+    if p.kv_f16 == 1u {
+        return unpack2x16float(k_cache[i >> 1u])[i & 1u];
+    }
+    return bitcast<f32>(k_cache[i]);
+}
+
+// Value i, as f32.
+fn value(i: u32) -> f32 {
+    if p.kv_f16 == 1u {
+        return unpack2x16float(v_cache[i >> 1u])[i & 1u];
+    }
+    return bitcast<f32>(v_cache[i]);
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D); attn_prefill (T, H, D)
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;        // (pos, H_kv, D)
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;        // (pos, H_kv, D)
+@group(0) @binding(2) var<storage, read> k_cache: array<u32>;        // (pos, H_kv, D): f32 bits or f16 pairs
+@group(0) @binding(3) var<storage, read> v_cache: array<u32>;        // (pos, H_kv, D)
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D); attn_prefill (T, H, D)
 
@@ -50,7 +67,7 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         let ko = ((first + j) * p.n_head_kv + kv_head) * d;
         var s = 0.0;
         for (var i = 0u; i < d; i++) {
-            s += q[qo + i] * k_cache[ko + i];
+            s += q[qo + i] * key(ko + i);
         }
         s *= p.scale;
         scores[j] = s;
@@ -72,7 +89,7 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     for (var i = tid; i < d; i += WG) {
         var acc = 0.0;
         for (var j = 0u; j < n; j++) {
-            acc += scores[j] * v_cache[((first + j) * p.n_head_kv + kv_head) * d + i];
+            acc += scores[j] * value(((first + j) * p.n_head_kv + kv_head) * d + i);
         }
         partial[po + 2u + i] = acc;
     }
@@ -135,7 +152,7 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             let ko = (j * p.n_head_kv + kv_head) * d;
             var dot_qk = vec4<f32>(0.0);
             for (var i = 0u; i < d; i++) {
-                dot_qk += q4[i] * k_cache[ko + i];
+                dot_qk += q4[i] * key(ko + i);
             }
             s = select(s, dot_qk * p.scale, seen);
         }
@@ -152,7 +169,7 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             if i < d {
                 var a = acc[c] * alpha;
                 for (var jj = 0u; jj < n; jj++) {
-                    a += e4[jj] * v_cache[((first + jj) * p.n_head_kv + kv_head) * d + i];
+                    a += e4[jj] * value(((first + jj) * p.n_head_kv + kv_head) * d + i);
                 }
                 acc[c] = a;
             }

@@ -70,6 +70,7 @@ mod models {
         let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
         let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
         let tokens = golden["tokens"].as_array().unwrap();
         for (pos, (tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
             let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
@@ -108,6 +109,7 @@ mod models {
         let mut rng = archrace_cpu::SplitMix64::new(5);
         let tokens: Vec<u32> = (0..4097).map(|_| (rng.next_u64() % cpu.spec.n_vocab as u64) as u32).collect();
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
         gpu.prefill(&ctx, &mut state, &tokens[..4096], PrefillLogits::None).await.expect("prefill on WebGPU");
         assert_eq!(state.pos, 4096);
         let got = gpu.logits(&ctx, &mut state, tokens[4096]).await.unwrap();
@@ -124,6 +126,7 @@ mod models {
         let golden: serde_json::Value = serde_json::from_slice(fixture!("jamba-q8_0.logits.json")).unwrap();
         let ids: Vec<u32> = golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
         state.prefill_chunk = 7;
         let all = gpu.prefill(&ctx, &mut state, &ids, PrefillLogits::All).await.unwrap();
         for (pos, row) in golden["logits"].as_array().unwrap().iter().enumerate() {
@@ -143,6 +146,7 @@ mod models {
         let cpu = CpuModel::from_gguf(&g).unwrap();
         let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.unwrap();
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
         let mut cpu_state = cpu.new_state();
         let (mut gpu_tok, mut cpu_tok) = (84u32, 84u32);
         for step in 0..12 {

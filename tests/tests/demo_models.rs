@@ -182,6 +182,7 @@ fn bundled_models_on_gpu_match_the_cpu() {
         let gpu =
             pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens (f32 K and V)
         let mut cpu_state = cpu.new_state();
         let mut worst = 0f32;
         // 24 validation tokens, then 8 greedy tokens chosen on each side: the same ids.

@@ -10,6 +10,7 @@ use common::{fixture, ids, json, rel_err, QUANTS};
 use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
 use archrace_gpu::{GpuError, GpuModel, StepOutput};
+use archrace_model::KvType;
 use archrace_model::ModelWeights;
 use archrace_tests::gpu::context_or_skip;
 
@@ -25,6 +26,7 @@ fn check_logits(arch: &str) {
         let golden = json(&format!("{arch}-{q}.logits.json"));
         let tokens = ids(&golden["tokens"]);
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
         let mut cpu_state = cpu.new_state();
         let (mut worst_golden, mut worst_cpu) = (0f32, 0f32);
         for (pos, (&tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
@@ -56,6 +58,7 @@ fn check_greedy(arch: &str) {
     let trace = json(&format!("{arch}-f32.greedy.json"));
     let prompt = ids(&trace["tokens"]);
     let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
     for &t in &prompt[..prompt.len() - 1] {
         pollster::block_on(gpu.step(&ctx, &mut state, Some(t), StepOutput::Nothing)).unwrap();
     }
@@ -108,6 +111,7 @@ fn gpu_refuses_tokens_outside_the_vocabulary() {
     let w = ModelWeights::from_gguf(&g, &spec).unwrap();
     let gpu = pollster::block_on(GpuModel::new(&ctx, &spec, &w)).unwrap();
     let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
     let err = pollster::block_on(gpu.logits(&ctx, &mut state, 262)).unwrap_err();
     assert!(matches!(err, GpuError::Model(_)), "{err}");
     assert_eq!(state.pos, 0);
@@ -127,6 +131,7 @@ fn long_context_grows_the_cache_and_splits_attention() {
     let mut cpu_state = cpu.new_state();
     let reference = cpu.forward(&mut cpu_state, &tokens).unwrap();
     let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
     let checks = [0usize, 255, 256, 257, 511, 512, 599];
     // Between the checked positions the context is filled with `feed` (one error-scope check per batch).
     let mut from = 0;
@@ -151,7 +156,8 @@ fn a_kv_budget_stops_the_context_with_the_numbers() {
     let cpu = CpuModel::from_gguf(&g).unwrap();
     let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
     let mut state = gpu.new_state(&ctx).unwrap();
-    // llama fixture: 3 layers x 2 (K, V) x 32 values x 4 bytes = 768 bytes per token; 300 tokens fit.
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
+                                 // llama fixture: 3 layers x 2 (K, V) x 32 values x 4 bytes = 768 bytes per token; 300 tokens fit.
     state.kv_budget = Some(300 * 768);
     for _ in 0..200 {
         pollster::block_on(gpu.step(&ctx, &mut state, Some(1), StepOutput::Nothing)).unwrap();
@@ -198,6 +204,7 @@ fn tensors_larger_than_a_binding_are_split() {
         }
         let golden = json(&format!("{arch}-q8_0.logits.json"));
         let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
         for (pos, (tok, row)) in
             ids(&golden["tokens"]).into_iter().zip(golden["logits"].as_array().unwrap()).enumerate()
         {
@@ -234,6 +241,7 @@ fn a_lost_device_is_a_typed_error_and_the_cpu_path_still_works() {
     let cpu = CpuModel::from_gguf(&g).unwrap();
     let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
     let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
     pollster::block_on(gpu.logits(&ctx, &mut state, 1)).unwrap();
     ctx.device.destroy();
     let _ = ctx.device.poll(wgpu::PollType::wait_indefinitely());

@@ -17,6 +17,7 @@ use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, Toke
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
+use archrace_model::KvType;
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
@@ -476,6 +477,95 @@ fn rwkv_kernels_over_a_chunk_match_their_twins() {
     check("pointwise with a repeating operand", &want, &got[0], TRANSCENDENTAL);
 }
 
+/// Keys and values appended in f16 pairs (and as f32 bits), against the twin's rounding.
+#[test]
+fn kv_store_matches_its_twin_in_f16_and_f32() {
+    use archrace_cpu::ops::kv::kv_store;
+    let Some(ctx) = pollster::block_on(context_or_skip("kv_store parity")) else { return };
+    let (row, t, pos0) = (96usize, 5usize, 3usize);
+    let mut rng = SplitMix64::new(14);
+    let (k, v) = (rng.vec(t * row, -4.0, 4.0), rng.vec(t * row, -4.0, 4.0));
+    for (kv, f16, elem) in [(KvType::F16, 1u32, 2usize), (KvType::F32, 0, 4)] {
+        let cache_bytes = (pos0 + t) * row * elem;
+        let (k0, v0) = (vec![0x5au8; cache_bytes], vec![0xa5u8; cache_bytes]);
+        let params = [row as u32, t as u32, (pos0 * row) as u32, f16];
+        let args = [(1, Arg::In(bytes(&k))), (2, Arg::In(bytes(&v))), (3, Arg::InOut(&k0)), (4, Arg::InOut(&v0))];
+        let out = pollster::block_on(run_kernel(&ctx, Kernel::KvStore, &params, &args, [1, t as u32, 1])).unwrap();
+        for (name, got, input, before) in [("k", &out[0], &k, &k0), ("v", &out[1], &v, &v0)] {
+            let at = pos0 * row * elem;
+            assert_eq!(got[..at], before[..at], "{kv:?} {name}: the slots before pos0 are untouched");
+            let values: Vec<f32> = match kv {
+                KvType::F16 => got[at..].chunks(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                KvType::F32 => bytemuck::pod_collect_to_vec(&got[at..]),
+            };
+            // WGSL lets pack2x16float round either way at a tie: within one f16 step of the twin's.
+            let tol =
+                if kv == KvType::F16 { Tolerance { abs: 1e-6, rel: 1e-3 } } else { Tolerance { abs: 0.0, rel: 0.0 } };
+            check(&format!("kv_store {kv:?} {name}"), &kv_store(input, kv), &values, tol);
+        }
+    }
+}
+
+/// An f16 KV cache (the default) holds half the bytes of an f32 one, and llama and Jamba with it stay
+/// close to llama.cpp's f32-KV logits at every position (prefill in chunks of 7, then decode).
+#[test]
+fn an_f16_kv_cache_halves_the_bytes_and_stays_close_to_f32() {
+    let Some(ctx) = pollster::block_on(context_or_skip("f16 kv")) else { return };
+    for file in ["llama-q8_0", "jamba-q8_0"] {
+        let (_cpu, gpu) = load(&ctx, &format!("{file}.gguf"));
+        let golden = json(&format!("{file}.logits.json"));
+        let tokens = ids(&golden["tokens"]);
+        let want = golden_rows(&golden);
+        let n_vocab = gpu.spec.n_vocab;
+        let mut f16 = gpu.new_state(&ctx).unwrap();
+        assert_eq!(f16.kv_type, KvType::F16, "f16 unless set");
+        f16.prefill_chunk = 7;
+        let (head, tail) = tokens.split_at(tokens.len() - 4);
+        let mut got = pollster::block_on(gpu.prefill(&ctx, &mut f16, head, PrefillLogits::All)).unwrap();
+        for &tok in tail {
+            got.extend(pollster::block_on(gpu.logits(&ctx, &mut f16, tok)).unwrap());
+        }
+        let worst =
+            want.iter().enumerate().map(|(p, row)| rel_err(&got[p * n_vocab..][..n_vocab], row)).fold(0f32, f32::max);
+        eprintln!("{file}: f16 KV vs llama.cpp's f32 KV, worst relative error {worst:.2e}");
+        assert!(worst <= 2e-3, "{file}: f16 KV logits {worst:.2e} from llama.cpp's f32-KV ones");
+        let mut f32s = gpu.new_state(&ctx).unwrap();
+        f32s.kv_type = KvType::F32;
+        pollster::block_on(gpu.prefill(&ctx, &mut f32s, &tokens, PrefillLogits::None)).unwrap();
+        assert_eq!(2 * gpu.memory(&f16).kv_cache, gpu.memory(&f32s).kv_cache, "{file}");
+        let err = pollster::block_on(async {
+            f16.kv_type = KvType::F32; // too late: the cache holds f16 values
+            gpu.logits(&ctx, &mut f16, 1).await
+        })
+        .unwrap_err();
+        assert!(matches!(err, GpuError::BadInput(_)), "{err}");
+    }
+}
+
+/// On a device that binds at most 12 KiB per buffer, prefill takes as many tokens per chunk as fit (a
+/// 512-token chunk's buffers would not) and still matches llama.cpp at every position.
+#[test]
+fn prefill_shrinks_its_chunk_to_the_device_binding_limit() {
+    let Some(mut ctx) = pollster::block_on(context_or_skip("prefill binding cap")) else { return };
+    ctx.binding_cap = Some(12 * 1024);
+    for file in ["llama-q8_0", "jamba-q8_0", "mamba-q8_0"] {
+        let (_cpu, gpu) = load(&ctx, &format!("{file}.gguf"));
+        let golden = json(&format!("{file}.logits.json"));
+        let tokens = ids(&golden["tokens"]);
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
+        let got = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let n_vocab = gpu.spec.n_vocab;
+        for (pos, row) in golden_rows(&golden).iter().enumerate() {
+            let err = rel_err(&got[pos * n_vocab..][..n_vocab], row);
+            assert!(err <= 1e-4, "{file} position {pos}: {err:.2e}");
+        }
+        let chunk = state.prefill.as_ref().map(|p| p.chunk).unwrap();
+        assert!(chunk < tokens.len() && chunk >= 1, "{file}: chunk {chunk}");
+    }
+}
+
 fn load(ctx: &GpuContext, file: &str) -> (CpuModel<'static>, GpuModel) {
     let bytes: &'static [u8] = Box::leak(fixture(file).into_boxed_slice());
     let g = Box::leak(Box::new(Gguf::parse(bytes).unwrap()));
@@ -504,6 +594,7 @@ fn check_prefill(arch: &str) {
         let mut by_chunk: Vec<Vec<f32>> = Vec::new();
         for chunk in [64usize, 7, 1] {
             let mut state = gpu.new_state(&ctx).unwrap();
+            state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
             state.prefill_chunk = chunk;
             let got = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -530,6 +621,7 @@ fn check_prefill(arch: &str) {
     let trace = json(&format!("{arch}-f32.greedy.json"));
     let prompt = ids(&trace["tokens"]);
     let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
     state.prefill_chunk = 5;
     let logits = pollster::block_on(gpu.prefill(&ctx, &mut state, &prompt, PrefillLogits::Last)).unwrap();
     let mut next = archrace_model::sample::argmax(&logits);
@@ -605,7 +697,8 @@ fn a_prefill_past_the_kv_budget_stops_at_the_last_chunk() {
     let Some(ctx) = pollster::block_on(context_or_skip("prefill kv budget")) else { return };
     let (cpu, gpu) = load(&ctx, "llama-q4_0.gguf");
     let mut state = gpu.new_state(&ctx).unwrap();
-    // llama fixture: 768 bytes per token; 300 tokens fit.
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
+                                 // llama fixture: 768 bytes per token; 300 tokens fit.
     state.kv_budget = Some(300 * 768);
     state.prefill_chunk = 128;
     let tokens: Vec<u32> = (0..400).map(|i| (i * 7 % 262) as u32).collect();

@@ -1,6 +1,7 @@
 //! The race's settings as a URL query, so a race can be shared as a link:
 //! `?lanes=llama,mamba,url:https%3A%2F%2Fexample.org%2Fm.gguf&prompt=...&n=32&temp=0.8&topk=40&topp=0.95&seed=1`,
-//! plus `&kvkib=N` when the race sets a KV cache budget per lane (in KiB).
+//! plus `&kvkib=N` when the race sets a KV cache budget per lane (in KiB), and `&kv=f32` when GPU lanes keep
+//! an f32 KV cache instead of f16.
 //! Unknown keys are ignored and bad values fall back to the defaults, so any link opens a working page.
 
 use crate::engine::{ModelSource, RunSettings};
@@ -31,6 +32,7 @@ impl Default for RaceSettings {
                 top_p: 0.95,
                 seed: 1,
                 kv_budget: None,
+                kv_f16: true,
             },
         }
     }
@@ -48,7 +50,10 @@ impl RaceSettings {
             })
             .collect();
         let r = &self.run;
-        let budget = r.kv_budget.map(|b| format!("&kvkib={}", b / 1024)).unwrap_or_default();
+        let mut budget = r.kv_budget.map(|b| format!("&kvkib={}", b / 1024)).unwrap_or_default();
+        if !r.kv_f16 {
+            budget.push_str("&kv=f32");
+        }
         format!(
             "lanes={}&prompt={}&n={}&temp={}&topk={}&topp={}&seed={}{budget}",
             lanes.join(","),
@@ -94,6 +99,7 @@ impl RaceSettings {
                     set(&mut kib, value, |v| (1..=1 << 30).contains(v));
                     r.kv_budget = (kib > 0).then_some(kib * 1024);
                 }
+                "kv" => r.kv_f16 = value != "f32",
                 _ => {}
             }
         }

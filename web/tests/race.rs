@@ -44,6 +44,7 @@ fn url_state_round_trips_every_setting() {
             top_p: 0.5,
             seed: 99,
             kv_budget: Some(96 << 10),
+            kv_f16: false,
         },
     };
     let q = s.to_query();
@@ -197,6 +198,8 @@ fn greedy(n: usize) -> RunSettings {
         top_p: 1.0,
         seed: 1,
         kv_budget: None,
+        // f32 on the GPU too, so the two backends' greedy text can be compared token for token.
+        kv_f16: false,
     }
 }
 

@@ -27,6 +27,15 @@ pub enum KvTypeArg {
     F32,
 }
 
+impl From<KvTypeArg> for archrace_model::KvType {
+    fn from(k: KvTypeArg) -> Self {
+        match k {
+            KvTypeArg::F16 => archrace_model::KvType::F16,
+            KvTypeArg::F32 => archrace_model::KvType::F32,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Architecture, per-layer kinds, dims, tensor types and the calculator's figures of a GGUF model.
@@ -89,6 +98,9 @@ enum Command {
         /// Where to run.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: Backend,
+        /// KV cache element type on the GPU (f16 as llama.cpp's default; the CPU keeps f32).
+        #[arg(long, value_enum, default_value = "f16")]
+        kv_type: KvTypeArg,
         /// Print JSON (`{"logits": [[...], ...]}`).
         #[arg(long)]
         json: bool,
@@ -121,6 +133,9 @@ enum Command {
         /// Seed of the sampler.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// KV cache element type on the GPU (f16 as llama.cpp's default; the CPU keeps f32).
+        #[arg(long, value_enum, default_value = "f16")]
+        kv_type: KvTypeArg,
         /// Stop at the end-of-sequence token.
         #[arg(long)]
         stop_at_eos: bool,
@@ -146,6 +161,9 @@ enum Command {
         /// Where to run.
         #[arg(long, value_enum, default_value = "gpu")]
         backend: Backend,
+        /// KV cache element type on the GPU (f16 as llama.cpp's default; the CPU keeps f32).
+        #[arg(long, value_enum, default_value = "f16")]
+        kv_type: KvTypeArg,
         /// Also time the first context's fill one decode step per token (GPU), beside the prefill.
         #[arg(long)]
         compare_fill: bool,
@@ -201,7 +219,9 @@ fn main() -> ExitCode {
         Command::Memory { source, context, kv_type, json } => commands::memory(&source, context, kv_type, json),
         Command::Tokenize { model, text, bos, special, json } => commands::tokenize(&model, &text, bos, special, json),
         Command::Detokenize { model, ids } => commands::detokenize(&model, &ids),
-        Command::Logits { model, tokens, backend, json } => commands::logits(&model, &tokens, backend, json),
+        Command::Logits { model, tokens, backend, kv_type, json } => {
+            commands::logits(&model, &tokens, backend, kv_type.into(), json)
+        }
         Command::Generate {
             model,
             prompt,
@@ -212,6 +232,7 @@ fn main() -> ExitCode {
             min_p,
             repeat_penalty,
             seed,
+            kv_type,
             stop_at_eos,
             backend,
             json,
@@ -225,10 +246,10 @@ fn main() -> ExitCode {
                 repeat_last_n: 64,
                 seed,
             };
-            commands::generate(&model, &prompt, n, config, stop_at_eos, backend, json)
+            commands::generate(&model, &prompt, n, config, stop_at_eos, backend, kv_type.into(), json)
         }
-        Command::Race { models, context, new_tokens, backend, compare_fill, json } => {
-            commands::race(&models, &context, new_tokens, backend, compare_fill, json)
+        Command::Race { models, context, new_tokens, backend, kv_type, compare_fill, json } => {
+            commands::race(&models, &context, new_tokens, backend, kv_type.into(), compare_fill, json)
         }
         Command::Bench { models, rows, cols, reps, steps, context, json } => {
             commands::bench(&models, rows, cols, reps, steps, context, json)

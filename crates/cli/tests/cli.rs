@@ -137,7 +137,10 @@ fn gpu_backend_logits_and_generate_agree_with_the_goldens() {
     let golden: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("jamba-q4_0.logits.json")).unwrap()).unwrap();
     let tokens: Vec<String> = golden["tokens"].as_array().unwrap().iter().map(|t| t.to_string()).collect();
-    let j = json(&["logits", &fixture("jamba-q4_0.gguf"), "--tokens", &tokens.join(","), "--backend", "gpu", "--json"]);
+    // llama.cpp's goldens were made with f32 K and V.
+    let kv = ["--kv-type", "f32"];
+    let args = ["logits", &fixture("jamba-q4_0.gguf"), "--tokens", &tokens.join(","), "--backend", "gpu", "--json"];
+    let j = json(&[&args[..], &kv].concat());
     let rows = j["logits"].as_array().unwrap();
     assert_eq!(rows.len(), 16);
     for (pos, row) in rows.iter().enumerate() {
@@ -150,8 +153,8 @@ fn gpu_backend_logits_and_generate_agree_with_the_goldens() {
     let trace: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixture("llama-f32.greedy.json")).unwrap()).unwrap();
     let prompt = "The tigers in the river.";
-    let j =
-        json(&["generate", &fixture("llama-f32.gguf"), "--prompt", prompt, "-n", "24", "--backend", "gpu", "--json"]);
+    let args = ["generate", &fixture("llama-f32.gguf"), "--prompt", prompt, "-n", "24", "--backend", "gpu", "--json"];
+    let j = json(&[&args[..], &kv].concat());
     assert_eq!(j["backend"], "gpu");
     assert_eq!(j["ids"], trace["generated"], "greedy on the GPU reproduces llama.cpp's trace");
     // Sampled decoding reads the logits back and uses the CPU sampler's seeded stream: same ids as the CPU.

@@ -19,6 +19,8 @@ pub enum Kernel {
     Norm,
     /// Rotary position embedding (`rope.wgsl`).
     Rope,
+    /// Appending keys and values to the KV cache in its element type (`kv_store.wgsl`).
+    KvStore,
     /// Attention decode, one (chunk, head) per workgroup (`attention.wgsl`).
     AttnPartial,
     /// Attention decode, merging the chunks (`attention.wgsl`).
@@ -72,9 +74,10 @@ const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 21] = [
+const FIXED: [Kernel; 22] = [
     Kernel::Norm,
     Kernel::Rope,
+    Kernel::KvStore,
     Kernel::AttnPartial,
     Kernel::AttnCombine,
     Kernel::AttnPrefill,
@@ -121,6 +124,7 @@ impl Kernel {
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
             Kernel::Rope => "rope",
+            Kernel::KvStore => "kv_store",
             Kernel::AttnPartial => "attn_partial",
             Kernel::AttnCombine => "attn_combine",
             Kernel::AttnPrefill => "attn_prefill",
@@ -175,6 +179,7 @@ impl Kernel {
             },
             Kernel::Norm => shader!("norm.wgsl"),
             Kernel::Rope => shader!("rope.wgsl"),
+            Kernel::KvStore => shader!("kv_store.wgsl"),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),

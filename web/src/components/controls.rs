@@ -109,6 +109,15 @@ pub fn RaceControls() -> impl IntoView {
                         let kib = v.trim().parse::<u64>().unwrap_or(0);
                         s.update(|s| s.run.kv_budget = (kib > 0).then_some(kib * 1024));
                     })/>
+                <label class="field">
+                    <span>"KV cache (GPU)"</span>
+                    <select data-testid="kv-type"
+                        prop:value=move || if s.with(|s| s.run.kv_f16) { "f16" } else { "f32" }
+                        on:change=move |ev| { let f16 = event_target_value(&ev) != "f32"; s.update(|s| s.run.kv_f16 = f16) }>
+                        <option value="f16">"f16"</option>
+                        <option value="f32">"f32"</option>
+                    </select>
+                </label>
             </div>
             <div class="buttons">
                 <button class="primary" data-testid="start" on:click=start disabled=move || engine.0.with(Option::is_none)>"Start"</button>

@@ -191,6 +191,7 @@ impl Lane {
         self.kv_budget = settings.kv_budget;
         if let Runner::Gpu { state, .. } = &mut self.runner {
             state.kv_budget = settings.kv_budget;
+            state.kv_type = if settings.kv_f16 { KvType::F16 } else { KvType::F32 };
         }
         self.sampler = Sampler::new(SamplerConfig {
             temperature: settings.temperature,
@@ -420,9 +421,13 @@ impl Lane {
                 MemoryFigures { weights: self.weight_bytes, kv_cache: kv, state: rec, scratch: 0 }
             }
         };
-        // The calculator's figures (f32 KV, as both backends store it); the weights are the file's tensor
-        // bytes, counted at load since the GPU lane no longer holds the GGUF.
-        let r = calc::report(&self.spec, None, self.pos() as u64, KvType::F32);
+        // The calculator's figures (KV in the lane's type: the GPU's f16 or f32, the CPU's f32); the weights
+        // are the file's tensor bytes, counted at load since the GPU lane no longer holds the GGUF.
+        let kv_type = match &self.runner {
+            Runner::Gpu { state, .. } => state.kv_type,
+            Runner::Cpu { .. } => KvType::F32,
+        };
+        let r = calc::report(&self.spec, None, self.pos() as u64, kv_type);
         let analytic = MemoryFigures {
             weights: self.weight_bytes,
             kv_cache: r.kv_cache_bytes,

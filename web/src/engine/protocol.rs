@@ -34,6 +34,14 @@ pub struct RunSettings {
     /// Most bytes each lane's KV cache may take (a smaller GPU's memory wall, made visible); `None`: the
     /// device's own limits.
     pub kv_budget: Option<u64>,
+    /// GPU lanes keep their KV cache in f16 (half the bytes, as llama.cpp's default); `false`: f32. CPU
+    /// lanes keep f32.
+    #[serde(default = "yes")]
+    pub kv_f16: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Memory by category, bytes.

@@ -4,7 +4,7 @@
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
 use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, MAX_GPU_TOP_K};
-use archrace_model::{ModelSpec, Sampler};
+use archrace_model::{KvType, ModelSpec, Sampler};
 use clap::ValueEnum;
 use std::error::Error;
 
@@ -42,8 +42,8 @@ pub enum Engine<'a> {
 type Res<T> = Result<T, Box<dyn Error>>;
 
 impl<'a> Engine<'a> {
-    /// Loads `g` onto `backend`.
-    pub fn load(g: &Gguf<'a>, backend: Backend) -> Res<Self> {
+    /// Loads `g` onto `backend`, the GPU's KV cache in `kv` (the CPU keeps f32).
+    pub fn load(g: &Gguf<'a>, backend: Backend, kv: KvType) -> Res<Self> {
         let cpu = CpuModel::from_gguf(g)?;
         Ok(match backend {
             Backend::Cpu => {
@@ -53,7 +53,8 @@ impl<'a> Engine<'a> {
             Backend::Gpu => {
                 let ctx = pollster::block_on(GpuContext::new())?;
                 let model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
-                let state = model.new_state(&ctx)?;
+                let mut state = model.new_state(&ctx)?;
+                state.kv_type = kv;
                 Engine::Gpu { ctx, model, state }
             }
         })
@@ -119,19 +120,28 @@ impl<'a> Engine<'a> {
     /// prefill replaces), measured to the last token's logits being on the host; `None` on the CPU, whose
     /// forward pass has no token-by-token path.
     pub fn time_fill_by_step(&mut self, tokens: &[u32]) -> Res<Option<f64>> {
+        let kv = self.kv_type();
         let Engine::Gpu { ctx, model, .. } = self else { return Ok(None) };
         let (last, head) = tokens.split_last().ok_or("nothing to fill")?;
         let mut fresh = model.new_state(ctx)?;
+        fresh.kv_type = kv;
         let start = std::time::Instant::now();
         pollster::block_on(model.feed(ctx, &mut fresh, head))?;
         pollster::block_on(model.logits(ctx, &mut fresh, *last))?;
         Ok(Some(start.elapsed().as_secs_f64() * 1e3))
     }
 
+    /// The KV cache's element type.
+    pub fn kv_type(&self) -> KvType {
+        match self {
+            Engine::Cpu { .. } => KvType::F32,
+            Engine::Gpu { state, .. } => state.kv_type,
+        }
+    }
+
     /// Bytes of KV cache the tokens consumed so far need (the allocation may hold more).
     pub fn kv_used(&self) -> u64 {
-        let per_token = archrace_model::calc::kv_bytes_per_token(self.spec(), archrace_model::KvType::F32);
-        per_token * self.pos() as u64
+        archrace_model::calc::kv_bytes_per_token(self.spec(), self.kv_type()) * self.pos() as u64
     }
 
     /// Consumes `token` and returns the greedy next token. On the GPU, `None` feeds the token the previous

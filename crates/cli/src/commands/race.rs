@@ -46,7 +46,7 @@ struct Row {
     memory: Memory,
     /// KV-cache bytes the context needs (what `memory.kv_cache` allocates room for).
     kv_cache_used: u64,
-    /// The calculator's figures at the same context (f32 KV, as the runtime stores it).
+    /// The calculator's figures at the same context (KV in the engine's type).
     analytic: Memory,
     /// Where a lane stopped: the typed error's message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +59,7 @@ pub fn race(
     contexts: &[usize],
     new_tokens: usize,
     backend: Backend,
+    kv: KvType,
     compare_fill: bool,
     json: bool,
 ) -> CmdResult {
@@ -70,7 +71,7 @@ pub fn race(
         let path = path.as_ref();
         let bytes = read(path)?;
         let g = Gguf::parse(&bytes)?;
-        let mut engine = Engine::load(&g, backend)?;
+        let mut engine = Engine::load(&g, backend, kv)?;
         let spec = engine.spec().clone();
         let weight_bytes: u64 = g.tensors.iter().map(|t| t.size).sum();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -116,7 +117,7 @@ pub fn race(
             }
             let ms = median(times);
             let m = engine.memory(weight_bytes);
-            let report = calc::report(&spec, Some(&g), engine.pos() as u64, KvType::F32);
+            let report = calc::report(&spec, Some(&g), engine.pos() as u64, engine.kv_type());
             let row = Row {
                 model: name.clone(),
                 arch: format!("{:?}", spec.arch).to_lowercase(),

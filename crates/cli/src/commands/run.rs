@@ -3,19 +3,19 @@
 use super::engine::{Backend, Engine};
 use super::{print_json, read, CmdResult};
 use archrace_gguf::Gguf;
-use archrace_model::{Sampler, SamplerConfig, StreamDecoder, Tokenizer};
+use archrace_model::{KvType, Sampler, SamplerConfig, StreamDecoder, Tokenizer};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 /// `archrace logits`.
-pub fn logits(path: &Path, tokens: &[u32], backend: Backend, json: bool) -> CmdResult {
+pub fn logits(path: &Path, tokens: &[u32], backend: Backend, kv: KvType, json: bool) -> CmdResult {
     if tokens.is_empty() {
         return Err("--tokens needs at least one id".into());
     }
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
-    let mut engine = Engine::load(&g, backend)?;
+    let mut engine = Engine::load(&g, backend, kv)?;
     let logits = engine.logits_all(tokens)?;
     let rows: Vec<&[f32]> = logits.chunks(engine.spec().n_vocab).collect();
     if json {
@@ -41,11 +41,12 @@ pub fn generate(
     config: SamplerConfig,
     stop_at_eos: bool,
     backend: Backend,
+    kv: KvType,
     json: bool,
 ) -> CmdResult {
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
-    let mut engine = Engine::load(&g, backend)?;
+    let mut engine = Engine::load(&g, backend, kv)?;
     let tok = Tokenizer::from_gguf(&g)?;
     let greedy_on_device = backend == Backend::Gpu && config.temperature <= 0.0 && config.repeat_penalty == 1.0;
     let prompt_ids = tok.encode(prompt, tok.add_bos, false);

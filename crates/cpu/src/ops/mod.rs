@@ -2,6 +2,7 @@
 
 pub mod act;
 pub mod attention;
+pub mod kv;
 pub mod mamba;
 pub mod matmul;
 pub mod matvec_q8_0;

@@ -8,6 +8,14 @@ use super::state::{GpuState, KvCache, Scratch, ATTN_CHUNK};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
 use crate::kernels::matvec::MatvecMode;
 use crate::{GpuModel, Kernel};
+use archrace_model::KvType;
+
+/// Appends `t` tokens' keys and values (f32, `(T, H_kv D)`) to `cache` at value `slot`, in its type.
+pub(super) fn kv_store(rec: &mut Recorder, cache: &KvCache, k: &wgpu::Buffer, v: &wgpu::Buffer, slot: usize, t: usize) {
+    let params = [u(cache.row), u(t), u(slot), u(usize::from(cache.kv_type == KvType::F16))];
+    let buffers = [(1, k), (2, v), (3, &cache.k), (4, &cache.v)];
+    rec.dispatch(Kernel::KvStore, &params, &buffers, [u((cache.row / 2).div_ceil(64)), u(t), 1]);
+}
 
 impl GpuModel {
     /// Self-attention of layer `index` for the token at `state.pos` (Vaswani et al. 2017, eq. 1): q, k, v
@@ -34,15 +42,17 @@ impl GpuModel {
             self.matvec(rec, &a.q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
             rope(rec, h, &sc.q_raw, &sc.q, 0);
             self.matvec(rec, &a.k, &sc.h, &sc.k_raw, 0, MatvecMode::Write, None, &sc.route);
-            rope(rec, hkv, &sc.k_raw, &cache.k, slot);
+            rope(rec, hkv, &sc.k_raw, &sc.k_cur, 0);
         } else {
             self.matvec(rec, &a.q, &sc.h, &sc.q, 0, MatvecMode::Write, None, &sc.route);
-            self.matvec(rec, &a.k, &sc.h, &cache.k, slot, MatvecMode::Write, None, &sc.route);
+            self.matvec(rec, &a.k, &sc.h, &sc.k_cur, 0, MatvecMode::Write, None, &sc.route);
         }
-        self.matvec(rec, &a.v, &sc.h, &cache.v, slot, MatvecMode::Write, None, &sc.route);
+        self.matvec(rec, &a.v, &sc.h, &sc.v_cur, 0, MatvecMode::Write, None, &sc.route);
+        kv_store(rec, cache, &sc.k_cur, &sc.v_cur, slot, 1);
         let n_keys = state.pos + 1;
         let chunks = n_keys.div_ceil(ATTN_CHUNK);
-        let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt())];
+        let f16 = u(usize::from(cache.kv_type == KvType::F16));
+        let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt()), 0, 0, f16];
         rec.dispatch(
             Kernel::AttnPartial,
             &params,

@@ -11,6 +11,7 @@
 //! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
 use super::forward::{f, rope_pairs, u};
+use super::mixers::kv_store;
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
@@ -49,6 +50,8 @@ pub struct PrefillScratch {
     h: wgpu::Buffer,
     q_raw: wgpu::Buffer,
     k_raw: wgpu::Buffer,
+    k_cur: wgpu::Buffer,
+    v_cur: wgpu::Buffer,
     q: wgpu::Buffer,
     attn: wgpu::Buffer,
     xz: wgpu::Buffer,
@@ -72,6 +75,41 @@ pub struct PrefillScratch {
 
 fn widest(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
     spec.layers.iter().map(f).max().unwrap_or(0).max(4)
+}
+
+/// The widest buffer of a prefill chunk, in f32 values per token: a chunk of T tokens binds T times this
+/// (or the logits' `n_vocab` per token when every token's are asked for).
+fn widest_per_token(spec: &ModelSpec, w: &GpuWeights, all_logits: bool) -> usize {
+    let mixer = widest(spec, |l| match l.mixer {
+        Mixer::Attention(a) => a.n_head.max(a.n_head_kv) * a.head_dim,
+        Mixer::Mamba(m) => (2 * m.d_inner).max(m.dt_rank + 2 * m.d_state),
+        Mixer::Rwkv(_) => 6 * spec.n_embd, // the lerped inputs (6, T, E)
+    });
+    let ffn = widest(spec, |l| match l.ffn {
+        archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::ChannelMix { hidden } => hidden,
+        archrace_model::Ffn::Moe { hidden, experts, .. } => hidden.max(3 * experts), // lists: X (1 + 2 T)
+        _ => 0,
+    });
+    let lora = w
+        .layers
+        .iter()
+        .map(|l| match &l.mixer {
+            GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
+            GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let rope = 2 * spec.layers.len() * rope_pairs(spec);
+    let logits = if all_logits { spec.n_vocab } else { 0 };
+    [spec.n_embd, mixer, ffn, lora, rope, logits].into_iter().max().unwrap_or(1)
+}
+
+/// The most tokens per chunk this device binds for this model (at least 1; a model whose decode step
+/// fits has a chunk of 1 that fits, as its buffers are the decode step's).
+pub fn chunk_that_fits(ctx: &GpuContext, spec: &ModelSpec, w: &GpuWeights, all_logits: bool) -> usize {
+    let per_token = (widest_per_token(spec, w, all_logits) * 4) as u64;
+    (Pool::max_binding(ctx) / per_token).max(1) as usize
 }
 
 impl PrefillScratch {
@@ -123,6 +161,8 @@ impl PrefillScratch {
             h: s("prefill h", e)?,
             q_raw: s("prefill q_raw", heads)?,
             k_raw: s("prefill k_raw", kv_row)?,
+            k_cur: s("prefill k", kv_row)?,
+            v_cur: s("prefill v", kv_row)?,
             q: s("prefill q", heads)?,
             attn: s("prefill attn", heads)?,
             xz: s("prefill xz", 2 * mamba(|m| m.d_inner))?,
@@ -164,6 +204,8 @@ impl PrefillScratch {
             self.h,
             self.q_raw,
             self.k_raw,
+            self.k_cur,
+            self.v_cur,
             self.q,
             self.attn,
             self.xz,
@@ -247,8 +289,9 @@ impl GpuModel {
         if !self.prefill_is_batched() {
             return self.prefill_token_by_token(ctx, state, tokens, logits).await;
         }
-        let chunk = state.prefill_chunk.max(1);
         let all = logits == PrefillLogits::All;
+        // The chunk the caller asked for, or fewer tokens where the device binds less than a chunk needs.
+        let chunk = state.prefill_chunk.clamp(1, chunk_that_fits(ctx, &self.spec, &self.weights, all));
         let stale = state.prefill.as_ref().is_none_or(|p| p.chunk != chunk || (all && p.logits.is_none()));
         if stale {
             if let Some(old) = state.prefill.take() {
@@ -356,7 +399,8 @@ impl GpuModel {
             let bytes = (t * self.spec.n_vocab * 4) as u64;
             if state.prefill_staging.as_ref().is_none_or(|s| s.size() < bytes) {
                 let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-                let full = (state.prefill_chunk.max(1) * self.spec.n_vocab * 4) as u64;
+                let chunk = state.prefill.as_ref().map_or(1, |p| p.chunk);
+                let full = (chunk * self.spec.n_vocab * 4) as u64;
                 let new =
                     state.pool.create(ctx, "prefill logits read-back", full.max(bytes), usage, Category::Staging)?;
                 if let Some(old) = state.prefill_staging.replace(new) {
@@ -552,8 +596,6 @@ impl GpuModel {
         let e = self.spec.n_embd;
         let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
         let slot = pos0 * cache.row;
-        let into_cache =
-            |buf| Product { x: &ps.h, x_off: 0, x_stride: e, y: buf, y_off: slot, y_stride: cache.row, add: false };
         if let Some(r) = &a.spec.rope {
             let pairs = rope_pairs(&self.spec);
             let stride = self.spec.layers.len() * pairs;
@@ -565,13 +607,15 @@ impl GpuModel {
             self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q_raw, h * d), None);
             rope(rec, h, &ps.q_raw, &ps.q, 0);
             self.matmul(rec, &a.k, t, Product::packed(&ps.h, e, &ps.k_raw, hkv * d), None);
-            rope(rec, hkv, &ps.k_raw, &cache.k, slot);
+            rope(rec, hkv, &ps.k_raw, &ps.k_cur, 0);
         } else {
             self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q, h * d), None);
-            self.matmul(rec, &a.k, t, into_cache(&cache.k), None);
+            self.matmul(rec, &a.k, t, Product::packed(&ps.h, e, &ps.k_cur, hkv * d), None);
         }
-        self.matmul(rec, &a.v, t, into_cache(&cache.v), None);
-        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0), u(t)];
+        self.matmul(rec, &a.v, t, Product::packed(&ps.h, e, &ps.v_cur, hkv * d), None);
+        kv_store(rec, cache, &ps.k_cur, &ps.v_cur, slot, t);
+        let f16 = u(usize::from(cache.kv_type == archrace_model::KvType::F16));
+        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0), u(t), f16];
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
         rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
         self.matmul(rec, &a.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);

@@ -5,7 +5,7 @@ use super::pool::{Category, Pool, STORAGE};
 use super::recorder::Recorder;
 use super::weights::{GpuFfn, GpuMixer, GpuWeights};
 use crate::{GpuContext, GpuError};
-use archrace_model::ModelSpec;
+use archrace_model::{KvType, ModelSpec};
 
 /// Keys per attention chunk (`CHUNK` in `shaders/attention.wgsl`).
 pub const ATTN_CHUNK: usize = 256;
@@ -13,7 +13,8 @@ pub const ATTN_CHUNK: usize = 256;
 /// so growth costs O(1) amortised copies per token without preallocating the maximum context.
 pub const KV_GROWTH: usize = 256;
 
-/// One attention layer's cache: `(capacity, H_kv D)` keys and values, f32.
+/// One attention layer's cache: `(capacity, H_kv D)` keys and values in the state's [`KvType`] (f16 packed
+/// two per u32 word, or f32).
 pub struct KvCache {
     /// Keys.
     pub k: wgpu::Buffer,
@@ -23,6 +24,8 @@ pub struct KvCache {
     pub capacity: usize,
     /// Values per token (`H_kv D`).
     pub row: usize,
+    /// Its element type.
+    pub kv_type: KvType,
 }
 
 /// One layer's state.
@@ -165,6 +168,10 @@ pub struct Scratch {
     pub q_raw: wgpu::Buffer,
     /// Key before RoPE.
     pub k_raw: wgpu::Buffer,
+    /// This token's key and value, f32, before `kv_store` appends them to the cache `(H_kv D)`.
+    pub k_cur: wgpu::Buffer,
+    /// Value.
+    pub v_cur: wgpu::Buffer,
     /// Query.
     pub q: wgpu::Buffer,
     /// Attention output `(max H D)`.
@@ -221,6 +228,9 @@ pub struct GpuState {
     pub logits_staging: wgpu::Buffer,
     /// Most bytes the KV cache may take in all, when the caller sets a budget.
     pub kv_budget: Option<u64>,
+    /// The KV cache's element type: f16 unless set (like llama.cpp's `type_k` / `type_v`), before the
+    /// first token (a cache keeps the type it was made with).
+    pub kv_type: KvType,
     /// What this state holds.
     pub pool: Pool,
     /// Profile each step: GPU timestamps around every dispatch (one pass each), into `last_profile`.
@@ -320,6 +330,8 @@ impl GpuState {
             h: s!("h", spec.n_embd)?,
             q_raw: s!("q_raw", heads)?,
             k_raw: s!("k_raw", kv_row)?,
+            k_cur: s!("k_cur", kv_row)?,
+            v_cur: s!("v_cur", kv_row)?,
             q: s!("q", heads)?,
             attn: s!("attn", heads)?,
             partial: s!("attn partial", if has_attention { heads + 2 * 64 } else { 4 })?,
@@ -348,6 +360,7 @@ impl GpuState {
             token_staging,
             logits_staging,
             kv_budget: None,
+            kv_type: if kv_f16_possible(spec) { KvType::F16 } else { KvType::F32 },
             pool,
             profile: false,
             last_profile: None,
@@ -370,11 +383,15 @@ impl GpuState {
     pub fn reserve(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder, n: usize) -> Result<(), GpuError> {
         let need = self.pos + n;
         let limit = Pool::max_binding(ctx);
+        if self.kv_type == KvType::F16 && !kv_f16_possible_w(w) {
+            return Err(GpuError::BadInput("an f16 KV cache needs an even number of values per token (H_kv D)".into()));
+        }
+        let elem = self.kv_type.bytes();
         let per_token: u64 = w
             .layers
             .iter()
             .map(|l| match &l.mixer {
-                GpuMixer::Attention(a) => (2 * a.spec.n_head_kv * a.spec.head_dim * 4) as u64,
+                GpuMixer::Attention(a) => 2 * (a.spec.n_head_kv * a.spec.head_dim) as u64 * elem,
                 _ => 0,
             })
             .sum();
@@ -384,12 +401,18 @@ impl GpuState {
             let spec = &a.spec;
             let row = spec.n_head_kv * spec.head_dim;
             partial_need = partial_need.max((spec.n_head * need.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64);
+            if let Some(c) = cache.as_ref().filter(|c| c.kv_type != self.kv_type) {
+                return Err(GpuError::BadInput(format!(
+                    "the KV cache holds {:?} values; its type is set before the first token",
+                    c.kv_type
+                )));
+            }
             let capacity = cache.as_ref().map_or(0, |c| c.capacity);
             if need <= capacity {
                 continue;
             }
             let grown = (capacity + (capacity / 4).max(KV_GROWTH)).max(need).div_ceil(KV_GROWTH) * KV_GROWTH;
-            let row_bytes = (row * 4) as u64;
+            let row_bytes = row as u64 * elem;
             let by_device = (limit / row_bytes) as usize;
             let by_budget = self.kv_budget.map(|b| (b / per_token.max(1)) as usize);
             let fit = by_budget.map_or(by_device, |b| b.min(by_device));
@@ -418,7 +441,7 @@ impl GpuState {
                 self.pool.release_later(old.k, Category::KvCache);
                 self.pool.release_later(old.v, Category::KvCache);
             }
-            *cache = Some(KvCache { k, v, capacity: new_cap, row });
+            *cache = Some(KvCache { k, v, capacity: new_cap, row, kv_type: self.kv_type });
             self.bind_groups.clear();
         }
         if partial_need > self.scratch.partial.size() {
@@ -432,4 +455,19 @@ impl GpuState {
         }
         Ok(())
     }
+}
+
+/// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
+fn kv_f16_possible(spec: &ModelSpec) -> bool {
+    spec.layers.iter().all(|l| match l.mixer {
+        archrace_model::Mixer::Attention(a) => (a.n_head_kv * a.head_dim).is_multiple_of(2),
+        _ => true,
+    })
+}
+
+fn kv_f16_possible_w(w: &GpuWeights) -> bool {
+    w.layers.iter().all(|l| match &l.mixer {
+        GpuMixer::Attention(a) => (a.spec.n_head_kv * a.spec.head_dim).is_multiple_of(2),
+        _ => true,
+    })
 }
