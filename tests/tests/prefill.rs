@@ -680,6 +680,9 @@ fn a_long_prefill_matches_the_token_by_token_path() {
         let per_token = gpu.memory(&by_step).kv_cache / by_step.layers.iter().map(kv_capacity).max().unwrap() as u64;
         let held = gpu.memory(&by_chunk).kv_cache / per_token;
         assert!((3001..=3001 * 5 / 4 + 512).contains(&(held as usize)), "{file}: prefill's cache holds {held} tokens");
+        // Growing the cache held the old and the new buffers at once: the peak says so.
+        let (now, peak) = (gpu.memory(&by_chunk).total(), gpu.memory_peak(&by_chunk));
+        assert!(peak > now, "{file}: peak {peak} bytes, now {now}");
     }
 }
 

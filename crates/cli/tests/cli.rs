@@ -183,6 +183,9 @@ fn race_reports_speed_and_memory_per_context() {
         }
         // Used KV is what the context needs, as the calculator says; allocated may hold more.
         assert_eq!(r["kv_cache_used"], r["analytic"]["kv_cache"], "{r}");
+        let total: u64 =
+            ["weights", "kv_cache", "state", "scratch"].iter().map(|k| r["memory"][k].as_u64().unwrap()).sum();
+        assert!(r["memory_peak"].as_u64().unwrap() >= total, "{r}");
     }
     // The fill to the first context is also timed token by token, once per model.
     assert!(rows[0]["step_fill_tokens_per_s"].as_f64().unwrap() > 0.0, "{}", rows[0]);

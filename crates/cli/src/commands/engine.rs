@@ -178,6 +178,14 @@ impl<'a> Engine<'a> {
         Ok(Some(pollster::block_on(model.sample(ctx, state, Some(token), sampling))?))
     }
 
+    /// The most bytes held at once: the GPU pool's peak (transients included), or the CPU's total now.
+    pub fn memory_peak(&self, weight_bytes: u64) -> u64 {
+        match self {
+            Engine::Gpu { model, state, .. } => model.memory_peak(state),
+            Engine::Cpu { .. } => self.memory(weight_bytes).total(),
+        }
+    }
+
     /// Memory held, by category: on the GPU the pool's bytes; on the CPU the state's vectors and the
     /// GGUF's tensor bytes (the CPU reads weights in place).
     pub fn memory(&self, weight_bytes: u64) -> MemoryUse {

@@ -46,6 +46,9 @@ struct Row {
     memory: Memory,
     /// KV-cache bytes the context needs (what `memory.kv_cache` allocates room for).
     kv_cache_used: u64,
+    /// The most bytes held at once so far (GPU: transients included, such as a KV cache while it moves to
+    /// a larger buffer; CPU: the total now).
+    memory_peak: u64,
     /// The calculator's figures at the same context (KV in the engine's type).
     analytic: Memory,
     /// Where a lane stopped: the typed error's message.
@@ -135,6 +138,7 @@ pub fn race(
                     scratch: m.scratch + m.staging,
                 },
                 kv_cache_used: engine.kv_used(),
+                memory_peak: engine.memory_peak(weight_bytes),
                 analytic: Memory {
                     weights: report.weight_bytes,
                     kv_cache: report.kv_cache_bytes,

@@ -118,6 +118,12 @@ impl GpuModel {
         self.pool.used() + state.pool.used()
     }
 
+    /// The most GPU bytes the model and `state` have held at once: the weights and the state's peak, which
+    /// counts a KV cache's old and new buffers while it grows.
+    pub fn memory_peak(&self, state: &GpuState) -> u64 {
+        self.pool.used().total() + state.pool.peak()
+    }
+
     /// Runs `token` and returns its logits.
     pub async fn logits(&self, ctx: &GpuContext, state: &mut GpuState, token: u32) -> Result<Vec<f32>, GpuError> {
         match self.step(ctx, state, Some(token), StepOutput::Logits).await? {

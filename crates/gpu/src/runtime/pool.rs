@@ -69,6 +69,9 @@ impl std::ops::Add for MemoryUse {
 #[derive(Debug, Default)]
 pub struct Pool {
     used: MemoryUse,
+    /// The most bytes held at once, transients included (a KV cache moving to a larger buffer holds both
+    /// until the copy has run).
+    peak: u64,
 }
 
 /// Storage buffers are bound whole; `array<vec4<f32>>` bindings need sizes in whole vec4s.
@@ -79,6 +82,13 @@ impl Pool {
     /// Bytes held now.
     pub fn used(&self) -> MemoryUse {
         self.used
+    }
+
+    /// The most bytes this pool has held at once: a buffer given back with [`Pool::release_later`] stops
+    /// counting in [`Pool::used`] when it is given back, but the peak remembers the moment it and its
+    /// replacement both existed.
+    pub fn peak(&self) -> u64 {
+        self.peak
     }
 
     /// The largest buffer this device lets a kernel bind as storage (and address with u32 byte offsets),
@@ -135,6 +145,7 @@ impl Pool {
             mapped_at_creation: false,
         });
         *self.used.slot(cat) += size;
+        self.peak = self.peak.max(self.used.total());
         Ok(buf)
     }
 
