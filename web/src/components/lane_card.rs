@@ -125,7 +125,8 @@ fn LaneSpeed(
     }
 }
 
-/// Memory by category: measured beside the calculator's figure.
+/// Memory by category: what the lane allocated (the GPU pool's buffers, or the CPU state's vectors) beside
+/// what its context uses as the calculator derives it (a KV cache grows in chunks, so it allocates ahead).
 #[component]
 fn LaneMemory(
     /// The lane.
@@ -136,7 +137,7 @@ fn LaneMemory(
     };
     view! {
         <table class="memory" data-testid="lane-memory">
-            <thead><tr><th scope="col">"Memory"</th><th scope="col">"measured"</th><th scope="col">"calculated"</th></tr></thead>
+            <thead><tr><th scope="col">"Memory"</th><th scope="col" title="buffers this lane holds">"allocated"</th><th scope="col" title="what the context needs, by the calculator">"used (calc.)"</th></tr></thead>
             <tbody>
                 {move || lane.memory.get().map(|(m, a): (MemoryFigures, MemoryFigures)| view! {
                     {row("weights", m.weights, a.weights)}
