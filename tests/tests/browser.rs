@@ -57,6 +57,14 @@ mod models {
     use archrace_gpu::{GpuContext, GpuModel};
     use wasm_bindgen_test::*;
 
+    /// max |got - want| / scale, infinite when a value is NaN or infinite (a broken row never passes).
+    fn rel_err(got: &[f32], want: &[f32], scale: f32) -> f32 {
+        if got.len() != want.len() || got.iter().chain(want).any(|v| !v.is_finite()) {
+            return f32::INFINITY;
+        }
+        got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+    }
+
     macro_rules! fixture {
         ($name:literal) => {
             include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/", $name))
@@ -76,7 +84,7 @@ mod models {
             let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
             let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            let err = rel_err(&got, &want, scale);
             assert!(err <= 1e-4, "{}: position {pos}: relative error {err:.2e}", cpu.spec.name);
         }
     }
@@ -120,7 +128,7 @@ mod models {
         }
         let want = &want[want.len() - cpu.spec.n_vocab..];
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let err = rel_err(&got, want, scale);
         assert!(err <= 1e-4, "next logits after 4,096 prefilled tokens: relative error {err:.2e}");
 
         let golden: serde_json::Value = serde_json::from_slice(fixture!("jamba-q8_0.logits.json")).unwrap();
@@ -133,7 +141,7 @@ mod models {
             let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
             let got = &all[pos * want.len()..][..want.len()];
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            let err = rel_err(got, &want, scale);
             assert!(err <= 1e-4, "prefill position {pos}: relative error {err:.2e}");
         }
     }

@@ -90,3 +90,15 @@ fn vocab_only_tokenizer_fixture_parses() {
     assert_eq!(tokens.len(), 49152);
     assert_eq!(g.get("tokenizer.ggml.model").and_then(|v| v.as_str()), Some("gpt2"));
 }
+
+/// The goldens' comparison cannot pass a broken row: NaN or infinity on either side, or a length
+/// mismatch, is an infinite error; a close row is its relative error.
+#[test]
+fn rel_err_fails_rows_with_nan_or_infinity() {
+    let want = [1.0f32, -2.0, 4.0];
+    assert_eq!(common::rel_err(&[1.0, -2.0, 4.5], &want), 0.125);
+    assert_eq!(common::rel_err(&[f32::NAN; 3], &want), f32::INFINITY);
+    assert_eq!(common::rel_err(&[1.0, f32::INFINITY, 4.0], &want), f32::INFINITY);
+    assert_eq!(common::rel_err(&want, &[1.0, -2.0, f32::NAN]), f32::INFINITY);
+    assert_eq!(common::rel_err(&want[..2], &want), f32::INFINITY);
+}

@@ -24,8 +24,12 @@ pub fn ids(v: &Json) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
-/// max |a - b| over a row, divided by the row's max |b|.
+/// max |a - b| over a row, divided by the row's max |b|; infinite when either row holds a NaN or an
+/// infinity, or their lengths differ (so a broken row can never compare as close).
 pub fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() || a.iter().chain(b).any(|v| !v.is_finite()) {
+        return f32::INFINITY;
+    }
     let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
