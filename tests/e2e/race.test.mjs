@@ -90,6 +90,8 @@ test('with WebGPU: the default race runs four architectures, and extending the c
     await waitForPoints(page, 8);
     assert.equal(await points(page, 'chart-latency'), 8);
     assert.equal(await points(page, 'chart-memory'), 8);
+    // Only an extension's points carry a fill rate: one per lane on the prefill chart.
+    assert.equal(await points(page, 'chart-prefill'), 4);
     assert.match(await page.getByTestId('extend-context').textContent(), /Extend context to 1K/);
     await screenshot(page, 'race-webgpu-extended');
     await page.setViewportSize({ width: 390, height: 844 });

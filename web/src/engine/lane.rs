@@ -253,6 +253,11 @@ impl Lane {
                 };
                 let n = tokens.len().min(batch).min(self.cpu_room().unwrap_or(usize::MAX).max(1));
                 self.check_budget(n)?;
+                if tokens.len() == total {
+                    // The bar shows from the start: one GPU chunk can take seconds on a software adapter.
+                    let what = "filling the context".to_string();
+                    emit(Event::Progress { lane: self.id, what, done: 0, total: Some(total as u64) });
+                }
                 let batch: Vec<u32> = tokens.drain(..n).collect();
                 let last_of_all = tokens.is_empty();
                 // The batch's last token is sampled: that synchronises with the GPU (fair turns, and the
