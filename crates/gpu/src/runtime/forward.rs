@@ -321,22 +321,7 @@ impl GpuModel {
     fn record(&self, rec: &mut Recorder, state: &GpuState, out: &StepOutput) {
         let (spec, w, sc) = (&self.spec, &self.weights, &state.scratch);
         let e = spec.n_embd;
-        let te = &w.token_embd;
-        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
-        // RWKV normalises the embedding: gather into h, LayerNorm into x.
-        let embed_into = if w.token_embd_norm.is_some() { &sc.h } else { &sc.x };
-        // One dispatch per part of the table; only the part holding the token writes.
-        for part in &te.parts {
-            rec.dispatch(
-                Kernel::Embed(te.ty),
-                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
-                &[(1, &part.buf), (2, &sc.tokens), (3, embed_into)],
-                [u(e.div_ceil(64)), 1, 1],
-            );
-        }
-        if let Some(n) = &w.token_embd_norm {
-            self.norm(rec, n, &sc.h, 0, &sc.x, 0, e);
-        }
+        self.embed(rec, &sc.tokens, &sc.h, &sc.x, 1);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             self.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
@@ -387,6 +372,33 @@ impl GpuModel {
         }
     }
 
+    /// The embedding rows of `t` tokens (`tokens[0..t]`) into `x` `(T, E)`; RWKV normalises the embedding:
+    /// gathered into `h`, LayerNorm into `x`. One dispatch per part of the table; only the part holding a
+    /// token writes its row.
+    pub(super) fn embed(
+        &self,
+        rec: &mut Recorder,
+        tokens: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        t: usize,
+    ) {
+        let (e, te) = (self.spec.n_embd, &self.weights.token_embd);
+        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
+        let into = if self.weights.token_embd_norm.is_some() { h } else { x };
+        for part in &te.parts {
+            rec.dispatch(
+                Kernel::Embed(te.ty),
+                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
+                &[(1, &part.buf), (2, tokens), (3, into)],
+                [u(e.div_ceil(64)), u(t), 1],
+            );
+        }
+        if let Some(n) = &self.weights.token_embd_norm {
+            self.norm_rows(rec, n, h, x, e, t);
+        }
+    }
+
     /// Dispatches one decode step of this model records at `state`'s position (for the overhead bench).
     pub fn step_dispatches(&self, state: &GpuState) -> usize {
         let mut rec = Recorder::new(&self.pipelines);
@@ -409,6 +421,7 @@ impl GpuModel {
         }
     }
 
+    /// The model's norm of one row of `len` values, `x[x_off..]` into `y[y_off..]`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn norm(
         &self,
@@ -420,13 +433,7 @@ impl GpuModel {
         y_off: usize,
         len: usize,
     ) {
-        let (kind, eps) = match self.spec.norm {
-            Norm::Rms { eps } => (0, eps),
-            Norm::Layer { eps } => (1, eps),
-        };
-        let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = [u(len), 1, u(x_off), u(y_off), kind, f(eps), u(len), u(len)];
-        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [1, 1, 1]);
+        self.norm_dispatch(rec, n, (x, x_off), (y, y_off), len, 1);
     }
 
     /// [`Self::norm`] of `rows` packed rows of `len` values (a prefill chunk's tokens).
@@ -439,12 +446,24 @@ impl GpuModel {
         len: usize,
         rows: usize,
     ) {
+        self.norm_dispatch(rec, n, (x, 0), (y, 0), len, rows);
+    }
+
+    fn norm_dispatch(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        (x, x_off): (&wgpu::Buffer, usize),
+        (y, y_off): (&wgpu::Buffer, usize),
+        len: usize,
+        rows: usize,
+    ) {
         let (kind, eps) = match self.spec.norm {
             Norm::Rms { eps } => (0, eps),
             Norm::Layer { eps } => (1, eps),
         };
         let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = [u(len), u(rows), 0, 0, kind, f(eps), u(len), u(len)];
+        let params = [u(len), u(rows), u(x_off), u(y_off), kind, f(eps), u(len), u(len)];
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
     }
 

@@ -15,7 +15,7 @@ use super::mixers::kv_store;
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
-use super::state::{GpuState, KvCache, LayerState, RwkvScratch};
+use super::state::{GpuState, KvCache, LayerState, RwkvScratch, Widths};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{groups, MatvecMode};
@@ -73,36 +73,20 @@ pub struct PrefillScratch {
     logits: Option<wgpu::Buffer>,
 }
 
-fn widest(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
-    spec.layers.iter().map(f).max().unwrap_or(0).max(4)
-}
-
 /// The widest buffer of a prefill chunk, in f32 values per token: a chunk of T tokens binds T times this
 /// (or the logits' `n_vocab` per token when every token's are asked for).
 fn widest_per_token(spec: &ModelSpec, w: &GpuWeights, all_logits: bool) -> usize {
-    let mixer = widest(spec, |l| match l.mixer {
-        Mixer::Attention(a) => a.n_head.max(a.n_head_kv) * a.head_dim,
-        Mixer::Mamba(m) => (2 * m.d_inner).max(m.dt_rank + 2 * m.d_state),
-        Mixer::Rwkv(_) => 6 * spec.n_embd, // the lerped inputs (6, T, E)
-    });
-    let ffn = widest(spec, |l| match l.ffn {
-        archrace_model::Ffn::Dense { hidden } | archrace_model::Ffn::ChannelMix { hidden } => hidden,
-        archrace_model::Ffn::Moe { hidden, experts, .. } => hidden.max(3 * experts), // lists: X (1 + 2 T)
-        _ => 0,
-    });
-    let lora = w
-        .layers
-        .iter()
-        .map(|l| match &l.mixer {
-            GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
-            GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0);
+    let wd = Widths::new(spec, w);
+    let rwkv = if w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
+        6 * spec.n_embd // the lerped inputs (6, T, E)
+    } else {
+        0
+    };
+    let lists = 3 * wd.experts; // X (1 + 2 T)
     let rope = 2 * spec.layers.len() * rope_pairs(spec);
     let logits = if all_logits { spec.n_vocab } else { 0 };
-    [spec.n_embd, mixer, ffn, lora, rope, logits].into_iter().max().unwrap_or(1)
+    let widths = [spec.n_embd, wd.heads, wd.kv_row, 2 * wd.d_inner, wd.dbc, wd.hidden, lists, wd.lora, rwkv, rope];
+    widths.into_iter().chain([logits]).max().unwrap_or(1)
 }
 
 /// The most tokens per chunk this device binds for this model (at least 1; a model whose decode step
@@ -120,34 +104,7 @@ impl PrefillScratch {
         w: &GpuWeights,
         chunk: usize,
     ) -> Result<Self, GpuError> {
-        let heads = widest(spec, |l| match l.mixer {
-            Mixer::Attention(a) => a.n_head * a.head_dim,
-            _ => 0,
-        });
-        let kv_row = widest(spec, |l| match l.mixer {
-            Mixer::Attention(a) => a.n_head_kv * a.head_dim,
-            _ => 0,
-        });
-        let mamba = |f: fn(&archrace_model::MambaSpec) -> usize| {
-            widest(spec, move |l| match &l.mixer {
-                Mixer::Mamba(m) => f(m),
-                _ => 0,
-            })
-        };
-        let hidden = widest(spec, |l| match l.ffn {
-            archrace_model::Ffn::Dense { hidden }
-            | archrace_model::Ffn::Moe { hidden, .. }
-            | archrace_model::Ffn::ChannelMix { hidden } => hidden,
-            _ => 0,
-        });
-        let (experts, top_k) = w
-            .layers
-            .iter()
-            .filter_map(|l| match l.ffn {
-                GpuFfn::Moe { experts, top_k, .. } => Some((experts, top_k)),
-                _ => None,
-            })
-            .fold((1, 1), |(e, k), (e2, k2)| (e.max(e2), k.max(k2)));
+        let wd = Widths::new(spec, w);
         let e = spec.n_embd;
         let rwkv = RwkvScratch::new(ctx, pool, spec, w, chunk)?;
         let mut s = |label: &str, values: usize| {
@@ -159,27 +116,27 @@ impl PrefillScratch {
             tokens: s("prefill tokens", 1)?,
             x: s("prefill x", e)?,
             h: s("prefill h", e)?,
-            q_raw: s("prefill q_raw", heads)?,
-            k_raw: s("prefill k_raw", kv_row)?,
-            k_cur: s("prefill k", kv_row)?,
-            v_cur: s("prefill v", kv_row)?,
-            q: s("prefill q", heads)?,
-            attn: s("prefill attn", heads)?,
-            xz: s("prefill xz", 2 * mamba(|m| m.d_inner))?,
-            xc: s("prefill xc", mamba(|m| m.d_inner))?,
-            xdbc: s("prefill xdbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
-            dbc: s("prefill dbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
-            dt: s("prefill dt", mamba(|m| m.d_inner))?,
-            y: s("prefill y", mamba(|m| m.d_inner))?,
-            gate: s("prefill gate", hidden)?,
-            up: s("prefill up", hidden)?,
-            act: s("prefill act", hidden)?,
-            router: s("prefill router", experts)?,
-            route: s("prefill route", 2 * top_k)?,
+            q_raw: s("prefill q_raw", wd.heads)?,
+            k_raw: s("prefill k_raw", wd.kv_row)?,
+            k_cur: s("prefill k", wd.kv_row)?,
+            v_cur: s("prefill v", wd.kv_row)?,
+            q: s("prefill q", wd.heads)?,
+            attn: s("prefill attn", wd.heads)?,
+            xz: s("prefill xz", 2 * wd.d_inner)?,
+            xc: s("prefill xc", wd.d_inner)?,
+            xdbc: s("prefill xdbc", wd.dbc)?,
+            dbc: s("prefill dbc", wd.dbc)?,
+            dt: s("prefill dt", wd.d_inner)?,
+            y: s("prefill y", wd.d_inner)?,
+            gate: s("prefill gate", wd.hidden)?,
+            up: s("prefill up", wd.hidden)?,
+            act: s("prefill act", wd.hidden)?,
+            router: s("prefill router", wd.experts)?,
+            route: s("prefill route", 2 * wd.top_k)?,
             lists: pool.create(
                 ctx,
                 "prefill expert lists",
-                ((experts * (1 + 2 * chunk)) * 4) as u64,
+                ((wd.experts * (1 + 2 * chunk)) * 4) as u64,
                 STORAGE,
                 Category::Scratch,
             )?,
@@ -475,20 +432,7 @@ impl GpuModel {
         let (spec, w) = (&self.spec, &self.weights);
         let ps = state.prefill.as_ref().expect("prefill made the scratch");
         let e = spec.n_embd;
-        let te = &w.token_embd;
-        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
-        let embed_into = if w.token_embd_norm.is_some() { &ps.h } else { &ps.x };
-        for part in &te.parts {
-            rec.dispatch(
-                Kernel::Embed(te.ty),
-                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
-                &[(1, &part.buf), (2, &ps.tokens), (3, embed_into)],
-                [u(e.div_ceil(64)), u(t), 1],
-            );
-        }
-        if let Some(n) = &w.token_embd_norm {
-            self.norm_rows(rec, n, &ps.h, &ps.x, e, t);
-        }
+        self.embed(rec, &ps.tokens, &ps.h, &ps.x, t);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
         let io = ps.rwkv.as_ref().map(|rw| RwkvIo {
             t,

@@ -100,17 +100,7 @@ impl RwkvScratch {
         if !w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
             return Ok(None);
         }
-        let lora = w
-            .layers
-            .iter()
-            .map(|l| match &l.mixer {
-                GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
-                GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0)
-            .max(4);
+        let lora = Widths::new(spec, w).lora;
         let e = spec.n_embd;
         let mut s = |label: &str, n: usize| pool.create(ctx, label, (t * n * 4) as u64, STORAGE, Category::Scratch);
         Ok(Some(RwkvScratch {
@@ -251,6 +241,70 @@ fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> 
     spec.layers.iter().map(f).max().unwrap_or(0).max(4)
 }
 
+/// The widest of each working vector over the model's layers, in values per token (at least 4 each): the
+/// decode step's scratch is sized by these, and a prefill chunk's by these times its tokens.
+pub(super) struct Widths {
+    /// Query heads `H D`.
+    pub heads: usize,
+    /// Keys or values `H_kv D`.
+    pub kv_row: usize,
+    /// Mamba's inner width `Di`.
+    pub d_inner: usize,
+    /// Mamba's x-projection row: dt, B, C `(R + 2N)`.
+    pub dbc: usize,
+    /// Feed-forward hidden width (dense, per expert, or channel-mix).
+    pub hidden: usize,
+    /// MoE experts.
+    pub experts: usize,
+    /// MoE experts per token.
+    pub top_k: usize,
+    /// RWKV LoRA hidden width.
+    pub lora: usize,
+}
+
+impl Widths {
+    pub fn new(spec: &ModelSpec, w: &GpuWeights) -> Self {
+        use archrace_model::{Ffn, Mixer};
+        let moe = |f: fn(usize, usize) -> usize| {
+            let widest = w.layers.iter().map(|l| match l.ffn {
+                GpuFfn::Moe { experts, top_k, .. } => f(experts, top_k),
+                _ => 0,
+            });
+            widest.max().unwrap_or(0).max(4)
+        };
+        let lora = w.layers.iter().map(|l| match &l.mixer {
+            GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
+            GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
+            _ => 0,
+        });
+        Self {
+            heads: max_of(spec, |l| match l.mixer {
+                Mixer::Attention(a) => a.n_head * a.head_dim,
+                _ => 0,
+            }),
+            kv_row: max_of(spec, |l| match l.mixer {
+                Mixer::Attention(a) => a.n_head_kv * a.head_dim,
+                _ => 0,
+            }),
+            d_inner: max_of(spec, |l| match l.mixer {
+                Mixer::Mamba(m) => m.d_inner,
+                _ => 0,
+            }),
+            dbc: max_of(spec, |l| match l.mixer {
+                Mixer::Mamba(m) => m.dt_rank + 2 * m.d_state,
+                _ => 0,
+            }),
+            hidden: max_of(spec, |l| match l.ffn {
+                Ffn::Dense { hidden } | Ffn::Moe { hidden, .. } | Ffn::ChannelMix { hidden } => hidden,
+                _ => 0,
+            }),
+            experts: moe(|experts, _| experts),
+            top_k: moe(|_, top_k| top_k),
+            lora: lora.max().unwrap_or(0).max(4),
+        }
+    }
+}
+
 impl GpuState {
     /// An empty state (no tokens seen) for `spec`, its KV caches empty.
     pub fn new(ctx: &GpuContext, spec: &ModelSpec, w: &GpuWeights) -> Result<Self, GpuError> {
@@ -285,36 +339,7 @@ impl GpuState {
                 Mixer::Attention(_) => Ok(LayerState::Kv(None)),
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
-        let heads = max_of(spec, |l| match l.mixer {
-            Mixer::Attention(a) => a.n_head * a.head_dim,
-            _ => 0,
-        });
-        let kv_row = max_of(spec, |l| match l.mixer {
-            Mixer::Attention(a) => a.n_head_kv * a.head_dim,
-            _ => 0,
-        });
-        let mamba = |f: fn(&archrace_model::MambaSpec) -> usize| {
-            max_of(spec, move |l| match &l.mixer {
-                Mixer::Mamba(m) => f(m),
-                _ => 0,
-            })
-        };
-        let hidden = max_of(spec, |l| match l.ffn {
-            archrace_model::Ffn::Dense { hidden }
-            | archrace_model::Ffn::Moe { hidden, .. }
-            | archrace_model::Ffn::ChannelMix { hidden } => hidden,
-            _ => 0,
-        });
-        let experts = w
-            .layers
-            .iter()
-            .map(|l| match l.ffn {
-                GpuFfn::Moe { experts, .. } => experts,
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0)
-            .max(4);
+        let wd = Widths::new(spec, w);
         let has_attention = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Attention(_)));
         macro_rules! s {
             ($label:literal, $n:expr) => {
@@ -328,23 +353,23 @@ impl GpuState {
             rope_table: s!("rope table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
             x: s!("x", spec.n_embd)?,
             h: s!("h", spec.n_embd)?,
-            q_raw: s!("q_raw", heads)?,
-            k_raw: s!("k_raw", kv_row)?,
-            k_cur: s!("k_cur", kv_row)?,
-            v_cur: s!("v_cur", kv_row)?,
-            q: s!("q", heads)?,
-            attn: s!("attn", heads)?,
-            partial: s!("attn partial", if has_attention { heads + 2 * 64 } else { 4 })?,
-            xz: s!("xz", 2 * mamba(|m| m.d_inner))?,
-            xc: s!("xc", mamba(|m| m.d_inner))?,
-            xdbc: s!("xdbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
-            dbc: s!("dbc", mamba(|m| m.dt_rank + 2 * m.d_state))?,
-            dt: s!("dt", mamba(|m| m.d_inner))?,
-            y: s!("y", mamba(|m| m.d_inner))?,
-            gate: s!("gate", hidden)?,
-            up: s!("up", hidden)?,
-            act: s!("act", hidden)?,
-            router: s!("router", experts)?,
+            q_raw: s!("q_raw", wd.heads)?,
+            k_raw: s!("k_raw", wd.kv_row)?,
+            k_cur: s!("k_cur", wd.kv_row)?,
+            v_cur: s!("v_cur", wd.kv_row)?,
+            q: s!("q", wd.heads)?,
+            attn: s!("attn", wd.heads)?,
+            partial: s!("attn partial", if has_attention { wd.heads + 2 * 64 } else { 4 })?,
+            xz: s!("xz", 2 * wd.d_inner)?,
+            xc: s!("xc", wd.d_inner)?,
+            xdbc: s!("xdbc", wd.dbc)?,
+            dbc: s!("dbc", wd.dbc)?,
+            dt: s!("dt", wd.d_inner)?,
+            y: s!("y", wd.d_inner)?,
+            gate: s!("gate", wd.hidden)?,
+            up: s!("up", wd.hidden)?,
+            act: s!("act", wd.hidden)?,
+            router: s!("router", wd.experts)?,
             route: s!("route", 16)?,
             logits: s!("logits", spec.n_vocab)?,
             tokens: s!("tokens", 4)?,
