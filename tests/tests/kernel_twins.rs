@@ -8,39 +8,17 @@ use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
 use archrace_cpu::ops::rope::rope;
-use archrace_cpu::{compare, SplitMix64, Tolerance};
+use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
 use archrace_gpu::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-use archrace_gpu::{GpuContext, Kernel};
+use archrace_gpu::Kernel;
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
+use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
 
-/// Same operations, another order of f32 additions (or f32 where the CPU sums in f64).
-const TIGHT: Tolerance = Tolerance { abs: 1e-6, rel: 2e-5 };
-/// exp, log, pow, sin and cos differ by a few ulps between the GPU and Rust's libm.
-const TRANSCENDENTAL: Tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
-
-fn bytes(v: &[f32]) -> &[u8] {
-    bytemuck::cast_slice(v)
-}
-
-fn floats(b: &[u8]) -> Vec<f32> {
-    bytemuck::pod_collect_to_vec(b)
-}
-
-fn run(ctx: &GpuContext, k: Kernel, params: &[u32], args: &[(u32, Arg)], groups: [u32; 3]) -> Vec<Vec<f32>> {
-    let out =
-        pollster::block_on(run_kernel(ctx, k, params, args, groups)).unwrap_or_else(|e| panic!("{}: {e}", k.name()));
-    out.iter().map(|b| floats(b)).collect()
-}
-
-fn check(what: &str, expected: &[f32], got: &[f32], tol: Tolerance) {
-    if let Err(m) = compare(expected, got, tol) {
-        panic!("{what}: {m}");
-    }
-}
+mod common;
 
 #[test]
 fn embed_matches_dequantize_for_every_encoding() {

@@ -11,7 +11,7 @@ use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::rms_norm;
 use archrace_cpu::ops::rope::{rope, rope_table};
-use archrace_cpu::{compare, CpuModel, SplitMix64, Tolerance};
+use archrace_cpu::{CpuModel, SplitMix64, Tolerance};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
@@ -21,28 +21,8 @@ use archrace_model::KvType;
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
+use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
 use common::{fixture, ids, json, rel_err, QUANTS};
-
-/// Same operations, another order of f32 additions.
-const TIGHT: Tolerance = Tolerance { abs: 1e-6, rel: 2e-5 };
-/// exp, log, pow, sin and cos differ by a few ulps between the GPU and Rust's libm.
-const TRANSCENDENTAL: Tolerance = Tolerance { abs: 1e-5, rel: 1e-4 };
-
-fn bytes(v: &[f32]) -> &[u8] {
-    bytemuck::cast_slice(v)
-}
-
-fn run(ctx: &GpuContext, k: Kernel, params: &[u32], args: &[(u32, Arg)], groups: [u32; 3]) -> Vec<Vec<f32>> {
-    let out =
-        pollster::block_on(run_kernel(ctx, k, params, args, groups)).unwrap_or_else(|e| panic!("{}: {e}", k.name()));
-    out.iter().map(|b| bytemuck::pod_collect_to_vec(b)).collect()
-}
-
-fn check(what: &str, expected: &[f32], got: &[f32], tol: Tolerance) {
-    if let Err(m) = compare(expected, got, tol) {
-        panic!("{what}: {m}");
-    }
-}
 
 fn params_words(p: &MatmulParams) -> Vec<u32> {
     bytemuck::cast_slice(std::slice::from_ref(p)).to_vec()

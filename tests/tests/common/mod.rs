@@ -2,6 +2,8 @@
 //! binaries that include this module (`mod common;`). Not every binary uses every helper.
 #![allow(dead_code)]
 
+pub mod parity;
+
 use serde_json::Value as Json;
 use std::path::PathBuf;
 
