@@ -230,16 +230,8 @@ impl GpuModel {
         out: &StepOutput,
     ) -> Result<Option<(Option<Timestamps>, Vec<Kernel>)>, GpuError> {
         let spec = &self.spec;
-        let mut rec = Recorder::new(&self.pipelines);
-        let grown = state.reserve_token(ctx, &self.weights, &mut rec);
-        if let Err(e) = grown {
-            // Caches already moved to larger buffers still need their contents: submit those copies.
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
-            rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
-            ctx.queue.submit([encoder.finish()]);
-            return Err(e);
-        }
+        let rec = Recorder::new(&self.pipelines);
+        let mut rec = self.reserve(ctx, state, rec, 1)?;
         self.write_rope_table(ctx, state);
         self.record(&mut rec, state, out);
         if rec.params_len() > state.scratch.params.size() {
@@ -271,6 +263,24 @@ impl GpuModel {
         ctx.queue.submit([encoder.finish()]);
         state.pos += 1;
         Ok(state.profile.then_some((timestamps, kernels)))
+    }
+
+    /// Makes room in the KV caches for `n` more tokens ([`GpuState::reserve`]), recording the growth copies
+    /// into `rec`, which it gives back. When a cache cannot grow, the copies of caches already moved are
+    /// submitted on their own (their new buffers need the old contents) and the error is returned.
+    pub(super) fn reserve<'p>(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        mut rec: Recorder<'p>,
+        n: usize,
+    ) -> Result<Recorder<'p>, GpuError> {
+        let Err(e) = state.reserve(ctx, &self.weights, &mut rec, n) else { return Ok(rec) };
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
+        rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
+        ctx.queue.submit([encoder.finish()]);
+        Err(e)
     }
 
     /// Consumes `tokens` (filling the context): one submit per token, as [`GpuModel::step`] with

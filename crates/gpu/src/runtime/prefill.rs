@@ -282,19 +282,24 @@ impl GpuModel {
                 result = Err(e);
                 break;
             }
-            match want {
-                PrefillLogits::None => {}
-                PrefillLogits::Last => {
-                    let mut l = readback::read_f32(&ctx.device, &state.logits_staging).await?;
+            // A failed read-back ends the loop like a failed submit: the error scopes are popped below.
+            let read = match want {
+                PrefillLogits::None => Ok(()),
+                PrefillLogits::Last => readback::read_f32(&ctx.device, &state.logits_staging).await.map(|mut l| {
                     l.truncate(n_vocab);
                     out = l;
-                }
+                }),
                 PrefillLogits::All => {
                     let staging = state.prefill_staging.as_ref().expect("submit_chunk made it");
-                    let mut l = readback::read_f32(&ctx.device, staging).await?;
-                    l.truncate(piece.len() * n_vocab);
-                    out.extend(l);
+                    readback::read_f32(&ctx.device, staging).await.map(|mut l| {
+                        l.truncate(piece.len() * n_vocab);
+                        out.extend(l);
+                    })
                 }
+            };
+            if let Err(e) = read {
+                result = Err(e);
+                break;
             }
         }
         let (v, o) = (validation.pop().await, oom.pop().await);
@@ -343,15 +348,8 @@ impl GpuModel {
         logits: PrefillLogits,
     ) -> Result<(), GpuError> {
         let t = tokens.len();
-        let mut rec = Recorder::new(&self.pipelines);
-        if let Err(e) = state.reserve(ctx, &self.weights, &mut rec, t) {
-            // Caches already moved to larger buffers still need their contents: submit those copies.
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
-            rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
-            ctx.queue.submit([encoder.finish()]);
-            return Err(e);
-        }
+        let rec = Recorder::new(&self.pipelines);
+        let mut rec = self.reserve(ctx, state, rec, t)?;
         if logits == PrefillLogits::All {
             let bytes = (t * self.spec.n_vocab * 4) as u64;
             if state.prefill_staging.as_ref().is_none_or(|s| s.size() < bytes) {
