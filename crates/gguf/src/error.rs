@@ -34,6 +34,20 @@ pub enum GgufError {
         /// The count found.
         count: u64,
     },
+    /// More entries of a kind than archrace reads from one file.
+    TooMany {
+        /// What was counted.
+        what: &'static str,
+        /// The count found.
+        count: u64,
+        /// The most accepted.
+        limit: u64,
+    },
+    /// An array whose elements are arrays (the GGUF spec allows it; llama.cpp and archrace do not).
+    NestedArray {
+        /// The metadata key.
+        key: String,
+    },
     /// A string that is not UTF-8.
     BadString {
         /// Where it was.
@@ -108,6 +122,13 @@ impl fmt::Display for GgufError {
             BadCount { what, count } => write!(
                 f,
                 "implausible count of {what}: {count}, more than the rest of the file can hold (truncated or corrupt?)"
+            ),
+            TooMany { what, count, limit } => {
+                write!(f, "{count} {what} in one file; archrace reads at most {limit}")
+            }
+            NestedArray { key } => write!(
+                f,
+                "metadata key {key:?} is an array of arrays, which archrace does not read (nor does llama.cpp)"
             ),
             BadString { what } => write!(f, "{what} is not valid UTF-8"),
             Duplicate { name } => write!(f, "duplicate name {name:?}"),

@@ -16,5 +16,5 @@ pub use ggml_type::GgmlType;
 pub use quant::dequantize;
 pub use quant::q8_0::{BlockQ8_0, QK8_0};
 pub use reader::{Gguf, TensorInfo};
-pub use value::Value;
+pub use value::{Array, Strings, Value};
 pub use writer::GgufWriter;

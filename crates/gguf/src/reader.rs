@@ -4,9 +4,8 @@
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
-use crate::value::{type_id, Value};
+use crate::value::{type_id, Array, Value};
 use crate::{GgmlType, GgufError};
-use std::collections::HashMap;
 
 /// `GGUF` as a little-endian u32.
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
@@ -14,8 +13,11 @@ pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// ggml's `GGML_MAX_DIMS`.
 pub const MAX_DIMS: usize = 4;
-/// Array nesting beyond this is refused (the spec allows nesting; real files use one level).
-const MAX_ARRAY_DEPTH: usize = 4;
+/// Most metadata entries in one file. Real models carry under a hundred (the tokenizer's vocabulary is one
+/// array entry); the cap bounds the per-entry bookkeeping a file of tiny entries could otherwise cost.
+pub const MAX_METADATA_ENTRIES: u64 = 1 << 16;
+/// Most tensors in one file (a 64-layer MoE with split experts has a few thousand).
+pub const MAX_TENSORS: u64 = 1 << 20;
 
 /// One tensor's header: name, shape, type and where its bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,8 +65,10 @@ pub struct Gguf<'a> {
     /// Absolute offset of the data section.
     pub data_offset: u64,
     bytes: &'a [u8],
-    meta_index: HashMap<String, usize>,
-    tensor_index: HashMap<String, usize>,
+    /// Indices into `metadata`, sorted by key.
+    meta_index: Vec<u32>,
+    /// Indices into `tensors`, sorted by name.
+    tensor_index: Vec<u32>,
 }
 
 /// A bounds-checked little-endian reader.
@@ -105,13 +109,28 @@ impl<'a> Cursor<'a> {
         self.array(what).map(u64::from_le_bytes)
     }
 
-    fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
+    fn str(&mut self, what: &dyn Fn() -> String) -> Result<&'a str, GgufError> {
         let len = self.u64(what)?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::BadString { what: what() })
+        std::str::from_utf8(bytes).map_err(|_| GgufError::BadString { what: what() })
     }
 
-    fn value(&mut self, ty: u32, key: &str, depth: usize) -> Result<Value, GgufError> {
+    fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
+        self.str(what).map(str::to_string)
+    }
+
+    /// `count` fixed-size elements, decoded from their little-endian bytes.
+    fn fixed<T, const N: usize>(
+        &mut self,
+        count: u64,
+        what: &dyn Fn() -> String,
+        decode: fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, GgufError> {
+        let bytes = self.take(count.saturating_mul(N as u64), what)?;
+        Ok(bytes.chunks_exact(N).map(|c| decode(c.try_into().expect("chunk of N bytes"))).collect())
+    }
+
+    fn value(&mut self, ty: u32, key: &str) -> Result<Value, GgufError> {
         let what = || format!("metadata value of {key:?}");
         use type_id::*;
         Ok(match ty {
@@ -127,34 +146,68 @@ impl<'a> Cursor<'a> {
             UINT64 => Value::U64(u64::from_le_bytes(self.array(&what)?)),
             INT64 => Value::I64(i64::from_le_bytes(self.array(&what)?)),
             FLOAT64 => Value::F64(f64::from_le_bytes(self.array(&what)?)),
-            ARRAY => {
-                if depth >= MAX_ARRAY_DEPTH {
-                    return Err(GgufError::BadCount { what: format!("array nesting of {key:?}"), count: depth as u64 });
-                }
-                let elem = self.u32(&what)?;
-                let count = self.u64(&what)?;
-                // Every element takes at least one byte (strings and arrays at least 8): a count larger than
-                // the rest of the file is a lie, refused before allocating.
-                let min_size = match elem {
-                    UINT8 | INT8 | BOOL => 1,
-                    UINT16 | INT16 => 2,
-                    UINT32 | INT32 | FLOAT32 => 4,
-                    UINT64 | INT64 | FLOAT64 | STRING => 8,
-                    ARRAY => 12,
-                    other => return Err(GgufError::BadValueType { key: key.to_string(), type_id: other }),
-                };
-                if count.saturating_mul(min_size) > self.remaining() {
-                    return Err(GgufError::BadCount { what: format!("elements of array {key:?}"), count });
-                }
-                let mut out = Vec::with_capacity(count as usize);
-                for _ in 0..count {
-                    out.push(self.value(elem, key, depth + 1)?);
-                }
-                Value::Array(out)
-            }
+            ARRAY => Value::Array(self.array_value(key)?),
             other => return Err(GgufError::BadValueType { key: key.to_string(), type_id: other }),
         })
     }
+
+    fn array_value(&mut self, key: &str) -> Result<Array, GgufError> {
+        let what = || format!("elements of array {key:?}");
+        use type_id::*;
+        let elem = self.u32(&what)?;
+        let count = self.u64(&what)?;
+        if elem == ARRAY {
+            return Err(GgufError::NestedArray { key: key.to_string() });
+        }
+        // Every element takes at least one byte (a string at least 8): a count larger than the rest of the
+        // file is a lie, refused before allocating.
+        let min_size = match elem {
+            UINT8 | INT8 | BOOL => 1,
+            UINT16 | INT16 => 2,
+            UINT32 | INT32 | FLOAT32 => 4,
+            UINT64 | INT64 | FLOAT64 | STRING => 8,
+            other => return Err(GgufError::BadValueType { key: key.to_string(), type_id: other }),
+        };
+        if count.saturating_mul(min_size) > self.remaining() {
+            return Err(GgufError::BadCount { what: what(), count });
+        }
+        Ok(match elem {
+            UINT8 => Array::U8(self.fixed(count, &what, |[b]| b)?),
+            INT8 => Array::I8(self.fixed(count, &what, |[b]| b as i8)?),
+            UINT16 => Array::U16(self.fixed(count, &what, u16::from_le_bytes)?),
+            INT16 => Array::I16(self.fixed(count, &what, i16::from_le_bytes)?),
+            UINT32 => Array::U32(self.fixed(count, &what, u32::from_le_bytes)?),
+            INT32 => Array::I32(self.fixed(count, &what, i32::from_le_bytes)?),
+            FLOAT32 => Array::F32(self.fixed(count, &what, f32::from_le_bytes)?),
+            BOOL => Array::Bool(self.fixed(count, &what, |[b]| b != 0)?),
+            UINT64 => Array::U64(self.fixed(count, &what, u64::from_le_bytes)?),
+            INT64 => Array::I64(self.fixed(count, &what, i64::from_le_bytes)?),
+            FLOAT64 => Array::F64(self.fixed(count, &what, f64::from_le_bytes)?),
+            _ => {
+                let mut strings = crate::value::Strings::default();
+                strings.reserve(count as usize);
+                for _ in 0..count {
+                    strings.push(self.str(&what)?);
+                }
+                Array::String(strings)
+            }
+        })
+    }
+}
+
+/// Indices `0..n` sorted by `name(i)`, or the first name that occurs twice.
+fn sorted_index<'n>(n: usize, name: impl Fn(usize) -> &'n str) -> Result<Vec<u32>, GgufError> {
+    let mut index: Vec<u32> = (0..n as u32).collect();
+    index.sort_unstable_by(|&a, &b| name(a as usize).cmp(name(b as usize)));
+    if let Some(pair) = index.windows(2).find(|p| name(p[0] as usize) == name(p[1] as usize)) {
+        return Err(GgufError::Duplicate { name: name(pair[0] as usize).to_string() });
+    }
+    Ok(index)
+}
+
+/// Looks `key` up in an index made by `sorted_index`.
+fn lookup<'n>(index: &[u32], key: &str, name: impl Fn(usize) -> &'n str) -> Option<usize> {
+    index.binary_search_by(|&i| name(i as usize).cmp(key)).ok().map(|pos| index[pos] as usize)
 }
 
 impl<'a> Gguf<'a> {
@@ -173,6 +226,12 @@ impl<'a> Gguf<'a> {
         let n_tensors = c.u64(&|| "tensor count".into())?;
         let n_kv = c.u64(&|| "metadata count".into())?;
         // A metadata entry takes at least 8 + 4 + 1 bytes, a tensor info at least 8 + 4 + 8 + 4 + 8.
+        if n_kv > MAX_METADATA_ENTRIES {
+            return Err(GgufError::TooMany { what: "metadata entries", count: n_kv, limit: MAX_METADATA_ENTRIES });
+        }
+        if n_tensors > MAX_TENSORS {
+            return Err(GgufError::TooMany { what: "tensors", count: n_tensors, limit: MAX_TENSORS });
+        }
         if n_kv.saturating_mul(13) > c.remaining() {
             return Err(GgufError::BadCount { what: "metadata entries".into(), count: n_kv });
         }
@@ -181,20 +240,17 @@ impl<'a> Gguf<'a> {
         }
 
         let mut metadata = Vec::with_capacity(n_kv as usize);
-        let mut meta_index = HashMap::with_capacity(n_kv as usize);
         for i in 0..n_kv {
             let key = c.string(&|| format!("metadata key #{i}"))?;
             let ty = c.u32(&|| format!("value type of {key:?}"))?;
-            let value = c.value(ty, &key, 0)?;
-            if meta_index.insert(key.clone(), metadata.len()).is_some() {
-                return Err(GgufError::Duplicate { name: key });
-            }
+            let value = c.value(ty, &key)?;
             metadata.push((key, value));
         }
+        let meta_index = sorted_index(metadata.len(), |i| metadata[i].0.as_str())?;
 
-        let alignment = match meta_index.get("general.alignment") {
+        let alignment = match lookup(&meta_index, "general.alignment", |i| metadata[i].0.as_str()) {
             None => DEFAULT_ALIGNMENT,
-            Some(&i) => {
+            Some(i) => {
                 let a = metadata[i].1.as_u64().ok_or_else(|| GgufError::WrongType {
                     key: "general.alignment".into(),
                     expected: "an unsigned integer",
@@ -208,7 +264,6 @@ impl<'a> Gguf<'a> {
         };
 
         let mut tensors = Vec::with_capacity(n_tensors as usize);
-        let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
         for i in 0..n_tensors {
             let name = c.string(&|| format!("name of tensor #{i}"))?;
             let n_dims = c.u32(&|| format!("dimension count of {name:?}"))?;
@@ -231,11 +286,10 @@ impl<'a> Gguf<'a> {
                 type_name: GgmlType::ggml_name(type_id),
             })?;
             let size = tensor_size(&name, &dims, ty)?;
-            if tensor_index.insert(name.clone(), tensors.len()).is_some() {
-                return Err(GgufError::Duplicate { name });
-            }
             tensors.push(TensorInfo { name, dims, ty, offset, size });
         }
+
+        let tensor_index = sorted_index(tensors.len(), |i| tensors[i].name.as_str())?;
 
         let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
         let data_len = (bytes.len() as u64).saturating_sub(data_offset);
@@ -268,12 +322,12 @@ impl<'a> Gguf<'a> {
 
     /// The metadata value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.meta_index.get(key).map(|&i| &self.metadata[i].1)
+        lookup(&self.meta_index, key, |i| self.metadata[i].0.as_str()).map(|i| &self.metadata[i].1)
     }
 
     /// The header of tensor `name`.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+        lookup(&self.tensor_index, name, |i| self.tensors[i].name.as_str()).map(|i| &self.tensors[i])
     }
 
     /// The bytes of a tensor, in place (checked at parse time to lie inside the file).

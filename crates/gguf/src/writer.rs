@@ -99,12 +99,10 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::I64(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::F64(x) => out.extend_from_slice(&x.to_le_bytes()),
         Value::Array(items) => {
-            // An empty array is written as an array of u32s, as gguf-py does for `[]`.
-            let elem = items.first().map_or(crate::value::type_id::UINT32, Value::type_id);
-            out.extend_from_slice(&elem.to_le_bytes());
+            out.extend_from_slice(&items.elem_type_id().to_le_bytes());
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            for item in items {
-                write_value(out, item);
+            for item in items.values() {
+                write_value(out, &item);
             }
         }
     }

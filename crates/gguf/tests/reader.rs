@@ -2,7 +2,7 @@
 //! typed error naming the problem, never a panic or an allocation the file does not justify.
 
 use archrace_gguf::quant::q8_0::quantize_row;
-use archrace_gguf::{GgmlType, Gguf, GgufError, GgufWriter, Value};
+use archrace_gguf::{Array, GgmlType, Gguf, GgufError, GgufWriter, Strings, Value};
 
 fn sample_writer() -> GgufWriter {
     let mut w = GgufWriter::new();
@@ -18,8 +18,10 @@ fn sample_writer() -> GgufWriter {
         .metadata("u64", Value::U64(1 << 40))
         .metadata("i64", Value::I64(-(1 << 40)))
         .metadata("f64", Value::F64(-0.25))
-        .metadata("strings", Value::Array(vec![Value::String("a".into()), Value::String("ü€".into())]))
-        .metadata("nested", Value::Array(vec![Value::Array(vec![Value::I32(1), Value::I32(2)]), Value::Array(vec![])]));
+        .metadata("strings", Value::Array(Strings::from_iter(["a", "ü€", ""]).into()))
+        .metadata("bytes", Value::Array(vec![7u8, 0, 255].into()))
+        .metadata("floats", Value::Array(vec![0.5f32, -2.0].into()))
+        .metadata("empty", Value::Array(Vec::<i32>::new().into()));
     let dense: Vec<f32> = (0..64).map(|i| i as f32 / 10.0 - 3.0).collect();
     w.tensor_f32("a.weight", &[4, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
     let q = quantize_row(&dense).unwrap();
@@ -35,13 +37,17 @@ fn writer_output_reads_back_exactly() {
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.version, 3);
     assert_eq!(g.alignment, 32);
-    assert_eq!(g.metadata.len(), 14);
+    assert_eq!(g.metadata.len(), 16);
     assert_eq!(g.get("general.architecture").unwrap().as_str(), Some("llama"));
     assert_eq!(g.get("u8"), Some(&Value::U8(200)));
     assert_eq!(g.get("i64"), Some(&Value::I64(-(1 << 40))));
     assert_eq!(g.get("f64"), Some(&Value::F64(-0.25)));
-    assert_eq!(g.get("strings").unwrap().as_array().unwrap()[1].as_str(), Some("ü€"));
-    assert_eq!(g.get("nested").unwrap().as_array().unwrap()[0], Value::Array(vec![Value::I32(1), Value::I32(2)]));
+    let strings = g.get("strings").unwrap().as_array().unwrap().as_strings().unwrap();
+    assert_eq!(strings.iter().collect::<Vec<_>>(), ["a", "ü€", ""]);
+    assert_eq!(g.get("bytes").unwrap().as_array(), Some(&Array::U8(vec![7, 0, 255])));
+    assert_eq!(g.get("floats").unwrap().as_array().unwrap().get(1), Some(Value::F32(-2.0)));
+    assert_eq!(g.get("empty").unwrap().as_array(), Some(&Array::I32(vec![])));
+    assert_eq!(g.get("missing"), None);
     let a = g.tensor("a.weight").unwrap();
     assert_eq!((a.dims.as_slice(), a.ty, a.size, a.row_len(), a.n_rows()), (&[4u64, 2][..], GgmlType::F32, 32, 4, 2));
     let data: &[f32] = bytemuck::cast_slice(g.tensor_data(a));
@@ -107,12 +113,40 @@ fn header_errors_are_named() {
         b[4..8].copy_from_slice(&v.to_le_bytes());
         assert_eq!(Gguf::parse(&b).unwrap_err(), GgufError::UnsupportedVersion(v));
     }
+    // Counts past the caps, then counts under the caps that the file cannot hold.
     let mut b = good.clone();
     b[8..16].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::BadCount { .. })), "tensor count");
+    assert!(matches!(Gguf::parse(&b), Err(GgufError::TooMany { what: "tensors", .. })), "tensor count");
     let mut b = good.clone();
     b[16..24].copy_from_slice(&(1u64 << 50).to_le_bytes());
-    assert!(matches!(Gguf::parse(&b), Err(GgufError::BadCount { .. })), "metadata count");
+    let e = Gguf::parse(&b).unwrap_err();
+    assert!(matches!(e, GgufError::TooMany { what: "metadata entries", .. }), "metadata count");
+    assert!(e.to_string().contains("at most 65536"), "{e}");
+    let mut b = good.clone();
+    b[8..16].copy_from_slice(&(1u64 << 19).to_le_bytes());
+    assert!(matches!(Gguf::parse(&b), Err(GgufError::BadCount { .. })), "tensor count under the cap");
+    let mut b = good.clone();
+    b[16..24].copy_from_slice(&(1u64 << 15).to_le_bytes());
+    assert!(matches!(Gguf::parse(&b), Err(GgufError::BadCount { .. })), "metadata count under the cap");
+}
+
+#[test]
+fn arrays_of_arrays_are_refused_by_name() {
+    // key "n", type ARRAY, element type ARRAY, one element: an empty array of u8.
+    let mut b = GgufWriter::new().to_bytes();
+    b[16..24].copy_from_slice(&1u64.to_le_bytes());
+    b.truncate(24);
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.push(b'n');
+    for v in [9u32, 9] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    let e = Gguf::parse(&b).unwrap_err();
+    assert_eq!(e, GgufError::NestedArray { key: "n".into() });
+    assert!(e.to_string().contains("array of arrays"), "{e}");
 }
 
 #[test]

@@ -72,15 +72,15 @@ impl<'g, 'a> Meta<'g, 'a> {
     /// (llama.cpp allows both for `attention.head_count_kv` and friends).
     pub fn per_layer(&self, key: &str, n_layers: usize, max: u64) -> Result<Option<Vec<usize>>, ModelError> {
         let Some(v) = self.value(key) else { return Ok(None) };
-        let values: Vec<&Value> = match v.as_array() {
-            Some(items) if items.len() == n_layers => items.iter().collect(),
+        let values: Vec<Value> = match v.as_array() {
+            Some(items) if items.len() == n_layers => items.values().collect(),
             Some(items) => {
                 return Err(ModelError::BadMetadata {
                     key: self.key(key),
                     reason: format!("{} values for {n_layers} layers", items.len()),
                 })
             }
-            None => vec![v; n_layers],
+            None => vec![v.clone(); n_layers],
         };
         values
             .into_iter()

@@ -85,18 +85,12 @@ pub type TokenizerError = GgufError;
 
 fn strings(g: &Gguf, key: &str) -> Result<Vec<String>, TokenizerError> {
     let v = g.get(key).ok_or_else(|| GgufError::MissingKey(key.into()))?;
-    let items =
-        v.as_array().ok_or(GgufError::WrongType { key: key.into(), expected: "array", found: v.type_name() })?;
-    items
-        .iter()
-        .map(|i| {
-            i.as_str().map(str::to_string).ok_or(GgufError::WrongType {
-                key: key.into(),
-                expected: "array of strings",
-                found: i.type_name(),
-            })
-        })
-        .collect()
+    let items = v.as_array().and_then(|a| a.as_strings()).ok_or(GgufError::WrongType {
+        key: key.into(),
+        expected: "an array of strings",
+        found: v.type_name(),
+    })?;
+    Ok(items.iter().map(str::to_string).collect())
 }
 
 /// GPT-2's `bytes_to_unicode`: printable bytes map to themselves, the rest to U+0100 onwards.
@@ -133,11 +127,13 @@ impl Tokenizer {
         let texts = strings(g, "tokenizer.ggml.tokens")?;
         let n = texts.len();
         let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
-            Some(a) if a.len() == n => a.iter().map(|v| TokenType::from_id(v.as_f64().unwrap_or(1.0) as i64)).collect(),
+            Some(a) if a.len() == n => {
+                a.values().map(|v| TokenType::from_id(v.as_f64().unwrap_or(1.0) as i64)).collect()
+            }
             _ => vec![TokenType::Normal; n],
         };
         let scores: Vec<f32> = match g.get("tokenizer.ggml.scores").and_then(Value::as_array) {
-            Some(a) if a.len() == n => a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect(),
+            Some(a) if a.len() == n => a.values().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect(),
             _ => vec![0.0; n],
         };
         let mut merge_rank = HashMap::new();
@@ -396,7 +392,7 @@ impl StreamDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archrace_gguf::GgufWriter;
+    use archrace_gguf::{GgufWriter, Strings};
 
     /// A SentencePiece vocabulary: specials, two byte tokens, pieces with scores.
     fn spm() -> Vec<u8> {
@@ -419,9 +415,12 @@ mod tests {
         ];
         let mut w = GgufWriter::new();
         w.metadata("tokenizer.ggml.model", Value::String("llama".into()))
-            .metadata("tokenizer.ggml.tokens", Value::Array(pieces.iter().map(|p| Value::String(p.0.into())).collect()))
-            .metadata("tokenizer.ggml.scores", Value::Array(pieces.iter().map(|p| Value::F32(p.1)).collect()))
-            .metadata("tokenizer.ggml.token_type", Value::Array(pieces.iter().map(|p| Value::I32(p.2)).collect()))
+            .metadata("tokenizer.ggml.tokens", Value::Array(Strings::from_iter(pieces.iter().map(|p| p.0)).into()))
+            .metadata("tokenizer.ggml.scores", Value::Array(pieces.iter().map(|p| p.1).collect::<Vec<f32>>().into()))
+            .metadata(
+                "tokenizer.ggml.token_type",
+                Value::Array(pieces.iter().map(|p| p.2).collect::<Vec<i32>>().into()),
+            )
             .metadata("tokenizer.ggml.bos_token_id", Value::U32(1))
             .metadata("tokenizer.ggml.eos_token_id", Value::U32(2));
         w.to_bytes()
@@ -455,8 +454,8 @@ mod tests {
         let mut w = GgufWriter::new();
         w.metadata("tokenizer.ggml.model", Value::String("gpt2".into()))
             .metadata("tokenizer.ggml.pre", Value::String("mystery".into()))
-            .metadata("tokenizer.ggml.tokens", Value::Array(vec![Value::String("a".into())]))
-            .metadata("tokenizer.ggml.merges", Value::Array(vec![]));
+            .metadata("tokenizer.ggml.tokens", Value::Array(Strings::from_iter(["a"]).into()))
+            .metadata("tokenizer.ggml.merges", Value::Array(Strings::default().into()));
         let bytes = w.to_bytes();
         let tok = Tokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
         assert!(tok.warning.as_deref().unwrap().contains("mystery"));

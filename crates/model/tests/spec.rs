@@ -111,11 +111,8 @@ fn missing_and_absurd_metadata_is_named() {
     let b =
         rewrite("llama-f32.gguf", &[("llama.attention.layer_norm_rms_epsilon", Some(Value::String("x".into())))], None);
     assert!(matches!(load(&b).unwrap_err(), ModelError::Gguf(GgufError::WrongType { .. })));
-    let b = rewrite(
-        "jamba-f32.gguf",
-        &[("jamba.attention.head_count_kv", Some(Value::Array(vec![Value::U32(0); 3])))],
-        None,
-    );
+    let b =
+        rewrite("jamba-f32.gguf", &[("jamba.attention.head_count_kv", Some(Value::Array(vec![0u32; 3].into())))], None);
     assert!(
         matches!(load(&b).unwrap_err(), ModelError::BadMetadata { reason, .. } if reason.contains("3 values for 4 layers"))
     );
