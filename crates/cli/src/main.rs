@@ -6,6 +6,8 @@
 mod commands;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use commands::OutputError;
+use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -259,8 +261,12 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        // A reader that stopped reading (`| head`) is not an error: end quietly, as grep and ripgrep do.
+        Err(e) if e.downcast_ref::<OutputError>().is_some_and(|o| o.0.kind() == ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("archrace: {e}");
+            let _ = writeln!(std::io::stderr().lock(), "archrace: {e}");
             ExitCode::from(2)
         }
     }

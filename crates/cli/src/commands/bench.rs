@@ -2,7 +2,7 @@
 //! fraction of it; and, per model, decode speed against the bytes-per-token roofline, the fixed
 //! per-token overhead against the same number of empty dispatches, and where a step's time goes.
 
-use super::{median, print_json, read, CmdResult};
+use super::{median, outln, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
@@ -146,15 +146,15 @@ pub fn bench(
         models: model_rows,
     };
     if json {
-        print_json(&report);
+        print_json(&report)?;
         return Ok(true);
     }
-    println!("adapter: {} ({})", report.adapter, report.backend);
+    outln!("adapter: {} ({})", report.adapter, report.backend)?;
     let c = &report.copy;
-    println!("copy {:>12} bytes {:>9.3} ms {:>8.2} GB/s   [{:?}]", c.bytes, c.ms, c.gb_per_s, c.source);
+    outln!("copy {:>12} bytes {:>9.3} ms {:>8.2} GB/s   [{:?}]", c.bytes, c.ms, c.gb_per_s, c.source)?;
     for m in &report.matvec {
         let b = &m.bench;
-        println!(
+        outln!(
             "{:<14} {:>10} bytes {:>9.3} ms {:>8.2} GB/s {:>6.1}% of copy   [{:?}]",
             b.kernel,
             b.bytes,
@@ -162,10 +162,10 @@ pub fn bench(
             b.gb_per_s,
             100.0 * m.fraction_of_copy,
             b.source
-        );
+        )?;
     }
     for m in &report.models {
-        println!(
+        outln!(
             "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
              {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}",
             m.model,
@@ -183,11 +183,11 @@ pub fn bench(
                 (Some(ms), Some(r)) => format!("{ms:.3} ms = {r:.2}x empty (target <= 2x)"),
                 _ => "n/a (no timestamps)".to_string(),
             }
-        );
+        )?;
         if let Some(p) = &m.profile {
             let top: Vec<String> =
                 p.kernels.iter().take(6).map(|k| format!("{} {:.3} ms x{}", k.kernel, k.ms, k.calls)).collect();
-            println!("  profile [{:?}] gpu {:.3} ms: {}", p.source, p.gpu_ms, top.join(", "));
+            outln!("  profile [{:?}] gpu {:.3} ms: {}", p.source, p.gpu_ms, top.join(", "))?;
         }
     }
     Ok(true)

@@ -1,6 +1,6 @@
 //! `device`: the GPU adapter and the kernel self-test.
 
-use super::{print_json, CmdResult};
+use super::{outln, print_json, CmdResult};
 use archrace_gpu::{matvec_q8_0_selftest, GpuContext};
 
 /// Prints the adapter report and the self-test; `Ok(false)` when the self-test failed.
@@ -11,23 +11,23 @@ pub fn device(json: bool, rows: usize, cols: usize, seed: u64) -> CmdResult {
         Ok::<_, archrace_gpu::GpuError>((ctx, report))
     })?;
     if json {
-        print_json(&serde_json::json!({ "adapter": ctx.report, "selftest": report }));
+        print_json(&serde_json::json!({ "adapter": ctx.report, "selftest": report }))?;
         return Ok(report.pass);
     }
     let a = &ctx.report;
     let l = &a.limits;
-    println!("adapter   {} ({}, {})", a.name, a.backend, a.device_type);
-    println!("driver    {}", a.driver);
-    println!("features  shader-f16 {}  subgroups {}  timestamp-query {}", a.shader_f16, a.subgroups, a.timestamp_query);
-    println!(
+    outln!("adapter   {} ({}, {})", a.name, a.backend, a.device_type)?;
+    outln!("driver    {}", a.driver)?;
+    outln!("features  shader-f16 {}  subgroups {}  timestamp-query {}", a.shader_f16, a.subgroups, a.timestamp_query)?;
+    outln!(
         "limits    storage binding {} MiB, buffer {} MiB, {} storage buffers/stage, {} B workgroup memory, {} invocations/workgroup",
         l.max_storage_buffer_binding_size >> 20,
         l.max_buffer_size >> 20,
         l.max_storage_buffers_per_shader_stage,
         l.max_compute_workgroup_storage_size,
         l.max_compute_invocations_per_workgroup
-    );
-    println!(
+    )?;
+    outln!(
         "selftest  {} {}x{} seed {}: {}  max |gpu-cpu| {:.3e} ({:.3e} relative)  gpu {:.3} ms ({})  cpu {:.3} ms",
         report.kernel,
         report.rows,
@@ -39,9 +39,9 @@ pub fn device(json: bool, rows: usize, cols: usize, seed: u64) -> CmdResult {
         report.gpu_ms,
         report.timing_source,
         report.cpu_ms
-    );
+    )?;
     if let Some(m) = &report.mismatch {
-        println!("          {m}");
+        outln!("          {m}")?;
     }
     Ok(report.pass)
 }

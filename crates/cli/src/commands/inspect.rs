@@ -1,6 +1,6 @@
 //! `inspect` and `memory`.
 
-use super::{print_json, read, CmdResult};
+use super::{outln, print_json, read, CmdResult};
 use crate::KvTypeArg;
 use archrace_gguf::Gguf;
 use archrace_model::calc::{report, KvType, MemoryReport};
@@ -51,22 +51,22 @@ pub fn inspect(path: &Path, context: Option<u64>, json: bool) -> CmdResult {
                 "name": t.name, "type": t.ty.name(), "dims": t.dims, "bytes": t.size
             })).collect::<Vec<_>>(),
             "memory": mem,
-        }));
+        }))?;
         return Ok(true);
     }
-    println!(
+    outln!(
         "{}  ({}, GGUF v{})",
         if spec.name.is_empty() { "(unnamed)" } else { &spec.name },
         spec.arch.name(),
         g.version
-    );
-    println!(
+    )?;
+    outln!(
         "embedding {}  vocabulary {}  layers {}  training context {:?}",
         spec.n_embd,
         spec.n_vocab,
         spec.n_layers(),
         spec.n_ctx_train
-    );
+    )?;
     for (i, (l, k)) in spec.layers.iter().zip(&kinds).enumerate() {
         let dims = match l.mixer {
             Mixer::Attention(a) => format!("{} heads / {} KV heads x {}", a.n_head, a.n_head_kv, a.head_dim),
@@ -75,9 +75,9 @@ pub fn inspect(path: &Path, context: Option<u64>, json: bool) -> CmdResult {
             }
             Mixer::Rwkv(r) => format!("{} heads x {}", r.n_head, r.head_size),
         };
-        println!("  layer {i:>3}  {k:<16} {dims}");
+        outln!("  layer {i:>3}  {k:<16} {dims}")?;
     }
-    print_memory(&mem);
+    print_memory(&mem)?;
     Ok(true)
 }
 
@@ -85,24 +85,24 @@ fn mib(b: u64) -> String {
     format!("{:.2} MiB", b as f64 / (1 << 20) as f64)
 }
 
-fn print_memory(m: &MemoryReport) {
-    println!("parameters {} total, {} active per token", m.params_total, m.params_active);
+fn print_memory(m: &MemoryReport) -> Result<(), super::OutputError> {
+    outln!("parameters {} total, {} active per token", m.params_total, m.params_active)?;
     if m.weight_bytes > 0 {
         let by_type: Vec<String> = m.weight_bytes_by_type.iter().map(|(t, b)| format!("{t} {}", mib(*b))).collect();
-        println!("weights    {} ({})", mib(m.weight_bytes), by_type.join(", "));
+        outln!("weights    {} ({})", mib(m.weight_bytes), by_type.join(", "))?;
     }
-    println!(
+    outln!(
         "KV cache   {} bytes/token, {} at context {} ({:?})",
         m.kv_bytes_per_token,
         mib(m.kv_cache_bytes),
         m.context,
         m.kv_type
-    );
+    )?;
     if let Some(w) = m.kv_cache_bytes_window {
-        println!("           {} with the sliding window", mib(w));
+        outln!("           {} with the sliding window", mib(w))?;
     }
-    println!("state      {}", mib(m.state_bytes));
-    println!("scratch    {}", mib(m.scratch_bytes));
+    outln!("state      {}", mib(m.state_bytes))?;
+    outln!("scratch    {}", mib(m.scratch_bytes))
 }
 
 /// `archrace memory`: a GGUF (by its magic) or a config.json.
@@ -121,9 +121,9 @@ pub fn memory(path: &Path, context: u64, kv: KvTypeArg, json: bool) -> CmdResult
         report(&spec, None, context, kv_type(kv))
     };
     if json {
-        print_json(&mem);
+        print_json(&mem)?;
     } else {
-        print_memory(&mem);
+        print_memory(&mem)?;
     }
     Ok(true)
 }

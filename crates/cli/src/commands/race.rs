@@ -4,7 +4,7 @@
 //! chunk, steps, statistic) are `archrace_model::race`'s, the page's too.
 
 use super::engine::{Backend, Engine};
-use super::{print_json, read, CmdResult};
+use super::{outln, print_json, read, CmdResult};
 use archrace_gguf::Gguf;
 use archrace_model::calc::{self, KvType};
 use archrace_model::race::{median, tokens_per_s, Filler};
@@ -151,7 +151,7 @@ pub fn race(
                 let step_fill = row.step_fill_tokens_per_s.map_or(String::new(), |r| {
                     format!(" (token by token {r:.1} tok/s: prefill {:.1}x)", row.prefill_tokens_per_s / r)
                 });
-                println!(
+                outln!(
                     "{:<24} {:>7} ctx {:>7}  prefill {:>6} tok at {:>9.1} tok/s{step_fill}  decode {:>9.3} ms/token {:>9.1} tok/s  weights {:>10} kv used {:>10} (calc {:>10}) allocated {:>10} state {:>8} scratch {:>8}{}",
                     row.model,
                     row.arch,
@@ -167,7 +167,7 @@ pub fn race(
                     row.memory.state,
                     row.memory.scratch,
                     row.stopped.as_deref().map(|s| format!("  STOPPED: {s}")).unwrap_or_default()
-                );
+                )?;
             }
             let full = row.stopped.is_some();
             rows.push(row);
@@ -177,7 +177,7 @@ pub fn race(
         }
     }
     if json {
-        print_json(&rows);
+        print_json(&rows)?;
     }
     Ok(true)
 }

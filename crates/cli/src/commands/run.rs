@@ -1,10 +1,10 @@
 //! `logits` and `generate`, on the CPU reference or the GPU runtime.
 
 use super::engine::{Backend, Engine};
-use super::{print_json, read, CmdResult};
+use super::{out, outln, print_json, read, CmdResult};
 use archrace_gguf::Gguf;
 use archrace_model::{KvType, Sampler, SamplerConfig, StreamDecoder, Tokenizer};
-use std::io::Write;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -19,11 +19,11 @@ pub fn logits(path: &Path, tokens: &[u32], backend: Backend, kv: KvType, json: b
     let logits = engine.logits_all(tokens)?;
     let rows: Vec<&[f32]> = logits.chunks(engine.spec().n_vocab).collect();
     if json {
-        print_json(&serde_json::json!({ "logits": rows }));
+        print_json(&serde_json::json!({ "logits": rows }))?;
     } else {
         for (pos, row) in rows.iter().enumerate() {
             let best = archrace_model::sample::argmax(row);
-            println!("position {pos}: argmax {best} ({:.4})", row[best as usize]);
+            outln!("position {pos}: argmax {best} ({:.4})", row[best as usize])?;
         }
     }
     Ok(true)
@@ -63,7 +63,7 @@ pub fn generate(
     let mut stream = StreamDecoder::default();
     let decode_start = Instant::now();
     if !json {
-        print!("{prompt}");
+        out!("{prompt}")?;
     }
     for _ in 0..n {
         let next = device_next.take().unwrap_or_else(|| sampler.sample(&last, &history));
@@ -73,8 +73,7 @@ pub fn generate(
         ids.push(next);
         history.push(next);
         if !json {
-            print!("{}", stream.push(&tok, next));
-            std::io::stdout().flush().ok();
+            out!("{}", stream.push(&tok, next))?;
         }
         if greedy_on_device {
             device_next = Some(engine.greedy(Some(next), next)?);
@@ -94,10 +93,11 @@ pub fn generate(
             "prefill_ms": prefill_s * 1e3,
             "decode_tokens_per_s": tokens_per_s,
             "backend": backend,
-        }));
+        }))?;
     } else {
-        println!();
-        eprintln!(
+        outln!()?;
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "[{} prompt tokens in {:.1} ms, {} generated at {:.2} tokens/s, {backend:?}]",
             prompt_ids.len(),
             prefill_s * 1e3,

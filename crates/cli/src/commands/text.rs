@@ -1,6 +1,6 @@
 //! `tokenize` and `detokenize`.
 
-use super::{print_json, read, CmdResult};
+use super::{outln, print_json, read, CmdResult};
 use archrace_gguf::Gguf;
 use archrace_model::Tokenizer;
 use std::path::Path;
@@ -9,7 +9,7 @@ fn tokenizer(path: &Path) -> Result<Tokenizer, Box<dyn std::error::Error>> {
     let bytes = read(path)?;
     let tok = Tokenizer::from_gguf(&Gguf::parse(&bytes)?)?;
     if let Some(w) = &tok.warning {
-        eprintln!("archrace: warning: {w}");
+        super::warn(w);
     }
     Ok(tok)
 }
@@ -21,9 +21,9 @@ pub fn tokenize(path: &Path, text: &str, bos: bool, special: bool, json: bool) -
     if json {
         let pieces: Vec<String> =
             ids.iter().map(|&id| String::from_utf8_lossy(&tok.token_bytes(id, true)).into_owned()).collect();
-        print_json(&serde_json::json!({ "ids": ids, "pieces": pieces }));
+        print_json(&serde_json::json!({ "ids": ids, "pieces": pieces }))?;
     } else {
-        println!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+        outln!("{}", ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))?;
     }
     Ok(true)
 }
@@ -34,6 +34,6 @@ pub fn detokenize(path: &Path, ids: &[u32]) -> CmdResult {
     if let Some(&bad) = ids.iter().find(|&&id| id as usize >= tok.n_vocab()) {
         return Err(format!("token id {bad} is outside the vocabulary of {}", tok.n_vocab()).into());
     }
-    println!("{}", tok.decode(ids, false));
+    outln!("{}", tok.decode(ids, false))?;
     Ok(true)
 }
