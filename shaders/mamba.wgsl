@@ -55,7 +55,9 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var j = 0u; j + 2u < k; j++) {
             conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
         }
-        conv_state[(k - 2u) * di + c] = x_new;
+        if k >= 2u { // a kernel of 1 keeps no past inputs
+            conv_state[(k - 2u) * di + c] = x_new;
+        }
         xc[t * di + c] = silu(acc);
     }
 }

@@ -250,3 +250,50 @@ fn a_lost_device_is_a_typed_error_and_the_cpu_path_still_works() {
     let mut cpu_state = cpu.new_state();
     assert_eq!(cpu.forward(&mut cpu_state, &[1, 2]).unwrap().len(), 2 * 262);
 }
+
+/// A Mamba with a conv kernel of 1 (no past inputs kept, an edge the metadata allows): the CPU reference
+/// used to panic on it while the GPU ran it. Both now run it, agree, and match the model it equals: the
+/// fixture with every conv tap but the newest set to zero.
+#[test]
+fn a_mamba_conv_kernel_of_one_runs_alike_on_cpu_and_gpu() {
+    use archrace_gguf::{GgmlType, GgufWriter, Value};
+    let Some(ctx) = pollster::block_on(context_or_skip("mamba conv kernel 1")) else { return };
+    let bytes = fixture("mamba-f32.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    // `k1`: conv_kernel 1, conv1d (1, Di) = the last tap. `zeroed`: conv_kernel 4, other taps 0.
+    let (mut k1, mut zeroed) = (GgufWriter::new(), GgufWriter::new());
+    for (k, v) in &g.metadata {
+        let one = if k == "mamba.ssm.conv_kernel" { Value::U32(1) } else { v.clone() };
+        k1.metadata(k, one);
+        zeroed.metadata(k, v.clone());
+    }
+    for t in &g.tensors {
+        let data = g.tensor_data(t);
+        if t.name.ends_with("ssm_conv1d.weight") {
+            let taps = t.dims[0] as usize;
+            let w: &[f32] = bytemuck::cast_slice(data);
+            let last: Vec<f32> = w.chunks(taps).map(|row| row[taps - 1]).collect();
+            k1.tensor_f32(&t.name, &[1, t.dims[1]], &last);
+            let z: Vec<f32> =
+                w.chunks(taps).flat_map(|row| (0..taps).map(|j| if j + 1 == taps { row[j] } else { 0.0 })).collect();
+            zeroed.tensor_f32(&t.name, &t.dims, &z);
+        } else {
+            k1.tensor(&t.name, &t.dims, t.ty, data.to_vec());
+            zeroed.tensor(&t.name, &t.dims, t.ty, data.to_vec());
+        }
+        assert!(t.ty == GgmlType::F32 || !t.name.ends_with("ssm_conv1d.weight"));
+    }
+    let (k1, zeroed) = (k1.to_bytes(), zeroed.to_bytes());
+    let (gk, gz) = (Gguf::parse(&k1).unwrap(), Gguf::parse(&zeroed).unwrap());
+    let (cpu, reference) = (CpuModel::from_gguf(&gk).unwrap(), CpuModel::from_gguf(&gz).unwrap());
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    let (mut cpu_state, mut ref_state) = (cpu.new_state(), reference.new_state());
+    for (pos, tok) in [1u32, 40, 7, 99, 3, 250].into_iter().enumerate() {
+        let want = reference.forward(&mut ref_state, &[tok]).unwrap();
+        let got_cpu = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+        let got_gpu = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+        let (e_cpu, e_gpu) = (rel_err(&got_cpu, &want), rel_err(&got_gpu, &want));
+        assert!(e_cpu <= 1e-5 && e_gpu <= 1e-4, "position {pos}: CPU {e_cpu:.2e}, GPU {e_gpu:.2e}");
+    }
+}

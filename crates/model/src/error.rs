@@ -26,6 +26,13 @@ pub enum ModelError {
         /// Dimensions in the file.
         found: Vec<u64>,
     },
+    /// A weight (or a quantized block's scale) that is NaN or infinite.
+    NonFinite {
+        /// Tensor name.
+        tensor: String,
+        /// Index of the first such element (the first element of the block, for a scale).
+        index: usize,
+    },
     /// A token id outside the vocabulary.
     TokenOutOfRange {
         /// The id.
@@ -45,6 +52,9 @@ impl fmt::Display for ModelError {
             ModelError::BadMetadata { key, reason } => write!(f, "metadata {key:?}: {reason}"),
             ModelError::ShapeMismatch { tensor, expected, found } => {
                 write!(f, "tensor {tensor:?} has shape {found:?}, but the metadata implies {expected:?}")
+            }
+            ModelError::NonFinite { tensor, index } => {
+                write!(f, "tensor {tensor:?} holds a NaN or an infinity at element {index}: the file is corrupt")
             }
             ModelError::TokenOutOfRange { token, n_vocab } => {
                 write!(f, "token id {token} is outside the vocabulary of {n_vocab}")

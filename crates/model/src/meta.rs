@@ -30,9 +30,13 @@ impl<'g, 'a> Meta<'g, 'a> {
         self.gguf.get(&self.key(key))
     }
 
-    /// A required unsigned integer in `1..=max`.
+    /// A required unsigned integer in `1..=max` (0 is named as 0, not as missing).
     pub fn dim(&self, key: &str, max: u64) -> Result<usize, ModelError> {
-        self.opt_dim(key, max)?.ok_or_else(|| GgufError::MissingKey(self.key(key)).into())
+        if self.value(key).is_none() {
+            return Err(GgufError::MissingKey(self.key(key)).into());
+        }
+        self.opt_dim(key, max)?
+            .ok_or_else(|| ModelError::BadMetadata { key: self.key(key), reason: "is 0; it must be at least 1".into() })
     }
 
     /// An optional unsigned integer in `1..=max` (0 or absent give `None`).
@@ -66,6 +70,22 @@ impl<'g, 'a> Meta<'g, 'a> {
             return Err(ModelError::BadMetadata { key: self.key(key), reason: format!("{x} is not finite") });
         }
         Ok(Some(x as f32))
+    }
+
+    /// A required float in `(0, max]`: epsilons, frequency bases, scales (0 or a negative value would give
+    /// NaN or infinite activations).
+    pub fn positive(&self, key: &str, max: f32) -> Result<f32, ModelError> {
+        self.opt_positive(key, max)?.ok_or_else(|| GgufError::MissingKey(self.key(key)).into())
+    }
+
+    /// An optional float in `(0, max]`.
+    pub fn opt_positive(&self, key: &str, max: f32) -> Result<Option<f32>, ModelError> {
+        match self.opt_float(key)? {
+            Some(x) if !(x > 0.0 && x <= max) => {
+                Err(ModelError::BadMetadata { key: self.key(key), reason: format!("{x} is outside (0, {max}]") })
+            }
+            other => Ok(other),
+        }
     }
 
     /// A per-layer unsigned integer: either one value for every layer or an array of `n_layers` values

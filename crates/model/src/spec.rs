@@ -219,7 +219,7 @@ impl ModelSpec {
         let n_ctx_train = m.opt_dim("context_length", u64::MAX)?;
         let tied_output = g.tensor("output.weight").is_none();
 
-        let rms_eps = || m.float("attention.layer_norm_rms_epsilon");
+        let rms_eps = || m.positive("attention.layer_norm_rms_epsilon", MAX_EPS);
         let (norm, layers) = match arch {
             Arch::Llama => {
                 let n_head = m.dim("attention.head_count", MAX_DIM)?;
@@ -231,7 +231,7 @@ impl ModelSpec {
                 }
                 let rope = RopeSpec {
                     n_rot,
-                    freq_base: m.opt_float("rope.freq_base")?.unwrap_or(10_000.0),
+                    freq_base: m.opt_positive("rope.freq_base", f32::MAX)?.unwrap_or(10_000.0),
                     freq_scale: rope_freq_scale(&m)?,
                 };
                 let n_ff = m.dim("feed_forward_length", MAX_DIM)?;
@@ -295,16 +295,43 @@ impl ModelSpec {
                 let n_ff = m.dim("feed_forward_length", MAX_DIM)?;
                 let rwkv = RwkvSpec { version: if arch == Arch::Rwkv6 { 6 } else { 7 }, head_size, n_head };
                 let layer = LayerSpec { mixer: Mixer::Rwkv(rwkv), ffn: Ffn::ChannelMix { hidden: n_ff } };
-                (Norm::Layer { eps: m.float("attention.layer_norm_epsilon")? }, vec![layer; n_layers])
+                (Norm::Layer { eps: m.positive("attention.layer_norm_epsilon", MAX_EPS)? }, vec![layer; n_layers])
             }
         };
         let sliding_window = m.opt_dim("attention.sliding_window", u64::MAX)?;
+        check_blocks(g, &m, n_layers)?;
         Ok(Self { arch, name, n_embd, n_vocab, n_ctx_train, norm, tied_output, sliding_window, layers })
     }
 
     /// Number of layers.
     pub fn n_layers(&self) -> usize {
         self.layers.len()
+    }
+}
+
+/// Largest norm epsilon accepted: real models use 1e-5 or 1e-6; 0.1 already flattens a norm.
+const MAX_EPS: f32 = 0.1;
+
+/// `block_count` must agree with the `blk.N.` tensors: every block in `0..n_layers` has tensors and none
+/// lies beyond (llama.cpp would leave extra blocks unused and fail on missing ones).
+fn check_blocks(g: &Gguf, m: &Meta, n_layers: usize) -> Result<(), ModelError> {
+    let mut present = vec![false; n_layers];
+    for t in &g.tensors {
+        let Some(block) = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()) else { continue };
+        match block.parse::<usize>() {
+            Ok(i) if i < n_layers => present[i] = true,
+            _ => {
+                return Err(bad(
+                    m,
+                    "block_count",
+                    format!("{n_layers} blocks, but the file has tensor {:?} beyond them", t.name),
+                ))
+            }
+        }
+    }
+    match present.iter().position(|&p| !p) {
+        Some(i) => Err(bad(m, "block_count", format!("{n_layers} blocks, but block {i} has no tensors"))),
+        None => Ok(()),
     }
 }
 
@@ -336,6 +363,7 @@ fn attn(
 fn rope_freq_scale(m: &Meta) -> Result<f32, ModelError> {
     let scaling = m.value("rope.scaling.type").and_then(|v| v.as_str());
     let factor = m.opt_float("rope.scaling.factor")?.or(m.opt_float("rope.scale_linear")?);
+    let factor = factor.filter(|&f| f != 0.0); // llama.cpp reads a factor of 0 as "not set"
     match (scaling, factor) {
         (Some("none"), _) | (_, None) => Ok(1.0),
         (Some("linear") | None, Some(f)) if f > 0.0 => Ok(1.0 / f),

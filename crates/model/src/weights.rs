@@ -263,7 +263,11 @@ impl<'a> Finder<'_, 'a> {
         if trim(&t.dims) != trim(&expected) {
             return Err(ModelError::ShapeMismatch { tensor: name.to_string(), expected, found: t.dims.clone() });
         }
-        Ok(Tensor { name: name.to_string(), ty: t.ty, dims: t.dims.clone(), data: self.g.tensor_data(t) })
+        let data = self.g.tensor_data(t);
+        if let Some(index) = archrace_gguf::quant::first_non_finite(t.ty, data) {
+            return Err(ModelError::NonFinite { tensor: name.to_string(), index });
+        }
+        Ok(Tensor { name: name.to_string(), ty: t.ty, dims: t.dims.clone(), data })
     }
 
     fn norm(&self, prefix: &str, n: usize, norm: Norm) -> Result<NormWeights<'a>, ModelError> {

@@ -132,3 +132,74 @@ fn shapes_that_disagree_with_metadata_and_missing_tensors_are_named() {
     let b = rewrite("llama-f32.gguf", &[], Some("output.weight"));
     assert!(load(&b).unwrap().tied_output);
 }
+
+#[test]
+fn values_that_would_give_nan_activations_are_refused() {
+    for (file, key, value) in [
+        ("llama-f32.gguf", "llama.attention.layer_norm_rms_epsilon", Value::F32(0.0)),
+        ("llama-f32.gguf", "llama.attention.layer_norm_rms_epsilon", Value::F32(-1e-5)),
+        ("mamba-f32.gguf", "mamba.attention.layer_norm_rms_epsilon", Value::F64(f64::NAN)),
+        ("rwkv7-f32.gguf", "rwkv7.attention.layer_norm_epsilon", Value::F32(0.0)),
+        ("llama-f32.gguf", "llama.rope.freq_base", Value::F32(0.0)),
+        ("llama-f32.gguf", "llama.rope.freq_base", Value::F32(-10_000.0)),
+    ] {
+        let b = rewrite(file, &[(key, Some(value.clone()))], None);
+        match load(&b).unwrap_err() {
+            ModelError::BadMetadata { key: k, reason } => {
+                assert_eq!(k, key);
+                assert!(reason.contains("outside (0,") || reason.contains("not finite"), "{key} = {value:?}: {reason}");
+            }
+            e => panic!("{key} = {value:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_required_key_set_to_zero_is_named_as_zero_not_as_missing() {
+    let b = rewrite("llama-f32.gguf", &[("llama.attention.head_count", Some(Value::U32(0)))], None);
+    let e = load(&b).unwrap_err();
+    assert_eq!(
+        e,
+        ModelError::BadMetadata {
+            key: "llama.attention.head_count".into(),
+            reason: "is 0; it must be at least 1".into()
+        }
+    );
+    assert!(!e.to_string().contains("missing"), "{e}");
+}
+
+#[test]
+fn block_count_must_match_the_blocks_in_the_file() {
+    let b = rewrite("llama-f32.gguf", &[("llama.block_count", Some(Value::U32(2)))], None);
+    match load(&b).unwrap_err() {
+        ModelError::BadMetadata { key, reason } => {
+            assert_eq!(key, "llama.block_count");
+            assert!(reason.contains("2 blocks, but the file has tensor \"blk.2."), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+    let b = rewrite("mamba-f32.gguf", &[("mamba.block_count", Some(Value::U32(4096)))], None);
+    match ModelSpec::from_gguf(&Gguf::parse(&b).unwrap()).unwrap_err() {
+        ModelError::BadMetadata { reason, .. } => assert!(reason.contains("block 2 has no tensors"), "{reason}"),
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn nan_or_infinite_weights_and_scales_are_refused_at_load() {
+    for (file, tensor, element_bytes, poison) in [
+        ("llama-f32.gguf", "blk.1.attn_q.weight", 4 * 5, f32::NAN.to_le_bytes().to_vec()),
+        ("mamba-q8_0.gguf", "blk.0.ssm_in.weight", 34, 0x7c00u16.to_le_bytes().to_vec()),
+    ] {
+        let mut b = fixture(file);
+        let g = Gguf::parse(&b).unwrap();
+        let t = g.tensor(tensor).unwrap();
+        let at = (g.data_offset + t.offset) as usize + element_bytes;
+        drop(g);
+        b[at..at + poison.len()].copy_from_slice(&poison);
+        let e = load(&b).unwrap_err();
+        let index = if file.contains("q8_0") { 32 } else { 5 };
+        assert_eq!(e, ModelError::NonFinite { tensor: tensor.into(), index }, "{file}");
+        assert!(e.to_string().contains("NaN or an infinity"), "{e}");
+    }
+}

@@ -16,8 +16,11 @@ pub fn mamba_conv(x: &[f32], conv_w: &[f32], conv_b: &[f32], conv_state: &mut [f
         acc += x[c] * conv_w[c * k + k - 1];
         out[c] = silu(acc + conv_b[c]);
     }
-    conv_state.copy_within(di.., 0);
-    conv_state[(k - 2) * di..].copy_from_slice(x);
+    // A kernel of 1 keeps no past inputs (an empty window).
+    if k >= 2 {
+        conv_state.copy_within(di.., 0);
+        conv_state[(k - 2) * di..].copy_from_slice(x);
+    }
     out
 }
 

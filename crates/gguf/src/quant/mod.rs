@@ -55,6 +55,33 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], out: &mut [f32]) {
     }
 }
 
+/// The index of the first element of `bytes` (whole blocks of `ty`) that is a NaN or an infinity: a float
+/// element, or the first element of a block whose f16 scale or minimum is one (every quantized value of a
+/// block with finite scales is finite). `None` when all are finite.
+pub fn first_non_finite(ty: GgmlType, bytes: &[u8]) -> Option<usize> {
+    // An f16 or bf16 or f32 is not finite exactly when its exponent bits are all ones.
+    let f16_bad = |b: [u8; 2]| u16::from_le_bytes(b) & 0x7c00 == 0x7c00;
+    fn blocks<B: bytemuck::Pod>(bytes: &[u8], n: usize, bad: impl Fn(&B) -> bool) -> Option<usize> {
+        let blocks: &[B] = bytemuck::cast_slice(bytes);
+        blocks.iter().position(bad).map(|i| i * n)
+    }
+    match ty {
+        GgmlType::F32 => bytes
+            .chunks_exact(4)
+            .position(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) & 0x7f80_0000 == 0x7f80_0000),
+        GgmlType::F16 => bytes.chunks_exact(2).position(|c| f16_bad([c[0], c[1]])),
+        GgmlType::BF16 => bytes.chunks_exact(2).position(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7f80 == 0x7f80),
+        GgmlType::Q8_0 => blocks(bytes, 32, |b: &q8_0::BlockQ8_0| f16_bad(b.d)),
+        GgmlType::Q4_0 => blocks(bytes, 32, |b: &q4::BlockQ4_0| f16_bad(b.d)),
+        GgmlType::Q4_1 => blocks(bytes, 32, |b: &q4::BlockQ4_1| f16_bad(b.d) || f16_bad(b.m)),
+        GgmlType::Q5_0 => blocks(bytes, 32, |b: &q5::BlockQ5_0| f16_bad(b.d)),
+        GgmlType::Q5_1 => blocks(bytes, 32, |b: &q5::BlockQ5_1| f16_bad(b.d) || f16_bad(b.m)),
+        GgmlType::Q4_K => blocks(bytes, 256, |b: &k_quants::BlockQ4K| f16_bad(b.d) || f16_bad(b.dmin)),
+        GgmlType::Q5_K => blocks(bytes, 256, |b: &k_quants::BlockQ5K| f16_bad(b.d) || f16_bad(b.dmin)),
+        GgmlType::Q6_K => blocks(bytes, 256, |b: &k_quants::BlockQ6K| f16_bad(b.d)),
+    }
+}
+
 /// An f16 stored as little-endian bytes, as f32.
 pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
     f16::from_le_bytes(b).to_f32()
@@ -63,6 +90,28 @@ pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_values_and_scales_are_found() {
+        let f32s: Vec<u8> = [1.0f32, f32::MAX, f32::NAN].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(first_non_finite(GgmlType::F32, &f32s), Some(2));
+        assert_eq!(first_non_finite(GgmlType::F32, &f32s[..8]), None);
+        let f16s: Vec<u8> = [0x3c00u16, 0x7bff, 0xfc00].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(first_non_finite(GgmlType::F16, &f16s), Some(2), "-inf");
+        let bf16s: Vec<u8> = [0x3f80u16, 0x7fc0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(first_non_finite(GgmlType::BF16, &bf16s), Some(1), "NaN");
+        // Two Q8_0 blocks; the second's scale becomes +inf.
+        let mut q = vec![0u8; 2 * 34];
+        q[..2].copy_from_slice(&0x3c00u16.to_le_bytes());
+        assert_eq!(first_non_finite(GgmlType::Q8_0, &q), None);
+        q[34..36].copy_from_slice(&0x7c00u16.to_le_bytes());
+        assert_eq!(first_non_finite(GgmlType::Q8_0, &q), Some(32));
+        // Q6_K keeps its scale last.
+        let mut k = vec![0u8; 210];
+        assert_eq!(first_non_finite(GgmlType::Q6_K, &k), None);
+        k[208..].copy_from_slice(&0x7e00u16.to_le_bytes());
+        assert_eq!(first_non_finite(GgmlType::Q6_K, &k), Some(0));
+    }
 
     #[test]
     fn float_encodings_by_hand() {

@@ -319,7 +319,8 @@ impl GpuState {
                     conv: pool.create(
                         ctx,
                         "mamba conv state",
-                        f32s((m.d_conv - 1) * m.d_inner),
+                        // At least one element: a kernel of 1 keeps no inputs, and a binding cannot be empty.
+                        f32s(((m.d_conv - 1) * m.d_inner).max(1)),
                         STORAGE,
                         Category::State,
                     )?,
