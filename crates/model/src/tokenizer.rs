@@ -73,7 +73,9 @@ pub struct Tokenizer {
     types: Vec<TokenType>,
     scores: Vec<f32>,
     by_text: HashMap<String, u32>,
-    merge_rank: HashMap<(String, String), usize>,
+    /// Merge rank by the merges file's line, `"left right"` (BPE symbols never hold a space: GPT-2 maps it
+    /// to `Ġ`).
+    merge_rank: HashMap<String, usize>,
     pre_regexes: Vec<Regex>,
     add_space_prefix: bool,
     byte_to_char: [char; 256],
@@ -139,8 +141,8 @@ impl Tokenizer {
         let mut merge_rank = HashMap::new();
         if kind == TokenizerKind::Bpe {
             for (rank, m) in strings(g, "tokenizer.ggml.merges")?.into_iter().enumerate() {
-                if let Some((a, b)) = m.split_once(' ') {
-                    merge_rank.entry((a.to_string(), b.to_string())).or_insert(rank);
+                if m.split_once(' ').is_some() {
+                    merge_rank.entry(m).or_insert(rank);
                 }
             }
         }
@@ -281,11 +283,10 @@ impl Tokenizer {
                 out.push(id);
                 continue;
             }
-            let mut symbols: Vec<String> = mapped.chars().map(String::from).collect();
             // The pair of lowest merge rank goes first. Ranks are exact in f32 below 2^24 merges.
-            merge_pairs(&mut symbols, |a, b| self.merge_rank.get(&(a.to_string(), b.to_string())).map(|&r| r as f32));
+            let symbols = merge_pairs(&mapped, |a, b| self.merge_rank.get(&format!("{a} {b}")).map(|&r| r as f32));
             for s in symbols {
-                match self.by_text.get(&s) {
+                match self.by_text.get(s) {
                     Some(&id) => out.push(id),
                     // No token for the symbol: fall back to its single bytes, as llama.cpp does.
                     None => out.extend(s.chars().filter_map(|c| self.by_text.get(&c.to_string()).copied())),
@@ -297,11 +298,11 @@ impl Tokenizer {
     fn encode_spm(&self, text: &str, at_start: bool, out: &mut Vec<u32>) {
         let prefixed = if self.add_space_prefix && at_start { format!(" {text}") } else { text.to_string() };
         let escaped = prefixed.replace(' ', "\u{2581}");
-        let mut symbols: Vec<String> = escaped.chars().map(String::from).collect();
         // The pair whose merged piece has the highest score goes first.
-        merge_pairs(&mut symbols, |a, b| self.by_text.get(&format!("{a}{b}")).map(|&id| -self.scores[id as usize]));
+        let symbols =
+            merge_pairs(&escaped, |a, b| self.by_text.get(&format!("{a}{b}")).map(|&id| -self.scores[id as usize]));
         for s in symbols {
-            match self.by_text.get(&s) {
+            match self.by_text.get(s) {
                 Some(&id) => out.push(id),
                 None => {
                     for b in s.bytes() {
@@ -351,21 +352,93 @@ impl Tokenizer {
 }
 
 /// Repeatedly merges the adjacent pair with the lowest `priority` (leftmost on ties) until no pair has one:
-/// the BPE loop shared by both tokenizers, which differ only in how they rank a pair.
-fn merge_pairs(symbols: &mut Vec<String>, priority: impl Fn(&str, &str) -> Option<f32>) {
-    loop {
-        let mut best: Option<(f32, usize)> = None;
-        for i in 0..symbols.len().saturating_sub(1) {
-            if let Some(p) = priority(&symbols[i], &symbols[i + 1]) {
-                if best.is_none_or(|(bp, _)| p < bp) {
-                    best = Some((p, i));
-                }
-            }
-        }
-        let Some((_, i)) = best else { return };
-        let right = symbols.remove(i + 1);
-        symbols[i].push_str(&right);
+/// the BPE loop shared by both tokenizers, which differ only in how they rank a pair. `text` starts as one
+/// symbol per character; the result is the final symbols in order.
+///
+/// Candidate pairs wait in a heap and symbols form a linked list, so a word of n characters costs
+/// O(n log n) pair lookups, not the O(n^2) of rescanning every pair after each merge (a 32 KiB word
+/// took minutes that way).
+fn merge_pairs<'t>(text: &'t str, priority: impl Fn(&str, &str) -> Option<f32>) -> Vec<&'t str> {
+    use std::cmp::Ordering;
+    use std::collections::BinaryHeap;
+
+    /// A symbol: `text[start..end]`, linked to its neighbours (`usize::MAX` for none).
+    struct Symbol {
+        start: usize,
+        end: usize,
+        prev: usize,
+        next: usize,
     }
+    /// A pair that could merge, as it was when queued: stale once either side has changed.
+    struct Candidate {
+        priority: f32,
+        left: usize,
+        right: usize,
+        end: usize,
+    }
+    impl PartialEq for Candidate {
+        fn eq(&self, o: &Self) -> bool {
+            self.cmp(o) == Ordering::Equal
+        }
+    }
+    impl Eq for Candidate {}
+    impl PartialOrd for Candidate {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Candidate {
+        // BinaryHeap pops the greatest: the lowest priority, then the leftmost, is the greatest.
+        fn cmp(&self, o: &Self) -> Ordering {
+            o.priority.total_cmp(&self.priority).then(o.left.cmp(&self.left))
+        }
+    }
+
+    const NONE: usize = usize::MAX;
+    let mut symbols: Vec<Symbol> = Vec::new();
+    for (i, (start, c)) in text.char_indices().enumerate() {
+        symbols.push(Symbol { start, end: start + c.len_utf8(), prev: i.wrapping_sub(1), next: i + 1 });
+    }
+    let Some(last) = symbols.last_mut() else { return Vec::new() };
+    last.next = NONE;
+    let mut heap = BinaryHeap::new();
+    let queue = |heap: &mut BinaryHeap<Candidate>, symbols: &[Symbol], left: usize| {
+        if left == NONE || symbols[left].next == NONE {
+            return;
+        }
+        let right = symbols[left].next;
+        let (l, r) = (&symbols[left], &symbols[right]);
+        if let Some(priority) = priority(&text[l.start..l.end], &text[r.start..r.end]) {
+            heap.push(Candidate { priority, left, right, end: r.end });
+        }
+    };
+    for i in 0..symbols.len() {
+        queue(&mut heap, &symbols, i);
+    }
+    while let Some(c) = heap.pop() {
+        // Stale: the left symbol was merged away (its links are cut) or grew (its neighbour changed), or
+        // the right one grew.
+        if symbols[c.left].next != c.right || symbols[c.right].end != c.end {
+            continue;
+        }
+        let right_next = symbols[c.right].next;
+        symbols[c.left].end = c.end;
+        symbols[c.left].next = right_next;
+        (symbols[c.right].prev, symbols[c.right].next) = (NONE, NONE);
+        if right_next != NONE {
+            symbols[right_next].prev = c.left;
+        }
+        let prev = symbols[c.left].prev;
+        queue(&mut heap, &symbols, prev);
+        queue(&mut heap, &symbols, c.left);
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i != NONE {
+        out.push(&text[symbols[i].start..symbols[i].end]);
+        i = symbols[i].next;
+    }
+    out
 }
 
 /// Streaming detokenizer: feed ids one by one and get text as soon as whole characters are there.
@@ -438,6 +511,24 @@ mod tests {
         assert_eq!(tok.encode("hello Ω", false, false), vec![14, 5, 3, 4]);
         assert_eq!(tok.decode(&[1, 14, 5, 3, 4], false), "hello Ω");
         assert_eq!(tok.decode(&[1], true), "<s>");
+    }
+
+    #[test]
+    fn merging_costs_a_linear_number_of_pair_lookups() {
+        // 2^16 equal characters merged pairwise into one symbol (a full binary tree of merges): the old
+        // rescanning loop asked for ~2^31 pair priorities, the heap asks for a few per merge.
+        let text = "a".repeat(1 << 16);
+        let calls = std::cell::Cell::new(0usize);
+        let symbols = merge_pairs(&text, |a, b| {
+            calls.set(calls.get() + 1);
+            (a.len() == b.len()).then_some(a.len() as f32)
+        });
+        assert_eq!(symbols, [text.as_str()]);
+        assert!(calls.get() <= 3 << 16, "{} lookups for 2^16 characters", calls.get());
+        // Leftmost first on ties, and unmergeable neighbours stay apart.
+        assert_eq!(merge_pairs("aaa", |a, b| (a.len() + b.len() == 2).then_some(0.0)), ["aa", "a"]);
+        assert_eq!(merge_pairs("abab", |a, b| (a == "a" && b == "b").then_some(1.0)), ["ab", "ab"]);
+        assert!(merge_pairs("", |_, _| Some(0.0)).is_empty());
     }
 
     #[test]
