@@ -110,7 +110,7 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         (vec!["inspect", truncated.to_str().unwrap()], "truncated"),
         (vec!["inspect", "/nonexistent.gguf"], "cannot read"),
         (vec!["logits", &fixture("llama-q8_0.gguf"), "--tokens", "5,9999"], "outside the vocabulary"),
-        (vec!["memory", &fixture("README.md"), "--context", "8"], "not valid JSON"),
+        (vec!["memory", &fixture("README.md"), "--context", "8"], "neither a GGUF file"),
     ] {
         let (code, _, err) = run(&args);
         assert_eq!(code, 2, "{args:?}");

@@ -75,3 +75,93 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
         assert!(err.contains("cannot write output: No space left on device"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn sampler_settings_out_of_range_are_named() {
+    let m = fixture("llama-q8_0.gguf");
+    for (flag, name) in [
+        ("--temp=-1", "temperature"),
+        ("--temp=NaN", "temperature"),
+        ("--top-p=2", "top-p"),
+        ("--min-p=5", "min-p"),
+        ("--repeat-penalty=0", "repeat-penalty"),
+    ] {
+        refused(&["generate", &m, "--prompt", "a", "-n", "1", flag], &format!("archrace: {name}: "));
+    }
+}
+
+#[test]
+fn lengths_are_bounded_by_the_context() {
+    let m = fixture("llama-q8_0.gguf"); // trained context: 2048 tokens
+    refused(&["generate", &m, "--prompt", "a", "-n", "18446744073709551615"], "pass the model's context length, 2048");
+    let long_prompt = "the king ".repeat(1500);
+    refused(&["generate", &m, "--prompt", &long_prompt, "-n", "1"], "pass the model's context length, 2048");
+    let many: Vec<String> = (0..2049).map(|i| (i % 200).to_string()).collect();
+    refused(&["logits", &m, "--tokens", &many.join(",")], "more than the model's context length, 2048");
+    refused(&["race", &m, "--backend", "cpu", "--context", "1000000000"], "past the longest race context, 262144");
+    refused(&["race", &m, "--backend", "cpu", "--context", "0"], "at least 1 token");
+    refused(&["race", &m, "--backend", "cpu", "--context", "16", "--new-tokens", "1000000"], "outside 1..=4096");
+    refused(&["memory", &m, "--context", "18446744073709551615"], "does not fit in 64 bits");
+}
+
+/// Writes `bytes` to a fresh temporary file named `name` and returns its path.
+fn temp_file(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("archrace-hostile-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The llama fixture with metadata entries replaced (or added).
+fn llama_with(edit: &[(&str, archrace_gguf::Value)]) -> Vec<u8> {
+    let bytes = std::fs::read(fixture("llama-f32.gguf")).unwrap();
+    let g = archrace_gguf::Gguf::parse(&bytes).unwrap();
+    let mut w = archrace_gguf::GgufWriter::new();
+    for (k, v) in &g.metadata {
+        w.metadata(k, edit.iter().find(|(key, _)| key == k).map_or(v.clone(), |(_, new)| new.clone()));
+    }
+    for (k, v) in edit.iter().filter(|(k, _)| g.get(k).is_none()) {
+        w.metadata(k, v.clone());
+    }
+    for t in &g.tensors {
+        w.tensor(&t.name, &t.dims, t.ty, g.tensor_data(t).to_vec());
+    }
+    w.to_bytes()
+}
+
+#[test]
+fn file_text_is_escaped_for_the_terminal_and_a_short_tokenizer_is_refused() {
+    use archrace_gguf::{Strings, Value};
+    let name = "evil\u{1b}[2J\u{1b}]0;owned\u{7}";
+    let path = temp_file("escape.gguf", &llama_with(&[("general.name", Value::String(name.into()))]));
+    let out = run_with(&["inspect", &path], Stdio::piped(), Duration::from_secs(60));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+    assert!(text.starts_with("evil\\u{1b}[2J\\u{1b}]0;owned\\u{7}  (llama"), "{text:?}");
+    // 262 embedding rows, 200 tokens.
+    let bytes = std::fs::read(fixture("llama-f32.gguf")).unwrap();
+    let g = archrace_gguf::Gguf::parse(&bytes).unwrap();
+    let tokens = g.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap().as_strings().unwrap();
+    let short: Strings = tokens.iter().take(200).collect();
+    let types = g.get("tokenizer.ggml.token_type").cloned();
+    drop(g);
+    let mut edit = vec![("tokenizer.ggml.tokens", Value::Array(short.into()))];
+    if let Some(Value::Array(t)) = types {
+        let t: Vec<Value> = t.values().take(200).collect();
+        let t: Vec<i32> = t.iter().map(|v| v.as_f64().unwrap() as i32).collect();
+        edit.push(("tokenizer.ggml.token_type", Value::Array(t.into())));
+    }
+    let path = temp_file("short-vocab.gguf", &llama_with(&edit));
+    refused(&["generate", &path, "--prompt", "a", "-n", "1"], "the tokenizer has 200 tokens but the model's embedding has 262 rows");
+}
+
+#[test]
+fn memory_names_a_file_that_is_neither_gguf_nor_a_config() {
+    let path = temp_file("weights.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}");
+    refused(&["memory", &path, "--context", "8"], "neither a GGUF file");
+    let path = temp_file("notes.txt", b"hello");
+    refused(&["memory", &path, "--context", "8"], "neither a GGUF file");
+    let path = temp_file("config.json", b"{\"model_type\": ");
+    refused(&["memory", &path, "--context", "8"], "not valid JSON");
+}

@@ -15,6 +15,7 @@
 //!   active parameters leave out the `X - k` unused experts of every MoE layer.
 
 use crate::spec::{Ffn, Mixer, ModelSpec};
+use crate::ModelError;
 use archrace_gguf::Gguf;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,21 +67,23 @@ pub struct MemoryReport {
     pub scratch_bytes: u64,
 }
 
-/// `(total, active)` parameters from the spec alone. RWKV's many small tensors are not modelled here
-/// (`None`): count them from the GGUF.
-pub fn spec_params(spec: &ModelSpec) -> Option<(u64, u64)> {
-    let (e, v) = (spec.n_embd as u64, spec.n_vocab as u64);
+/// `(total, active)` parameters from the spec alone, in u128: a config's dimensions are only bounded one by
+/// one, and their products can pass 2^64. RWKV's many small tensors are not modelled here (`None`): count
+/// them from the GGUF.
+pub fn spec_params(spec: &ModelSpec) -> Option<(u128, u128)> {
+    let w = |x: usize| x as u128;
+    let (e, v) = (w(spec.n_embd), w(spec.n_vocab));
     let mut total = v * e + e + if spec.tied_output { 0 } else { v * e };
     let mut unused = 0;
     for layer in &spec.layers {
         total += e; // attn_norm
         total += match layer.mixer {
             Mixer::Attention(a) => {
-                let (q, kv) = ((a.n_head * a.head_dim) as u64, (a.n_head_kv * a.head_dim) as u64);
+                let (q, kv) = (w(a.n_head) * w(a.head_dim), w(a.n_head_kv) * w(a.head_dim));
                 e * q + 2 * e * kv + q * e
             }
             Mixer::Mamba(m) => {
-                let (di, n, k, r) = (m.d_inner as u64, m.d_state as u64, m.d_conv as u64, m.dt_rank as u64);
+                let (di, n, k, r) = (w(m.d_inner), w(m.d_state), w(m.d_conv), w(m.dt_rank));
                 let norms = if m.dt_b_c_rms { r + 2 * n } else { 0 };
                 e * 2 * di + di * k + di + di * (r + 2 * n) + r * di + di + di * n + di + di * e + norms
             }
@@ -88,11 +91,11 @@ pub fn spec_params(spec: &ModelSpec) -> Option<(u64, u64)> {
         };
         total += match layer.ffn {
             Ffn::None => 0,
-            Ffn::Dense { hidden } => e + 3 * e * hidden as u64,
+            Ffn::Dense { hidden } => e + 3 * e * w(hidden),
             Ffn::Moe { experts, top_k, hidden } => {
-                let per_expert = 3 * e * hidden as u64;
-                unused += (experts - top_k) as u64 * per_expert;
-                e + e * experts as u64 + experts as u64 * per_expert
+                let per_expert = 3 * e * w(hidden);
+                unused += w(experts - top_k) * per_expert;
+                e + e * w(experts) + w(experts) * per_expert
             }
             Ffn::ChannelMix { .. } => return None,
         };
@@ -100,7 +103,8 @@ pub fn spec_params(spec: &ModelSpec) -> Option<(u64, u64)> {
     Some((total, total - unused))
 }
 
-/// Parameters counted from the tensors, with the unused experts left out of the active count.
+/// Parameters counted from the tensors, with the unused experts left out of the active count. The file
+/// holds every one of them, so the sums fit.
 pub fn gguf_params(spec: &ModelSpec, g: &Gguf) -> (u64, u64) {
     let total: u64 = g.tensors.iter().map(|t| t.n_elements()).sum();
     let unused: u64 = spec
@@ -111,67 +115,86 @@ pub fn gguf_params(spec: &ModelSpec, g: &Gguf) -> (u64, u64) {
             _ => 0,
         })
         .sum();
-    (total, total - unused)
+    (total, total.saturating_sub(unused))
 }
 
-/// KV cache bytes per token of context.
+/// KV cache bytes per token of context (at most 2^20 x 2 x 4 x 4096 bytes: dims are bounded by MAX_DIM,
+/// layers by MAX_LAYERS).
 pub fn kv_bytes_per_token(spec: &ModelSpec, kv: KvType) -> u64 {
     spec.layers
         .iter()
         .map(|l| match l.mixer {
-            Mixer::Attention(a) => 2 * (a.n_head_kv * a.head_dim) as u64 * kv.bytes(),
+            Mixer::Attention(a) => 2 * a.n_head_kv as u64 * a.head_dim as u64 * kv.bytes(),
             _ => 0,
         })
         .sum()
 }
 
-/// Recurrent state bytes (f32).
-pub fn state_bytes(spec: &ModelSpec) -> u64 {
+/// Recurrent state bytes (f32), in u128 (a config's d_inner x d_state x layers can pass 2^64).
+fn state_bytes_wide(spec: &ModelSpec) -> u128 {
+    let w = |x: usize| x as u128;
     spec.layers
         .iter()
         .map(|l| match l.mixer {
             Mixer::Attention(_) => 0,
-            Mixer::Mamba(m) => 4 * ((m.d_conv - 1) * m.d_inner + m.d_inner * m.d_state) as u64,
-            Mixer::Rwkv(r) => 4 * (2 * spec.n_embd + r.n_head * r.head_size * r.head_size) as u64,
+            Mixer::Mamba(m) => 4 * (w(m.d_conv - 1) * w(m.d_inner) + w(m.d_inner) * w(m.d_state)),
+            Mixer::Rwkv(r) => 4 * (2 * w(spec.n_embd) + w(r.n_head) * w(r.head_size) * w(r.head_size)),
         })
         .sum()
 }
 
-/// Decode-time activation scratch at context `n` (f32).
-pub fn scratch_bytes(spec: &ModelSpec, n: u64) -> u64 {
-    let e = spec.n_embd;
+/// Recurrent state bytes (f32), saturating at u64::MAX (`report` says when a figure does not fit).
+pub fn state_bytes(spec: &ModelSpec) -> u64 {
+    u64::try_from(state_bytes_wide(spec)).unwrap_or(u64::MAX)
+}
+
+/// Decode-time activation scratch at context `n` (f32), in u128.
+fn scratch_bytes_wide(spec: &ModelSpec, n: u64) -> u128 {
+    let w = |x: usize| x as u128;
+    let e = w(spec.n_embd);
     let widest = spec
         .layers
         .iter()
         .map(|l| {
             let mixer = match l.mixer {
-                Mixer::Attention(a) => 2 * (a.n_head + a.n_head_kv) * a.head_dim,
-                Mixer::Mamba(m) => 4 * m.d_inner + m.dt_rank + 2 * m.d_state,
+                Mixer::Attention(a) => 2 * (w(a.n_head) + w(a.n_head_kv)) * w(a.head_dim),
+                Mixer::Mamba(m) => 4 * w(m.d_inner) + w(m.dt_rank) + 2 * w(m.d_state),
                 Mixer::Rwkv(_) => 8 * e,
             };
             let ffn = match l.ffn {
                 Ffn::None => 0,
-                Ffn::Dense { hidden } | Ffn::ChannelMix { hidden } => 2 * hidden,
-                Ffn::Moe { experts, hidden, .. } => 2 * hidden + experts,
+                Ffn::Dense { hidden } | Ffn::ChannelMix { hidden } => 2 * w(hidden),
+                Ffn::Moe { experts, hidden, .. } => 2 * w(hidden) + w(experts),
             };
             mixer.max(ffn)
         })
         .max()
-        .unwrap_or(0) as u64;
+        .unwrap_or(0);
     let heads = spec
         .layers
         .iter()
         .map(|l| match l.mixer {
-            Mixer::Attention(a) => a.n_head,
+            Mixer::Attention(a) => w(a.n_head),
             _ => 0,
         })
         .max()
-        .unwrap_or(0) as u64;
-    4 * (3 * e as u64 + widest + spec.n_vocab as u64 + heads * n)
+        .unwrap_or(0);
+    4 * (3 * e + widest + w(spec.n_vocab) + heads * n as u128)
 }
 
-/// The full report for `spec` at context `n`. With a GGUF, parameters and weight bytes come from its tensors.
-pub fn report(spec: &ModelSpec, gguf: Option<&Gguf>, n: u64, kv: KvType) -> MemoryReport {
+/// Decode-time activation scratch at context `n` (f32), saturating at u64::MAX.
+pub fn scratch_bytes(spec: &ModelSpec, n: u64) -> u64 {
+    u64::try_from(scratch_bytes_wide(spec, n)).unwrap_or(u64::MAX)
+}
+
+/// A figure as u64, or an error naming it when it does not fit.
+fn fit(what: impl Fn() -> String, x: u128) -> Result<u64, ModelError> {
+    u64::try_from(x).map_err(|_| ModelError::TooLarge { what: what() })
+}
+
+/// The full report for `spec` at context `n`. With a GGUF, parameters and weight bytes come from its
+/// tensors. A figure past 2^64 (an absurd config or context) is an error naming it, never a wrapped number.
+pub fn report(spec: &ModelSpec, gguf: Option<&Gguf>, n: u64, kv: KvType) -> Result<MemoryReport, ModelError> {
     let (params_total, params_active, weight_bytes, weight_bytes_by_type) = match gguf {
         Some(g) => {
             let (t, a) = gguf_params(spec, g);
@@ -183,11 +206,17 @@ pub fn report(spec: &ModelSpec, gguf: Option<&Gguf>, n: u64, kv: KvType) -> Memo
         }
         None => {
             let (t, a) = spec_params(spec).unwrap_or((0, 0));
-            (t, a, 0, BTreeMap::new())
+            (
+                fit(|| "the parameter count".into(), t)?,
+                fit(|| "the active parameter count".into(), a)?,
+                0,
+                BTreeMap::new(),
+            )
         }
     };
     let per_token = kv_bytes_per_token(spec, kv);
-    MemoryReport {
+    let kv_at = |tokens: u64| fit(|| format!("the KV cache at {tokens} tokens"), per_token as u128 * tokens as u128);
+    Ok(MemoryReport {
         params_total,
         params_active,
         weight_bytes,
@@ -195,9 +224,9 @@ pub fn report(spec: &ModelSpec, gguf: Option<&Gguf>, n: u64, kv: KvType) -> Memo
         kv_type: kv,
         kv_bytes_per_token: per_token,
         context: n,
-        kv_cache_bytes: per_token * n,
-        kv_cache_bytes_window: spec.sliding_window.map(|w| per_token * n.min(w as u64)),
-        state_bytes: state_bytes(spec),
-        scratch_bytes: scratch_bytes(spec, n),
-    }
+        kv_cache_bytes: kv_at(n)?,
+        kv_cache_bytes_window: spec.sliding_window.map(|w| kv_at(n.min(w as u64))).transpose()?,
+        state_bytes: fit(|| "the recurrent state".into(), state_bytes_wide(spec))?,
+        scratch_bytes: fit(|| format!("the scratch at {n} tokens"), scratch_bytes_wide(spec, n))?,
+    })
 }

@@ -33,6 +33,25 @@ pub enum ModelError {
         /// Index of the first such element (the first element of the block, for a scale).
         index: usize,
     },
+    /// A figure (bytes or parameters) too large for 64 bits: an absurd configuration or context.
+    TooLarge {
+        /// What it is.
+        what: String,
+    },
+    /// A user setting out of its range.
+    BadSetting {
+        /// The setting, as the CLI flag names it.
+        name: &'static str,
+        /// Why it is wrong.
+        reason: String,
+    },
+    /// A tokenizer that does not fit the model.
+    VocabMismatch {
+        /// Tokens in the tokenizer.
+        tokenizer: usize,
+        /// Rows of the model's embedding.
+        model: usize,
+    },
     /// A token id outside the vocabulary.
     TokenOutOfRange {
         /// The id.
@@ -56,6 +75,13 @@ impl fmt::Display for ModelError {
             ModelError::NonFinite { tensor, index } => {
                 write!(f, "tensor {tensor:?} holds a NaN or an infinity at element {index}: the file is corrupt")
             }
+            ModelError::BadSetting { name, reason } => write!(f, "{name}: {reason}"),
+            ModelError::VocabMismatch { tokenizer, model } => write!(
+                f,
+                "the tokenizer has {tokenizer} tokens but the model's embedding has {model} rows; \
+                 they must be equal (as llama.cpp requires)"
+            ),
+            ModelError::TooLarge { what } => write!(f, "{what} does not fit in 64 bits"),
             ModelError::TokenOutOfRange { token, n_vocab } => {
                 write!(f, "token id {token} is outside the vocabulary of {n_vocab}")
             }

@@ -17,6 +17,19 @@ pub const DECODE_STEPS: usize = 8;
 /// The context lengths "Extend context" steps through: 256, 1K, 4K, 16K, 64K, 256K tokens.
 pub const CONTEXT_STEPS: [usize; 6] = [256, 1024, 4096, 16384, 65536, 262144];
 
+/// The longest context a race fills: the last of the page's steps. Past a model's training context the
+/// race still measures speed and memory (what it is for), and says the text no longer means anything.
+pub const MAX_CONTEXT: usize = CONTEXT_STEPS[CONTEXT_STEPS.len() - 1];
+
+/// The most decode steps timed at one context.
+pub const MAX_DECODE_STEPS: usize = 4096;
+
+/// The most tokens a prompt and its generation may take: the model's training context, or a race's
+/// longest context for a model that does not give one.
+pub fn context_limit(spec: &crate::ModelSpec) -> usize {
+    spec.n_ctx_train.unwrap_or(MAX_CONTEXT)
+}
+
 /// The median of `v` (the upper one of an even count; 0 for none).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -30,6 +30,30 @@ impl Default for SamplerConfig {
     }
 }
 
+impl SamplerConfig {
+    /// Checks every setting is in its range (llama.cpp's meanings), naming the first that is not: a
+    /// negative or NaN temperature, a top-p outside (0, 1], a min-p outside [0, 1] or a repetition penalty
+    /// that is not a positive number would otherwise sample silently from nonsense.
+    pub fn validate(&self) -> Result<(), crate::ModelError> {
+        let bad = |name: &'static str, value: f32, range: &str| {
+            Err(crate::ModelError::BadSetting { name, reason: format!("{value} is outside {range}") })
+        };
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return bad("temperature", self.temperature, "[0, inf) (0 = greedy)");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top-p", self.top_p, "(0, 1] (1 = off)");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad("min-p", self.min_p, "[0, 1] (0 = off)");
+        }
+        if !(self.repeat_penalty > 0.0 && self.repeat_penalty.is_finite()) {
+            return bad("repeat-penalty", self.repeat_penalty, "(0, inf) (1 = off)");
+        }
+        Ok(())
+    }
+}
+
 /// A sampler with its random stream.
 #[derive(Clone, Debug)]
 pub struct Sampler {
@@ -136,6 +160,28 @@ mod tests {
 
     fn cfg(temperature: f32) -> SamplerConfig {
         SamplerConfig { temperature, top_k: 0, top_p: 1.0, min_p: 0.0, ..Default::default() }
+    }
+
+    #[test]
+    fn out_of_range_settings_are_named() {
+        assert!(SamplerConfig::default().validate().is_ok());
+        let cases: [(&str, SamplerConfig); 9] = [
+            ("temperature", SamplerConfig { temperature: -1.0, ..Default::default() }),
+            ("temperature", SamplerConfig { temperature: f32::NAN, ..Default::default() }),
+            ("temperature", SamplerConfig { temperature: f32::INFINITY, ..Default::default() }),
+            ("top-p", SamplerConfig { top_p: 2.0, ..Default::default() }),
+            ("top-p", SamplerConfig { top_p: 0.0, ..Default::default() }),
+            ("min-p", SamplerConfig { min_p: 5.0, ..Default::default() }),
+            ("min-p", SamplerConfig { min_p: f32::NAN, ..Default::default() }),
+            ("repeat-penalty", SamplerConfig { repeat_penalty: 0.0, ..Default::default() }),
+            ("repeat-penalty", SamplerConfig { repeat_penalty: f32::NAN, ..Default::default() }),
+        ];
+        for (name, config) in cases {
+            match config.validate() {
+                Err(crate::ModelError::BadSetting { name: n, .. }) => assert_eq!(n, name, "{config:?}"),
+                other => panic!("{config:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

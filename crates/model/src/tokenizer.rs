@@ -191,6 +191,15 @@ impl Tokenizer {
         self.texts.len()
     }
 
+    /// Checks this tokenizer fits a model with `n_vocab` embedding rows: fewer tokens would leave ids the
+    /// model can produce without text, more would let prompts hold ids the model cannot embed.
+    pub fn check_model(&self, n_vocab: usize) -> Result<(), crate::ModelError> {
+        if self.n_vocab() != n_vocab {
+            return Err(crate::ModelError::VocabMismatch { tokenizer: self.n_vocab(), model: n_vocab });
+        }
+        Ok(())
+    }
+
     /// A token's type.
     pub fn token_type(&self, id: u32) -> Option<TokenType> {
         self.types.get(id as usize).copied()

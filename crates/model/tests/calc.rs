@@ -15,7 +15,8 @@ fn spec_formula_counts_the_same_parameters_as_the_tensors() {
         let bytes = fixture(file);
         let g = Gguf::parse(&bytes).unwrap();
         let spec = ModelSpec::from_gguf(&g).unwrap();
-        assert_eq!(spec_params(&spec), Some(gguf_params(&spec, &g)), "{file}");
+        let (t, a) = gguf_params(&spec, &g);
+        assert_eq!(spec_params(&spec), Some((t as u128, a as u128)), "{file}");
     }
 }
 
@@ -24,7 +25,7 @@ fn fixture_figures_by_hand() {
     let bytes = fixture("jamba-f32.gguf");
     let g = Gguf::parse(&bytes).unwrap();
     let spec = ModelSpec::from_gguf(&g).unwrap();
-    let r = report(&spec, Some(&g), 1000, KvType::F16);
+    let r = report(&spec, Some(&g), 1000, KvType::F16).unwrap();
     // Two MoE layers leave 2 of 4 experts (3 * 64 * 128 weights each) unused per token.
     assert_eq!(r.params_total - r.params_active, 2 * 2 * 3 * 64 * 128);
     // One attention layer with 2 KV heads of 16: K and V, f16.
@@ -38,7 +39,7 @@ fn fixture_figures_by_hand() {
     let bytes = fixture("rwkv7-q8_0.gguf");
     let g = Gguf::parse(&bytes).unwrap();
     let spec = ModelSpec::from_gguf(&g).unwrap();
-    let r = report(&spec, Some(&g), 4096, KvType::F32);
+    let r = report(&spec, Some(&g), 4096, KvType::F32).unwrap();
     assert_eq!((r.kv_cache_bytes, r.state_bytes), (0, 2 * 4 * (2 * 128 + 2 * 64 * 64)));
     assert_eq!(r.params_total, r.params_active);
     assert_eq!(r.weight_bytes_by_type.keys().collect::<Vec<_>>(), ["F32", "Q8_0"]);
@@ -52,7 +53,7 @@ fn mistral_7b_config() {
             "max_position_embeddings": 32768, "rope_theta": 10000.0, "tie_word_embeddings": false}"#,
     )
     .unwrap();
-    let r = report(&spec, None, 32768, KvType::F16);
+    let r = report(&spec, None, 32768, KvType::F16).unwrap();
     assert_eq!(r.params_total, 7_241_732_096);
     assert_eq!(r.params_active, r.params_total);
     assert_eq!(r.kv_bytes_per_token, 131_072, "128 KiB per token in f16");
@@ -68,7 +69,7 @@ fn mixtral_8x7b_config() {
             "num_experts_per_tok": 2}"#,
     )
     .unwrap();
-    let r = report(&spec, None, 1, KvType::F16);
+    let r = report(&spec, None, 1, KvType::F16).unwrap();
     assert_eq!((r.params_total, r.params_active), (46_702_792_704, 12_879_925_248));
 }
 
@@ -80,7 +81,7 @@ fn mamba_130m_config() {
             "tie_word_embeddings": true}"#,
     )
     .unwrap();
-    let r = report(&spec, None, 1 << 20, KvType::F16);
+    let r = report(&spec, None, 1 << 20, KvType::F16).unwrap();
     assert_eq!(r.params_total, 129_135_360);
     assert_eq!(r.kv_cache_bytes, 0, "no KV cache, whatever the context");
     assert_eq!(r.state_bytes, 24 * 4 * (3 * 1536 + 1536 * 16));
@@ -98,7 +99,7 @@ fn jamba_v0_1_config() {
     .unwrap();
     let attn = spec.layers.iter().filter(|l| matches!(l.mixer, archrace_model::Mixer::Attention(_))).count();
     assert_eq!(attn, 4, "one attention layer in eight");
-    let r = report(&spec, None, 1, KvType::F16);
+    let r = report(&spec, None, 1, KvType::F16).unwrap();
     // Published: 52B total, 12B active.
     assert!((51.0e9..52.5e9).contains(&(r.params_total as f64)), "{}", r.params_total);
     assert!((11.5e9..12.5e9).contains(&(r.params_active as f64)), "{}", r.params_active);
@@ -117,4 +118,29 @@ fn bad_configs_are_named() {
         r#"{"model_type": "llama", "hidden_size": 1099511627776, "num_hidden_layers": 1, "vocab_size": 9}"#,
     );
     assert!(e.unwrap_err().to_string().contains("hidden_size"));
+}
+
+#[test]
+fn figures_past_64_bits_are_named_not_wrapped() {
+    // Every dimension at its limit: 4096 layers of 4096 experts of 2^20 x 2^20. Each value passes the
+    // per-key checks; the parameter count (~2^66) does not fit in 64 bits.
+    let spec = ModelSpec::from_hf_config(
+        r#"{"model_type": "mixtral", "hidden_size": 1048576, "num_hidden_layers": 4096, "num_attention_heads": 1,
+            "intermediate_size": 1048576, "vocab_size": 4, "num_local_experts": 4096, "num_experts_per_tok": 1}"#,
+    )
+    .unwrap();
+    let (total, active) = spec_params(&spec).unwrap();
+    assert!(total > u64::MAX as u128 && active <= total);
+    let e = report(&spec, None, 1, KvType::F16).unwrap_err();
+    assert_eq!(e.to_string(), "the parameter count does not fit in 64 bits");
+    // A real model at an absurd context: the KV cache product overflows, the message names it.
+    let llama = ModelSpec::from_hf_config(
+        r#"{"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "intermediate_size": 11008, "vocab_size": 32000}"#,
+    )
+    .unwrap();
+    let e = report(&llama, None, u64::MAX, KvType::F16).unwrap_err();
+    assert!(e.to_string().starts_with("the KV cache at 18446744073709551615 tokens does not fit"), "{e}");
+    let r = report(&llama, None, 1 << 40, KvType::F16).unwrap();
+    assert_eq!(r.kv_cache_bytes, 524_288 << 40);
 }

@@ -110,6 +110,7 @@ impl Lane {
         let g = Gguf::parse(&bytes).map_err(|e| format!("{name} is not a usable GGUF: {e}"))?;
         let cpu = CpuModel::from_gguf(&g).map_err(|e| format!("{name}: {e}"))?;
         let tokenizer = Tokenizer::from_gguf(&g).map_err(|e| format!("{name} has no usable tokenizer: {e}"))?;
+        tokenizer.check_model(cpu.spec.n_vocab).map_err(|e| format!("{name}: {e}"))?;
         let spec = cpu.spec.clone();
         let (params_total, params_active) = calc::gguf_params(&spec, &g);
         let weight_bytes = g.tensors.iter().map(|t| t.size).sum();
@@ -193,7 +194,7 @@ impl Lane {
             state.kv_budget = settings.kv_budget;
             state.kv_type = if settings.kv_f16 { KvType::F16 } else { KvType::F32 };
         }
-        self.sampler = Sampler::new(SamplerConfig {
+        let config = SamplerConfig {
             temperature: settings.temperature,
             top_k: settings.top_k.clamp(1, MAX_GPU_TOP_K),
             top_p: settings.top_p,
@@ -201,7 +202,9 @@ impl Lane {
             repeat_penalty: 1.0,
             repeat_last_n: 64,
             seed: settings.seed,
-        });
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        self.sampler = Sampler::new(config);
         let mut prompt = self.tokenizer.encode(&settings.prompt, self.tokenizer.add_bos, false);
         if prompt.is_empty() {
             prompt.push(self.tokenizer.bos.unwrap_or(0));
@@ -432,12 +435,13 @@ impl Lane {
             Runner::Gpu { state, .. } => state.kv_type,
             Runner::Cpu { .. } => KvType::F32,
         };
-        let r = calc::report(&self.spec, None, self.pos() as u64, kv_type);
+        // A loaded model at a context it holds: these products fit (the helpers saturate all the same).
+        let n = self.pos() as u64;
         let analytic = MemoryFigures {
             weights: self.weight_bytes,
-            kv_cache: r.kv_cache_bytes,
-            state: r.state_bytes,
-            scratch: r.scratch_bytes,
+            kv_cache: calc::kv_bytes_per_token(&self.spec, kv_type).saturating_mul(n),
+            state: calc::state_bytes(&self.spec),
+            scratch: calc::scratch_bytes(&self.spec, n),
         };
         (measured, analytic)
     }

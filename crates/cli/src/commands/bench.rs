@@ -113,7 +113,7 @@ pub fn bench(
         }
         state.profile = false;
         // Bytes a token must read: the active weights (MoE: top-k experts) and the KV cache so far.
-        let report = calc::report(&cpu.spec, Some(&g), timed_context as u64, KvType::F32);
+        let report = calc::report(&cpu.spec, Some(&g), timed_context as u64, KvType::F32)?;
         let active =
             (report.weight_bytes as f64 * report.params_active as f64 / report.params_total.max(1) as f64) as u64;
         let bytes_per_token = active + report.kv_cache_bytes + report.state_bytes;

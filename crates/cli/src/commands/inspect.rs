@@ -33,7 +33,7 @@ pub fn inspect(path: &Path, context: Option<u64>, json: bool) -> CmdResult {
     let g = Gguf::parse(&bytes)?;
     let spec = ModelSpec::from_gguf(&g)?;
     let context = context.unwrap_or_else(|| spec.n_ctx_train.map_or(4096, |c| (c as u64).min(4096)));
-    let mem = report(&spec, Some(&g), context, KvType::F16);
+    let mem = report(&spec, Some(&g), context, KvType::F16)?;
     let kinds: Vec<String> = spec.layers.iter().map(layer_kind).collect();
     if json {
         print_json(&serde_json::json!({
@@ -56,7 +56,7 @@ pub fn inspect(path: &Path, context: Option<u64>, json: bool) -> CmdResult {
     }
     outln!(
         "{}  ({}, GGUF v{})",
-        if spec.name.is_empty() { "(unnamed)" } else { &spec.name },
+        if spec.name.is_empty() { "(unnamed)".to_string() } else { printable(&spec.name) },
         spec.arch.name(),
         g.version
     )?;
@@ -79,6 +79,12 @@ pub fn inspect(path: &Path, context: Option<u64>, json: bool) -> CmdResult {
     }
     print_memory(&mem)?;
     Ok(true)
+}
+
+/// Text from a file, safe for a terminal: control characters (escape sequences among them) are shown
+/// escaped (`\u{1b}`), never sent raw.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 fn mib(b: u64) -> String {
@@ -110,15 +116,24 @@ pub fn memory(path: &Path, context: u64, kv: KvTypeArg, json: bool) -> CmdResult
     let bytes = read(path)?;
     let mem = if bytes.starts_with(b"GGUF") {
         let g = Gguf::parse(&bytes)?;
-        report(&ModelSpec::from_gguf(&g)?, Some(&g), context, kv_type(kv))
+        report(&ModelSpec::from_gguf(&g)?, Some(&g), context, kv_type(kv))?
     } else {
-        let text =
-            String::from_utf8(bytes).map_err(|_| format!("{} is neither GGUF nor UTF-8 JSON", path.display()))?;
+        let neither = || {
+            format!(
+                "{} is neither a GGUF file (it does not start with \"GGUF\") nor a Hugging Face config.json (a \
+                 JSON object)",
+                path.display()
+            )
+        };
+        let text = String::from_utf8(bytes).map_err(|_| neither())?;
+        if !text.trim_start().starts_with('{') {
+            return Err(neither().into());
+        }
         let spec = ModelSpec::from_hf_config(&text)?;
         if archrace_model::calc::spec_params(&spec).is_none() {
             return Err("parameter formulas cover llama, mistral, mixtral, mamba and jamba configs".into());
         }
-        report(&spec, None, context, kv_type(kv))
+        report(&spec, None, context, kv_type(kv))?
     };
     if json {
         print_json(&mem)?;

@@ -66,8 +66,19 @@ pub fn race(
     compare_fill: bool,
     json: bool,
 ) -> CmdResult {
-    if new_tokens == 0 || contexts.is_empty() || contexts.windows(2).any(|w| w[0] >= w[1]) {
-        return Err("--context needs ascending lengths and --new-tokens at least 1".into());
+    use archrace_model::race::{MAX_CONTEXT, MAX_DECODE_STEPS};
+    if contexts.is_empty() || contexts[0] == 0 || contexts.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("--context needs ascending lengths of at least 1 token".into());
+    }
+    if contexts[contexts.len() - 1] > MAX_CONTEXT {
+        return Err(format!(
+            "--context {} is past the longest race context, {MAX_CONTEXT} tokens",
+            contexts[contexts.len() - 1]
+        )
+        .into());
+    }
+    if !(1..=MAX_DECODE_STEPS).contains(&new_tokens) {
+        return Err(format!("--new-tokens {new_tokens} is outside 1..={MAX_DECODE_STEPS}").into());
     }
     let mut rows = Vec::new();
     for path in models {
@@ -79,6 +90,13 @@ pub fn race(
         let weight_bytes: u64 = g.tensors.iter().map(|t| t.size).sum();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tokenizer = Tokenizer::from_gguf(&g)?;
+        tokenizer.check_model(spec.n_vocab)?;
+        if let Some(train) = spec.n_ctx_train.filter(|&t| t < contexts[contexts.len() - 1]) {
+            super::warn(&format!(
+                "{name}: contexts past its training context ({train} tokens) measure speed and memory; its text \
+                 there means nothing"
+            ));
+        }
         let mut filler = Filler::default();
         let mut token = 0u32;
         let mut first = true;
@@ -120,7 +138,7 @@ pub fn race(
             }
             let ms = median(times);
             let m = engine.memory(weight_bytes);
-            let report = calc::report(&spec, Some(&g), engine.pos() as u64, engine.kv_type());
+            let report = calc::report(&spec, Some(&g), engine.pos() as u64, engine.kv_type())?;
             let row = Row {
                 model: name.clone(),
                 arch: format!("{:?}", spec.arch).to_lowercase(),

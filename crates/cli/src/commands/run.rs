@@ -16,6 +16,10 @@ pub fn logits(path: &Path, tokens: &[u32], backend: Backend, kv: KvType, json: b
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
     let mut engine = Engine::load(&g, backend, kv)?;
+    let limit = archrace_model::race::context_limit(engine.spec());
+    if tokens.len() > limit {
+        return Err(format!("{} tokens are more than the model's context length, {limit}", tokens.len()).into());
+    }
     let logits = engine.logits_all(tokens)?;
     let rows: Vec<&[f32]> = logits.chunks(engine.spec().n_vocab).collect();
     if json {
@@ -44,14 +48,24 @@ pub fn generate(
     kv: KvType,
     json: bool,
 ) -> CmdResult {
+    config.validate()?;
     let bytes = read(path)?;
     let g = Gguf::parse(&bytes)?;
     let mut engine = Engine::load(&g, backend, kv)?;
     let tok = Tokenizer::from_gguf(&g)?;
+    tok.check_model(engine.spec().n_vocab)?;
     let greedy_on_device = backend == Backend::Gpu && config.temperature <= 0.0 && config.repeat_penalty == 1.0;
     let prompt_ids = tok.encode(prompt, tok.add_bos, false);
     if prompt_ids.is_empty() {
         return Err("the prompt is empty and the model adds no BOS: nothing to start from".into());
+    }
+    let limit = archrace_model::race::context_limit(engine.spec());
+    if prompt_ids.len().saturating_add(n) > limit {
+        return Err(format!(
+            "the prompt's {} tokens and -n {n} pass the model's context length, {limit} tokens",
+            prompt_ids.len()
+        )
+        .into());
     }
     let mut sampler = Sampler::new(config);
     let start = Instant::now();
