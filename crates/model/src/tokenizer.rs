@@ -367,7 +367,7 @@ impl Tokenizer {
 /// Candidate pairs wait in a heap and symbols form a linked list, so a word of n characters costs
 /// O(n log n) pair lookups, not the O(n^2) of rescanning every pair after each merge (a 32 KiB word
 /// took minutes that way).
-fn merge_pairs<'t>(text: &'t str, priority: impl Fn(&str, &str) -> Option<f32>) -> Vec<&'t str> {
+fn merge_pairs(text: &str, priority: impl Fn(&str, &str) -> Option<f32>) -> Vec<&str> {
     use std::cmp::Ordering;
     use std::collections::BinaryHeap;
 
