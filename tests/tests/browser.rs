@@ -65,6 +65,14 @@ mod models {
         got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
     }
 
+    #[wasm_bindgen_test]
+    fn rel_err_fails_rows_with_nan_or_infinity() {
+        assert_eq!(rel_err(&[1.0, 2.5], &[1.0, 2.0], 2.0), 0.25);
+        assert_eq!(rel_err(&[f32::NAN; 2], &[1.0, 2.0], 2.0), f32::INFINITY);
+        assert_eq!(rel_err(&[1.0, 2.0], &[f32::INFINITY, 2.0], 2.0), f32::INFINITY);
+        assert_eq!(rel_err(&[1.0], &[1.0, 2.0], 2.0), f32::INFINITY);
+    }
+
     /// Lets the browser run its event loop (a macrotask: the test driver's requests get through).
     async fn yield_to_browser() {
         let promise = js_sys::Promise::new(&mut |resolve, _| {

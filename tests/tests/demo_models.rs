@@ -3,6 +3,10 @@
 //! match the training framework's (PyTorch's forward pass with the file's own weights, recorded in
 //! `tests/fixtures/demo/`) within 1e-3; the GPU agrees with the CPU; a seeded generation of 32 tokens
 //! reproduces the one `archrace generate` recorded when the models were made.
+//!
+//! That last golden was recorded by archrace itself, so it only proves nothing changed. Beside it, each
+//! sampled token is checked independently: a sampler written plainly here in f64 from llama.cpp's rules
+//! (top-k, top-p, min-p, temperature), given the same uniform draw, must pick the same token.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -12,7 +16,7 @@ use common::{ids, rel_err};
 use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
 use archrace_gpu::GpuModel;
-use archrace_model::{calc, Ffn, Mixer, ModelSpec, Sampler, SamplerConfig, Tokenizer};
+use archrace_model::{calc, Ffn, Mixer, ModelSpec, Sampler, SamplerConfig, SplitMix64, Tokenizer};
 use archrace_tests::gpu::context_or_skip;
 use serde_json::Value as Json;
 use std::path::PathBuf;
@@ -149,6 +153,7 @@ fn bundled_models_generate_reproducibly() {
         let config =
             SamplerConfig { temperature: 0.8, seed: rec["seed"].as_u64().unwrap(), ..SamplerConfig::default() };
         let run = || {
+            let mut draws = SplitMix64::new(config.seed);
             let mut sampler = Sampler::new(config.clone());
             let mut history = tok.encode(rec["prompt"].as_str().unwrap(), tok.add_bos, false);
             let mut state = cpu.new_state();
@@ -157,6 +162,8 @@ fn bundled_models_generate_reproducibly() {
             let mut out = Vec::new();
             for _ in 0..rec["n"].as_u64().unwrap() {
                 let next = sampler.sample(&last, &history);
+                let want = reference_pick(&last, &config, draws.next_f32());
+                assert!(want.contains(&next), "{file}: sampled {next}, the reference sampler {want:?}");
                 out.push(next);
                 history.push(next);
                 last = cpu.forward(&mut state, &[next]).unwrap();
@@ -168,6 +175,65 @@ fn bundled_models_generate_reproducibly() {
         assert_eq!(run(), first, "{file}: a second run with the same seed");
         eprintln!("{file}: {:?}", tok.decode(&first, false));
     }
+}
+
+/// The token llama.cpp's sampling rules pick from `logits` with the uniform draw `u`, computed in f64
+/// independently of `archrace_model::sample`: candidates by logit (lowest id on ties), the top k, the
+/// smallest prefix whose probability reaches top-p, those at least min-p times the likeliest, then the
+/// first whose cumulative weight at the temperature passes `u` times the total. Two ids when `u` lies
+/// within rounding of a boundary (either is right).
+fn reference_pick(logits: &[f32], c: &SamplerConfig, u: f32) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    order.truncate(if c.top_k > 0 { c.top_k } else { order.len() });
+    let max = f64::from(logits[order[0]]);
+    let p: Vec<f64> = order.iter().map(|&i| (f64::from(logits[i]) - max).exp()).collect();
+    let sum: f64 = p.iter().sum();
+    let mut keep = order.len();
+    let mut cumulative = 0.0;
+    for (i, x) in p.iter().enumerate() {
+        cumulative += x / sum;
+        if cumulative >= f64::from(c.top_p) {
+            keep = i + 1;
+            break;
+        }
+    }
+    keep = keep.min(p.iter().take_while(|&&x| x / p[0] >= f64::from(c.min_p)).count().max(1));
+    let w: Vec<f64> =
+        order[..keep].iter().map(|&i| ((f64::from(logits[i]) - max) / f64::from(c.temperature)).exp()).collect();
+    let target = f64::from(u) * w.iter().sum::<f64>();
+    let mut cumulative = 0.0;
+    for (k, &x) in w.iter().enumerate() {
+        cumulative += x;
+        if cumulative > target {
+            let near = |edge: f64| (edge - target).abs() <= 1e-5 * cumulative;
+            let mut ids = vec![order[k] as u32];
+            if near(cumulative) && k + 1 < keep {
+                ids.push(order[k + 1] as u32);
+            }
+            if k > 0 && near(cumulative - x) {
+                ids.push(order[k - 1] as u32);
+            }
+            return ids;
+        }
+    }
+    vec![order[keep - 1] as u32]
+}
+
+#[test]
+fn the_reference_sampler_follows_the_rules() {
+    let c = SamplerConfig { temperature: 1.0, top_k: 3, top_p: 1.0, min_p: 0.0, ..SamplerConfig::default() };
+    // Weights e^2, e^1, e^0 over the top three; the fourth is cut by top-k.
+    let logits = [0.0f32, 2.0, 1.0, 1.9e-3, -5.0];
+    let (e2, e1, e0) = (2f64.exp(), 1f64.exp(), 1f64);
+    let total = e2 + e1 + e0;
+    assert_eq!(reference_pick(&logits, &c, 0.0), [1]);
+    assert_eq!(reference_pick(&logits, &c, ((e2 + 0.5 * e1) / total) as f32), [2]);
+    assert_eq!(reference_pick(&logits, &c, 0.999), [3]);
+    // min-p 0.5 keeps only the likeliest (e^1 / e^2 < 0.5): every draw picks it.
+    assert_eq!(reference_pick(&logits, &SamplerConfig { min_p: 0.5, ..c.clone() }, 0.999), [1]);
+    // It disagrees with a sampler that ignores top-k: the check can fail.
+    assert_ne!(reference_pick(&logits, &SamplerConfig { top_k: 0, ..c }, 0.9999), [3]);
 }
 
 #[test]

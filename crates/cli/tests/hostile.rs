@@ -153,7 +153,10 @@ fn file_text_is_escaped_for_the_terminal_and_a_short_tokenizer_is_refused() {
         edit.push(("tokenizer.ggml.token_type", Value::Array(t.into())));
     }
     let path = temp_file("short-vocab.gguf", &llama_with(&edit));
-    refused(&["generate", &path, "--prompt", "a", "-n", "1"], "the tokenizer has 200 tokens but the model's embedding has 262 rows");
+    refused(
+        &["generate", &path, "--prompt", "a", "-n", "1"],
+        "the tokenizer has 200 tokens but the model's embedding has 262 rows",
+    );
 }
 
 #[test]
