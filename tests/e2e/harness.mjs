@@ -21,27 +21,49 @@ const TYPES = {
   '.gguf': 'application/octet-stream',
 };
 
-/** Serves DIST on 127.0.0.1 at a free port; resolves to { url, close, hits } (`hits`: requests per path). */
+/**
+ * Serves DIST on 127.0.0.1 at a free port; resolves to { url, close, hits, heads } (`hits`: GET requests
+ * per path, `heads`: HEAD requests per path). Every response allows any origin (so the same server, named
+ * `localhost`, stands in for another site) and gives its Content-Length. `/huge.gguf` claims 3 GiB and
+ * sends none of it.
+ */
 export function serveDist() {
   if (!fs.existsSync(path.join(DIST, 'index.html'))) {
     throw new Error(`${DIST}/index.html is missing: run trunk build --release first (scripts/dev build)`);
   }
   const hits = new Map();
+  const heads = new Map();
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    hits.set(urlPath, (hits.get(urlPath) ?? 0) + 1);
-    const file = path.join(DIST, urlPath === '/' ? 'index.html' : urlPath);
-    if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end('not found');
+    const count = req.method === 'HEAD' ? heads : hits;
+    count.set(urlPath, (count.get(urlPath) ?? 0) + 1);
+    const cors = { 'access-control-allow-origin': '*' };
+    if (urlPath === '/huge.gguf') {
+      res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream', 'content-length': String(3 * 2 ** 30) });
+      res.flushHeaders();
+      setTimeout(() => res.destroy(), 5000);
       return;
     }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    const file = path.join(DIST, urlPath === '/' ? 'index.html' : urlPath);
+    if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404, cors).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      ...cors,
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': String(fs.statSync(file).size),
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     fs.createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}/`, hits, close: () => new Promise((r) => server.close(r)) });
+      resolve({ url: `http://127.0.0.1:${port}/`, port, hits, heads, close: () => new Promise((r) => server.close(r)) });
     });
   });
 }

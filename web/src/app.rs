@@ -1,9 +1,14 @@
 //! The page: the race (controls, lanes, charts), the visitor's GPU, and a kernel checked against the CPU.
 
-use crate::components::{start_race, DevicePanel, KernelCheck, LaneCard, RaceCharts, RaceControls, StripLegend};
-use crate::engine::{self, Command};
+use crate::components::{
+    start_race, CachePanel, DevicePanel, KernelCheck, LaneCard, RaceCharts, RaceControls, StripLegend,
+};
+use crate::engine::fetch::{foreign_host, remote_size};
+use crate::engine::{self, Command, ModelSource};
 use crate::probe::{probe, self_test};
-use crate::race_state::{apply_event, linked_sources, EngineCtx, LaneModel, LaneSource, LanesCtx, RunCtx, SettingsCtx};
+use crate::race_state::{
+    apply_event, linked_sources, Consent, EngineCtx, LaneModel, LaneSource, LanesCtx, RunCtx, SettingsCtx,
+};
 use crate::state::{CheckCtx, CheckState, DeviceCtx, DeviceState};
 use crate::url_state::RaceSettings;
 use leptos::prelude::*;
@@ -51,8 +56,22 @@ pub fn App() -> impl IntoView {
         self_test(gpu.as_deref(), check).await;
         let handle = engine::spawn(gpu, move |event| apply_event(lanes, run, event));
         for lane in lanes.get_untracked() {
-            if let LaneSource::Linked(source) = lane.source.get_untracked() {
-                handle.send(Command::Load { lane: lane.id, source });
+            match lane.source.get_untracked() {
+                // A shared link's model on another site waits for the reader (host and size first).
+                LaneSource::Linked(ModelSource::Url(url)) if foreign_host(&url).is_some() => {
+                    let host = foreign_host(&url).unwrap_or_default();
+                    lane.consent.set(Some(Consent { url: url.clone(), host, size: None }));
+                    leptos::task::spawn_local(async move {
+                        let size = remote_size(&url).await;
+                        lane.consent.update(|c| {
+                            if let Some(c) = c.as_mut().filter(|c| c.url == url) {
+                                c.size = size;
+                            }
+                        });
+                    });
+                }
+                LaneSource::Linked(source) => handle.send(Command::Load { lane: lane.id, source }),
+                LaneSource::File(_) => {}
             }
         }
         engine.set(Some(handle));
@@ -102,6 +121,7 @@ pub fn App() -> impl IntoView {
             <div class="diagnostics">
                 <DevicePanel/>
                 <KernelCheck/>
+                <CachePanel/>
             </div>
         </main>
     }

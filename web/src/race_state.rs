@@ -42,6 +42,21 @@ pub struct LaneModel {
     pub error: RwSignal<Option<String>>,
     /// Work in progress.
     pub progress: RwSignal<Option<Progress>>,
+    /// A shared link's model from another site, waiting for the reader's click.
+    pub consent: RwSignal<Option<Consent>>,
+}
+
+/// A model from another site that a shared link asks to load: nothing is downloaded until the reader
+/// agrees, having seen the host and the size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Consent {
+    /// The model's URL.
+    pub url: String,
+    /// Its host, as the reader should judge it.
+    pub host: String,
+    /// Its size from a HEAD request's Content-Length, once known (`None` while asking or when the server
+    /// does not say).
+    pub size: Option<u64>,
 }
 
 /// A lane's model source as the page knows it.
@@ -67,6 +82,7 @@ impl LaneModel {
             stopped: RwSignal::new(None),
             error: RwSignal::new(None),
             progress: RwSignal::new(None),
+            consent: RwSignal::new(None),
         }
     }
 
@@ -78,9 +94,9 @@ impl LaneModel {
         self.stopped.set(None);
     }
 
-    /// Whether the lane has settled after loading: ready or failed.
+    /// Whether the lane has settled after loading: ready, failed, or waiting for the reader's consent.
     pub fn settled(&self) -> bool {
-        self.info.with(Option::is_some) || self.error.with(Option::is_some)
+        self.info.with(Option::is_some) || self.error.with(Option::is_some) || self.consent.with(Option::is_some)
     }
 }
 

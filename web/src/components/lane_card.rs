@@ -4,7 +4,7 @@ use super::explainer::Explainer;
 use super::layer_strip::LayerStrip;
 use super::model_picker::ModelPicker;
 use crate::chart::fmt_bytes;
-use crate::engine::{Command, MemoryFigures};
+use crate::engine::{Command, MemoryFigures, ModelSource};
 use crate::race_state::{remove_lane, EngineCtx, LaneModel, LanesCtx};
 use leptos::prelude::*;
 
@@ -41,6 +41,7 @@ pub fn LaneCard(
                 <h3>
                     {move || lane.info.with(|i| match i {
                         Some(i) => format!("{} · {}", i.arch, i.name),
+                        None if lane.consent.with(Option::is_some) => "not loaded".to_string(),
                         None => "loading…".to_string(),
                     })}
                 </h3>
@@ -48,6 +49,7 @@ pub fn LaneCard(
                     disabled=move || lanes.with(|l| l.len() <= 1)>"×"</button>
             </header>
             <ModelPicker lane/>
+            <LaneConsent lane/>
             <LaneProgress lane/>
             {move || lane.error.get().map(|e| view! { <p class="error" role="alert" data-testid="lane-error">{e}</p> })}
             {move || lane.info.get().map(|info| {
@@ -69,6 +71,40 @@ pub fn LaneCard(
             })}
             <LaneMemory lane/>
         </article>
+    }
+}
+
+/// A shared link's model from another site: the host and size, and nothing downloaded until the reader
+/// clicks.
+#[component]
+fn LaneConsent(lane: LaneModel) -> impl IntoView {
+    let EngineCtx(engine) = expect_context::<EngineCtx>();
+    move || {
+        lane.consent.get().map(|c| {
+            let size = match c.size {
+                Some(bytes) => fmt_bytes(bytes),
+                None => "size not given".to_string(),
+            };
+            let url = c.url.clone();
+            let accept = move |_| {
+                lane.consent.set(None);
+                match engine.get_untracked() {
+                    Some(e) => e.send(Command::Load { lane: lane.id, source: ModelSource::Url(url.clone()) }),
+                    None => lane.error.set(Some("the engine is not ready yet: wait for the device check".into())),
+                }
+            };
+            view! {
+                <div class="consent" role="group" aria-label="Model from another site" data-testid="lane-consent">
+                    <p>
+                        "This link loads a model from " <strong data-testid="consent-host">{c.host.clone()}</strong>
+                        " (" <span data-testid="consent-size">{size}</span> "), another site than this page. "
+                        "It downloads only if you choose to."
+                    </p>
+                    <p class="muted consent-url">{c.url.clone()}</p>
+                    <button data-testid="consent-load" on:click=accept>"Load from " {c.host.clone()}</button>
+                </div>
+            }
+        })
     }
 }
 

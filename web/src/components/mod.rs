@@ -1,5 +1,6 @@
 //! The page's components, one per file.
 
+mod cache_panel;
 mod charts;
 mod controls;
 mod device_panel;
@@ -9,6 +10,7 @@ mod lane_card;
 mod layer_strip;
 mod model_picker;
 
+pub use cache_panel::CachePanel;
 pub use charts::{series, LineChart, Metric, RaceCharts, Series};
 pub use controls::{start_race, RaceControls};
 pub use device_panel::{AdapterFacts, DevicePanel};

@@ -10,20 +10,52 @@ pub const MAX_MODEL_BYTES: u64 = 1536 << 20;
 /// The Cache API bucket for downloaded models.
 const CACHE_NAME: &str = "archrace-models-v1";
 
-/// Fetches `url`, calling `progress(done, total)` as bytes arrive. `cache` keeps (and reuses) a copy;
+/// The host of `url` when it lies on another site than this page (another origin): a shared link's model
+/// from there is only fetched after the reader agrees. `None` for this page's own origin (the bundled
+/// models) and for a URL the browser cannot parse (the download then fails with its own message).
+pub fn foreign_host(url: &str) -> Option<String> {
+    let location = web_sys::window()?.location();
+    let parsed = web_sys::Url::new_with_base(url, &location.href().ok()?).ok()?;
+    (parsed.origin() != location.origin().ok()?).then(|| parsed.host())
+}
+
+/// The size a server gives for `url` (a HEAD request's Content-Length), without downloading it.
+pub async fn remote_size(url: &str) -> Option<u64> {
+    let window = web_sys::window()?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.ok()?.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    response.headers().get("content-length").ok().flatten()?.parse().ok()
+}
+
+/// Fetches `url`, calling `progress(done, total)` as bytes arrive. `cache` keeps (and reuses) a copy; a
+/// cached copy that no longer parses as GGUF is dropped, said through `notice`, and downloaded again.
 /// `abort` cancels the download.
 pub async fn fetch_model(
     url: &str,
     cache: bool,
     abort: &web_sys::AbortSignal,
     progress: &dyn Fn(u64, Option<u64>),
+    notice: &dyn Fn(String),
 ) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let bucket = if cache { open_cache(&window).await } else { None };
     if let Some(bucket) = &bucket {
         if let Some(bytes) = cached(bucket, url).await {
-            progress(bytes.len() as u64, Some(bytes.len() as u64));
-            return Ok(bytes);
+            match archrace_gguf::Gguf::parse(&bytes) {
+                Ok(_) => {
+                    progress(bytes.len() as u64, Some(bytes.len() as u64));
+                    return Ok(bytes);
+                }
+                Err(e) => {
+                    let _ = JsFuture::from(bucket.delete_with_str(url)).await;
+                    notice(format!("the cached copy of {url} no longer parses ({e}): dropped it, downloading again"));
+                }
+            }
         }
     }
     let init = web_sys::RequestInit::new();
@@ -113,8 +145,75 @@ async fn cached(bucket: &web_sys::Cache, url: &str) -> Option<Vec<u8>> {
     Some(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Keeps a copy; a full quota only costs the next visit a download.
+/// The header that records when a copy was stored.
+const STORED_HEADER: &str = "x-archrace-stored";
+
+/// Keeps a copy, with its size and the time it was stored; a full quota only costs the next visit a
+/// download.
 async fn store(bucket: &web_sys::Cache, url: &str, bytes: &[u8]) {
-    let Ok(response) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes.to_vec())) else { return };
+    let Ok(headers) = web_sys::Headers::new() else { return };
+    let _ = headers.set("content-length", &bytes.len().to_string());
+    let _ = headers.set(STORED_HEADER, &String::from(js_sys::Date::new_0().to_iso_string()));
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let Ok(response) = web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes.to_vec()), &init) else {
+        return;
+    };
     let _ = JsFuture::from(bucket.put_with_str(url, &response)).await;
+}
+
+/// A model in the browser's cache.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedModel {
+    /// Where it was downloaded from.
+    pub url: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was stored (ISO 8601), empty for a copy stored before the time was recorded.
+    pub stored: String,
+}
+
+/// Every cached model, in the cache's order.
+pub async fn list_cached() -> Result<Vec<CachedModel>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let bucket = open_cache(&window).await.ok_or("this browser gives the page no Cache API")?;
+    let requests: js_sys::Array = JsFuture::from(bucket.keys())
+        .await
+        .map_err(|e| format!("cannot list the cache: {}", describe(&e)))?
+        .dyn_into()
+        .map_err(|_| "the cache's keys are not a list".to_string())?;
+    let mut out = Vec::new();
+    for request in requests.iter() {
+        let Ok(request) = request.dyn_into::<web_sys::Request>() else { continue };
+        let url = request.url();
+        let Ok(hit) = JsFuture::from(bucket.match_with_request(&request)).await else { continue };
+        let Ok(response) = hit.dyn_into::<web_sys::Response>() else { continue };
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let bytes = match header("content-length").and_then(|v| v.parse().ok()) {
+            Some(n) => n,
+            // An entry without the header: measure it.
+            None => match response.array_buffer().map(JsFuture::from) {
+                Ok(f) => f.await.map(|b| js_sys::ArrayBuffer::from(b).byte_length() as u64).unwrap_or(0),
+                Err(_) => 0,
+            },
+        };
+        out.push(CachedModel { url, bytes, stored: header(STORED_HEADER).unwrap_or_default() });
+    }
+    Ok(out)
+}
+
+/// Removes one cached model (`Some(url)`) or all of them (`None`).
+pub async fn remove_cached(url: Option<&str>) -> Result<(), String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let result = match url {
+        Some(url) => {
+            let bucket = open_cache(&window).await.ok_or("this browser gives the page no Cache API")?;
+            JsFuture::from(bucket.delete_with_str(url)).await
+        }
+        None => {
+            let storage = window.caches().map_err(|e| describe(&e))?;
+            JsFuture::from(storage.delete(CACHE_NAME)).await
+        }
+    };
+    result.map(|_| ()).map_err(|e| format!("cannot remove from the cache: {}", describe(&e)))
 }

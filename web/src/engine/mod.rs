@@ -238,7 +238,11 @@ impl Engine {
         wasm_bindgen_futures::spawn_local(async move {
             let progress =
                 |done, total| emit(Event::Progress { lane, what: format!("downloading {name}"), done, total });
-            let result = fetch::fetch_model(&url, cache, &signal, &progress).await;
+            let notice = |what: String| {
+                web_sys::console::warn_1(&what.clone().into());
+                emit(Event::Progress { lane, what, done: 0, total: None });
+            };
+            let result = fetch::fetch_model(&url, cache, &signal, &progress, &notice).await;
             let _ = tx.unbounded_send(Msg::Fetched { lane, ticket, name, result });
         });
     }

@@ -1,0 +1,117 @@
+// Safe sharing, end to end in headless Chromium: a shared link's model from another site waits for the
+// reader (host and size shown, nothing downloaded before the click); the model cache lists and removes
+// its entries, and a cached copy that no longer parses is dropped and downloaded again; the download size
+// cap holds; a model's name holding markup is shown as text.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serveDist, launch, screenshot, DIST } from './harness.mjs';
+
+const SLOW = 300_000;
+let site;
+before(async () => {
+  site = await serveDist();
+});
+after(async () => {
+  await site?.close();
+});
+
+const lane = (page, i) => page.getByTestId('lane').nth(i);
+
+test('a shared link asks before loading from another site; the cache lists, drops and removes', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = browser;
+    const model = '/public/models/rwkv7-q8_0.gguf';
+    // The same server under another name is another origin: another site, as far as the page knows.
+    const foreign = `http://localhost:${site.port}${model}`;
+    const gets = () => site.hits.get(model) ?? 0;
+    await page.goto(`${site.url}?lanes=mamba,url:${encodeURIComponent(foreign)}&n=4`);
+    const consent = lane(page, 1).getByTestId('lane-consent');
+    await consent.waitFor({ timeout: SLOW });
+    assert.equal(await consent.getByTestId('consent-host').textContent(), `localhost:${site.port}`);
+    await page.waitForFunction(
+      () => /[KM]iB/.test(document.querySelector('[data-testid=consent-size]')?.textContent ?? ''),
+      null,
+      { timeout: 60_000 },
+    );
+    const size = fs.statSync(path.join(DIST, model)).size;
+    assert.equal(gets(), 0, 'nothing downloaded before the click');
+    assert.equal(site.heads.get(model), 1, 'one HEAD request for the size');
+    // The bundled lane races meanwhile.
+    await page.waitForFunction(
+      () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
+      null,
+      { timeout: SLOW, polling: 500 },
+    );
+    await screenshot(page, 'consent');
+    await consent.getByTestId('consent-load').click();
+    await page.waitForSelector('[data-testid=lane][data-arch=rwkv7]', { timeout: SLOW });
+    assert.equal(gets(), 1, 'downloaded on the click');
+
+    // The cache lists it with its size.
+    await page.getByTestId('cache-refresh').click();
+    const entry = page.locator(`[data-testid=cache-entry][data-url="${foreign}"]`);
+    await entry.waitFor({ timeout: 60_000 });
+    assert.match(await entry.textContent(), /rwkv7-q8_0\.gguf/);
+    assert.ok(size > 0);
+
+    // A cached copy that no longer parses is dropped and downloaded again.
+    await page.evaluate(async (url) => {
+      const bucket = await caches.open('archrace-models-v1');
+      await bucket.put(url, new Response('not a GGUF file'));
+    }, foreign);
+    await page.reload();
+    await lane(page, 1).getByTestId('consent-load').click({ timeout: SLOW });
+    await page.waitForSelector('[data-testid=lane][data-arch=rwkv7]', { timeout: SLOW });
+    assert.equal(gets(), 2, 'the broken copy was replaced by a download');
+
+    // Removed from the cache: one entry, then all.
+    await page.getByTestId('cache-refresh').click();
+    await entry.waitFor({ timeout: 60_000 });
+    await entry.getByTestId('cache-remove').click();
+    await page.getByTestId('cache-empty').waitFor({ timeout: 60_000 });
+    assert.equal(await page.evaluate(async () => (await (await caches.open('archrace-models-v1')).keys()).length), 0);
+    assert.deepEqual(browser.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the download cap holds, and markup in a model name is shown as text', async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = browser;
+    await page.goto(`${site.url}?lanes=mamba&n=4`);
+    await page.waitForSelector('[data-testid=lane][data-arch=mamba]', { timeout: SLOW });
+    // A server that claims 3 GiB: refused from the header, before the body.
+    await page.getByTestId('model-picker').selectOption('url');
+    await page.getByTestId('model-url').fill(`${site.url}huge.gguf`);
+    await page.getByTestId('model-url-load').click();
+    const error = page.getByTestId('lane-error');
+    await error.waitFor({ timeout: 60_000 });
+    assert.match(await error.textContent(), /is 3072 MiB; a lane takes at most 1536 MiB/);
+
+    // The bundled Mamba with its general.name rewritten, same length, to markup.
+    const bytes = fs.readFileSync(path.join(DIST, 'public/models/mamba-q8_0.gguf'));
+    const key = bytes.indexOf('general.name');
+    const name = bytes.indexOf('shakespeare-2m', key);
+    assert.ok(key > 0 && name > key && name - key < 40, 'general.name found');
+    const markup = '<b id=x>xx</b>';
+    assert.equal(markup.length, 'shakespeare-2m'.length);
+    bytes.write(markup, name, 'latin1');
+    await page.getByTestId('model-picker').selectOption('file');
+    await page.getByTestId('model-file').setInputFiles({ name: 'markup.gguf', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=lane] h3')?.textContent.includes('<b id=x>'),
+      null,
+      { timeout: SLOW },
+    );
+    assert.equal(await page.evaluate(() => document.getElementById('x')), null, 'no element made from the name');
+    assert.equal(await page.locator('[data-testid=lane] h3 b').count(), 0);
+    await screenshot(page, 'markup-name');
+  } finally {
+    await browser.close();
+  }
+});
