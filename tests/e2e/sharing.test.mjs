@@ -115,3 +115,44 @@ test('the download cap holds, and markup in a model name is shown as text', asyn
     await browser.close();
   }
 });
+
+test('with WebGPU: a device destroyed mid-race is offered a restart on a new device, and the race runs again', async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page } = browser;
+    // Keep every device the page asks for, so the test can destroy it as a driver reset would.
+    await page.addInitScript(() => {
+      window.__gpuDevices = [];
+      const request = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...args) {
+        const device = await request.apply(this, args);
+        window.__gpuDevices.push(device);
+        return device;
+      };
+    });
+    await page.goto(`${site.url}?lanes=mamba&n=256`);
+    const tps = () =>
+      page.waitForFunction(
+        () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
+        null,
+        { timeout: SLOW, polling: 250 },
+      );
+    await tps();
+    assert.equal(await page.evaluate(() => window.__gpuDevices.length), 1);
+    await page.evaluate(() => window.__gpuDevices[0].destroy());
+    const lost = page.getByTestId('device-lost');
+    await lost.waitFor({ timeout: SLOW });
+    assert.match(await lost.textContent(), /Every lane stopped: the GPU device was lost/);
+    assert.match(await page.getByTestId('lane-error').textContent(), /device/i);
+    await screenshot(page, 'device-lost');
+    await page.getByTestId('restart-device').click();
+    await page.getByTestId('lane-error').waitFor({ state: 'detached', timeout: SLOW });
+    await tps();
+    assert.equal(await page.evaluate(() => window.__gpuDevices.length), 2, 'a new device');
+    assert.equal(await page.getByTestId('device-lost').count(), 0);
+    assert.equal(await page.getByTestId('lane-backend').textContent(), 'GPU (WebGPU)');
+    assert.deepEqual(browser.errors.filter((e) => !/destroyed|lost|Instance dropped|Device/i.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});

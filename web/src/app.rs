@@ -26,6 +26,50 @@ fn write_query(query: &str) {
     }
 }
 
+/// Probes the GPU (a new device each time), runs the kernel self-test, starts an engine on it and loads
+/// every lane: bundled and same-site models at once, another site's only after the reader's consent, a
+/// file from disk only when picked again (its bytes are not kept).
+async fn start_engine(
+    first: bool,
+    device: RwSignal<DeviceState>,
+    check: RwSignal<CheckState>,
+    lanes: RwSignal<Vec<LaneModel>>,
+    run: RunCtx,
+    engine: RwSignal<Option<engine::EngineHandle>>,
+) {
+    let gpu = probe(device).await.map(Rc::new);
+    self_test(gpu.as_deref(), check).await;
+    let handle = engine::spawn(gpu, move |event| apply_event(lanes, run, event));
+    for lane in lanes.get_untracked() {
+        match lane.source.get_untracked() {
+            // Still waiting for the reader.
+            _ if lane.consent.with_untracked(Option::is_some) => {}
+            // A shared link's model on another site waits for the reader (host and size first). After a
+            // restart, a model the reader already let in loads again.
+            LaneSource::Linked(ModelSource::Url(url)) if first => match foreign_host(&url) {
+                Some(host) => ask_consent(lane, url, host),
+                None => handle.send(Command::Load { lane: lane.id, source: ModelSource::Url(url) }),
+            },
+            LaneSource::Linked(source) => handle.send(Command::Load { lane: lane.id, source }),
+            LaneSource::File(name) => lane.error.set(Some(format!("{name} came from this computer: pick it again"))),
+        }
+    }
+    engine.set(Some(handle));
+}
+
+/// Shows the lane's consent question, and asks the server for the size meanwhile.
+fn ask_consent(lane: LaneModel, url: String, host: String) {
+    lane.consent.set(Some(Consent { url: url.clone(), host, size: None }));
+    leptos::task::spawn_local(async move {
+        let size = remote_size(&url).await;
+        lane.consent.update(|c| {
+            if let Some(c) = c.as_mut().filter(|c| c.url == url) {
+                c.size = size;
+            }
+        });
+    });
+}
+
 /// The whole playground. Reads the settings from the URL, probes the GPU, starts the engine on it (or on
 /// the CPU), loads every lane, and starts the race as soon as all lanes have loaded.
 #[component]
@@ -43,7 +87,7 @@ pub fn App() -> impl IntoView {
             .collect::<Vec<_>>(),
     );
     let engine = RwSignal::new(None);
-    let run = RunCtx { running: RwSignal::new(false), next_step: RwSignal::new(0) };
+    let run = RunCtx { running: RwSignal::new(false), next_step: RwSignal::new(0), device_lost: RwSignal::new(None) };
     provide_context(DeviceCtx(device));
     provide_context(CheckCtx(check));
     provide_context(SettingsCtx(settings));
@@ -51,34 +95,26 @@ pub fn App() -> impl IntoView {
     provide_context(EngineCtx(engine));
     provide_context(run);
 
-    leptos::task::spawn_local(async move {
-        let gpu = probe(device).await.map(Rc::new);
-        self_test(gpu.as_deref(), check).await;
-        let handle = engine::spawn(gpu, move |event| apply_event(lanes, run, event));
-        for lane in lanes.get_untracked() {
-            match lane.source.get_untracked() {
-                // A shared link's model on another site waits for the reader (host and size first).
-                LaneSource::Linked(ModelSource::Url(url)) if foreign_host(&url).is_some() => {
-                    let host = foreign_host(&url).unwrap_or_default();
-                    lane.consent.set(Some(Consent { url: url.clone(), host, size: None }));
-                    leptos::task::spawn_local(async move {
-                        let size = remote_size(&url).await;
-                        lane.consent.update(|c| {
-                            if let Some(c) = c.as_mut().filter(|c| c.url == url) {
-                                c.size = size;
-                            }
-                        });
-                    });
-                }
-                LaneSource::Linked(source) => handle.send(Command::Load { lane: lane.id, source }),
-                LaneSource::File(_) => {}
-            }
-        }
-        engine.set(Some(handle));
-    });
-
-    // The default race starts by itself once every lane has loaded (or failed to).
+    // The race starts by itself once every lane has loaded (or failed, or waits for the reader): on the
+    // first visit, and again after a restart on a new device.
     let auto_start = StoredValue::new(true);
+    leptos::task::spawn_local(start_engine(true, device, check, lanes, run, engine));
+    let restart = move || {
+        run.device_lost.set(None);
+        if let Some(old) = engine.get_untracked() {
+            old.shutdown();
+        }
+        engine.set(None);
+        auto_start.set_value(true);
+        for lane in lanes.get_untracked() {
+            lane.info.set(None);
+            lane.error.set(None);
+            lane.memory.set(None);
+            lane.clear_run();
+        }
+        leptos::task::spawn_local(start_engine(false, device, check, lanes, run, engine));
+    };
+
     Effect::new(move |_| {
         let all = lanes.get();
         let ready = engine.with(Option::is_some) && !all.is_empty() && all.iter().all(LaneModel::settled);
@@ -110,6 +146,12 @@ pub fn App() -> impl IntoView {
                     "token; Mamba's and RWKV's state stays flat. Extend the context and watch the charts."
                 </p>
             </header>
+            {move || run.device_lost.get().map(|why| view! {
+                <div class="device-lost" role="alert" data-testid="device-lost">
+                    <p>"Every lane stopped: " {why}</p>
+                    <button data-testid="restart-device" on:click=move |_| restart()>"Restart on a new device"</button>
+                </div>
+            })}
             <RaceControls/>
             <StripLegend/>
             <section class="lanes" aria-label="Lanes">

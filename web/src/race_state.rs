@@ -119,6 +119,8 @@ pub struct RunCtx {
     pub running: RwSignal<bool>,
     /// Index into [`CONTEXT_STEPS`] of the next extension.
     pub next_step: RwSignal<usize>,
+    /// Why the GPU device went away, while the page offers a new one.
+    pub device_lost: RwSignal<Option<String>>,
 }
 
 /// Adds a lane (up to [`MAX_LANES`]) and returns it; `None` when full.
@@ -213,5 +215,9 @@ pub fn apply_event(lanes: RwSignal<Vec<LaneModel>>, run: RunCtx, event: Event) {
             }
         }
         Event::Idle => run.running.set(false),
+        Event::DeviceLost { message } => {
+            run.running.set(false);
+            run.device_lost.set(Some(message));
+        }
     }
 }

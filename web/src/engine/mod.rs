@@ -24,7 +24,14 @@ use std::rc::Rc;
 /// Messages into the engine's loop: the page's commands, and downloads finishing.
 enum Msg {
     Command(Command),
-    Fetched { lane: LaneId, ticket: u64, name: String, result: Result<Vec<u8>, String> },
+    /// The page has a new engine (after a lost device): this one ends.
+    Shutdown,
+    Fetched {
+        lane: LaneId,
+        ticket: u64,
+        name: String,
+        result: Result<Vec<u8>, String>,
+    },
 }
 
 /// The page's end of the engine.
@@ -37,6 +44,11 @@ impl EngineHandle {
     /// Sends a command; events come back through the callback given to [`spawn`].
     pub fn send(&self, command: Command) {
         let _ = self.tx.unbounded_send(Msg::Command(command));
+    }
+
+    /// Ends the engine: its downloads are aborted and its lanes dropped (with their GPU buffers).
+    pub fn shutdown(&self) {
+        let _ = self.tx.unbounded_send(Msg::Shutdown);
     }
 }
 
@@ -91,6 +103,12 @@ impl Engine {
                 }
             };
             match msg {
+                Some(Msg::Shutdown) => {
+                    for d in self.downloads.drain(..) {
+                        d.abort.abort();
+                    }
+                    return;
+                }
                 Some(m) => self.handle(m).await,
                 None => {
                     self.round().await;
@@ -136,6 +154,8 @@ impl Engine {
                 lane.halt();
                 emit(Event::Error { lane: lane.id, message: message.clone() });
             }
+            self.lanes.clear();
+            emit(Event::DeviceLost { message });
         }
     }
 
@@ -194,6 +214,7 @@ impl Engine {
                     Err(message) => (self.emit)(Event::Error { lane, message }),
                 }
             }
+            Msg::Shutdown => {} // handled by the loop
         }
     }
 

@@ -236,4 +236,9 @@ pub enum Event {
     },
     /// Every lane has finished what it was asked to do.
     Idle,
+    /// The GPU device is gone (every lane has failed with it); a new device can be asked for.
+    DeviceLost {
+        /// Why, as the browser said.
+        message: String,
+    },
 }
