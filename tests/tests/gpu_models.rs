@@ -297,3 +297,54 @@ fn a_mamba_conv_kernel_of_one_runs_alike_on_cpu_and_gpu() {
         assert!(e_cpu <= 1e-5 && e_gpu <= 1e-4, "position {pos}: CPU {e_cpu:.2e}, GPU {e_gpu:.2e}");
     }
 }
+
+/// A device memory budget stands in for a GPU that runs out: a model whose weights do not fit fails to
+/// load with `OutOfMemory` (and gives back what it took), and a KV cache that cannot grow fails the step
+/// with `OutOfMemory` while the tokens already held stay valid.
+#[test]
+fn a_memory_budget_fails_the_upload_and_the_cache_growth_with_out_of_memory() {
+    let Some(mut ctx) = pollster::block_on(context_or_skip("gpu memory budget")) else { return };
+    let bytes = fixture("llama-f32.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    assert_eq!(ctx.allocated(), 0);
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let weights = ctx.allocated();
+    assert_eq!(weights, gpu.memory(&gpu.new_state(&ctx).unwrap()).weights);
+    drop(gpu);
+    assert_eq!(ctx.allocated(), 0, "a dropped model gives its bytes back");
+
+    ctx.memory_budget = Some(weights / 2);
+    match pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)) {
+        Err(GpuError::OutOfMemory(why)) => assert!(why.contains("device memory budget"), "{why}"),
+        other => panic!("expected OutOfMemory, got {:?}", other.err()),
+    }
+    assert_eq!(ctx.allocated(), 0, "a refused upload gives back what it took");
+
+    ctx.memory_budget = None;
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let mut state = gpu.new_state(&ctx).unwrap();
+    state.kv_type = KvType::F32;
+    let tokens: Vec<u32> = (0..600).map(|i| (i * 7 % 262) as u32).collect();
+    pollster::block_on(gpu.feed(&ctx, &mut state, &tokens[..100])).unwrap();
+    ctx.memory_budget = Some(ctx.allocated() + 4096);
+    let mut fed = 100;
+    let err = loop {
+        match pollster::block_on(gpu.feed(&ctx, &mut state, &tokens[fed..fed + 50])) {
+            Ok(_) => fed += 50,
+            Err(e) => break e,
+        }
+        assert!(fed < 600, "the cache grew past the budget without an error");
+    };
+    assert!(matches!(err, GpuError::OutOfMemory(ref why) if why.contains("budget")), "{err}");
+    // The tokens before the one that needed the larger cache are kept (a chunk is fed up to its failure).
+    let held = state.pos;
+    assert!((fed..fed + 50).contains(&held), "{held} tokens held after feeding {fed} and failing");
+    // Those tokens are still right: the next logits match the CPU's after the same prefix.
+    ctx.memory_budget = None;
+    let got = pollster::block_on(gpu.logits(&ctx, &mut state, tokens[held])).unwrap();
+    let mut cpu_state = cpu.new_state();
+    let all = cpu.forward(&mut cpu_state, &tokens[..=held]).unwrap();
+    let err = rel_err(&got, &all[held * cpu.spec.n_vocab..]);
+    assert!(err <= 1e-4, "after the refused growth: relative error {err:.2e}");
+}

@@ -66,6 +66,12 @@ pub struct GpuContext {
     /// A lower cap on bytes per buffer binding than the device's, to run as a smaller device would (tests
     /// use it to exercise tensor splitting; the playground could use it to keep headroom).
     pub binding_cap: Option<u64>,
+    /// The most bytes every model and state on this device may hold together (`None`: the device's own
+    /// memory decides). Past it, creating a buffer fails with `GpuError::OutOfMemory`, as a device that
+    /// ran out would: tests use it to exercise that path, and the playground can keep headroom with it.
+    pub memory_budget: Option<u64>,
+    /// Bytes held by every [`crate::runtime::pool::Pool`] on this device.
+    pub(crate) allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Set by the device-lost callback: why the device went away.
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -116,7 +122,12 @@ impl GpuContext {
                 *l = Some(format!("{reason:?}: {message}"));
             }
         });
-        Ok(Self { device, queue, report, binding_cap: None, lost })
+        Ok(Self { device, queue, report, binding_cap: None, memory_budget: None, allocated: Default::default(), lost })
+    }
+
+    /// Bytes the runtime's buffers hold on this device now, every model and state together.
+    pub fn allocated(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `Err(DeviceLost)` once the device is gone (driver reset, GPU removed, tab backgrounded too long,

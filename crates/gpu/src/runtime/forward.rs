@@ -92,10 +92,12 @@ impl GpuModel {
         ctx.check_lost()?;
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut pool = Pool::default();
-        let weights = GpuWeights::upload(&mut pool, ctx, spec, w)?;
+        let weights = GpuWeights::upload(&mut pool, ctx, spec, w);
+        // The scope is popped whatever happened, so a refused upload leaves none open on the device.
         if let Some(e) = oom.pop().await {
             return Err(GpuError::from_scope("uploading the weights", e));
         }
+        let weights = weights?;
         let types = weights.matrix_types();
         let mut pipelines = Pipelines::default();
         let per_type = |k: &Kernel| matches!(k, Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::Embed(_));

@@ -4,6 +4,8 @@
 
 use crate::{GpuContext, GpuError};
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What a buffer holds, as the calculator (`archrace_model::calc`) splits memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,17 @@ pub struct Pool {
     /// The most bytes held at once, transients included (a KV cache moving to a larger buffer holds both
     /// until the copy has run).
     peak: u64,
+    /// The device's count of bytes held by every pool (see [`GpuContext::allocated`]), once this pool has
+    /// created a buffer; given back when the pool is dropped with the buffers it counted.
+    device_total: Option<Arc<AtomicU64>>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some(total) = &self.device_total {
+            total.fetch_sub(self.used.total(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Storage buffers are bound whole; `array<vec4<f32>>` bindings need sizes in whole vec4s.
@@ -138,6 +151,14 @@ impl Pool {
         if size > limit {
             return Err(GpuError::TooLarge { what: label.to_string(), bytes: size, limit });
         }
+        let held = ctx.allocated();
+        if let Some(budget) = ctx.memory_budget.filter(|&b| held.saturating_add(size) > b) {
+            return Err(GpuError::OutOfMemory(format!(
+                "{label}: {size} more bytes would pass the device memory budget of {budget} bytes ({held} held)"
+            )));
+        }
+        ctx.allocated.fetch_add(size, Ordering::Relaxed);
+        self.device_total.get_or_insert_with(|| ctx.allocated.clone());
         let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -166,6 +187,9 @@ impl Pool {
     /// submitted command using it has run, so a copy out of it recorded before may still be submitted.
     pub fn release_later(&mut self, buf: wgpu::Buffer, cat: Category) {
         *self.used.slot(cat) -= buf.size();
+        if let Some(total) = &self.device_total {
+            total.fetch_sub(buf.size(), Ordering::Relaxed);
+        }
         drop(buf);
     }
 }
