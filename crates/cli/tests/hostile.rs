@@ -168,3 +168,18 @@ fn memory_names_a_file_that_is_neither_gguf_nor_a_config() {
     let path = temp_file("config.json", b"{\"model_type\": ");
     refused(&["memory", &path, "--context", "8"], "not valid JSON");
 }
+
+#[test]
+fn gpu_benchmark_sizes_are_bounded_before_allocating() {
+    // Without a GPU these end at "no adapter" instead; either way no 4 TB allocation, no panic.
+    for (args, needle) in [
+        (vec!["device", "--rows", "1000000", "--cols", "1000000"], "self-test needs 1 to"),
+        (vec!["bench", "--rows", "1000000", "--cols", "1048576"], "does not fit the device's largest buffer"),
+        (vec!["bench", "--context", "100000000"], "is past 262144 tokens"),
+    ] {
+        let (code, err) = run(&args);
+        assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{args:?}: {err}");
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle) || err.contains("adapter"), "{args:?}: {err}");
+    }
+}

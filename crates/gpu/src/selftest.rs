@@ -48,6 +48,14 @@ pub async fn matvec_q8_0_selftest(
     cols: usize,
     seed: u64,
 ) -> Result<SelftestReport, GpuError> {
+    // The f32 matrix is made on the host first: refuse one the device could not hold before allocating it.
+    let limit = ctx.report.limits.max_buffer_size;
+    let bytes = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)).filter(|&b| b as u64 <= limit);
+    if rows == 0 || bytes.is_none() {
+        return Err(GpuError::BadInput(format!(
+            "a {rows} x {cols} self-test needs 1 to {limit} bytes of f32 weights (the device's largest buffer)"
+        )));
+    }
     let mut rng = SplitMix64::new(seed);
     let dense = rng.vec(rows * cols, -1.0, 1.0);
     let x = rng.vec(cols, -1.0, 1.0);

@@ -64,8 +64,18 @@ pub fn bench(
     if rows == 0 || cols == 0 || !cols.is_multiple_of(256) || reps == 0 || steps == 0 {
         return Err("--rows and --reps and --steps must be positive and --cols a multiple of 256".into());
     }
+    if context > archrace_model::race::MAX_CONTEXT {
+        return Err(format!("--context {context} is past {} tokens", archrace_model::race::MAX_CONTEXT).into());
+    }
     let ctx = pollster::block_on(GpuContext::new())?;
-    let copy = pollster::block_on(copy_bandwidth(&ctx, (rows * cols * 4) as u64, reps))?;
+    let limit = ctx.report.limits.max_buffer_size;
+    let Some(matrix_bytes) = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)).filter(|&b| b as u64 <= limit)
+    else {
+        return Err(
+            format!("a {rows} x {cols} f32 matrix does not fit the device's largest buffer, {limit} bytes").into()
+        );
+    };
+    let copy = pollster::block_on(copy_bandwidth(&ctx, matrix_bytes as u64, reps))?;
     let mut rng = SplitMix64::new(1);
     let mut matvec = Vec::new();
     for ty in GgmlType::ALL {
