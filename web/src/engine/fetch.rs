@@ -16,7 +16,9 @@ const CACHE_NAME: &str = "archrace-models-v1";
 pub fn foreign_host(url: &str) -> Option<String> {
     let location = web_sys::window()?.location();
     let parsed = web_sys::Url::new_with_base(url, &location.href().ok()?).ok()?;
-    (parsed.origin() != location.origin().ok()?).then(|| parsed.host())
+    // A URL without a host (`data:`, `blob:`) is named by its scheme.
+    (parsed.origin() != location.origin().ok()?)
+        .then(|| Some(parsed.host()).filter(|h| !h.is_empty()).unwrap_or(parsed.protocol()))
 }
 
 /// The size a server gives for `url` (a HEAD request's Content-Length), without downloading it.
