@@ -83,7 +83,7 @@ test('the download cap holds, and markup in a model name is shown as text', asyn
   const browser = await launch({ webgpu: false });
   try {
     const { page } = browser;
-    await page.goto(`${site.url}?lanes=mamba&n=4`);
+    await page.goto(`${site.url}?lanes=mamba&n=48`);
     await page.waitForSelector('[data-testid=lane][data-arch=mamba]', { timeout: SLOW });
     // A server that claims 3 GiB: refused from the header, before the body.
     await page.getByTestId('model-picker').selectOption('url');
@@ -101,6 +101,17 @@ test('the download cap holds, and markup in a model name is shown as text', asyn
     const markup = '<b id=x>xx</b>';
     assert.equal(markup.length, 'shakespeare-2m'.length);
     bytes.write(markup, name, 'latin1');
+    // Common tokens rewritten, same byte length, to markup: generated text holds some of them.
+    const tokens = { 'Ġthe': '<br/>', 'Ġand': '<hr/>', 'Ġto': '<i/>', 'Ġof': '<u/>', 'Ġmy': '<s/>', 'ĠI': '<p>', 'Ġa': '<b>', 'Ġme': '<q/>', 'Ġthou': '<img/>' };
+    for (const [token, html] of Object.entries(tokens)) {
+      const piece = Buffer.from(token, 'utf8');
+      assert.equal(Buffer.byteLength(html), piece.length, token);
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(piece.length));
+      const at = bytes.indexOf(Buffer.concat([length, piece]));
+      assert.ok(at > 0, `token ${token} found`);
+      bytes.write(html, at + 8, 'latin1');
+    }
     await page.getByTestId('model-picker').selectOption('file');
     await page.getByTestId('model-file').setInputFiles({ name: 'markup.gguf', mimeType: 'application/octet-stream', buffer: bytes });
     await page.waitForFunction(
@@ -110,6 +121,13 @@ test('the download cap holds, and markup in a model name is shown as text', asyn
     );
     assert.equal(await page.evaluate(() => document.getElementById('x')), null, 'no element made from the name');
     assert.equal(await page.locator('[data-testid=lane] h3 b').count(), 0);
+    await page.getByTestId('start').click();
+    await page.waitForFunction(
+      () => /<(br\/|hr\/|i\/|u\/|s\/|p|b|q\/|img\/)>/.test(document.querySelector('[data-testid=lane-text]')?.textContent ?? ''),
+      null,
+      { timeout: 120_000, polling: 250 },
+    );
+    assert.equal(await page.locator('[data-testid=lane-text] *').count(), 0, 'generated markup made no element');
     await screenshot(page, 'markup-name');
   } finally {
     await browser.close();
