@@ -174,3 +174,24 @@ test('with WebGPU: a device destroyed mid-race is offered a restart on a new dev
     await browser.close();
   }
 });
+
+test('with WebGPU: on a GPU of 3 MiB (gpumib=3) the model that does not fit fails with out-of-memory, the other races', async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page } = browser;
+    await page.goto(`${site.url}?lanes=mamba,jamba&gpumib=3&n=8`);
+    const error = page.locator('[data-testid=lane-error]');
+    await error.waitFor({ timeout: SLOW });
+    assert.equal(await error.count(), 1, 'only one lane fails');
+    assert.match(await error.textContent(), /out of memory.*device memory budget of 3145728 bytes/);
+    await page.waitForFunction(
+      () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
+      null,
+      { timeout: SLOW, polling: 250 },
+    );
+    assert.match(page.url(), /gpumib=3/, 'the budget stays in the link');
+    await screenshot(page, 'gpu-budget');
+  } finally {
+    await browser.close();
+  }
+});

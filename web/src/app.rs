@@ -31,13 +31,17 @@ fn write_query(query: &str) {
 /// file from disk only when picked again (its bytes are not kept).
 async fn start_engine(
     first: bool,
+    budget: Option<u64>,
     device: RwSignal<DeviceState>,
     check: RwSignal<CheckState>,
     lanes: RwSignal<Vec<LaneModel>>,
     run: RunCtx,
     engine: RwSignal<Option<engine::EngineHandle>>,
 ) {
-    let gpu = probe(device).await.map(Rc::new);
+    let gpu = probe(device).await.map(|mut ctx| {
+        ctx.memory_budget = budget;
+        Rc::new(ctx)
+    });
     self_test(gpu.as_deref(), check).await;
     let handle = engine::spawn(gpu, move |event| apply_event(lanes, run, event));
     for lane in lanes.get_untracked() {
@@ -98,7 +102,15 @@ pub fn App() -> impl IntoView {
     // The race starts by itself once every lane has loaded (or failed, or waits for the reader): on the
     // first visit, and again after a restart on a new device.
     let auto_start = StoredValue::new(true);
-    leptos::task::spawn_local(start_engine(true, device, check, lanes, run, engine));
+    leptos::task::spawn_local(start_engine(
+        true,
+        settings.get_untracked().gpu_budget,
+        device,
+        check,
+        lanes,
+        run,
+        engine,
+    ));
     let restart = move || {
         run.device_lost.set(None);
         if let Some(old) = engine.get_untracked() {
@@ -112,7 +124,15 @@ pub fn App() -> impl IntoView {
             lane.memory.set(None);
             lane.clear_run();
         }
-        leptos::task::spawn_local(start_engine(false, device, check, lanes, run, engine));
+        leptos::task::spawn_local(start_engine(
+            false,
+            settings.get_untracked().gpu_budget,
+            device,
+            check,
+            lanes,
+            run,
+            engine,
+        ));
     };
 
     Effect::new(move |_| {

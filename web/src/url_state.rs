@@ -1,7 +1,8 @@
 //! The race's settings as a URL query, so a race can be shared as a link:
 //! `?lanes=llama,mamba,url:https%3A%2F%2Fexample.org%2Fm.gguf&prompt=...&n=32&temp=0.8&topk=40&topp=0.95&seed=1`,
 //! plus `&kvkib=N` when the race sets a KV cache budget per lane (in KiB), and `&kv=f32` when GPU lanes keep
-//! an f32 KV cache instead of f16.
+//! an f32 KV cache instead of f16, and `&gpumib=N` when the race plays a GPU with N MiB of memory (every
+//! model and state on the device together; past it a lane fails as on a full device).
 //! Unknown keys are ignored and bad values fall back to the defaults, so any link opens a working page.
 
 use crate::engine::{ModelSource, RunSettings};
@@ -18,6 +19,8 @@ pub struct RaceSettings {
     pub lanes: Vec<ModelSource>,
     /// Prompt, length and sampling.
     pub run: RunSettings,
+    /// Bytes of GPU memory the race may use on the device (`None`: the device decides).
+    pub gpu_budget: Option<u64>,
 }
 
 impl Default for RaceSettings {
@@ -34,6 +37,7 @@ impl Default for RaceSettings {
                 kv_budget: None,
                 kv_f16: true,
             },
+            gpu_budget: None,
         }
     }
 }
@@ -53,6 +57,9 @@ impl RaceSettings {
         let mut budget = r.kv_budget.map(|b| format!("&kvkib={}", b / 1024)).unwrap_or_default();
         if !r.kv_f16 {
             budget.push_str("&kv=f32");
+        }
+        if let Some(b) = self.gpu_budget {
+            budget.push_str(&format!("&gpumib={}", b >> 20));
         }
         format!(
             "lanes={}&prompt={}&n={}&temp={}&topk={}&topp={}&seed={}{budget}",
@@ -100,6 +107,11 @@ impl RaceSettings {
                     r.kv_budget = (kib > 0).then_some(kib * 1024);
                 }
                 "kv" => r.kv_f16 = value != "f32",
+                "gpumib" => {
+                    let mut mib = 0u64;
+                    set(&mut mib, value, |v| (1..=1 << 20).contains(v));
+                    s.gpu_budget = (mib > 0).then_some(mib << 20);
+                }
                 _ => {}
             }
         }

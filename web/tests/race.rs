@@ -46,6 +46,7 @@ fn url_state_round_trips_every_setting() {
             kv_budget: Some(96 << 10),
             kv_f16: false,
         },
+        gpu_budget: Some(3 << 20),
     };
     let q = s.to_query();
     assert!(!q.contains(' ') && !q.contains('\n'), "{q}");
