@@ -19,6 +19,8 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const LLAMA: &[u8] = include_bytes!("../../tests/fixtures/llama-q8_0.gguf");
+/// The filler text the page fetches (`public/text/shakespeare.txt`); the engine is handed it.
+const FILLER: &str = include_str!("../../public/text/shakespeare.txt");
 const JAMBA: &[u8] = include_bytes!("../../tests/fixtures/jamba-q8_0.gguf");
 
 fn fresh_root() -> web_sys::HtmlElement {
@@ -214,6 +216,7 @@ async fn race_llama(gpu: Option<Rc<GpuContext>>, n: usize) -> (String, Vec<Event
     log.until(60, "Ready", |e| e.iter().any(|e| matches!(e, Event::Ready { lane: 7, .. }))).await;
     engine.send(Command::Start(greedy(n)));
     log.until(120, "the first Point", |e| e.iter().any(|e| matches!(e, Event::Point { .. }))).await;
+    engine.send(Command::Filler { text: FILLER.into() });
     engine.send(Command::Extend { context: 48 });
     log.until(120, "the second Point", |e| e.iter().filter(|e| matches!(e, Event::Point { .. })).count() == 2).await;
     log.until(10, "Idle", |e| e.last() == Some(&Event::Idle)).await;
@@ -265,6 +268,7 @@ async fn engine_cancels_a_context_fill() {
     let engine = engine::spawn(None, move |e| sink.0.borrow_mut().push(e));
     engine.send(Command::LoadBytes { lane: 3, name: "llama-q8_0.gguf".into(), bytes: LLAMA.to_vec() });
     engine.send(Command::Start(greedy(2)));
+    engine.send(Command::Filler { text: FILLER.into() });
     engine.send(Command::Extend { context: 100_000 });
     log.until(60, "filling", |e| {
         e.iter().any(|e| matches!(e, Event::Progress { what, .. } if what.starts_with("filling")))
@@ -306,6 +310,7 @@ async fn engine_stops_a_lane_at_the_memory_wall_and_reports_bad_files() {
     });
     assert!(broken.as_deref().is_some_and(|m| m.contains("broken.gguf") && m.contains("GGUF")), "{broken:?}");
     engine.send(Command::Start(greedy(2)));
+    engine.send(Command::Filler { text: FILLER.into() });
     engine.send(Command::Extend { context: 256 });
     log.until(240, "Stopped", |e| e.iter().any(|e| matches!(e, Event::Stopped { .. }))).await;
     let (reason, context) = log

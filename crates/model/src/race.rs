@@ -5,7 +5,9 @@
 
 use crate::Tokenizer;
 
-/// The text a context is filled from: see `public/text/README.md`.
+/// The text a context is filled from: see `public/text/README.md`. Natively it is compiled in; the page
+/// fetches the same file (`public/text/shakespeare.txt`) and hands it to [`Filler::new`], so the wasm does
+/// not carry it (nothing in the web crate refers to this constant).
 pub const FILLER_TEXT: &str = include_str!("../../../public/text/shakespeare.txt");
 
 /// Tokens per prefill chunk (one submit each).
@@ -48,19 +50,38 @@ pub fn tokens_per_s(tokens: usize, ms: f64) -> f64 {
 /// The filler text as one model's tokenizer encodes it, paragraph by paragraph (so no more of the text is
 /// tokenized than the tokens asked for need). Past the text's end it starts over, which only a vocabulary
 /// of under ~3.5 characters per token reaches before 256K tokens.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Filler {
+    /// The text ([`FILLER_TEXT`], or the page's fetched copy of the same file).
+    text: std::sync::Arc<str>,
     tokens: Vec<u32>,
-    /// Byte offset in [`FILLER_TEXT`] up to which `tokens` holds the encoding.
+    /// Byte offset in `text` up to which `tokens` holds the encoding.
     done: usize,
 }
 
+impl Default for Filler {
+    /// The filler over [`FILLER_TEXT`].
+    fn default() -> Self {
+        Self::new(FILLER_TEXT.into())
+    }
+}
+
 impl Filler {
+    /// A filler over `text`.
+    pub fn new(text: std::sync::Arc<str>) -> Self {
+        Self { text, tokens: Vec::new(), done: 0 }
+    }
+
+    /// The text it fills from.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Tokens `from .. from + n` of the filler as `tokenizer` encodes it (always the same tokenizer for
     /// one `Filler`), wrapping past its end.
     pub fn take(&mut self, tokenizer: &Tokenizer, from: usize, n: usize) -> Vec<u32> {
         while self.tokens.len() < from + n {
-            if self.done >= FILLER_TEXT.len() {
+            if self.done >= self.text.len() {
                 if self.tokens.is_empty() {
                     return Vec::new(); // a tokenizer that makes no tokens of the text
                 }
@@ -70,7 +91,7 @@ impl Filler {
             // The next paragraph, cut one character before the end of the whitespace after its blank line:
             // GPT-2-style pre-tokenizers split a whitespace run before a word at that character, so the
             // pieces tokenize as the whole text does.
-            let rest = &FILLER_TEXT[self.done..];
+            let rest = &self.text[self.done..];
             let end = rest.find("\n\n").map_or(rest.len(), |i| {
                 let run = rest[i..].bytes().take_while(u8::is_ascii_whitespace).count();
                 (i + run).min(rest.len()) - usize::from(i + run < rest.len())

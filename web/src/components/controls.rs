@@ -7,6 +7,9 @@ use crate::race_state::{add_lane, EngineCtx, LaneModel, LaneSource, LanesCtx, Ru
 use crate::url_state::MAX_LANES;
 use leptos::prelude::*;
 
+/// The filler text beside the page (`public/text/`, see its README).
+const FILLER_URL: &str = "public/text/shakespeare.txt";
+
 /// Starts a race in every loaded lane with the current settings.
 pub fn start_race(lanes: &[LaneModel], settings: SettingsCtx, engine: EngineCtx, run: RunCtx) {
     let Some(e) = engine.0.get_untracked() else { return };
@@ -67,13 +70,30 @@ pub fn RaceControls() -> impl IntoView {
         run.next_step.set(0);
         run.running.set(false);
     };
+    // The filler text is fetched once (it is a static file beside the models, not in the wasm) and sent
+    // to the engine before every extension (a restarted engine needs it again; the same text is kept).
+    let filler = StoredValue::new_local(None::<String>);
     let extend = move |_| {
         let i = run.next_step.get_untracked();
-        if let (Some(e), Some(&context)) = (engine.0.get_untracked(), CONTEXT_STEPS.get(i)) {
-            run.next_step.set(i + 1);
-            run.running.set(true);
+        let (Some(e), Some(&context)) = (engine.0.get_untracked(), CONTEXT_STEPS.get(i)) else { return };
+        run.next_step.set(i + 1);
+        run.running.set(true);
+        leptos::task::spawn_local(async move {
+            if filler.with_value(Option::is_none) {
+                match crate::engine::fetch::fetch_text(FILLER_URL).await {
+                    Ok(text) => filler.set_value(Some(text)),
+                    Err(message) => {
+                        lanes.get_untracked().iter().for_each(|l| l.error.set(Some(message.clone())));
+                        run.running.set(false);
+                        return;
+                    }
+                }
+            }
+            if let Some(text) = filler.get_value() {
+                e.send(Command::Filler { text });
+            }
             e.send(Command::Extend { context });
-        }
+        });
     };
     let add = move |_| {
         let used = lanes.with_untracked(|l| l.len());

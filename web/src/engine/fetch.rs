@@ -89,6 +89,21 @@ pub async fn fetch_model(
     Ok(bytes)
 }
 
+/// A small text file of the site (the filler text), read whole.
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("could not fetch {url}: {}", describe(&e)))?
+        .dyn_into()
+        .map_err(|_| "fetch gave something that is not a Response".to_string())?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
+    }
+    let text = JsFuture::from(response.text().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
+    text.as_string().ok_or_else(|| format!("{url} is not text"))
+}
+
 /// Reads the body chunk by chunk, refusing to pass [`MAX_MODEL_BYTES`].
 async fn read_body(
     response: &web_sys::Response,

@@ -95,7 +95,7 @@ pub struct Lane {
     /// Recent decode-step times, ms.
     times: Vec<f64>,
     /// The filler text in this model's tokens, and where it continues.
-    filler: Filler,
+    filler: Option<Filler>,
     filler_at: usize,
     /// The current fill's tokens and the milliseconds this lane's own slices took for them.
     fill_tokens: usize,
@@ -150,7 +150,7 @@ impl Lane {
             history: Vec::new(),
             next: 0,
             times: Vec::new(),
-            filler: Filler::default(),
+            filler: None,
             filler_at: 0,
             fill_tokens: 0,
             fill_ms: 0.0,
@@ -221,12 +221,17 @@ impl Lane {
     }
 
     /// Fills the context from the filler text up to `context` tokens, then times a few steps for a point.
-    pub fn extend(&mut self, context: usize) {
+    pub fn extend(&mut self, context: usize, text: &std::sync::Arc<str>) {
         if matches!(self.task, Task::Stopped) || context <= self.pos() {
             return;
         }
         let n = context - self.pos();
-        let tokens: VecDeque<u32> = self.filler.take(&self.tokenizer, self.filler_at, n).into();
+        // The tokens encoded so far are kept while the text stays the same.
+        if self.filler.as_ref().is_none_or(|f| f.text() != &**text) {
+            self.filler = Some(Filler::new(text.clone()));
+        }
+        let filler = self.filler.as_mut().expect("set above");
+        let tokens: VecDeque<u32> = filler.take(&self.tokenizer, self.filler_at, n).into();
         if tokens.is_empty() {
             return;
         }

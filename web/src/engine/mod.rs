@@ -56,8 +56,15 @@ impl EngineHandle {
 /// lane runs on the CPU).
 pub fn spawn(gpu: Option<Rc<GpuContext>>, emit: impl Fn(Event) + 'static) -> EngineHandle {
     let (tx, rx) = unbounded();
-    let engine =
-        Engine { gpu, emit: Rc::new(emit), lanes: Vec::new(), downloads: Vec::new(), tx: tx.clone(), next_ticket: 0 };
+    let engine = Engine {
+        gpu,
+        emit: Rc::new(emit),
+        lanes: Vec::new(),
+        downloads: Vec::new(),
+        tx: tx.clone(),
+        next_ticket: 0,
+        filler: None,
+    };
     wasm_bindgen_futures::spawn_local(engine.run(rx));
     EngineHandle { tx }
 }
@@ -79,6 +86,8 @@ struct Engine {
     downloads: Vec<Download>,
     tx: UnboundedSender<Msg>,
     next_ticket: u64,
+    /// The text contexts are filled from, once the page has sent it.
+    filler: Option<std::sync::Arc<str>>,
 }
 
 impl Engine {
@@ -176,9 +185,21 @@ impl Engine {
                     }
                 }
             }
-            Msg::Command(Command::Extend { context }) => {
-                self.lanes.iter_mut().for_each(|lane| lane.extend(context));
+            Msg::Command(Command::Filler { text }) => {
+                if self.filler.as_deref() != Some(text.as_str()) {
+                    self.filler = Some(text.into());
+                }
             }
+            Msg::Command(Command::Extend { context }) => match self.filler.clone() {
+                Some(text) => self.lanes.iter_mut().for_each(|lane| lane.extend(context, &text)),
+                None => {
+                    for lane in &self.lanes {
+                        let message = "no filler text to extend the context with (it is fetched first)".to_string();
+                        (self.emit)(Event::Error { lane: lane.id, message });
+                    }
+                    (self.emit)(Event::Idle);
+                }
+            },
             Msg::Command(Command::Stop) => {
                 for lane in self.lanes.iter_mut().filter(|l| l.busy()) {
                     lane.stop();

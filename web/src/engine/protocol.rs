@@ -144,7 +144,13 @@ pub enum Command {
     },
     /// Start generating in every loaded lane from a fresh context.
     Start(RunSettings),
-    /// Fill every running lane's context up to `context` tokens (from the bundled text), then measure.
+    /// The text contexts are filled from (the page fetches `public/text/shakespeare.txt` and sends it before
+    /// extending; the wasm does not carry it).
+    Filler {
+        /// The text.
+        text: String,
+    },
+    /// Fill every running lane's context up to `context` tokens (from the filler text), then measure.
     Extend {
         /// Target context length, tokens.
         context: usize,
