@@ -19,6 +19,14 @@ after(async () => {
 
 const lane = (page, i) => page.getByTestId('lane').nth(i);
 
+/** Waits until the lane of architecture `arch` shows a tokens/s figure (it is racing). */
+const waitForSpeed = (page, arch) =>
+  page.waitForFunction(
+    (arch) => /tokens\/s/.test(document.querySelector(`[data-arch=${arch}] [data-testid=lane-tps]`)?.textContent ?? ''),
+    arch,
+    { timeout: SLOW, polling: 250 },
+  );
+
 test('a shared link asks before loading from another site; the cache lists, drops and removes', async () => {
   const browser = await launch({ webgpu: false });
   try {
@@ -40,11 +48,7 @@ test('a shared link asks before loading from another site; the cache lists, drop
     assert.equal(gets(), 0, 'nothing downloaded before the click');
     assert.equal(site.heads.get(model), 1, 'one HEAD request for the size');
     // The bundled lane races meanwhile.
-    await page.waitForFunction(
-      () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
-      null,
-      { timeout: SLOW, polling: 500 },
-    );
+    await waitForSpeed(page, 'mamba');
     await screenshot(page, 'consent');
     await consent.getByTestId('consent-load').click();
     await page.waitForSelector('[data-testid=lane][data-arch=rwkv7]', { timeout: SLOW });
@@ -149,13 +153,7 @@ test('with WebGPU: a device destroyed mid-race is offered a restart on a new dev
       };
     });
     await page.goto(`${site.url}?lanes=mamba&n=256`);
-    const tps = () =>
-      page.waitForFunction(
-        () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
-        null,
-        { timeout: SLOW, polling: 250 },
-      );
-    await tps();
+    await waitForSpeed(page, 'mamba');
     assert.equal(await page.evaluate(() => window.__gpuDevices.length), 1);
     await page.evaluate(() => window.__gpuDevices[0].destroy());
     const lost = page.getByTestId('device-lost');
@@ -165,7 +163,7 @@ test('with WebGPU: a device destroyed mid-race is offered a restart on a new dev
     await screenshot(page, 'device-lost');
     await page.getByTestId('restart-device').click();
     await page.getByTestId('lane-error').waitFor({ state: 'detached', timeout: SLOW });
-    await tps();
+    await waitForSpeed(page, 'mamba');
     assert.equal(await page.evaluate(() => window.__gpuDevices.length), 2, 'a new device');
     assert.equal(await page.getByTestId('device-lost').count(), 0);
     assert.equal(await page.getByTestId('lane-backend').textContent(), 'GPU (WebGPU)');
@@ -184,11 +182,7 @@ test('with WebGPU: on a GPU of 3 MiB (gpumib=3) the model that does not fit fail
     await error.waitFor({ timeout: SLOW });
     assert.equal(await error.count(), 1, 'only one lane fails');
     assert.match(await error.textContent(), /out of memory.*device memory budget of 3145728 bytes/);
-    await page.waitForFunction(
-      () => /tokens\/s/.test(document.querySelector('[data-arch=mamba] [data-testid=lane-tps]')?.textContent ?? ''),
-      null,
-      { timeout: SLOW, polling: 250 },
-    );
+    await waitForSpeed(page, 'mamba');
     assert.match(page.url(), /gpumib=3/, 'the budget stays in the link');
     await screenshot(page, 'gpu-budget');
   } finally {

@@ -102,15 +102,11 @@ pub fn App() -> impl IntoView {
     // The race starts by itself once every lane has loaded (or failed, or waits for the reader): on the
     // first visit, and again after a restart on a new device.
     let auto_start = StoredValue::new(true);
-    leptos::task::spawn_local(start_engine(
-        true,
-        settings.get_untracked().gpu_budget,
-        device,
-        check,
-        lanes,
-        run,
-        engine,
-    ));
+    let start = move |first: bool| {
+        let budget = settings.get_untracked().gpu_budget;
+        leptos::task::spawn_local(start_engine(first, budget, device, check, lanes, run, engine));
+    };
+    start(true);
     let restart = move || {
         run.device_lost.set(None);
         if let Some(old) = engine.get_untracked() {
@@ -124,15 +120,7 @@ pub fn App() -> impl IntoView {
             lane.memory.set(None);
             lane.clear_run();
         }
-        leptos::task::spawn_local(start_engine(
-            false,
-            settings.get_untracked().gpu_budget,
-            device,
-            check,
-            lanes,
-            run,
-            engine,
-        ));
+        start(false);
     };
 
     Effect::new(move |_| {

@@ -23,14 +23,9 @@ pub fn foreign_host(url: &str) -> Option<String> {
 
 /// The size a server gives for `url` (a HEAD request's Content-Length), without downloading it.
 pub async fn remote_size(url: &str) -> Option<u64> {
-    let window = web_sys::window()?;
     let init = web_sys::RequestInit::new();
     init.set_method("HEAD");
-    let response: web_sys::Response =
-        JsFuture::from(window.fetch_with_str_and_init(url, &init)).await.ok()?.dyn_into().ok()?;
-    if !response.ok() {
-        return None;
-    }
+    let response = request(url, &init).await.ok()?;
     response.headers().get("content-length").ok().flatten()?.parse().ok()
 }
 
@@ -62,20 +57,7 @@ pub async fn fetch_model(
     }
     let init = web_sys::RequestInit::new();
     init.set_signal(Some(abort));
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
-        .await
-        .map_err(|e| {
-            format!(
-                "could not fetch {url}: the network failed, or the server does not allow this page to read \
-                 it (it must send Access-Control-Allow-Origin). Browser said: {}",
-                describe(&e)
-            )
-        })?
-        .dyn_into()
-        .map_err(|_| "fetch gave something that is not a Response".to_string())?;
-    if !response.ok() {
-        return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
-    }
+    let response = request(url, &init).await?;
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(t) = total {
         if t > MAX_MODEL_BYTES {
@@ -91,17 +73,30 @@ pub async fn fetch_model(
 
 /// A small text file of the site (the filler text), read whole.
 pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let response = request(url, &web_sys::RequestInit::new()).await?;
+    let text = JsFuture::from(response.text().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
+    text.as_string().ok_or_else(|| format!("{url} is not text"))
+}
+
+/// The response to a request for `url`, when it is a success (2xx); otherwise the failure in words: the
+/// network or CORS, or the HTTP status.
+async fn request(url: &str, init: &web_sys::RequestInit) -> Result<web_sys::Response, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, init))
         .await
-        .map_err(|e| format!("could not fetch {url}: {}", describe(&e)))?
+        .map_err(|e| {
+            format!(
+                "could not fetch {url}: the network failed, or the server does not allow this page to read \
+                 it (it must send Access-Control-Allow-Origin). Browser said: {}",
+                describe(&e)
+            )
+        })?
         .dyn_into()
         .map_err(|_| "fetch gave something that is not a Response".to_string())?;
     if !response.ok() {
         return Err(format!("{url}: HTTP {} {}", response.status(), response.status_text()));
     }
-    let text = JsFuture::from(response.text().map_err(|e| describe(&e))?).await.map_err(|e| describe(&e))?;
-    text.as_string().ok_or_else(|| format!("{url} is not text"))
+    Ok(response)
 }
 
 /// Reads the body chunk by chunk, refusing to pass [`MAX_MODEL_BYTES`].
