@@ -348,3 +348,34 @@ fn a_memory_budget_fails_the_upload_and_the_cache_growth_with_out_of_memory() {
     let err = rel_err(&got, &all[held * cpu.spec.n_vocab..]);
     assert!(err <= 1e-4, "after the refused growth: relative error {err:.2e}");
 }
+
+/// Pipelines are cached per device: a second model on the device compiles only the kernels no model
+/// before it needed, and every model still decodes right.
+#[test]
+fn models_on_one_device_share_its_compiled_pipelines() {
+    let Some(ctx) = pollster::block_on(context_or_skip("pipeline cache")) else { return };
+    // The model, and the CPU's logits for token 3 at position 0.
+    let load = |file: &str| {
+        let bytes = fixture(file);
+        let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        (gpu, cpu.forward(&mut cpu.new_state(), &[3]).unwrap())
+    };
+    assert_eq!(ctx.pipelines.compiled(), 0);
+    let llama = load("llama-q8_0.gguf");
+    let first = ctx.pipelines.compiled();
+    assert!(first > 10, "a model compiles its kernels ({first})");
+    let llama_again = load("llama-q8_0.gguf");
+    assert_eq!(ctx.pipelines.compiled(), first, "a second llama compiles nothing");
+    let mamba = load("mamba-q8_0.gguf");
+    // Its f32 x and dt projections are the only new encoding: matvec_f32 and matmul_f32.
+    assert_eq!(ctx.pipelines.compiled(), first + 2, "the Mamba model compiles only its new encoding's products");
+    let _f32_llama = load("llama-f32.gguf");
+    assert_eq!(ctx.pipelines.compiled(), first + 3, "an f32 llama adds only embed_f32");
+    for (gpu, want) in [&llama, &llama_again, &mamba] {
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = KvType::F32; // as the CPU keeps it
+        let got = pollster::block_on(gpu.logits(&ctx, &mut state, 3)).unwrap();
+        assert!(rel_err(&got, want) <= 1e-4, "{}: {:.2e}", gpu.spec.name, rel_err(&got, want));
+    }
+}

@@ -72,6 +72,8 @@ pub struct GpuContext {
     pub memory_budget: Option<u64>,
     /// Bytes held by every [`crate::runtime::pool::Pool`] on this device.
     pub(crate) allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Every pipeline compiled on this device, shared by all its models.
+    pub pipelines: crate::pipelines::PipelineCache,
     /// Set by the device-lost callback: why the device went away.
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -122,7 +124,16 @@ impl GpuContext {
                 *l = Some(format!("{reason:?}: {message}"));
             }
         });
-        Ok(Self { device, queue, report, binding_cap: None, memory_budget: None, allocated: Default::default(), lost })
+        Ok(Self {
+            device,
+            queue,
+            report,
+            binding_cap: None,
+            memory_budget: None,
+            allocated: Default::default(),
+            pipelines: Default::default(),
+            lost,
+        })
     }
 
     /// Bytes the runtime's buffers hold on this device now, every model and state together.
