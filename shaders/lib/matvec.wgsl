@@ -6,7 +6,11 @@
 // into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
-// CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
+// Mode 3 is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row is also
+// read pair_bytes further on (the up projection, uploaded right after the gate), and
+// y = SiLU(gate x) * (up x) is written.
+// CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and for
+// mode 3 archrace_cpu::ops::moe::gate_up_swiglu.
 
 const WG: u32 = 64u;
 const NO_SLOT: u32 = 0xffffffffu;
@@ -19,7 +23,7 @@ struct Params {
     row_bytes: u32,      // bytes of one encoded row
     w_base: u32,         // byte offset of row 0 in w
     y_off: u32,          // y[y_off + row] receives the result
-    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx
+    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx; 3: y = SiLU(Wx) * (W'x)
     slot: u32,           // MoE: expert slot in `route` (the expert's rows start at id * expert_bytes); or NO_SLOT
     top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
     expert_bytes: u32,   // MoE: bytes of one expert's matrix
@@ -27,7 +31,8 @@ struct Params {
     expert_first: u32,   // MoE: this buffer holds experts expert_first.. expert_first + expert_count
     expert_count: u32,   //      (a tensor split over buffers); other experts are another dispatch's
     row_threads: u32,    // threads per row: a power of two, at most WG
-    _pad: u32,
+    pair_bytes: u32,     // mode 3: bytes from a gate row to its up row W'
+
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -37,6 +42,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
 
 var<workgroup> partial: array<f32, WG>;
+var<workgroup> partial_up: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -52,26 +58,36 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         base += (expert - p.expert_first) * p.expert_bytes;
     }
+    let paired = p.mode == 3u;
     var acc = 0.0;
+    var acc_up = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+            let xv = p.x_off + b * (BLOCK / 4u);
+            acc += block_dot(base + b * BLOCK_BYTES, xv);
+            if paired {
+                acc_up += block_dot(base + p.pair_bytes + b * BLOCK_BYTES, xv);
+            }
         }
     }
     partial[tid] = acc;
+    partial_up[tid] = acc_up;
     workgroupBarrier();
     for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
         if lane < stride {
             partial[tid] += partial[tid + stride];
+            partial_up[tid] += partial_up[tid + stride];
         }
         workgroupBarrier();
     }
     if lane == 0u && valid {
         let out = p.y_off + row;
+        let v = partial[tid];
         switch p.mode {
-            case 0u: { y[out] = partial[tid]; }
-            case 1u: { y[out] += partial[tid]; }
-            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[tid]; }
+            case 0u: { y[out] = v; }
+            case 1u: { y[out] += v; }
+            case 2u: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * v; }
+            default: { y[out] = v / (1.0 + exp(-v)) * partial_up[tid]; }
         }
     }
 }

@@ -5,7 +5,7 @@
 use archrace_cpu::ops::attention::attention;
 use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
-use archrace_cpu::ops::moe::{moe_route, swiglu};
+use archrace_cpu::ops::moe::{gate_up_swiglu, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
 use archrace_cpu::ops::rope::rope;
 use archrace_cpu::SplitMix64;
@@ -228,6 +228,49 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
         let (gx, gy) = groups(rows, 65535);
         let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
         check(&format!("matvec {mode:?}"), &want, &got[0], TIGHT);
+    }
+}
+
+/// The SwiGLU mode reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
+/// encoding; for MoE, the chosen expert's gate and up rows (gate experts stacked, then up experts).
+#[test]
+fn matvec_swiglu_mode_matches_gate_up_swiglu_for_every_encoding() {
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec swiglu mode")) else { return };
+    let (rows, cols, experts) = (37usize, 256usize, 3usize);
+    let mut rng = SplitMix64::new(21);
+    let x = rng.vec(cols, -1.0, 1.0);
+    for ty in GgmlType::ALL {
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        let expert_bytes = rows * row_bytes;
+        // Gate experts 0..3, then up experts 0..3, one buffer.
+        let w = random_encoded(ty, 2 * experts * rows, cols, &mut rng);
+        let pair = experts * expert_bytes;
+        for (moe, e) in [(false, 0), (true, 2)] {
+            let dims = vec![cols as u64, rows as u64];
+            let at = |off: usize| &w[off + e * expert_bytes..off + (e + 1) * expert_bytes];
+            let gate = Tensor { name: "gate".into(), ty, dims: dims.clone(), data: at(0) };
+            let up = Tensor { name: "up".into(), ty, dims, data: at(pair) };
+            let want = gate_up_swiglu(&gate, &up, &x, 1);
+            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            p.mode = MatvecMode::Swiglu as u32;
+            p.pair_bytes = pair as u32;
+            if moe {
+                p.slot = 1;
+                p.top_k = 2;
+                p.expert_bytes = expert_bytes as u32;
+                (p.expert_first, p.expert_count) = (0, experts as u32);
+            }
+            let route = [0u32, e as u32, 0.5f32.to_bits(), 0.5f32.to_bits()];
+            let args = [
+                (1, Arg::In(&w)),
+                (2, Arg::In(bytes(&x))),
+                (3, Arg::Out(rows * 4)),
+                (4, Arg::In(bytemuck::cast_slice(&route))),
+            ];
+            let (gx, gy) = p.workgroups(65535);
+            let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("matvec_{ty} swiglu (expert {e})"), &want, &got[0], TRANSCENDENTAL);
+        }
     }
 }
 

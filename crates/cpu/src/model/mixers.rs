@@ -6,7 +6,7 @@
 use crate::ops::attention::attention as ops_attention;
 use crate::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use crate::ops::matmul::{matmul, to_f32};
-use crate::ops::moe::{moe_route, swiglu as swiglu_gate};
+use crate::ops::moe::{gate_up_swiglu, moe_route};
 use crate::ops::norm::rms_norm;
 use crate::ops::rope::rope;
 use archrace_model::weights::{AttnWeights, MambaWeights};
@@ -135,7 +135,5 @@ fn swiglu_ffn(
     x: &[f32],
     t: usize,
 ) -> Vec<f32> {
-    let g = matmul(gate, x, t);
-    let u = matmul(up, x, t);
-    matmul(down, &swiglu_gate(&g, &u), t)
+    matmul(down, &gate_up_swiglu(gate, up, x, t), t)
 }

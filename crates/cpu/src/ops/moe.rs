@@ -1,7 +1,9 @@
-//! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` (`shaders/moe_route.wgsl`) and `swiglu`
-//! (`shaders/swiglu.wgsl`).
+//! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` (`shaders/moe_route.wgsl`), `swiglu`
+//! (`shaders/swiglu.wgsl`) and the matvec's SwiGLU mode (`shaders/lib/matvec.wgsl`, mode 3).
 
 use super::act::{silu, softmax};
+use super::matmul::matmul;
+use archrace_model::Tensor;
 
 /// The router's choice: softmax over the experts' logits, then the `top_k` most probable experts (ties
 /// to the lower index) with their probabilities, not renormalised (Jamba and Mixtral as llama.cpp runs
@@ -17,4 +19,10 @@ pub fn moe_route(logits: &[f32], top_k: usize) -> Vec<(usize, f32)> {
 /// `SiLU(gate) * up`, element-wise (Shazeer 2020, eq. 6).
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     gate.iter().zip(up).map(|(&g, &u)| silu(g) * u).collect()
+}
+
+/// `SiLU(gate x) * (up x)` for `t` tokens `x (T, E)` into `(T, hidden)`: the SwiGLU feed-forward's first
+/// half, which a decode step runs as one matvec dispatch reading both matrices.
+pub fn gate_up_swiglu(gate: &Tensor, up: &Tensor, x: &[f32], t: usize) -> Vec<f32> {
+    swiglu(&matmul(gate, x, t), &matmul(up, x, t))
 }

@@ -41,7 +41,8 @@ pub struct MatvecParams {
     /// Threads that share one row (a power of two up to the workgroup's 64): short rows leave the rest of
     /// the workgroup to other rows instead of idling.
     pub row_threads: u32,
-    _pad: u32,
+    /// [`MatvecMode::Swiglu`]: bytes from a gate row to its up row.
+    pub pair_bytes: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
 
@@ -57,6 +58,8 @@ pub enum MatvecMode {
     Add = 1,
     /// `y += route_weight[slot] * W x` (a MoE expert's share).
     AddRouted = 2,
+    /// `y = SiLU(W x) * (W' x)`, `W'` the rows `pair_bytes` after `W`'s (gate and up in one dispatch).
+    Swiglu = 3,
 }
 
 /// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).

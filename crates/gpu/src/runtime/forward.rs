@@ -508,6 +508,37 @@ impl GpuModel {
         moe: Option<(u32, u32)>,
         route: &wgpu::Buffer,
     ) {
+        self.matvec_dispatch(rec, m, (x, x_off), (y, y_off), mode, 0, moe, route);
+    }
+
+    /// `y = SiLU(gate x) * (up x)` in one dispatch, `up`'s rows `pair` bytes after `gate`'s in its buffer
+    /// ([`GpuMatrix::followed_by`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_paired(
+        &self,
+        rec: &mut Recorder,
+        gate: &GpuMatrix,
+        pair: usize,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        self.matvec_dispatch(rec, gate, (x, 0), (y, 0), MatvecMode::Swiglu, pair, moe, route);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matvec_dispatch(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        (x, x_off): (&wgpu::Buffer, usize),
+        (y, y_off): (&wgpu::Buffer, usize),
+        mode: MatvecMode,
+        pair_bytes: usize,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
         debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
         let row_bytes = m.row_bytes();
         for part in &m.parts {
@@ -518,6 +549,7 @@ impl GpuModel {
             p.x_off = u(x_off / 4);
             p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
             p.mode = mode as u32;
+            p.pair_bytes = u(pair_bytes);
             if let Some((slot, top_k)) = moe {
                 p.slot = slot;
                 p.top_k = top_k;

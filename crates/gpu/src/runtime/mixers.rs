@@ -133,9 +133,14 @@ impl GpuModel {
         }
     }
 
-    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot.
+    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot: one dispatch when up
+    /// was uploaded right after gate, else the two products and the gate.
     fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
         let sc = &state.scratch;
+        if let Some(pair) = gate.followed_by(up) {
+            self.matvec_paired(rec, gate, pair, &sc.h, &sc.act, moe, &sc.route);
+            return;
+        }
         self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
         self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
         let n = gate.rows;

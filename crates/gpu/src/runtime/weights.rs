@@ -64,6 +64,27 @@ impl GpuMatrix {
             .collect();
         GpuMatrix { parts, rows: n, ..self.clone() }
     }
+
+    /// Bytes from this matrix's rows to `next`'s when both sit whole in one buffer, `next` right after
+    /// this one (a fused upload): one dispatch can then read both.
+    pub fn followed_by(&self, next: &GpuMatrix) -> Option<usize> {
+        let ([a], [b]) = (&self.parts[..], &next.parts[..]) else { return None };
+        let bytes = a.rows * self.row_bytes();
+        let same = a.buf == b.buf && self.ty == next.ty && self.cols == next.cols;
+        (same && b.base == a.base + bytes).then_some(bytes)
+    }
+
+    /// `ms` as one matrix of all their rows, when each follows the one before in one buffer
+    /// ([`GpuMatrix::followed_by`]): Q, K and V in one product.
+    pub fn joined(ms: &[&GpuMatrix]) -> Option<GpuMatrix> {
+        let (first, rest) = ms.split_first()?;
+        for pair in ms.windows(2) {
+            pair[0].followed_by(pair[1])?;
+        }
+        let rows = first.rows + rest.iter().map(|m| m.rows).sum::<usize>();
+        let part = MatrixPart { rows, ..first.parts[0].clone() };
+        Some(GpuMatrix { parts: vec![part], rows, ..(*first).clone() })
+    }
 }
 
 /// A norm's weight and optional bias, f32.
@@ -288,6 +309,56 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
     Ok(GpuMatrix { parts, ty: t.ty, rows, cols })
 }
 
+/// Tensors of one encoding and row length uploaded into one buffer, one after another, as views that
+/// [`GpuMatrix::followed_by`] recognises, so a decode step reads them in one dispatch (Q, K and V; gate and
+/// up). `None` when they differ in encoding or row length, or together exceed one binding: then each is
+/// uploaded on its own.
+fn stacked(
+    pool: &mut Pool,
+    ctx: &GpuContext,
+    ts: &[&Tensor],
+    experts: usize,
+    label: &str,
+) -> Result<Option<Vec<GpuMatrix>>, GpuError> {
+    let Some(first) = ts.first() else { return Ok(None) };
+    let alike = ts.iter().all(|t| t.ty == first.ty && t.row_len() == first.row_len());
+    let bytes: usize = ts.iter().map(|t| t.data.len()).sum();
+    let limit = Pool::max_binding(ctx).saturating_sub(8) as usize;
+    if !alike || bytes > limit || !first.row_len().is_multiple_of(kernel_block(first.ty)) {
+        return Ok(None);
+    }
+    let mut data = Vec::with_capacity(bytes);
+    for t in ts {
+        data.extend_from_slice(&t.data);
+    }
+    let buf = pool.upload(ctx, label, &data, Category::Weights)?;
+    let mut base = 0;
+    let views = ts
+        .iter()
+        .map(|t| {
+            let part = MatrixPart { buf: buf.clone(), base, first_row: 0, rows: t.rows() };
+            base += t.data.len();
+            GpuMatrix { parts: vec![part], ty: t.ty, rows: t.rows() / experts, cols: t.row_len() }
+        })
+        .collect();
+    Ok(Some(views))
+}
+
+/// [`stacked`], or each tensor on its own.
+fn matrices<const N: usize>(
+    pool: &mut Pool,
+    ctx: &GpuContext,
+    ts: [&Tensor; N],
+    experts: usize,
+    label: &str,
+) -> Result<[GpuMatrix; N], GpuError> {
+    let views = match stacked(pool, ctx, &ts, experts, label)? {
+        Some(v) => v,
+        None => ts.iter().map(|t| matrix(pool, ctx, t, experts)).collect::<Result<_, _>>()?,
+    };
+    Ok(views.try_into().unwrap_or_else(|_| unreachable!("one matrix per tensor")))
+}
+
 fn vector(pool: &mut Pool, ctx: &GpuContext, parts: &[&Tensor], label: &str) -> Result<wgpu::Buffer, GpuError> {
     let values: Vec<f32> = parts.iter().flat_map(|t| to_f32(t)).collect();
     pool.upload(ctx, label, bytemuck::cast_slice(&values), Category::Weights)
@@ -300,13 +371,8 @@ fn norm(pool: &mut Pool, ctx: &GpuContext, n: &NormWeights) -> Result<GpuNorm, G
 }
 
 fn attention(pool: &mut Pool, ctx: &GpuContext, spec: AttnSpec, w: &AttnWeights) -> Result<GpuMixer, GpuError> {
-    Ok(GpuMixer::Attention(Box::new(AttentionGpu {
-        spec,
-        q: matrix(pool, ctx, &w.q, 1)?,
-        k: matrix(pool, ctx, &w.k, 1)?,
-        v: matrix(pool, ctx, &w.v, 1)?,
-        o: matrix(pool, ctx, &w.o, 1)?,
-    })))
+    let [q, k, v] = matrices(pool, ctx, [&w.q, &w.k, &w.v], 1, &format!("{} k v", w.q.name))?;
+    Ok(GpuMixer::Attention(Box::new(AttentionGpu { spec, q, k, v, o: matrix(pool, ctx, &w.o, 1)? })))
 }
 
 fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -> Result<GpuMixer, GpuError> {
@@ -380,21 +446,21 @@ fn rwkv7(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv7Weights) ->
 fn ffn(pool: &mut Pool, ctx: &GpuContext, spec: Ffn, w: &FfnWeights) -> Result<GpuFfn, GpuError> {
     Ok(match (spec, w) {
         (_, FfnWeights::None) => GpuFfn::None,
-        (_, FfnWeights::Dense { gate, up, down }) => GpuFfn::Dense {
-            gate: matrix(pool, ctx, gate, 1)?,
-            up: matrix(pool, ctx, up, 1)?,
-            down: matrix(pool, ctx, down, 1)?,
-        },
+        (_, FfnWeights::Dense { gate, up, down }) => {
+            let [gate, up] = matrices(pool, ctx, [gate, up], 1, &format!("{} up", gate.name))?;
+            GpuFfn::Dense { gate, up, down: matrix(pool, ctx, down, 1)? }
+        }
         (Ffn::Moe { experts, top_k, .. }, FfnWeights::Moe { router, gate_exps, up_exps, down_exps }) => {
             if top_k > 8 || experts > 256 {
                 return Err(GpuError::Unsupported(format!(
                     "MoE with {experts} experts, top-{top_k} (the router kernel takes up to 256, top-8)"
                 )));
             }
+            let [gate, up] = matrices(pool, ctx, [gate_exps, up_exps], experts, &format!("{} up", gate_exps.name))?;
             GpuFfn::Moe {
                 router: matrix(pool, ctx, router, 1)?,
-                gate: matrix(pool, ctx, gate_exps, experts)?,
-                up: matrix(pool, ctx, up_exps, experts)?,
+                gate,
+                up,
                 down: matrix(pool, ctx, down_exps, experts)?,
                 experts,
                 top_k,
