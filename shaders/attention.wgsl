@@ -2,7 +2,9 @@
 // `attn_partial` gives each (chunk of CHUNK keys, head) a workgroup that computes the chunk's scores
 // s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
-// with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax).
+// with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax). A context of
+// one chunk needs no merge: `attn_partial` then writes out = acc / l itself (the same value the merge
+// would give, e^0 = 1), and the step has no `attn_combine` dispatch.
 // `attn_prefill` (prefill): a chunk of T tokens at positions pos0 .. pos0 + T; a workgroup takes QB
 // consecutive queries of one head (a vec4 lane each) and streams the keys in tiles of WG, a thread per key,
 // with an online softmax per query (running max m, sum l and accumulator rescaled by e^(m_old - m_new)
@@ -25,7 +27,7 @@ struct Params {
     scale: f32,    // 1 / sqrt(D)
     pos0: u32,     // attn_prefill: position of the chunk's first token
     n_tokens: u32, // attn_prefill: tokens in the chunk
-    kv_f16: u32,   // 1: the cache holds f16 pairs (see kv_store.wgsl); 0: f32
+    kv_f16: u32,   // 1: the cache holds f16 pairs (see rope_kv.wgsl); 0: f32
 }
 
 // Key value i (of the cache's (pos, H_kv, D) values), as f32.
@@ -82,7 +84,8 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
     let l = workgroup_sum(tid, local_sum); // the barriers inside also publish scores[]
     let po = (head * p.n_chunks + chunk) * (d + 2u);
-    if tid == 0u {
+    let whole = p.n_chunks == 1u;
+    if tid == 0u && !whole {
         partial[po] = m;
         partial[po + 1u] = l;
     }
@@ -91,7 +94,11 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         for (var j = 0u; j < n; j++) {
             acc += scores[j] * value(((first + j) * p.n_head_kv + kv_head) * d + i);
         }
-        partial[po + 2u + i] = acc;
+        if whole {
+            out[head * d + i] = acc / l;
+        } else {
+            partial[po + 2u + i] = acc;
+        }
     }
 }
 

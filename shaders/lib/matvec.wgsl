@@ -6,11 +6,12 @@
 // into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
-// Mode 3 is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row is also
-// read pair_bytes further on (the up projection, uploaded right after the gate), and
-// y = SiLU(gate x) * (up x) is written.
-// CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and for
-// mode 3 archrace_cpu::ops::moe::gate_up_swiglu.
+// `matvec_swiglu` is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row
+// is also read pair_bytes further on (the up projection, uploaded right after the gate), and
+// y = SiLU(gate x) * (up x) is written. (A mode of `matvec` did the same, but its extra branch and
+// reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
+// CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and
+// archrace_cpu::ops::moe::gate_up_swiglu.
 
 const WG: u32 = 64u;
 const NO_SLOT: u32 = 0xffffffffu;
@@ -23,7 +24,7 @@ struct Params {
     row_bytes: u32,      // bytes of one encoded row
     w_base: u32,         // byte offset of row 0 in w
     y_off: u32,          // y[y_off + row] receives the result
-    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx; 3: y = SiLU(Wx) * (W'x)
+    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx
     slot: u32,           // MoE: expert slot in `route` (the expert's rows start at id * expert_bytes); or NO_SLOT
     top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
     expert_bytes: u32,   // MoE: bytes of one expert's matrix
@@ -31,8 +32,7 @@ struct Params {
     expert_first: u32,   // MoE: this buffer holds experts expert_first.. expert_first + expert_count
     expert_count: u32,   //      (a tensor split over buffers); other experts are another dispatch's
     row_threads: u32,    // threads per row: a power of two, at most WG
-    pair_bytes: u32,     // mode 3: bytes from a gate row to its up row W'
-
+    pair_bytes: u32,     // matvec_swiglu: bytes from a gate row to its up row
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -44,34 +44,75 @@ struct Params {
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial_up: array<f32, WG>;
 
+// The first byte of `row`'s weights: the chosen expert's rows for MoE. `in_part` is false (uniformly) when
+// that expert is in another buffer's dispatch.
+fn row_base(row: u32) -> vec2<u32> {
+    var base = p.w_base + row * p.row_bytes;
+    if p.slot != NO_SLOT {
+        let expert = route[p.slot];
+        if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
+            return vec2<u32>(0u, 0u);
+        }
+        base += (expert - p.expert_first) * p.expert_bytes;
+    }
+    return vec2<u32>(base, 1u);
+}
+
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
-    var base = p.w_base + row * p.row_bytes;
-    if p.slot != NO_SLOT {
-        let expert = route[p.slot];
-        if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
-            return; // uniform: the chosen expert's rows are in another part
-        }
-        base += (expert - p.expert_first) * p.expert_bytes;
+    let at = row_base(row);
+    if at.y == 0u {
+        return; // uniform: the chosen expert's rows are in another part
     }
-    let paired = p.mode == 3u;
     var acc = 0.0;
-    var acc_up = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
-            let xv = p.x_off + b * (BLOCK / 4u);
-            acc += block_dot(base + b * BLOCK_BYTES, xv);
-            if paired {
-                acc_up += block_dot(base + p.pair_bytes + b * BLOCK_BYTES, xv);
-            }
+            acc += block_dot(at.x + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
         }
     }
     partial[tid] = acc;
-    partial_up[tid] = acc_up;
+    workgroupBarrier();
+    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
+        if lane < stride {
+            partial[tid] += partial[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lane == 0u && valid {
+        let out = p.y_off + row;
+        switch p.mode {
+            case 0u: { y[out] = partial[tid]; }
+            case 1u: { y[out] += partial[tid]; }
+            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[tid]; }
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let rt = p.row_threads;
+    let lane = tid % rt;
+    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let valid = row < p.rows; // not uniform, as in matvec
+    let at = row_base(row);
+    if at.y == 0u {
+        return; // uniform: the chosen expert's rows are in another part
+    }
+    var gate = 0.0;
+    var up = 0.0;
+    if valid {
+        for (var b = lane; b < p.blocks_per_row; b += rt) {
+            let xv = p.x_off + b * (BLOCK / 4u);
+            gate += block_dot(at.x + b * BLOCK_BYTES, xv);
+            up += block_dot(at.x + p.pair_bytes + b * BLOCK_BYTES, xv);
+        }
+    }
+    partial[tid] = gate;
+    partial_up[tid] = up;
     workgroupBarrier();
     for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
         if lane < stride {
@@ -81,13 +122,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         workgroupBarrier();
     }
     if lane == 0u && valid {
-        let out = p.y_off + row;
-        let v = partial[tid];
-        switch p.mode {
-            case 0u: { y[out] = v; }
-            case 1u: { y[out] += v; }
-            case 2u: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * v; }
-            default: { y[out] = v / (1.0 + exp(-v)) * partial_up[tid]; }
-        }
+        let g = partial[tid];
+        y[p.y_off + row] = g / (1.0 + exp(-g)) * partial_up[tid];
     }
 }

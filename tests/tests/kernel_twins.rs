@@ -7,7 +7,6 @@ use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{gate_up_swiglu, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
-use archrace_cpu::ops::rope::rope;
 use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
 use archrace_gpu::kernels::matvec::{groups, MatvecMode, MatvecParams};
@@ -52,30 +51,75 @@ fn norm_matches_rms_norm_and_layer_norm() {
     }
 }
 
+/// `rope_kv` against its twin: q, k and v of T tokens from one packed buffer, grouped-query heads, a
+/// partial rotation from a per-token table (this layer's starting one pair in), the cache written in f16
+/// pairs and in f32 at its token slots with the slots before left alone; and without RoPE.
 #[test]
-fn rope_matches_its_twin_with_a_partial_rotation() {
-    let Some(ctx) = pollster::block_on(context_or_skip("rope parity")) else { return };
-    let (heads, d, pos) = (4usize, 16usize, 123usize);
+fn rope_kv_matches_its_twin() {
+    use archrace_cpu::ops::rope::{rope_kv, rope_table};
+    use archrace_model::KvType;
+    let Some(ctx) = pollster::block_on(context_or_skip("rope_kv parity")) else { return };
+    let (h, hkv, d, pos0) = (4usize, 2usize, 16usize, 123usize);
+    let (qd, kd) = (h * d, hkv * d);
     let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 0.5 };
     let mut rng = SplitMix64::new(2);
-    let x = rng.vec(heads * d, -1.0, 1.0);
-    let mut want = x.clone();
-    rope(&mut want, heads, d, &[pos], &spec);
-    let table: Vec<f32> =
-        archrace_cpu::ops::rope::rope_table(pos, &spec).into_iter().flat_map(|(c, s)| [c, s]).collect();
-    let padded = [&[9.0f32, 9.0][..], &table].concat(); // the layer's table starts one pair in
-    let params = [heads as u32, d as u32, 12, 1, 0, 0];
-    let args = [(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4)), (3, Arg::In(bytes(&padded)))];
-    let got = run(&ctx, Kernel::Rope, &params, &args, [1, 1, 1]);
-    check("rope", &want, &got[0], TIGHT);
+    for (t, rope, kv) in
+        [(1usize, true, KvType::F32), (5, true, KvType::F16), (5, true, KvType::F32), (3, false, KvType::F16)]
+    {
+        let stride = qd + 2 * kd + 4; // a wider row than q, k and v need
+        let src = rng.vec(t * stride, -3.0, 3.0);
+        let rows =
+            |off: usize, n: usize| -> Vec<f32> { (0..t).flat_map(|i| src[i * stride + off..][..n].to_vec()).collect() };
+        let (mut q, mut k, mut v) = (rows(0, qd), rows(qd, kd), rows(qd + kd, kd));
+        let positions: Vec<usize> = (pos0..pos0 + t).collect();
+        rope_kv(&mut q, &mut k, &mut v, (h, hkv, d), &positions, rope.then_some(&spec), kv);
+        // Per token: 8 pairs of another layer, then this layer's 6 (table_off 8, table_stride 14).
+        let mut table = vec![9.0f32; t * 14 * 2];
+        for i in 0..t {
+            for (j, (c, s)) in rope_table(pos0 + i, &spec).into_iter().enumerate() {
+                table[(i * 14 + 8 + j) * 2] = c;
+                table[(i * 14 + 8 + j) * 2 + 1] = s;
+            }
+        }
+        let (elem, f16) = if kv == KvType::F16 { (2, 1) } else { (4, 0) };
+        let before = 2; // tokens already in the cache
+        let cache_bytes = (before + t) * kd * elem;
+        let (k0, v0) = (vec![0x5au8; cache_bytes], vec![0xa5u8; cache_bytes]);
+        let n_rot = if rope { 12 } else { 0 };
+        let params = [h, hkv, d, n_rot, 8, 14, before * kd, f16, t, stride].map(|x| x as u32);
+        let args = [
+            (1, Arg::In(bytes(&src))),
+            (2, Arg::Out(t * qd * 4)),
+            (3, Arg::In(bytes(&table))),
+            (4, Arg::InOut(&k0)),
+            (5, Arg::InOut(&v0)),
+        ];
+        let groups = [((qd + 2 * kd) / 2).div_ceil(64) as u32, t as u32, 1];
+        let out = pollster::block_on(run_kernel(&ctx, Kernel::RopeKv, &params, &args, groups)).unwrap();
+        let what = format!("rope_kv T={t} rope={rope} {kv:?}");
+        check(&format!("{what} q"), &q, &bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]), TIGHT);
+        for (name, got, want, old) in [("k", &out[1], &k, &k0), ("v", &out[2], &v, &v0)] {
+            let at = before * kd * elem;
+            assert_eq!(got[..at], old[..at], "{what} {name}: the slots before pos0 are untouched");
+            let values: Vec<f32> = match kv {
+                KvType::F16 => got[at..].chunks(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                KvType::F32 => bytemuck::pod_collect_to_vec(&got[at..]),
+            };
+            // WGSL lets pack2x16float round either way at a tie: within one f16 step of the twin's.
+            let tol = if kv == KvType::F16 { archrace_cpu::Tolerance { abs: 1e-6, rel: 1e-3 } } else { TIGHT };
+            check(&format!("{what} {name}"), want, &values, tol);
+        }
+    }
 }
 
+/// Attention over one chunk of keys (attn_partial normalises and writes the output itself) and over
+/// several (partials, then attn_combine).
 #[test]
 fn attention_partials_and_combine_match_attention() {
     let Some(ctx) = pollster::block_on(context_or_skip("attention parity")) else { return };
     let (h, hkv, d) = (4usize, 2usize, 16usize);
     let mut rng = SplitMix64::new(3);
-    for n_keys in [1usize, 255, 600] {
+    for n_keys in [1usize, 255, 256, 257, 600] {
         let chunks = n_keys.div_ceil(256);
         let q = rng.vec(h * d, -2.0, 2.0);
         let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
@@ -84,12 +128,21 @@ fn attention_partials_and_combine_match_attention() {
         let params = [h, hkv, d, n_keys, chunks].map(|x| x as u32);
         let params = [&params[..], &[(1.0 / (d as f32).sqrt()).to_bits()]].concat();
         let partial_len = h * chunks * (d + 2) * 4;
-        let args =
-            [(1, Arg::In(bytes(&q))), (2, Arg::In(bytes(&k))), (3, Arg::In(bytes(&v))), (4, Arg::Out(partial_len))];
+        let args = [
+            (1, Arg::In(bytes(&q))),
+            (2, Arg::In(bytes(&k))),
+            (3, Arg::In(bytes(&v))),
+            (4, Arg::Out(partial_len)),
+            (5, Arg::Out(h * d * 4)),
+        ];
         let partial = run(&ctx, Kernel::AttnPartial, &params, &args, [chunks as u32, h as u32, 1]);
-        let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
-        let got = run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]);
-        check(&format!("attention over {n_keys} keys"), &want, &got[1], TRANSCENDENTAL);
+        let got = if chunks == 1 {
+            partial[1].clone()
+        } else {
+            let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
+            run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]).swap_remove(1)
+        };
+        check(&format!("attention over {n_keys} keys"), &want, &got, TRANSCENDENTAL);
     }
 }
 
@@ -231,10 +284,10 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
     }
 }
 
-/// The SwiGLU mode reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
+/// `matvec_swiglu` reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
 /// encoding; for MoE, the chosen expert's gate and up rows (gate experts stacked, then up experts).
 #[test]
-fn matvec_swiglu_mode_matches_gate_up_swiglu_for_every_encoding() {
+fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
     let Some(ctx) = pollster::block_on(context_or_skip("matvec swiglu mode")) else { return };
     let (rows, cols, experts) = (37usize, 256usize, 3usize);
     let mut rng = SplitMix64::new(21);
@@ -268,8 +321,8 @@ fn matvec_swiglu_mode_matches_gate_up_swiglu_for_every_encoding() {
                 (4, Arg::In(bytemuck::cast_slice(&route))),
             ];
             let (gx, gy) = p.workgroups(65535);
-            let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("matvec_{ty} swiglu (expert {e})"), &want, &got[0], TRANSCENDENTAL);
+            let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("matvec_swiglu_{ty} (expert {e})"), &want, &got[0], TRANSCENDENTAL);
         }
     }
 }

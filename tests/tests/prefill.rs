@@ -10,15 +10,14 @@ use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::rms_norm;
-use archrace_cpu::ops::rope::{rope, rope_table};
-use archrace_cpu::{CpuModel, SplitMix64, Tolerance};
+use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
 use archrace_model::KvType;
-use archrace_model::{RopeSpec, Tensor};
+use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
 use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
@@ -153,31 +152,6 @@ fn attn_prefill_matches_attention_for_every_query() {
         let got = run(&ctx, Kernel::AttnPrefill, &params, &args, [(t as u32).div_ceil(4), h as u32, 1]);
         check(&format!("attn_prefill, head dim {d}"), &want, &got[0], TRANSCENDENTAL);
     }
-}
-
-/// RoPE of 5 tokens at their own positions from one table laid out per token.
-#[test]
-fn rope_over_a_chunk_matches_its_twin() {
-    let Some(ctx) = pollster::block_on(context_or_skip("rope chunk parity")) else { return };
-    let (heads, d, t, pos0) = (3usize, 16usize, 5usize, 40usize);
-    let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 1.0 };
-    let mut rng = SplitMix64::new(9);
-    let x = rng.vec(t * heads * d, -1.0, 1.0);
-    let mut want = x.clone();
-    rope(&mut want, heads, d, &(pos0..pos0 + t).collect::<Vec<_>>(), &spec);
-    // Two layers' tables per token, 8 pairs each; this layer's is the second.
-    let pairs = 8;
-    let mut table = vec![7.0f32; t * 2 * pairs * 2];
-    for i in 0..t {
-        for (j, (c, s)) in rope_table(pos0 + i, &spec).into_iter().enumerate() {
-            table[((i * 2 + 1) * pairs + j) * 2] = c;
-            table[((i * 2 + 1) * pairs + j) * 2 + 1] = s;
-        }
-    }
-    let params = [heads as u32, d as u32, 12, pairs as u32, 0, 0, 2 * pairs as u32];
-    let args = [(1, Arg::In(bytes(&x))), (2, Arg::Out(x.len() * 4)), (3, Arg::In(bytes(&table)))];
-    let got = run(&ctx, Kernel::Rope, &params, &args, [1, t as u32, 1]);
-    check("rope over a chunk", &want, &got[0], TIGHT);
 }
 
 /// RMSNorm of one field of wider rows (Jamba's B inside a chunk's x-projection rows).
@@ -457,35 +431,6 @@ fn rwkv_kernels_over_a_chunk_match_their_twins() {
     check("pointwise with a repeating operand", &want, &got[0], TRANSCENDENTAL);
 }
 
-/// Keys and values appended in f16 pairs (and as f32 bits), against the twin's rounding.
-#[test]
-fn kv_store_matches_its_twin_in_f16_and_f32() {
-    use archrace_cpu::ops::kv::kv_store;
-    let Some(ctx) = pollster::block_on(context_or_skip("kv_store parity")) else { return };
-    let (row, t, pos0) = (96usize, 5usize, 3usize);
-    let mut rng = SplitMix64::new(14);
-    let (k, v) = (rng.vec(t * row, -4.0, 4.0), rng.vec(t * row, -4.0, 4.0));
-    for (kv, f16, elem) in [(KvType::F16, 1u32, 2usize), (KvType::F32, 0, 4)] {
-        let cache_bytes = (pos0 + t) * row * elem;
-        let (k0, v0) = (vec![0x5au8; cache_bytes], vec![0xa5u8; cache_bytes]);
-        let params = [row as u32, t as u32, (pos0 * row) as u32, f16];
-        let args = [(1, Arg::In(bytes(&k))), (2, Arg::In(bytes(&v))), (3, Arg::InOut(&k0)), (4, Arg::InOut(&v0))];
-        let out = pollster::block_on(run_kernel(&ctx, Kernel::KvStore, &params, &args, [1, t as u32, 1])).unwrap();
-        for (name, got, input, before) in [("k", &out[0], &k, &k0), ("v", &out[1], &v, &v0)] {
-            let at = pos0 * row * elem;
-            assert_eq!(got[..at], before[..at], "{kv:?} {name}: the slots before pos0 are untouched");
-            let values: Vec<f32> = match kv {
-                KvType::F16 => got[at..].chunks(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-                KvType::F32 => bytemuck::pod_collect_to_vec(&got[at..]),
-            };
-            // WGSL lets pack2x16float round either way at a tie: within one f16 step of the twin's.
-            let tol =
-                if kv == KvType::F16 { Tolerance { abs: 1e-6, rel: 1e-3 } } else { Tolerance { abs: 0.0, rel: 0.0 } };
-            check(&format!("kv_store {kv:?} {name}"), &kv_store(input, kv), &values, tol);
-        }
-    }
-}
-
 /// An f16 KV cache (the default) holds half the bytes of an f32 one, and llama and Jamba with it stay
 /// close to llama.cpp's f32-KV logits at every position (prefill in chunks of 7, then decode).
 #[test]
@@ -543,6 +488,37 @@ fn prefill_shrinks_its_chunk_to_the_device_binding_limit() {
         }
         let chunk = state.prefill.as_ref().map(|p| p.chunk).unwrap();
         assert!(chunk < tokens.len() && chunk >= 1, "{file}: chunk {chunk}");
+    }
+}
+
+/// Where q, k and v (or gate and up) cannot share one buffer (here: together they exceed an 8 KiB binding
+/// cap), each is its own product into the same rows; prefill and then decode still match llama.cpp.
+#[test]
+fn q_k_v_and_gate_up_in_separate_buffers_give_the_same_logits() {
+    use archrace_gpu::runtime::weights::{GpuFfn, GpuMixer};
+    let Some(mut ctx) = pollster::block_on(context_or_skip("separate products")) else { return };
+    for (cap, joined) in [(None, true), (Some(8 * 1024), false)] {
+        ctx.binding_cap = cap;
+        let (_cpu, gpu) = load(&ctx, "llama-q8_0.gguf");
+        for l in &gpu.weights.layers {
+            let (GpuMixer::Attention(a), GpuFfn::Dense { gate, up, .. }) = (&l.mixer, &l.ffn) else { panic!() };
+            assert_eq!(a.qkv.is_some(), joined, "cap {cap:?}: q, k and v in one buffer");
+            assert_eq!(gate.followed_by(up).is_some(), joined, "cap {cap:?}: gate and up in one buffer");
+        }
+        let golden = json("llama-q8_0.logits.json");
+        let tokens = ids(&golden["tokens"]);
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
+        let (head, tail) = tokens.split_at(tokens.len() / 2);
+        let mut got = pollster::block_on(gpu.prefill(&ctx, &mut state, head, PrefillLogits::All)).unwrap();
+        for &tok in tail {
+            got.extend(pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap());
+        }
+        let n_vocab = gpu.spec.n_vocab;
+        for (pos, row) in golden_rows(&golden).iter().enumerate() {
+            let err = rel_err(&got[pos * n_vocab..][..n_vocab], row);
+            assert!(err <= 1e-4, "cap {cap:?} position {pos}: {err:.2e}");
+        }
     }
 }
 

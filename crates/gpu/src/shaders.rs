@@ -10,6 +10,8 @@ use archrace_gguf::GgmlType;
 pub enum Kernel {
     /// `y = W x` for one weight encoding (`matvec_<type>.wgsl` + `lib/matvec.wgsl`).
     Matvec(GgmlType),
+    /// `y = SiLU(gate x) * (up x)`, gate and up rows in one buffer, for one weight encoding (as `Matvec`).
+    MatvecSwiglu(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -17,10 +19,8 @@ pub enum Kernel {
     Embed(GgmlType),
     /// RMSNorm and LayerNorm (`norm.wgsl`).
     Norm,
-    /// Rotary position embedding (`rope.wgsl`).
-    Rope,
-    /// Appending keys and values to the KV cache in its element type (`kv_store.wgsl`).
-    KvStore,
+    /// RoPE on q and k, q out, k and v appended to the KV cache in its element type (`rope_kv.wgsl`).
+    RopeKv,
     /// Attention decode, one (chunk, head) per workgroup (`attention.wgsl`).
     AttnPartial,
     /// Attention decode, merging the chunks (`attention.wgsl`).
@@ -74,10 +74,9 @@ const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 22] = [
+const FIXED: [Kernel; 21] = [
     Kernel::Norm,
-    Kernel::Rope,
-    Kernel::KvStore,
+    Kernel::RopeKv,
     Kernel::AttnPartial,
     Kernel::AttnCombine,
     Kernel::AttnPrefill,
@@ -102,7 +101,9 @@ const FIXED: [Kernel; 22] = [
 impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
     pub fn all() -> Vec<Kernel> {
-        let per_type = GgmlType::ALL.iter().flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t), Kernel::Embed(t)]);
+        let per_type = GgmlType::ALL
+            .iter()
+            .flat_map(|&t| [Kernel::Matvec(t), Kernel::MatvecSwiglu(t), Kernel::Matmul(t), Kernel::Embed(t)]);
         per_type.chain(FIXED).collect()
     }
 
@@ -110,6 +111,7 @@ impl Kernel {
     pub fn name(self) -> String {
         match self {
             Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::MatvecSwiglu(t) => format!("matvec_swiglu_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -120,11 +122,11 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Matvec(_) => "matvec",
+            Kernel::MatvecSwiglu(_) => "matvec_swiglu",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
-            Kernel::Rope => "rope",
-            Kernel::KvStore => "kv_store",
+            Kernel::RopeKv => "rope_kv",
             Kernel::AttnPartial => "attn_partial",
             Kernel::AttnCombine => "attn_combine",
             Kernel::AttnPrefill => "attn_prefill",
@@ -150,7 +152,9 @@ impl Kernel {
     /// The stem of the kernel's own file in `shaders/` (several kernels of one family share a file).
     pub fn file_stem(self) -> String {
         match self {
-            Kernel::Matvec(t) | Kernel::Matmul(t) | Kernel::Embed(t) => format!("matvec_{}", t.name().to_lowercase()),
+            Kernel::Matvec(t) | Kernel::MatvecSwiglu(t) | Kernel::Matmul(t) | Kernel::Embed(t) => {
+                format!("matvec_{}", t.name().to_lowercase())
+            }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
             Kernel::MoeLists => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
@@ -164,7 +168,7 @@ impl Kernel {
     /// The kernel's own file.
     fn file(self) -> &'static str {
         match self {
-            Kernel::Matvec(t) | Kernel::Matmul(t) | Kernel::Embed(t) => match t {
+            Kernel::Matvec(t) | Kernel::MatvecSwiglu(t) | Kernel::Matmul(t) | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
                 GgmlType::F16 => shader!("matvec_f16.wgsl"),
                 GgmlType::BF16 => shader!("matvec_bf16.wgsl"),
@@ -178,8 +182,7 @@ impl Kernel {
                 GgmlType::Q6_K => shader!("matvec_q6_k.wgsl"),
             },
             Kernel::Norm => shader!("norm.wgsl"),
-            Kernel::Rope => shader!("rope.wgsl"),
-            Kernel::KvStore => shader!("kv_store.wgsl"),
+            Kernel::RopeKv => shader!("rope_kv.wgsl"),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
@@ -197,7 +200,7 @@ impl Kernel {
     /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
     pub fn source(self) -> String {
         match self {
-            Kernel::Matvec(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
+            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             Kernel::Norm

@@ -8,9 +8,9 @@ use crate::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use crate::ops::matmul::{matmul, to_f32};
 use crate::ops::moe::{gate_up_swiglu, moe_route};
 use crate::ops::norm::rms_norm;
-use crate::ops::rope::rope;
+use crate::ops::rope::rope_kv;
 use archrace_model::weights::{AttnWeights, MambaWeights};
-use archrace_model::{AttnSpec, FfnWeights, MambaSpec};
+use archrace_model::{AttnSpec, FfnWeights, KvType, MambaSpec};
 
 /// Causal self-attention for tokens at positions `pos0..pos0 + T`, appending their keys and values to
 /// the cache (Vaswani et al. 2017, eq. 1: `softmax(q k^T / sqrt(D)) v`), with grouped-query heads.
@@ -26,12 +26,9 @@ pub fn attention(
     let (h, hkv, d) = (s.n_head, s.n_head_kv, s.head_dim);
     let mut q = matmul(&w.q, x, t); // (T, H * D)
     let mut k = matmul(&w.k, x, t); // (T, H_kv * D)
-    let v = matmul(&w.v, x, t); // (T, H_kv * D)
-    if let Some(r) = &s.rope {
-        let positions: Vec<usize> = (pos0..pos0 + t).collect();
-        rope(&mut q, h, d, &positions, r);
-        rope(&mut k, hkv, d, &positions, r);
-    }
+    let mut v = matmul(&w.v, x, t); // (T, H_kv * D)
+    let positions: Vec<usize> = (pos0..pos0 + t).collect();
+    rope_kv(&mut q, &mut k, &mut v, (h, hkv, d), &positions, s.rope.as_ref(), KvType::F32);
     k_cache.extend_from_slice(&k);
     v_cache.extend_from_slice(&v);
     let mut out = Vec::with_capacity(t * h * d); // (T, H * D)

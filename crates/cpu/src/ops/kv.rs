@@ -1,4 +1,4 @@
-//! The KV cache's element type: the CPU twin of `kv_store` (`shaders/kv_store.wgsl`).
+//! The KV cache's element type: how `rope_kv` (`shaders/rope_kv.wgsl`) stores keys and values.
 
 use archrace_model::KvType;
 use half::f16;

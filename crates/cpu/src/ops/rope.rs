@@ -1,6 +1,8 @@
-//! Rotary position embedding, ggml's "normal" mode (adjacent pairs), on (T, heads * head_dim) in place.
+//! Rotary position embedding, ggml's "normal" mode (adjacent pairs), on (T, heads * head_dim) in place,
+//! and `rope_kv`, the CPU twin of `shaders/rope_kv.wgsl`.
 
-use archrace_model::RopeSpec;
+use super::kv::kv_store;
+use archrace_model::{KvType, RopeSpec};
 
 /// Rotates pairs `(2i, 2i+1)` of the first `n_rot` dims of each head of token `t` by
 /// `theta = pos_t * freq_scale * freq_base^(-2i/n_rot)` (RoFormer, Su et al. 2021, eq. 34). `theta` is built by
@@ -16,6 +18,26 @@ pub fn rope(x: &mut [f32], n_heads: usize, head_dim: usize, positions: &[usize],
             }
         }
     }
+}
+
+/// Makes one attention layer's q, k and v of tokens at `positions` ready for attention, as the `rope_kv`
+/// kernel does in one dispatch: RoPE on q `(T, H D)` and k `(T, H_kv D)` (none without `spec`), then k and
+/// v as a KV cache of type `kv` holds them ([`kv_store`]).
+pub fn rope_kv(
+    q: &mut [f32],
+    k: &mut [f32],
+    v: &mut [f32],
+    (n_head, n_head_kv, head_dim): (usize, usize, usize),
+    positions: &[usize],
+    spec: Option<&RopeSpec>,
+    kv: KvType,
+) {
+    if let Some(r) = spec {
+        rope(q, n_head, head_dim, positions, r);
+        rope(k, n_head_kv, head_dim, positions, r);
+    }
+    k.copy_from_slice(&kv_store(k, kv));
+    v.copy_from_slice(&kv_store(v, kv));
 }
 
 /// `(cos theta_i, sin theta_i)` for the `n_rot / 2` pairs at position `pos`, computed as

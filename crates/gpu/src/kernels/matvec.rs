@@ -6,7 +6,8 @@ use archrace_gguf::GgmlType;
 use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernels' parameter block; mirrors `Params` in `shaders/lib/matvec.wgsl` (64 bytes).
+/// The kernels' parameter block (`matvec` and `matvec_swiglu`); mirrors `Params` in
+/// `shaders/lib/matvec.wgsl` (64 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct MatvecParams {
@@ -41,7 +42,7 @@ pub struct MatvecParams {
     /// Threads that share one row (a power of two up to the workgroup's 64): short rows leave the rest of
     /// the workgroup to other rows instead of idling.
     pub row_threads: u32,
-    /// [`MatvecMode::Swiglu`]: bytes from a gate row to its up row.
+    /// `matvec_swiglu`: bytes from a gate row to its up row.
     pub pair_bytes: u32,
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
@@ -58,7 +59,8 @@ pub enum MatvecMode {
     Add = 1,
     /// `y += route_weight[slot] * W x` (a MoE expert's share).
     AddRouted = 2,
-    /// `y = SiLU(W x) * (W' x)`, `W'` the rows `pair_bytes` after `W`'s (gate and up in one dispatch).
+    /// `y = SiLU(W x) * (W' x)`, `W'` the rows `pair_bytes` after `W`'s (gate and up in one dispatch): the
+    /// `matvec_swiglu` entry point ([`Kernel::MatvecSwiglu`]).
     Swiglu = 3,
 }
 
@@ -76,6 +78,16 @@ pub fn groups(n: usize, max_per_dim: u32) -> (u32, u32) {
 /// workgroup 16 rows, instead of 64 threads of which 60 idle.)
 pub fn row_threads(blocks: usize) -> usize {
     blocks.next_power_of_two().clamp(1, WORKGROUP)
+}
+
+impl MatvecMode {
+    /// The kernel that computes this mode for encoding `ty`.
+    pub fn kernel(self, ty: GgmlType) -> Kernel {
+        match self {
+            MatvecMode::Swiglu => Kernel::MatvecSwiglu(ty),
+            _ => Kernel::Matvec(ty),
+        }
+    }
 }
 
 impl MatvecParams {

@@ -100,10 +100,13 @@ impl GpuModel {
         let weights = weights?;
         let types = weights.matrix_types();
         let mut pipelines = Pipelines::default();
-        let per_type = |k: &Kernel| matches!(k, Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::Embed(_));
+        let per_type = |k: &Kernel| {
+            matches!(k, Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::Matmul(_) | Kernel::Embed(_))
+        };
         let kernels = types
             .iter()
             .flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t)])
+            .chain(weights.paired_types().into_iter().map(Kernel::MatvecSwiglu))
             .chain([Kernel::Embed(weights.token_embd.ty)]);
         pipelines.ensure(ctx, kernels.chain(Kernel::all().into_iter().filter(|k| !per_type(k)))).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
@@ -418,7 +421,7 @@ impl GpuModel {
         rec.dispatches()
     }
 
-    /// Uploads this position's RoPE `(cos, sin)` pairs for every attention layer (see `shaders/rope.wgsl`).
+    /// Uploads this position's RoPE `(cos, sin)` pairs for every attention layer (see `shaders/rope_kv.wgsl`).
     fn write_rope_table(&self, ctx: &GpuContext, state: &GpuState) {
         let pairs = rope_pairs(&self.spec);
         let mut table = Vec::new();
@@ -559,7 +562,7 @@ impl GpuModel {
             }
             let (gx, gy) = p.workgroups(self.max_groups);
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
-            rec.dispatch(Kernel::Matvec(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
+            rec.dispatch(mode.kernel(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
         }
     }
 }

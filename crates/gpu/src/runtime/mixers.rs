@@ -10,17 +10,33 @@ use crate::kernels::matvec::MatvecMode;
 use crate::{GpuModel, Kernel};
 use archrace_model::KvType;
 
-/// Appends `t` tokens' keys and values (f32, `(T, H_kv D)`) to `cache` at value `slot`, in its type.
-pub(super) fn kv_store(rec: &mut Recorder, cache: &KvCache, k: &wgpu::Buffer, v: &wgpu::Buffer, slot: usize, t: usize) {
-    let params = [u(cache.row), u(t), u(slot), u(usize::from(cache.kv_type == KvType::F16))];
-    let buffers = [(1, k), (2, v), (3, &cache.k), (4, &cache.v)];
-    rec.dispatch(Kernel::KvStore, &params, &buffers, [u((cache.row / 2).div_ceil(64)), u(t), 1]);
+/// `t` tokens' q, k and v in `qkv` `(T, (H + 2 H_kv) D)` made ready for attention in one dispatch
+/// (`shaders/rope_kv.wgsl`): RoPE on q into `q` `(T, H D)` and on k, k and v appended to `cache` at token
+/// `pos0` in its type. The layer's RoPE table starts at pair `table_off`; a token's is `table_stride`
+/// pairs after the one before.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rope_kv(
+    rec: &mut Recorder,
+    a: &AttentionGpu,
+    cache: &KvCache,
+    (qkv, q): (&wgpu::Buffer, &wgpu::Buffer),
+    (table, table_off, table_stride): (&wgpu::Buffer, usize, usize),
+    pos0: usize,
+    t: usize,
+) {
+    let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
+    let n_rot = a.spec.rope.map_or(0, |r| r.n_rot);
+    let f16 = usize::from(cache.kv_type == KvType::F16);
+    let params = [h, hkv, d, n_rot, table_off, table_stride, pos0 * cache.row, f16, t, (h + 2 * hkv) * d].map(u);
+    let buffers = [(1, qkv), (2, q), (3, table), (4, &cache.k), (5, &cache.v)];
+    rec.dispatch(Kernel::RopeKv, &params, &buffers, [u(((h + 2 * hkv) * d / 2).div_ceil(64)), u(t), 1]);
 }
 
 impl GpuModel {
     /// Self-attention of layer `index` for the token at `state.pos` (Vaswani et al. 2017, eq. 1): q, k, v
-    /// projections, RoPE on q and k (Su et al. 2021, eq. 34), k and v appended to the cache, attention over
-    /// the cache in chunks (partial softmax per chunk, then combined), output projection.
+    /// projections (one product when they share a buffer), RoPE on q and k (Su et al. 2021, eq. 34) with k
+    /// and v appended to the cache in one dispatch, attention over the cache in chunks (partial softmax per
+    /// chunk, then combined), output projection.
     pub(super) fn attention(
         &self,
         rec: &mut Recorder,
@@ -31,35 +47,30 @@ impl GpuModel {
     ) {
         let sc = &state.scratch;
         let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
-        let slot = state.pos * cache.row;
-        if let Some(r) = &a.spec.rope {
-            let table_off = index * rope_pairs(&self.spec);
-            let rope = |rec: &mut Recorder, heads: usize, src: &wgpu::Buffer, dst: &wgpu::Buffer, dst_off: usize| {
-                let params = [u(heads), u(d), u(r.n_rot), u(table_off), 0, u(dst_off)];
-                let buffers = [(1, src), (2, dst), (3, &sc.rope_table)];
-                rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), 1, 1]);
-            };
-            self.matvec(rec, &a.q, &sc.h, &sc.q_raw, 0, MatvecMode::Write, None, &sc.route);
-            rope(rec, h, &sc.q_raw, &sc.q, 0);
-            self.matvec(rec, &a.k, &sc.h, &sc.k_raw, 0, MatvecMode::Write, None, &sc.route);
-            rope(rec, hkv, &sc.k_raw, &sc.k_cur, 0);
-        } else {
-            self.matvec(rec, &a.q, &sc.h, &sc.q, 0, MatvecMode::Write, None, &sc.route);
-            self.matvec(rec, &a.k, &sc.h, &sc.k_cur, 0, MatvecMode::Write, None, &sc.route);
+        match &a.qkv {
+            Some(qkv) => self.matvec(rec, qkv, &sc.h, &sc.qkv, 0, MatvecMode::Write, None, &sc.route),
+            None => {
+                for (m, off) in [(&a.q, 0), (&a.k, h * d), (&a.v, (h + hkv) * d)] {
+                    self.matvec(rec, m, &sc.h, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
+                }
+            }
         }
-        self.matvec(rec, &a.v, &sc.h, &sc.v_cur, 0, MatvecMode::Write, None, &sc.route);
-        kv_store(rec, cache, &sc.k_cur, &sc.v_cur, slot, 1);
+        let table_off = index * rope_pairs(&self.spec);
+        rope_kv(rec, a, cache, (&sc.qkv, &sc.q), (&sc.rope_table, table_off, 0), state.pos, 1);
         let n_keys = state.pos + 1;
         let chunks = n_keys.div_ceil(ATTN_CHUNK);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
         let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt()), 0, 0, f16];
+        // One chunk (up to ATTN_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
         rec.dispatch(
             Kernel::AttnPartial,
             &params,
-            &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial)],
+            &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial), (5, &sc.attn)],
             [u(chunks), u(h), 1],
         );
-        rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
+        if chunks > 1 {
+            rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
+        }
         self.matvec(rec, &a.o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
     }
 

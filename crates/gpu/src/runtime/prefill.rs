@@ -11,7 +11,7 @@
 //! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
 use super::forward::{f, rope_pairs, u};
-use super::mixers::kv_store;
+use super::mixers::rope_kv;
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
@@ -48,10 +48,7 @@ pub struct PrefillScratch {
     tokens: wgpu::Buffer,
     x: wgpu::Buffer,
     h: wgpu::Buffer,
-    q_raw: wgpu::Buffer,
-    k_raw: wgpu::Buffer,
-    k_cur: wgpu::Buffer,
-    v_cur: wgpu::Buffer,
+    qkv: wgpu::Buffer,
     q: wgpu::Buffer,
     attn: wgpu::Buffer,
     xz: wgpu::Buffer,
@@ -85,7 +82,7 @@ fn widest_per_token(spec: &ModelSpec, w: &GpuWeights, all_logits: bool) -> usize
     let lists = 3 * wd.experts; // X (1 + 2 T)
     let rope = 2 * spec.layers.len() * rope_pairs(spec);
     let logits = if all_logits { spec.n_vocab } else { 0 };
-    let widths = [spec.n_embd, wd.heads, wd.kv_row, 2 * wd.d_inner, wd.dbc, wd.hidden, lists, wd.lora, rwkv, rope];
+    let widths = [spec.n_embd, wd.qkv, 2 * wd.d_inner, wd.dbc, wd.hidden, lists, wd.lora, rwkv, rope];
     widths.into_iter().chain([logits]).max().unwrap_or(1)
 }
 
@@ -116,10 +113,7 @@ impl PrefillScratch {
             tokens: s("prefill tokens", 1)?,
             x: s("prefill x", e)?,
             h: s("prefill h", e)?,
-            q_raw: s("prefill q_raw", wd.heads)?,
-            k_raw: s("prefill k_raw", wd.kv_row)?,
-            k_cur: s("prefill k", wd.kv_row)?,
-            v_cur: s("prefill v", wd.kv_row)?,
+            qkv: s("prefill qkv", wd.qkv)?,
             q: s("prefill q", wd.heads)?,
             attn: s("prefill attn", wd.heads)?,
             xz: s("prefill xz", 2 * wd.d_inner)?,
@@ -159,10 +153,7 @@ impl PrefillScratch {
             self.tokens,
             self.x,
             self.h,
-            self.q_raw,
-            self.k_raw,
-            self.k_cur,
-            self.v_cur,
+            self.qkv,
             self.q,
             self.attn,
             self.xz,
@@ -201,6 +192,12 @@ impl<'a> Product<'a> {
     /// X packed `(T, cols)` into Y packed `(T, rows)`.
     fn packed(x: &'a wgpu::Buffer, cols: usize, y: &'a wgpu::Buffer, rows: usize) -> Self {
         Self { x, x_off: 0, x_stride: cols, y, y_off: 0, y_stride: rows, add: false }
+    }
+
+    /// Writing Y from value `y_off` of each row on (one of several products sharing Y's rows).
+    fn at(mut self, y_off: usize) -> Self {
+        self.y_off = y_off;
+        self
     }
 
     /// Adding into Y instead of writing it (a residual connection).
@@ -537,25 +534,18 @@ impl GpuModel {
     ) {
         let e = self.spec.n_embd;
         let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
-        let slot = pos0 * cache.row;
-        if let Some(r) = &a.spec.rope {
-            let pairs = rope_pairs(&self.spec);
-            let stride = self.spec.layers.len() * pairs;
-            let rope = |rec: &mut Recorder, heads: usize, src: &wgpu::Buffer, dst: &wgpu::Buffer, dst_off: usize| {
-                let params = [u(heads), u(d), u(r.n_rot), u(index * pairs), 0, u(dst_off), u(stride)];
-                let buffers = [(1, src), (2, dst), (3, &ps.rope_table)];
-                rec.dispatch(Kernel::Rope, &params, &buffers, [u((heads * d / 2).div_ceil(64)), u(t), 1]);
-            };
-            self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q_raw, h * d), None);
-            rope(rec, h, &ps.q_raw, &ps.q, 0);
-            self.matmul(rec, &a.k, t, Product::packed(&ps.h, e, &ps.k_raw, hkv * d), None);
-            rope(rec, hkv, &ps.k_raw, &ps.k_cur, 0);
-        } else {
-            self.matmul(rec, &a.q, t, Product::packed(&ps.h, e, &ps.q, h * d), None);
-            self.matmul(rec, &a.k, t, Product::packed(&ps.h, e, &ps.k_cur, hkv * d), None);
+        let row = (h + 2 * hkv) * d;
+        match &a.qkv {
+            Some(qkv) => self.matmul(rec, qkv, t, Product::packed(&ps.h, e, &ps.qkv, row), None),
+            None => {
+                for (m, off) in [(&a.q, 0), (&a.k, h * d), (&a.v, (h + hkv) * d)] {
+                    self.matmul(rec, m, t, Product::packed(&ps.h, e, &ps.qkv, row).at(off), None);
+                }
+            }
         }
-        self.matmul(rec, &a.v, t, Product::packed(&ps.h, e, &ps.v_cur, hkv * d), None);
-        kv_store(rec, cache, &ps.k_cur, &ps.v_cur, slot, t);
+        let pairs = rope_pairs(&self.spec);
+        let table = (&ps.rope_table, index * pairs, self.spec.layers.len() * pairs);
+        rope_kv(rec, a, cache, (&ps.qkv, &ps.q), table, pos0, t);
         let f16 = u(usize::from(cache.kv_type == archrace_model::KvType::F16));
         let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0), u(t), f16];
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];

@@ -154,15 +154,10 @@ pub struct Scratch {
     pub x: wgpu::Buffer,
     /// Normed input `(E)`.
     pub h: wgpu::Buffer,
-    /// Query before RoPE, and keys before RoPE `(max H D)`.
-    pub q_raw: wgpu::Buffer,
-    /// Key before RoPE.
-    pub k_raw: wgpu::Buffer,
-    /// This token's key and value, f32, before `kv_store` appends them to the cache `(H_kv D)`.
-    pub k_cur: wgpu::Buffer,
-    /// Value.
-    pub v_cur: wgpu::Buffer,
-    /// Query.
+    /// This token's query, key and value as the products write them, before RoPE and before `rope_kv`
+    /// appends the key and value to the cache `((H + 2 H_kv) D)`.
+    pub qkv: wgpu::Buffer,
+    /// Query after RoPE `(H D)`.
     pub q: wgpu::Buffer,
     /// Attention output `(max H D)`.
     pub attn: wgpu::Buffer,
@@ -246,8 +241,8 @@ fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> 
 pub(super) struct Widths {
     /// Query heads `H D`.
     pub heads: usize,
-    /// Keys or values `H_kv D`.
-    pub kv_row: usize,
+    /// Query, key and value of a token `(H + 2 H_kv) D`.
+    pub qkv: usize,
     /// Mamba's inner width `Di`.
     pub d_inner: usize,
     /// Mamba's x-projection row: dt, B, C `(R + 2N)`.
@@ -282,8 +277,8 @@ impl Widths {
                 Mixer::Attention(a) => a.n_head * a.head_dim,
                 _ => 0,
             }),
-            kv_row: max_of(spec, |l| match l.mixer {
-                Mixer::Attention(a) => a.n_head_kv * a.head_dim,
+            qkv: max_of(spec, |l| match l.mixer {
+                Mixer::Attention(a) => (a.n_head + 2 * a.n_head_kv) * a.head_dim,
                 _ => 0,
             }),
             d_inner: max_of(spec, |l| match l.mixer {
@@ -354,10 +349,7 @@ impl GpuState {
             rope_table: s!("rope table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
             x: s!("x", spec.n_embd)?,
             h: s!("h", spec.n_embd)?,
-            q_raw: s!("q_raw", wd.heads)?,
-            k_raw: s!("k_raw", wd.kv_row)?,
-            k_cur: s!("k_cur", wd.kv_row)?,
-            v_cur: s!("v_cur", wd.kv_row)?,
+            qkv: s!("qkv", wd.qkv)?,
             q: s!("q", wd.heads)?,
             attn: s!("attn", wd.heads)?,
             partial: s!("attn partial", if has_attention { wd.heads + 2 * 64 } else { 4 })?,

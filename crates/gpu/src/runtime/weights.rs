@@ -122,6 +122,9 @@ pub struct AttentionGpu {
     pub v: GpuMatrix,
     /// `(E, H D)`.
     pub o: GpuMatrix,
+    /// q, k and v as one matrix `((H + 2 H_kv) D, E)`, when they were uploaded into one buffer (same
+    /// encoding, within one binding): one product for all three.
+    pub qkv: Option<GpuMatrix>,
 }
 
 /// Mamba on the GPU.
@@ -329,7 +332,7 @@ fn stacked(
     }
     let mut data = Vec::with_capacity(bytes);
     for t in ts {
-        data.extend_from_slice(&t.data);
+        data.extend_from_slice(t.data);
     }
     let buf = pool.upload(ctx, label, &data, Category::Weights)?;
     let mut base = 0;
@@ -372,7 +375,8 @@ fn norm(pool: &mut Pool, ctx: &GpuContext, n: &NormWeights) -> Result<GpuNorm, G
 
 fn attention(pool: &mut Pool, ctx: &GpuContext, spec: AttnSpec, w: &AttnWeights) -> Result<GpuMixer, GpuError> {
     let [q, k, v] = matrices(pool, ctx, [&w.q, &w.k, &w.v], 1, &format!("{} k v", w.q.name))?;
-    Ok(GpuMixer::Attention(Box::new(AttentionGpu { spec, q, k, v, o: matrix(pool, ctx, &w.o, 1)? })))
+    let qkv = GpuMatrix::joined(&[&q, &k, &v]);
+    Ok(GpuMixer::Attention(Box::new(AttentionGpu { spec, q, k, v, o: matrix(pool, ctx, &w.o, 1)?, qkv })))
 }
 
 fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -> Result<GpuMixer, GpuError> {
@@ -524,6 +528,21 @@ impl GpuWeights {
                 }
             }
         }
+        v.sort_by_key(|t| *t as u32);
+        v.dedup();
+        v
+    }
+
+    /// The encodings of the feed-forwards whose gate and up share a buffer (read by `matvec_swiglu`).
+    pub fn paired_types(&self) -> Vec<GgmlType> {
+        let mut v: Vec<GgmlType> = self
+            .layers
+            .iter()
+            .filter_map(|l| match &l.ffn {
+                GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.followed_by(up).map(|_| gate.ty),
+                _ => None,
+            })
+            .collect();
         v.sort_by_key(|t| *t as u32);
         v.dedup();
         v
