@@ -2,6 +2,9 @@
 // y[out_off + r * out_stride ..] (strides of n for packed rows; more for a field of wider rows, such as
 // Jamba's dt, B and C in a prefill chunk's x-projection). kind 0: RMSNorm (Zhang & Sennrich 2019, eq. 4) y = x / sqrt(mean(x^2) + eps) * w.
 // kind 1: LayerNorm (Ba et al. 2016) y = (x - mean) / sqrt(var + eps) * w + b.
+// A row may be up to three consecutive fields of n, n1 and n2 values, each normalised on its own with its
+// part of the weights (laid out as the row is), one workgroup per (row, field): Jamba's dt, B and C norms
+// (Lieber et al. 2024, section 3) in one dispatch. n1 = n2 = 0 and one field for a plain norm.
 // CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Reductions: lib/reduce.wgsl.
 
 // 256 threads per row: a decode step normalises one row of n_embd (up to ~8192) values, and the row's
@@ -17,6 +20,8 @@ struct Params {
     eps: f32,
     in_stride: u32,
     out_stride: u32,
+    n1: u32, // the second field's length (0: none)
+    n2: u32, // the third's
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -27,26 +32,29 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let src = p.in_off + wg.x * p.in_stride;
-    let dst = p.out_off + wg.x * p.out_stride;
+    let field = wg.y;
+    let n = select(select(p.n2, p.n1, field == 1u), p.n, field == 0u);
+    let at = select(select(p.n + p.n1, p.n, field == 1u), 0u, field == 0u); // the field's first value
+    let src = p.in_off + wg.x * p.in_stride + at;
+    let dst = p.out_off + wg.x * p.out_stride + at;
     var mean = 0.0;
     if p.kind == 1u {
         var s = 0.0;
-        for (var i = tid; i < p.n; i += WG) {
+        for (var i = tid; i < n; i += WG) {
             s += x[src + i];
         }
-        mean = workgroup_sum(tid, s) / f32(p.n);
+        mean = workgroup_sum(tid, s) / f32(n);
     }
     var sq = 0.0;
-    for (var i = tid; i < p.n; i += WG) {
+    for (var i = tid; i < n; i += WG) {
         let d = x[src + i] - mean;
         sq += d * d;
     }
-    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(p.n) + p.eps);
-    for (var i = tid; i < p.n; i += WG) {
-        var v = (x[src + i] - mean) * scale * weight[i];
+    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(n) + p.eps);
+    for (var i = tid; i < n; i += WG) {
+        var v = (x[src + i] - mean) * scale * weight[at + i];
         if p.kind == 1u {
-            v += bias[i];
+            v += bias[at + i];
         }
         y[dst + i] = v;
     }

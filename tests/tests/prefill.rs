@@ -154,22 +154,36 @@ fn attn_prefill_matches_attention_for_every_query() {
     }
 }
 
-/// RMSNorm of one field of wider rows (Jamba's B inside a chunk's x-projection rows).
+/// RMSNorm of one field of wider rows (Jamba's B inside a chunk's x-projection rows), and of three
+/// fields of each row in one dispatch, each with its own weights (Jamba's dt, B and C norms).
 #[test]
-fn norm_reads_and_writes_strided_rows() {
+fn norm_reads_and_writes_strided_rows_and_fields() {
     let Some(ctx) = pollster::block_on(context_or_skip("strided norm parity")) else { return };
     let (n, rows, stride, off, eps) = (16usize, 9usize, 40usize, 8usize, 1e-5f32);
     let mut rng = SplitMix64::new(10);
     let x = rng.vec(rows * stride, -3.0, 3.0);
-    let w = rng.vec(n, -1.0, 1.0);
-    let field: Vec<f32> = (0..rows).flat_map(|r| x[r * stride + off..][..n].to_vec()).collect();
-    let normed = rms_norm(&field, &w, eps);
+    let w = rng.vec(stride, -1.0, 1.0);
+    let field = |r: usize, at: usize, len: usize| x[r * stride + at..][..len].to_vec();
+    let normed: Vec<f32> = (0..rows).flat_map(|r| rms_norm(&field(r, off, n), &w[..n], eps)).collect();
     let params = [n as u32, rows as u32, off as u32, off as u32, 0, eps.to_bits(), stride as u32, stride as u32];
     let args =
         [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&w))), (3, Arg::In(bytes(&w))), (4, Arg::Out(rows * stride * 4))];
     let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
     let got: Vec<f32> = (0..rows).flat_map(|r| got[0][r * stride + off..][..n].to_vec()).collect();
     check("strided norm", &normed, &got, TIGHT);
+
+    // Fields of 8, 16 and 16 values (dt, B, C) fill each 40-value row.
+    let (r, nb) = (8usize, 16usize);
+    let mut want = Vec::new();
+    for row in 0..rows {
+        for (at, len) in [(0, r), (r, nb), (r + nb, nb)] {
+            want.extend(rms_norm(&field(row, at, len), &w[at..at + len], eps));
+        }
+    }
+    let params = [r, rows, 0, 0, 0, 0, stride, stride, nb, nb].map(|v| v as u32);
+    let params = [&params[..5], &[eps.to_bits()], &params[6..]].concat();
+    let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 3, 1]);
+    check("norm of three fields per row", &want, &got[0], TIGHT);
 }
 
 /// Mamba's conv and scan over 6 tokens in one dispatch each, against the twins stepped token by token.

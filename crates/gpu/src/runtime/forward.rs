@@ -478,8 +478,25 @@ impl GpuModel {
             Norm::Layer { eps } => (1, eps),
         };
         let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = [u(len), u(rows), u(x_off), u(y_off), kind, f(eps), u(len), u(len)];
+        let params = [u(len), u(rows), u(x_off), u(y_off), kind, f(eps), u(len), u(len), 0, 0];
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
+    }
+
+    /// Jamba's RMS norms of the dt `(R)`, B `(N)` and C `(N)` fields of `t` x-projection rows `(T, R + 2N)`,
+    /// each field with its own weights (`norms`, laid out as a row), from `x` into `y`: one dispatch.
+    pub(super) fn dt_b_c_norms(
+        &self,
+        rec: &mut Recorder,
+        norms: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        (r, n): (usize, usize),
+        t: usize,
+    ) {
+        let eps = self.spec.norm.eps();
+        let row = r + 2 * n;
+        let params = [u(r), u(t), 0, 0, 0, f(eps), u(row), u(row), u(n), u(n)];
+        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, norms), (3, norms), (4, y)], [u(t), 3, 1]);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -92,13 +92,9 @@ impl GpuModel {
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &sc.xz), (2, &m.consts), (3, conv), (4, &sc.xc)], groups);
         self.matvec(rec, &m.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
         let dbc = match &m.dt_b_c_norms {
-            Some([nd, nb, nc]) => {
-                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C.
-                let eps = self.spec.norm.eps();
-                for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
-                    let params = [u(len), 1, u(off), u(off), 0, f(eps), u(len), u(len)];
-                    rec.dispatch(Kernel::Norm, &params, &[(1, &sc.xdbc), (2, wt), (3, wt), (4, &sc.dbc)], [1, 1, 1]);
-                }
+            Some(norms) => {
+                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one dispatch.
+                self.dt_b_c_norms(rec, norms, &sc.xdbc, &sc.dbc, (r, n), 1);
                 &sc.dbc
             }
             None => &sc.xdbc,

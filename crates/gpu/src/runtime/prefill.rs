@@ -573,14 +573,9 @@ impl GpuModel {
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &ps.xz), (2, &m.consts), (3, conv), (4, &ps.xc)], groups);
         self.matmul(rec, &m.x_proj, t, Product::packed(&ps.xc, di, &ps.xdbc, row), None);
         let dbc = match &m.dt_b_c_norms {
-            Some([nd, nb, nc]) => {
+            Some(norms) => {
                 // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one row per token.
-                let eps = self.spec.norm.eps();
-                for (wt, off, len) in [(nd, 0, r), (nb, r, n), (nc, r + n, n)] {
-                    let params = [u(len), u(t), u(off), u(off), 0, f(eps), u(row), u(row)];
-                    let buffers = [(1, &ps.xdbc), (2, wt), (3, wt), (4, &ps.dbc)];
-                    rec.dispatch(Kernel::Norm, &params, &buffers, [u(t), 1, 1]);
-                }
+                self.dt_b_c_norms(rec, norms, &ps.xdbc, &ps.dbc, (r, n), t);
                 &ps.dbc
             }
             None => &ps.xdbc,

@@ -142,8 +142,8 @@ pub struct MambaGpu {
     pub out_proj: GpuMatrix,
     /// f32: conv w `(Di, K)`, conv b `(Di)`, dt bias `(Di)`, D `(Di)`, A `(Di, N)`.
     pub consts: wgpu::Buffer,
-    /// Jamba's RMS norms on dt, B and C.
-    pub dt_b_c_norms: Option<[wgpu::Buffer; 3]>,
+    /// Jamba's RMS norm weights on dt, B and C, one after another as in an x-projection row `(R + 2N)`.
+    pub dt_b_c_norms: Option<wgpu::Buffer>,
 }
 
 /// Time-mix tensors both RWKV versions have.
@@ -382,11 +382,7 @@ fn attention(pool: &mut Pool, ctx: &GpuContext, spec: AttnSpec, w: &AttnWeights)
 fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -> Result<GpuMixer, GpuError> {
     let consts = vector(pool, ctx, &[&w.conv1d, &w.conv1d_bias, &w.dt_bias, &w.d, &w.a], "mamba consts")?;
     let dt_b_c_norms = match &w.dt_b_c_norms {
-        Some([a, b, c]) => Some([
-            vector(pool, ctx, &[a], &a.name)?,
-            vector(pool, ctx, &[b], &b.name)?,
-            vector(pool, ctx, &[c], &c.name)?,
-        ]),
+        Some([a, b, c]) => Some(vector(pool, ctx, &[a, b, c], "mamba dt b c norms")?),
         None => None,
     };
     Ok(GpuMixer::Mamba(Box::new(MambaGpu {
