@@ -78,3 +78,46 @@ fn every_kernel_fits_webgpu_default_limits() {
         assert!(workgroup_bytes <= 16384, "{name}: {workgroup_bytes} bytes of workgroup memory (default limit 16384)");
     }
 }
+
+/// Each kernel's parameter struct on the host (`archrace_gpu::kernels::params`) has the layout of the
+/// `@group(0) @binding(0)` struct of its WGSL, read back from the shader with naga: the same fields in
+/// the same order, of the same scalar types, at the same byte offsets (host-only `_` padding may follow),
+/// within the 64 bytes a parameter slot binds.
+#[test]
+fn every_kernels_parameter_struct_matches_its_wgsl() {
+    for kernel in Kernel::all() {
+        let name = kernel.name();
+        let (module, _) = validate(&name, &kernel.source());
+        let params = module
+            .global_variables
+            .iter()
+            .find(|(_, g)| g.binding == Some(naga::ResourceBinding { group: 0, binding: 0 }))
+            .map(|(_, g)| g.ty)
+            .unwrap_or_else(|| panic!("{name} binds no parameters at @group(0) @binding(0)"));
+        let naga::TypeInner::Struct { members, span } = &module.types[params].inner else {
+            panic!("{name}: its parameters are not a struct")
+        };
+        let wgsl: Vec<(String, &str, usize)> = members
+            .iter()
+            .map(|m| {
+                let ty = match module.types[m.ty].inner {
+                    naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Uint, width: 4 }) => "u32",
+                    naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Float, width: 4 }) => "f32",
+                    naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Sint, width: 4 }) => "i32",
+                    ref other => panic!("{name}: parameter {:?} is a {other:?}, not a 4-byte scalar", m.name),
+                };
+                (m.name.clone().unwrap_or_default(), ty, m.offset as usize)
+            })
+            .collect();
+        let host = kernel.params();
+        let (fields, padding): (Vec<_>, Vec<_>) = host.fields.iter().partition(|(f, _, _)| !f.starts_with('_'));
+        let host_fields: Vec<(String, &str, usize)> = fields.iter().map(|&&(f, t, o)| (f.to_string(), t, o)).collect();
+        assert_eq!(host_fields, wgsl, "{name}: {} against the WGSL parameters", host.name);
+        assert!(
+            padding.iter().all(|(_, _, o)| *o >= *span as usize),
+            "{name}: {}'s padding comes after every WGSL field",
+            host.name
+        );
+        assert!(host.size >= *span as usize && host.size <= 64, "{name}: {} is {} bytes", host.name, host.size);
+    }
+}

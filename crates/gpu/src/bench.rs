@@ -4,6 +4,7 @@
 //! every result says which.
 
 use crate::kernels::matvec::{groups, MatvecParams};
+use crate::kernels::params::{BenchParams, KernelParams};
 use crate::pipelines::Pipelines;
 use crate::runtime::profile::{Timestamps, TimingSource};
 use crate::runtime::recorder::{Recorder, Timing};
@@ -29,10 +30,10 @@ pub struct KernelBench {
 }
 
 /// Runs `reps` copies of one dispatch in one submit and returns milliseconds per dispatch.
-async fn time_dispatches(
+async fn time_dispatches<P: KernelParams>(
     ctx: &GpuContext,
     kernel: Kernel,
-    params: &[u32],
+    params: &P,
     buffers: &[(u32, &wgpu::Buffer)],
     groups: [u32; 3],
     reps: usize,
@@ -91,7 +92,15 @@ pub async fn copy_bandwidth(ctx: &GpuContext, bytes: u64, reps: usize) -> Result
     let dst = pool.create(ctx, "copy dst", bytes, STORAGE, Category::Scratch)?;
     let n = (bytes / 16) as usize;
     let (gx, gy) = groups(n.div_ceil(256), ctx.report.limits.max_compute_workgroups_per_dimension);
-    let timed = time_dispatches(ctx, Kernel::Copy, &[n as u32, gx], &[(1, &src), (2, &dst)], [gx, gy, 1], reps).await?;
+    let timed = time_dispatches(
+        ctx,
+        Kernel::Copy,
+        &BenchParams { n: n as u32, groups_x: gx },
+        &[(1, &src), (2, &dst)],
+        [gx, gy, 1],
+        reps,
+    )
+    .await?;
     let staging = pool.create(
         ctx,
         "copy check",
@@ -129,8 +138,7 @@ pub async fn matvec_bandwidth(
     let p = MatvecParams::new(ty, rows, cols, maxd);
     let (gx, gy) = p.workgroups(maxd);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
-    let timed =
-        time_dispatches(ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1], reps).await?;
+    let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
     Ok(row(Kernel::Matvec(ty).name(), weights.len() as u64 + 4 * (rows + cols) as u64, timed))
 }
 
@@ -148,7 +156,7 @@ pub async fn empty_dispatches_ms(ctx: &GpuContext, n: usize) -> Result<f64, GpuE
         let start = Instant::now();
         let mut rec = Recorder::new(&pipelines);
         for _ in 0..n {
-            rec.dispatch(Kernel::Noop, &[0, 0], &[], [1, 1, 1]);
+            rec.dispatch(Kernel::Noop, &BenchParams::default(), &[], [1, 1, 1]);
         }
         let params = pool.create_params(ctx, "noop params", rec.params_len())?;
         let mut e = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("noops") });

@@ -1,45 +1,45 @@
 //! Host side of the `matmul_<type>` kernels (prefill): `Y (T, rows) = X (T, cols) @ W^T` with `W` read in
 //! its GGUF encoding, tiles of 64 rows x 64 tokens per workgroup (`shaders/lib/matmul.wgsl`).
 
-use bytemuck::{Pod, Zeroable};
+use crate::kernels::params::{kernel_params, KernelParams};
 
 /// Rows and tokens per workgroup (`TILE` in `shaders/lib/matmul.wgsl`).
 pub const TILE: usize = 64;
 
-/// The kernels' parameter block; mirrors `Params` in `shaders/lib/matmul.wgsl` (64 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct MatmulParams {
-    /// Output width (this part's rows).
-    pub rows: u32,
-    /// Input width, a multiple of 4.
-    pub cols: u32,
-    /// Tokens `T` (with a token list, its count is read on the GPU instead).
-    pub n_tokens: u32,
-    /// Bytes of one encoded row.
-    pub row_bytes: u32,
-    /// Byte offset of row 0 in the weight buffer.
-    pub w_base: u32,
-    /// X row 0 starts here, in vec4s.
-    pub x_off: u32,
-    /// vec4s from one X row to the next.
-    pub x_stride: u32,
-    /// Y row 0 starts here, in values.
-    pub y_off: u32,
-    /// Values from one Y row to the next.
-    pub y_stride: u32,
-    /// 0: `Y = X W^T`; 1: `Y += X W^T`.
-    pub mode: u32,
-    /// [`TokenList`] as u32.
-    pub list: u32,
-    /// Token list: where its count is.
-    pub count_at: u32,
-    /// Token list: where its token ids start.
-    pub ids_at: u32,
-    /// Token list: where its router weights (f32 bits) start.
-    pub weights_at: u32,
-    /// Padding to 64 bytes.
-    pub _pad: [u32; 2],
+kernel_params! {
+    /// The kernels' parameter block; mirrors `Params` in `shaders/lib/matmul.wgsl` (64 bytes).
+    pub struct MatmulParams {
+        /// Output width (this part's rows).
+        rows: u32,
+        /// Input width, a multiple of 4.
+        cols: u32,
+        /// Tokens `T` (with a token list, its count is read on the GPU instead).
+        n_tokens: u32,
+        /// Bytes of one encoded row.
+        row_bytes: u32,
+        /// Byte offset of row 0 in the weight buffer.
+        w_base: u32,
+        /// X row 0 starts here, in vec4s.
+        x_off: u32,
+        /// vec4s from one X row to the next.
+        x_stride: u32,
+        /// Y row 0 starts here, in values.
+        y_off: u32,
+        /// Values from one Y row to the next.
+        y_stride: u32,
+        /// 0: `Y = X W^T`; 1: `Y += X W^T`.
+        mode: u32,
+        /// [`TokenList`] as u32.
+        list: u32,
+        /// Token list: where its count is.
+        count_at: u32,
+        /// Token list: where its token ids start.
+        ids_at: u32,
+        /// Token list: where its router weights (f32 bits) start.
+        weights_at: u32,
+        /// Padding to 64 bytes.
+        _pad: [u32; 2],
+    }
 }
 const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
 

@@ -1,49 +1,49 @@
 //! Host side of the `matvec_<type>` kernels: `y (rows) = W (rows, cols) @ x (cols)` with `W` read in its
 //! GGUF encoding, in place.
 
+use crate::kernels::params::{kernel_params, KernelParams};
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_gguf::GgmlType;
-use bytemuck::{Pod, Zeroable};
 use web_time::Instant;
 
-/// The kernels' parameter block (`matvec` and `matvec_swiglu`); mirrors `Params` in
-/// `shaders/lib/matvec.wgsl` (64 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct MatvecParams {
-    /// Output length.
-    pub rows: u32,
-    /// Input length.
-    pub cols: u32,
-    /// `cols / BLOCK`.
-    pub blocks_per_row: u32,
-    /// Workgroups along x.
-    pub groups_x: u32,
-    /// Bytes of one encoded row.
-    pub row_bytes: u32,
-    /// Byte offset of row 0.
-    pub w_base: u32,
-    /// Output offset, in values.
-    pub y_off: u32,
-    /// [`MatvecMode`] as u32.
-    pub mode: u32,
-    /// MoE expert slot, or [`NO_SLOT`].
-    pub slot: u32,
-    /// MoE experts per token.
-    pub top_k: u32,
-    /// MoE bytes per expert.
-    pub expert_bytes: u32,
-    /// Where x starts, in vec4s (4 values).
-    pub x_off: u32,
-    /// MoE: first expert in this buffer.
-    pub expert_first: u32,
-    /// MoE: experts in this buffer.
-    pub expert_count: u32,
-    /// Threads that share one row (a power of two up to the workgroup's 64): short rows leave the rest of
-    /// the workgroup to other rows instead of idling.
-    pub row_threads: u32,
-    /// `matvec_swiglu`: bytes from a gate row to its up row.
-    pub pair_bytes: u32,
+kernel_params! {
+    /// The kernels' parameter block (`matvec` and `matvec_swiglu`); mirrors `Params` in
+    /// `shaders/lib/matvec.wgsl` (64 bytes).
+    pub struct MatvecParams {
+        /// Output length.
+        rows: u32,
+        /// Input length.
+        cols: u32,
+        /// `cols / BLOCK`.
+        blocks_per_row: u32,
+        /// Workgroups along x.
+        groups_x: u32,
+        /// Bytes of one encoded row.
+        row_bytes: u32,
+        /// Byte offset of row 0.
+        w_base: u32,
+        /// Output offset, in values.
+        y_off: u32,
+        /// [`MatvecMode`] as u32.
+        mode: u32,
+        /// MoE expert slot, or [`NO_SLOT`].
+        slot: u32,
+        /// MoE experts per token.
+        top_k: u32,
+        /// MoE bytes per expert.
+        expert_bytes: u32,
+        /// Where x starts, in vec4s (4 values).
+        x_off: u32,
+        /// MoE: first expert in this buffer.
+        expert_first: u32,
+        /// MoE: experts in this buffer.
+        expert_count: u32,
+        /// Threads that share one row (a power of two up to the workgroup's 64): short rows leave the rest of
+        /// the workgroup to other rows instead of idling.
+        row_threads: u32,
+        /// `matvec_swiglu`: bytes from a gate row to its up row.
+        pair_bytes: u32,
+    }
 }
 const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
 

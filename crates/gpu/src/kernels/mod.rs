@@ -3,3 +3,4 @@
 pub mod matmul;
 pub mod matvec;
 pub mod oneshot;
+pub mod params;

@@ -39,7 +39,7 @@ pub async fn run_kernel(
     }
     let mut rec = Recorder::new(&pipelines);
     let refs: Vec<(u32, &wgpu::Buffer)> = buffers.iter().map(|(b, buf)| (*b, buf)).collect();
-    rec.dispatch(kernel, params, &refs, groups);
+    rec.dispatch_words(kernel, params, &refs, groups);
     let params_buf = pool.create_params(ctx, "params", rec.params_len())?;
     let mut encoder =
         ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(kernel.entry_point()) });

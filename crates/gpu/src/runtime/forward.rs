@@ -11,6 +11,7 @@ use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
 use crate::kernels::matvec::{MatvecMode, MatvecParams};
+use crate::kernels::params::{ArgmaxParams, EmbedParams, NormParams, SampleParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
@@ -76,12 +77,7 @@ pub struct GpuModel {
     pub(super) max_groups: u32,
 }
 
-/// An f32 parameter word.
-pub(super) fn f(v: f32) -> u32 {
-    v.to_bits()
-}
-
-/// A u32 parameter word.
+/// A u32 parameter field.
 pub(super) fn u(v: usize) -> u32 {
     v as u32
 }
@@ -366,20 +362,21 @@ impl GpuModel {
         self.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
         match out {
             StepOutput::Greedy => {
-                rec.dispatch(Kernel::Argmax, &[u(spec.n_vocab), 0], &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
+                let params = ArgmaxParams { n: u(spec.n_vocab), out_index: 0 };
+                rec.dispatch(Kernel::Argmax, &params, &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
             }
             StepOutput::Sample(g) => {
-                let params = [
-                    u(spec.n_vocab),
-                    0,
-                    u(g.top_k),
-                    u(g.penalized.len()),
-                    f(g.temperature),
-                    f(g.top_p),
-                    f(g.min_p),
-                    f(g.repeat_penalty),
-                    f(g.u),
-                ];
+                let params = SampleParams {
+                    n: u(spec.n_vocab),
+                    out_index: 0,
+                    top_k: u(g.top_k),
+                    n_recent: u(g.penalized.len()),
+                    temperature: g.temperature,
+                    top_p: g.top_p,
+                    min_p: g.min_p,
+                    repeat_penalty: g.repeat_penalty,
+                    u: g.u,
+                };
                 let buffers = [(1, &sc.logits), (2, &sc.penalized), (3, &sc.tokens)];
                 rec.dispatch(Kernel::SampleTopK, &params, &buffers, [1, 1, 1]);
             }
@@ -404,7 +401,13 @@ impl GpuModel {
         for part in &te.parts {
             rec.dispatch(
                 Kernel::Embed(te.ty),
-                &[u(e), u(row_bytes), u(part.first_row), u(part.rows), 0],
+                &EmbedParams {
+                    cols: u(e),
+                    row_bytes: u(row_bytes),
+                    first_row: u(part.first_row),
+                    rows: u(part.rows),
+                    tok_index: 0,
+                },
                 &[(1, &part.buf), (2, tokens), (3, into)],
                 [u(e.div_ceil(64)), u(t), 1],
             );
@@ -478,7 +481,17 @@ impl GpuModel {
             Norm::Layer { eps } => (1, eps),
         };
         let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = [u(len), u(rows), u(x_off), u(y_off), kind, f(eps), u(len), u(len), 0, 0];
+        let params = NormParams {
+            n: u(len),
+            rows: u(rows),
+            in_off: u(x_off),
+            out_off: u(y_off),
+            kind,
+            eps,
+            in_stride: u(len),
+            out_stride: u(len),
+            ..Default::default()
+        };
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
     }
 
@@ -495,7 +508,16 @@ impl GpuModel {
     ) {
         let eps = self.spec.norm.eps();
         let row = r + 2 * n;
-        let params = [u(r), u(t), 0, 0, 0, f(eps), u(row), u(row), u(n), u(n)];
+        let params = NormParams {
+            n: u(r),
+            rows: u(t),
+            eps,
+            in_stride: u(row),
+            out_stride: u(row),
+            n1: u(n),
+            n2: u(n),
+            ..Default::default()
+        };
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, norms), (3, norms), (4, y)], [u(t), 3, 1]);
     }
 
@@ -579,7 +601,7 @@ impl GpuModel {
             }
             let (gx, gy) = p.workgroups(self.max_groups);
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
-            rec.dispatch(mode.kernel(m.ty), bytemuck::cast_slice(&[p]), &buffers, [gx, gy, 1]);
+            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, 1]);
         }
     }
 }

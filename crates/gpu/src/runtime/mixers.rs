@@ -2,11 +2,12 @@
 //! for kernel as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`).
 //! Each reads the normed input from `h` and adds its output into the residual stream `x`.
 
-use super::forward::{f, rope_pairs, u};
+use super::forward::{rope_pairs, u};
 use super::recorder::Recorder;
 use super::state::{GpuState, KvCache, Scratch, ATTN_CHUNK};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
 use crate::kernels::matvec::MatvecMode;
+use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
 use crate::{GpuModel, Kernel};
 use archrace_model::KvType;
 
@@ -26,8 +27,18 @@ pub(super) fn rope_kv(
 ) {
     let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
     let n_rot = a.spec.rope.map_or(0, |r| r.n_rot);
-    let f16 = usize::from(cache.kv_type == KvType::F16);
-    let params = [h, hkv, d, n_rot, table_off, table_stride, pos0 * cache.row, f16, t, (h + 2 * hkv) * d].map(u);
+    let params = RopeKvParams {
+        n_head: u(h),
+        n_head_kv: u(hkv),
+        head_dim: u(d),
+        n_rot: u(n_rot),
+        table_off: u(table_off),
+        table_stride: u(table_stride),
+        dst_off: u(pos0 * cache.row),
+        f16: u(usize::from(cache.kv_type == KvType::F16)),
+        n_tokens: u(t),
+        src_stride: u((h + 2 * hkv) * d),
+    };
     let buffers = [(1, qkv), (2, q), (3, table), (4, &cache.k), (5, &cache.v)];
     rec.dispatch(Kernel::RopeKv, &params, &buffers, [u(((h + 2 * hkv) * d / 2).div_ceil(64)), u(t), 1]);
 }
@@ -60,7 +71,16 @@ impl GpuModel {
         let n_keys = state.pos + 1;
         let chunks = n_keys.div_ceil(ATTN_CHUNK);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
-        let params = [u(h), u(hkv), u(d), u(n_keys), u(chunks), f(1.0 / (d as f32).sqrt()), 0, 0, f16];
+        let params = AttnParams {
+            n_head: u(h),
+            n_head_kv: u(hkv),
+            head_dim: u(d),
+            n_keys: u(n_keys),
+            n_chunks: u(chunks),
+            scale: 1.0 / (d as f32).sqrt(),
+            kv_f16: f16,
+            ..Default::default()
+        };
         // One chunk (up to ATTN_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
         rec.dispatch(
             Kernel::AttnPartial,
@@ -86,7 +106,15 @@ impl GpuModel {
         ssm: &wgpu::Buffer,
     ) {
         let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
-        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n), 1, u(r + 2 * n)];
+        let params = MambaParams {
+            d_inner: u(di),
+            d_conv: u(m.spec.d_conv),
+            d_state: u(n),
+            b_off: u(r),
+            c_off: u(r + n),
+            n_tokens: 1,
+            dbc_stride: u(r + 2 * n),
+        };
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.matvec(rec, &m.in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &sc.xz), (2, &m.consts), (3, conv), (4, &sc.xc)], groups);
@@ -127,7 +155,7 @@ impl GpuModel {
                 self.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
                 rec.dispatch(
                     Kernel::MoeRoute,
-                    &[u(*experts), u(*top_k)],
+                    &MoeParams { n_experts: u(*experts), top_k: u(*top_k), n_tokens: 1 },
                     &[(1, &sc.router), (2, &sc.route)],
                     [1, 1, 1],
                 );
@@ -153,7 +181,7 @@ impl GpuModel {
         let n = gate.rows;
         rec.dispatch(
             Kernel::Swiglu,
-            &[u(n), 0],
+            &SwigluParams { n: u(n), row: 0 },
             &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)],
             [u(n.div_ceil(64)), 1, 1],
         );

@@ -10,7 +10,7 @@
 //! recurrences loop over the chunk's tokens inside one dispatch each. A model whose shapes the chunked
 //! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
-use super::forward::{f, rope_pairs, u};
+use super::forward::{rope_pairs, u};
 use super::mixers::rope_kv;
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
@@ -19,6 +19,7 @@ use super::state::{GpuState, KvCache, LayerState, RwkvScratch, Widths};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{groups, MatvecMode};
+use crate::kernels::params::{AttnParams, MambaParams, MoeParams, SwigluParams};
 use crate::{readback, GpuContext, GpuError, GpuModel, Kernel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::{Mixer, ModelError, ModelSpec};
@@ -514,7 +515,7 @@ impl GpuModel {
                 None => &part.buf,
             };
             let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
-            rec.dispatch(Kernel::Matmul(m.ty), bytemuck::cast_slice(&[params]), &buffers, workgroups(part.rows, t));
+            rec.dispatch(Kernel::Matmul(m.ty), &params, &buffers, workgroups(part.rows, t));
         }
     }
 
@@ -546,8 +547,16 @@ impl GpuModel {
         let pairs = rope_pairs(&self.spec);
         let table = (&ps.rope_table, index * pairs, self.spec.layers.len() * pairs);
         rope_kv(rec, a, cache, (&ps.qkv, &ps.q), table, pos0, t);
-        let f16 = u(usize::from(cache.kv_type == archrace_model::KvType::F16));
-        let params = [u(h), u(hkv), u(d), 0, 0, f(1.0 / (d as f32).sqrt()), u(pos0), u(t), f16];
+        let params = AttnParams {
+            n_head: u(h),
+            n_head_kv: u(hkv),
+            head_dim: u(d),
+            scale: 1.0 / (d as f32).sqrt(),
+            pos0: u(pos0),
+            n_tokens: u(t),
+            kv_f16: u(usize::from(cache.kv_type == archrace_model::KvType::F16)),
+            ..Default::default()
+        };
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
         rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
         self.matmul(rec, &a.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
@@ -567,7 +576,15 @@ impl GpuModel {
         let e = self.spec.n_embd;
         let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
         let row = r + 2 * n; // one token's dt, B, C
-        let params = [u(di), u(m.spec.d_conv), u(n), u(r), u(r + n), u(t), u(row)];
+        let params = MambaParams {
+            d_inner: u(di),
+            d_conv: u(m.spec.d_conv),
+            d_state: u(n),
+            b_off: u(r),
+            c_off: u(r + n),
+            n_tokens: u(t),
+            dbc_stride: u(row),
+        };
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.matmul(rec, &m.in_proj, t, Product::packed(&ps.h, e, &ps.xz, 2 * di), None);
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &ps.xz), (2, &m.consts), (3, conv), (4, &ps.xc)], groups);
@@ -613,7 +630,7 @@ impl GpuModel {
                 let (experts, top_k) = (*experts, *top_k);
                 let hidden = gate.rows;
                 self.matmul(rec, router, t, Product::packed(&ps.h, e, &ps.router, experts), None);
-                let params = [u(experts), u(top_k), u(t)];
+                let params = MoeParams { n_experts: u(experts), top_k: u(top_k), n_tokens: u(t) };
                 rec.dispatch(Kernel::MoeRoute, &params, &[(1, &ps.router), (2, &ps.route)], [u(t), 1, 1]);
                 let lists = [(2, &ps.route), (3, &ps.lists)];
                 rec.dispatch(Kernel::MoeLists, &params, &lists, [u(experts.div_ceil(64)), 1, 1]);
@@ -634,6 +651,6 @@ impl GpuModel {
     fn swiglu_rows(&self, rec: &mut Recorder, ps: &PrefillScratch, n: usize) {
         let (gx, gy) = groups(n.div_ceil(64), self.max_groups);
         let buffers = [(1, &ps.gate), (2, &ps.up), (3, &ps.act)];
-        rec.dispatch(Kernel::Swiglu, &[u(n), gx * 64], &buffers, [gx, gy, 1]);
+        rec.dispatch(Kernel::Swiglu, &SwigluParams { n: u(n), row: gx * 64 }, &buffers, [gx, gy, 1]);
     }
 }

@@ -2,12 +2,13 @@
 //! kernel by kernel after the CPU reference (`archrace_cpu::model::rwkv`). `E` width, `H` heads, `S` head
 //! size; `L_j` row j of the lerped inputs, `(T, E)` each. Every vector has a token axis: `(T, width)`.
 
-use super::forward::{f, u, GpuModel};
+use super::forward::{u, GpuModel};
 use super::prefill::Product;
 use super::recorder::Recorder;
 use super::state::{RwkvScratch, Scratch};
 use super::weights::{GpuMatrix, Rwkv6Gpu, Rwkv7Gpu, RwkvCommonGpu};
 use crate::kernels::matvec::{groups as spill, MatvecMode};
+use crate::kernels::params::{GroupNormParams, PointwiseParams, TokenShiftParams, WkvParams};
 use crate::Kernel;
 
 /// The buffers an RWKV block works on, for `t` tokens: the decode step's scratch (t = 1) or a prefill
@@ -78,7 +79,17 @@ fn pointwise(
     periods: (usize, usize),
 ) {
     let (gx, gy) = spill(n.div_ceil(64), max_groups);
-    let params = [u(n), op as u32, u(a.1), u(b.1), u(c.1), u(out.1), u(periods.0), u(periods.1), gx * 64];
+    let params = PointwiseParams {
+        n: u(n),
+        op: op as u32,
+        a_off: u(a.1),
+        b_off: u(b.1),
+        c_off: u(c.1),
+        out_off: u(out.1),
+        b_period: u(periods.0),
+        c_period: u(periods.1),
+        row: gx * 64,
+    };
     rec.dispatch(Kernel::Pointwise, &params, &[(1, a.0), (2, b.0), (3, c.0), (4, out.0)], [gx, gy, 1]);
 }
 
@@ -129,14 +140,20 @@ impl GpuModel {
     fn token_shift(&self, rec: &mut Recorder, io: &RwkvIo<'_>, prev: &wgpu::Buffer, mix: &wgpu::Buffer, n_mix: usize) {
         let e = self.spec.n_embd;
         let buffers = [(1, io.h), (2, prev), (3, mix), (4, &io.rw.lerp), (5, &io.rw.sx)];
-        rec.dispatch(Kernel::TokenShift, &[u(e), u(n_mix), u(io.t)], &buffers, groups(e));
+        let params = TokenShiftParams { e: u(e), n_mix: u(n_mix), n_tokens: u(io.t) };
+        rec.dispatch(Kernel::TokenShift, &params, &buffers, groups(e));
     }
 
     /// Group norm of the WKV output (+ `bonus`), times the gate, through the output projection into x.
     fn finish(&self, rec: &mut Recorder, io: &RwkvIo<'_>, c: &RwkvCommonGpu, bonus: Option<&wgpu::Buffer>) {
         let rw = io.rw;
         let (h, s) = (c.spec.n_head, c.spec.head_size);
-        let params = [u(s), u(bonus.is_some() as usize), f(GROUP_NORM_EPS), u(h)];
+        let params = GroupNormParams {
+            head_size: u(s),
+            has_extra: u(bonus.is_some() as usize),
+            eps: GROUP_NORM_EPS,
+            n_head: u(h),
+        };
         let bias = c.ln.bias.as_ref().unwrap_or(&c.ln.weight);
         let buffers = [(1, &rw.o), (2, &c.ln.weight), (3, bias), (4, bonus.unwrap_or(&rw.g)), (5, &rw.g), (6, &rw.y)];
         rec.dispatch(Kernel::GroupNorm, &params, &buffers, [u(h), u(io.t), 1]);
@@ -181,7 +198,12 @@ impl GpuModel {
         pointwise(rec, g, Op::Decay6, e * t, o, decay, decay, (&rw.decay, 0), (e, e));
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &m.first)];
-        rec.dispatch(Kernel::Wkv6, &[u(h), u(s), u(t)], &buffers, groups(h * s));
+        rec.dispatch(
+            Kernel::Wkv6,
+            &WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) },
+            &buffers,
+            groups(h * s),
+        );
         self.finish(rec, io, c, None);
     }
 
@@ -232,7 +254,7 @@ impl GpuModel {
         let a0 = (&m.a.2, 0);
         pointwise(rec, g, Op::SigmoidBias, e * t, o, a0, a0, (&rw.a, 0), (e, e));
         let (h, s) = (c.spec.n_head, c.spec.head_size);
-        let hs = [u(h), u(s), u(t)];
+        let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) };
         let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &m.k_k), (10, &m.k_a)];
         rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), u(t), 1]);
         let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
