@@ -379,3 +379,42 @@ fn models_on_one_device_share_its_compiled_pipelines() {
         assert!(rel_err(&got, want) <= 1e-4, "{}: {:.2e}", gpu.spec.name, rel_err(&got, want));
     }
 }
+
+/// The CPU state, the GPU state and the calculator size a sequence's state from one `StateSpec`: after 20
+/// tokens of each architecture the CPU holds exactly its figures, and the GPU its recurrent bytes and a
+/// KV cache of at least 20 tokens at the cache type's bytes per token.
+#[test]
+fn cpu_gpu_and_calculator_agree_on_the_state() {
+    use archrace_cpu::model::state::LayerState as CpuLayer;
+    use archrace_model::{calc, StateSpec};
+    let Some(ctx) = pollster::block_on(context_or_skip("state sizes")) else { return };
+    for arch in ["llama", "mamba", "jamba", "rwkv6", "rwkv7"] {
+        let bytes = fixture(&format!("{arch}-q8_0.gguf"));
+        let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        let spec = StateSpec::new(&cpu.spec);
+        let tokens: Vec<u32> = (0..20).map(|i| (i * 5 % 200) as u32).collect();
+        let mut cpu_state = cpu.new_state();
+        cpu.forward(&mut cpu_state, &tokens).unwrap();
+        let (mut kv, mut fixed) = (0usize, 0usize);
+        for l in &cpu_state.layers {
+            match l {
+                CpuLayer::Kv { k, v } => kv += k.len() + v.len(),
+                CpuLayer::Mamba { conv, ssm } => fixed += conv.len() + ssm.len(),
+                CpuLayer::Rwkv { att_shift, ffn_shift, wkv } => fixed += att_shift.len() + ffn_shift.len() + wkv.len(),
+            }
+        }
+        assert_eq!(kv as u64, 20 * spec.kv_values_per_token(), "{arch}: CPU KV values");
+        assert_eq!(4 * fixed as u128, spec.fixed_bytes(), "{arch}: CPU recurrent state");
+        assert_eq!(calc::state_bytes(&cpu.spec) as u128, spec.fixed_bytes(), "{arch}: calculator state");
+        assert_eq!(calc::kv_bytes_per_token(&cpu.spec, KvType::F16), spec.kv_bytes_per_token(KvType::F16));
+
+        let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        let mut state = gpu.new_state(&ctx).unwrap();
+        pollster::block_on(gpu.feed(&ctx, &mut state, &tokens)).unwrap();
+        let mem = gpu.memory(&state);
+        assert_eq!(mem.state as u128, spec.fixed_bytes(), "{arch}: GPU recurrent state");
+        let kv_used = 20 * spec.kv_bytes_per_token(state.kv_type);
+        assert!(mem.kv_cache >= kv_used, "{arch}: GPU KV cache {} < {kv_used} used", mem.kv_cache);
+        assert_eq!(state.state_spec, spec, "{arch}: the GPU state's spec");
+    }
+}

@@ -15,6 +15,7 @@
 //!   active parameters leave out the `X - k` unused experts of every MoE layer.
 
 use crate::spec::{Ffn, Mixer, ModelSpec};
+use crate::state_spec::StateSpec;
 use crate::ModelError;
 use archrace_gguf::Gguf;
 use serde::Serialize;
@@ -121,26 +122,12 @@ pub fn gguf_params(spec: &ModelSpec, g: &Gguf) -> (u64, u64) {
 /// KV cache bytes per token of context (at most 2^20 x 2 x 4 x 4096 bytes: dims are bounded by MAX_DIM,
 /// layers by MAX_LAYERS).
 pub fn kv_bytes_per_token(spec: &ModelSpec, kv: KvType) -> u64 {
-    spec.layers
-        .iter()
-        .map(|l| match l.mixer {
-            Mixer::Attention(a) => 2 * a.n_head_kv as u64 * a.head_dim as u64 * kv.bytes(),
-            _ => 0,
-        })
-        .sum()
+    StateSpec::new(spec).kv_bytes_per_token(kv)
 }
 
 /// Recurrent state bytes (f32), in u128 (a config's d_inner x d_state x layers can pass 2^64).
 fn state_bytes_wide(spec: &ModelSpec) -> u128 {
-    let w = |x: usize| x as u128;
-    spec.layers
-        .iter()
-        .map(|l| match l.mixer {
-            Mixer::Attention(_) => 0,
-            Mixer::Mamba(m) => 4 * (w(m.d_conv - 1) * w(m.d_inner) + w(m.d_inner) * w(m.d_state)),
-            Mixer::Rwkv(r) => 4 * (2 * w(spec.n_embd) + w(r.n_head) * w(r.head_size) * w(r.head_size)),
-        })
-        .sum()
+    StateSpec::new(spec).fixed_bytes()
 }
 
 /// Recurrent state bytes (f32), saturating at u64::MAX (`report` says when a figure does not fit).

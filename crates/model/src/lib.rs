@@ -10,6 +10,7 @@ pub mod race;
 pub mod rng;
 pub mod sample;
 pub mod spec;
+pub mod state_spec;
 pub mod tokenizer;
 pub mod weights;
 
@@ -18,6 +19,7 @@ pub use error::ModelError;
 pub use rng::SplitMix64;
 pub use sample::{Sampler, SamplerConfig};
 pub use spec::{Arch, AttnSpec, Ffn, LayerSpec, MambaSpec, Mixer, ModelSpec, Norm, RopeSpec, RwkvSpec};
+pub use state_spec::{LayerStateSpec, StateSpec};
 pub use tokenizer::{StreamDecoder, Tokenizer, TokenizerKind};
 pub use weights::{
     FfnWeights, LayerWeights, MixerWeights, ModelWeights, NormWeights, Rwkv6Weights, Rwkv7Weights, RwkvCommon, Tensor,

@@ -1,6 +1,6 @@
 //! Decode state, an explicit type: a KV cache per attention layer, conv + SSM state per Mamba layer.
 
-use archrace_model::{Mixer, ModelSpec};
+use archrace_model::{LayerStateSpec, ModelSpec, StateSpec};
 
 /// One layer's state.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,20 +58,16 @@ impl State {
 
     /// The empty state (no tokens seen) for `spec`.
     pub fn new(spec: &ModelSpec) -> Self {
-        let layers = spec
+        let zeros = |n: u64| vec![0.0; n as usize];
+        let layers = StateSpec::new(spec)
             .layers
-            .iter()
-            .map(|l| match l.mixer {
-                Mixer::Attention(_) => LayerState::Kv { k: Vec::new(), v: Vec::new() },
-                Mixer::Mamba(m) => LayerState::Mamba {
-                    conv: vec![0.0; (m.d_conv - 1) * m.d_inner],
-                    ssm: vec![0.0; m.d_inner * m.d_state],
-                },
-                Mixer::Rwkv(r) => LayerState::Rwkv {
-                    att_shift: vec![0.0; spec.n_embd],
-                    ffn_shift: vec![0.0; spec.n_embd],
-                    wkv: vec![0.0; r.n_head * r.head_size * r.head_size],
-                },
+            .into_iter()
+            .map(|l| match l {
+                LayerStateSpec::Kv { .. } => LayerState::Kv { k: Vec::new(), v: Vec::new() },
+                LayerStateSpec::Mamba { conv, ssm } => LayerState::Mamba { conv: zeros(conv), ssm: zeros(ssm) },
+                LayerStateSpec::Rwkv { shift, wkv } => {
+                    LayerState::Rwkv { att_shift: zeros(shift), ffn_shift: zeros(shift), wkv: zeros(wkv) }
+                }
             })
             .collect();
         Self { pos: 0, layers }

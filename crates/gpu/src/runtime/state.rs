@@ -5,7 +5,7 @@ use super::pool::{Category, Pool, STORAGE};
 use super::recorder::Recorder;
 use super::weights::{GpuFfn, GpuMixer, GpuWeights};
 use crate::{GpuContext, GpuError};
-use archrace_model::{KvType, ModelSpec};
+use archrace_model::{KvType, LayerStateSpec, ModelSpec, StateSpec};
 
 /// Keys per attention chunk (`CHUNK` in `shaders/attention.wgsl`).
 pub const ATTN_CHUNK: usize = 256;
@@ -203,6 +203,8 @@ pub struct Scratch {
 pub struct GpuState {
     /// Tokens consumed (the next token's position).
     pub pos: usize,
+    /// What each layer keeps, sized once for the calculator, the CPU state and this one.
+    pub state_spec: StateSpec,
     /// Per layer.
     pub layers: Vec<LayerState>,
     /// Working buffers.
@@ -303,36 +305,25 @@ impl Widths {
 impl GpuState {
     /// An empty state (no tokens seen) for `spec`, its KV caches empty.
     pub fn new(ctx: &GpuContext, spec: &ModelSpec, w: &GpuWeights) -> Result<Self, GpuError> {
-        use archrace_model::Mixer;
         let mut pool = Pool::default();
         let f32s = |n: usize| (n * 4) as u64;
-        let layers = spec
+        let state_spec = StateSpec::new(spec);
+        let mut state = |label: &str, n: u64| pool.create(ctx, label, 4 * n, STORAGE, Category::State);
+        let layers = state_spec
             .layers
             .iter()
-            .map(|l| match l.mixer {
-                Mixer::Mamba(m) => Ok(LayerState::Mamba {
-                    conv: pool.create(
-                        ctx,
-                        "mamba conv state",
-                        // At least one element: a kernel of 1 keeps no inputs, and a binding cannot be empty.
-                        f32s(((m.d_conv - 1) * m.d_inner).max(1)),
-                        STORAGE,
-                        Category::State,
-                    )?,
-                    ssm: pool.create(ctx, "mamba ssm state", f32s(m.d_inner * m.d_state), STORAGE, Category::State)?,
+            .map(|&l| match l {
+                LayerStateSpec::Mamba { conv, ssm } => Ok(LayerState::Mamba {
+                    // At least one element: a kernel of 1 keeps no inputs, and a binding cannot be empty.
+                    conv: state("mamba conv state", conv.max(1))?,
+                    ssm: state("mamba ssm state", ssm)?,
                 }),
-                Mixer::Rwkv(r) => Ok(LayerState::Rwkv {
-                    att_shift: pool.create(ctx, "rwkv att shift", f32s(spec.n_embd), STORAGE, Category::State)?,
-                    ffn_shift: pool.create(ctx, "rwkv ffn shift", f32s(spec.n_embd), STORAGE, Category::State)?,
-                    wkv: pool.create(
-                        ctx,
-                        "wkv state",
-                        f32s(r.n_head * r.head_size * r.head_size),
-                        STORAGE,
-                        Category::State,
-                    )?,
+                LayerStateSpec::Rwkv { shift, wkv } => Ok(LayerState::Rwkv {
+                    att_shift: state("rwkv att shift", shift)?,
+                    ffn_shift: state("rwkv ffn shift", shift)?,
+                    wkv: state("wkv state", wkv)?,
                 }),
-                Mixer::Attention(_) => Ok(LayerState::Kv(None)),
+                LayerStateSpec::Kv { .. } => Ok(LayerState::Kv(None)),
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
         let wd = Widths::new(spec, w);
@@ -373,6 +364,7 @@ impl GpuState {
         let logits_staging = pool.create(ctx, "logits read-back", f32s(spec.n_vocab), staging, Category::Staging)?;
         Ok(Self {
             pos: 0,
+            state_spec,
             layers,
             scratch,
             token_staging,
@@ -405,19 +397,15 @@ impl GpuState {
             return Err(GpuError::BadInput("an f16 KV cache needs an even number of values per token (H_kv D)".into()));
         }
         let elem = self.kv_type.bytes();
-        let per_token: u64 = w
-            .layers
-            .iter()
-            .map(|l| match &l.mixer {
-                GpuMixer::Attention(a) => 2 * (a.spec.n_head_kv * a.spec.head_dim) as u64 * elem,
-                _ => 0,
-            })
-            .sum();
+        let per_token = self.state_spec.kv_bytes_per_token(self.kv_type);
         let mut partial_need = 0u64;
-        for (ls, lw) in self.layers.iter_mut().zip(&w.layers) {
-            let (LayerState::Kv(cache), GpuMixer::Attention(a)) = (ls, &lw.mixer) else { continue };
+        for ((ls, lw), kept) in self.layers.iter_mut().zip(&w.layers).zip(&self.state_spec.layers) {
+            let (LayerState::Kv(cache), GpuMixer::Attention(a), &LayerStateSpec::Kv { row }) = (ls, &lw.mixer, kept)
+            else {
+                continue;
+            };
             let spec = &a.spec;
-            let row = spec.n_head_kv * spec.head_dim;
+            let row = row as usize;
             partial_need = partial_need.max((spec.n_head * need.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64);
             if let Some(c) = cache.as_ref().filter(|c| c.kv_type != self.kv_type) {
                 return Err(GpuError::BadInput(format!(
