@@ -8,7 +8,8 @@
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
 // `matvec_swiglu` is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row
 // is also read pair_bytes further on (the up projection, uploaded right after the gate), and
-// y = SiLU(gate x) * (up x) is written. (A mode of `matvec` did the same, but its extra branch and
+// y = SiLU(gate x) * (up x) is written; for MoE, every chosen expert's (one per z). `matvec_routed` is
+// MoE's second half: every chosen expert's down product, weighted by the router and summed into y. (A mode of `matvec` did the same, but its extra branch and
 // reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
 // CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and
 // archrace_cpu::ops::moe::gate_up_swiglu.
@@ -44,12 +45,12 @@ struct Params {
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial_up: array<f32, WG>;
 
-// The first byte of `row`'s weights: the chosen expert's rows for MoE. `in_part` is false (uniformly) when
-// that expert is in another buffer's dispatch.
-fn row_base(row: u32) -> vec2<u32> {
+// The first byte of `row`'s weights (x) for route slot `slot`: the chosen expert's rows for MoE. y is 0
+// (uniformly) when that expert is in another buffer's dispatch.
+fn row_base(row: u32, slot: u32) -> vec2<u32> {
     var base = p.w_base + row * p.row_bytes;
-    if p.slot != NO_SLOT {
-        let expert = route[p.slot];
+    if slot != NO_SLOT {
+        let expert = route[slot];
         if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
             return vec2<u32>(0u, 0u);
         }
@@ -64,7 +65,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
-    let at = row_base(row);
+    let at = row_base(row, p.slot);
     if at.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
@@ -98,7 +99,9 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
     let valid = row < p.rows; // not uniform, as in matvec
-    let at = row_base(row);
+    // MoE: every chosen expert in one dispatch, slot p.slot + wg.z into y's rows from wg.z * rows.
+    let slot = select(NO_SLOT, p.slot + wg.z, p.slot != NO_SLOT);
+    let at = row_base(row, slot);
     if at.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
@@ -123,6 +126,41 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
     if lane == 0u && valid {
         let g = partial[tid];
-        y[p.y_off + row] = g / (1.0 + exp(-g)) * partial_up[tid];
+        y[p.y_off + wg.z * p.rows + row] = g / (1.0 + exp(-g)) * partial_up[tid];
+    }
+}
+
+// MoE's down projection for every chosen expert at once: y += sum over slots s < top_k of
+// weight_s * (W_{expert_s} x_s), x_s the slot's activations at x[x_off + s cols / 4 ..]. One workgroup
+// sums a row over the slots, so no two write it.
+@compute @workgroup_size(WG)
+fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let rt = p.row_threads;
+    let lane = tid % rt;
+    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let valid = row < p.rows; // not uniform, as in matvec
+    var acc = 0.0;
+    for (var s = 0u; s < p.top_k; s++) {
+        let at = row_base(row, s);
+        if at.y == 0u || !valid {
+            continue; // the expert is in another part's dispatch
+        }
+        var dot = 0.0;
+        let x0 = p.x_off + s * (p.cols / 4u);
+        for (var b = lane; b < p.blocks_per_row; b += rt) {
+            dot += block_dot(at.x + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+        }
+        acc += bitcast<f32>(route[p.top_k + s]) * dot;
+    }
+    partial[tid] = acc;
+    workgroupBarrier();
+    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
+        if lane < stride {
+            partial[tid] += partial[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    if lane == 0u && valid {
+        y[p.y_off + row] += partial[tid];
     }
 }

@@ -285,10 +285,11 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
 }
 
 /// `matvec_swiglu` reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
-/// encoding; for MoE, the chosen expert's gate and up rows (gate experts stacked, then up experts).
+/// encoding; for MoE, every chosen expert's gate and up rows (gate experts stacked, then up experts), one
+/// expert per z, into consecutive rows of y.
 #[test]
 fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec swiglu mode")) else { return };
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec swiglu")) else { return };
     let (rows, cols, experts) = (37usize, 256usize, 3usize);
     let mut rng = SplitMix64::new(21);
     let x = rng.vec(cols, -1.0, 1.0);
@@ -298,31 +299,72 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
         // Gate experts 0..3, then up experts 0..3, one buffer.
         let w = random_encoded(ty, 2 * experts * rows, cols, &mut rng);
         let pair = experts * expert_bytes;
-        for (moe, e) in [(false, 0), (true, 2)] {
-            let dims = vec![cols as u64, rows as u64];
-            let at = |off: usize| &w[off + e * expert_bytes..off + (e + 1) * expert_bytes];
-            let gate = Tensor { name: "gate".into(), ty, dims: dims.clone(), data: at(0) };
-            let up = Tensor { name: "up".into(), ty, dims, data: at(pair) };
-            let want = gate_up_swiglu(&gate, &up, &x, 1);
+        let expert_tensor = |name: &str, off: usize, e: usize| Tensor {
+            name: name.into(),
+            ty,
+            dims: vec![cols as u64, rows as u64],
+            data: &w[off + e * expert_bytes..off + (e + 1) * expert_bytes],
+        };
+        let want = |e: usize| gate_up_swiglu(&expert_tensor("gate", 0, e), &expert_tensor("up", pair, e), &x, 1);
+        // Dense (expert 0's rows), then MoE with experts 2 and 1 chosen.
+        for (chosen, z) in [(vec![0usize], 1u32), (vec![2, 1], 2)] {
             let mut p = MatvecParams::new(ty, rows, cols, 65535);
-            p.mode = MatvecMode::Swiglu as u32;
             p.pair_bytes = pair as u32;
-            if moe {
-                p.slot = 1;
-                p.top_k = 2;
+            if z > 1 {
+                p.slot = 0;
+                p.top_k = z;
                 p.expert_bytes = expert_bytes as u32;
                 (p.expert_first, p.expert_count) = (0, experts as u32);
             }
-            let route = [0u32, e as u32, 0.5f32.to_bits(), 0.5f32.to_bits()];
+            let route = [chosen[0] as u32, chosen[chosen.len() - 1] as u32, 0, 0];
             let args = [
                 (1, Arg::In(&w)),
                 (2, Arg::In(bytes(&x))),
-                (3, Arg::Out(rows * 4)),
+                (3, Arg::Out(chosen.len() * rows * 4)),
                 (4, Arg::In(bytemuck::cast_slice(&route))),
             ];
             let (gx, gy) = p.workgroups(65535);
-            let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("matvec_swiglu_{ty} (expert {e})"), &want, &got[0], TRANSCENDENTAL);
+            let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, z]);
+            let want: Vec<f32> = chosen.iter().flat_map(|&e| want(e)).collect();
+            check(&format!("matvec_swiglu_{ty} (experts {chosen:?})"), &want, &got[0], TRANSCENDENTAL);
+        }
+    }
+}
+
+/// `matvec_routed`: every chosen expert's down product of its own activations, weighted by the router
+/// and added into y in one dispatch, against `routed_down`; an expert split into another part (here:
+/// this buffer holds experts 0..2 only) is left to that part's dispatch.
+#[test]
+fn matvec_routed_matches_routed_down_for_every_encoding() {
+    use archrace_cpu::ops::moe::routed_down;
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec routed")) else { return };
+    let (n_embd, hidden, experts) = (40usize, 256usize, 4usize);
+    let mut rng = SplitMix64::new(22);
+    let acts = rng.vec(2 * hidden, -1.0, 1.0); // (top_k, hidden)
+    let y0 = rng.vec(n_embd, -1.0, 1.0);
+    for ty in GgmlType::ALL {
+        let w = random_encoded(ty, experts * n_embd, hidden, &mut rng);
+        let down = Tensor { name: "down".into(), ty, dims: vec![hidden as u64, (experts * n_embd) as u64], data: &w };
+        let expert_bytes = n_embd * ty.row_bytes(hidden as u64).unwrap() as usize;
+        for (route, held) in [(vec![(3usize, 0.25f32), (1, 0.75)], experts), (vec![(1, 0.5), (3, 0.5)], 2)] {
+            let mut p = MatvecParams::new(ty, n_embd, hidden, 65535);
+            p.slot = 0;
+            p.top_k = 2;
+            p.expert_bytes = expert_bytes as u32;
+            (p.expert_first, p.expert_count) = (0, held as u32);
+            let kept: Vec<(usize, f32)> = route.iter().map(|&(e, wt)| (e, if e < held { wt } else { 0.0 })).collect();
+            let sum = routed_down(&down, &kept, &acts, n_embd);
+            let want: Vec<f32> = y0.iter().zip(&sum).map(|(a, b)| a + b).collect();
+            let words = [route[0].0 as u32, route[1].0 as u32, route[0].1.to_bits(), route[1].1.to_bits()];
+            let args = [
+                (1, Arg::In(&w)),
+                (2, Arg::In(bytes(&acts))),
+                (3, Arg::InOut(bytes(&y0))),
+                (4, Arg::In(bytemuck::cast_slice(&words))),
+            ];
+            let (gx, gy) = p.workgroups(65535);
+            let got = run(&ctx, MatvecMode::RoutedSum.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("matvec_routed_{ty} {route:?} of {held} experts"), &want, &got[0], TIGHT);
         }
     }
 }

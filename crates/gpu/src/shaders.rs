@@ -12,6 +12,8 @@ pub enum Kernel {
     Matvec(GgmlType),
     /// `y = SiLU(gate x) * (up x)`, gate and up rows in one buffer, for one weight encoding (as `Matvec`).
     MatvecSwiglu(GgmlType),
+    /// MoE: `y += sum_s weight_s (W_{expert_s} x_s)` over the chosen experts, one dispatch (as `Matvec`).
+    MatvecRouted(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -101,9 +103,9 @@ const FIXED: [Kernel; 21] = [
 impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
     pub fn all() -> Vec<Kernel> {
-        let per_type = GgmlType::ALL
-            .iter()
-            .flat_map(|&t| [Kernel::Matvec(t), Kernel::MatvecSwiglu(t), Kernel::Matmul(t), Kernel::Embed(t)]);
+        let per_type = GgmlType::ALL.iter().flat_map(|&t| {
+            [Kernel::Matvec(t), Kernel::MatvecSwiglu(t), Kernel::MatvecRouted(t), Kernel::Matmul(t), Kernel::Embed(t)]
+        });
         per_type.chain(FIXED).collect()
     }
 
@@ -112,6 +114,7 @@ impl Kernel {
         match self {
             Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
             Kernel::MatvecSwiglu(t) => format!("matvec_swiglu_{}", t.name().to_lowercase()),
+            Kernel::MatvecRouted(t) => format!("matvec_routed_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -123,6 +126,7 @@ impl Kernel {
         match self {
             Kernel::Matvec(_) => "matvec",
             Kernel::MatvecSwiglu(_) => "matvec_swiglu",
+            Kernel::MatvecRouted(_) => "matvec_routed",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
@@ -152,7 +156,11 @@ impl Kernel {
     /// The stem of the kernel's own file in `shaders/` (several kernels of one family share a file).
     pub fn file_stem(self) -> String {
         match self {
-            Kernel::Matvec(t) | Kernel::MatvecSwiglu(t) | Kernel::Matmul(t) | Kernel::Embed(t) => {
+            Kernel::Matvec(t)
+            | Kernel::MatvecSwiglu(t)
+            | Kernel::MatvecRouted(t)
+            | Kernel::Matmul(t)
+            | Kernel::Embed(t) => {
                 format!("matvec_{}", t.name().to_lowercase())
             }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
@@ -168,7 +176,11 @@ impl Kernel {
     /// The kernel's own file.
     fn file(self) -> &'static str {
         match self {
-            Kernel::Matvec(t) | Kernel::MatvecSwiglu(t) | Kernel::Matmul(t) | Kernel::Embed(t) => match t {
+            Kernel::Matvec(t)
+            | Kernel::MatvecSwiglu(t)
+            | Kernel::MatvecRouted(t)
+            | Kernel::Matmul(t)
+            | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
                 GgmlType::F16 => shader!("matvec_f16.wgsl"),
                 GgmlType::BF16 => shader!("matvec_bf16.wgsl"),
@@ -200,7 +212,9 @@ impl Kernel {
     /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
     pub fn source(self) -> String {
         match self {
-            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
+            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) => {
+                [PACKED, self.file(), MATVEC_BODY].join("\n")
+            }
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             Kernel::Norm

@@ -6,7 +6,7 @@
 use crate::ops::attention::attention as ops_attention;
 use crate::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use crate::ops::matmul::{matmul, to_f32};
-use crate::ops::moe::{gate_up_swiglu, moe_route};
+use crate::ops::moe::{gate_up_swiglu, moe_route, routed_down};
 use crate::ops::norm::rms_norm;
 use crate::ops::rope::rope_kv;
 use archrace_model::weights::{AttnWeights, MambaWeights};
@@ -107,18 +107,16 @@ pub fn ffn(w: &FfnWeights, x: &[f32], t: usize, n_embd: usize, top_k: usize) -> 
             let mut out = vec![0.0f32; t * n_embd];
             for tok in 0..t {
                 let xt = &x[tok * n_embd..(tok + 1) * n_embd];
-                for (e, p) in moe_route(&logits[tok * experts..(tok + 1) * experts], top_k) {
-                    let y = swiglu_ffn(
-                        &gate_exps.row_range(e * hidden, hidden),
-                        &up_exps.row_range(e * hidden, hidden),
-                        &down_exps.row_range(e * n_embd, n_embd),
-                        xt,
-                        1,
-                    );
-                    for (o, v) in out[tok * n_embd..(tok + 1) * n_embd].iter_mut().zip(&y) {
-                        *o += p * v;
-                    }
-                }
+                let route = moe_route(&logits[tok * experts..(tok + 1) * experts], top_k);
+                let acts: Vec<f32> = route
+                    .iter()
+                    .flat_map(|&(e, _)| {
+                        let (gate, up) =
+                            (gate_exps.row_range(e * hidden, hidden), up_exps.row_range(e * hidden, hidden));
+                        gate_up_swiglu(&gate, &up, xt, 1)
+                    })
+                    .collect(); // (top_k, hidden)
+                out[tok * n_embd..(tok + 1) * n_embd].copy_from_slice(&routed_down(down_exps, &route, &acts, n_embd));
             }
             out
         }

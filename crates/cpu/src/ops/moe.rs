@@ -1,5 +1,5 @@
 //! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` (`shaders/moe_route.wgsl`), `swiglu`
-//! (`shaders/swiglu.wgsl`) and the matvec's SwiGLU mode (`shaders/lib/matvec.wgsl`, mode 3).
+//! (`shaders/swiglu.wgsl`), `matvec_swiglu` and `matvec_routed` (`shaders/lib/matvec.wgsl`).
 
 use super::act::{silu, softmax};
 use super::matmul::matmul;
@@ -25,4 +25,19 @@ pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
 /// half, which a decode step runs as one matvec dispatch reading both matrices.
 pub fn gate_up_swiglu(gate: &Tensor, up: &Tensor, x: &[f32], t: usize) -> Vec<f32> {
     swiglu(&matmul(gate, x, t), &matmul(up, x, t))
+}
+
+/// One token's MoE output `(E)`: `sum_s p_s (Down_{e_s} act_s)` over the chosen experts `route`
+/// (`(expert, weight)` pairs, in slot order) and their activations `acts (top_k, hidden)`, which a decode
+/// step runs as one `matvec_routed` dispatch.
+pub fn routed_down(down_exps: &Tensor, route: &[(usize, f32)], acts: &[f32], n_embd: usize) -> Vec<f32> {
+    let hidden = acts.len() / route.len().max(1);
+    let mut y = vec![0.0f32; n_embd];
+    for (s, &(e, p)) in route.iter().enumerate() {
+        let d = matmul(&down_exps.row_range(e * n_embd, n_embd), &acts[s * hidden..(s + 1) * hidden], 1);
+        for (o, v) in y.iter_mut().zip(&d) {
+            *o += p * v;
+        }
+    }
+    y
 }

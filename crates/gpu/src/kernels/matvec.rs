@@ -62,6 +62,9 @@ pub enum MatvecMode {
     /// `y = SiLU(W x) * (W' x)`, `W'` the rows `pair_bytes` after `W`'s (gate and up in one dispatch): the
     /// `matvec_swiglu` entry point ([`Kernel::MatvecSwiglu`]).
     Swiglu = 3,
+    /// `y += sum_s route_weight[s] * W_{expert_s} x_s` over every route slot (MoE's down projection):
+    /// the `matvec_routed` entry point ([`Kernel::MatvecRouted`]).
+    RoutedSum = 4,
 }
 
 /// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).
@@ -85,6 +88,7 @@ impl MatvecMode {
     pub fn kernel(self, ty: GgmlType) -> Kernel {
         match self {
             MatvecMode::Swiglu => Kernel::MatvecSwiglu(ty),
+            MatvecMode::RoutedSum => Kernel::MatvecRouted(ty),
             _ => Kernel::Matvec(ty),
         }
     }

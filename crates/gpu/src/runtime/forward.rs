@@ -103,6 +103,7 @@ impl GpuModel {
             .iter()
             .flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t)])
             .chain(weights.paired_types().into_iter().map(Kernel::MatvecSwiglu))
+            .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain([Kernel::Embed(weights.token_embd.ty)]);
         pipelines.ensure(ctx, kernels.chain(Kernel::all().into_iter().filter(|k| !per_type(k)))).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
@@ -570,7 +571,7 @@ impl GpuModel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn matvec_dispatch(
+    pub(super) fn matvec_dispatch(
         &self,
         rec: &mut Recorder,
         m: &GpuMatrix,
@@ -600,8 +601,13 @@ impl GpuModel {
                 p.expert_count = u(part.rows / m.rows);
             }
             let (gx, gy) = p.workgroups(self.max_groups);
+            // MoE gate/up: every chosen expert in one dispatch, one per z.
+            let gz = match (mode, moe) {
+                (MatvecMode::Swiglu, Some((_, top_k))) => top_k,
+                _ => 1,
+            };
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
-            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, 1]);
+            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, gz]);
         }
     }
 }

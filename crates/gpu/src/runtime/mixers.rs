@@ -159,6 +159,14 @@ impl GpuModel {
                     &[(1, &sc.router), (2, &sc.route)],
                     [1, 1, 1],
                 );
+                if let Some(pair) = gate.followed_by(up) {
+                    // Every chosen expert's gate and up in one dispatch into act (top_k, hidden), then
+                    // every down product, weighted and summed into x, in another.
+                    let all = Some((0, u(*top_k)));
+                    self.matvec_paired(rec, gate, pair, &sc.h, &sc.act, all, &sc.route);
+                    self.matvec_dispatch(rec, down, (&sc.act, 0), (&sc.x, 0), MatvecMode::RoutedSum, 0, all, &sc.route);
+                    return;
+                }
                 for slot in 0..*top_k {
                     let moe = Some((u(slot), u(*top_k)));
                     self.swiglu(rec, gate, up, moe, state);

@@ -179,7 +179,7 @@ pub struct Scratch {
     pub gate: wgpu::Buffer,
     /// Up.
     pub up: wgpu::Buffer,
-    /// Gated.
+    /// Gated `(experts per token, max hidden)`.
     pub act: wgpu::Buffer,
     /// Router logits `(experts)`.
     pub router: wgpu::Buffer,
@@ -253,8 +253,10 @@ pub(super) struct Widths {
     pub hidden: usize,
     /// MoE experts.
     pub experts: usize,
-    /// MoE experts per token.
+    /// MoE experts per token (at least 4).
     pub top_k: usize,
+    /// MoE experts per token, at least 1: a decode step's activations hold one row per chosen expert.
+    pub slots: usize,
     /// RWKV LoRA hidden width.
     pub lora: usize,
 }
@@ -297,6 +299,15 @@ impl Widths {
             }),
             experts: moe(|experts, _| experts),
             top_k: moe(|_, top_k| top_k),
+            slots: w
+                .layers
+                .iter()
+                .map(|l| match l.ffn {
+                    GpuFfn::Moe { top_k, .. } => top_k,
+                    _ => 1,
+                })
+                .max()
+                .unwrap_or(1),
             lora: lora.max().unwrap_or(0).max(4),
         }
     }
@@ -352,7 +363,7 @@ impl GpuState {
             y: s!("y", wd.d_inner)?,
             gate: s!("gate", wd.hidden)?,
             up: s!("up", wd.hidden)?,
-            act: s!("act", wd.hidden)?,
+            act: s!("act", wd.hidden * wd.slots)?,
             router: s!("router", wd.experts)?,
             route: s!("route", 16)?,
             logits: s!("logits", spec.n_vocab)?,

@@ -544,6 +544,22 @@ impl GpuWeights {
         v
     }
 
+    /// The encodings of the MoE down projections whose experts run as one `matvec_routed` dispatch (those
+    /// whose gate and up share a buffer).
+    pub fn routed_types(&self) -> Vec<GgmlType> {
+        let mut v: Vec<GgmlType> = self
+            .layers
+            .iter()
+            .filter_map(|l| match &l.ffn {
+                GpuFfn::Moe { gate, up, down, .. } => gate.followed_by(up).map(|_| down.ty),
+                _ => None,
+            })
+            .collect();
+        v.sort_by_key(|t| *t as u32);
+        v.dedup();
+        v
+    }
+
     /// Uploads every tensor, counting the bytes in `pool`.
     pub fn upload(pool: &mut Pool, ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights) -> Result<Self, GpuError> {
         let token_embd_norm = w.token_embd_norm.as_ref().map(|n| norm(pool, ctx, n)).transpose()?;
