@@ -25,7 +25,7 @@ struct Params {
     row_bytes: u32,      // bytes of one encoded row
     w_base: u32,         // byte offset of row 0 in w
     y_off: u32,          // y[y_off + row] receives the result
-    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx
+    mode: u32,           // 0: y = Wx; 1: y += Wx; 2: y += route weight[slot] * Wx; 5..: y = act(Wx) (see activation)
     slot: u32,           // MoE: expert slot in `route` (the expert's rows start at id * expert_bytes); or NO_SLOT
     top_k: u32,          // MoE: experts per token (route holds top_k ids, then top_k weights)
     expert_bytes: u32,   // MoE: bytes of one expert's matrix
@@ -59,6 +59,25 @@ fn row_base(row: u32, slot: u32) -> vec2<u32> {
     return vec2<u32>(base, 1u);
 }
 
+fn sigmoid(v: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-v));
+}
+
+// Modes 5.. write an activation of the product (RWKV's LoRA and channel-mix activations, as
+// shaders/pointwise.wgsl computes them), reading a per-row bias from `route` (unused by non-MoE
+// products) where the activation takes one.
+fn activation(mode: u32, v: f32, row: u32) -> f32 {
+    switch mode {
+        case 5u: { return tanh(v); }
+        case 6u: { return sigmoid(v); }
+        case 7u: { let r = max(v, 0.0); return r * r; }
+        case 8u: { return v / (1.0 + exp(-v)); }
+        case 9u: { return sigmoid(v + bitcast<f32>(route[row])); }
+        case 10u: { return exp(-0.606531 * sigmoid(v + bitcast<f32>(route[row]))); }
+        default: { return exp(-exp(v + bitcast<f32>(route[row]))); }
+    }
+}
+
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let rt = p.row_threads;
@@ -85,10 +104,12 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     }
     if lane == 0u && valid {
         let out = p.y_off + row;
+        let v = partial[tid];
         switch p.mode {
-            case 0u: { y[out] = partial[tid]; }
-            case 1u: { y[out] += partial[tid]; }
-            default: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * partial[tid]; }
+            case 0u: { y[out] = v; }
+            case 1u: { y[out] += v; }
+            case 2u: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * v; }
+            default: { y[out] = activation(p.mode, v, row); }
         }
     }
 }

@@ -369,6 +369,42 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
     }
 }
 
+/// The activations a matvec applies as it writes (RWKV's LoRA and channel-mix steps in decode), against
+/// the product followed by the same-numbered pointwise op, with a per-row bias from the route binding.
+#[test]
+fn matvec_activations_match_product_then_pointwise() {
+    use archrace_cpu::ops::pointwise::pointwise;
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec activations")) else { return };
+    let (rows, cols) = (40usize, 64usize);
+    let mut rng = SplitMix64::new(23);
+    let x = rng.vec(cols, -1.0, 1.0);
+    let bias = rng.vec(rows, -1.0, 1.0);
+    let modes = [
+        (MatvecMode::Tanh, 0),
+        (MatvecMode::Sigmoid, 9),
+        (MatvecMode::ReluSq, 5),
+        (MatvecMode::Silu, 8),
+        (MatvecMode::SigmoidBias, 1),
+        (MatvecMode::Decay7, 2),
+        (MatvecMode::Decay6, 3),
+    ];
+    for ty in [GgmlType::F32, GgmlType::Q8_0] {
+        let w = random_encoded(ty, rows, cols, &mut rng);
+        let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+        let product = matmul(&m, &x, 1);
+        for (mode, op) in modes {
+            let mut want = vec![0.0; rows];
+            pointwise(op, &product, &bias, &bias, &mut want);
+            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            p.mode = mode as u32;
+            let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
+            let (gx, gy) = p.workgroups(65535);
+            let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
+        }
+    }
+}
+
 #[test]
 fn pointwise_matches_its_twin_for_every_op() {
     let Some(ctx) = pollster::block_on(context_or_skip("pointwise parity")) else { return };

@@ -65,6 +65,21 @@ pub enum MatvecMode {
     /// `y += sum_s route_weight[s] * W_{expert_s} x_s` over every route slot (MoE's down projection):
     /// the `matvec_routed` entry point ([`Kernel::MatvecRouted`]).
     RoutedSum = 4,
+    /// `y = tanh(W x)` (the activations of modes 5 to 11 are `shaders/pointwise.wgsl`'s, fused into the
+    /// product's write; a bias is read per row from the route binding).
+    Tanh = 5,
+    /// `y = sigmoid(W x)`.
+    Sigmoid = 6,
+    /// `y = relu(W x)^2`.
+    ReluSq = 7,
+    /// `y = SiLU(W x)`.
+    Silu = 8,
+    /// `y = sigmoid(W x + bias)`.
+    SigmoidBias = 9,
+    /// `y = exp(-e^{-1/2} sigmoid(W x + bias))` (RWKV-7's decay).
+    Decay7 = 10,
+    /// `y = exp(-exp(W x + bias))` (RWKV-6's decay).
+    Decay6 = 11,
 }
 
 /// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).

@@ -54,6 +54,53 @@ enum Op {
     Copy = 11,
 }
 
+/// An activation applied to every output of a product: fused into the matvec's write for one token
+/// ([`MatvecMode`] 5 to 11), a pointwise op after the matmul for a chunk.
+#[derive(Clone, Copy)]
+enum Act<'b> {
+    Tanh,
+    Sigmoid,
+    ReluSq,
+    Silu,
+    /// With a per-channel bias.
+    SigmoidBias(&'b wgpu::Buffer),
+    Decay7(&'b wgpu::Buffer),
+    Decay6(&'b wgpu::Buffer),
+}
+
+impl<'b> Act<'b> {
+    fn mode(self) -> MatvecMode {
+        match self {
+            Act::Tanh => MatvecMode::Tanh,
+            Act::Sigmoid => MatvecMode::Sigmoid,
+            Act::ReluSq => MatvecMode::ReluSq,
+            Act::Silu => MatvecMode::Silu,
+            Act::SigmoidBias(_) => MatvecMode::SigmoidBias,
+            Act::Decay7(_) => MatvecMode::Decay7,
+            Act::Decay6(_) => MatvecMode::Decay6,
+        }
+    }
+
+    fn op(self) -> Op {
+        match self {
+            Act::Tanh => Op::Tanh,
+            Act::Sigmoid => Op::Sigmoid,
+            Act::ReluSq => Op::ReluSq,
+            Act::Silu => Op::Silu,
+            Act::SigmoidBias(_) => Op::SigmoidBias,
+            Act::Decay7(_) => Op::Decay7,
+            Act::Decay6(_) => Op::Decay6,
+        }
+    }
+
+    fn bias(self) -> Option<&'b wgpu::Buffer> {
+        match self {
+            Act::SigmoidBias(b) | Act::Decay7(b) | Act::Decay6(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
 /// llama.cpp's group-norm epsilon in its RWKV graphs.
 const GROUP_NORM_EPS: f32 = 64e-5;
 
@@ -117,6 +164,38 @@ impl GpuModel {
         }
     }
 
+    /// `y = act(W x)` for every token, x rows `x_stride` apart from `x_off`: for one token the matvec
+    /// applies the activation as it writes y; for a chunk the product goes to `tmp`, then a pointwise op.
+    #[allow(clippy::too_many_arguments)]
+    fn activated(
+        &self,
+        rec: &mut Recorder,
+        io: &RwkvIo<'_>,
+        m: &GpuMatrix,
+        (x, x_off, x_stride): (&wgpu::Buffer, usize, usize),
+        act: Act<'_>,
+        tmp: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) {
+        if io.t == 1 {
+            let bias = act.bias().unwrap_or(io.route);
+            self.matvec_dispatch(rec, m, (x, x_off), (y, 0), act.mode(), 0, None, bias);
+            return;
+        }
+        self.rwkv_product(rec, io, m, x, x_off, x_stride, tmp, false);
+        let (n, t) = (m.rows * io.t, (tmp, 0));
+        match act.bias() {
+            Some(b) => pointwise(rec, self.max_groups, act.op(), n, t, (b, 0), (b, 0), (y, 0), (m.rows, m.rows)),
+            None => pointwise(rec, self.max_groups, act.op(), n, t, t, t, (y, 0), (0, 0)),
+        }
+    }
+
+    /// Lerp row `row` of every token, as a product's x.
+    fn lerp_rows<'a>(&self, io: &RwkvIo<'a>, row: usize) -> (&'a wgpu::Buffer, usize, usize) {
+        let e = self.spec.n_embd;
+        (&io.rw.lerp, row * io.t * e, e)
+    }
+
     /// `y = W L_row` for every token.
     fn lerp_product(&self, rec: &mut Recorder, io: &RwkvIo<'_>, m: &GpuMatrix, row: usize, y: &wgpu::Buffer) {
         let e = self.spec.n_embd;
@@ -174,10 +253,8 @@ impl GpuModel {
         let c = &m.common;
         // ddlerp: L_0 = lerp_x input; L_{1+j} = h + sx * (lerp_j + tanh(L_0 W1)_j W2_j) for w, k, v, r, g.
         self.token_shift(rec, io, shift, &m.lerps, 6);
-        self.lerp_product(rec, io, &m.w1, 0, &rw.lora_a);
+        self.activated(rec, io, &m.w1, self.lerp_rows(io, 0), Act::Tanh, &rw.lora_a, &rw.lora_b);
         let dm = m.w1.rows / 5;
-        let a = (&rw.lora_a, 0);
-        pointwise(rec, g, Op::Tanh, 5 * dm * t, a, a, a, (&rw.lora_b, 0), (0, 0));
         for (j, w2) in m.w2.iter().enumerate() {
             self.rwkv_product(rec, io, w2, &rw.lora_b, j * dm, 5 * dm, &rw.lora_o, false);
             let sx = (&rw.sx, 0);
@@ -186,16 +263,11 @@ impl GpuModel {
         self.lerp_product(rec, io, &c.receptance, 4, &rw.r);
         self.lerp_product(rec, io, &c.key, 2, &rw.k);
         self.lerp_product(rec, io, &c.value, 3, &rw.v);
-        self.lerp_product(rec, io, &m.gate, 5, &rw.lora_o);
-        let o = (&rw.lora_o, 0);
-        pointwise(rec, g, Op::Silu, e * t, o, o, o, (&rw.g, 0), (0, 0));
+        self.activated(rec, io, &m.gate, self.lerp_rows(io, 5), Act::Silu, &rw.lora_o, &rw.g);
         // w = exp(-exp(decay + tanh(L_1 D1) D2))
-        self.lerp_product(rec, io, &m.decay_w1, 1, &rw.lora_a);
-        let dd = m.decay_w1.rows;
-        pointwise(rec, g, Op::Tanh, dd * t, a, a, a, (&rw.lora_b, 0), (0, 0));
-        self.packed_product(rec, io, &m.decay_w2, &rw.lora_b, &rw.lora_o, false);
-        let decay = (&m.decay, 0);
-        pointwise(rec, g, Op::Decay6, e * t, o, decay, decay, (&rw.decay, 0), (e, e));
+        self.activated(rec, io, &m.decay_w1, self.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        let lora = (&rw.lora_b, 0, m.decay_w2.cols);
+        self.activated(rec, io, &m.decay_w2, lora, Act::Decay6(&m.decay), &rw.lora_o, &rw.decay);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &m.first)];
         rec.dispatch(
@@ -221,17 +293,14 @@ impl GpuModel {
         let (rw, t, g) = (io.rw, io.t, self.max_groups);
         let e = self.spec.n_embd;
         let c = &m.common;
-        let (a, b, o) = ((&rw.lora_a, 0), (&rw.lora_b, 0), (&rw.lora_o, 0));
+        let o = (&rw.lora_o, 0);
         // Rows of L: r, w, k, v, a, g.
         self.token_shift(rec, io, shift, &m.lerps, 6);
         self.lerp_product(rec, io, &c.receptance, 0, &rw.r);
         // w = exp(-e^{-1/2} sigmoid(w0 + tanh(L_1 W1) W2))
-        self.lerp_product(rec, io, &m.w.0, 1, &rw.lora_a);
-        let n = m.w.0.rows;
-        pointwise(rec, g, Op::Tanh, n * t, a, a, a, b, (0, 0));
-        self.packed_product(rec, io, &m.w.1, &rw.lora_b, &rw.lora_o, false);
-        let w0 = (&m.w.2, 0);
-        pointwise(rec, g, Op::Decay7, e * t, o, w0, w0, (&rw.decay, 0), (e, e));
+        self.activated(rec, io, &m.w.0, self.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        let lora = (&rw.lora_b, 0, m.w.1.cols);
+        self.activated(rec, io, &m.w.1, lora, Act::Decay7(&m.w.2), &rw.lora_o, &rw.decay);
         self.lerp_product(rec, io, &c.key, 2, &rw.k);
         self.lerp_product(rec, io, &c.value, 3, &rw.v);
         let v = (&rw.v, 0);
@@ -244,15 +313,12 @@ impl GpuModel {
             pointwise(rec, g, Op::ValueResidual, e * t, o, (&rw.v_first, 0), (&m.v.2, 0), v, (PER_TOKEN, e));
         }
         // g = sigmoid(L_5 G1) G2
-        self.lerp_product(rec, io, &m.g.0, 5, &rw.lora_a);
-        let n = m.g.0.rows;
-        pointwise(rec, g, Op::Sigmoid, n * t, a, a, a, b, (0, 0));
+        self.activated(rec, io, &m.g.0, self.lerp_rows(io, 5), Act::Sigmoid, &rw.lora_a, &rw.lora_b);
         self.packed_product(rec, io, &m.g.1, &rw.lora_b, &rw.g, false);
         // a = sigmoid(a0 + L_4 A1 A2)
         self.lerp_product(rec, io, &m.a.0, 4, &rw.lora_a);
-        self.packed_product(rec, io, &m.a.1, &rw.lora_a, &rw.lora_o, false);
-        let a0 = (&m.a.2, 0);
-        pointwise(rec, g, Op::SigmoidBias, e * t, o, a0, a0, (&rw.a, 0), (e, e));
+        let lora = (&rw.lora_a, 0, m.a.1.cols);
+        self.activated(rec, io, &m.a.1, lora, Act::SigmoidBias(&m.a.2), &rw.lora_o, &rw.a);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) };
         let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &m.k_k), (10, &m.k_a)];
@@ -278,10 +344,7 @@ impl GpuModel {
     ) {
         let (rw, t, g) = (io.rw, io.t, self.max_groups);
         self.token_shift(rec, io, shift, lerps, if receptance.is_some() { 2 } else { 1 });
-        self.lerp_product(rec, io, key, 0, io.gate);
-        let n = key.rows;
-        let k = (io.gate, 0);
-        pointwise(rec, g, Op::ReluSq, n * t, k, k, k, (io.act, 0), (0, 0));
+        self.activated(rec, io, key, self.lerp_rows(io, 0), Act::ReluSq, io.gate, io.act);
         match receptance {
             None => self.packed_product(rec, io, value, io.act, io.x, true),
             Some(r) => {
