@@ -45,18 +45,19 @@ struct Params {
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial_up: array<f32, WG>;
 
-// The first byte of `row`'s weights (x) for route slot `slot`: the chosen expert's rows for MoE. y is 0
-// (uniformly) when that expert is in another buffer's dispatch.
-fn row_base(row: u32, slot: u32) -> vec2<u32> {
-    var base = p.w_base + row * p.row_bytes;
-    if slot != NO_SLOT {
-        let expert = route[slot];
-        if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
-            return vec2<u32>(0u, 0u);
-        }
-        base += (expert - p.expert_first) * p.expert_bytes;
+// Where route slot `slot`'s expert starts in w (x: bytes from w_base), and whether this buffer holds it
+// (y: 0 when it is in another part's dispatch). Uniform across the workgroup (it depends on no thread),
+// so returning on it keeps the barriers in uniform control flow (Tint checks this; naga does not). No
+// slot: offset 0, held.
+fn expert_at(slot: u32) -> vec2<u32> {
+    if slot == NO_SLOT {
+        return vec2<u32>(0u, 1u);
     }
-    return vec2<u32>(base, 1u);
+    let expert = route[slot];
+    if expert < p.expert_first || expert >= p.expert_first + p.expert_count {
+        return vec2<u32>(0u, 0u);
+    }
+    return vec2<u32>((expert - p.expert_first) * p.expert_bytes, 1u);
 }
 
 fn sigmoid(v: f32) -> f32 {
@@ -84,14 +85,15 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
-    let at = row_base(row, p.slot);
-    if at.y == 0u {
+    let expert = expert_at(p.slot);
+    if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
+    let base = p.w_base + row * p.row_bytes + expert.x;
     var acc = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(at.x + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
         }
     }
     partial[tid] = acc;
@@ -121,18 +123,18 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
     let valid = row < p.rows; // not uniform, as in matvec
     // MoE: every chosen expert in one dispatch, slot p.slot + wg.z into y's rows from wg.z * rows.
-    let slot = select(NO_SLOT, p.slot + wg.z, p.slot != NO_SLOT);
-    let at = row_base(row, slot);
-    if at.y == 0u {
+    let expert = expert_at(select(NO_SLOT, p.slot + wg.z, p.slot != NO_SLOT));
+    if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
+    let base = p.w_base + row * p.row_bytes + expert.x;
     var gate = 0.0;
     var up = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
             let xv = p.x_off + b * (BLOCK / 4u);
-            gate += block_dot(at.x + b * BLOCK_BYTES, xv);
-            up += block_dot(at.x + p.pair_bytes + b * BLOCK_BYTES, xv);
+            gate += block_dot(base + b * BLOCK_BYTES, xv);
+            up += block_dot(base + p.pair_bytes + b * BLOCK_BYTES, xv);
         }
     }
     partial[tid] = gate;
@@ -162,16 +164,19 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let valid = row < p.rows; // not uniform, as in matvec
     var acc = 0.0;
     for (var s = 0u; s < p.top_k; s++) {
-        let at = row_base(row, s);
-        if at.y == 0u || !valid {
-            continue; // the expert is in another part's dispatch
+        let expert = expert_at(s);
+        if expert.y == 0u {
+            continue; // uniform: the expert is in another part's dispatch
         }
-        var dot = 0.0;
-        let x0 = p.x_off + s * (p.cols / 4u);
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            dot += block_dot(at.x + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+        if valid {
+            let base = p.w_base + row * p.row_bytes + expert.x;
+            let x0 = p.x_off + s * (p.cols / 4u);
+            var dot = 0.0;
+            for (var b = lane; b < p.blocks_per_row; b += rt) {
+                dot += block_dot(base + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+            }
+            acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
-        acc += bitcast<f32>(route[p.top_k + s]) * dot;
     }
     partial[tid] = acc;
     workgroupBarrier();

@@ -15,6 +15,18 @@ async fn webgpu_adapter_exists_and_reports_limits() {
     assert!(ctx.report.limits.max_storage_buffer_binding_size >= 128 << 20, "{:?}", ctx.report);
 }
 
+/// Every kernel compiles in the browser's WebGPU (Tint), whose uniformity analysis is stricter than naga's
+/// (a barrier after a return that depends on a thread's row passes naga and fails here), including the
+/// kernels no bundled model uses.
+#[wasm_bindgen_test]
+async fn every_kernel_compiles_on_webgpu() {
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    let mut pipelines = archrace_gpu::pipelines::Pipelines::default();
+    let all = archrace_gpu::Kernel::all();
+    pipelines.ensure(&ctx, all.iter().copied()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ctx.pipelines.compiled(), all.len());
+}
+
 #[wasm_bindgen_test]
 async fn matvec_q8_0_matches_cpu_on_webgpu() {
     let ctx = GpuContext::new().await.expect("a WebGPU adapter");
