@@ -12,7 +12,8 @@
 // MoE's second half: every chosen expert's down product, weighted by the router and summed into y. (A mode of `matvec` did the same, but its extra branch and
 // reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
 // CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and
-// archrace_cpu::ops::moe::gate_up_swiglu.
+// archrace_cpu::ops::moe::gate_up_swiglu; `matvec_conv` is `matvec` then `mamba_conv`'s step
+// (archrace_cpu::ops::mamba::mamba_conv).
 
 const WG: u32 = 64u;
 const NO_SLOT: u32 = 0xffffffffu;
@@ -34,6 +35,8 @@ struct Params {
     expert_count: u32,   //      (a tensor split over buffers); other experts are another dispatch's
     row_threads: u32,    // threads per row: a power of two, at most WG
     pair_bytes: u32,     // matvec_swiglu: bytes from a gate row to its up row
+    conv_inner: u32,     // matvec_conv: Mamba's Di (rows 0 .. Di are x, convolved; the rest z)
+    conv_k: u32,         // matvec_conv: the conv kernel width K
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -41,6 +44,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (x_off + cols / 4)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)
 @group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
+
+// matvec_conv only: Mamba's conv weights (Di, K) then bias (Di), the conv window (K - 1, Di), its output (Di).
+@group(0) @binding(5) var<storage, read> conv_consts: array<f32>;
+@group(0) @binding(6) var<storage, read_write> conv_state: array<f32>;
+@group(0) @binding(7) var<storage, read_write> conv_out: array<f32>;
 
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partial_up: array<f32, WG>;
@@ -153,6 +161,61 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
 }
 
+// The sum of a row's partial dot products over its rt threads (every thread calls it; lane 0's is the row's).
+fn row_sum(tid: u32, lane: u32, rt: u32, acc: f32) -> f32 {
+    partial[tid] = acc;
+    workgroupBarrier();
+    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
+        if lane < stride {
+            partial[tid] += partial[tid + stride];
+        }
+        workgroupBarrier();
+    }
+    return partial[tid];
+}
+
+// Mamba's in-projection with its causal conv step fused in (decode, one token): y = W x as `matvec`
+// writes it (x then z, Gu & Dao 2023, algorithm 2), and for each x channel c < Di the conv over the
+// window and the new x, then SiLU, into conv_out[c], the window shifted, as `mamba_conv` (shaders/
+// mamba.wgsl) does it step for step.
+@compute @workgroup_size(WG)
+fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let rt = p.row_threads;
+    let lane = tid % rt;
+    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let valid = row < p.rows; // not uniform, as in matvec
+    var acc = 0.0;
+    if valid {
+        let base = p.w_base + row * p.row_bytes;
+        for (var b = lane; b < p.blocks_per_row; b += rt) {
+            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+        }
+    }
+    let v = row_sum(tid, lane, rt, acc);
+    if lane != 0u || !valid {
+        return;
+    }
+    y[p.y_off + row] = v;
+    let c = p.y_off + row; // the channel: y is xz from its start (a split matrix's part starts at y_off)
+    let k = p.conv_k;
+    let di = p.conv_inner;
+    if c >= di {
+        return;
+    }
+    var conv = conv_consts[di * k + c]; // bias
+    for (var j = 0u; j + 1u < k; j++) {
+        conv += conv_state[j * di + c] * conv_consts[c * k + j];
+    }
+    conv += v * conv_consts[c * k + k - 1u];
+    for (var j = 0u; j + 2u < k; j++) {
+        conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
+    }
+    if k >= 2u { // a kernel of 1 keeps no past inputs
+        conv_state[(k - 2u) * di + c] = v;
+    }
+    conv_out[c] = conv / (1.0 + exp(-conv));
+}
+
 // MoE's down projection for every chosen expert at once: y += sum over slots s < top_k of
 // weight_s * (W_{expert_s} x_s), x_s the slot's activations at x[x_off + s cols / 4 ..]. One workgroup
 // sums a row over the slots, so no two write it.
@@ -178,15 +241,8 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            partial[tid] += partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sum = row_sum(tid, lane, rt, acc);
     if lane == 0u && valid {
-        y[p.y_off + row] += partial[tid];
+        y[p.y_off + row] += sum;
     }
 }

@@ -146,6 +146,53 @@ fn attention_partials_and_combine_match_attention() {
     }
 }
 
+/// `matvec_conv`: Mamba's in-projection and the conv step of its x channels in one dispatch, against
+/// `matmul` then `mamba_conv`; whole, and as a matrix split into two parts (the second from row 70).
+#[test]
+fn matvec_conv_matches_the_product_then_mamba_conv() {
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec conv")) else { return };
+    let (di, k, cols) = (96usize, 4usize, 64usize);
+    let mut rng = SplitMix64::new(24);
+    let conv_w = rng.vec(di * k, -0.5, 0.5);
+    let conv_b = rng.vec(di, -0.1, 0.1);
+    let consts = [&conv_w[..], &conv_b, &rng.vec(3 * di, -1.0, 1.0)].concat();
+    let x = rng.vec(cols, -1.0, 1.0);
+    let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
+    for ty in [GgmlType::F32, GgmlType::Q8_0] {
+        let w = random_encoded(ty, 2 * di, cols, &mut rng);
+        let m = Tensor { name: "in_proj".into(), ty, dims: vec![cols as u64, 2 * di as u64], data: &w };
+        let xz = matmul(&m, &x, 1);
+        let mut want_state = conv_state.clone();
+        let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
+            let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
+            for &(first, rows) in &parts {
+                let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                p.w_base = (first * row_bytes) as u32;
+                p.y_off = first as u32;
+                p.mode = MatvecMode::Conv as u32;
+                (p.conv_inner, p.conv_k) = (di as u32, k as u32);
+                let args = [
+                    (1, Arg::In(&w)),
+                    (2, Arg::In(bytes(&x))),
+                    (3, Arg::InOut(bytes(&y))),
+                    (5, Arg::In(bytes(&consts))),
+                    (6, Arg::InOut(bytes(&state))),
+                    (7, Arg::InOut(bytes(&xc))),
+                ];
+                let (gx, gy) = p.workgroups(65535);
+                let got = run(&ctx, MatvecMode::Conv.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                (y, state, xc) = (got[0].clone(), got[1].clone(), got[2].clone());
+            }
+            let what = format!("matvec_conv_{ty} in {} parts", parts.len());
+            check(&format!("{what}: xz"), &xz, &y, TIGHT);
+            check(&format!("{what}: conv window"), &want_state, &state, TIGHT);
+            check(&format!("{what}: conv output"), &want_xc, &xc, TRANSCENDENTAL);
+        }
+    }
+}
+
 #[test]
 fn mamba_conv_and_scan_match_their_twins() {
     let Some(ctx) = pollster::block_on(context_or_skip("mamba parity")) else { return };

@@ -14,6 +14,8 @@ pub enum Kernel {
     MatvecSwiglu(GgmlType),
     /// MoE: `y += sum_s weight_s (W_{expert_s} x_s)` over the chosen experts, one dispatch (as `Matvec`).
     MatvecRouted(GgmlType),
+    /// Mamba's in-projection with the conv step fused in (as `Matvec`).
+    MatvecConv(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -104,7 +106,14 @@ impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
     pub fn all() -> Vec<Kernel> {
         let per_type = GgmlType::ALL.iter().flat_map(|&t| {
-            [Kernel::Matvec(t), Kernel::MatvecSwiglu(t), Kernel::MatvecRouted(t), Kernel::Matmul(t), Kernel::Embed(t)]
+            [
+                Kernel::Matvec(t),
+                Kernel::MatvecSwiglu(t),
+                Kernel::MatvecRouted(t),
+                Kernel::MatvecConv(t),
+                Kernel::Matmul(t),
+                Kernel::Embed(t),
+            ]
         });
         per_type.chain(FIXED).collect()
     }
@@ -115,6 +124,7 @@ impl Kernel {
             Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
             Kernel::MatvecSwiglu(t) => format!("matvec_swiglu_{}", t.name().to_lowercase()),
             Kernel::MatvecRouted(t) => format!("matvec_routed_{}", t.name().to_lowercase()),
+            Kernel::MatvecConv(t) => format!("matvec_conv_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -127,6 +137,7 @@ impl Kernel {
             Kernel::Matvec(_) => "matvec",
             Kernel::MatvecSwiglu(_) => "matvec_swiglu",
             Kernel::MatvecRouted(_) => "matvec_routed",
+            Kernel::MatvecConv(_) => "matvec_conv",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
@@ -159,6 +170,7 @@ impl Kernel {
             Kernel::Matvec(t)
             | Kernel::MatvecSwiglu(t)
             | Kernel::MatvecRouted(t)
+            | Kernel::MatvecConv(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => {
                 format!("matvec_{}", t.name().to_lowercase())
@@ -179,6 +191,7 @@ impl Kernel {
             Kernel::Matvec(t)
             | Kernel::MatvecSwiglu(t)
             | Kernel::MatvecRouted(t)
+            | Kernel::MatvecConv(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
@@ -212,7 +225,7 @@ impl Kernel {
     /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
     pub fn source(self) -> String {
         match self {
-            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) => {
+            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) | Kernel::MatvecConv(_) => {
                 [PACKED, self.file(), MATVEC_BODY].join("\n")
             }
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),

@@ -7,8 +7,8 @@ use archrace_gguf::GgmlType;
 use web_time::Instant;
 
 kernel_params! {
-    /// The kernels' parameter block (`matvec` and `matvec_swiglu`); mirrors `Params` in
-    /// `shaders/lib/matvec.wgsl` (64 bytes).
+    /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
+    /// `shaders/lib/matvec.wgsl` (72 bytes).
     pub struct MatvecParams {
         /// Output length.
         rows: u32,
@@ -43,9 +43,13 @@ kernel_params! {
         row_threads: u32,
         /// `matvec_swiglu`: bytes from a gate row to its up row.
         pair_bytes: u32,
+        /// `matvec_conv`: Mamba's inner width `Di` (rows below it are x and are convolved).
+        conv_inner: u32,
+        /// `matvec_conv`: the conv kernel width `K`.
+        conv_k: u32,
     }
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 64);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 72);
 
 /// No MoE expert: the rows start at `w_base`.
 pub const NO_SLOT: u32 = u32::MAX;
@@ -80,6 +84,9 @@ pub enum MatvecMode {
     Decay7 = 10,
     /// `y = exp(-exp(W x + bias))` (RWKV-6's decay).
     Decay6 = 11,
+    /// Mamba's in-projection with the conv step of its x channels: the `matvec_conv` entry point
+    /// ([`Kernel::MatvecConv`]).
+    Conv = 12,
 }
 
 /// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).
@@ -104,6 +111,7 @@ impl MatvecMode {
         match self {
             MatvecMode::Swiglu => Kernel::MatvecSwiglu(ty),
             MatvecMode::RoutedSum => Kernel::MatvecRouted(ty),
+            MatvecMode::Conv => Kernel::MatvecConv(ty),
             _ => Kernel::Matvec(ty),
         }
     }

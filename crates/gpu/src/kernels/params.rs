@@ -293,7 +293,9 @@ impl Kernel {
     pub fn params(self) -> ParamsLayout {
         use crate::kernels::{matmul::MatmulParams, matvec::MatvecParams};
         match self {
-            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) => of::<MatvecParams>(),
+            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) | Kernel::MatvecConv(_) => {
+                of::<MatvecParams>()
+            }
             Kernel::Matmul(_) => of::<MatmulParams>(),
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),

@@ -104,6 +104,7 @@ impl GpuModel {
             .flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t)])
             .chain(weights.paired_types().into_iter().map(Kernel::MatvecSwiglu))
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
+            .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain([Kernel::Embed(weights.token_embd.ty)]);
         pipelines.ensure(ctx, kernels.chain(Kernel::all().into_iter().filter(|k| !per_type(k)))).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;

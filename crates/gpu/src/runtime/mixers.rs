@@ -6,7 +6,7 @@ use super::forward::{rope_pairs, u};
 use super::recorder::Recorder;
 use super::state::{GpuState, KvCache, Scratch, ATTN_CHUNK};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
-use crate::kernels::matvec::MatvecMode;
+use crate::kernels::matvec::{MatvecMode, MatvecParams};
 use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
 use crate::{GpuModel, Kernel};
 use archrace_model::KvType;
@@ -116,8 +116,7 @@ impl GpuModel {
             dbc_stride: u(r + 2 * n),
         };
         let groups = [u(di.div_ceil(64)), 1, 1];
-        self.matvec(rec, &m.in_proj, &sc.h, &sc.xz, 0, MatvecMode::Write, None, &sc.route);
-        rec.dispatch(Kernel::MambaConv, &params, &[(1, &sc.xz), (2, &m.consts), (3, conv), (4, &sc.xc)], groups);
+        self.in_proj_conv(rec, sc, m, conv);
         self.matvec(rec, &m.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
         let dbc = match &m.dt_b_c_norms {
             Some(norms) => {
@@ -135,6 +134,23 @@ impl GpuModel {
             groups,
         );
         self.matvec(rec, &m.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+    }
+
+    /// Mamba's in-projection of `h` into `xz` with the conv step of its x channels into `xc` and the conv
+    /// window: one `matvec_conv` dispatch per part of the matrix.
+    fn in_proj_conv(&self, rec: &mut Recorder, sc: &Scratch, m: &MambaGpu, conv: &wgpu::Buffer) {
+        let w = &m.in_proj;
+        for part in &w.parts {
+            let mut p = MatvecParams::new(w.ty, part.rows, w.cols, self.max_groups);
+            p.w_base = u(part.base);
+            p.y_off = u(part.first_row);
+            p.mode = MatvecMode::Conv as u32;
+            p.conv_inner = u(m.spec.d_inner);
+            p.conv_k = u(m.spec.d_conv);
+            let (gx, gy) = p.workgroups(self.max_groups);
+            let buffers = [(1, &part.buf), (2, &sc.h), (3, &sc.xz), (5, &m.consts), (6, conv), (7, &sc.xc)];
+            rec.dispatch(MatvecMode::Conv.kernel(w.ty), &p, &buffers, [gx, gy, 1]);
+        }
     }
 
     /// The dense SwiGLU feed-forward (Shazeer 2020, eq. 6), or a mixture of SwiGLU experts: the router's

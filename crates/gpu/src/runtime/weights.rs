@@ -560,6 +560,21 @@ impl GpuWeights {
         v
     }
 
+    /// The encodings of the Mamba in-projections (read by `matvec_conv` in decode).
+    pub fn conv_types(&self) -> Vec<GgmlType> {
+        let mut v: Vec<GgmlType> = self
+            .layers
+            .iter()
+            .filter_map(|l| match &l.mixer {
+                GpuMixer::Mamba(m) => Some(m.in_proj.ty),
+                _ => None,
+            })
+            .collect();
+        v.sort_by_key(|t| *t as u32);
+        v.dedup();
+        v
+    }
+
     /// Uploads every tensor, counting the bytes in `pool`.
     pub fn upload(pool: &mut Pool, ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights) -> Result<Self, GpuError> {
         let token_embd_norm = w.token_embd_norm.as_ref().map(|n| norm(pool, ctx, n)).transpose()?;
