@@ -9,7 +9,7 @@ use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
 use crate::kernels::matvec::{MatvecMode, MatvecParams};
 use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
 use crate::{GpuModel, Kernel};
-use archrace_model::KvType;
+use archrace_model::{KvType, MambaSpec};
 
 /// `t` tokens' q, k and v in `qkv` `(T, (H + 2 H_kv) D)` made ready for attention in one dispatch
 /// (`shaders/rope_kv.wgsl`): RoPE on q into `q` `(T, H D)` and on k, k and v appended to `cache` at token
@@ -41,6 +41,20 @@ pub(super) fn rope_kv(
     };
     let buffers = [(1, qkv), (2, q), (3, table), (4, &cache.k), (5, &cache.v)];
     rec.dispatch(Kernel::RopeKv, &params, &buffers, [u(((h + 2 * hkv) * d / 2).div_ceil(64)), u(t), 1]);
+}
+
+/// `mamba_conv` and `mamba_scan`'s parameters for `t` tokens, whose dt, B, C rows `(R + 2N)` are packed.
+pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
+    let (n, r) = (spec.d_state, spec.dt_rank);
+    MambaParams {
+        d_inner: u(spec.d_inner),
+        d_conv: u(spec.d_conv),
+        d_state: u(n),
+        b_off: u(r),
+        c_off: u(r + n),
+        n_tokens: u(t),
+        dbc_stride: u(r + 2 * n),
+    }
 }
 
 impl GpuModel {
@@ -106,15 +120,7 @@ impl GpuModel {
         ssm: &wgpu::Buffer,
     ) {
         let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
-        let params = MambaParams {
-            d_inner: u(di),
-            d_conv: u(m.spec.d_conv),
-            d_state: u(n),
-            b_off: u(r),
-            c_off: u(r + n),
-            n_tokens: 1,
-            dbc_stride: u(r + 2 * n),
-        };
+        let params = mamba_params(&m.spec, 1);
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.in_proj_conv(rec, sc, m, conv);
         self.matvec(rec, &m.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);

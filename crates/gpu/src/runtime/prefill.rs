@@ -11,7 +11,7 @@
 //! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
 use super::forward::{rope_pairs, u};
-use super::mixers::rope_kv;
+use super::mixers::{mamba_params, rope_kv};
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
@@ -19,7 +19,7 @@ use super::state::{GpuState, KvCache, LayerState, RwkvScratch, Widths};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{groups, MatvecMode};
-use crate::kernels::params::{AttnParams, MambaParams, MoeParams, SwigluParams};
+use crate::kernels::params::{AttnParams, MoeParams, SwigluParams};
 use crate::{readback, GpuContext, GpuError, GpuModel, Kernel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::{Mixer, ModelError, ModelSpec};
@@ -576,15 +576,7 @@ impl GpuModel {
         let e = self.spec.n_embd;
         let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
         let row = r + 2 * n; // one token's dt, B, C
-        let params = MambaParams {
-            d_inner: u(di),
-            d_conv: u(m.spec.d_conv),
-            d_state: u(n),
-            b_off: u(r),
-            c_off: u(r + n),
-            n_tokens: u(t),
-            dbc_stride: u(row),
-        };
+        let params = mamba_params(&m.spec, t);
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.matmul(rec, &m.in_proj, t, Product::packed(&ps.h, e, &ps.xz, 2 * di), None);
         rec.dispatch(Kernel::MambaConv, &params, &[(1, &ps.xz), (2, &m.consts), (3, conv), (4, &ps.xc)], groups);

@@ -480,6 +480,13 @@ fn ffn(pool: &mut Pool, ctx: &GpuContext, spec: Ffn, w: &FfnWeights) -> Result<G
     })
 }
 
+/// `types` sorted, each once (so pipelines compile in a fixed order).
+fn distinct(mut types: Vec<GgmlType>) -> Vec<GgmlType> {
+    types.sort_by_key(|t| *t as u32);
+    types.dedup();
+    types
+}
+
 impl GpuWeights {
     /// Every matrix encoding the model's matvecs read, so exactly those pipelines are compiled.
     pub fn matrix_types(&self) -> Vec<GgmlType> {
@@ -524,55 +531,37 @@ impl GpuWeights {
                 }
             }
         }
-        v.sort_by_key(|t| *t as u32);
-        v.dedup();
-        v
+        distinct(v)
     }
 
     /// The encodings of the feed-forwards whose gate and up share a buffer (read by `matvec_swiglu`).
     pub fn paired_types(&self) -> Vec<GgmlType> {
-        let mut v: Vec<GgmlType> = self
-            .layers
-            .iter()
-            .filter_map(|l| match &l.ffn {
-                GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.followed_by(up).map(|_| gate.ty),
-                _ => None,
-            })
-            .collect();
-        v.sort_by_key(|t| *t as u32);
-        v.dedup();
-        v
+        self.layer_types(|l| match &l.ffn {
+            GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.followed_by(up).map(|_| gate.ty),
+            _ => None,
+        })
     }
 
     /// The encodings of the MoE down projections whose experts run as one `matvec_routed` dispatch (those
     /// whose gate and up share a buffer).
     pub fn routed_types(&self) -> Vec<GgmlType> {
-        let mut v: Vec<GgmlType> = self
-            .layers
-            .iter()
-            .filter_map(|l| match &l.ffn {
-                GpuFfn::Moe { gate, up, down, .. } => gate.followed_by(up).map(|_| down.ty),
-                _ => None,
-            })
-            .collect();
-        v.sort_by_key(|t| *t as u32);
-        v.dedup();
-        v
+        self.layer_types(|l| match &l.ffn {
+            GpuFfn::Moe { gate, up, down, .. } => gate.followed_by(up).map(|_| down.ty),
+            _ => None,
+        })
     }
 
     /// The encodings of the Mamba in-projections (read by `matvec_conv` in decode).
     pub fn conv_types(&self) -> Vec<GgmlType> {
-        let mut v: Vec<GgmlType> = self
-            .layers
-            .iter()
-            .filter_map(|l| match &l.mixer {
-                GpuMixer::Mamba(m) => Some(m.in_proj.ty),
-                _ => None,
-            })
-            .collect();
-        v.sort_by_key(|t| *t as u32);
-        v.dedup();
-        v
+        self.layer_types(|l| match &l.mixer {
+            GpuMixer::Mamba(m) => Some(m.in_proj.ty),
+            _ => None,
+        })
+    }
+
+    /// The distinct encodings `of` names over the layers, in a fixed order.
+    fn layer_types(&self, of: impl Fn(&GpuLayer) -> Option<GgmlType>) -> Vec<GgmlType> {
+        distinct(self.layers.iter().filter_map(of).collect())
     }
 
     /// Uploads every tensor, counting the bytes in `pool`.
