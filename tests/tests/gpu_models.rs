@@ -368,10 +368,11 @@ fn models_on_one_device_share_its_compiled_pipelines() {
     let llama_again = load("llama-q8_0.gguf");
     assert_eq!(ctx.pipelines.compiled(), first, "a second llama compiles nothing");
     let mamba = load("mamba-q8_0.gguf");
-    // Its f32 x and dt projections are the only new encoding: matvec_f32 and matmul_f32.
-    assert_eq!(ctx.pipelines.compiled(), first + 2, "the Mamba model compiles only its new encoding's products");
+    // Its f32 x and dt projections (matvec_f32, matmul_f32) and its Q8_0 in-projection with the conv step
+    // (matvec_conv_q8_0) are all it adds.
+    assert_eq!(ctx.pipelines.compiled(), first + 3, "the Mamba model compiles only the kernels it adds");
     let _f32_llama = load("llama-f32.gguf");
-    assert_eq!(ctx.pipelines.compiled(), first + 4, "an f32 llama adds only embed_f32 and matvec_swiglu_f32");
+    assert_eq!(ctx.pipelines.compiled(), first + 5, "an f32 llama adds only embed_f32 and matvec_swiglu_f32");
     for (gpu, want) in [&llama, &llama_again, &mamba] {
         let mut state = gpu.new_state(&ctx).unwrap();
         state.kv_type = KvType::F32; // as the CPU keeps it

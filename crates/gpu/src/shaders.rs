@@ -118,6 +118,19 @@ impl Kernel {
         per_type.chain(FIXED).collect()
     }
 
+    /// The weight encoding a per-encoding kernel reads (`None` for the others).
+    pub fn encoding(self) -> Option<GgmlType> {
+        match self {
+            Kernel::Matvec(t)
+            | Kernel::MatvecSwiglu(t)
+            | Kernel::MatvecRouted(t)
+            | Kernel::MatvecConv(t)
+            | Kernel::Matmul(t)
+            | Kernel::Embed(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The kernel's name (`matvec_q4_k`, `rope`), and its CPU twin's.
     pub fn name(self) -> String {
         match self {

@@ -96,9 +96,6 @@ impl GpuModel {
         let weights = weights?;
         let types = weights.matrix_types();
         let mut pipelines = Pipelines::default();
-        let per_type = |k: &Kernel| {
-            matches!(k, Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::Matmul(_) | Kernel::Embed(_))
-        };
         let kernels = types
             .iter()
             .flat_map(|&t| [Kernel::Matvec(t), Kernel::Matmul(t)])
@@ -106,7 +103,9 @@ impl GpuModel {
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain([Kernel::Embed(weights.token_embd.ty)]);
-        pipelines.ensure(ctx, kernels.chain(Kernel::all().into_iter().filter(|k| !per_type(k)))).await?;
+        // Per-encoding kernels only for the encodings the model reads; every other kernel once.
+        let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none());
+        pipelines.ensure(ctx, kernels.chain(fixed)).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups })
     }
