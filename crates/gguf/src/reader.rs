@@ -64,7 +64,10 @@ pub struct Gguf<'a> {
     pub alignment: u64,
     /// Absolute offset of the data section.
     pub data_offset: u64,
+    /// The file's bytes: all of them, or only its head for [`Gguf::parse_header`].
     bytes: &'a [u8],
+    /// Parsed from the head of the file only: no tensor's data is at hand.
+    header_only: bool,
     /// Indices into `metadata`, sorted by key.
     meta_index: Vec<u32>,
     /// Indices into `tensors`, sorted by name.
@@ -75,6 +78,9 @@ pub struct Gguf<'a> {
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The whole file's length (more than `bytes` when only its head is at hand): counts are checked
+    /// against what the file can hold, reads against what is here.
+    file_len: u64,
 }
 
 impl<'a> Cursor<'a> {
@@ -94,7 +100,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn remaining(&self) -> u64 {
-        (self.bytes.len() - self.pos) as u64
+        self.file_len.saturating_sub(self.pos as u64)
     }
 
     fn array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], GgufError> {
@@ -171,6 +177,16 @@ impl<'a> Cursor<'a> {
         if count.saturating_mul(min_size) > self.remaining() {
             return Err(GgufError::BadCount { what: what(), count });
         }
+        // Nothing is allocated for bytes that are not here yet (a header read in part).
+        let here = (self.bytes.len() - self.pos) as u64;
+        if count.saturating_mul(min_size) > here {
+            return Err(GgufError::Truncated {
+                what: what(),
+                offset: self.pos as u64,
+                needed: count.saturating_mul(min_size),
+                len: self.bytes.len() as u64,
+            });
+        }
         Ok(match elem {
             UINT8 => Array::U8(self.fixed(count, &what, |[b]| b)?),
             INT8 => Array::I8(self.fixed(count, &what, |[b]| b as i8)?),
@@ -214,7 +230,25 @@ impl<'a> Gguf<'a> {
     /// Parses the header, metadata and tensor infos, and checks every tensor's bytes lie inside the file,
     /// aligned and without overlapping another's.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, GgufError> {
-        let mut c = Cursor { bytes, pos: 0 };
+        Self::parse_with(bytes, bytes.len() as u64, false)
+    }
+
+    /// Parses the header, metadata and tensor infos from the first bytes of a file of `file_len` bytes (a
+    /// GGUF read over HTTP with range requests), with the same checks as [`Gguf::parse`] against the whole
+    /// file's length. `Truncated` means `head` ends inside the header: read more and try again. No
+    /// tensor's data is at hand: [`Gguf::tensor_data`] gives empty slices and [`Gguf::is_header_only`]
+    /// says so.
+    pub fn parse_header(head: &'a [u8], file_len: u64) -> Result<Self, GgufError> {
+        Self::parse_with(head, file_len.max(head.len() as u64), true)
+    }
+
+    /// Whether this was parsed by [`Gguf::parse_header`].
+    pub fn is_header_only(&self) -> bool {
+        self.header_only
+    }
+
+    fn parse_with(bytes: &'a [u8], file_len: u64, header_only: bool) -> Result<Self, GgufError> {
+        let mut c = Cursor { bytes, pos: 0, file_len };
         let magic: [u8; 4] = c.array(&|| "magic".into())?;
         if magic != GGUF_MAGIC {
             return Err(GgufError::BadMagic(magic));
@@ -292,7 +326,7 @@ impl<'a> Gguf<'a> {
         let tensor_index = sorted_index(tensors.len(), |i| tensors[i].name.as_str())?;
 
         let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
-        let data_len = (bytes.len() as u64).saturating_sub(data_offset);
+        let data_len = file_len.saturating_sub(data_offset);
         for t in &tensors {
             if !t.offset.is_multiple_of(alignment) {
                 return Err(GgufError::BadOffset {
@@ -317,7 +351,7 @@ impl<'a> Gguf<'a> {
             }
         }
 
-        Ok(Self { version, metadata, tensors, alignment, data_offset, bytes, meta_index, tensor_index })
+        Ok(Self { version, metadata, tensors, alignment, data_offset, bytes, header_only, meta_index, tensor_index })
     }
 
     /// The metadata value of `key`.
@@ -330,10 +364,11 @@ impl<'a> Gguf<'a> {
         lookup(&self.tensor_index, name, |i| self.tensors[i].name.as_str()).map(|i| &self.tensors[i])
     }
 
-    /// The bytes of a tensor, in place (checked at parse time to lie inside the file).
+    /// The bytes of a tensor, in place (checked at parse time to lie inside the file); empty when only
+    /// the header was parsed.
     pub fn tensor_data(&self, t: &TensorInfo) -> &'a [u8] {
         let start = (self.data_offset + t.offset) as usize;
-        &self.bytes[start..start + t.size as usize]
+        self.bytes.get(start..start + t.size as usize).unwrap_or(&[])
     }
 
     /// The whole file.

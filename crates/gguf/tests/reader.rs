@@ -236,3 +236,30 @@ fn duplicates_and_bad_alignment_are_named() {
     b.truncate(8);
     assert!(matches!(Gguf::parse(&b), Err(GgufError::Truncated { .. })));
 }
+
+/// A GGUF's header from the first bytes of the file (as a range request reads it): parsed with the whole
+/// file's length, `Truncated` while the head is too short, and no tensor data.
+#[test]
+fn header_parses_from_the_head_of_the_file() {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/llama-q8_0.gguf")).unwrap();
+    let whole = Gguf::parse(&bytes).unwrap();
+    let header_end = whole.data_offset as usize;
+    let mut cut_short = 0;
+    // The data starts at the next multiple of the alignment (32): 32 bytes before it end inside the last
+    // tensor info.
+    for len in [16, 100, 1000, header_end / 2, header_end - 32] {
+        match Gguf::parse_header(&bytes[..len], bytes.len() as u64) {
+            Err(GgufError::Truncated { .. }) => cut_short += 1,
+            other => panic!("{len} bytes: {:?}", other.map(|g| g.tensors.len())),
+        }
+    }
+    assert_eq!(cut_short, 5);
+    let head = Gguf::parse_header(&bytes[..header_end], bytes.len() as u64).unwrap();
+    assert!(head.is_header_only() && !whole.is_header_only());
+    assert_eq!(head.metadata.len(), whole.metadata.len());
+    assert_eq!(head.tensors, whole.tensors);
+    assert!(head.tensors.iter().all(|t| head.tensor_data(t).is_empty()));
+    // Checked against the file's length: a file shorter than its tensors is refused as before.
+    let e = Gguf::parse_header(&bytes[..header_end], header_end as u64 + 10).unwrap_err();
+    assert!(e.to_string().contains("past the file"), "{e}");
+}

@@ -6,6 +6,7 @@ pub mod calc;
 pub mod config;
 pub mod error;
 pub mod meta;
+pub mod presets;
 pub mod race;
 pub mod rng;
 pub mod sample;

@@ -284,6 +284,12 @@ impl<'a> Finder<'_, 'a> {
 impl<'a> ModelWeights<'a> {
     /// Finds every tensor `spec` needs in `g` and checks its shape.
     pub fn from_gguf(g: &Gguf<'a>, spec: &ModelSpec) -> Result<Self, ModelError> {
+        if g.is_header_only() {
+            return Err(ModelError::BadSetting {
+                name: "weights".into(),
+                reason: "only the file's header was read: its tensors' bytes are not here".into(),
+            });
+        }
         let f = Finder { g };
         let (e, v) = (spec.n_embd, spec.n_vocab);
         let token_embd = f.get("token_embd.weight", &[e, v])?;
