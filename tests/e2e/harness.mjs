@@ -22,31 +22,59 @@ const TYPES = {
 };
 
 /**
- * Serves DIST on 127.0.0.1 at a free port; resolves to { url, close, hits, heads } (`hits`: GET requests
- * per path, `heads`: HEAD requests per path). Every response allows any origin (so the same server, named
- * `localhost`, stands in for another site) and gives its Content-Length. `/huge.gguf` claims 3 GiB and
- * sends none of it.
+ * Serves DIST on 127.0.0.1 at a free port; resolves to { url, close, hits, heads, ranges } (`hits`: GET
+ * requests for a whole file per path, `heads`: HEAD requests per path, `ranges`: GET requests with a
+ * `Range: bytes=a-b` header per path, answered 206 with Content-Range). Every response allows any origin
+ * (so the same server, named `localhost`, stands in for another site) and gives its Content-Length.
+ * `/huge.gguf` claims 3 GiB and sends none of it. `pages` adds HTML pages by path (test hosts).
  */
-export function serveDist() {
+export function serveDist({ pages = {}, root = DIST } = {}) {
   if (!fs.existsSync(path.join(DIST, 'index.html'))) {
     throw new Error(`${DIST}/index.html is missing: run trunk build --release first (scripts/dev build)`);
   }
   const hits = new Map();
   const heads = new Map();
+  const ranges = new Map();
   const server = http.createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const count = req.method === 'HEAD' ? heads : hits;
+    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    const count = req.method === 'HEAD' ? heads : range ? ranges : hits;
     count.set(urlPath, (count.get(urlPath) ?? 0) + 1);
-    const cors = { 'access-control-allow-origin': '*' };
+    const cors = {
+      'access-control-allow-origin': '*',
+      'access-control-allow-headers': 'range',
+      'access-control-expose-headers': 'content-range, content-length',
+    };
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, cors).end();
+      return;
+    }
+    if (pages[urlPath] !== undefined) {
+      res.writeHead(200, { ...cors, 'content-type': 'text/html; charset=utf-8' }).end(pages[urlPath]);
+      return;
+    }
     if (urlPath === '/huge.gguf') {
       res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream', 'content-length': String(3 * 2 ** 30) });
       res.flushHeaders();
       setTimeout(() => res.destroy(), 5000);
       return;
     }
-    const file = path.join(DIST, urlPath === '/' ? 'index.html' : urlPath);
-    if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    const file = path.join(root, urlPath === '/' ? 'index.html' : urlPath);
+    if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404, cors).end('not found');
+      return;
+    }
+    const size = fs.statSync(file).size;
+    if (range && req.method === 'GET') {
+      const start = Number(range[1]);
+      const end = Math.min(Number(range[2]), size - 1);
+      res.writeHead(206, {
+        ...cors,
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-length': String(end - start + 1),
+        'content-range': `bytes ${start}-${end}/${size}`,
+      });
+      fs.createReadStream(file, { start, end }).pipe(res);
       return;
     }
     res.writeHead(200, {
@@ -63,7 +91,7 @@ export function serveDist() {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}/`, port, hits, heads, close: () => new Promise((r) => server.close(r)) });
+      resolve({ url: `http://127.0.0.1:${port}/`, port, hits, heads, ranges, close: () => new Promise((r) => server.close(r)) });
     });
   });
 }

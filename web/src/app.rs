@@ -1,7 +1,7 @@
 //! The page: the race (controls, lanes, charts), the visitor's GPU, and a kernel checked against the CPU.
 
 use crate::components::{
-    start_race, CachePanel, DevicePanel, KernelCheck, LaneCard, RaceCharts, RaceControls, StripLegend,
+    start_race, CachePanel, DevicePanel, EmbedPanel, KernelCheck, LaneCard, RaceCharts, RaceControls, StripLegend,
 };
 use crate::engine::fetch::{foreign_host, remote_size};
 use crate::engine::{self, Command, ModelSource};
@@ -151,7 +151,9 @@ pub fn App() -> impl IntoView {
                 <p>
                     "Transformer, Mamba, RWKV and Jamba language models racing side by side on your own GPU, "
                     "with WGSL kernels running quantized GGUF weights. Attention's KV cache grows with every "
-                    "token; Mamba's and RWKV's state stays flat. Extend the context and watch the charts."
+                    "token; Mamba's and RWKV's state stays flat. Extend the context and watch the charts. "
+                    <a href="showcase.html" data-testid="to-showcase">"The showcase"</a>
+                    " explains what they trade, with these pieces embedded as widgets."
                 </p>
             </header>
             {move || run.device_lost.get().map(|why| view! {
@@ -172,6 +174,7 @@ pub fn App() -> impl IntoView {
                 <DevicePanel/>
                 <KernelCheck/>
                 <CachePanel/>
+                <EmbedPanel/>
             </div>
         </main>
     }

@@ -44,32 +44,39 @@ pub async fn browser_adapter_features() -> Vec<String> {
     inner().await.unwrap_or_default()
 }
 
+/// Opens a WebGPU device: the context, or what the visitor reads and the technical detail.
+pub async fn open_device() -> Result<GpuContext, (String, Option<String>)> {
+    if !browser_has_webgpu() {
+        return Err((
+            "This browser does not expose WebGPU (navigator.gpu is missing); a current Chrome, Edge or Safari, \
+             or Firefox with WebGPU enabled, has it."
+                .into(),
+            None,
+        ));
+    }
+    match GpuContext::new().await {
+        Ok(ctx) => Ok(ctx),
+        Err(e @ GpuError::NoAdapter(_)) => Err((
+            "WebGPU is present but gave no adapter: it may be disabled, or blocklisted for this GPU.".into(),
+            Some(e.to_string()),
+        )),
+        Err(e) => Err(("WebGPU gave an adapter but no device.".into(), Some(e.to_string()))),
+    }
+}
+
 /// Probes the GPU, writing what it finds into `device`; the device when there is one.
 pub async fn probe(device: RwSignal<DeviceState>) -> Option<GpuContext> {
-    let unavailable = |reason: &str, detail: Option<String>| {
-        device.set(DeviceState::NoWebGpu { reason: format!("{reason} {CPU_FALLBACK}"), detail });
-        None
-    };
-    if !browser_has_webgpu() {
-        return unavailable(
-            "This browser does not expose WebGPU (navigator.gpu is missing); a current Chrome, Edge or Safari, \
-             or Firefox with WebGPU enabled, has it.",
-            None,
-        );
-    }
-    let ctx = match GpuContext::new().await {
-        Ok(ctx) => ctx,
-        Err(e @ GpuError::NoAdapter(_)) => {
-            return unavailable(
-                "WebGPU is present but gave no adapter: it may be disabled, or blocklisted for this GPU.",
-                Some(e.to_string()),
-            );
+    match open_device().await {
+        Ok(ctx) => {
+            let browser_features = browser_adapter_features().await;
+            device.set(DeviceState::Ready { report: ctx.report.clone(), browser_features });
+            Some(ctx)
         }
-        Err(e) => return unavailable("WebGPU gave an adapter but no device.", Some(e.to_string())),
-    };
-    let browser_features = browser_adapter_features().await;
-    device.set(DeviceState::Ready { report: ctx.report.clone(), browser_features });
-    Some(ctx)
+        Err((reason, detail)) => {
+            device.set(DeviceState::NoWebGpu { reason: format!("{reason} {CPU_FALLBACK}"), detail });
+            None
+        }
+    }
 }
 
 /// Runs the kernel self-test on `ctx` (or records that there is no GPU to run it on).

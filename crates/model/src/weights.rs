@@ -286,7 +286,7 @@ impl<'a> ModelWeights<'a> {
     pub fn from_gguf(g: &Gguf<'a>, spec: &ModelSpec) -> Result<Self, ModelError> {
         if g.is_header_only() {
             return Err(ModelError::BadSetting {
-                name: "weights".into(),
+                name: "weights",
                 reason: "only the file's header was read: its tensors' bytes are not here".into(),
             });
         }

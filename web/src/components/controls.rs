@@ -8,7 +8,7 @@ use crate::url_state::MAX_LANES;
 use leptos::prelude::*;
 
 /// The filler text beside the page (`public/text/`, see its README).
-const FILLER_URL: &str = "public/text/shakespeare.txt";
+pub const FILLER_URL: &str = "public/text/shakespeare.txt";
 
 /// Starts a race in every loaded lane with the current settings.
 pub fn start_race(lanes: &[LaneModel], settings: SettingsCtx, engine: EngineCtx, run: RunCtx) {
@@ -80,7 +80,7 @@ pub fn RaceControls() -> impl IntoView {
         run.running.set(true);
         leptos::task::spawn_local(async move {
             if filler.with_value(Option::is_none) {
-                match crate::engine::fetch::fetch_text(FILLER_URL).await {
+                match crate::engine::fetch::fetch_text(&crate::assets::asset_url(FILLER_URL)).await {
                     Ok(text) => filler.set_value(Some(text)),
                     Err(message) => {
                         lanes.get_untracked().iter().for_each(|l| l.error.set(Some(message.clone())));

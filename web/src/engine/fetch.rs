@@ -71,6 +71,59 @@ pub async fn fetch_model(
     Ok(bytes)
 }
 
+/// The first read of a header: most GGUF headers (metadata and tensor infos) fit; one with a large
+/// vocabulary takes a few MiB and a few doublings.
+const HEADER_FIRST_READ: u64 = 256 << 10;
+/// The most a header may take before the reader gives up (a 256K-token vocabulary with merges is ~20 MiB).
+pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+
+/// A GGUF's header, read with HTTP range requests (the first 256 KiB, doubling while the header runs
+/// on), without downloading the weights: its head and the whole file's length, for
+/// [`archrace_gguf::Gguf::parse_header`]. A server that ignores `Range` sends the whole file, which is
+/// taken only up to [`MAX_MODEL_BYTES`].
+pub async fn fetch_header(url: &str) -> Result<(Vec<u8>, u64), String> {
+    let mut want = HEADER_FIRST_READ;
+    loop {
+        let headers = web_sys::Headers::new().map_err(|e| describe(&e))?;
+        headers.set("range", &format!("bytes=0-{}", want - 1)).map_err(|e| describe(&e))?;
+        let init = web_sys::RequestInit::new();
+        init.set_headers(&headers);
+        let response = request(url, &init).await?;
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        // `Content-Range: bytes 0-N/TOTAL` on a 206; the whole file's Content-Length on a 200.
+        let partial = response.status() == 206;
+        let file_len = match (partial, header("content-range"), header("content-length")) {
+            (true, Some(range), _) => range.rsplit('/').next().and_then(|t| t.trim().parse::<u64>().ok()),
+            (false, _, Some(len)) => len.parse::<u64>().ok(),
+            _ => None,
+        };
+        if !partial && file_len.is_some_and(|t| t > MAX_MODEL_BYTES) {
+            return Err(format!(
+                "{url}: the server ignored the range request and would send all {} MiB; archrace reads a \
+                 header from servers that answer range requests (HTTP 206)",
+                file_len.unwrap_or(0) >> 20
+            ));
+        }
+        let head = read_body(&response, url, None, &|_, _| {}).await?;
+        // A 206 from another site whose Content-Range the page may not read (no Access-Control-Expose-
+        // Headers): the file's length is unknown, so no tensor is refused for lying past it.
+        let file_len = match file_len {
+            Some(len) => len.max(head.len() as u64),
+            None if partial => u64::MAX,
+            None => head.len() as u64,
+        };
+        match archrace_gguf::Gguf::parse_header(&head, file_len) {
+            Err(archrace_gguf::GgufError::Truncated { .. })
+                if partial && want < MAX_HEADER_BYTES && want < file_len =>
+            {
+                want = (want * 2).min(MAX_HEADER_BYTES);
+            }
+            Err(e) => return Err(format!("{url}: {e}")),
+            Ok(_) => return Ok((head, file_len)),
+        }
+    }
+}
+
 /// A small text file of the site (the filler text), read whole.
 pub async fn fetch_text(url: &str) -> Result<String, String> {
     let response = request(url, &web_sys::RequestInit::new()).await?;

@@ -1,0 +1,206 @@
+// The widgets on real pages, in Debian's headless Chromium: the showcase (every widget, the race run, the
+// host's URL untouched), two races sharing one device and taking turns, a widget in an iframe from
+// another origin and one loaded by script from another origin, and the widgets without WebGPU.
+// Screenshots of the showcase go to artifacts/ at 1280x800 and 390x844.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, screenshot } from './harness.mjs';
+
+const SLOW = 300_000;
+const MODELS = /\/public\/models\/.*\.gguf$/;
+
+let site;
+before(async () => {
+  site = await serveDist({
+    pages: {
+      '/blank.html': '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body></body></html>',
+      '/two-races.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"><script type="module" src="archrace.js"></script></head><body>
+        <archrace-race id="a" models="llama" context="" tokens="6"></archrace-race>
+        <archrace-race id="b" models="mamba" context="" tokens="6"></archrace-race></body></html>`,
+    },
+  });
+});
+after(async () => {
+  await site?.close();
+});
+
+/** Whole-file downloads of models so far (range requests for headers are not downloads). */
+const modelDownloads = () => [...site.hits].filter(([p]) => MODELS.test(p)).reduce((n, [, c]) => n + c, 0);
+
+/** Counts GPUAdapter.requestDevice calls in `window.__archraceDevices`. */
+const COUNT_DEVICES = () => {
+  window.__archraceDevices = 0;
+  if (typeof GPUAdapter !== 'undefined') {
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = function (...args) {
+      window.__archraceDevices += 1;
+      return request.apply(this, args);
+    };
+  }
+};
+
+test('the showcase renders every widget, runs its race, and leaves the URL alone', { timeout: 2 * SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    const url = `${site.url}showcase.html#race`;
+    await page.goto(url);
+    // The calculator's Table 1: four rows, each equal to the paper's.
+    const rows = page.locator('archrace-kv-calculator [data-testid=table1-row]');
+    await rows.first().waitFor({ timeout: 60_000 });
+    assert.equal(await rows.count(), 4);
+    assert.deepEqual(await rows.evaluateAll((r) => r.map((x) => [x.dataset.model, x.dataset.agrees])), [
+      ['llama-2-7b', 'true'],
+      ['mistral-7b', 'true'],
+      ['mixtral-8x7b', 'true'],
+      ['jamba-v0.1', 'true'],
+    ]);
+    assert.match(await page.locator('archrace-kv-calculator [data-testid=calc-kv]').textContent(), /^128 GiB$/);
+    // The layer stack and the memory chart, from the models' headers (range requests, no downloads).
+    const summary = page.locator('archrace-layer-stack [data-testid=stack-summary]');
+    await summary.waitFor({ timeout: 60_000 });
+    assert.match(await summary.textContent(), /8 layers: 1 attention, 7 Mamba, 4 with a mixture of experts \(top-2 of 16\)/);
+    const memoryRows = page.locator('archrace-memory-chart [data-testid=memory-row]');
+    await page.waitForFunction(() => true);
+    await memoryRows.nth(3).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('archrace-memory-chart [data-testid=chart-point]').count() > 20, true);
+    assert.ok(site.ranges.size > 0, 'headers were read with range requests');
+    assert.equal(modelDownloads(), 0, 'no model is downloaded before Run');
+    // The race starts on click.
+    const race = page.locator('archrace-race [data-testid=race-widget]');
+    assert.equal(await race.getAttribute('data-state'), 'idle');
+    await page.locator('archrace-race [data-testid=run]').click();
+    await page.waitForFunction(
+      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'done',
+      null,
+      { timeout: 2 * SLOW - 60_000, polling: 500 },
+    );
+    const texts = await page.locator('archrace-race [data-testid=lane-text]').allTextContents();
+    assert.equal(texts.length, 4);
+    assert.ok(texts.every((t) => t.length > 0), JSON.stringify(texts));
+    assert.equal(await page.locator('archrace-race [data-testid=lane-error]').count(), 0);
+    assert.ok((await page.locator('archrace-race [data-testid=chart-latency] [data-testid=chart-point]').count()) >= 8);
+    assert.equal(page.url(), url, 'the host page URL is unchanged');
+    assert.deepEqual(errors, []);
+    await screenshot(page, 'showcase-desktop');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'showcase-phone');
+  } finally {
+    await close();
+  }
+});
+
+test('two races on one page share one device and run one after the other', { timeout: SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    await page.addInitScript(COUNT_DEVICES);
+    await page.goto(`${site.url}two-races.html`);
+    const state = () =>
+      page.evaluate(() =>
+        ['a', 'b'].map((id) => document.getElementById(id).shadowRoot?.querySelector('[data-testid=race-widget]')?.dataset.state),
+      );
+    await page.locator('#a [data-testid=run]').click();
+    await page.locator('#b [data-testid=run]').click();
+    const seen = [];
+    for (let i = 0; i < 1200; i++) {
+      const s = await state();
+      seen.push(s.join('/'));
+      const active = s.filter((x) => x === 'loading' || x === 'running').length;
+      assert.ok(active <= 1, `both races on the device at once: ${s}`);
+      if (s.every((x) => x === 'done')) break;
+      await page.waitForTimeout(200);
+    }
+    assert.deepEqual(await state(), ['done', 'done'], seen.slice(-5).join(' '));
+    assert.ok(seen.some((s) => s.includes('waiting')), `one race waited for the other: ${[...new Set(seen)]}`);
+    assert.equal(await page.evaluate(() => window.__archraceDevices), 1, 'one device for the page');
+    const texts = await page.locator('[data-testid=lane-text]').allTextContents();
+    assert.ok(texts.length === 2 && texts.every((t) => t.length > 0), JSON.stringify(texts));
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('a widget works in an iframe from another origin, and by script from another origin', { timeout: SLOW }, async () => {
+  const origin = site.url.replace(/\/$/, '');
+  const host = await serveDist({
+    root: '/nonexistent',
+    pages: {
+      '/frame.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body><h1>host</h1>
+        <iframe id="f" src="${origin}/embed.html?widget=layer-stack&model=jamba" width="800" height="400"></iframe></body></html>`,
+      '/docs/page.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"><script type="module" src="${origin}/archrace.js"></script></head><body>
+        <archrace-layer-stack model="mamba"></archrace-layer-stack>
+        <archrace-kv-calculator preset="bundled:llama"></archrace-kv-calculator></body></html>`,
+    },
+  });
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    await page.goto(`${host.url}frame.html`);
+    const frame = page.frameLocator('#f');
+    await frame.locator('[data-testid=stack-summary]').waitFor({ timeout: 60_000 });
+    assert.match(await frame.locator('[data-testid=stack-summary]').textContent(), /1 attention, 7 Mamba/);
+    await page.goto(`${host.url}docs/page.html`);
+    const summary = page.locator('archrace-layer-stack [data-testid=stack-summary]');
+    await summary.waitFor({ timeout: 60_000 });
+    assert.match(await summary.textContent(), /Mamba/);
+    // The calculator reads the bundled llama's header from the script's site.
+    const params = page.locator('archrace-kv-calculator [data-testid=calc-params]');
+    await params.waitFor({ timeout: 60_000 });
+    assert.match(await params.textContent(), /M$/);
+    const asked = [...host.hits.keys(), ...host.ranges.keys()];
+    assert.deepEqual(asked.filter((p) => /\.(gguf|wasm|js|txt)$/.test(p)), [], `the host served only its pages: ${asked}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+    await host.close();
+  }
+});
+
+test('without WebGPU the race says so inside itself; the calculator and the chart still work', { timeout: SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: false });
+  try {
+    await page.goto(`${site.url}showcase.html`);
+    await page.locator('archrace-kv-calculator [data-testid=table1-row]').first().waitFor({ timeout: 60_000 });
+    await page.locator('archrace-memory-chart [data-testid=memory-row]').nth(3).waitFor({ timeout: 60_000 });
+    await page.locator('archrace-race [data-testid=run]').click();
+    await page.waitForFunction(
+      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'failed',
+      null,
+      { timeout: 60_000, polling: 200 },
+    );
+    assert.match(await page.locator('archrace-race [data-testid=race-status]').textContent(), /No WebGPU here/);
+    assert.equal(await page.locator('body > article > h1').textContent(), 'What the architectures trade');
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test("the playground's Embed gives snippets that work on another page", { timeout: SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: site.url.replace(/\/$/, '') });
+    await page.goto(`${site.url}?lanes=llama,mamba&n=12&prompt=Now%20is%20the%20winter`);
+    await page.locator('[data-testid=embed]').click();
+    const element = await page.locator('[data-testid=embed-element]').textContent();
+    assert.match(element, /<script type="module" src="http:\/\/127\.0\.0\.1:\d+\/archrace\.js"><\/script>/);
+    assert.match(element, /<archrace-race models="llama,mamba" context="256,1024" tokens="12" prompt="Now is the winter">/);
+    await page.locator('[data-testid=embed-element-copy]').click();
+    await page.locator('[data-testid=embed-element-copy]', { hasText: 'Copied' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), element);
+    const iframe = await page.locator('[data-testid=embed-iframe]').textContent();
+    const src = /src="([^"]+)"/.exec(iframe)[1].replaceAll('&amp;', '&');
+    // Both snippets on a page of their own.
+    await page.goto(`${site.url}blank.html`);
+    await page.setContent(`<link rel="icon" href="data:,">${element}<iframe id="f" src="${src}" width="900" height="600"></iframe>`);
+    const status = page.locator('archrace-race [data-testid=race-status]');
+    await status.waitFor({ timeout: 60_000 });
+    assert.match(await status.textContent(), /Generates 12 tokens per lane, then fills the context to 256, 1K/);
+    assert.equal(await page.locator('archrace-race [data-testid=lane]').count(), 2);
+    const framed = page.frameLocator('#f').locator('[data-testid=race-status]');
+    await framed.waitFor({ timeout: 60_000 });
+    assert.match(await framed.textContent(), /Generates 12 tokens per lane/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
