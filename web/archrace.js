@@ -18,14 +18,18 @@ const WIDGETS = {
   'archrace-layer-stack': 'layer-stack',
 };
 
-let runtime;
-/** Loads and starts the WebAssembly runtime once per page. */
-function load() {
-  runtime ??= import(new URL('archrace-web.js', BASE).href).then(async (m) => {
-    await m.default({ module_or_path: new URL('archrace-web_bg.wasm', BASE).href });
+// The calculator and the layer stack need no GPU: they load the light runtime (archrace-calc, without
+// wgpu and the kernels) unless the page has already loaded the full one.
+const LIGHT = new Set(['kv-calculator', 'layer-stack']);
+const runtimes = {};
+
+/** Loads and starts a runtime (archrace-web or archrace-calc) once per page. */
+function load(name) {
+  runtimes[name] ??= import(new URL(`${name}.js`, BASE).href).then(async (m) => {
+    await m.default({ module_or_path: new URL(`${name}_bg.wasm`, BASE).href });
     return m;
   });
-  return runtime;
+  return runtimes[name];
 }
 
 /** Shows why a widget could not start, inside the widget. */
@@ -41,7 +45,8 @@ function showError(element, error) {
 /** Mounts a widget into `element`. `options.widget` is race, memory-chart, kv-calculator or layer-stack. */
 export async function mount(element, options) {
   try {
-    const m = await load();
+    const light = LIGHT.has(options.widget) && !runtimes['archrace-web'];
+    const m = await load(light ? 'archrace-calc' : 'archrace-web');
     m.mount(element, { ...options, base: BASE });
   } catch (error) {
     showError(element, error);

@@ -204,3 +204,85 @@ test("the playground's Embed gives snippets that work on another page", { timeou
     await close();
   }
 });
+
+test('the calculator takes a pasted config.json and a GGUF URL from another origin', { timeout: SLOW }, async () => {
+  const origin = site.url.replace(/\/$/, '');
+  const host = await serveDist({
+    root: '/nonexistent',
+    pages: {
+      '/calc.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"><script type="module" src="${origin}/archrace.js"></script></head><body>
+        <archrace-kv-calculator></archrace-kv-calculator></body></html>`,
+    },
+  });
+  const { page, errors, close } = await launch({ webgpu: false });
+  try {
+    const runtime = (name) => site.hits.get(`/${name}_bg.wasm`) ?? 0;
+    const [full, light] = [runtime('archrace-web'), runtime('archrace-calc')];
+    await page.goto(`${host.url}calc.html`);
+    const calc = (id) => page.locator(`archrace-kv-calculator [data-testid=${id}]`);
+    await calc('calc-kv').waitFor({ timeout: 60_000 });
+    assert.deepEqual([runtime('archrace-web') - full, runtime('archrace-calc') - light], [0, 1], 'a calculator alone loads the light runtime');
+    assert.equal(await calc('calc-kv').textContent(), '4.00 GiB', 'Jamba v0.1 at 256K in f16 first');
+    await calc('calc-kv-type').selectOption('q8_0');
+    assert.match(await calc('calc-kv').textContent(), /^2\.1[23] GiB$/, '34 bytes per 32 values: 2.125 GiB');
+    // A pasted Mamba config: no KV cache, a fixed state.
+    await calc('calc-model').selectOption('config');
+    await calc('calc-config').fill(
+      '{"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280, "state_size": 16, "conv_kernel": 4, "expand": 2, "intermediate_size": 1536, "tie_word_embeddings": true}',
+    );
+    await calc('calc-config').blur();
+    await page.locator('archrace-kv-calculator [data-testid=calc-kv]', { hasText: '0 B' }).waitFor({ timeout: 10_000 });
+    assert.match(await calc('calc-params').textContent(), /^129\.14M$/);
+    assert.match(await calc('calc-state').textContent(), /^2\.67 MiB/);
+    // A GGUF by URL on the widget's site: its header only, by range requests from another origin.
+    const LLAMA = '/public/models/llama-q8_0.gguf';
+    const [wholeBefore, rangesBefore] = [site.hits.get(LLAMA) ?? 0, site.ranges.get(LLAMA) ?? 0];
+    await calc('calc-model').selectOption('url');
+    await calc('calc-url').fill(`${origin}${LLAMA}`);
+    await calc('calc-url').blur();
+    await page.locator('archrace-kv-calculator [data-testid=calc-figures] caption', { hasText: 'shakespeare' }).waitFor({ timeout: 30_000 });
+    assert.equal(site.hits.get(LLAMA) ?? 0, wholeBefore, 'never downloaded whole');
+    assert.ok((site.ranges.get(LLAMA) ?? 0) > rangesBefore, 'read by range requests');
+    // A URL that is not there: said inside the widget.
+    await calc('calc-url').fill(`${origin}/public/models/nope.gguf`);
+    await calc('calc-url').blur();
+    await calc('calc-error').waitFor({ timeout: 30_000 });
+    assert.match(await calc('calc-error').textContent(), /HTTP 404/);
+    assert.deepEqual(
+      errors.filter((e) => !e.includes('404')),
+      [],
+    );
+  } finally {
+    await close();
+    await host.close();
+  }
+});
+
+test('the memory chart adds measured points on Measure', { timeout: SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    await page.goto(`${site.url}blank.html`);
+    await page.setContent(
+      `<link rel="icon" href="data:,"><script type="module" src="archrace.js"></script>
+       <archrace-memory-chart models="llama,mamba" max-context="1024"></archrace-memory-chart>`,
+    );
+    const chart = page.locator('archrace-memory-chart [data-testid=memory-chart]');
+    await page.locator('archrace-memory-chart [data-testid=memory-row]').nth(1).waitFor({ timeout: 60_000 });
+    const calculated = await page.locator('archrace-memory-chart [data-testid=chart-point]').count();
+    assert.equal(calculated, 2 * 5, 'two models at 64..1024');
+    await page.locator('archrace-memory-chart [data-testid=measure]').click();
+    await page.waitForFunction(
+      () => document.querySelector('archrace-memory-chart').shadowRoot.querySelector('[data-testid=memory-chart]').dataset.state === 'done',
+      null,
+      { timeout: SLOW - 30_000, polling: 500 },
+    );
+    const legend = await page.locator('archrace-memory-chart .legend li').allTextContents();
+    assert.equal(legend.filter((l) => l.endsWith('measured')).length, 2, legend.join(' | '));
+    // Generation's point and one per context step (256, 1K) for each model.
+    assert.ok((await page.locator('archrace-memory-chart [data-testid=chart-point]').count()) >= calculated + 2 * 3);
+    assert.equal(await chart.getAttribute('data-state'), 'done');
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});

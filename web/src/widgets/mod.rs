@@ -108,6 +108,32 @@ pub fn parse_counts(list: &str, max: u64) -> Vec<u64> {
 /// Mounts the widget `options.widget` into `host`'s shadow root (made open if it has none; emptied if
 /// it has), with its styles. The widget lives as long as the page.
 pub fn mount_widget(host: web_sys::Element, options: WidgetOptions) -> Result<(), String> {
+    mount_with(host, options, |kind, options| {
+        Ok(match kind {
+            WidgetKind::Race => view! { <RaceWidget options/> }.into_any(),
+            WidgetKind::MemoryChart => view! { <MemoryChart options/> }.into_any(),
+            WidgetKind::KvCalculator => view! { <KvCalculator options/> }.into_any(),
+            WidgetKind::LayerStack => view! { <LayerStack options/> }.into_any(),
+        })
+    })
+}
+
+/// Mounts the widgets that need no GPU (the calculator and the layer stack): what the light runtime
+/// (`archrace-calc`, without wgpu and the kernels) serves.
+pub fn mount_light_widget(host: web_sys::Element, options: WidgetOptions) -> Result<(), String> {
+    mount_with(host, options, |kind, options| match kind {
+        WidgetKind::KvCalculator => Ok(view! { <KvCalculator options/> }.into_any()),
+        WidgetKind::LayerStack => Ok(view! { <LayerStack options/> }.into_any()),
+        other => Err(format!("the light runtime has no {other:?} widget: load archrace-web for it")),
+    })
+}
+
+/// Mounts what `render` makes of `options` into `host`'s shadow root, with the widgets' styles.
+fn mount_with(
+    host: web_sys::Element,
+    options: WidgetOptions,
+    render: impl FnOnce(WidgetKind, WidgetOptions) -> Result<AnyView, String> + 'static,
+) -> Result<(), String> {
     if let Some(base) = &options.base {
         crate::assets::set_base(base)?;
     }
@@ -128,11 +154,9 @@ pub fn mount_widget(host: web_sys::Element, options: WidgetOptions) -> Result<()
         document.create_element("div").map_err(|e| format!("{e:?}"))?.unchecked_into();
     container.set_class_name("archrace-widget");
     root.append_child(&container).map_err(|e| format!("{e:?}"))?;
-    let handle = leptos::mount::mount_to(container, move || match kind {
-        WidgetKind::Race => view! { <RaceWidget options/> }.into_any(),
-        WidgetKind::MemoryChart => view! { <MemoryChart options/> }.into_any(),
-        WidgetKind::KvCalculator => view! { <KvCalculator options/> }.into_any(),
-        WidgetKind::LayerStack => view! { <LayerStack options/> }.into_any(),
+    let handle = leptos::mount::mount_to(container, move || match render(kind, options) {
+        Ok(view) => view,
+        Err(e) => view! { <p class="error" role="alert" data-testid="widget-error">{e}</p> }.into_any(),
     });
     handle.forget();
     Ok(())
