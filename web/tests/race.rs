@@ -347,3 +347,24 @@ async fn a_lost_device_fails_every_gpu_lane_with_a_message() {
         assert!(message.as_deref().is_some_and(|m| m.to_lowercase().contains("lost")), "lane {lane}: {message:?}");
     }
 }
+
+/// A Start or Extend that gives no lane work (here: a context the lane is already past) still ends in
+/// `Idle`, so a page or widget waiting for the run never waits forever.
+#[wasm_bindgen_test]
+async fn a_command_with_nothing_to_do_still_ends_idle() {
+    let log = Log::default();
+    let sink = log.clone();
+    let engine = engine::spawn(None, move |e| sink.0.borrow_mut().push(e));
+    engine.send(Command::LoadBytes { lane: 0, name: "llama-q8_0.gguf".into(), bytes: LLAMA.to_vec() });
+    log.until(60, "Ready", |e| e.iter().any(|e| matches!(e, Event::Ready { .. }))).await;
+    engine.send(Command::Start(greedy(3)));
+    log.until(60, "Idle after the race", |e| e.last() == Some(&Event::Idle)).await;
+    let idles = |e: &[Event]| e.iter().filter(|e| **e == Event::Idle).count();
+    let before = idles(&log.take());
+    assert_eq!(before, 1);
+    engine.send(Command::Filler { text: FILLER.into() });
+    engine.send(Command::Extend { context: 2 });
+    log.until(10, "Idle after an extension to a context already passed", |e| idles(e) == 1).await;
+    let events = log.take();
+    assert!(!events.iter().any(|e| matches!(e, Event::Point { .. } | Event::Progress { .. })), "{events:?}");
+}

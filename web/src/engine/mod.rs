@@ -64,6 +64,7 @@ pub fn spawn(gpu: Option<Rc<GpuContext>>, emit: impl Fn(Event) + 'static) -> Eng
         tx: tx.clone(),
         next_ticket: 0,
         filler: None,
+        owe_idle: false,
     };
     wasm_bindgen_futures::spawn_local(engine.run(rx));
     EngineHandle { tx }
@@ -88,6 +89,9 @@ struct Engine {
     next_ticket: u64,
     /// The text contexts are filled from, once the page has sent it.
     filler: Option<std::sync::Arc<str>>,
+    /// A Start or Extend came in: the page waits for `Idle` even when no lane had work to do (every lane
+    /// already past the context, stopped at its wall, or not loaded).
+    owe_idle: bool,
 }
 
 impl Engine {
@@ -95,7 +99,9 @@ impl Engine {
         let mut was_busy = false;
         loop {
             let busy = self.lanes.iter().any(Lane::busy);
-            if was_busy && !busy {
+            if busy {
+                self.owe_idle = false;
+            } else if was_busy || std::mem::take(&mut self.owe_idle) {
                 (self.emit)(Event::Idle);
             }
             was_busy = busy;
@@ -177,6 +183,7 @@ impl Engine {
             }
             Msg::Command(Command::Remove { lane }) => self.forget(lane),
             Msg::Command(Command::Start(settings)) => {
+                self.owe_idle = true;
                 let gpu = self.gpu.clone();
                 for lane in &mut self.lanes {
                     if let Err(message) = lane.start(&settings, gpu.as_deref()) {
@@ -191,7 +198,10 @@ impl Engine {
                 }
             }
             Msg::Command(Command::Extend { context }) => match self.filler.clone() {
-                Some(text) => self.lanes.iter_mut().for_each(|lane| lane.extend(context, &text)),
+                Some(text) => {
+                    self.owe_idle = true;
+                    self.lanes.iter_mut().for_each(|lane| lane.extend(context, &text));
+                }
                 None => {
                     for lane in &self.lanes {
                         let message = "no filler text to extend the context with (it is fetched first)".to_string();

@@ -48,7 +48,7 @@ pub fn MemoryChart(
             headers.update(|h| h[i] = Some(got));
         });
     }
-    let rig = RaceRig::new(sources, RunSettingsForMeasure::settings());
+    let rig = RaceRig::new(sources, measure_settings());
     rig.provide();
     let analytic = Signal::derive(move || {
         let mut series: Vec<Series> = headers.with(|hs| {
@@ -140,13 +140,9 @@ pub fn MemoryChart(
     }
 }
 
-/// A measuring run generates only a few tokens: the points come from the context steps.
-struct RunSettingsForMeasure;
-
-impl RunSettingsForMeasure {
-    fn settings() -> crate::engine::RunSettings {
-        let mut run = RaceSettings::default().run;
-        run.max_new_tokens = 4;
-        run
-    }
+/// A measuring run generates only a few tokens: its points come from the context steps.
+fn measure_settings() -> crate::engine::RunSettings {
+    let mut run = RaceSettings::default().run;
+    run.max_new_tokens = 4;
+    run
 }

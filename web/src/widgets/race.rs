@@ -195,8 +195,11 @@ pub fn RaceWidget(
     let parsed = parse_models(options.models.as_deref().unwrap_or("llama,mamba"));
     let errors: Vec<String> = parsed.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
     let sources: Vec<ModelSource> = parsed.into_iter().filter_map(Result::ok).collect();
-    let contexts =
+    let mut contexts =
         parse_counts(options.context.as_deref().unwrap_or("256,1024"), archrace_model::race::MAX_CONTEXT as u64);
+    // A context only grows: the steps in order, each once.
+    contexts.sort_unstable();
+    contexts.dedup();
     let mut run = RaceSettings::default().run;
     if let Some(p) = options.prompt.filter(|p| !p.trim().is_empty()) {
         run.prompt = p;

@@ -50,8 +50,3 @@ pub type Turn = MutexGuard<'static, ()>;
 pub async fn take_turn() -> Turn {
     TURN.with(|t| *t).lock().await
 }
-
-/// Whether some race on the page holds the device now.
-pub fn turn_taken() -> bool {
-    TURN.with(|t| t.try_lock().is_none())
-}
