@@ -417,5 +417,20 @@ fn cpu_gpu_and_calculator_agree_on_the_state() {
         let kv_used = 20 * spec.kv_bytes_per_token(state.kv_type);
         assert!(mem.kv_cache >= kv_used, "{arch}: GPU KV cache {} < {kv_used} used", mem.kv_cache);
         assert_eq!(state.state_spec, spec, "{arch}: the GPU state's spec");
+
+        // The scratch, explained by buffer: the parts this architecture has hold more than the 16-byte
+        // placeholder of a part it lacks, and the buffers sum to the scratch figure.
+        let buffers = gpu.scratch_buffers(&state);
+        assert_eq!(buffers.iter().map(|(_, b)| b).sum::<u64>(), mem.scratch, "{arch}: {buffers:?}");
+        let uses = |part: &str| buffers.iter().any(|(label, b)| label.starts_with(part) && *b > 16);
+        let parts: Vec<&str> = ["attention:", "mamba:", "rwkv:", "moe:"].into_iter().filter(|p| uses(p)).collect();
+        let expected: &[&str] = match arch {
+            "llama" => &["attention:"],
+            "mamba" => &["mamba:"],
+            "jamba" => &["attention:", "mamba:", "moe:"],
+            _ => &["rwkv:"],
+        };
+        assert_eq!(parts, expected, "{arch}: {buffers:?}");
+        assert!(uses("step: logits"), "{arch}: every model has logits");
     }
 }

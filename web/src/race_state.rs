@@ -34,6 +34,8 @@ pub struct LaneModel {
     pub speed: RwSignal<Option<(f64, usize)>>,
     /// Measured and calculated memory.
     pub memory: RwSignal<Option<(MemoryFigures, MemoryFigures)>>,
+    /// The GPU scratch by buffer (label, bytes), largest first.
+    pub scratch: RwSignal<Vec<(String, u64)>>,
     /// Chart points, in the order measured.
     pub points: RwSignal<Vec<Point>>,
     /// Why the lane stopped at a limit, and where.
@@ -78,6 +80,7 @@ impl LaneModel {
             text: RwSignal::new(String::new()),
             speed: RwSignal::new(None),
             memory: RwSignal::new(None),
+            scratch: RwSignal::new(Vec::new()),
             points: RwSignal::new(Vec::new()),
             stopped: RwSignal::new(None),
             error: RwSignal::new(None),
@@ -187,9 +190,10 @@ pub fn apply_event(lanes: RwSignal<Vec<LaneModel>>, run: RunCtx, event: Event) {
                 l.speed.set(Some((ms_per_token, context)));
             }
         }
-        Event::Memory { lane, measured, analytic } => {
+        Event::Memory { lane, measured, analytic, scratch } => {
             if let Some(l) = find(lane) {
                 l.memory.set(Some((measured, analytic)));
+                l.scratch.set(scratch);
             }
         }
         Event::Point { lane, point } => {

@@ -249,13 +249,22 @@ async fn engine_races_on_webgpu_and_matches_the_wasm_cpu() {
     // point after generation has none.
     assert!(points[0].prefill_tokens_per_s == 0.0 && points[1].prefill_tokens_per_s > 0.0, "{points:?}");
     let memory = events.iter().rev().find_map(|e| {
-        if let Event::Memory { measured, analytic, .. } = e {
-            Some((*measured, *analytic))
+        if let Event::Memory { measured, analytic, scratch, .. } = e {
+            Some((*measured, *analytic, scratch.clone()))
         } else {
             None
         }
     });
-    let (measured, analytic) = memory.unwrap();
+    let (measured, analytic, scratch) = memory.unwrap();
+    // The GPU scratch, by buffer: llama's attention parts, and within the scratch figure (which also
+    // counts the read-back buffers).
+    let scratch_sum: u64 = scratch.iter().map(|(_, b)| b).sum();
+    assert!(scratch_sum > 0 && scratch_sum <= measured.scratch, "{scratch:?}");
+    assert!(scratch.iter().any(|(label, b)| label.starts_with("attention:") && *b > 16), "{scratch:?}");
+    assert!(scratch.iter().all(|(label, b)| !label.starts_with("mamba:") || *b <= 16), "{scratch:?}");
+    let cpu_scratch =
+        cpu_events.iter().find_map(|e| if let Event::Memory { scratch, .. } = e { Some(scratch) } else { None });
+    assert_eq!(cpu_scratch.map(Vec::len), Some(0), "the CPU lane has no GPU scratch");
     assert!(measured.weights >= analytic.weights && measured.weights < analytic.weights + analytic.weights / 100);
     assert!(measured.kv_cache >= analytic.kv_cache, "the pool holds at least what the calculator says");
     assert!(cpu_events.iter().any(|e| matches!(e, Event::Ready { info, .. } if info.backend == "CPU (no WebGPU)")));

@@ -184,5 +184,35 @@ fn LaneMemory(
                 })}
             </tbody>
         </table>
+        <ScratchBuffers lane/>
+    }
+}
+
+/// What the GPU scratch holds, by buffer: the parts of this architecture that use it. A part the model
+/// lacks keeps a 16-byte placeholder; those are counted, not listed.
+#[component]
+fn ScratchBuffers(
+    /// The lane.
+    lane: LaneModel,
+) -> impl IntoView {
+    move || {
+        let buffers = lane.scratch.get();
+        (!buffers.is_empty()).then(|| {
+            let placeholders = buffers.iter().filter(|(_, b)| *b <= 16).count();
+            let items = buffers
+                .into_iter()
+                .filter(|(_, b)| *b > 16)
+                .map(|(label, bytes)| view! { <li><span>{label}</span>": "{fmt_bytes(bytes)}</li> })
+                .collect_view();
+            view! {
+                <details class="scratch" data-testid="lane-scratch">
+                    <summary>"What the scratch holds"</summary>
+                    <ul>{items}</ul>
+                    {(placeholders > 0).then(|| view! {
+                        <p class="muted">{format!("and {placeholders} placeholders of 16 B for parts this model does not have")}</p>
+                    })}
+                </details>
+            }
+        })
     }
 }

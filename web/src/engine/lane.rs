@@ -451,9 +451,18 @@ impl Lane {
         (measured, analytic)
     }
 
-    fn emit_memory(&self, emit: &dyn Fn(Event)) {
+    /// The lane's memory event: measured, calculated, and the GPU scratch by buffer.
+    pub fn memory_event(&self) -> Event {
         let (measured, analytic) = self.memory();
-        emit(Event::Memory { lane: self.id, measured, analytic });
+        let scratch = match &self.runner {
+            Runner::Gpu { model, state } => model.scratch_buffers(state),
+            Runner::Cpu { .. } => Vec::new(),
+        };
+        Event::Memory { lane: self.id, measured, analytic, scratch }
+    }
+
+    fn emit_memory(&self, emit: &dyn Fn(Event)) {
+        emit(self.memory_event());
     }
 
     /// A chart point here; `after_fill`: it follows a context extension, whose fill rate it carries.

@@ -305,8 +305,7 @@ impl Engine {
         match Lane::load(lane, name, bytes, self.gpu.as_deref()).await {
             Ok(l) => {
                 (self.emit)(Event::Ready { lane, info: l.info.clone() });
-                let (measured, analytic) = l.memory();
-                (self.emit)(Event::Memory { lane, measured, analytic });
+                (self.emit)(l.memory_event());
                 self.lanes.retain(|x| x.id != lane);
                 self.lanes.push(l);
             }

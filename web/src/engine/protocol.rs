@@ -211,6 +211,9 @@ pub enum Event {
         measured: MemoryFigures,
         /// Calculated.
         analytic: MemoryFigures,
+        /// GPU scratch by buffer (label, bytes), largest first, labelled by the part that uses it; empty
+        /// on the CPU.
+        scratch: Vec<(String, u64)>,
     },
     /// A new point for the charts.
     Point {

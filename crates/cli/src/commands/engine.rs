@@ -186,6 +186,14 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The GPU scratch by buffer (label, bytes), largest first; empty on the CPU.
+    pub fn scratch_buffers(&self) -> Vec<(String, u64)> {
+        match self {
+            Engine::Gpu { model, state, .. } => model.scratch_buffers(state),
+            Engine::Cpu { .. } => Vec::new(),
+        }
+    }
+
     /// Memory held, by category: on the GPU the pool's bytes; on the CPU the state's vectors and the
     /// GGUF's tensor bytes (the CPU reads weights in place).
     pub fn memory(&self, weight_bytes: u64) -> MemoryUse {

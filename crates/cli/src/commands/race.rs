@@ -27,6 +27,13 @@ struct Memory {
     scratch: u64,
 }
 
+/// One buffer of the GPU scratch.
+#[derive(Serialize)]
+struct ScratchBuffer {
+    label: String,
+    bytes: u64,
+}
+
 /// One (model, context) measurement.
 #[derive(Serialize)]
 struct Row {
@@ -51,6 +58,10 @@ struct Row {
     memory_peak: u64,
     /// The calculator's figures at the same context (KV in the engine's type).
     analytic: Memory,
+    /// GPU scratch by buffer, named by the part of the architecture that uses it (`attention:`, `mamba:`,
+    /// `rwkv:`, `ffn:`, `moe:`, `step:`, `prefill:`), largest first; parts the model lacks keep 16 bytes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scratch_buffers: Vec<ScratchBuffer>,
     /// Where a lane stopped: the typed error's message.
     #[serde(skip_serializing_if = "Option::is_none")]
     stopped: Option<String>,
@@ -163,6 +174,11 @@ pub fn race(
                     state: report.state_bytes,
                     scratch: report.scratch_bytes,
                 },
+                scratch_buffers: engine
+                    .scratch_buffers()
+                    .into_iter()
+                    .map(|(label, bytes)| ScratchBuffer { label, bytes })
+                    .collect(),
                 stopped,
             };
             if !json {
@@ -192,6 +208,18 @@ pub fn race(
             if full {
                 break;
             }
+        }
+        // What the scratch of the last row holds, by part of the architecture.
+        if let Some(row) = rows.last().filter(|r| !json && !r.scratch_buffers.is_empty()) {
+            let (used, placeholders): (Vec<&ScratchBuffer>, Vec<&ScratchBuffer>) =
+                row.scratch_buffers.iter().partition(|b| b.bytes > 16);
+            let list: Vec<String> = used.iter().map(|b| format!("{} {}", b.label, b.bytes)).collect();
+            outln!(
+                "{:<24} scratch by buffer (bytes): {}; {} placeholders of 16 for parts it lacks",
+                row.model,
+                list.join(", "),
+                placeholders.len()
+            )?;
         }
     }
     if json {

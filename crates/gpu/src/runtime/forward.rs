@@ -120,6 +120,14 @@ impl GpuModel {
         self.pool.used() + state.pool.used()
     }
 
+    /// The scratch `state` holds, by buffer (label, bytes), largest first: what the decode step (and a
+    /// prefill chunk, once one ran) works in, named by the architecture part that uses it (`attention:`,
+    /// `mamba:`, `rwkv:`, `ffn:`, `moe:`, `step:` for every model, `prefill:`). Parts the model does not
+    /// have keep a 16-byte placeholder (a binding cannot be empty). Sums to [`GpuModel::memory`]'s scratch.
+    pub fn scratch_buffers(&self, state: &GpuState) -> Vec<(String, u64)> {
+        state.pool.buffers(super::pool::Category::Scratch)
+    }
+
     /// The most GPU bytes the model and `state` have held at once: the weights and the state's peak, which
     /// counts a KV cache's old and new buffers while it grows.
     pub fn memory_peak(&self, state: &GpuState) -> u64 {
@@ -238,7 +246,7 @@ impl GpuModel {
         self.record(&mut rec, state, out);
         if rec.params_len() > state.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
-            let new = state.pool.create_params(ctx, "step params", size)?;
+            let new = state.pool.create_params(ctx, super::state::STEP_PARAMS, size)?;
             let old = std::mem::replace(&mut state.scratch.params, new);
             state.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);

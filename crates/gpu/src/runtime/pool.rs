@@ -67,10 +67,28 @@ impl std::ops::Add for MemoryUse {
     }
 }
 
+/// One buffer a pool holds, for the breakdown by buffer ([`Pool::buffers`]).
+#[derive(Clone, Debug)]
+struct Held {
+    /// The buffer's hash (wgpu buffers hash by identity): a given-back buffer finds its entry by it, and
+    /// the pool keeps no handle that would keep the buffer alive.
+    id: u64,
+    label: String,
+    cat: Category,
+    bytes: u64,
+}
+
+fn identity(buf: &wgpu::Buffer) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(buf)
+}
+
 /// Creates buffers within the device's limits and counts them.
 #[derive(Debug, Default)]
 pub struct Pool {
     used: MemoryUse,
+    /// Every buffer held, with its label.
+    held: Vec<Held>,
     /// The most bytes held at once, transients included (a KV cache moving to a larger buffer holds both
     /// until the copy has run).
     peak: u64,
@@ -102,6 +120,20 @@ impl Pool {
     /// replacement both existed.
     pub fn peak(&self) -> u64 {
         self.peak
+    }
+
+    /// Bytes held in `cat`, by buffer label (buffers of one label summed), largest first: what each part
+    /// of a category is for (the decode step's scratch per architecture, the KV cache per layer).
+    pub fn buffers(&self, cat: Category) -> Vec<(String, u64)> {
+        let mut by_label: Vec<(String, u64)> = Vec::new();
+        for h in self.held.iter().filter(|h| h.cat == cat) {
+            match by_label.iter_mut().find(|(l, _)| *l == h.label) {
+                Some((_, bytes)) => *bytes += h.bytes,
+                None => by_label.push((h.label.clone(), h.bytes)),
+            }
+        }
+        by_label.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        by_label
     }
 
     /// The largest buffer this device lets a kernel bind as storage (and address with u32 byte offsets),
@@ -167,6 +199,7 @@ impl Pool {
         });
         *self.used.slot(cat) += size;
         self.peak = self.peak.max(self.used.total());
+        self.held.push(Held { id: identity(&buf), label: label.to_string(), cat, bytes: size });
         Ok(buf)
     }
 
@@ -187,6 +220,10 @@ impl Pool {
     /// submitted command using it has run, so a copy out of it recorded before may still be submitted.
     pub fn release_later(&mut self, buf: wgpu::Buffer, cat: Category) {
         *self.used.slot(cat) -= buf.size();
+        let id = identity(&buf);
+        if let Some(i) = self.held.iter().position(|h| h.id == id) {
+            self.held.swap_remove(i);
+        }
         if let Some(total) = &self.device_total {
             total.fetch_sub(buf.size(), Ordering::Relaxed);
         }

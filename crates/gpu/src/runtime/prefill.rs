@@ -105,39 +105,45 @@ impl PrefillScratch {
         let wd = Widths::new(spec, w);
         let e = spec.n_embd;
         let rwkv = RwkvScratch::new(ctx, pool, spec, w, chunk)?;
-        let mut s = |label: &str, values: usize| {
-            pool.create(ctx, label, (chunk * values * 4) as u64, STORAGE, Category::Scratch)
+        // A part the model lacks keeps a 16-byte placeholder (a binding cannot be empty), not a chunk's.
+        let has = |f: fn(&GpuMixer) -> bool| w.layers.iter().any(|l| f(&l.mixer));
+        let attention = has(|m| matches!(m, GpuMixer::Attention(_)));
+        let mamba = has(|m| matches!(m, GpuMixer::Mamba(_)));
+        let moe = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Moe { .. }));
+        let mut s = |label: &str, values: usize, part: bool| {
+            let bytes = if part { (chunk * values * 4) as u64 } else { 16 };
+            pool.create(ctx, label, bytes, STORAGE, Category::Scratch)
         };
         Ok(Self {
             rwkv,
             chunk,
-            tokens: s("prefill tokens", 1)?,
-            x: s("prefill x", e)?,
-            h: s("prefill h", e)?,
-            qkv: s("prefill qkv", wd.qkv)?,
-            q: s("prefill q", wd.heads)?,
-            attn: s("prefill attn", wd.heads)?,
-            xz: s("prefill xz", 2 * wd.d_inner)?,
-            xc: s("prefill xc", wd.d_inner)?,
-            xdbc: s("prefill xdbc", wd.dbc)?,
-            dbc: s("prefill dbc", wd.dbc)?,
-            dt: s("prefill dt", wd.d_inner)?,
-            y: s("prefill y", wd.d_inner)?,
-            gate: s("prefill gate", wd.hidden)?,
-            up: s("prefill up", wd.hidden)?,
-            act: s("prefill act", wd.hidden)?,
-            router: s("prefill router", wd.experts)?,
-            route: s("prefill route", 2 * wd.top_k)?,
+            tokens: s("prefill: tokens", 1, true)?,
+            x: s("prefill: x", e, true)?,
+            h: s("prefill: h", e, true)?,
+            qkv: s("prefill: attention q, k, v", wd.qkv, attention)?,
+            q: s("prefill: attention q", wd.heads, attention)?,
+            attn: s("prefill: attention output", wd.heads, attention)?,
+            xz: s("prefill: mamba xz", 2 * wd.d_inner, mamba)?,
+            xc: s("prefill: mamba conv output", wd.d_inner, mamba)?,
+            xdbc: s("prefill: mamba dt, B, C", wd.dbc, mamba)?,
+            dbc: s("prefill: mamba normed dt, B, C", wd.dbc, mamba)?,
+            dt: s("prefill: mamba dt", wd.d_inner, mamba)?,
+            y: s("prefill: mamba scan output", wd.d_inner, mamba)?,
+            gate: s("prefill: ffn gate", wd.hidden, true)?,
+            up: s("prefill: ffn up", wd.hidden, true)?,
+            act: s("prefill: ffn activations", wd.hidden, true)?,
+            router: s("prefill: moe router logits", wd.experts, moe)?,
+            route: s("prefill: moe routes", 2 * wd.top_k, moe)?,
             lists: pool.create(
                 ctx,
-                "prefill expert lists",
-                ((wd.experts * (1 + 2 * chunk)) * 4) as u64,
+                "prefill: moe token lists per expert",
+                if moe { ((wd.experts * (1 + 2 * chunk)) * 4) as u64 } else { 16 },
                 STORAGE,
                 Category::Scratch,
             )?,
             rope_table: pool.create(
                 ctx,
-                "prefill rope table",
+                "prefill: RoPE cos/sin table",
                 (chunk * 2 * spec.layers.len() * rope_pairs(spec) * 4) as u64,
                 STORAGE,
                 Category::Scratch,
@@ -367,7 +373,7 @@ impl GpuModel {
         self.record_chunk(&mut rec, state, t, logits);
         if rec.params_len() > state.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
-            let new = state.pool.create_params(ctx, "step params", size)?;
+            let new = state.pool.create_params(ctx, super::state::STEP_PARAMS, size)?;
             let old = std::mem::replace(&mut state.scratch.params, new);
             state.bind_groups.clear();
             state.pool.release_later(old, Category::Scratch);

@@ -102,25 +102,29 @@ impl RwkvScratch {
         }
         let lora = Widths::new(spec, w).lora;
         let e = spec.n_embd;
-        let mut s = |label: &str, n: usize| pool.create(ctx, label, (t * n * 4) as u64, STORAGE, Category::Scratch);
+        // The decode step's buffers are `rwkv: ...`; a prefill chunk's (t tokens) are `prefill: rwkv ...`.
+        let prefix = if t == 1 { "rwkv:" } else { "prefill: rwkv" };
+        let mut s = |label: &str, n: usize| {
+            pool.create(ctx, &format!("{prefix} {label}"), (t * n * 4) as u64, STORAGE, Category::Scratch)
+        };
         Ok(Some(RwkvScratch {
-            lerp: s("rwkv lerp", 6 * e)?,
-            sx: s("rwkv sx", e)?,
-            r: s("rwkv r", e)?,
-            k: s("rwkv k", e)?,
-            v: s("rwkv v", e)?,
-            kk: s("rwkv kk", 2 * e)?,
-            a: s("rwkv a", e)?,
-            decay: s("rwkv decay", e)?,
-            g: s("rwkv g", e)?,
-            o: s("rwkv o", e)?,
-            bonus: s("rwkv bonus", e)?,
-            y: s("rwkv y", e)?,
-            lora_a: s("rwkv lora a", lora)?,
-            lora_b: s("rwkv lora b", lora)?,
-            lora_o: s("rwkv lora out", e)?,
-            v_first: s("rwkv v_first", e)?,
-            rr: s("rwkv rr", e)?,
+            lerp: s("lerp", 6 * e)?,
+            sx: s("sx", e)?,
+            r: s("r", e)?,
+            k: s("k", e)?,
+            v: s("v", e)?,
+            kk: s("kk", 2 * e)?,
+            a: s("a", e)?,
+            decay: s("decay", e)?,
+            g: s("g", e)?,
+            o: s("o", e)?,
+            bonus: s("bonus", e)?,
+            y: s("y", e)?,
+            lora_a: s("lora a", lora)?,
+            lora_b: s("lora b", lora)?,
+            lora_o: s("lora out", e)?,
+            v_first: s("v_first", e)?,
+            rr: s("rr", e)?,
         }))
     }
 
@@ -234,6 +238,11 @@ pub struct GpuState {
     pub prefill_staging: Option<wgpu::Buffer>,
 }
 
+/// The label of the attention partials (made here, grown by `reserve`).
+const ATTN_PARTIAL: &str = "attention: partials per key chunk (H (D + 2) chunks), grows with the context";
+/// The label of the step's parameter slots (made here, grown by a step with more dispatches).
+pub(super) const STEP_PARAMS: &str = "step: kernel parameters (256 B per dispatch)";
+
 fn max_of(spec: &ModelSpec, f: impl Fn(&archrace_model::LayerSpec) -> usize) -> usize {
     spec.layers.iter().map(f).max().unwrap_or(0).max(4)
 }
@@ -339,36 +348,40 @@ impl GpuState {
             .collect::<Result<Vec<_>, GpuError>>()?;
         let wd = Widths::new(spec, w);
         let has_attention = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Attention(_)));
+        // A part the model lacks keeps a placeholder of one vec4 (a binding cannot be empty).
+        let has_mamba = w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Mamba(_)));
+        let has_moe = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Moe { .. }));
+        let only = |has: bool, n: usize| if has { n } else { 4 };
         macro_rules! s {
-            ($label:literal, $n:expr) => {
+            ($label:expr, $n:expr) => {
                 pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
             };
         }
         let rwkv = RwkvScratch::new(ctx, &mut pool, spec, w, 1)?;
         let scratch = Scratch {
             rwkv,
-            penalized: s!("penalized tokens", super::forward::MAX_GPU_PENALIZED)?,
-            rope_table: s!("rope table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
-            x: s!("x", spec.n_embd)?,
-            h: s!("h", spec.n_embd)?,
-            qkv: s!("qkv", wd.qkv)?,
-            q: s!("q", wd.heads)?,
-            attn: s!("attn", wd.heads)?,
-            partial: s!("attn partial", if has_attention { wd.heads + 2 * 64 } else { 4 })?,
-            xz: s!("xz", 2 * wd.d_inner)?,
-            xc: s!("xc", wd.d_inner)?,
-            xdbc: s!("xdbc", wd.dbc)?,
-            dbc: s!("dbc", wd.dbc)?,
-            dt: s!("dt", wd.d_inner)?,
-            y: s!("y", wd.d_inner)?,
-            gate: s!("gate", wd.hidden)?,
-            up: s!("up", wd.hidden)?,
-            act: s!("act", wd.hidden * wd.slots)?,
-            router: s!("router", wd.experts)?,
-            route: s!("route", 16)?,
-            logits: s!("logits", spec.n_vocab)?,
-            tokens: s!("tokens", 4)?,
-            params: pool.create_params(ctx, "step params", 64 * 256)?,
+            penalized: s!("step: penalized token ids", super::forward::MAX_GPU_PENALIZED)?,
+            rope_table: s!("attention: RoPE cos/sin table", 2 * spec.layers.len() * super::forward::rope_pairs(spec))?,
+            x: s!("step: residual stream x (E)", spec.n_embd)?,
+            h: s!("step: normed input h (E)", spec.n_embd)?,
+            qkv: s!("attention: q, k, v of the token ((H + 2 H_kv) D)", wd.qkv)?,
+            q: s!("attention: q after RoPE (H D)", wd.heads)?,
+            attn: s!("attention: output (H D)", wd.heads)?,
+            partial: s!(ATTN_PARTIAL, if has_attention { wd.heads + 2 * 64 } else { 4 })?,
+            xz: s!("mamba: in-projection x, z (2 Di)", only(has_mamba, 2 * wd.d_inner))?,
+            xc: s!("mamba: conv output (Di)", wd.d_inner)?,
+            xdbc: s!("mamba: x-projection dt, B, C (R + 2N)", wd.dbc)?,
+            dbc: s!("mamba: normed dt, B, C (Jamba) (R + 2N)", wd.dbc)?,
+            dt: s!("mamba: dt (Di)", wd.d_inner)?,
+            y: s!("mamba: scan output (Di)", wd.d_inner)?,
+            gate: s!("ffn: gate (hidden)", wd.hidden)?,
+            up: s!("ffn: up (hidden)", wd.hidden)?,
+            act: s!("ffn: SwiGLU activations (experts per token x hidden)", wd.hidden * wd.slots)?,
+            router: s!("moe: router logits (experts)", wd.experts)?,
+            route: s!("moe: chosen experts and weights", only(has_moe, 16))?,
+            logits: s!("step: logits (vocabulary)", spec.n_vocab)?,
+            tokens: s!("step: token slots", 4)?,
+            params: pool.create_params(ctx, STEP_PARAMS, 64 * 256)?,
         };
         let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let token_staging = pool.create(ctx, "token read-back", 4, staging, Category::Staging)?;
@@ -465,7 +478,7 @@ impl GpuState {
             let grown = partial_need.max(self.scratch.partial.size() * 2);
             let old = std::mem::replace(
                 &mut self.scratch.partial,
-                self.pool.create(ctx, "attn partial", grown, STORAGE, Category::Scratch)?,
+                self.pool.create(ctx, ATTN_PARTIAL, grown, STORAGE, Category::Scratch)?,
             );
             self.pool.release_later(old, Category::Scratch);
             self.bind_groups.clear();
