@@ -165,7 +165,7 @@ mod models {
         let ids: Vec<u32> = golden["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
         let mut state = gpu.new_state(&ctx).unwrap();
         state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
-        state.prefill_chunk = 7;
+        state.work.prefill_chunk = 7;
         let all = gpu.prefill(&ctx, &mut state, &ids, PrefillLogits::All).await.unwrap();
         for (pos, row) in golden["logits"].as_array().unwrap().iter().enumerate() {
             let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();

@@ -458,7 +458,7 @@ fn an_f16_kv_cache_halves_the_bytes_and_stays_close_to_f32() {
         let n_vocab = gpu.spec.n_vocab;
         let mut f16 = gpu.new_state(&ctx).unwrap();
         assert_eq!(f16.kv_type, KvType::F16, "f16 unless set");
-        f16.prefill_chunk = 7;
+        f16.work.prefill_chunk = 7;
         let (head, tail) = tokens.split_at(tokens.len() - 4);
         let mut got = pollster::block_on(gpu.prefill(&ctx, &mut f16, head, PrefillLogits::All)).unwrap();
         for &tok in tail {
@@ -500,7 +500,7 @@ fn prefill_shrinks_its_chunk_to_the_device_binding_limit() {
             let err = rel_err(&got[pos * n_vocab..][..n_vocab], row);
             assert!(err <= 1e-4, "{file} position {pos}: {err:.2e}");
         }
-        let chunk = state.prefill.as_ref().map(|p| p.chunk).unwrap();
+        let chunk = state.work.prefill.as_ref().map(|p| p.chunk).unwrap();
         assert!(chunk < tokens.len() && chunk >= 1, "{file}: chunk {chunk}");
     }
 }
@@ -565,7 +565,7 @@ fn check_prefill(arch: &str) {
         for chunk in [64usize, 7, 1] {
             let mut state = gpu.new_state(&ctx).unwrap();
             state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
-            state.prefill_chunk = chunk;
+            state.work.prefill_chunk = chunk;
             let got = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(got.len(), tokens.len() * n_vocab);
@@ -592,7 +592,7 @@ fn check_prefill(arch: &str) {
     let prompt = ids(&trace["tokens"]);
     let mut state = gpu.new_state(&ctx).unwrap();
     state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
-    state.prefill_chunk = 5;
+    state.work.prefill_chunk = 5;
     let logits = pollster::block_on(gpu.prefill(&ctx, &mut state, &prompt, PrefillLogits::Last)).unwrap();
     let mut next = archrace_model::sample::argmax(&logits);
     let mut generated = vec![next];
@@ -673,7 +673,7 @@ fn a_prefill_past_the_kv_budget_stops_at_the_last_chunk() {
     state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
                                  // llama fixture: 768 bytes per token; 300 tokens fit.
     state.kv_budget = Some(300 * 768);
-    state.prefill_chunk = 128;
+    state.work.prefill_chunk = 128;
     let tokens: Vec<u32> = (0..400).map(|i| (i * 7 % 262) as u32).collect();
     let err = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::None)).unwrap_err();
     match &err {

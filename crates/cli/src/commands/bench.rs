@@ -112,16 +112,16 @@ pub fn bench(
         let empty = pollster::block_on(empty_dispatches_ms(&ctx, dispatches))?;
         // Profiled steps (a pass per dispatch, timestamps around each): the kernels' GPU time is the
         // median over as many steps as were timed, up to 8, like the wall time it is subtracted from.
-        state.profile = true;
+        state.work.profile = true;
         let (mut kernel_ms, mut profile) = (Vec::new(), None);
         for _ in 0..steps.min(8) {
             token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
-            if let Some(p) = state.last_profile.take() {
+            if let Some(p) = state.work.last_profile.take() {
                 kernel_ms.push(p.gpu_ms);
                 profile = Some(p);
             }
         }
-        state.profile = false;
+        state.work.profile = false;
         // Bytes a token must read: the active weights (MoE: top-k experts) and the KV cache so far.
         let report = calc::report(&cpu.spec, Some(&g), timed_context as u64, KvType::F32)?;
         let active =

@@ -4,18 +4,19 @@
 //! (`archrace_cpu::model::forward`): norm, mixer, norm, feed-forward, with the mixers and feed-forwards in
 //! `mixers.rs` (attention, Mamba, dense and MoE) and `rwkv.rs` (time-mix, channel-mix), kernel for kernel.
 
+use super::ops::Ops;
 use super::pool::{MemoryUse, Pool};
 use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
-use super::weights::{GpuFfn, GpuMatrix, GpuMixer, GpuNorm, GpuWeights};
-use crate::kernels::matvec::{MatvecMode, MatvecParams};
-use crate::kernels::params::{ArgmaxParams, EmbedParams, NormParams, SampleParams};
+use super::weights::{GpuMixer, GpuWeights};
+use crate::kernels::matvec::MatvecMode;
+use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
-use archrace_model::{ModelError, ModelSpec, ModelWeights, Norm};
+use archrace_model::{ModelError, ModelSpec, ModelWeights};
 
 /// Most candidates the GPU sampler keeps (`MAX_TOP_K` in `shaders/sample_top_k.wgsl`).
 pub const MAX_GPU_TOP_K: usize = 64;
@@ -187,14 +188,14 @@ impl GpuModel {
                 )));
             }
             if !g.penalized.is_empty() {
-                ctx.queue.write_buffer(&state.scratch.penalized, 0, bytemuck::cast_slice(&g.penalized));
+                ctx.queue.write_buffer(&state.work.scratch.penalized, 0, bytemuck::cast_slice(&g.penalized));
             }
         }
         if let Some(t) = token {
             if t as usize >= spec.n_vocab {
                 return Err(ModelError::TokenOutOfRange { token: t, n_vocab: spec.n_vocab }.into());
             }
-            ctx.queue.write_buffer(&state.scratch.tokens, 0, bytemuck::bytes_of(&t));
+            ctx.queue.write_buffer(&state.work.scratch.tokens, 0, bytemuck::bytes_of(&t));
         }
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -215,7 +216,7 @@ impl GpuModel {
                 }
                 None => (TimingSource::WallClock, Vec::new(), 0.0),
             };
-            state.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
+            state.work.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
         }
         if let Some(e) = validation.pop().await {
             return Err(GpuError::from_scope("decode step", e));
@@ -231,7 +232,7 @@ impl GpuModel {
     }
 
     /// Records and submits one step at `state.pos` (the token already written), inside the caller's error
-    /// scopes; with `state.profile`, the timestamps to read and the kernels they belong to.
+    /// scopes; with `state.work.profile`, the timestamps to read and the kernels they belong to.
     #[allow(clippy::type_complexity)]
     fn submit(
         &self,
@@ -244,35 +245,42 @@ impl GpuModel {
         let mut rec = self.reserve(ctx, state, rec, 1)?;
         self.write_rope_table(ctx, state);
         self.record(&mut rec, state, out);
-        if rec.params_len() > state.scratch.params.size() {
+        if rec.params_len() > state.work.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
             let new = state.pool.create_params(ctx, super::state::STEP_PARAMS, size)?;
-            let old = std::mem::replace(&mut state.scratch.params, new);
-            state.bind_groups.clear();
+            let old = std::mem::replace(&mut state.work.scratch.params, new);
+            state.work.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);
         }
         let mut encoder =
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("decode step") });
         let kernels = rec.kernels();
-        let timestamps = if state.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
+        let timestamps = if state.work.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
         let timing = timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
-        rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, timing, Some(&mut state.bind_groups));
+        rec.encode(
+            &ctx.device,
+            &ctx.queue,
+            &state.work.scratch.params,
+            &mut encoder,
+            timing,
+            Some(&mut state.work.bind_groups),
+        );
         if let Some(t) = &timestamps {
             t.resolve(&mut encoder);
         }
         match out {
             StepOutput::Logits => {
                 let bytes = (spec.n_vocab * 4) as u64;
-                encoder.copy_buffer_to_buffer(&state.scratch.logits, 0, &state.logits_staging, 0, bytes);
+                encoder.copy_buffer_to_buffer(&state.work.scratch.logits, 0, &state.work.logits_staging, 0, bytes);
             }
             StepOutput::Greedy | StepOutput::Sample(_) => {
-                encoder.copy_buffer_to_buffer(&state.scratch.tokens, 0, &state.token_staging, 0, 4)
+                encoder.copy_buffer_to_buffer(&state.work.scratch.tokens, 0, &state.work.token_staging, 0, 4)
             }
             StepOutput::Nothing => {}
         }
         ctx.queue.submit([encoder.finish()]);
         state.pos += 1;
-        Ok(state.profile.then_some((timestamps, kernels)))
+        Ok(state.work.profile.then_some((timestamps, kernels)))
     }
 
     /// Makes room in the KV caches for `n` more tokens ([`GpuState::reserve`]), recording the growth copies
@@ -288,7 +296,7 @@ impl GpuModel {
         let Err(e) = state.reserve(ctx, &self.weights, &mut rec, n) else { return Ok(rec) };
         let mut encoder =
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kv growth") });
-        rec.encode(&ctx.device, &ctx.queue, &state.scratch.params, &mut encoder, Timing::None, None);
+        rec.encode(&ctx.device, &ctx.queue, &state.work.scratch.params, &mut encoder, Timing::None, None);
         ctx.queue.submit([encoder.finish()]);
         Err(e)
     }
@@ -306,7 +314,7 @@ impl GpuModel {
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut result = Ok(());
         for &t in tokens {
-            ctx.queue.write_buffer(&state.scratch.tokens, 0, bytemuck::bytes_of(&t));
+            ctx.queue.write_buffer(&state.work.scratch.tokens, 0, bytemuck::bytes_of(&t));
             if let Err(e) = self.submit(ctx, state, &StepOutput::Nothing) {
                 result = Err(e);
                 break;
@@ -327,48 +335,55 @@ impl GpuModel {
         let spec = &self.spec;
         Ok(match out {
             StepOutput::Logits => {
-                let mut l = readback::read_f32(&ctx.device, &state.logits_staging).await?;
+                let mut l = readback::read_f32(&ctx.device, &state.work.logits_staging).await?;
                 l.truncate(spec.n_vocab);
                 StepResult::Logits(l)
             }
             StepOutput::Greedy | StepOutput::Sample(_) => {
-                StepResult::Token(readback::read_u32(&ctx.device, &state.token_staging).await?)
+                StepResult::Token(readback::read_u32(&ctx.device, &state.work.token_staging).await?)
             }
             StepOutput::Nothing => StepResult::Submitted,
         })
     }
 
+    /// The kernels' view of this model (spec and workgroup limit), for the mixers and feed-forwards.
+    pub(super) fn ops(&self) -> Ops<'_> {
+        Ops { spec: &self.spec, max_groups: self.max_groups }
+    }
+
+    /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,
+    /// feed-forward, each recorded by its own weights type.
     fn record(&self, rec: &mut Recorder, state: &GpuState, out: &StepOutput) {
-        let (spec, w, sc) = (&self.spec, &self.weights, &state.scratch);
+        let (spec, w, sc, ops) = (&self.spec, &self.weights, &state.work.scratch, self.ops());
         let e = spec.n_embd;
         self.embed(rec, &sc.tokens, &sc.h, &sc.x, 1);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
-            self.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
+            ops.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
             match (&lw.mixer, ls) {
-                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => self.attention(rec, state, index, a, cache),
-                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => self.mamba(rec, sc, m, conv, ssm),
+                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
+                    a.record(&ops, rec, sc, state.pos, index, cache)
+                }
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    self.time_mix_v6(rec, &RwkvIo::decode(sc), m, att_shift, wkv);
+                    m.record(&ops, rec, &RwkvIo::decode(sc), att_shift, wkv);
                 }
                 (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    self.time_mix_v7(rec, &RwkvIo::decode(sc), m, att_shift, wkv, first_rwkv7 == Some(index));
+                    m.record(&ops, rec, &RwkvIo::decode(sc), att_shift, wkv, first_rwkv7 == Some(index));
                 }
                 _ => {
                     unreachable!("weights and state are built from the same spec, and reserve_token filled the caches")
                 }
             }
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
-            self.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
-            match (&lw.ffn, ls) {
-                (GpuFfn::ChannelMix { lerps, key, value, receptance }, LayerState::Rwkv { ffn_shift, .. }) => {
-                    self.channel_mix(rec, &RwkvIo::decode(sc), lerps, key, value, receptance.as_ref(), ffn_shift);
-                }
-                (ffn, _) => self.ffn(rec, state, ffn),
+            ops.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
+            match ls {
+                LayerState::Rwkv { ffn_shift, .. } => lw.ffn.channel_mix(&ops, rec, &RwkvIo::decode(sc), ffn_shift),
+                _ => lw.ffn.record(&ops, rec, sc),
             }
         }
-        self.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
-        self.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
+        ops.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
+        ops.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
         match out {
             StepOutput::Greedy => {
                 let params = ArgmaxParams { n: u(spec.n_vocab), out_index: 0 };
@@ -422,7 +437,7 @@ impl GpuModel {
             );
         }
         if let Some(n) = &self.weights.token_embd_norm {
-            self.norm_rows(rec, n, h, x, e, t);
+            self.ops().norm_rows(rec, n, h, x, e, t);
         }
     }
 
@@ -444,178 +459,7 @@ impl GpuModel {
             }
         }
         if !table.is_empty() {
-            ctx.queue.write_buffer(&state.scratch.rope_table, 0, bytemuck::cast_slice(&table));
-        }
-    }
-
-    /// The model's norm of one row of `len` values, `x[x_off..]` into `y[y_off..]`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn norm(
-        &self,
-        rec: &mut Recorder,
-        n: &GpuNorm,
-        x: &wgpu::Buffer,
-        x_off: usize,
-        y: &wgpu::Buffer,
-        y_off: usize,
-        len: usize,
-    ) {
-        self.norm_dispatch(rec, n, (x, x_off), (y, y_off), len, 1);
-    }
-
-    /// [`Self::norm`] of `rows` packed rows of `len` values (a prefill chunk's tokens).
-    pub(super) fn norm_rows(
-        &self,
-        rec: &mut Recorder,
-        n: &GpuNorm,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        len: usize,
-        rows: usize,
-    ) {
-        self.norm_dispatch(rec, n, (x, 0), (y, 0), len, rows);
-    }
-
-    fn norm_dispatch(
-        &self,
-        rec: &mut Recorder,
-        n: &GpuNorm,
-        (x, x_off): (&wgpu::Buffer, usize),
-        (y, y_off): (&wgpu::Buffer, usize),
-        len: usize,
-        rows: usize,
-    ) {
-        let (kind, eps) = match self.spec.norm {
-            Norm::Rms { eps } => (0, eps),
-            Norm::Layer { eps } => (1, eps),
-        };
-        let bias = n.bias.as_ref().unwrap_or(&n.weight);
-        let params = NormParams {
-            n: u(len),
-            rows: u(rows),
-            in_off: u(x_off),
-            out_off: u(y_off),
-            kind,
-            eps,
-            in_stride: u(len),
-            out_stride: u(len),
-            ..Default::default()
-        };
-        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
-    }
-
-    /// Jamba's RMS norms of the dt `(R)`, B `(N)` and C `(N)` fields of `t` x-projection rows `(T, R + 2N)`,
-    /// each field with its own weights (`norms`, laid out as a row), from `x` into `y`: one dispatch.
-    pub(super) fn dt_b_c_norms(
-        &self,
-        rec: &mut Recorder,
-        norms: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        (r, n): (usize, usize),
-        t: usize,
-    ) {
-        let eps = self.spec.norm.eps();
-        let row = r + 2 * n;
-        let params = NormParams {
-            n: u(r),
-            rows: u(t),
-            eps,
-            in_stride: u(row),
-            out_stride: u(row),
-            n1: u(n),
-            n2: u(n),
-            ..Default::default()
-        };
-        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, norms), (3, norms), (4, y)], [u(t), 3, 1]);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn matvec(
-        &self,
-        rec: &mut Recorder,
-        m: &GpuMatrix,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        y_off: usize,
-        mode: MatvecMode,
-        moe: Option<(u32, u32)>,
-        route: &wgpu::Buffer,
-    ) {
-        self.matvec_from(rec, m, x, 0, y, y_off, mode, moe, route);
-    }
-
-    /// [`Self::matvec`] reading x from `x[x_off..]` (`x_off` a multiple of 4).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn matvec_from(
-        &self,
-        rec: &mut Recorder,
-        m: &GpuMatrix,
-        x: &wgpu::Buffer,
-        x_off: usize,
-        y: &wgpu::Buffer,
-        y_off: usize,
-        mode: MatvecMode,
-        moe: Option<(u32, u32)>,
-        route: &wgpu::Buffer,
-    ) {
-        self.matvec_dispatch(rec, m, (x, x_off), (y, y_off), mode, 0, moe, route);
-    }
-
-    /// `y = SiLU(gate x) * (up x)` in one dispatch, `up`'s rows `pair` bytes after `gate`'s in its buffer
-    /// ([`GpuMatrix::followed_by`]).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn matvec_paired(
-        &self,
-        rec: &mut Recorder,
-        gate: &GpuMatrix,
-        pair: usize,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        moe: Option<(u32, u32)>,
-        route: &wgpu::Buffer,
-    ) {
-        self.matvec_dispatch(rec, gate, (x, 0), (y, 0), MatvecMode::Swiglu, pair, moe, route);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn matvec_dispatch(
-        &self,
-        rec: &mut Recorder,
-        m: &GpuMatrix,
-        (x, x_off): (&wgpu::Buffer, usize),
-        (y, y_off): (&wgpu::Buffer, usize),
-        mode: MatvecMode,
-        pair_bytes: usize,
-        moe: Option<(u32, u32)>,
-        route: &wgpu::Buffer,
-    ) {
-        debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
-        let row_bytes = m.row_bytes();
-        for part in &m.parts {
-            // A MoE part holds whole experts; a plain part, some of the rows.
-            let rows = if moe.is_some() { m.rows } else { part.rows };
-            let mut p = MatvecParams::new(m.ty, rows, m.cols, self.max_groups);
-            p.w_base = u(part.base);
-            p.x_off = u(x_off / 4);
-            p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
-            p.mode = mode as u32;
-            p.pair_bytes = u(pair_bytes);
-            if let Some((slot, top_k)) = moe {
-                p.slot = slot;
-                p.top_k = top_k;
-                p.expert_bytes = u(row_bytes * m.rows);
-                p.expert_first = u(part.first_row / m.rows);
-                p.expert_count = u(part.rows / m.rows);
-            }
-            let (gx, gy) = p.workgroups(self.max_groups);
-            // MoE gate/up: every chosen expert in one dispatch, one per z.
-            let gz = match (mode, moe) {
-                (MatvecMode::Swiglu, Some((_, top_k))) => top_k,
-                _ => 1,
-            };
-            let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
-            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, gz]);
+            ctx.queue.write_buffer(&state.work.scratch.rope_table, 0, bytemuck::cast_slice(&table));
         }
     }
 }

@@ -1,14 +1,18 @@
-//! The attention and Mamba mixers and the dense and MoE feed-forwards of one decode step, recorded kernel
-//! for kernel as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`).
-//! Each reads the normed input from `h` and adds its output into the residual stream `x`.
+//! The attention and Mamba mixers and the dense and MoE feed-forwards, each recorded by its own weights
+//! type: `record` for one decode step, `record_chunk` for a prefill chunk of `t` tokens, kernel for kernel
+//! as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`). Each reads
+//! the normed input from `h` and adds its output into the residual stream `x`.
 
 use super::forward::{rope_pairs, u};
+use super::ops::Ops;
+use super::prefill::{PrefillScratch, Product};
 use super::recorder::Recorder;
-use super::state::{GpuState, KvCache, Scratch, ATTN_CHUNK};
+use super::state::{KvCache, Scratch, ATTN_CHUNK};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
-use crate::kernels::matvec::{MatvecMode, MatvecParams};
+use crate::kernels::matmul::TokenList;
+use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
-use crate::{GpuModel, Kernel};
+use crate::Kernel;
 use archrace_model::{KvType, MambaSpec};
 
 /// `t` tokens' q, k and v in `qkv` `(T, (H + 2 H_kv) D)` made ready for attention in one dispatch
@@ -16,7 +20,7 @@ use archrace_model::{KvType, MambaSpec};
 /// `pos0` in its type. The layer's RoPE table starts at pair `table_off`; a token's is `table_stride`
 /// pairs after the one before.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn rope_kv(
+fn rope_kv(
     rec: &mut Recorder,
     a: &AttentionGpu,
     cache: &KvCache,
@@ -57,32 +61,33 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
     }
 }
 
-impl GpuModel {
-    /// Self-attention of layer `index` for the token at `state.pos` (Vaswani et al. 2017, eq. 1): q, k, v
+impl AttentionGpu {
+    /// Self-attention of layer `index` for the token at `pos` (Vaswani et al. 2017, eq. 1): q, k, v
     /// projections (one product when they share a buffer), RoPE on q and k (Su et al. 2021, eq. 34) with k
     /// and v appended to the cache in one dispatch, attention over the cache in chunks (partial softmax per
     /// chunk, then combined), output projection.
-    pub(super) fn attention(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
         &self,
+        ops: &Ops<'_>,
         rec: &mut Recorder,
-        state: &GpuState,
+        sc: &Scratch,
+        pos: usize,
         index: usize,
-        a: &AttentionGpu,
         cache: &KvCache,
     ) {
-        let sc = &state.scratch;
-        let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
-        match &a.qkv {
-            Some(qkv) => self.matvec(rec, qkv, &sc.h, &sc.qkv, 0, MatvecMode::Write, None, &sc.route),
+        let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
+        match &self.qkv {
+            Some(qkv) => ops.matvec(rec, qkv, &sc.h, &sc.qkv, 0, MatvecMode::Write, None, &sc.route),
             None => {
-                for (m, off) in [(&a.q, 0), (&a.k, h * d), (&a.v, (h + hkv) * d)] {
-                    self.matvec(rec, m, &sc.h, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
+                for (m, off) in [(&self.q, 0), (&self.k, h * d), (&self.v, (h + hkv) * d)] {
+                    ops.matvec(rec, m, &sc.h, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
                 }
             }
         }
-        let table_off = index * rope_pairs(&self.spec);
-        rope_kv(rec, a, cache, (&sc.qkv, &sc.q), (&sc.rope_table, table_off, 0), state.pos, 1);
-        let n_keys = state.pos + 1;
+        let table_off = index * rope_pairs(ops.spec);
+        rope_kv(rec, self, cache, (&sc.qkv, &sc.q), (&sc.rope_table, table_off, 0), pos, 1);
+        let n_keys = pos + 1;
         let chunks = n_keys.div_ceil(ATTN_CHUNK);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
         let params = AttnParams {
@@ -105,76 +110,160 @@ impl GpuModel {
         if chunks > 1 {
             rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);
         }
-        self.matvec(rec, &a.o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+        ops.matvec(rec, &self.o, &sc.attn, &sc.x, 0, MatvecMode::Add, None, &sc.route);
     }
 
+    /// Causal self-attention of a chunk of `t` tokens from `pos0` (the chunk's twin of [`Self::record`]):
+    /// q, k and v products for every token, RoPE for every token's position, k and v written into the
+    /// cache at their slots, `attn_prefill` over the cache, output product added into the residual stream.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_chunk(
+        &self,
+        ops: &Ops<'_>,
+        rec: &mut Recorder,
+        ps: &PrefillScratch,
+        pos0: usize,
+        t: usize,
+        index: usize,
+        cache: &KvCache,
+    ) {
+        let e = ops.spec.n_embd;
+        let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
+        let row = (h + 2 * hkv) * d;
+        match &self.qkv {
+            Some(qkv) => ops.matmul(rec, qkv, t, Product::packed(&ps.h, e, &ps.qkv, row), None),
+            None => {
+                for (m, off) in [(&self.q, 0), (&self.k, h * d), (&self.v, (h + hkv) * d)] {
+                    ops.matmul(rec, m, t, Product::packed(&ps.h, e, &ps.qkv, row).at(off), None);
+                }
+            }
+        }
+        let pairs = rope_pairs(ops.spec);
+        let table = (&ps.rope_table, index * pairs, ops.spec.layers.len() * pairs);
+        rope_kv(rec, self, cache, (&ps.qkv, &ps.q), table, pos0, t);
+        let params = AttnParams {
+            n_head: u(h),
+            n_head_kv: u(hkv),
+            head_dim: u(d),
+            scale: 1.0 / (d as f32).sqrt(),
+            pos0: u(pos0),
+            n_tokens: u(t),
+            kv_f16: u(usize::from(cache.kv_type == KvType::F16)),
+            ..Default::default()
+        };
+        let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
+        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
+        ops.matmul(rec, &self.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
+    }
+}
+
+impl MambaGpu {
     /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z, causal
     /// conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection, scan step, output
     /// projection.
-    pub(super) fn mamba(
+    pub(super) fn record(
         &self,
+        ops: &Ops<'_>,
         rec: &mut Recorder,
         sc: &Scratch,
-        m: &MambaGpu,
         conv: &wgpu::Buffer,
         ssm: &wgpu::Buffer,
     ) {
-        let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
-        let params = mamba_params(&m.spec, 1);
+        let (di, n, r) = (self.spec.d_inner, self.spec.d_state, self.spec.dt_rank);
+        let params = mamba_params(&self.spec, 1);
         let groups = [u(di.div_ceil(64)), 1, 1];
-        self.in_proj_conv(rec, sc, m, conv);
-        self.matvec(rec, &m.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
-        let dbc = match &m.dt_b_c_norms {
+        self.in_proj_conv(ops, rec, sc, conv);
+        ops.matvec(rec, &self.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
+        let dbc = match &self.dt_b_c_norms {
             Some(norms) => {
                 // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one dispatch.
-                self.dt_b_c_norms(rec, norms, &sc.xdbc, &sc.dbc, (r, n), 1);
+                ops.dt_b_c_norms(rec, norms, &sc.xdbc, &sc.dbc, (r, n), 1);
                 &sc.dbc
             }
             None => &sc.xdbc,
         };
-        self.matvec(rec, &m.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
+        ops.matvec(rec, &self.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
         rec.dispatch(
             Kernel::MambaScan,
             &params,
-            &[(1, &sc.xz), (2, &m.consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
+            &[(1, &sc.xz), (2, &self.consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
             groups,
         );
-        self.matvec(rec, &m.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+        ops.matvec(rec, &self.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
     }
 
     /// Mamba's in-projection of `h` into `xz` with the conv step of its x channels into `xc` and the conv
     /// window: one `matvec_conv` dispatch per part of the matrix.
-    fn in_proj_conv(&self, rec: &mut Recorder, sc: &Scratch, m: &MambaGpu, conv: &wgpu::Buffer) {
-        let w = &m.in_proj;
+    fn in_proj_conv(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, conv: &wgpu::Buffer) {
+        let w = &self.in_proj;
         for part in &w.parts {
-            let mut p = MatvecParams::new(w.ty, part.rows, w.cols, self.max_groups);
+            let mut p = MatvecParams::new(w.ty, part.rows, w.cols, ops.max_groups);
             p.w_base = u(part.base);
             p.y_off = u(part.first_row);
             p.mode = MatvecMode::Conv as u32;
-            p.conv_inner = u(m.spec.d_inner);
-            p.conv_k = u(m.spec.d_conv);
-            let (gx, gy) = p.workgroups(self.max_groups);
-            let buffers = [(1, &part.buf), (2, &sc.h), (3, &sc.xz), (5, &m.consts), (6, conv), (7, &sc.xc)];
+            p.conv_inner = u(self.spec.d_inner);
+            p.conv_k = u(self.spec.d_conv);
+            let (gx, gy) = p.workgroups(ops.max_groups);
+            let buffers = [(1, &part.buf), (2, &sc.h), (3, &sc.xz), (5, &self.consts), (6, conv), (7, &sc.xc)];
             rec.dispatch(MatvecMode::Conv.kernel(w.ty), &p, &buffers, [gx, gy, 1]);
         }
     }
 
+    /// Mamba over a chunk of `t` tokens (the chunk's twin of [`Self::record`]): in projection, conv over
+    /// the chunk, x projection, Jamba's dt/B/C norms per token, dt projection, scan over the chunk, out
+    /// projection.
+    pub(super) fn record_chunk(
+        &self,
+        ops: &Ops<'_>,
+        rec: &mut Recorder,
+        ps: &PrefillScratch,
+        t: usize,
+        conv: &wgpu::Buffer,
+        ssm: &wgpu::Buffer,
+    ) {
+        let e = ops.spec.n_embd;
+        let (di, n, r) = (self.spec.d_inner, self.spec.d_state, self.spec.dt_rank);
+        let row = r + 2 * n; // one token's dt, B, C
+        let params = mamba_params(&self.spec, t);
+        let groups = [u(di.div_ceil(64)), 1, 1];
+        ops.matmul(rec, &self.in_proj, t, Product::packed(&ps.h, e, &ps.xz, 2 * di), None);
+        let buffers = [(1, &ps.xz), (2, &self.consts), (3, conv), (4, &ps.xc)];
+        rec.dispatch(Kernel::MambaConv, &params, &buffers, groups);
+        ops.matmul(rec, &self.x_proj, t, Product::packed(&ps.xc, di, &ps.xdbc, row), None);
+        let dbc = match &self.dt_b_c_norms {
+            Some(norms) => {
+                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one row per token.
+                ops.dt_b_c_norms(rec, norms, &ps.xdbc, &ps.dbc, (r, n), t);
+                &ps.dbc
+            }
+            None => &ps.xdbc,
+        };
+        let dt_in = Product { x: dbc, x_off: 0, x_stride: row, y: &ps.dt, y_off: 0, y_stride: di, add: false };
+        ops.matmul(rec, &self.dt_proj, t, dt_in, None);
+        rec.dispatch(
+            Kernel::MambaScan,
+            &params,
+            &[(1, &ps.xz), (2, &self.consts), (4, &ps.xc), (5, &ps.dt), (6, dbc), (7, ssm), (8, &ps.y)],
+            groups,
+        );
+        ops.matmul(rec, &self.out_proj, t, Product::packed(&ps.y, di, &ps.x, e).adding(), None);
+    }
+}
+
+impl GpuFfn {
     /// The dense SwiGLU feed-forward (Shazeer 2020, eq. 6), or a mixture of SwiGLU experts: the router's
     /// softmax and top-k on the GPU (weights not renormalised, Jamba / Mixtral routing as llama.cpp runs
-    /// it), then each chosen expert's rows, found through `route`; no other expert is read.
-    pub(super) fn ffn(&self, rec: &mut Recorder, state: &GpuState, ffn: &GpuFfn) {
-        let sc = &state.scratch;
-        match ffn {
-            GpuFfn::None => {}
-            GpuFfn::ChannelMix { .. } => {
-                unreachable!("channel-mix carries token-shift state: the layer loop calls channel_mix")
-            }
+    /// it), then each chosen expert's rows, found through `route`; no other expert is read. RWKV's
+    /// channel-mix carries token-shift state and records through `channel_mix` (`rwkv.rs`).
+    pub(super) fn record(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch) {
+        match self {
+            GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
             GpuFfn::Dense { gate, up, down } => {
-                self.swiglu(rec, gate, up, None, state);
-                self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
+                swiglu(ops, rec, sc, gate, up, None);
+                ops.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
             }
             GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
-                self.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
+                ops.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
                 rec.dispatch(
                     Kernel::MoeRoute,
                     &MoeParams { n_experts: u(*experts), top_k: u(*top_k), n_tokens: 1 },
@@ -185,35 +274,78 @@ impl GpuModel {
                     // Every chosen expert's gate and up in one dispatch into act (top_k, hidden), then
                     // every down product, weighted and summed into x, in another.
                     let all = Some((0, u(*top_k)));
-                    self.matvec_paired(rec, gate, pair, &sc.h, &sc.act, all, &sc.route);
-                    self.matvec_dispatch(rec, down, (&sc.act, 0), (&sc.x, 0), MatvecMode::RoutedSum, 0, all, &sc.route);
+                    ops.matvec_paired(rec, gate, pair, &sc.h, &sc.act, all, &sc.route);
+                    ops.matvec_dispatch(rec, down, (&sc.act, 0), (&sc.x, 0), MatvecMode::RoutedSum, 0, all, &sc.route);
                     return;
                 }
                 for slot in 0..*top_k {
                     let moe = Some((u(slot), u(*top_k)));
-                    self.swiglu(rec, gate, up, moe, state);
-                    self.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::AddRouted, moe, &sc.route);
+                    swiglu(ops, rec, sc, gate, up, moe);
+                    ops.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::AddRouted, moe, &sc.route);
                 }
             }
         }
     }
 
-    /// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot: one dispatch when up
-    /// was uploaded right after gate, else the two products and the gate.
-    fn swiglu(&self, rec: &mut Recorder, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>, state: &GpuState) {
-        let sc = &state.scratch;
-        if let Some(pair) = gate.followed_by(up) {
-            self.matvec_paired(rec, gate, pair, &sc.h, &sc.act, moe, &sc.route);
-            return;
+    /// The feed-forward over a chunk of `t` tokens (the chunk's twin of [`Self::record`]). MoE: the
+    /// router's product and top-k for every token, one token list per expert, then per expert its gate and
+    /// up products over the tokens routed to it (gathered), SwiGLU, and its down product scattered back into
+    /// those tokens' residual rows times their router weights. An expert no token chose costs a dispatch
+    /// that exits.
+    pub(super) fn record_chunk(&self, ops: &Ops<'_>, rec: &mut Recorder, ps: &PrefillScratch, t: usize) {
+        let e = ops.spec.n_embd;
+        match self {
+            GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
+            GpuFfn::Dense { gate, up, down } => {
+                let hidden = gate.rows;
+                ops.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), None);
+                ops.matmul(rec, up, t, Product::packed(&ps.h, e, &ps.up, hidden), None);
+                swiglu_rows(ops, rec, ps, hidden * t);
+                ops.matmul(rec, down, t, Product::packed(&ps.act, hidden, &ps.x, e).adding(), None);
+            }
+            GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
+                let (experts, top_k) = (*experts, *top_k);
+                let hidden = gate.rows;
+                ops.matmul(rec, router, t, Product::packed(&ps.h, e, &ps.router, experts), None);
+                let params = MoeParams { n_experts: u(experts), top_k: u(top_k), n_tokens: u(t) };
+                rec.dispatch(Kernel::MoeRoute, &params, &[(1, &ps.router), (2, &ps.route)], [u(t), 1, 1]);
+                let lists = [(2, &ps.route), (3, &ps.lists)];
+                rec.dispatch(Kernel::MoeLists, &params, &lists, [u(experts.div_ceil(64)), 1, 1]);
+                for x in 0..experts {
+                    let (g, uw, dw) = (gate.rows(x * hidden, hidden), up.rows(x * hidden, hidden), down.rows(x * e, e));
+                    let gather = Some((TokenList::Gather, x, experts, &ps.lists));
+                    ops.matmul(rec, &g, t, Product::packed(&ps.h, e, &ps.gate, hidden), gather);
+                    ops.matmul(rec, &uw, t, Product::packed(&ps.h, e, &ps.up, hidden), gather);
+                    swiglu_rows(ops, rec, ps, hidden * t);
+                    let scatter = Some((TokenList::Scatter, x, experts, &ps.lists));
+                    ops.matmul(rec, &dw, t, Product::packed(&ps.act, hidden, &ps.x, e), scatter);
+                }
+            }
         }
-        self.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
-        self.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
-        let n = gate.rows;
-        rec.dispatch(
-            Kernel::Swiglu,
-            &SwigluParams { n: u(n), row: 0 },
-            &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)],
-            [u(n.div_ceil(64)), 1, 1],
-        );
     }
+}
+
+/// `act = SiLU(gate h) * (up h)`, for one expert when `moe` names a route slot: one dispatch when up was
+/// uploaded right after gate, else the two products and the gate.
+fn swiglu(ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, gate: &GpuMatrix, up: &GpuMatrix, moe: Option<(u32, u32)>) {
+    if let Some(pair) = gate.followed_by(up) {
+        ops.matvec_paired(rec, gate, pair, &sc.h, &sc.act, moe, &sc.route);
+        return;
+    }
+    ops.matvec(rec, gate, &sc.h, &sc.gate, 0, MatvecMode::Write, moe, &sc.route);
+    ops.matvec(rec, up, &sc.h, &sc.up, 0, MatvecMode::Write, moe, &sc.route);
+    let n = gate.rows;
+    rec.dispatch(
+        Kernel::Swiglu,
+        &SwigluParams { n: u(n), row: 0 },
+        &[(1, &sc.gate), (2, &sc.up), (3, &sc.act)],
+        [u(n.div_ceil(64)), 1, 1],
+    );
+}
+
+/// `act = SiLU(gate) * up` over `n` values of a chunk.
+fn swiglu_rows(ops: &Ops<'_>, rec: &mut Recorder, ps: &PrefillScratch, n: usize) {
+    let (gx, gy) = groups(n.div_ceil(64), ops.max_groups);
+    let buffers = [(1, &ps.gate), (2, &ps.up), (3, &ps.act)];
+    rec.dispatch(Kernel::Swiglu, &SwigluParams { n: u(n), row: gx * 64 }, &buffers, [gx, gy, 1]);
 }

@@ -3,6 +3,7 @@
 
 pub mod forward;
 mod mixers;
+mod ops;
 pub mod pool;
 pub mod prefill;
 pub mod profile;

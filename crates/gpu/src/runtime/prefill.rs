@@ -10,17 +10,14 @@
 //! recurrences loop over the chunk's tokens inside one dispatch each. A model whose shapes the chunked
 //! kernels do not take goes through the decode step token by token ([`GpuModel::prefill_is_batched`]).
 
-use super::forward::{rope_pairs, u};
-use super::mixers::{mamba_params, rope_kv};
+use super::forward::rope_pairs;
 use super::pool::{Category, Pool, STORAGE};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
-use super::state::{GpuState, KvCache, LayerState, RwkvScratch, Widths};
-use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuMixer, GpuWeights, MambaGpu};
-use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
-use crate::kernels::matvec::{groups, MatvecMode};
-use crate::kernels::params::{AttnParams, MoeParams, SwigluParams};
-use crate::{readback, GpuContext, GpuError, GpuModel, Kernel};
+use super::state::{GpuState, LayerState, RwkvScratch, Widths};
+use super::weights::{GpuFfn, GpuMixer, GpuWeights};
+use crate::kernels::matvec::MatvecMode;
+use crate::{readback, GpuContext, GpuError, GpuModel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::{Mixer, ModelError, ModelSpec};
 
@@ -46,29 +43,29 @@ pub enum PrefillLogits {
 pub struct PrefillScratch {
     /// Tokens per chunk these buffers hold.
     pub chunk: usize,
-    tokens: wgpu::Buffer,
-    x: wgpu::Buffer,
-    h: wgpu::Buffer,
-    qkv: wgpu::Buffer,
-    q: wgpu::Buffer,
-    attn: wgpu::Buffer,
-    xz: wgpu::Buffer,
-    xc: wgpu::Buffer,
-    xdbc: wgpu::Buffer,
-    dbc: wgpu::Buffer,
-    dt: wgpu::Buffer,
-    y: wgpu::Buffer,
-    gate: wgpu::Buffer,
-    up: wgpu::Buffer,
-    act: wgpu::Buffer,
-    router: wgpu::Buffer,
-    route: wgpu::Buffer,
-    lists: wgpu::Buffer,
-    rope_table: wgpu::Buffer,
+    pub(super) tokens: wgpu::Buffer,
+    pub(super) x: wgpu::Buffer,
+    pub(super) h: wgpu::Buffer,
+    pub(super) qkv: wgpu::Buffer,
+    pub(super) q: wgpu::Buffer,
+    pub(super) attn: wgpu::Buffer,
+    pub(super) xz: wgpu::Buffer,
+    pub(super) xc: wgpu::Buffer,
+    pub(super) xdbc: wgpu::Buffer,
+    pub(super) dbc: wgpu::Buffer,
+    pub(super) dt: wgpu::Buffer,
+    pub(super) y: wgpu::Buffer,
+    pub(super) gate: wgpu::Buffer,
+    pub(super) up: wgpu::Buffer,
+    pub(super) act: wgpu::Buffer,
+    pub(super) router: wgpu::Buffer,
+    pub(super) route: wgpu::Buffer,
+    pub(super) lists: wgpu::Buffer,
+    pub(super) rope_table: wgpu::Buffer,
     /// RWKV's, when the model has RWKV layers.
-    rwkv: Option<RwkvScratch>,
+    pub(super) rwkv: Option<RwkvScratch>,
     /// `(chunk, n_vocab)` when every token's logits were asked for.
-    logits: Option<wgpu::Buffer>,
+    pub(super) logits: Option<wgpu::Buffer>,
 }
 
 /// The widest buffer of a prefill chunk, in f32 values per token: a chunk of T tokens binds T times this
@@ -197,18 +194,18 @@ pub(super) struct Product<'a> {
 
 impl<'a> Product<'a> {
     /// X packed `(T, cols)` into Y packed `(T, rows)`.
-    fn packed(x: &'a wgpu::Buffer, cols: usize, y: &'a wgpu::Buffer, rows: usize) -> Self {
+    pub(super) fn packed(x: &'a wgpu::Buffer, cols: usize, y: &'a wgpu::Buffer, rows: usize) -> Self {
         Self { x, x_off: 0, x_stride: cols, y, y_off: 0, y_stride: rows, add: false }
     }
 
     /// Writing Y from value `y_off` of each row on (one of several products sharing Y's rows).
-    fn at(mut self, y_off: usize) -> Self {
+    pub(super) fn at(mut self, y_off: usize) -> Self {
         self.y_off = y_off;
         self
     }
 
     /// Adding into Y instead of writing it (a residual connection).
-    fn adding(mut self) -> Self {
+    pub(super) fn adding(mut self) -> Self {
         self.add = true;
         self
     }
@@ -227,7 +224,7 @@ impl GpuModel {
         })
     }
 
-    /// Runs `tokens` from `state.pos` on, in chunks of `state.prefill_chunk` tokens (one submit each), and
+    /// Runs `tokens` from `state.pos` on, in chunks of `state.work.prefill_chunk` tokens (one submit each), and
     /// returns the logits asked for: none, the last token's `(n_vocab)`, or every token's
     /// `(tokens, n_vocab)`. The state ends as [`GpuModel::step`] token by token would leave it. When the KV
     /// cache cannot grow (device limit or budget), the error is `ContextFull` and the state holds every
@@ -252,10 +249,10 @@ impl GpuModel {
         }
         let all = logits == PrefillLogits::All;
         // The chunk the caller asked for, or fewer tokens where the device binds less than a chunk needs.
-        let chunk = state.prefill_chunk.clamp(1, chunk_that_fits(ctx, &self.spec, &self.weights, all));
-        let stale = state.prefill.as_ref().is_none_or(|p| p.chunk != chunk || (all && p.logits.is_none()));
+        let chunk = state.work.prefill_chunk.clamp(1, chunk_that_fits(ctx, &self.spec, &self.weights, all));
+        let stale = state.work.prefill.as_ref().is_none_or(|p| p.chunk != chunk || (all && p.logits.is_none()));
         if stale {
-            if let Some(old) = state.prefill.take() {
+            if let Some(old) = state.work.prefill.take() {
                 old.release(&mut state.pool);
             }
             let mut pool = std::mem::take(&mut state.pool);
@@ -267,8 +264,8 @@ impl GpuModel {
                 Ok(s)
             });
             state.pool = pool;
-            state.prefill = Some(made?);
-            state.bind_groups.clear();
+            state.work.prefill = Some(made?);
+            state.work.bind_groups.clear();
         }
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -289,12 +286,14 @@ impl GpuModel {
             // A failed read-back ends the loop like a failed submit: the error scopes are popped below.
             let read = match want {
                 PrefillLogits::None => Ok(()),
-                PrefillLogits::Last => readback::read_f32(&ctx.device, &state.logits_staging).await.map(|mut l| {
-                    l.truncate(n_vocab);
-                    out = l;
-                }),
+                PrefillLogits::Last => {
+                    readback::read_f32(&ctx.device, &state.work.logits_staging).await.map(|mut l| {
+                        l.truncate(n_vocab);
+                        out = l;
+                    })
+                }
                 PrefillLogits::All => {
-                    let staging = state.prefill_staging.as_ref().expect("submit_chunk made it");
+                    let staging = state.work.prefill_staging.as_ref().expect("submit_chunk made it");
                     readback::read_f32(&ctx.device, staging).await.map(|mut l| {
                         l.truncate(piece.len() * n_vocab);
                         out.extend(l);
@@ -356,26 +355,26 @@ impl GpuModel {
         let mut rec = self.reserve(ctx, state, rec, t)?;
         if logits == PrefillLogits::All {
             let bytes = (t * self.spec.n_vocab * 4) as u64;
-            if state.prefill_staging.as_ref().is_none_or(|s| s.size() < bytes) {
+            if state.work.prefill_staging.as_ref().is_none_or(|s| s.size() < bytes) {
                 let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-                let chunk = state.prefill.as_ref().map_or(1, |p| p.chunk);
+                let chunk = state.work.prefill.as_ref().map_or(1, |p| p.chunk);
                 let full = (chunk * self.spec.n_vocab * 4) as u64;
                 let new =
                     state.pool.create(ctx, "prefill logits read-back", full.max(bytes), usage, Category::Staging)?;
-                if let Some(old) = state.prefill_staging.replace(new) {
+                if let Some(old) = state.work.prefill_staging.replace(new) {
                     state.pool.release_later(old, Category::Staging);
                 }
             }
         }
-        let ps = state.prefill.as_ref().expect("prefill made the scratch");
+        let ps = state.work.prefill.as_ref().expect("prefill made the scratch");
         ctx.queue.write_buffer(&ps.tokens, 0, bytemuck::cast_slice(tokens));
         self.write_chunk_rope_table(ctx, ps, state.pos, t);
         self.record_chunk(&mut rec, state, t, logits);
-        if rec.params_len() > state.scratch.params.size() {
+        if rec.params_len() > state.work.scratch.params.size() {
             let size = rec.params_len().next_power_of_two();
             let new = state.pool.create_params(ctx, super::state::STEP_PARAMS, size)?;
-            let old = std::mem::replace(&mut state.scratch.params, new);
-            state.bind_groups.clear();
+            let old = std::mem::replace(&mut state.work.scratch.params, new);
+            state.work.bind_groups.clear();
             state.pool.release_later(old, Category::Scratch);
         }
         let mut encoder =
@@ -383,21 +382,21 @@ impl GpuModel {
         rec.encode(
             &ctx.device,
             &ctx.queue,
-            &state.scratch.params,
+            &state.work.scratch.params,
             &mut encoder,
             Timing::None,
-            Some(&mut state.bind_groups),
+            Some(&mut state.work.bind_groups),
         );
         match logits {
             PrefillLogits::None => {}
             PrefillLogits::Last => {
                 let bytes = (self.spec.n_vocab * 4) as u64;
-                encoder.copy_buffer_to_buffer(&state.scratch.logits, 0, &state.logits_staging, 0, bytes);
+                encoder.copy_buffer_to_buffer(&state.work.scratch.logits, 0, &state.work.logits_staging, 0, bytes);
             }
             PrefillLogits::All => {
                 let bytes = (t * self.spec.n_vocab * 4) as u64;
-                let src = state.prefill.as_ref().and_then(|p| p.logits.as_ref()).expect("made with the scratch");
-                let dst = state.prefill_staging.as_ref().expect("made above");
+                let src = state.work.prefill.as_ref().and_then(|p| p.logits.as_ref()).expect("made with the scratch");
+                let dst = state.work.prefill_staging.as_ref().expect("made above");
                 encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
             }
         }
@@ -430,9 +429,11 @@ impl GpuModel {
         }
     }
 
+    /// A chunk's layer loop, the decode step's with a token axis: each mixer and feed-forward records its
+    /// `record_chunk` (RWKV's blocks their `record`, over `t` tokens).
     fn record_chunk(&self, rec: &mut Recorder, state: &GpuState, t: usize, logits: PrefillLogits) {
-        let (spec, w) = (&self.spec, &self.weights);
-        let ps = state.prefill.as_ref().expect("prefill made the scratch");
+        let (spec, w, ops) = (&self.spec, &self.weights, self.ops());
+        let ps = state.work.prefill.as_ref().expect("prefill made the scratch");
         let e = spec.n_embd;
         self.embed(rec, &ps.tokens, &ps.h, &ps.x, t);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
@@ -446,209 +447,39 @@ impl GpuModel {
             route: &ps.route,
         });
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
-            self.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
+            ops.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
             match (&lw.mixer, ls, &io) {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache)), _) => {
-                    self.attention_chunk(rec, ps, state.pos, t, index, a, cache)
+                    a.record_chunk(&ops, rec, ps, state.pos, t, index, cache)
                 }
-                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }, _) => self.mamba_chunk(rec, ps, t, m, conv, ssm),
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }, _) => m.record_chunk(&ops, rec, ps, t, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }, Some(io)) => {
-                    self.time_mix_v6(rec, io, m, att_shift, wkv)
+                    m.record(&ops, rec, io, att_shift, wkv)
                 }
                 (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }, Some(io)) => {
-                    self.time_mix_v7(rec, io, m, att_shift, wkv, first_rwkv7 == Some(index))
+                    m.record(&ops, rec, io, att_shift, wkv, first_rwkv7 == Some(index))
                 }
                 _ => unreachable!("weights, state and scratch come from one spec, and reserve filled the caches"),
             }
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
-            self.norm_rows(rec, ffn_norm, &ps.x, &ps.h, e, t);
-            match (&lw.ffn, ls, &io) {
-                (
-                    GpuFfn::ChannelMix { lerps, key, value, receptance },
-                    LayerState::Rwkv { ffn_shift, .. },
-                    Some(io),
-                ) => self.channel_mix(rec, io, lerps, key, value, receptance.as_ref(), ffn_shift),
-                (ffn, _, _) => self.ffn_chunk(rec, ps, t, ffn),
+            ops.norm_rows(rec, ffn_norm, &ps.x, &ps.h, e, t);
+            match (ls, &io) {
+                (LayerState::Rwkv { ffn_shift, .. }, Some(io)) => lw.ffn.channel_mix(&ops, rec, io, ffn_shift),
+                _ => lw.ffn.record_chunk(&ops, rec, ps, t),
             }
         }
         match logits {
             PrefillLogits::All => {
                 let out = ps.logits.as_ref().expect("made with the scratch");
-                self.norm_rows(rec, &w.output_norm, &ps.x, &ps.h, e, t);
-                self.matmul(rec, &w.output, t, Product::packed(&ps.h, e, out, spec.n_vocab), None);
+                ops.norm_rows(rec, &w.output_norm, &ps.x, &ps.h, e, t);
+                ops.matmul(rec, &w.output, t, Product::packed(&ps.h, e, out, spec.n_vocab), None);
             }
             PrefillLogits::Last => {
-                let sc = &state.scratch;
-                self.norm(rec, &w.output_norm, &ps.x, (t - 1) * e, &ps.h, 0, e);
-                self.matvec(rec, &w.output, &ps.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
+                let sc = &state.work.scratch;
+                ops.norm(rec, &w.output_norm, &ps.x, (t - 1) * e, &ps.h, 0, e);
+                ops.matvec(rec, &w.output, &ps.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
             }
             PrefillLogits::None => {}
         }
-    }
-
-    /// `Y = X W^T` (or `Y +=`) over `t` tokens, one dispatch per part of `m`; with `list`, over the tokens
-    /// a MoE expert's list names (see [`TokenList`]), `(mode, expert, experts, lists buffer)`.
-    pub(super) fn matmul(
-        &self,
-        rec: &mut Recorder,
-        m: &GpuMatrix,
-        t: usize,
-        p: Product<'_>,
-        list: Option<(TokenList, usize, usize, &wgpu::Buffer)>,
-    ) {
-        debug_assert!(p.x_off.is_multiple_of(4) && p.x_stride.is_multiple_of(4), "X rows start at whole vec4s");
-        let row_bytes = m.row_bytes();
-        for part in &m.parts {
-            let mut params = MatmulParams {
-                rows: u(part.rows),
-                cols: u(m.cols),
-                n_tokens: u(t),
-                row_bytes: u(row_bytes),
-                w_base: u(part.base),
-                x_off: u(p.x_off / 4),
-                x_stride: u(p.x_stride / 4),
-                y_off: u(p.y_off + part.first_row),
-                y_stride: u(p.y_stride),
-                mode: u(p.add as usize),
-                ..Default::default()
-            };
-            let route = match list {
-                Some((mode, expert, experts, lists)) => {
-                    (params.count_at, params.ids_at, params.weights_at) = list_offsets(expert, experts, t);
-                    params.list = mode as u32;
-                    lists
-                }
-                None => &part.buf,
-            };
-            let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
-            rec.dispatch(Kernel::Matmul(m.ty), &params, &buffers, workgroups(part.rows, t));
-        }
-    }
-
-    /// Causal self-attention of a chunk (the chunk's twin of `GpuModel::attention`): q, k and v products
-    /// for every token, RoPE for every token's position, k and v written into the cache at their slots,
-    /// `attn_prefill` over the cache, output product added into the residual stream.
-    #[allow(clippy::too_many_arguments)]
-    fn attention_chunk(
-        &self,
-        rec: &mut Recorder,
-        ps: &PrefillScratch,
-        pos0: usize,
-        t: usize,
-        index: usize,
-        a: &AttentionGpu,
-        cache: &KvCache,
-    ) {
-        let e = self.spec.n_embd;
-        let (h, hkv, d) = (a.spec.n_head, a.spec.n_head_kv, a.spec.head_dim);
-        let row = (h + 2 * hkv) * d;
-        match &a.qkv {
-            Some(qkv) => self.matmul(rec, qkv, t, Product::packed(&ps.h, e, &ps.qkv, row), None),
-            None => {
-                for (m, off) in [(&a.q, 0), (&a.k, h * d), (&a.v, (h + hkv) * d)] {
-                    self.matmul(rec, m, t, Product::packed(&ps.h, e, &ps.qkv, row).at(off), None);
-                }
-            }
-        }
-        let pairs = rope_pairs(&self.spec);
-        let table = (&ps.rope_table, index * pairs, self.spec.layers.len() * pairs);
-        rope_kv(rec, a, cache, (&ps.qkv, &ps.q), table, pos0, t);
-        let params = AttnParams {
-            n_head: u(h),
-            n_head_kv: u(hkv),
-            head_dim: u(d),
-            scale: 1.0 / (d as f32).sqrt(),
-            pos0: u(pos0),
-            n_tokens: u(t),
-            kv_f16: u(usize::from(cache.kv_type == archrace_model::KvType::F16)),
-            ..Default::default()
-        };
-        let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
-        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
-        self.matmul(rec, &a.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
-    }
-
-    /// Mamba over a chunk (the chunk's twin of `GpuModel::mamba`): in projection, conv over the chunk,
-    /// x projection, Jamba's dt/B/C norms per token, dt projection, scan over the chunk, out projection.
-    fn mamba_chunk(
-        &self,
-        rec: &mut Recorder,
-        ps: &PrefillScratch,
-        t: usize,
-        m: &MambaGpu,
-        conv: &wgpu::Buffer,
-        ssm: &wgpu::Buffer,
-    ) {
-        let e = self.spec.n_embd;
-        let (di, n, r) = (m.spec.d_inner, m.spec.d_state, m.spec.dt_rank);
-        let row = r + 2 * n; // one token's dt, B, C
-        let params = mamba_params(&m.spec, t);
-        let groups = [u(di.div_ceil(64)), 1, 1];
-        self.matmul(rec, &m.in_proj, t, Product::packed(&ps.h, e, &ps.xz, 2 * di), None);
-        rec.dispatch(Kernel::MambaConv, &params, &[(1, &ps.xz), (2, &m.consts), (3, conv), (4, &ps.xc)], groups);
-        self.matmul(rec, &m.x_proj, t, Product::packed(&ps.xc, di, &ps.xdbc, row), None);
-        let dbc = match &m.dt_b_c_norms {
-            Some(norms) => {
-                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one row per token.
-                self.dt_b_c_norms(rec, norms, &ps.xdbc, &ps.dbc, (r, n), t);
-                &ps.dbc
-            }
-            None => &ps.xdbc,
-        };
-        let dt_in = Product { x: dbc, x_off: 0, x_stride: row, y: &ps.dt, y_off: 0, y_stride: di, add: false };
-        self.matmul(rec, &m.dt_proj, t, dt_in, None);
-        rec.dispatch(
-            Kernel::MambaScan,
-            &params,
-            &[(1, &ps.xz), (2, &m.consts), (4, &ps.xc), (5, &ps.dt), (6, dbc), (7, ssm), (8, &ps.y)],
-            groups,
-        );
-        self.matmul(rec, &m.out_proj, t, Product::packed(&ps.y, di, &ps.x, e).adding(), None);
-    }
-
-    /// The feed-forward over a chunk (the chunk's twin of `GpuModel::ffn`). MoE: the router's product and
-    /// top-k for every token, one token list per expert, then per expert its gate and up products over the
-    /// tokens routed to it (gathered), SwiGLU, and its down product scattered back into those tokens'
-    /// residual rows times their router weights. An expert no token chose costs a dispatch that exits.
-    fn ffn_chunk(&self, rec: &mut Recorder, ps: &PrefillScratch, t: usize, ffn: &GpuFfn) {
-        let e = self.spec.n_embd;
-        match ffn {
-            GpuFfn::None => {}
-            GpuFfn::ChannelMix { .. } => {
-                unreachable!("channel-mix carries token-shift state: the layer loop calls channel_mix")
-            }
-            GpuFfn::Dense { gate, up, down } => {
-                let hidden = gate.rows;
-                self.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), None);
-                self.matmul(rec, up, t, Product::packed(&ps.h, e, &ps.up, hidden), None);
-                self.swiglu_rows(rec, ps, hidden * t);
-                self.matmul(rec, down, t, Product::packed(&ps.act, hidden, &ps.x, e).adding(), None);
-            }
-            GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
-                let (experts, top_k) = (*experts, *top_k);
-                let hidden = gate.rows;
-                self.matmul(rec, router, t, Product::packed(&ps.h, e, &ps.router, experts), None);
-                let params = MoeParams { n_experts: u(experts), top_k: u(top_k), n_tokens: u(t) };
-                rec.dispatch(Kernel::MoeRoute, &params, &[(1, &ps.router), (2, &ps.route)], [u(t), 1, 1]);
-                let lists = [(2, &ps.route), (3, &ps.lists)];
-                rec.dispatch(Kernel::MoeLists, &params, &lists, [u(experts.div_ceil(64)), 1, 1]);
-                for x in 0..experts {
-                    let (g, uw, dw) = (gate.rows(x * hidden, hidden), up.rows(x * hidden, hidden), down.rows(x * e, e));
-                    let gather = Some((TokenList::Gather, x, experts, &ps.lists));
-                    self.matmul(rec, &g, t, Product::packed(&ps.h, e, &ps.gate, hidden), gather);
-                    self.matmul(rec, &uw, t, Product::packed(&ps.h, e, &ps.up, hidden), gather);
-                    self.swiglu_rows(rec, ps, hidden * t);
-                    let scatter = Some((TokenList::Scatter, x, experts, &ps.lists));
-                    self.matmul(rec, &dw, t, Product::packed(&ps.act, hidden, &ps.x, e), scatter);
-                }
-            }
-        }
-    }
-
-    /// `act = SiLU(gate) * up` over `n` values of a chunk.
-    fn swiglu_rows(&self, rec: &mut Recorder, ps: &PrefillScratch, n: usize) {
-        let (gx, gy) = groups(n.div_ceil(64), self.max_groups);
-        let buffers = [(1, &ps.gate), (2, &ps.up), (3, &ps.act)];
-        rec.dispatch(Kernel::Swiglu, &SwigluParams { n: u(n), row: gx * 64 }, &buffers, [gx, gy, 1]);
     }
 }

@@ -2,11 +2,12 @@
 //! kernel by kernel after the CPU reference (`archrace_cpu::model::rwkv`). `E` width, `H` heads, `S` head
 //! size; `L_j` row j of the lerped inputs, `(T, E)` each. Every vector has a token axis: `(T, width)`.
 
-use super::forward::{u, GpuModel};
+use super::forward::u;
+use super::ops::Ops;
 use super::prefill::Product;
 use super::recorder::Recorder;
 use super::state::{RwkvScratch, Scratch};
-use super::weights::{GpuMatrix, Rwkv6Gpu, Rwkv7Gpu, RwkvCommonGpu};
+use super::weights::{GpuFfn, GpuMatrix, Rwkv6Gpu, Rwkv7Gpu, RwkvCommonGpu};
 use crate::kernels::matvec::{groups as spill, MatvecMode};
 use crate::kernels::params::{GroupNormParams, PointwiseParams, TokenShiftParams, WkvParams};
 use crate::Kernel;
@@ -140,7 +141,7 @@ fn pointwise(
     rec.dispatch(Kernel::Pointwise, &params, &[(1, a.0), (2, b.0), (3, c.0), (4, out.0)], [gx, gy, 1]);
 }
 
-impl GpuModel {
+impl Ops<'_> {
     /// `y = W x` over the tokens (a matvec for one token, a matmul for a chunk), x rows `x_stride` apart
     /// from `x_off`, y packed `(T, W rows)`.
     #[allow(clippy::too_many_arguments)]
@@ -238,119 +239,119 @@ impl GpuModel {
         rec.dispatch(Kernel::GroupNorm, &params, &buffers, [u(h), u(io.t), 1]);
         self.packed_product(rec, io, &c.output, &rw.y, io.x, true);
     }
+}
 
+impl Rwkv6Gpu {
     /// RWKV-6 time-mix ("Eagle and Finch", eqs. 15-22) on the normed input `io.h`, adding into `io.x`.
-    pub(super) fn time_mix_v6(
+    pub(super) fn record(
         &self,
+        ops: &Ops<'_>,
         rec: &mut Recorder,
         io: &RwkvIo<'_>,
-        m: &Rwkv6Gpu,
         shift: &wgpu::Buffer,
         wkv: &wgpu::Buffer,
     ) {
-        let (rw, t, g) = (io.rw, io.t, self.max_groups);
-        let e = self.spec.n_embd;
-        let c = &m.common;
+        let (rw, t, g) = (io.rw, io.t, ops.max_groups);
+        let e = ops.spec.n_embd;
+        let c = &self.common;
         // ddlerp: L_0 = lerp_x input; L_{1+j} = h + sx * (lerp_j + tanh(L_0 W1)_j W2_j) for w, k, v, r, g.
-        self.token_shift(rec, io, shift, &m.lerps, 6);
-        self.activated(rec, io, &m.w1, self.lerp_rows(io, 0), Act::Tanh, &rw.lora_a, &rw.lora_b);
-        let dm = m.w1.rows / 5;
-        for (j, w2) in m.w2.iter().enumerate() {
-            self.rwkv_product(rec, io, w2, &rw.lora_b, j * dm, 5 * dm, &rw.lora_o, false);
+        ops.token_shift(rec, io, shift, &self.lerps, 6);
+        ops.activated(rec, io, &self.w1, ops.lerp_rows(io, 0), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        let dm = self.w1.rows / 5;
+        for (j, w2) in self.w2.iter().enumerate() {
+            ops.rwkv_product(rec, io, w2, &rw.lora_b, j * dm, 5 * dm, &rw.lora_o, false);
             let sx = (&rw.sx, 0);
             pointwise(rec, g, Op::AccMul, e * t, (&rw.lora_o, 0), sx, sx, (&rw.lerp, (1 + j) * t * e), (PER_TOKEN, 0));
         }
-        self.lerp_product(rec, io, &c.receptance, 4, &rw.r);
-        self.lerp_product(rec, io, &c.key, 2, &rw.k);
-        self.lerp_product(rec, io, &c.value, 3, &rw.v);
-        self.activated(rec, io, &m.gate, self.lerp_rows(io, 5), Act::Silu, &rw.lora_o, &rw.g);
+        ops.lerp_product(rec, io, &c.receptance, 4, &rw.r);
+        ops.lerp_product(rec, io, &c.key, 2, &rw.k);
+        ops.lerp_product(rec, io, &c.value, 3, &rw.v);
+        ops.activated(rec, io, &self.gate, ops.lerp_rows(io, 5), Act::Silu, &rw.lora_o, &rw.g);
         // w = exp(-exp(decay + tanh(L_1 D1) D2))
-        self.activated(rec, io, &m.decay_w1, self.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
-        let lora = (&rw.lora_b, 0, m.decay_w2.cols);
-        self.activated(rec, io, &m.decay_w2, lora, Act::Decay6(&m.decay), &rw.lora_o, &rw.decay);
+        ops.activated(rec, io, &self.decay_w1, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        let lora = (&rw.lora_b, 0, self.decay_w2.cols);
+        ops.activated(rec, io, &self.decay_w2, lora, Act::Decay6(&self.decay), &rw.lora_o, &rw.decay);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
-        let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &m.first)];
+        let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &self.first)];
         rec.dispatch(
             Kernel::Wkv6,
             &WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) },
             &buffers,
             groups(h * s),
         );
-        self.finish(rec, io, c, None);
+        ops.finish(rec, io, c, None);
     }
+}
 
+impl Rwkv7Gpu {
     /// RWKV-7 time-mix ("RWKV-7 Goose", section 4) on `io.h`, adding into `io.x`. Layer `first` keeps
     /// its values for the value residual of the later layers.
-    pub(super) fn time_mix_v7(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
         &self,
+        ops: &Ops<'_>,
         rec: &mut Recorder,
         io: &RwkvIo<'_>,
-        m: &Rwkv7Gpu,
         shift: &wgpu::Buffer,
         wkv: &wgpu::Buffer,
         first: bool,
     ) {
-        let (rw, t, g) = (io.rw, io.t, self.max_groups);
-        let e = self.spec.n_embd;
-        let c = &m.common;
+        let (rw, t, g) = (io.rw, io.t, ops.max_groups);
+        let e = ops.spec.n_embd;
+        let c = &self.common;
         let o = (&rw.lora_o, 0);
         // Rows of L: r, w, k, v, a, g.
-        self.token_shift(rec, io, shift, &m.lerps, 6);
-        self.lerp_product(rec, io, &c.receptance, 0, &rw.r);
+        ops.token_shift(rec, io, shift, &self.lerps, 6);
+        ops.lerp_product(rec, io, &c.receptance, 0, &rw.r);
         // w = exp(-e^{-1/2} sigmoid(w0 + tanh(L_1 W1) W2))
-        self.activated(rec, io, &m.w.0, self.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
-        let lora = (&rw.lora_b, 0, m.w.1.cols);
-        self.activated(rec, io, &m.w.1, lora, Act::Decay7(&m.w.2), &rw.lora_o, &rw.decay);
-        self.lerp_product(rec, io, &c.key, 2, &rw.k);
-        self.lerp_product(rec, io, &c.value, 3, &rw.v);
+        ops.activated(rec, io, &self.w.0, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        let lora = (&rw.lora_b, 0, self.w.1.cols);
+        ops.activated(rec, io, &self.w.1, lora, Act::Decay7(&self.w.2), &rw.lora_o, &rw.decay);
+        ops.lerp_product(rec, io, &c.key, 2, &rw.k);
+        ops.lerp_product(rec, io, &c.value, 3, &rw.v);
         let v = (&rw.v, 0);
         if first {
             pointwise(rec, g, Op::Copy, e * t, v, v, v, (&rw.v_first, 0), (0, 0));
         } else {
             // v += (v_first - v) * sigmoid(v0 + L_3 V1 V2)
-            self.lerp_product(rec, io, &m.v.0, 3, &rw.lora_a);
-            self.packed_product(rec, io, &m.v.1, &rw.lora_a, &rw.lora_o, false);
-            pointwise(rec, g, Op::ValueResidual, e * t, o, (&rw.v_first, 0), (&m.v.2, 0), v, (PER_TOKEN, e));
+            ops.lerp_product(rec, io, &self.v.0, 3, &rw.lora_a);
+            ops.packed_product(rec, io, &self.v.1, &rw.lora_a, &rw.lora_o, false);
+            pointwise(rec, g, Op::ValueResidual, e * t, o, (&rw.v_first, 0), (&self.v.2, 0), v, (PER_TOKEN, e));
         }
         // g = sigmoid(L_5 G1) G2
-        self.activated(rec, io, &m.g.0, self.lerp_rows(io, 5), Act::Sigmoid, &rw.lora_a, &rw.lora_b);
-        self.packed_product(rec, io, &m.g.1, &rw.lora_b, &rw.g, false);
+        ops.activated(rec, io, &self.g.0, ops.lerp_rows(io, 5), Act::Sigmoid, &rw.lora_a, &rw.lora_b);
+        ops.packed_product(rec, io, &self.g.1, &rw.lora_b, &rw.g, false);
         // a = sigmoid(a0 + L_4 A1 A2)
-        self.lerp_product(rec, io, &m.a.0, 4, &rw.lora_a);
-        let lora = (&rw.lora_a, 0, m.a.1.cols);
-        self.activated(rec, io, &m.a.1, lora, Act::SigmoidBias(&m.a.2), &rw.lora_o, &rw.a);
+        ops.lerp_product(rec, io, &self.a.0, 4, &rw.lora_a);
+        let lora = (&rw.lora_a, 0, self.a.1.cols);
+        ops.activated(rec, io, &self.a.1, lora, Act::SigmoidBias(&self.a.2), &rw.lora_o, &rw.a);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) };
-        let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &m.k_k), (10, &m.k_a)];
+        let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &self.k_k), (10, &self.k_a)];
         rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), u(t), 1]);
         let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
         rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, groups(h * s));
-        let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, &m.r_k)];
+        let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, &self.r_k)];
         rec.dispatch(Kernel::Rwkv7Bonus, &hs, &bonus, [u(h), u(t), 1]);
-        self.finish(rec, io, c, Some(&rw.bonus));
+        ops.finish(rec, io, c, Some(&rw.bonus));
     }
+}
 
-    /// Channel-mix on `io.h`, adding into `io.x`: `relu(L_0 K)^2 V`, gated by `sigmoid(L_1 R)` in v6.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn channel_mix(
-        &self,
-        rec: &mut Recorder,
-        io: &RwkvIo<'_>,
-        lerps: &wgpu::Buffer,
-        key: &GpuMatrix,
-        value: &GpuMatrix,
-        receptance: Option<&GpuMatrix>,
-        shift: &wgpu::Buffer,
-    ) {
-        let (rw, t, g) = (io.rw, io.t, self.max_groups);
-        self.token_shift(rec, io, shift, lerps, if receptance.is_some() { 2 } else { 1 });
-        self.activated(rec, io, key, self.lerp_rows(io, 0), Act::ReluSq, io.gate, io.act);
+impl GpuFfn {
+    /// RWKV channel-mix on `io.h`, adding into `io.x`: `relu(L_0 K)^2 V`, gated by `sigmoid(L_1 R)` in
+    /// v6 (nothing for the other feed-forwards, which record through `record`).
+    pub(super) fn channel_mix(&self, ops: &Ops<'_>, rec: &mut Recorder, io: &RwkvIo<'_>, shift: &wgpu::Buffer) {
+        let GpuFfn::ChannelMix { lerps, key, value, receptance } = self else { return };
+        let receptance = receptance.as_ref();
+        let (rw, t, g) = (io.rw, io.t, ops.max_groups);
+        ops.token_shift(rec, io, shift, lerps, if receptance.is_some() { 2 } else { 1 });
+        ops.activated(rec, io, key, ops.lerp_rows(io, 0), Act::ReluSq, io.gate, io.act);
         match receptance {
-            None => self.packed_product(rec, io, value, io.act, io.x, true),
+            None => ops.packed_product(rec, io, value, io.act, io.x, true),
             Some(r) => {
-                self.packed_product(rec, io, value, io.act, &rw.y, false);
-                self.lerp_product(rec, io, r, 1, &rw.rr);
-                let e = self.spec.n_embd;
+                ops.packed_product(rec, io, value, io.act, &rw.y, false);
+                ops.lerp_product(rec, io, r, 1, &rw.rr);
+                let e = ops.spec.n_embd;
                 let rr = (&rw.rr, 0);
                 pointwise(rec, g, Op::GatedAdd, e * t, (&rw.y, 0), rr, rr, (io.x, 0), (PER_TOKEN, 0));
             }

@@ -205,31 +205,39 @@ pub struct Scratch {
 
 /// The state of one sequence.
 pub struct GpuState {
+    // What the sequence owns.
     /// Tokens consumed (the next token's position).
     pub pos: usize,
     /// What each layer keeps, sized once for the calculator, the CPU state and this one.
     pub state_spec: StateSpec,
-    /// Per layer.
+    /// Per layer: its KV cache, or its recurrent state.
     pub layers: Vec<LayerState>,
-    /// Working buffers.
-    pub scratch: Scratch,
-    /// Read-back of one token id.
-    pub token_staging: wgpu::Buffer,
-    /// Read-back of the logits.
-    pub logits_staging: wgpu::Buffer,
     /// Most bytes the KV cache may take in all, when the caller sets a budget.
     pub kv_budget: Option<u64>,
     /// The KV cache's element type: f16 unless set (like llama.cpp's `type_k` / `type_v`), before the
     /// first token (a cache keeps the type it was made with).
     pub kv_type: KvType,
-    /// What this state holds.
+    /// Every buffer of this state, the sequence's and the step's, counted by category.
     pub pool: Pool,
+    /// What a step borrows: working buffers, read-backs, cached bind groups and how steps run.
+    pub work: StepWork,
+}
+
+/// What a decode step or a prefill chunk borrows from its state: nothing in it outlives a step's meaning
+/// (a new sequence could reuse it as it is).
+pub struct StepWork {
+    /// The decode step's working buffers.
+    pub scratch: Scratch,
+    /// Read-back of one token id.
+    pub token_staging: wgpu::Buffer,
+    /// Read-back of the logits.
+    pub logits_staging: wgpu::Buffer,
+    /// Bind groups of the decode step, reused from token to token.
+    pub bind_groups: super::recorder::BindGroupCache,
     /// Profile each step: GPU timestamps around every dispatch (one pass each), into `last_profile`.
     pub profile: bool,
     /// The last profiled step.
     pub last_profile: Option<super::profile::StepProfile>,
-    /// Bind groups of the decode step, reused from token to token.
-    pub bind_groups: super::recorder::BindGroupCache,
     /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
     pub prefill_chunk: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
@@ -390,18 +398,20 @@ impl GpuState {
             pos: 0,
             state_spec,
             layers,
-            scratch,
-            token_staging,
-            logits_staging,
             kv_budget: None,
             kv_type: if kv_f16_possible(spec) { KvType::F16 } else { KvType::F32 },
             pool,
-            profile: false,
-            last_profile: None,
-            bind_groups: Default::default(),
-            prefill_chunk: super::prefill::PREFILL_CHUNK,
-            prefill: None,
-            prefill_staging: None,
+            work: StepWork {
+                scratch,
+                token_staging,
+                logits_staging,
+                bind_groups: Default::default(),
+                profile: false,
+                last_profile: None,
+                prefill_chunk: super::prefill::PREFILL_CHUNK,
+                prefill: None,
+                prefill_staging: None,
+            },
         })
     }
 
@@ -472,16 +482,16 @@ impl GpuState {
                 self.pool.release_later(old.v, Category::KvCache);
             }
             *cache = Some(KvCache { k, v, capacity: new_cap, row, kv_type: self.kv_type });
-            self.bind_groups.clear();
+            self.work.bind_groups.clear();
         }
-        if partial_need > self.scratch.partial.size() {
-            let grown = partial_need.max(self.scratch.partial.size() * 2);
+        if partial_need > self.work.scratch.partial.size() {
+            let grown = partial_need.max(self.work.scratch.partial.size() * 2);
             let old = std::mem::replace(
-                &mut self.scratch.partial,
+                &mut self.work.scratch.partial,
                 self.pool.create(ctx, ATTN_PARTIAL, grown, STORAGE, Category::Scratch)?,
             );
             self.pool.release_later(old, Category::Scratch);
-            self.bind_groups.clear();
+            self.work.bind_groups.clear();
         }
         Ok(())
     }

@@ -1,0 +1,234 @@
+//! The kernels every part of a model records through: norms, products (one token: `matvec`; a chunk:
+//! `matmul`), each over every part of a split matrix. A mixer or feed-forward records its kernels with an
+//! [`Ops`] (the model's spec and the device's workgroup limit), so it needs nothing else of the model.
+
+use super::forward::u;
+use super::prefill::Product;
+use super::recorder::Recorder;
+use super::weights::{GpuMatrix, GpuNorm};
+use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
+use crate::kernels::matvec::{MatvecMode, MatvecParams};
+use crate::kernels::params::NormParams;
+use crate::Kernel;
+use archrace_model::{ModelSpec, Norm};
+
+/// What recording a model's kernels needs besides the buffers.
+#[derive(Clone, Copy)]
+pub(super) struct Ops<'a> {
+    /// The model.
+    pub spec: &'a ModelSpec,
+    /// The device's limit of workgroups per dimension (larger grids spill into y).
+    pub max_groups: u32,
+}
+
+impl Ops<'_> {
+    /// The model's norm of one row of `len` values, `x[x_off..]` into `y[y_off..]`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn norm(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        x: &wgpu::Buffer,
+        x_off: usize,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        len: usize,
+    ) {
+        self.norm_dispatch(rec, n, (x, x_off), (y, y_off), len, 1);
+    }
+
+    /// [`Self::norm`] of `rows` packed rows of `len` values (a prefill chunk's tokens).
+    pub(super) fn norm_rows(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        len: usize,
+        rows: usize,
+    ) {
+        self.norm_dispatch(rec, n, (x, 0), (y, 0), len, rows);
+    }
+
+    fn norm_dispatch(
+        &self,
+        rec: &mut Recorder,
+        n: &GpuNorm,
+        (x, x_off): (&wgpu::Buffer, usize),
+        (y, y_off): (&wgpu::Buffer, usize),
+        len: usize,
+        rows: usize,
+    ) {
+        let (kind, eps) = match self.spec.norm {
+            Norm::Rms { eps } => (0, eps),
+            Norm::Layer { eps } => (1, eps),
+        };
+        let bias = n.bias.as_ref().unwrap_or(&n.weight);
+        let params = NormParams {
+            n: u(len),
+            rows: u(rows),
+            in_off: u(x_off),
+            out_off: u(y_off),
+            kind,
+            eps,
+            in_stride: u(len),
+            out_stride: u(len),
+            ..Default::default()
+        };
+        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
+    }
+
+    /// Jamba's RMS norms of the dt `(R)`, B `(N)` and C `(N)` fields of `t` x-projection rows `(T, R + 2N)`,
+    /// each field with its own weights (`norms`, laid out as a row), from `x` into `y`: one dispatch.
+    pub(super) fn dt_b_c_norms(
+        &self,
+        rec: &mut Recorder,
+        norms: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        (r, n): (usize, usize),
+        t: usize,
+    ) {
+        let eps = self.spec.norm.eps();
+        let row = r + 2 * n;
+        let params = NormParams {
+            n: u(r),
+            rows: u(t),
+            eps,
+            in_stride: u(row),
+            out_stride: u(row),
+            n1: u(n),
+            n2: u(n),
+            ..Default::default()
+        };
+        rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, norms), (3, norms), (4, y)], [u(t), 3, 1]);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        mode: MatvecMode,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        self.matvec_from(rec, m, x, 0, y, y_off, mode, moe, route);
+    }
+
+    /// [`Self::matvec`] reading x from `x[x_off..]` (`x_off` a multiple of 4).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_from(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        x: &wgpu::Buffer,
+        x_off: usize,
+        y: &wgpu::Buffer,
+        y_off: usize,
+        mode: MatvecMode,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        self.matvec_dispatch(rec, m, (x, x_off), (y, y_off), mode, 0, moe, route);
+    }
+
+    /// `y = SiLU(gate x) * (up x)` in one dispatch, `up`'s rows `pair` bytes after `gate`'s in its buffer
+    /// ([`GpuMatrix::followed_by`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_paired(
+        &self,
+        rec: &mut Recorder,
+        gate: &GpuMatrix,
+        pair: usize,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        self.matvec_dispatch(rec, gate, (x, 0), (y, 0), MatvecMode::Swiglu, pair, moe, route);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_dispatch(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        (x, x_off): (&wgpu::Buffer, usize),
+        (y, y_off): (&wgpu::Buffer, usize),
+        mode: MatvecMode,
+        pair_bytes: usize,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
+        let row_bytes = m.row_bytes();
+        for part in &m.parts {
+            // A MoE part holds whole experts; a plain part, some of the rows.
+            let rows = if moe.is_some() { m.rows } else { part.rows };
+            let mut p = MatvecParams::new(m.ty, rows, m.cols, self.max_groups);
+            p.w_base = u(part.base);
+            p.x_off = u(x_off / 4);
+            p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
+            p.mode = mode as u32;
+            p.pair_bytes = u(pair_bytes);
+            if let Some((slot, top_k)) = moe {
+                p.slot = slot;
+                p.top_k = top_k;
+                p.expert_bytes = u(row_bytes * m.rows);
+                p.expert_first = u(part.first_row / m.rows);
+                p.expert_count = u(part.rows / m.rows);
+            }
+            let (gx, gy) = p.workgroups(self.max_groups);
+            // MoE gate/up: every chosen expert in one dispatch, one per z.
+            let gz = match (mode, moe) {
+                (MatvecMode::Swiglu, Some((_, top_k))) => top_k,
+                _ => 1,
+            };
+            let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
+            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, gz]);
+        }
+    }
+
+    /// `Y = X W^T` (or `Y +=`) over `t` tokens, one dispatch per part of `m`; with `list`, over the tokens
+    /// a MoE expert's list names (see [`TokenList`]), `(mode, expert, experts, lists buffer)`.
+    pub(super) fn matmul(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
+        t: usize,
+        p: Product<'_>,
+        list: Option<(TokenList, usize, usize, &wgpu::Buffer)>,
+    ) {
+        debug_assert!(p.x_off.is_multiple_of(4) && p.x_stride.is_multiple_of(4), "X rows start at whole vec4s");
+        let row_bytes = m.row_bytes();
+        for part in &m.parts {
+            let mut params = MatmulParams {
+                rows: u(part.rows),
+                cols: u(m.cols),
+                n_tokens: u(t),
+                row_bytes: u(row_bytes),
+                w_base: u(part.base),
+                x_off: u(p.x_off / 4),
+                x_stride: u(p.x_stride / 4),
+                y_off: u(p.y_off + part.first_row),
+                y_stride: u(p.y_stride),
+                mode: u(p.add as usize),
+                ..Default::default()
+            };
+            let route = match list {
+                Some((mode, expert, experts, lists)) => {
+                    (params.count_at, params.ids_at, params.weights_at) = list_offsets(expert, experts, t);
+                    params.list = mode as u32;
+                    lists
+                }
+                None => &part.buf,
+            };
+            let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
+            rec.dispatch(Kernel::Matmul(m.ty), &params, &buffers, workgroups(part.rows, t));
+        }
+    }
+}
