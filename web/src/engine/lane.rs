@@ -42,8 +42,10 @@ pub enum Task {
     /// Nothing.
     Idle,
     /// Feeding tokens (the prompt, or filler text up to a context length); the last one is sampled and
-    /// then `then` runs.
-    Feed { tokens: VecDeque<u32>, total: usize, then: Box<Task> },
+    /// then `then` runs. `unread` more tokens of the filler follow `tokens`: they are tokenized a batch
+    /// at a time as the feed reaches them, so a long extension never tokenizes the whole text in one turn
+    /// of the page's event loop.
+    Feed { tokens: VecDeque<u32>, unread: usize, total: usize, then: Box<Task> },
     /// Generating `left` more tokens, streaming their text.
     Generate { left: usize },
     /// Timing `left` more decode steps at this context, for a chart point.
@@ -216,7 +218,7 @@ impl Lane {
         } else {
             Task::Idle
         });
-        self.task = Task::Feed { tokens: prompt.into(), total, then };
+        self.task = Task::Feed { tokens: prompt.into(), unread: 0, total, then };
         Ok(())
     }
 
@@ -230,15 +232,25 @@ impl Lane {
         if self.filler.as_ref().is_none_or(|f| f.text() != &**text) {
             self.filler = Some(Filler::new(text.clone()));
         }
-        let filler = self.filler.as_mut().expect("set above");
-        let tokens: VecDeque<u32> = filler.take(&self.tokenizer, self.filler_at, n).into();
-        if tokens.is_empty() {
+        // The first batch now (a tokenizer that makes no tokens of the text gives nothing to fill), the
+        // rest as the feed reaches it.
+        let first = self.take_filler(n.min(GPU_FILL_BATCH));
+        if first.is_empty() {
             return;
         }
-        self.filler_at += n;
-        self.task = Task::Feed { tokens, total: n, then: Box::new(Task::Measure { left: MEASURE_STEPS }) };
+        let unread = n - first.len();
+        self.task =
+            Task::Feed { tokens: first, unread, total: n, then: Box::new(Task::Measure { left: MEASURE_STEPS }) };
         self.times.clear();
         (self.fill_tokens, self.fill_ms) = (0, 0.0);
+    }
+
+    /// The next `n` tokens of the filler (fewer only when its tokenizer makes none of the text).
+    fn take_filler(&mut self, n: usize) -> VecDeque<u32> {
+        let Some(filler) = self.filler.as_mut() else { return VecDeque::new() };
+        let tokens = filler.take(&self.tokenizer, self.filler_at, n);
+        self.filler_at += tokens.len();
+        tokens.into()
     }
 
     /// Stops the current task (the context stays).
@@ -253,21 +265,26 @@ impl Lane {
     pub async fn slice(&mut self, gpu: Option<&GpuContext>, emit: &dyn Fn(Event)) -> Result<(), Halt> {
         match std::mem::replace(&mut self.task, Task::Idle) {
             Task::Idle | Task::Stopped => {}
-            Task::Feed { mut tokens, total, then } => {
+            Task::Feed { mut tokens, mut unread, total, then } => {
                 // A CPU lane feeds up to its budget, then the check below stops it where it is full.
                 let batch = match self.runner {
                     Runner::Gpu { .. } => GPU_FILL_BATCH,
                     Runner::Cpu { .. } => CPU_FILL_BATCH,
                 };
+                if tokens.len() < batch && unread > 0 {
+                    let more = self.take_filler(unread.min(batch - tokens.len()));
+                    unread = if more.is_empty() { 0 } else { unread - more.len() };
+                    tokens.extend(more);
+                }
                 let n = tokens.len().min(batch).min(self.cpu_room().unwrap_or(usize::MAX).max(1));
                 self.check_budget(n)?;
-                if tokens.len() == total {
+                if tokens.len() + unread == total {
                     // The bar shows from the start: one GPU chunk can take seconds on a software adapter.
                     let what = "filling the context".to_string();
                     emit(Event::Progress { lane: self.id, what, done: 0, total: Some(total as u64) });
                 }
                 let batch: Vec<u32> = tokens.drain(..n).collect();
-                let last_of_all = tokens.is_empty();
+                let last_of_all = tokens.is_empty() && unread == 0;
                 // The batch's last token is sampled: that synchronises with the GPU (fair turns, and the
                 // progress is real), and after the last batch it is the first generated token. The slice
                 // is timed alone (no other lane's work is queued meanwhile), so the fill rate is this
@@ -284,7 +301,7 @@ impl Lane {
                         "filling the context: {:.0} tokens/s",
                         race::tokens_per_s(self.fill_tokens, self.fill_ms)
                     ),
-                    done: (total - tokens.len()) as u64,
+                    done: (total - tokens.len() - unread) as u64,
                     total: Some(total as u64),
                 });
                 if last_of_all {
@@ -294,7 +311,7 @@ impl Lane {
                     self.emit_memory(emit);
                     self.task = *then;
                 } else {
-                    self.task = Task::Feed { tokens, total, then };
+                    self.task = Task::Feed { tokens, unread, total, then };
                 }
             }
             Task::Generate { left } => {
