@@ -14,6 +14,8 @@ before(async () => {
   site = await serveDist({
     pages: {
       '/blank.html': '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body></body></html>',
+      '/stop.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"><script type="module" src="archrace.js"></script></head><body>
+        <archrace-race models="llama" context="1024,4096" tokens="200"></archrace-race></body></html>`,
       '/two-races.html': `<!DOCTYPE html><html><head><link rel="icon" href="data:,"><script type="module" src="archrace.js"></script></head><body>
         <archrace-race id="a" models="llama" context="" tokens="6"></archrace-race>
         <archrace-race id="b" models="mamba" context="" tokens="6"></archrace-race></body></html>`,
@@ -281,6 +283,32 @@ test('the memory chart adds measured points on Measure', { timeout: SLOW }, asyn
     // Generation's point and one per context step (256, 1K) for each model.
     assert.ok((await page.locator('archrace-memory-chart [data-testid=chart-point]').count()) >= calculated + 2 * 3);
     assert.equal(await chart.getAttribute('data-state'), 'done');
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('a running race stops on Stop and runs again', { timeout: SLOW }, async () => {
+  const { page, errors, close } = await launch({ webgpu: true });
+  try {
+    await page.goto(`${site.url}stop.html`);
+    const state = () => page.locator('archrace-race [data-testid=race-widget]').getAttribute('data-state');
+    await page.locator('archrace-race [data-testid=run]').click();
+    await page.locator('archrace-race [data-testid=lane-text]').filter({ hasText: /\S/ }).waitFor({ timeout: 120_000 });
+    assert.equal(await state(), 'running');
+    await page.locator('archrace-race [data-testid=stop]').click();
+    await page.waitForFunction(
+      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'stopped',
+      null,
+      { timeout: 60_000, polling: 200 },
+    );
+    // Stopped while generating: no context step was filled, so no chart point past the generation's.
+    const contexts = await page
+      .locator('archrace-race [data-testid=chart-latency] [data-testid=chart-point] title')
+      .allTextContents();
+    assert.ok(contexts.every((t) => !/ (1024|4096) tokens/.test(t)), contexts.join(' | '));
+    assert.equal(await page.locator('archrace-race [data-testid=run]').isEnabled(), true);
     assert.deepEqual(errors, []);
   } finally {
     await close();

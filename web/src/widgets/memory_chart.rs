@@ -133,6 +133,7 @@ pub fn MemoryChart(
                     RaceStatus::Loading => "Loading the models onto your GPU…".into(),
                     RaceStatus::Running(what) => format!("Measuring: {what}…"),
                     RaceStatus::Done => "Measured points added.".into(),
+                    RaceStatus::Stopped => "Stopped.".into(),
                     RaceStatus::Failed(why) => why,
                 }}</span>
             </div>

@@ -25,6 +25,8 @@ pub enum RaceStatus {
     Running(String),
     /// Finished.
     Done,
+    /// Stopped by the reader.
+    Stopped,
     /// Could not run (no WebGPU, a lost device, no model loaded).
     Failed(String),
 }
@@ -38,6 +40,7 @@ impl RaceStatus {
             RaceStatus::Loading => "loading",
             RaceStatus::Running(_) => "running",
             RaceStatus::Done => "done",
+            RaceStatus::Stopped => "stopped",
             RaceStatus::Failed(_) => "failed",
         }
     }
@@ -56,6 +59,8 @@ pub struct RaceRig {
     pub settings: RwSignal<RaceSettings>,
     /// Where the race is.
     pub status: RwSignal<RaceStatus>,
+    /// The reader asked to stop: the run ends after the lanes' current slices.
+    pub stop_asked: RwSignal<bool>,
 }
 
 /// Polls `done` every 50 ms until it holds.
@@ -80,6 +85,7 @@ impl RaceRig {
             },
             settings: RwSignal::new(RaceSettings { lanes: sources, run, gpu_budget: None }),
             status: RwSignal::new(RaceStatus::Idle),
+            stop_asked: RwSignal::new(false),
         }
     }
 
@@ -104,6 +110,7 @@ impl RaceRig {
     /// Waits for the device, loads the models (the first time), generates, then extends the context to
     /// each of `contexts` in turn, holding the page's device throughout.
     pub async fn run(self, contexts: Vec<u64>) {
+        self.stop_asked.set(false);
         self.status.set(RaceStatus::Waiting);
         let _turn = take_turn().await;
         self.status.set(RaceStatus::Loading);
@@ -137,7 +144,7 @@ impl RaceRig {
             }
         }
         for context in contexts {
-            if self.run.device_lost.with_untracked(Option::is_some) {
+            if self.run.device_lost.with_untracked(Option::is_some) || self.stop_asked.get_untracked() {
                 break;
             }
             self.status.set(RaceStatus::Running(format!("filling the context to {}", fmt_tokens(context as f64))));
@@ -155,7 +162,15 @@ impl RaceRig {
                 .status
                 .set(RaceStatus::Failed(format!("the GPU device was lost: {why}. Run again for a new one.")));
         }
-        self.status.set(RaceStatus::Done);
+        self.status.set(if self.stop_asked.get_untracked() { RaceStatus::Stopped } else { RaceStatus::Done });
+    }
+
+    /// Stops the race after the lanes' current slices (the models stay loaded; Run starts again).
+    pub fn stop(&self) {
+        self.stop_asked.set(true);
+        if let Some(engine) = self.engine.get_untracked() {
+            engine.send(Command::Stop);
+        }
     }
 }
 
@@ -233,8 +248,11 @@ pub fn RaceWidget(
                     RaceStatus::Loading => "Loading the models onto your GPU…".into(),
                     RaceStatus::Running(what) => format!("Racing: {what}…"),
                     RaceStatus::Done => "Done.".into(),
+                    RaceStatus::Stopped => "Stopped.".into(),
                     RaceStatus::Failed(why) => why,
                 }}</span>
+                <button data-testid="stop" on:click=move |_| rig.stop()
+                    disabled=move || !matches!(status.get(), RaceStatus::Running(_))>"Stop"</button>
                 <a href=playground target="_blank" rel="noopener" data-testid="open-playground">"Open in playground"</a>
             </div>
             {errors.into_iter().map(|e| view! { <p class="error" role="alert" data-testid="widget-error">{e}</p> }).collect_view()}
