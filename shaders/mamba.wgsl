@@ -3,7 +3,10 @@
 // `mamba_conv`: causal depthwise conv over the last d_conv inputs, then SiLU; shifts the conv window.
 // `mamba_scan`: Delta = softplus(dt + dt_bias); h = exp(Delta A) h + Delta B x (eq. 2a with ZOH, eq. 4);
 // y = (C . h + D x) * SiLU(z) (eq. 2b, gated).
-// CPU twin: archrace_cpu::model::mixers::mamba.
+// `mamba_scan_dt`: the same scan with the dt projection in front, dt = W_dt dt_low (eq. 2a's Delta before
+// the softplus; W_dt f32 rows (Di, R) in the `dt` binding, dt_low the first R values of each dbc row), so a
+// decode step needs no dt_proj dispatch.
+// CPU twins: archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, mamba_scan_dt}.
 
 struct Params {
     d_inner: u32, // Di
@@ -13,6 +16,7 @@ struct Params {
     c_off: u32,   // C's offset in dbc
     n_tokens: u32,   // T (0 is taken as 1)
     dbc_stride: u32, // values from one token's dt, B, C row to the next
+    dt_rank: u32,    // R (mamba_scan_dt)
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -20,7 +24,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> consts: array<f32>;          // conv w (Di, K), conv b (Di), dt_bias (Di), D (Di), A (Di, N)
 @group(0) @binding(3) var<storage, read_write> conv_state: array<f32>; // (K - 1, Di)
 @group(0) @binding(4) var<storage, read_write> xc: array<f32>;         // (T, Di): conv output
-@group(0) @binding(5) var<storage, read> dt: array<f32>;              // (T, Di): dt_proj output
+@group(0) @binding(5) var<storage, read> dt: array<f32>;              // (T, Di): dt_proj output; mamba_scan_dt: W_dt (Di, R)
 @group(0) @binding(6) var<storage, read> dbc: array<f32>;             // (T, dbc_stride): B at b_off, C at c_off, (N) each
 @group(0) @binding(7) var<storage, read_write> ssm: array<f32>;       // (Di, N)
 @group(0) @binding(8) var<storage, read_write> y: array<f32>;         // (T, Di)
@@ -62,26 +66,48 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// One token's scan step for channel c, with dt_proj's output for it (before the bias).
+fn scan_step(c: u32, t: u32, dt_c: f32) {
+    let di = p.d_inner;
+    let n = p.d_state;
+    let base = di * p.d_conv + di; // after conv w and conv b
+    let delta = softplus(dt_c + consts[base + c]);
+    let x = xc[t * di + c];
+    let row = t * p.dbc_stride;
+    var acc = 0.0;
+    for (var s = 0u; s < n; s++) {
+        let a = consts[base + 2u * di + c * n + s];
+        let h = ssm[c * n + s] * exp(delta * a) + dbc[row + p.b_off + s] * (x * delta);
+        ssm[c * n + s] = h;
+        acc += h * dbc[row + p.c_off + s];
+    }
+    y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
+}
+
 @compute @workgroup_size(64)
 fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if c >= p.d_inner {
         return;
     }
-    let di = p.d_inner;
-    let n = p.d_state;
-    let base = di * p.d_conv + di; // after conv w and conv b
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        let delta = softplus(dt[t * di + c] + consts[base + c]);
-        let x = xc[t * di + c];
-        let row = t * p.dbc_stride;
-        var acc = 0.0;
-        for (var s = 0u; s < n; s++) {
-            let a = consts[base + 2u * di + c * n + s];
-            let h = ssm[c * n + s] * exp(delta * a) + dbc[row + p.b_off + s] * (x * delta);
-            ssm[c * n + s] = h;
-            acc += h * dbc[row + p.c_off + s];
+        scan_step(c, t, dt[t * p.d_inner + c]);
+    }
+}
+
+@compute @workgroup_size(64)
+fn mamba_scan_dt(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= p.d_inner {
+        return;
+    }
+    let r = p.dt_rank;
+    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+        let row = t * p.dbc_stride; // dt_low: the row's first R values
+        var dt_c = 0.0;
+        for (var j = 0u; j < r; j++) {
+            dt_c += dt[c * r + j] * dbc[row + j];
         }
-        y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
+        scan_step(c, t, dt_c);
     }
 }

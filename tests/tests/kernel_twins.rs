@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use archrace_cpu::ops::attention::attention;
-use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
+use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, mamba_scan_dt, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{gate_up_swiglu, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
@@ -16,6 +16,7 @@ use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
 use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
+use common::rel_err;
 
 mod common;
 
@@ -247,6 +248,26 @@ fn mamba_conv_and_scan_match_their_twins() {
     let got = run(&ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
     check("mamba_scan state", &want_ssm, &got[0], TRANSCENDENTAL);
     check("mamba_scan output", &want_y, &got[1], TRANSCENDENTAL);
+
+    // The dt projection fused in front: W_dt (Di, R) in the dt binding, dt_low the dbc row's first R.
+    let w_dt = rng.vec(di * r, -0.5, 0.5);
+    let mut want_ssm = ssm.clone();
+    let want_y = mamba_scan_dt(&w_dt, &dbc[..r], &inputs, &mut want_ssm);
+    let fused = [di, k, n, r, r + n, 1, r + 2 * n, r].map(|x| x as u32);
+    let args = [
+        (1, Arg::In(bytes(&xz))),
+        (2, Arg::In(bytes(&consts))),
+        (4, Arg::In(bytes(&want_xc))),
+        (5, Arg::In(bytes(&w_dt))),
+        (6, Arg::In(bytes(&dbc))),
+        (7, Arg::InOut(bytes(&ssm))),
+        (8, Arg::Out(di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaScanDt, &fused, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_scan_dt state", &want_ssm, &got[0], TRANSCENDENTAL);
+    check("mamba_scan_dt output", &want_y, &got[1], TRANSCENDENTAL);
+    // Not the plain scan of a dt that was never projected.
+    assert!(rel_err(&want_y, &mamba_scan(&inputs, &mut ssm.clone())) > 1e-2);
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub enum Kernel {
     MambaConv,
     /// Mamba's selective-scan step (`mamba.wgsl`).
     MambaScan,
+    /// Mamba's dt projection (f32 weights) and selective-scan step in one dispatch (`mamba.wgsl`).
+    MambaScanDt,
     /// `SiLU(gate) * up` (`swiglu.wgsl`).
     Swiglu,
     /// MoE router: softmax and top-k (`moe_route.wgsl`).
@@ -78,7 +80,7 @@ const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 21] = [
+const FIXED: [Kernel; 22] = [
     Kernel::Norm,
     Kernel::RopeKv,
     Kernel::AttnPartial,
@@ -86,6 +88,7 @@ const FIXED: [Kernel; 21] = [
     Kernel::AttnPrefill,
     Kernel::MambaConv,
     Kernel::MambaScan,
+    Kernel::MambaScanDt,
     Kernel::Swiglu,
     Kernel::MoeRoute,
     Kernel::MoeLists,
@@ -160,6 +163,7 @@ impl Kernel {
             Kernel::AttnPrefill => "attn_prefill",
             Kernel::MambaConv => "mamba_conv",
             Kernel::MambaScan => "mamba_scan",
+            Kernel::MambaScanDt => "mamba_scan_dt",
             Kernel::Swiglu => "swiglu",
             Kernel::MoeRoute => "moe_route",
             Kernel::MoeLists => "moe_lists",
@@ -190,7 +194,7 @@ impl Kernel {
             }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
             Kernel::MoeLists => "moe_route".into(),
-            Kernel::MambaConv | Kernel::MambaScan => "mamba".into(),
+            Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => "mamba".into(),
             Kernel::Argmax => "sample".into(),
             Kernel::Copy | Kernel::Noop => "bench".into(),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => "wkv".into(),
@@ -222,7 +226,7 @@ impl Kernel {
             Kernel::Norm => shader!("norm.wgsl"),
             Kernel::RopeKv => shader!("rope_kv.wgsl"),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
-            Kernel::MambaConv | Kernel::MambaScan => shader!("mamba.wgsl"),
+            Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
             Kernel::MoeRoute | Kernel::MoeLists => shader!("moe_route.wgsl"),
             Kernel::Argmax => shader!("sample.wgsl"),

@@ -25,6 +25,7 @@ pub fn mamba_conv(x: &[f32], conv_w: &[f32], conv_b: &[f32], conv_state: &mut [f
 }
 
 /// The inputs of one selective-scan step, all `(Di)` unless noted.
+#[derive(Clone, Copy)]
 pub struct ScanInputs<'a> {
     /// dt_proj output, before the bias.
     pub dt: &'a [f32],
@@ -62,4 +63,14 @@ pub fn mamba_scan(s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
         y[ch] = (acc + x * s.d[ch]) * silu(s.z[ch]);
     }
     y
+}
+
+/// `mamba_scan` with the dt projection in front (the twin of `mamba_scan_dt`): `dt = W_dt dt_low`, `W_dt`
+/// f32 rows `(Di, R)` and `dt_low (R)`, summed in order as the kernel does; then the scan with `s`'s other
+/// inputs (its `dt` is not read).
+pub fn mamba_scan_dt(w_dt: &[f32], dt_low: &[f32], s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
+    let r = dt_low.len();
+    let dt: Vec<f32> =
+        w_dt.chunks(r.max(1)).map(|row| row.iter().zip(dt_low).fold(0.0, |acc, (w, x)| acc + w * x)).collect();
+    mamba_scan(&ScanInputs { dt: &dt, ..*s }, ssm)
 }

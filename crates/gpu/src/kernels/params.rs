@@ -110,7 +110,7 @@ kernel_params! {
 }
 
 kernel_params! {
-    /// `mamba_conv` and `mamba_scan` (`shaders/mamba.wgsl`).
+    /// `mamba_conv`, `mamba_scan` and `mamba_scan_dt` (`shaders/mamba.wgsl`).
     pub struct MambaParams {
         /// `Di`.
         d_inner: u32,
@@ -126,6 +126,8 @@ kernel_params! {
         n_tokens: u32,
         /// Values from one token's dt/B/C row to the next.
         dbc_stride: u32,
+        /// `R`, the dt projection's input width (`mamba_scan_dt`).
+        dt_rank: u32,
     }
 }
 
@@ -301,7 +303,7 @@ impl Kernel {
             Kernel::Norm => of::<NormParams>(),
             Kernel::RopeKv => of::<RopeKvParams>(),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => of::<AttnParams>(),
-            Kernel::MambaConv | Kernel::MambaScan => of::<MambaParams>(),
+            Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => of::<MambaParams>(),
             Kernel::Swiglu => of::<SwigluParams>(),
             Kernel::MoeRoute | Kernel::MoeLists => of::<MoeParams>(),
             Kernel::Argmax => of::<ArgmaxParams>(),

@@ -13,6 +13,7 @@ use crate::kernels::matmul::TokenList;
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
 use crate::Kernel;
+use archrace_gguf::GgmlType;
 use archrace_model::{KvType, MambaSpec};
 
 /// `t` tokens' q, k and v in `qkv` `(T, (H + 2 H_kv) D)` made ready for attention in one dispatch
@@ -58,6 +59,7 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
         c_off: u(r + n),
         n_tokens: u(t),
         dbc_stride: u(r + 2 * n),
+        dt_rank: u(r),
     }
 }
 
@@ -158,9 +160,9 @@ impl AttentionGpu {
 }
 
 impl MambaGpu {
-    /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z, causal
-    /// conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection, scan step, output
-    /// projection.
+    /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z with the
+    /// causal conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step
+    /// (one dispatch when the dt projection is f32), output projection.
     pub(super) fn record(
         &self,
         ops: &Ops<'_>,
@@ -182,11 +184,19 @@ impl MambaGpu {
             }
             None => &sc.xdbc,
         };
-        ops.matvec(rec, &self.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
+        // An f32 dt projection in one buffer is read by the scan itself (mamba_scan_dt): one dispatch
+        // fewer. Otherwise its product (any encoding, any split) goes first.
+        let (scan, dt) = match self.dt_proj.parts.as_slice() {
+            [whole] if self.dt_proj.ty == GgmlType::F32 && whole.base == 0 => (Kernel::MambaScanDt, &whole.buf),
+            _ => {
+                ops.matvec(rec, &self.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
+                (Kernel::MambaScan, &sc.dt)
+            }
+        };
         rec.dispatch(
-            Kernel::MambaScan,
+            scan,
             &params,
-            &[(1, &sc.xz), (2, &self.consts), (4, &sc.xc), (5, &sc.dt), (6, dbc), (7, ssm), (8, &sc.y)],
+            &[(1, &sc.xz), (2, &self.consts), (4, &sc.xc), (5, dt), (6, dbc), (7, ssm), (8, &sc.y)],
             groups,
         );
         ops.matvec(rec, &self.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
