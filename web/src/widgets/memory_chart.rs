@@ -117,11 +117,13 @@ pub fn MemoryChart(
         <section class="widget memory card" aria-label="Memory by context" data-testid="memory-chart" data-state=move || status.get().key()>
             {errors.into_iter().map(|e| view! { <p class="error" role="alert" data-testid="widget-error">{e}</p> }).collect_view()}
             <LineChart title="Memory against context" y_label="MiB: weights + KV cache (f16) + state + scratch" testid="chart-memory-widget" data=analytic/>
-            <table class="calc-table">
-                <caption>{format!("By category at {} tokens", fmt_tokens(max as f64))}</caption>
-                <thead><tr><th scope="col">"Model"</th><th scope="col">"Weights"</th><th scope="col">"KV cache"</th><th scope="col">"State"</th><th scope="col">"Scratch"</th></tr></thead>
-                <tbody>{table}</tbody>
-            </table>
+            <div class="table-scroll">
+                <table class="calc-table">
+                    <caption>{format!("By category at {} tokens", fmt_tokens(max as f64))}</caption>
+                    <thead><tr><th scope="col">"Model"</th><th scope="col">"Weights"</th><th scope="col">"KV cache"</th><th scope="col">"State"</th><th scope="col">"Scratch"</th></tr></thead>
+                    <tbody>{table}</tbody>
+                </table>
+            </div>
             <div class="widget-bar">
                 <button data-testid="measure" on:click=measure
                     disabled=move || matches!(status.get(), RaceStatus::Waiting | RaceStatus::Loading | RaceStatus::Running(_))>
