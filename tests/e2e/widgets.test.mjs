@@ -29,6 +29,11 @@ after(async () => {
 /** Whole-file downloads of models so far (range requests for headers are not downloads). */
 const modelDownloads = () => [...site.hits].filter(([p]) => MODELS.test(p)).reduce((n, [, c]) => n + c, 0);
 
+/** Waits until the widget element `selector` (shadow roots pierced) has `data-state` `state`. */
+async function waitForState(page, selector, state, timeout) {
+  await page.locator(`${selector}[data-state=${state}]`).waitFor({ timeout });
+}
+
 /** Counts GPUAdapter.requestDevice calls in `window.__archraceDevices`. */
 const COUNT_DEVICES = () => {
   window.__archraceDevices = 0;
@@ -71,11 +76,7 @@ test('the showcase renders every widget, runs its race, and leaves the URL alone
     const race = page.locator('archrace-race [data-testid=race-widget]');
     assert.equal(await race.getAttribute('data-state'), 'idle');
     await page.locator('archrace-race [data-testid=run]').click();
-    await page.waitForFunction(
-      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'done',
-      null,
-      { timeout: 2 * SLOW - 60_000, polling: 500 },
-    );
+    await waitForState(page, 'archrace-race [data-testid=race-widget]', 'done', 2 * SLOW - 60_000);
     const texts = await page.locator('archrace-race [data-testid=lane-text]').allTextContents();
     assert.equal(texts.length, 4);
     assert.ok(texts.every((t) => t.length > 0), JSON.stringify(texts));
@@ -166,11 +167,7 @@ test('without WebGPU the race says so inside itself; the calculator and the char
     await page.locator('archrace-kv-calculator [data-testid=table1-row]').first().waitFor({ timeout: 60_000 });
     await page.locator('archrace-memory-chart [data-testid=memory-row]').nth(3).waitFor({ timeout: 60_000 });
     await page.locator('archrace-race [data-testid=run]').click();
-    await page.waitForFunction(
-      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'failed',
-      null,
-      { timeout: 60_000, polling: 200 },
-    );
+    await waitForState(page, 'archrace-race [data-testid=race-widget]', 'failed', 60_000);
     assert.match(await page.locator('archrace-race [data-testid=race-status]').textContent(), /No WebGPU here/);
     assert.equal(await page.locator('body > article > h1').textContent(), 'What the architectures trade');
     assert.deepEqual(errors, []);
@@ -275,11 +272,7 @@ test('the memory chart adds measured points on Measure', { timeout: SLOW }, asyn
     const calculated = await page.locator('archrace-memory-chart [data-testid=chart-point]').count();
     assert.equal(calculated, 2 * 5, 'two models at 64..1024');
     await page.locator('archrace-memory-chart [data-testid=measure]').click();
-    await page.waitForFunction(
-      () => document.querySelector('archrace-memory-chart').shadowRoot.querySelector('[data-testid=memory-chart]').dataset.state === 'done',
-      null,
-      { timeout: SLOW - 30_000, polling: 500 },
-    );
+    await waitForState(page, 'archrace-memory-chart [data-testid=memory-chart]', 'done', SLOW - 30_000);
     const legend = await page.locator('archrace-memory-chart .legend li').allTextContents();
     assert.equal(legend.filter((l) => l.endsWith('measured')).length, 2, legend.join(' | '));
     // Generation's point and one per context step (256, 1K) for each model.
@@ -300,11 +293,7 @@ test('a running race stops on Stop and runs again', { timeout: SLOW }, async () 
     await page.locator('archrace-race [data-testid=lane-text]').filter({ hasText: /\S/ }).waitFor({ timeout: 120_000 });
     assert.equal(await state(), 'running');
     await page.locator('archrace-race [data-testid=stop]').click();
-    await page.waitForFunction(
-      () => document.querySelector('archrace-race').shadowRoot.querySelector('[data-testid=race-widget]').dataset.state === 'stopped',
-      null,
-      { timeout: 60_000, polling: 200 },
-    );
+    await waitForState(page, 'archrace-race [data-testid=race-widget]', 'stopped', 60_000);
     // Stopped while generating: no context step was filled, so no chart point past the generation's.
     const contexts = await page
       .locator('archrace-race [data-testid=chart-latency] [data-testid=chart-point] title')

@@ -13,6 +13,13 @@ pub struct Bundled {
     pub label: &'static str,
 }
 
+impl Bundled {
+    /// Where the site serves it (beside the page, or beside the widget script).
+    pub fn url(&self) -> String {
+        crate::assets::asset_url(&format!("public/models/{}", self.file))
+    }
+}
+
 /// The default race, one lane per architecture, in order.
 pub const DEFAULT_RACE: [Bundled; 4] = [
     Bundled { id: "llama", file: "llama-q8_0.gguf", label: "Transformer (llama) 2.2M, Q8_0" },

@@ -267,7 +267,7 @@ impl Engine {
         self.forget(lane);
         let (url, name, cache) = match &source {
             ModelSource::Bundled(id) => match models::bundled(id) {
-                Some(b) => (crate::assets::asset_url(&format!("public/models/{}", b.file)), b.file.to_string(), false),
+                Some(b) => (b.url(), b.file.to_string(), false),
                 None => {
                     (self.emit)(Event::Error { lane, message: format!("there is no bundled model called {id:?}") });
                     return;

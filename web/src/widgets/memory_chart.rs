@@ -4,7 +4,7 @@
 
 use super::model_header::{model_header, ModelHeader};
 use super::race::{RaceRig, RaceStatus};
-use super::{parse_counts, parse_models, WidgetOptions};
+use super::{models_and_errors, parse_counts, WidgetOptions};
 use crate::chart::{fmt_bytes, fmt_tokens};
 use crate::components::{LineChart, Series};
 use crate::url_state::RaceSettings;
@@ -38,9 +38,7 @@ pub fn MemoryChart(
         .as_deref()
         .and_then(|m| parse_counts(m, 1 << 40).first().copied())
         .unwrap_or(MAX_CONTEXT as u64);
-    let parsed = parse_models(options.models.as_deref().unwrap_or("llama,mamba,rwkv7,jamba"));
-    let errors: Vec<String> = parsed.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
-    let sources: Vec<_> = parsed.into_iter().filter_map(Result::ok).collect();
+    let (sources, errors) = models_and_errors(options.models.as_deref().unwrap_or("llama,mamba,rwkv7,jamba"));
     let headers = RwSignal::new(vec![None::<Result<ModelHeader, String>>; sources.len()]);
     for (i, source) in sources.iter().cloned().enumerate() {
         leptos::task::spawn_local(async move {

@@ -100,6 +100,18 @@ pub fn parse_models(list: &str) -> Vec<Result<ModelSource, String>> {
         .collect()
 }
 
+/// [`parse_models`] split into the sources to load and the errors to show.
+pub fn models_and_errors(list: &str) -> (Vec<ModelSource>, Vec<String>) {
+    let (mut sources, mut errors) = (Vec::new(), Vec::new());
+    for item in parse_models(list) {
+        match item {
+            Ok(source) => sources.push(source),
+            Err(e) => errors.push(e),
+        }
+    }
+    (sources, errors)
+}
+
 /// Positive integers from a comma-separated list, in order, each at most `max`.
 pub fn parse_counts(list: &str, max: u64) -> Vec<u64> {
     list.split(',').filter_map(|c| c.trim().parse::<u64>().ok()).filter(|&c| (1..=max).contains(&c)).collect()

@@ -26,7 +26,7 @@ pub struct ModelHeader {
 pub fn source_url(source: &ModelSource) -> Result<String, String> {
     match source {
         ModelSource::Bundled(id) => crate::models::bundled(id)
-            .map(|b| crate::assets::asset_url(&format!("public/models/{}", b.file)))
+            .map(|b| b.url())
             .ok_or_else(|| format!("there is no bundled model called {id:?}")),
         ModelSource::Url(url) => Ok(url.clone()),
     }

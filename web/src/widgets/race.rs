@@ -3,7 +3,7 @@
 //! ([`super::shared`]); two races on one page take turns, so each one's figures are its own.
 
 use super::shared::{forget_device, shared_device, take_turn};
-use super::{parse_counts, parse_models, WidgetOptions};
+use super::{models_and_errors, parse_counts, WidgetOptions};
 use crate::chart::{fmt_bytes, fmt_tokens};
 use crate::components::{LayerStrip, RaceCharts};
 use crate::engine::clock::sleep_ms;
@@ -207,9 +207,7 @@ pub fn RaceWidget(
     /// `models`, `context`, `prompt`, `tokens`.
     options: WidgetOptions,
 ) -> impl IntoView {
-    let parsed = parse_models(options.models.as_deref().unwrap_or("llama,mamba"));
-    let errors: Vec<String> = parsed.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
-    let sources: Vec<ModelSource> = parsed.into_iter().filter_map(Result::ok).collect();
+    let (sources, errors) = models_and_errors(options.models.as_deref().unwrap_or("llama,mamba"));
     let mut contexts =
         parse_counts(options.context.as_deref().unwrap_or("256,1024"), archrace_model::race::MAX_CONTEXT as u64);
     // A context only grows: the steps in order, each once.
