@@ -5,7 +5,9 @@
 // y = (C . h + D x) * SiLU(z) (eq. 2b, gated).
 // `mamba_scan_dt`: the same scan with the dt projection in front, dt = W_dt dt_low (eq. 2a's Delta before
 // the softplus; W_dt f32 rows (Di, R) in the `dt` binding, dt_low the first R values of each dbc row), so a
-// decode step needs no dt_proj dispatch.
+// decode step needs no dt_proj dispatch. With norm_at > 0 (Jamba, Lieber et al. 2024, section 3) it also
+// RMS-normalises each token's dt_low, B and C itself, each field with its weights (laid out as the row, at
+// consts[norm_at ..]), so a Jamba decode step needs no norm dispatch either.
 // CPU twins: archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, mamba_scan_dt}.
 
 struct Params {
@@ -17,11 +19,13 @@ struct Params {
     n_tokens: u32,   // T (0 is taken as 1)
     dbc_stride: u32, // values from one token's dt, B, C row to the next
     dt_rank: u32,    // R (mamba_scan_dt)
+    norm_at: u32,    // mamba_scan_dt: where the dt, B, C norm weights (R + 2N) start in consts; 0: no norms
+    eps: f32,        // their RMSNorm epsilon
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> xz: array<f32>;              // (T, 2 Di): x, then z
-@group(0) @binding(2) var<storage, read> consts: array<f32>;          // conv w (Di, K), conv b (Di), dt_bias (Di), D (Di), A (Di, N)
+@group(0) @binding(2) var<storage, read> consts: array<f32>;          // conv w (Di, K), conv b (Di), dt_bias (Di), D (Di), A (Di, N)[, dt B C norms (R + 2N)]
 @group(0) @binding(3) var<storage, read_write> conv_state: array<f32>; // (K - 1, Di)
 @group(0) @binding(4) var<storage, read_write> xc: array<f32>;         // (T, Di): conv output
 @group(0) @binding(5) var<storage, read> dt: array<f32>;              // (T, Di): dt_proj output; mamba_scan_dt: W_dt (Di, R)
@@ -66,8 +70,31 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// One token's scan step for channel c, with dt_proj's output for it (before the bias).
-fn scan_step(c: u32, t: u32, dt_c: f32) {
+// The scale of one field of a dbc row (n values from `at`) under mamba_scan_dt's RMSNorm, or 1 without
+// norms: 1 / sqrt(mean(v^2) + eps) (Zhang & Sennrich 2019, eq. 4).
+fn field_scale(at: u32, n: u32) -> f32 {
+    if p.norm_at == 0u {
+        return 1.0;
+    }
+    var sq = 0.0;
+    for (var i = 0u; i < n; i++) {
+        sq += dbc[at + i] * dbc[at + i];
+    }
+    return 1.0 / sqrt(sq / f32(n) + p.eps);
+}
+
+// Value `i` of a dbc row (offset `i` from the row's start `row`) times its field's scale and norm weight
+// (no norms: as read).
+fn dbc_value(row: u32, i: u32, scale: f32) -> f32 {
+    if p.norm_at == 0u {
+        return dbc[row + i];
+    }
+    return dbc[row + i] * scale * consts[p.norm_at + i];
+}
+
+// One token's scan step for channel c, with dt_proj's output for it (before the bias); B and C's field
+// scales (1 when dbc holds them as they are).
+fn scan_step(c: u32, t: u32, dt_c: f32, b_scale: f32, c_scale: f32) {
     let di = p.d_inner;
     let n = p.d_state;
     let base = di * p.d_conv + di; // after conv w and conv b
@@ -77,9 +104,9 @@ fn scan_step(c: u32, t: u32, dt_c: f32) {
     var acc = 0.0;
     for (var s = 0u; s < n; s++) {
         let a = consts[base + 2u * di + c * n + s];
-        let h = ssm[c * n + s] * exp(delta * a) + dbc[row + p.b_off + s] * (x * delta);
+        let h = ssm[c * n + s] * exp(delta * a) + dbc_value(row, p.b_off + s, b_scale) * (x * delta);
         ssm[c * n + s] = h;
-        acc += h * dbc[row + p.c_off + s];
+        acc += h * dbc_value(row, p.c_off + s, c_scale);
     }
     y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
 }
@@ -91,7 +118,7 @@ fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        scan_step(c, t, dt[t * p.d_inner + c]);
+        scan_step(c, t, dt[t * p.d_inner + c], 1.0, 1.0);
     }
 }
 
@@ -102,12 +129,14 @@ fn mamba_scan_dt(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let r = p.dt_rank;
+    let n = p.d_state;
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
         let row = t * p.dbc_stride; // dt_low: the row's first R values
+        let dt_scale = field_scale(row, r);
         var dt_c = 0.0;
         for (var j = 0u; j < r; j++) {
-            dt_c += dt[c * r + j] * dbc[row + j];
+            dt_c += dt[c * r + j] * dbc_value(row, j, dt_scale);
         }
-        scan_step(c, t, dt_c);
+        scan_step(c, t, dt_c, field_scale(row + p.b_off, n), field_scale(row + p.c_off, n));
     }
 }

@@ -22,6 +22,7 @@ struct Params {
     out_stride: u32,
     n1: u32, // the second field's length (0: none)
     n2: u32, // the third's
+    w_off: u32, // where the weights (and bias) start in their buffers
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -52,9 +53,9 @@ fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(n) + p.eps);
     for (var i = tid; i < n; i += WG) {
-        var v = (x[src + i] - mean) * scale * weight[at + i];
+        var v = (x[src + i] - mean) * scale * weight[p.w_off + at + i];
         if p.kind == 1u {
-            v += bias[at + i];
+            v += bias[p.w_off + at + i];
         }
         y[dst + i] = v;
     }

@@ -435,44 +435,64 @@ fn cpu_gpu_and_calculator_agree_on_the_state() {
     }
 }
 
-/// A dt projection the scan cannot read itself (here f16, as a converter may store it) goes through its
-/// own product before `mamba_scan`; an f32 one is read by `mamba_scan_dt` (one dispatch fewer per layer).
-/// Both match the CPU on the same file.
+/// A dt projection or MoE router the fused kernels cannot read (here f16, as a converter may store them)
+/// goes through its own product: an f32 dt projection is read by `mamba_scan_dt` (with Jamba's dt/B/C
+/// norms), an f32 router by `moe_norm_route` (with the feed-forward's norm). Both ways match the CPU on
+/// the same file, and the f16 file costs one dispatch more per Mamba layer (its dt product), two more per
+/// Jamba Mamba layer (the norms too) and two more per MoE feed-forward (its norm and router product).
 #[test]
-fn mamba_dt_projection_fused_or_not_matches_the_cpu() {
+fn fused_dt_projection_and_router_or_not_match_the_cpu() {
     use archrace_gguf::{GgmlType, GgufWriter};
-    let Some(ctx) = pollster::block_on(context_or_skip("mamba dt projection")) else { return };
-    let bytes = fixture("mamba-f32.gguf");
-    let g = Gguf::parse(&bytes).unwrap();
-    let mut w = GgufWriter::new();
-    for (k, v) in &g.metadata {
-        w.metadata(k, v.clone());
-    }
-    for t in &g.tensors {
-        let data = g.tensor_data(t);
-        if t.name.ends_with("ssm_dt.weight") {
-            let f: &[f32] = bytemuck::cast_slice(data);
-            let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
-            w.tensor(&t.name, &t.dims, GgmlType::F16, h);
-        } else {
-            w.tensor(&t.name, &t.dims, t.ty, data.to_vec());
+    use archrace_model::{Ffn, Mixer};
+    let Some(ctx) = pollster::block_on(context_or_skip("fused dt projection and router")) else { return };
+    for (name, tensors) in
+        [("mamba-f32.gguf", &["ssm_dt.weight"][..]), ("jamba-f32.gguf", &["ssm_dt.weight", "ffn_gate_inp.weight"])]
+    {
+        let bytes = fixture(name);
+        let g = Gguf::parse(&bytes).unwrap();
+        let mut w = GgufWriter::new();
+        for (k, v) in &g.metadata {
+            w.metadata(k, v.clone());
         }
-    }
-    let f16_bytes = w.to_bytes();
-    let mut dispatches = Vec::new();
-    for file in [&bytes, &f16_bytes] {
-        let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
-        let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
-        let mut state = gpu.new_state(&ctx).unwrap();
-        let mut cpu_state = cpu.new_state();
-        for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
-            let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
-            let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
-            let err = rel_err(&got, &want);
-            assert!(err <= 1e-4, "dispatches {}, position {pos}: {err:.2e}", gpu.step_dispatches(&state));
+        for t in &g.tensors {
+            let data = g.tensor_data(t);
+            if tensors.iter().any(|s| t.name.ends_with(s)) {
+                let f: &[f32] = bytemuck::cast_slice(data);
+                let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+                w.tensor(&t.name, &t.dims, GgmlType::F16, h);
+            } else {
+                w.tensor(&t.name, &t.dims, t.ty, data.to_vec());
+            }
         }
-        dispatches.push(gpu.step_dispatches(&state));
+        let f16_bytes = w.to_bytes();
+        let mut dispatches = Vec::new();
+        for file in [&bytes, &f16_bytes] {
+            let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
+            let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+            let mut state = gpu.new_state(&ctx).unwrap();
+            state.kv_type = KvType::F32; // Jamba's attention layer: as the CPU's cache
+            let mut cpu_state = cpu.new_state();
+            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
+                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+                let err = rel_err(&got, &want);
+                assert!(err <= 1e-4, "{name}: dispatches {}, position {pos}: {err:.2e}", gpu.step_dispatches(&state));
+            }
+            dispatches.push(gpu.step_dispatches(&state));
+        }
+        let spec = archrace_model::ModelSpec::from_gguf(&g).unwrap();
+        let more: usize = spec
+            .layers
+            .iter()
+            .map(|l| {
+                let mixer = match &l.mixer {
+                    Mixer::Mamba(m) if m.dt_b_c_rms => 2,
+                    Mixer::Mamba(_) => 1,
+                    _ => 0,
+                };
+                mixer + if matches!(l.ffn, Ffn::Moe { .. }) { 2 } else { 0 }
+            })
+            .sum();
+        assert_eq!(dispatches[1], dispatches[0] + more, "{name}: dispatches of the f32 and the f16 file");
     }
-    let layers = archrace_model::ModelSpec::from_gguf(&g).unwrap().layers.len();
-    assert_eq!(dispatches[1], dispatches[0] + layers, "the f16 dt projection is one more dispatch per layer");
 }

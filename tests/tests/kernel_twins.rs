@@ -5,7 +5,7 @@
 use archrace_cpu::ops::attention::attention;
 use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, mamba_scan_dt, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
-use archrace_cpu::ops::moe::{gate_up_swiglu, moe_route, swiglu};
+use archrace_cpu::ops::moe::{gate_up_swiglu, moe_norm_route, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
 use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
@@ -252,8 +252,8 @@ fn mamba_conv_and_scan_match_their_twins() {
     // The dt projection fused in front: W_dt (Di, R) in the dt binding, dt_low the dbc row's first R.
     let w_dt = rng.vec(di * r, -0.5, 0.5);
     let mut want_ssm = ssm.clone();
-    let want_y = mamba_scan_dt(&w_dt, &dbc[..r], &inputs, &mut want_ssm);
-    let fused = [di, k, n, r, r + n, 1, r + 2 * n, r].map(|x| x as u32);
+    let want_y = mamba_scan_dt(&w_dt, &dbc[..r], &inputs, None, &mut want_ssm);
+    let fused = [di, k, n, r, r + n, 1, r + 2 * n, r, 0, 0].map(|x| x as u32);
     let args = [
         (1, Arg::In(bytes(&xz))),
         (2, Arg::In(bytes(&consts))),
@@ -268,6 +268,58 @@ fn mamba_conv_and_scan_match_their_twins() {
     check("mamba_scan_dt output", &want_y, &got[1], TRANSCENDENTAL);
     // Not the plain scan of a dt that was never projected.
     assert!(rel_err(&want_y, &mamba_scan(&inputs, &mut ssm.clone())) > 1e-2);
+
+    // Jamba's dt, B and C norms applied by the scan: their weights after the other consts, laid out as a
+    // dbc row; two tokens, so the second token's fields are normalised from its own row.
+    let (t, eps) = (2usize, 1e-6f32);
+    let norms = rng.vec(r + 2 * n, 0.5, 1.5);
+    let consts_normed = [&consts[..], &norms].concat();
+    let dbc2 = rng.vec(t * (r + 2 * n), -3.0, 3.0);
+    let xz2 = rng.vec(t * 2 * di, -2.0, 2.0);
+    let xc2 = rng.vec(t * di, -2.0, 2.0);
+    let mut want_ssm = ssm.clone();
+    let mut want_y = Vec::new();
+    for tok in 0..t {
+        let row = &dbc2[tok * (r + 2 * n)..][..r + 2 * n];
+        let step = ScanInputs {
+            x: &xc2[tok * di..][..di],
+            z: &xz2[tok * 2 * di + di..][..di],
+            b: &row[r..r + n],
+            c: &row[r + n..],
+            ..inputs
+        };
+        want_y.extend(mamba_scan_dt(&w_dt, &row[..r], &step, Some((&norms, eps)), &mut want_ssm));
+    }
+    let mut normed = fused;
+    (normed[5], normed[8], normed[9]) = (t as u32, consts.len() as u32, eps.to_bits());
+    let args = [
+        (1, Arg::In(bytes(&xz2))),
+        (2, Arg::In(bytes(&consts_normed))),
+        (4, Arg::In(bytes(&xc2))),
+        (5, Arg::In(bytes(&w_dt))),
+        (6, Arg::In(bytes(&dbc2))),
+        (7, Arg::InOut(bytes(&ssm))),
+        (8, Arg::Out(t * di * 4)),
+    ];
+    let got = run(&ctx, Kernel::MambaScanDt, &normed, &args, [(di as u32).div_ceil(64), 1, 1]);
+    check("mamba_scan_dt with norms, state", &want_ssm, &got[0], TRANSCENDENTAL);
+    check("mamba_scan_dt with norms, output", &want_y, &got[1], TRANSCENDENTAL);
+    // Not the scan of the fields as they are.
+    let mut plain_ssm = ssm.clone();
+    let plain: Vec<f32> = (0..t)
+        .flat_map(|tok| {
+            let row = &dbc2[tok * (r + 2 * n)..][..r + 2 * n];
+            let step = ScanInputs {
+                x: &xc2[tok * di..][..di],
+                z: &xz2[tok * 2 * di + di..][..di],
+                b: &row[r..r + n],
+                c: &row[r + n..],
+                ..inputs
+            };
+            mamba_scan_dt(&w_dt, &row[..r], &step, None, &mut plain_ssm)
+        })
+        .collect();
+    assert!(rel_err(&want_y, &plain) > 1e-2);
 }
 
 #[test]
@@ -292,6 +344,45 @@ fn swiglu_and_moe_route_match_their_twins() {
         assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "moe_route ids, {experts} experts");
         let weights: Vec<f32> = words[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
         check("moe_route weights", &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+    }
+}
+
+/// `moe_norm_route` against its twin: two tokens' rows (one workgroup each), RMSNorm and LayerNorm, a row
+/// width that is no multiple of the workgroup, and expert counts that share the workgroup evenly (16), not
+/// as a power of two (6), or one thread each (256).
+#[test]
+fn moe_norm_route_matches_its_twin() {
+    use archrace_model::Norm;
+    let Some(ctx) = pollster::block_on(context_or_skip("moe_norm_route parity")) else { return };
+    let (e, t, eps) = (300usize, 2usize, 1e-5f32);
+    let mut rng = SplitMix64::new(8);
+    for (experts, top_k, kind) in [(16usize, 2usize, 0u32), (6, 2, 1), (256, 8, 0)] {
+        let x = rng.vec(t * e, -3.0, 3.0);
+        let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
+        let router = rng.vec(experts * e, -1.0, 1.0);
+        let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
+        let params = [experts as u32, top_k as u32, t as u32, e as u32, kind, eps.to_bits()];
+        let args = [
+            (2, Arg::Out(t * 2 * top_k * 4)),
+            (4, Arg::In(bytes(&x))),
+            (5, Arg::In(bytes(&w))),
+            (6, Arg::In(bytes(&b))),
+            (7, Arg::In(bytes(&router))),
+            (8, Arg::Out(t * e * 4)),
+        ];
+        let out = pollster::block_on(run_kernel(&ctx, Kernel::MoeNormRoute, &params, &args, [t as u32, 1, 1])).unwrap();
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
+        let h: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+        for tok in 0..t {
+            let (want_h, want) = moe_norm_route(&x[tok * e..][..e], norm, (&w, &b), &router, top_k);
+            let what = format!("moe_norm_route, {experts} experts, norm kind {kind}, token {tok}");
+            check(&format!("{what}: h"), &want_h, &h[tok * e..][..e], TIGHT);
+            let slots = &words[tok * 2 * top_k..][..2 * top_k];
+            let ids: Vec<usize> = slots[..top_k].iter().map(|&i| i as usize).collect();
+            assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "{what}: ids");
+            let weights: Vec<f32> = slots[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
+            check(&format!("{what}: weights"), &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+        }
     }
 }
 

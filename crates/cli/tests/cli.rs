@@ -239,7 +239,7 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         let kernels = profile["kernels"].as_array().unwrap();
         let calls: u64 = kernels.iter().map(|k| k["calls"].as_u64().unwrap()).sum();
         assert_eq!(calls, model["dispatches_per_token"].as_u64().unwrap());
-        assert!(kernels.iter().any(|k| k["kernel"] == "moe_route"), "{profile}");
+        assert!(kernels.iter().any(|k| k["kernel"] == "moe_norm_route"), "{profile}");
         let fixed = model["fixed_overhead_ms"].as_f64().unwrap();
         assert!(fixed >= 0.0 && fixed <= model["ms_per_token"].as_f64().unwrap(), "{model}");
         assert!(model["fixed_overhead_ratio"].as_f64().is_some(), "{model}");

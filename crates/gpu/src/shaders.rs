@@ -43,6 +43,9 @@ pub enum Kernel {
     MoeRoute,
     /// MoE: a prefill chunk's routes as one token list per expert (`moe_route.wgsl`).
     MoeLists,
+    /// MoE decode: the feed-forward's norm, the router's product and its softmax and top-k in one
+    /// dispatch (`moe_route.wgsl`).
+    MoeNormRoute,
     /// Greedy sampling (`sample.wgsl`).
     Argmax,
     /// Temperature, top-k, top-p, min-p and repetition penalty (`sample_top_k.wgsl`).
@@ -80,7 +83,7 @@ const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 22] = [
+const FIXED: [Kernel; 23] = [
     Kernel::Norm,
     Kernel::RopeKv,
     Kernel::AttnPartial,
@@ -92,6 +95,7 @@ const FIXED: [Kernel; 22] = [
     Kernel::Swiglu,
     Kernel::MoeRoute,
     Kernel::MoeLists,
+    Kernel::MoeNormRoute,
     Kernel::Argmax,
     Kernel::SampleTopK,
     Kernel::Pointwise,
@@ -167,6 +171,7 @@ impl Kernel {
             Kernel::Swiglu => "swiglu",
             Kernel::MoeRoute => "moe_route",
             Kernel::MoeLists => "moe_lists",
+            Kernel::MoeNormRoute => "moe_norm_route",
             Kernel::Argmax => "argmax",
             Kernel::SampleTopK => "sample_top_k",
             Kernel::Pointwise => "pointwise",
@@ -193,7 +198,7 @@ impl Kernel {
                 format!("matvec_{}", t.name().to_lowercase())
             }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
-            Kernel::MoeLists => "moe_route".into(),
+            Kernel::MoeLists | Kernel::MoeNormRoute => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => "mamba".into(),
             Kernel::Argmax => "sample".into(),
             Kernel::Copy | Kernel::Noop => "bench".into(),
@@ -228,7 +233,7 @@ impl Kernel {
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
-            Kernel::MoeRoute | Kernel::MoeLists => shader!("moe_route.wgsl"),
+            Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => shader!("moe_route.wgsl"),
             Kernel::Argmax => shader!("sample.wgsl"),
             Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
             Kernel::Pointwise => shader!("pointwise.wgsl"),
@@ -257,7 +262,10 @@ impl Kernel {
             | Kernel::Wkv6
             | Kernel::Wkv7
             | Kernel::Rwkv7Prep
-            | Kernel::Rwkv7Bonus => [self.file(), REDUCE].join("\n"),
+            | Kernel::Rwkv7Bonus
+            | Kernel::MoeRoute
+            | Kernel::MoeLists
+            | Kernel::MoeNormRoute => [self.file(), REDUCE].join("\n"),
             _ => self.file().to_string(),
         }
     }

@@ -2,6 +2,7 @@
 //! (`shaders/mamba.wgsl`). Glossary: `Di` inner width, `K` conv width, `N` state size.
 
 use super::act::{silu, softplus};
+use super::norm::rms_norm;
 
 /// Causal depthwise conv of the newest input `x (Di)` with the last `K - 1` inputs `conv_state (K - 1, Di)`,
 /// then SiLU; shifts `x` into the window. `conv_w` is `(Di, K)`, `conv_b` `(Di)`.
@@ -67,10 +68,24 @@ pub fn mamba_scan(s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
 
 /// `mamba_scan` with the dt projection in front (the twin of `mamba_scan_dt`): `dt = W_dt dt_low`, `W_dt`
 /// f32 rows `(Di, R)` and `dt_low (R)`, summed in order as the kernel does; then the scan with `s`'s other
-/// inputs (its `dt` is not read).
-pub fn mamba_scan_dt(w_dt: &[f32], dt_low: &[f32], s: &ScanInputs, ssm: &mut [f32]) -> Vec<f32> {
-    let r = dt_low.len();
+/// inputs (its `dt` is not read). With `norms` (Jamba's dt, B and C RMSNorm weights laid out as an
+/// x-projection row `(R + 2N)`, and their epsilon), `dt_low`, `s.b` and `s.c` are normalised first, as the
+/// kernel does when its `norm_at` is set (Lieber et al. 2024, section 3).
+pub fn mamba_scan_dt(
+    w_dt: &[f32],
+    dt_low: &[f32],
+    s: &ScanInputs,
+    norms: Option<(&[f32], f32)>,
+    ssm: &mut [f32],
+) -> Vec<f32> {
+    let (r, n) = (dt_low.len(), s.b.len());
+    let (dt_low, b, c) = match norms {
+        Some((w, eps)) => {
+            (rms_norm(dt_low, &w[..r], eps), rms_norm(s.b, &w[r..r + n], eps), rms_norm(s.c, &w[r + n..], eps))
+        }
+        None => (dt_low.to_vec(), s.b.to_vec(), s.c.to_vec()),
+    };
     let dt: Vec<f32> =
-        w_dt.chunks(r.max(1)).map(|row| row.iter().zip(dt_low).fold(0.0, |acc, (w, x)| acc + w * x)).collect();
-    mamba_scan(&ScanInputs { dt: &dt, ..*s }, ssm)
+        w_dt.chunks(r.max(1)).map(|row| row.iter().zip(&dt_low).fold(0.0, |acc, (w, x)| acc + w * x)).collect();
+    mamba_scan(&ScanInputs { dt: &dt, b: &b, c: &c, ..*s }, ssm)
 }

@@ -1,9 +1,11 @@
-//! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` (`shaders/moe_route.wgsl`), `swiglu`
+//! MoE routing and the SwiGLU gate: the CPU twins of `moe_route` and `moe_norm_route`
+//! (`shaders/moe_route.wgsl`), `swiglu`
 //! (`shaders/swiglu.wgsl`), `matvec_swiglu` and `matvec_routed` (`shaders/lib/matvec.wgsl`).
 
 use super::act::{silu, softmax};
 use super::matmul::matmul;
-use archrace_model::Tensor;
+use super::norm::{layer_norm, rms_norm};
+use archrace_model::{Norm, Tensor};
 
 /// The router's choice: softmax over the experts' logits, then the `top_k` most probable experts (ties
 /// to the lower index) with their probabilities, not renormalised (Jamba and Mixtral as llama.cpp runs
@@ -14,6 +16,26 @@ pub fn moe_route(logits: &[f32], top_k: usize) -> Vec<(usize, f32)> {
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
     order[..top_k].iter().map(|&e| (e, probs[e])).collect()
+}
+
+/// A decode step's MoE front in one (the twin of `moe_norm_route`): the layer's norm of the residual row
+/// `x (E)` with weights `w` and bias `b` (LayerNorm only) into `h (E)`, the router's logits `router (experts,
+/// E) h`, and [`moe_route`]'s choice. Returns `h` and the route.
+pub fn moe_norm_route(
+    x: &[f32],
+    norm: Norm,
+    (w, b): (&[f32], &[f32]),
+    router: &[f32],
+    top_k: usize,
+) -> (Vec<f32>, Vec<(usize, f32)>) {
+    let h = match norm {
+        Norm::Rms { eps } => rms_norm(x, w, eps),
+        Norm::Layer { eps } => layer_norm(x, w, b, eps),
+    };
+    let logits: Vec<f32> =
+        router.chunks_exact(x.len()).map(|row| row.iter().zip(&h).map(|(r, v)| r * v).sum()).collect();
+    let route = moe_route(&logits, top_k);
+    (h, route)
 }
 
 /// `SiLU(gate) * up`, element-wise (Shazeer 2020, eq. 6).

@@ -56,6 +56,8 @@ kernel_params! {
         n1: u32,
         /// The third's.
         n2: u32,
+        /// Where the weights (and bias) start in their buffers.
+        w_off: u32,
     }
 }
 
@@ -128,11 +130,15 @@ kernel_params! {
         dbc_stride: u32,
         /// `R`, the dt projection's input width (`mamba_scan_dt`).
         dt_rank: u32,
+        /// `mamba_scan_dt`: where Jamba's dt, B and C norm weights start in the consts (0: no norms).
+        norm_at: u32,
+        /// Their epsilon.
+        eps: f32,
     }
 }
 
 kernel_params! {
-    /// `moe_route` and `moe_lists` (`shaders/moe_route.wgsl`).
+    /// `moe_route`, `moe_lists` and `moe_norm_route` (`shaders/moe_route.wgsl`).
     pub struct MoeParams {
         /// Experts.
         n_experts: u32,
@@ -140,6 +146,12 @@ kernel_params! {
         top_k: u32,
         /// `moe_lists`: tokens `T`.
         n_tokens: u32,
+        /// `moe_norm_route`: the row width `E`.
+        n_embd: u32,
+        /// `moe_norm_route`: 0 RMSNorm, 1 LayerNorm.
+        kind: u32,
+        /// `moe_norm_route`: the norm's epsilon.
+        eps: f32,
     }
 }
 
@@ -305,7 +317,7 @@ impl Kernel {
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => of::<AttnParams>(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => of::<MambaParams>(),
             Kernel::Swiglu => of::<SwigluParams>(),
-            Kernel::MoeRoute | Kernel::MoeLists => of::<MoeParams>(),
+            Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => of::<MoeParams>(),
             Kernel::Argmax => of::<ArgmaxParams>(),
             Kernel::SampleTopK => of::<SampleParams>(),
             Kernel::Pointwise => of::<PointwiseParams>(),

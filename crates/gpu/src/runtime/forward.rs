@@ -376,10 +376,12 @@ impl GpuModel {
                 }
             }
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
-            ops.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
             match ls {
-                LayerState::Rwkv { ffn_shift, .. } => lw.ffn.channel_mix(&ops, rec, &RwkvIo::decode(sc), ffn_shift),
-                _ => lw.ffn.record(&ops, rec, sc),
+                LayerState::Rwkv { ffn_shift, .. } => {
+                    ops.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
+                    lw.ffn.channel_mix(&ops, rec, &RwkvIo::decode(sc), ffn_shift)
+                }
+                _ => lw.ffn.record(&ops, rec, sc, ffn_norm),
             }
         }
         ops.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);

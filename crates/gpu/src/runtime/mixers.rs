@@ -8,7 +8,7 @@ use super::ops::Ops;
 use super::prefill::{PrefillScratch, Product};
 use super::recorder::Recorder;
 use super::state::{KvCache, Scratch, ATTN_CHUNK};
-use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, MambaGpu};
+use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
 use crate::kernels::matmul::TokenList;
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use crate::kernels::params::{AttnParams, MambaParams, MoeParams, RopeKvParams, SwigluParams};
@@ -60,6 +60,7 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
         n_tokens: u(t),
         dbc_stride: u(r + 2 * n),
         dt_rank: u(r),
+        ..Default::default()
     }
 }
 
@@ -162,7 +163,7 @@ impl AttentionGpu {
 impl MambaGpu {
     /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z with the
     /// causal conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step
-    /// (one dispatch when the dt projection is f32), output projection.
+    /// (one dispatch, norms included, when the dt projection is f32), output projection.
     pub(super) fn record(
         &self,
         ops: &Ops<'_>,
@@ -172,25 +173,31 @@ impl MambaGpu {
         ssm: &wgpu::Buffer,
     ) {
         let (di, n, r) = (self.spec.d_inner, self.spec.d_state, self.spec.dt_rank);
-        let params = mamba_params(&self.spec, 1);
         let groups = [u(di.div_ceil(64)), 1, 1];
         self.in_proj_conv(ops, rec, sc, conv);
         ops.matvec(rec, &self.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
-        let dbc = match &self.dt_b_c_norms {
-            Some(norms) => {
-                // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one dispatch.
-                ops.dt_b_c_norms(rec, norms, &sc.xdbc, &sc.dbc, (r, n), 1);
-                &sc.dbc
+        // An f32 dt projection in one buffer is read by the scan itself (mamba_scan_dt), which also applies
+        // Jamba's dt, B and C norms (Lieber et al. 2024, section 3): two dispatches fewer. Otherwise the
+        // norms (one dispatch) and the product (any encoding, any split) go first.
+        let mut params = mamba_params(&self.spec, 1);
+        let (scan, dt, dbc) = match self.dt_proj.parts.as_slice() {
+            [whole] if self.dt_proj.ty == GgmlType::F32 && whole.base == 0 => {
+                if let Some(at) = self.norms_at {
+                    params.norm_at = u(at);
+                    params.eps = ops.spec.norm.eps();
+                }
+                (Kernel::MambaScanDt, &whole.buf, &sc.xdbc)
             }
-            None => &sc.xdbc,
-        };
-        // An f32 dt projection in one buffer is read by the scan itself (mamba_scan_dt): one dispatch
-        // fewer. Otherwise its product (any encoding, any split) goes first.
-        let (scan, dt) = match self.dt_proj.parts.as_slice() {
-            [whole] if self.dt_proj.ty == GgmlType::F32 && whole.base == 0 => (Kernel::MambaScanDt, &whole.buf),
             _ => {
+                let dbc = match self.norms_at {
+                    Some(at) => {
+                        ops.dt_b_c_norms(rec, (&self.consts, at), &sc.xdbc, &sc.dbc, (r, n), 1);
+                        &sc.dbc
+                    }
+                    None => &sc.xdbc,
+                };
                 ops.matvec(rec, &self.dt_proj, dbc, &sc.dt, 0, MatvecMode::Write, None, &sc.route);
-                (Kernel::MambaScan, &sc.dt)
+                (Kernel::MambaScan, &sc.dt, dbc)
             }
         };
         rec.dispatch(
@@ -240,10 +247,10 @@ impl MambaGpu {
         let buffers = [(1, &ps.xz), (2, &self.consts), (3, conv), (4, &ps.xc)];
         rec.dispatch(Kernel::MambaConv, &params, &buffers, groups);
         ops.matmul(rec, &self.x_proj, t, Product::packed(&ps.xc, di, &ps.xdbc, row), None);
-        let dbc = match &self.dt_b_c_norms {
-            Some(norms) => {
+        let dbc = match self.norms_at {
+            Some(at) => {
                 // Jamba (Lieber et al. 2024, section 3): RMS norms on dt, B and C, one row per token.
-                ops.dt_b_c_norms(rec, norms, &ps.xdbc, &ps.dbc, (r, n), t);
+                ops.dt_b_c_norms(rec, (&self.consts, at), &ps.xdbc, &ps.dbc, (r, n), t);
                 &ps.dbc
             }
             None => &ps.xdbc,
@@ -261,25 +268,39 @@ impl MambaGpu {
 }
 
 impl GpuFfn {
-    /// The dense SwiGLU feed-forward (Shazeer 2020, eq. 6), or a mixture of SwiGLU experts: the router's
-    /// softmax and top-k on the GPU (weights not renormalised, Jamba / Mixtral routing as llama.cpp runs
-    /// it), then each chosen expert's rows, found through `route`; no other expert is read. RWKV's
-    /// channel-mix carries token-shift state and records through `channel_mix` (`rwkv.rs`).
-    pub(super) fn record(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch) {
+    /// The layer's feed-forward norm of `x` into `h`, then the dense SwiGLU feed-forward (Shazeer 2020, eq.
+    /// 6), or a mixture of SwiGLU experts: the router's softmax and top-k on the GPU (weights not
+    /// renormalised, Jamba / Mixtral routing as llama.cpp runs it), then each chosen expert's rows, found
+    /// through `route`; no other expert is read. An f32 router in one buffer is read by `moe_norm_route`,
+    /// which also computes the norm: one dispatch for norm, router and top-k. RWKV's channel-mix carries
+    /// token-shift state and records through `channel_mix` (`rwkv.rs`).
+    pub(super) fn record(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, norm: &GpuNorm) {
+        let e = ops.spec.n_embd;
         match self {
             GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
             GpuFfn::Dense { gate, up, down } => {
+                ops.norm(rec, norm, &sc.x, 0, &sc.h, 0, e);
                 swiglu(ops, rec, sc, gate, up, None);
                 ops.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
             }
             GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
-                ops.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
-                rec.dispatch(
-                    Kernel::MoeRoute,
-                    &MoeParams { n_experts: u(*experts), top_k: u(*top_k), n_tokens: 1 },
-                    &[(1, &sc.router), (2, &sc.route)],
-                    [1, 1, 1],
-                );
+                let mut params =
+                    MoeParams { n_experts: u(*experts), top_k: u(*top_k), n_tokens: 1, ..Default::default() };
+                match router.parts.as_slice() {
+                    [whole] if router.ty == GgmlType::F32 && whole.base == 0 => {
+                        (params.kind, params.eps) = ops.norm_kind();
+                        params.n_embd = u(e);
+                        let bias = norm.bias.as_ref().unwrap_or(&norm.weight);
+                        let buffers =
+                            [(2, &sc.route), (4, &sc.x), (5, &norm.weight), (6, bias), (7, &whole.buf), (8, &sc.h)];
+                        rec.dispatch(Kernel::MoeNormRoute, &params, &buffers, [1, 1, 1]);
+                    }
+                    _ => {
+                        ops.norm(rec, norm, &sc.x, 0, &sc.h, 0, e);
+                        ops.matvec(rec, router, &sc.h, &sc.router, 0, MatvecMode::Write, None, &sc.route);
+                        rec.dispatch(Kernel::MoeRoute, &params, &[(1, &sc.router), (2, &sc.route)], [1, 1, 1]);
+                    }
+                }
                 if let Some(pair) = gate.followed_by(up) {
                     // Every chosen expert's gate and up in one dispatch into act (top_k, hidden), then
                     // every down product, weighted and summed into x, in another.
@@ -317,7 +338,7 @@ impl GpuFfn {
                 let (experts, top_k) = (*experts, *top_k);
                 let hidden = gate.rows;
                 ops.matmul(rec, router, t, Product::packed(&ps.h, e, &ps.router, experts), None);
-                let params = MoeParams { n_experts: u(experts), top_k: u(top_k), n_tokens: u(t) };
+                let params = MoeParams { n_experts: u(experts), top_k: u(top_k), n_tokens: u(t), ..Default::default() };
                 rec.dispatch(Kernel::MoeRoute, &params, &[(1, &ps.router), (2, &ps.route)], [u(t), 1, 1]);
                 let lists = [(2, &ps.route), (3, &ps.lists)];
                 rec.dispatch(Kernel::MoeLists, &params, &lists, [u(experts.div_ceil(64)), 1, 1]);

@@ -50,6 +50,14 @@ impl Ops<'_> {
         self.norm_dispatch(rec, n, (x, 0), (y, 0), len, rows);
     }
 
+    /// The model's norm as the kernels' `kind` (0 RMSNorm, 1 LayerNorm) and its epsilon.
+    pub(super) fn norm_kind(&self) -> (u32, f32) {
+        match self.spec.norm {
+            Norm::Rms { eps } => (0, eps),
+            Norm::Layer { eps } => (1, eps),
+        }
+    }
+
     fn norm_dispatch(
         &self,
         rec: &mut Recorder,
@@ -59,10 +67,7 @@ impl Ops<'_> {
         len: usize,
         rows: usize,
     ) {
-        let (kind, eps) = match self.spec.norm {
-            Norm::Rms { eps } => (0, eps),
-            Norm::Layer { eps } => (1, eps),
-        };
+        let (kind, eps) = self.norm_kind();
         let bias = n.bias.as_ref().unwrap_or(&n.weight);
         let params = NormParams {
             n: u(len),
@@ -79,11 +84,13 @@ impl Ops<'_> {
     }
 
     /// Jamba's RMS norms of the dt `(R)`, B `(N)` and C `(N)` fields of `t` x-projection rows `(T, R + 2N)`,
-    /// each field with its own weights (`norms`, laid out as a row), from `x` into `y`: one dispatch.
+    /// each field with its own weights (laid out as a row from `norms[at..]`), from `x` into `y`: one
+    /// dispatch.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn dt_b_c_norms(
         &self,
         rec: &mut Recorder,
-        norms: &wgpu::Buffer,
+        (norms, at): (&wgpu::Buffer, usize),
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         (r, n): (usize, usize),
@@ -99,6 +106,7 @@ impl Ops<'_> {
             out_stride: u(row),
             n1: u(n),
             n2: u(n),
+            w_off: u(at),
             ..Default::default()
         };
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, norms), (3, norms), (4, y)], [u(t), 3, 1]);

@@ -140,10 +140,11 @@ pub struct MambaGpu {
     pub dt_proj: GpuMatrix,
     /// `(E, Di)`.
     pub out_proj: GpuMatrix,
-    /// f32: conv w `(Di, K)`, conv b `(Di)`, dt bias `(Di)`, D `(Di)`, A `(Di, N)`.
+    /// f32: conv w `(Di, K)`, conv b `(Di)`, dt bias `(Di)`, D `(Di)`, A `(Di, N)`, then Jamba's RMS norm
+    /// weights on dt, B and C, one after another as in an x-projection row `(R + 2N)`.
     pub consts: wgpu::Buffer,
-    /// Jamba's RMS norm weights on dt, B and C, one after another as in an x-projection row `(R + 2N)`.
-    pub dt_b_c_norms: Option<wgpu::Buffer>,
+    /// Where Jamba's norm weights start in `consts` (values); `None` without them.
+    pub norms_at: Option<usize>,
 }
 
 /// Time-mix tensors both RWKV versions have.
@@ -380,11 +381,13 @@ fn attention(pool: &mut Pool, ctx: &GpuContext, spec: AttnSpec, w: &AttnWeights)
 }
 
 fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -> Result<GpuMixer, GpuError> {
-    let consts = vector(pool, ctx, &[&w.conv1d, &w.conv1d_bias, &w.dt_bias, &w.d, &w.a], "mamba consts")?;
-    let dt_b_c_norms = match &w.dt_b_c_norms {
-        Some([a, b, c]) => Some(vector(pool, ctx, &[a, b, c], "mamba dt b c norms")?),
-        None => None,
-    };
+    let mut parts = vec![&w.conv1d, &w.conv1d_bias, &w.dt_bias, &w.d, &w.a];
+    let norms_at = w.dt_b_c_norms.as_ref().map(|norms| {
+        let at = parts.iter().map(|t| t.n_elements()).sum();
+        parts.extend(norms);
+        at
+    });
+    let consts = vector(pool, ctx, &parts, "mamba consts")?;
     Ok(GpuMixer::Mamba(Box::new(MambaGpu {
         spec,
         in_proj: matrix(pool, ctx, &w.in_proj, 1)?,
@@ -392,7 +395,7 @@ fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -
         dt_proj: matrix(pool, ctx, &w.dt_proj, 1)?,
         out_proj: matrix(pool, ctx, &w.out_proj, 1)?,
         consts,
-        dt_b_c_norms,
+        norms_at,
     })))
 }
 
