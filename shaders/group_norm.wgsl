@@ -11,12 +11,14 @@ struct Params {
     has_extra: u32,
     eps: f32,
     n_head: u32, // channels of a token: n_head * head_size
+    w_off: u32,  // where the weights start in their buffer
+    b_off: u32,  // where the biases start in theirs
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;      // (H S)
-@group(0) @binding(2) var<storage, read> weight: array<f32>; // (H S)
-@group(0) @binding(3) var<storage, read> bias: array<f32>;   // (H S)
+@group(0) @binding(2) var<storage, read> weight: array<f32>; // (H S) from w_off
+@group(0) @binding(3) var<storage, read> bias: array<f32>;   // (H S) from b_off
 @group(0) @binding(4) var<storage, read> extra: array<f32>;  // (H S), when has_extra
 @group(0) @binding(5) var<storage, read> gate: array<f32>;   // (H S)
 @group(0) @binding(6) var<storage, read_write> y: array<f32>; // (H S)
@@ -39,7 +41,7 @@ fn group_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(s) + p.eps);
     for (var i = tid; i < s; i += WG) {
         let at = base + i;
-        var v = (x[at] - mean) * scale * weight[wbase + i] + bias[wbase + i];
+        var v = (x[at] - mean) * scale * weight[p.w_off + wbase + i] + bias[p.b_off + wbase + i];
         if p.has_extra != 0u {
             v += extra[at];
         }

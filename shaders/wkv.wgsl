@@ -16,6 +16,7 @@ struct Params {
     n_head: u32,
     head_size: u32,
     n_tokens: u32, // T (0 is taken as 1)
+    vec_off: u32,  // v7 prep and bonus: where their vector starts in the k_a binding
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -28,7 +29,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> u: array<f32>;          // (H S) v6 bonus; v7 prep: a (T, H S)
 @group(0) @binding(8) var<storage, read_write> kk: array<f32>;   // (2, T, H S) v7: [kk, kk a]
 @group(0) @binding(9) var<storage, read> k_k: array<f32>;        // (H S) v7 prep
-@group(0) @binding(10) var<storage, read> k_a: array<f32>;       // (H S) v7 prep; v7 bonus: r_k
+@group(0) @binding(10) var<storage, read> k_a: array<f32>;       // (H S) from vec_off: v7 prep; v7 bonus: r_k
 
 @compute @workgroup_size(64)
 fn wkv6(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -98,7 +99,7 @@ fn rwkv7_prep(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         let kkj = kj * k_k[hs + j] / norm;
         kk[base + j] = kkj;
         kk[kka + base + j] = kkj * u[base + j];
-        let ka = kj * k_a[hs + j];
+        let ka = kj * k_a[p.vec_off + hs + j];
         k[base + j] = kj + u[base + j] * ka - ka;
     }
 }
@@ -110,7 +111,7 @@ fn rwkv7_bonus(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let base = wg.y * p.n_head * s + hs; // of token wg.y
     var part = 0.0;
     for (var j = tid; j < s; j += WG) {
-        part += r[base + j] * k[base + j] * k_a[hs + j];
+        part += r[base + j] * k[base + j] * k_a[p.vec_off + hs + j];
     }
     let rk = workgroup_sum(tid, part);
     for (var i = tid; i < s; i += WG) {

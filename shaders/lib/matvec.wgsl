@@ -11,9 +11,13 @@
 // y = SiLU(gate x) * (up x) is written; for MoE, every chosen expert's (one per z). `matvec_routed` is
 // MoE's second half: every chosen expert's down product, weighted by the router and summed into y. (A mode of `matvec` did the same, but its extra branch and
 // reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
-// CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot), and
-// archrace_cpu::ops::moe::gate_up_swiglu; `matvec_conv` is `matvec` then `mamba_conv`'s step
-// (archrace_cpu::ops::mamba::mamba_conv).
+// `matvec_multi` is several products of one encoding in one dispatch (RWKV-7's r, k and v, or its four
+// LoRA halves): y's rows are split into segments, each its own matrix (own byte base in w, own row
+// length), its own x offset and its own activation, from a table in the `route` binding (see
+// `matvec_multi`).
+// CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot),
+// archrace_cpu::ops::moe::gate_up_swiglu and archrace_cpu::ops::matmul::matvec_multi; `matvec_conv` is
+// `matvec` then `mamba_conv`'s step (archrace_cpu::ops::mamba::mamba_conv).
 
 const WG: u32 = 64u;
 const NO_SLOT: u32 = 0xffffffffu;
@@ -37,6 +41,7 @@ struct Params {
     pair_bytes: u32,     // matvec_swiglu: bytes from a gate row to its up row
     conv_inner: u32,     // matvec_conv: Mamba's Di (rows 0 .. Di are x, convolved; the rest z)
     conv_k: u32,         // matvec_conv: the conv kernel width K
+    segments: u32,       // matvec_multi: segments in the table
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -83,7 +88,8 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
         case 8u: { return v / (1.0 + exp(-v)); }
         case 9u: { return sigmoid(v + bitcast<f32>(route[row])); }
         case 10u: { return exp(-0.606531 * sigmoid(v + bitcast<f32>(route[row]))); }
-        default: { return exp(-exp(v + bitcast<f32>(route[row]))); }
+        case 11u: { return exp(-exp(v + bitcast<f32>(route[row]))); }
+        default: { return v; } // 0: as computed (matvec_multi's plain segments)
     }
 }
 
@@ -244,5 +250,43 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let sum = row_sum(tid, lane, rt, acc);
     if lane == 0u && valid {
         y[p.y_off + row] += sum;
+    }
+}
+
+// matvec_multi's table in `route`: p.segments records of SEGMENT words, then the biases (f32 bits).
+// A record: the segment's end row in y (exclusive, counted from y_off; segments follow one another),
+// blocks per row, bytes per row, byte base of its first row in w, x offset (vec4s), activation mode (0 or
+// 5.., as `activation`), and where its biases start in `route` (bias of row r: route[bias_at + r], the
+// row counted within the segment; only read by modes that take one).
+const SEGMENT: u32 = 8u;
+
+@compute @workgroup_size(WG)
+fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let rt = p.row_threads;
+    let lane = tid % rt;
+    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let valid = row < p.rows; // not uniform, as in matvec
+    var seg = 0u;
+    var first = 0u; // the segment's first row
+    for (var s = 0u; s + 1u < p.segments; s++) {
+        if row >= route[s * SEGMENT] {
+            seg = s + 1u;
+            first = route[s * SEGMENT];
+        }
+    }
+    let at = seg * SEGMENT;
+    let local = row - first;
+    var acc = 0.0;
+    if valid {
+        let blocks = route[at + 1u];
+        let base = route[at + 3u] + local * route[at + 2u];
+        let x0 = route[at + 4u];
+        for (var b = lane; b < blocks; b += rt) {
+            acc += block_dot(base + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+        }
+    }
+    let v = row_sum(tid, lane, rt, acc);
+    if lane == 0u && valid {
+        y[p.y_off + row] = activation(route[at + 5u], v, route[at + 6u] + local);
     }
 }

@@ -435,19 +435,24 @@ fn cpu_gpu_and_calculator_agree_on_the_state() {
     }
 }
 
-/// A dt projection or MoE router the fused kernels cannot read (here f16, as a converter may store them)
-/// goes through its own product: an f32 dt projection is read by `mamba_scan_dt` (with Jamba's dt/B/C
-/// norms), an f32 router by `moe_norm_route` (with the feed-forward's norm). Both ways match the CPU on
-/// the same file, and the f16 file costs one dispatch more per Mamba layer (its dt product), two more per
-/// Jamba Mamba layer (the norms too) and two more per MoE feed-forward (its norm and router product).
+/// Tensors the fused decode kernels cannot read (here converted to f16, as a converter may store them)
+/// take the kernel-by-kernel path: an f32 dt projection is read by `mamba_scan_dt` (with Jamba's dt/B/C
+/// norms), an f32 router by `moe_norm_route` (with the feed-forward's norm), and RWKV-7's LoRA
+/// down-projections by one `matvec_multi` only when they share an encoding. Both ways match the CPU on
+/// the same file. The f16 file costs one dispatch more per Mamba layer (its dt product), two more per
+/// Jamba Mamba layer (the norms too), two more per MoE feed-forward (its norm and router product), and
+/// per RWKV-7 layer the unfused time-mix's 16 (the first layer) or 18 dispatches instead of 6.
 #[test]
-fn fused_dt_projection_and_router_or_not_match_the_cpu() {
+fn fused_decode_kernels_or_not_match_the_cpu() {
     use archrace_gguf::{GgmlType, GgufWriter};
     use archrace_model::{Ffn, Mixer};
     let Some(ctx) = pollster::block_on(context_or_skip("fused dt projection and router")) else { return };
-    for (name, tensors) in
-        [("mamba-f32.gguf", &["ssm_dt.weight"][..]), ("jamba-f32.gguf", &["ssm_dt.weight", "ffn_gate_inp.weight"])]
-    {
+    let files = [
+        ("mamba-f32.gguf", &["ssm_dt.weight"][..]),
+        ("jamba-f32.gguf", &["ssm_dt.weight", "ffn_gate_inp.weight"]),
+        ("rwkv7-f32.gguf", &["time_mix_w1.weight"]),
+    ];
+    for (name, tensors) in files {
         let bytes = fixture(name);
         let g = Gguf::parse(&bytes).unwrap();
         let mut w = GgufWriter::new();
@@ -484,10 +489,15 @@ fn fused_dt_projection_and_router_or_not_match_the_cpu() {
         let more: usize = spec
             .layers
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(i, l)| {
                 let mixer = match &l.mixer {
                     Mixer::Mamba(m) if m.dt_b_c_rms => 2,
                     Mixer::Mamba(_) => 1,
+                    // token shift, r, w1, w2, k, v, the value residual (3; the first layer's copy, 1), g1,
+                    // g2, a1, a2, prep, wkv7, bonus, group norm, output; fused: 6.
+                    Mixer::Rwkv(_) if i == 0 => 16 - 6,
+                    Mixer::Rwkv(_) => 18 - 6,
                     _ => 0,
                 };
                 mixer + if matches!(l.ffn, Ffn::Moe { .. }) { 2 } else { 0 }

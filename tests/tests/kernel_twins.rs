@@ -564,6 +564,74 @@ fn matvec_activations_match_product_then_pointwise() {
     }
 }
 
+/// `matvec_multi` against its twin, for every encoding: three products of different row counts and row
+/// lengths packed in one buffer, each reading its own stretch of x and writing after the one before, with
+/// RWKV-7's decay (a bias), no activation, and a biased sigmoid; then the first two alone (as an RWKV-7
+/// first layer runs its LoRA groups without the last segment).
+#[test]
+fn matvec_multi_matches_its_twin_for_every_encoding() {
+    use archrace_cpu::ops::matmul::{matvec_multi, MultiSegment};
+    use archrace_gpu::kernels::matvec::{multi_table, row_threads, Segment, NO_SLOT};
+    let Some(ctx) = pollster::block_on(context_or_skip("matvec multi")) else { return };
+    let mut rng = SplitMix64::new(31);
+    for ty in GgmlType::ALL {
+        let block = ty.block_size().max(4).max(32);
+        let shapes = [(37usize, 2 * block), (20, 4 * block), (9, block)]; // (rows, cols)
+        let modes = [(MatvecMode::Decay7, 2u32), (MatvecMode::Write, 11), (MatvecMode::SigmoidBias, 1)];
+        let x_offs = [8usize, 0, 4 * block];
+        let x = rng.vec(8 * block, -1.0, 1.0);
+        let mut w = Vec::new();
+        let mut segments = Vec::new();
+        for (i, &(rows, cols)) in shapes.iter().enumerate() {
+            let base = w.len();
+            w.extend(random_encoded(ty, rows, cols, &mut rng));
+            let bias = (modes[i].0 != MatvecMode::Write).then(|| rng.vec(rows, -1.0, 1.0));
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            segments.push(Segment { rows, cols, row_bytes, base, x_off: x_offs[i], mode: modes[i].0, bias });
+        }
+        let tensors: Vec<Tensor> = segments
+            .iter()
+            .map(|s| Tensor {
+                name: "segment".into(),
+                ty,
+                dims: vec![s.cols as u64, s.rows as u64],
+                data: &w[s.base..s.base + s.rows * s.row_bytes],
+            })
+            .collect();
+        for n in [3usize, 2] {
+            let twins: Vec<MultiSegment> = (0..n)
+                .map(|i| MultiSegment {
+                    w: &tensors[i],
+                    x_off: x_offs[i],
+                    op: modes[i].1,
+                    bias: segments[i].bias.as_deref(),
+                })
+                .collect();
+            let want = matvec_multi(&twins, &x);
+            let table = multi_table(ty, &segments[..n]);
+            let rows: usize = segments[..n].iter().map(|s| s.rows).sum();
+            let blocks = shapes.iter().map(|s| s.1).max().unwrap() / archrace_gpu::kernels::matvec::kernel_block(ty);
+            let mut p = MatvecParams {
+                rows: rows as u32,
+                slot: NO_SLOT,
+                row_threads: row_threads(blocks) as u32,
+                segments: n as u32,
+                ..Default::default()
+            };
+            let (gx, gy) = p.workgroups(65535);
+            p.groups_x = gx;
+            let args = [
+                (1, Arg::In(&w)),
+                (2, Arg::In(bytes(&x))),
+                (3, Arg::Out(rows * 4)),
+                (4, Arg::In(bytemuck::cast_slice(&table))),
+            ];
+            let got = run(&ctx, Kernel::MatvecMulti(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("matvec_multi_{ty}, {n} segments"), &want, &got[0], TRANSCENDENTAL);
+        }
+    }
+}
+
 #[test]
 fn pointwise_matches_its_twin_for_every_op() {
     let Some(ctx) = pollster::block_on(context_or_skip("pointwise parity")) else { return };
@@ -685,6 +753,98 @@ fn rwkv_kernels_match_their_twins() {
     ];
     let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
     check("rwkv7_bonus", &want, &got[1], TIGHT);
+}
+
+/// `norm_shift` against its twin: a row width that is no multiple of the workgroup, RMSNorm and LayerNorm,
+/// six lerps, the shift state replaced by the normed row.
+#[test]
+fn norm_shift_matches_its_twin() {
+    use archrace_cpu::model::rwkv::norm_shift;
+    use archrace_model::Norm;
+    let Some(ctx) = pollster::block_on(context_or_skip("norm_shift parity")) else { return };
+    let (e, n_mix, eps) = (300usize, 6usize, 1e-5f32);
+    let mut rng = SplitMix64::new(32);
+    for kind in [0u32, 1] {
+        let (x, prev, mix) = (rng.vec(e, -3.0, 3.0), rng.vec(e, -1.0, 1.0), rng.vec(n_mix * e, 0.0, 1.0));
+        let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
+        let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
+        let mut want_prev = prev.clone();
+        let (want_lerps, want_sx) = norm_shift(&x, norm, (&w, &b), &mix, &mut want_prev);
+        let args = [
+            (1, Arg::In(bytes(&x))),
+            (2, Arg::InOut(bytes(&prev))),
+            (3, Arg::In(bytes(&mix))),
+            (4, Arg::Out(n_mix * e * 4)),
+            (5, Arg::Out(e * 4)),
+            (6, Arg::In(bytes(&w))),
+            (7, Arg::In(bytes(&b))),
+        ];
+        let params = [e as u32, n_mix as u32, 1, kind, eps.to_bits()];
+        let got = run(&ctx, Kernel::NormShift, &params, &args, [1, 1, 1]);
+        check(&format!("norm_shift kind {kind}: state"), &want_prev, &got[0], TIGHT);
+        check(&format!("norm_shift kind {kind}: lerps"), &want_lerps, &got[1], TIGHT);
+        check(&format!("norm_shift kind {kind}: sx"), &want_sx, &got[2], TIGHT);
+    }
+}
+
+/// `wkv7_step` against its twin: three heads of 64 and two of 96 (more channels than threads), the first
+/// layer (v_first written) and a later one (the value residual read from it).
+#[test]
+fn wkv7_step_matches_its_twin() {
+    use archrace_cpu::model::rwkv::{wkv7_step, Wkv7StepInputs};
+    let Some(ctx) = pollster::block_on(context_or_skip("wkv7_step parity")) else { return };
+    let mut rng = SplitMix64::new(33);
+    for (h, s) in [(3usize, 64usize), (2, 96)] {
+        let e = h * s;
+        let rkv = rng.vec(3 * e, -1.0, 1.0);
+        let mut up = rng.vec(e, 0.5, 1.0); // decay
+        up.extend(rng.vec(e, 0.0, 1.0)); // a
+        up.extend(rng.vec(e, -1.0, 1.0)); // g
+        up.extend(rng.vec(e, 0.0, 1.0)); // value mix
+        let mut consts = rng.vec(2 * e, 0.5, 1.5); // k_k, k_a
+        consts.extend(rng.vec(e, -1.0, 1.0)); // r_k
+        consts.extend(rng.vec(e, 0.5, 1.5)); // ln w
+        consts.extend(rng.vec(e, -0.5, 0.5)); // ln b
+        let state = rng.vec(h * s * s, -0.5, 0.5);
+        let v_first = rng.vec(e, -1.0, 1.0);
+        let row = |a: &[f32], i: usize| a[i * e..(i + 1) * e].to_vec();
+        let (r, k, v) = (row(&rkv, 0), row(&rkv, 1), row(&rkv, 2));
+        let (w, a, g, v_mix) = (row(&up, 0), row(&up, 1), row(&up, 2), row(&up, 3));
+        let (k_k, k_a, r_k, ln_w, ln_b) =
+            (row(&consts, 0), row(&consts, 1), row(&consts, 2), row(&consts, 3), row(&consts, 4));
+        let inputs = Wkv7StepInputs {
+            r: &r,
+            k: &k,
+            v: &v,
+            w: &w,
+            a: &a,
+            g: &g,
+            v_mix: &v_mix,
+            k_k: &k_k,
+            k_a: &k_a,
+            r_k: &r_k,
+            ln_w: &ln_w,
+            ln_b: &ln_b,
+        };
+        for first in [true, false] {
+            let (mut want_state, mut want_first) = (state.clone(), v_first.clone());
+            let want = wkv7_step(&inputs, &mut want_state, &mut want_first, first, h, s);
+            let args = [
+                (1, Arg::In(bytes(&rkv))),
+                (2, Arg::In(bytes(&up))),
+                (3, Arg::In(bytes(&consts))),
+                (4, Arg::InOut(bytes(&state))),
+                (5, Arg::InOut(bytes(&v_first))),
+                (6, Arg::Out(e * 4)),
+            ];
+            let params = [h as u32, s as u32, first as u32, 64e-5f32.to_bits()];
+            let got = run(&ctx, Kernel::Wkv7Step, &params, &args, [h as u32, 1, 1]);
+            let what = format!("wkv7_step, {h} heads of {s}, first {first}");
+            check(&format!("{what}: state"), &want_state, &got[0], TIGHT);
+            check(&format!("{what}: v_first"), &want_first, &got[1], TIGHT);
+            check(&format!("{what}: output"), &want, &got[2], TRANSCENDENTAL);
+        }
+    }
 }
 
 /// The GPU sampler draws what the CPU sampler draws from the same logits, settings and seed: the host

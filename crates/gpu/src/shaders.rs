@@ -16,6 +16,8 @@ pub enum Kernel {
     MatvecRouted(GgmlType),
     /// Mamba's in-projection with the conv step fused in (as `Matvec`).
     MatvecConv(GgmlType),
+    /// Several products of one encoding in one dispatch, each its own rows, x and activation (as `Matvec`).
+    MatvecMulti(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -58,6 +60,8 @@ pub enum Kernel {
     Noop,
     /// RWKV token shift and lerps (`token_shift.wgsl`).
     TokenShift,
+    /// RWKV decode: the layer's norm, then the token shift and lerps, one dispatch (`token_shift.wgsl`).
+    NormShift,
     /// RWKV's per-head group norm, bonus and gate (`group_norm.wgsl`).
     GroupNorm,
     /// RWKV-6 WKV step (`wkv.wgsl`).
@@ -68,6 +72,9 @@ pub enum Kernel {
     Rwkv7Prep,
     /// RWKV-7 `r k` bonus (`wkv.wgsl`).
     Rwkv7Bonus,
+    /// RWKV-7 decode: value residual, key preparation, WKV step, bonus, group norm and gate, one dispatch
+    /// (`wkv7_step.wgsl`).
+    Wkv7Step,
 }
 
 macro_rules! shader {
@@ -83,7 +90,7 @@ const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 
 /// The kernels that do not depend on a weight encoding.
-const FIXED: [Kernel; 23] = [
+const FIXED: [Kernel; 25] = [
     Kernel::Norm,
     Kernel::RopeKv,
     Kernel::AttnPartial,
@@ -107,6 +114,8 @@ const FIXED: [Kernel; 23] = [
     Kernel::Wkv7,
     Kernel::Rwkv7Prep,
     Kernel::Rwkv7Bonus,
+    Kernel::NormShift,
+    Kernel::Wkv7Step,
 ];
 
 impl Kernel {
@@ -118,6 +127,7 @@ impl Kernel {
                 Kernel::MatvecSwiglu(t),
                 Kernel::MatvecRouted(t),
                 Kernel::MatvecConv(t),
+                Kernel::MatvecMulti(t),
                 Kernel::Matmul(t),
                 Kernel::Embed(t),
             ]
@@ -132,6 +142,7 @@ impl Kernel {
             | Kernel::MatvecSwiglu(t)
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
+            | Kernel::MatvecMulti(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => Some(t),
             _ => None,
@@ -145,6 +156,7 @@ impl Kernel {
             Kernel::MatvecSwiglu(t) => format!("matvec_swiglu_{}", t.name().to_lowercase()),
             Kernel::MatvecRouted(t) => format!("matvec_routed_{}", t.name().to_lowercase()),
             Kernel::MatvecConv(t) => format!("matvec_conv_{}", t.name().to_lowercase()),
+            Kernel::MatvecMulti(t) => format!("matvec_multi_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -158,6 +170,7 @@ impl Kernel {
             Kernel::MatvecSwiglu(_) => "matvec_swiglu",
             Kernel::MatvecRouted(_) => "matvec_routed",
             Kernel::MatvecConv(_) => "matvec_conv",
+            Kernel::MatvecMulti(_) => "matvec_multi",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
@@ -183,6 +196,8 @@ impl Kernel {
             Kernel::Wkv7 => "wkv7",
             Kernel::Rwkv7Prep => "rwkv7_prep",
             Kernel::Rwkv7Bonus => "rwkv7_bonus",
+            Kernel::NormShift => "norm_shift",
+            Kernel::Wkv7Step => "wkv7_step",
         }
     }
 
@@ -193,6 +208,7 @@ impl Kernel {
             | Kernel::MatvecSwiglu(t)
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
+            | Kernel::MatvecMulti(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => {
                 format!("matvec_{}", t.name().to_lowercase())
@@ -201,6 +217,7 @@ impl Kernel {
             Kernel::MoeLists | Kernel::MoeNormRoute => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => "mamba".into(),
             Kernel::Argmax => "sample".into(),
+            Kernel::NormShift => "token_shift".into(),
             Kernel::Copy | Kernel::Noop => "bench".into(),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => "wkv".into(),
             other => other.entry_point().into(),
@@ -214,6 +231,7 @@ impl Kernel {
             | Kernel::MatvecSwiglu(t)
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
+            | Kernel::MatvecMulti(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
@@ -238,7 +256,8 @@ impl Kernel {
             Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
             Kernel::Pointwise => shader!("pointwise.wgsl"),
             Kernel::Copy | Kernel::Noop => shader!("bench.wgsl"),
-            Kernel::TokenShift => shader!("token_shift.wgsl"),
+            Kernel::TokenShift | Kernel::NormShift => shader!("token_shift.wgsl"),
+            Kernel::Wkv7Step => shader!("wkv7_step.wgsl"),
             Kernel::GroupNorm => shader!("group_norm.wgsl"),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => shader!("wkv.wgsl"),
         }
@@ -247,9 +266,11 @@ impl Kernel {
     /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
     pub fn source(self) -> String {
         match self {
-            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) | Kernel::MatvecConv(_) => {
-                [PACKED, self.file(), MATVEC_BODY].join("\n")
-            }
+            Kernel::Matvec(_)
+            | Kernel::MatvecSwiglu(_)
+            | Kernel::MatvecRouted(_)
+            | Kernel::MatvecConv(_)
+            | Kernel::MatvecMulti(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             Kernel::Norm
@@ -265,7 +286,10 @@ impl Kernel {
             | Kernel::Rwkv7Bonus
             | Kernel::MoeRoute
             | Kernel::MoeLists
-            | Kernel::MoeNormRoute => [self.file(), REDUCE].join("\n"),
+            | Kernel::MoeNormRoute
+            | Kernel::TokenShift
+            | Kernel::NormShift
+            | Kernel::Wkv7Step => [self.file(), REDUCE].join("\n"),
             _ => self.file().to_string(),
         }
     }

@@ -5,7 +5,8 @@
 
 use crate::ops::act::silu;
 use crate::ops::matmul::{matmul, to_f32};
-use archrace_model::{Rwkv6Weights, Rwkv7Weights, RwkvCommon, RwkvSpec, Tensor};
+use crate::ops::norm::{layer_norm, rms_norm};
+use archrace_model::{Norm, Rwkv6Weights, Rwkv7Weights, RwkvCommon, RwkvSpec, Tensor};
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -143,6 +144,83 @@ pub fn rwkv7_bonus(r: &[f32], k: &[f32], v: &[f32], r_k: &[f32], s: usize) -> Ve
         }
     }
     out
+}
+
+/// A decode step's norm and token shift in one (the twin of `norm_shift`): the layer's norm of the
+/// residual row `x (E)` (weights and bias `norm`), then [`token_shift`] of the normed row and its lerps with
+/// each of the `n_mix` rows of `mix (n_mix, E)`. Returns the lerps `(n_mix, E)` and `sx (E)`.
+pub fn norm_shift(
+    x: &[f32],
+    norm: Norm,
+    (w, b): (&[f32], &[f32]),
+    mix: &[f32],
+    prev: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let h = match norm {
+        Norm::Rms { eps } => rms_norm(x, w, eps),
+        Norm::Layer { eps } => layer_norm(x, w, b, eps),
+    };
+    let e = x.len();
+    let sx = token_shift(&h, e, prev);
+    let lerps = mix.chunks_exact(e).flat_map(|m| lerp(&h, &sx, m)).collect();
+    (lerps, sx)
+}
+
+/// What [`wkv7_step`] reads of a layer, each `(H S)`.
+#[derive(Clone, Copy)]
+pub struct Wkv7StepInputs<'a> {
+    /// Receptance, key and value from their products.
+    pub r: &'a [f32],
+    /// Key.
+    pub k: &'a [f32],
+    /// Value.
+    pub v: &'a [f32],
+    /// Decay `w`, in-context rate `a`, gate `g`, value-residual mix (after its sigmoid; unread on the
+    /// first layer), as the LoRA products write them.
+    pub w: &'a [f32],
+    /// In-context rate.
+    pub a: &'a [f32],
+    /// Gate.
+    pub g: &'a [f32],
+    /// Value-residual mix.
+    pub v_mix: &'a [f32],
+    /// The layer's `k_k`, `k_a`, `r_k`, group-norm weight and bias.
+    pub k_k: &'a [f32],
+    /// `k_a`.
+    pub k_a: &'a [f32],
+    /// `r_k`.
+    pub r_k: &'a [f32],
+    /// Group-norm weight.
+    pub ln_w: &'a [f32],
+    /// Group-norm bias.
+    pub ln_b: &'a [f32],
+}
+
+/// One token of RWKV-7 between its products and its output projection (the twin of `wkv7_step`): value
+/// residual (the first layer stores `v` in `v_first` instead), [`rwkv7_prep`], [`wkv7`], [`rwkv7_bonus`],
+/// then [`group_norm`] plus the bonus, times the gate. Returns `(H S)`, the output projection's input.
+pub fn wkv7_step(
+    x: &Wkv7StepInputs,
+    state: &mut [f32],
+    v_first: &mut [f32],
+    first: bool,
+    h: usize,
+    s: usize,
+) -> Vec<f32> {
+    let mut v = x.v.to_vec();
+    if first {
+        v_first.copy_from_slice(&v);
+    } else {
+        for ((v, f), m) in v.iter_mut().zip(v_first.iter()).zip(x.v_mix) {
+            *v += (f - *v) * m;
+        }
+    }
+    let mut k = x.k.to_vec();
+    let kk = rwkv7_prep(&mut k, x.a, x.k_k, x.k_a, s);
+    let o = wkv7(x.r, x.w, &k, &v, &kk, state, h, s);
+    let bonus = rwkv7_bonus(x.r, &k, &v, x.r_k, s);
+    let normed = group_norm(&o, h, x.ln_w, x.ln_b);
+    normed.iter().zip(&bonus).zip(x.g).map(|((n, b), g)| (n + b) * g).collect()
 }
 
 /// Row `j` of a `[E, 1, 1, n]` lerp tensor.

@@ -20,6 +20,35 @@ pub fn matmul(w: &Tensor, x: &[f32], t: usize) -> Vec<f32> {
     y
 }
 
+/// One product of a `matvec_multi` dispatch: `w`'s rows against `x[x_off..][..cols]`, then the
+/// [`pointwise`](super::pointwise::pointwise) op `op` (11: as computed) with a per-row `bias` where the op
+/// takes one.
+#[derive(Clone, Copy)]
+pub struct MultiSegment<'a> {
+    /// The matrix.
+    pub w: &'a Tensor<'a>,
+    /// Where its input starts in `x`.
+    pub x_off: usize,
+    /// The activation, as a pointwise op number.
+    pub op: u32,
+    /// Per-row bias `(rows)`.
+    pub bias: Option<&'a [f32]>,
+}
+
+/// Several one-token products written one after another (the twin of `matvec_multi`): RWKV-7's r, k and
+/// v from their lerped inputs, or its LoRA halves, each with its activation.
+pub fn matvec_multi(segments: &[MultiSegment], x: &[f32]) -> Vec<f32> {
+    let mut y = Vec::new();
+    for s in segments {
+        let product = matmul(s.w, &x[s.x_off..][..s.w.row_len()], 1);
+        let bias = s.bias.unwrap_or(&product);
+        let mut out = vec![0.0; product.len()];
+        super::pointwise::pointwise(s.op, &product, bias, bias, &mut out);
+        y.extend(out);
+    }
+    y
+}
+
 /// Dot product with four independent accumulators (the order of additions is fixed, so results are
 /// reproducible; the GPU sums in another order and is compared with a tolerance).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -8,7 +8,7 @@ use web_time::Instant;
 
 kernel_params! {
     /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
-    /// `shaders/lib/matvec.wgsl` (72 bytes).
+    /// `shaders/lib/matvec.wgsl` (76 bytes).
     pub struct MatvecParams {
         /// Output length.
         rows: u32,
@@ -47,9 +47,52 @@ kernel_params! {
         conv_inner: u32,
         /// `matvec_conv`: the conv kernel width `K`.
         conv_k: u32,
+        /// `matvec_multi`: segments in its table.
+        segments: u32,
     }
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 72);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 76);
+
+/// Words of one segment in a `matvec_multi` table (`SEGMENT` in `shaders/lib/matvec.wgsl`).
+pub const SEGMENT_WORDS: usize = 8;
+
+/// One product of a `matvec_multi` dispatch.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    /// Its rows (written after the previous segment's).
+    pub rows: usize,
+    /// Row length, in values.
+    pub cols: usize,
+    /// Encoded bytes of one row.
+    pub row_bytes: usize,
+    /// Byte offset of its first row in the weights' buffer.
+    pub base: usize,
+    /// Where its input starts in x, in values (a multiple of 4).
+    pub x_off: usize,
+    /// [`MatvecMode::Write`] or an activation (modes 5 to 11).
+    pub mode: MatvecMode,
+    /// Per-row bias for the activations that take one.
+    pub bias: Option<Vec<f32>>,
+}
+
+/// The table `matvec_multi` reads from its route binding, for segments of encoding `ty`: one record of
+/// [`SEGMENT_WORDS`] per segment (the layout is `shaders/lib/matvec.wgsl`'s), then the biases.
+pub fn multi_table(ty: GgmlType, segments: &[Segment]) -> Vec<u32> {
+    let mut table = Vec::new();
+    let mut biases = Vec::new();
+    let mut end = 0;
+    for s in segments {
+        debug_assert!(s.x_off.is_multiple_of(4), "x is read in vec4s");
+        end += s.rows;
+        let bias_at = SEGMENT_WORDS * segments.len() + biases.len();
+        biases.extend(s.bias.iter().flatten().map(|b| b.to_bits()));
+        let fields = [end, s.cols / kernel_block(ty), s.row_bytes, s.base, s.x_off / 4, s.mode as usize, bias_at];
+        table.extend(fields.iter().map(|&v| v as u32));
+        table.resize(table.len() + SEGMENT_WORDS - fields.len(), 0);
+    }
+    table.extend(biases);
+    table
+}
 
 /// No MoE expert: the rows start at `w_base`.
 pub const NO_SLOT: u32 = u32::MAX;

@@ -232,6 +232,24 @@ kernel_params! {
         n_mix: u32,
         /// Tokens `T`.
         n_tokens: u32,
+        /// `norm_shift`: 0 RMSNorm, 1 LayerNorm.
+        kind: u32,
+        /// `norm_shift`: the norm's epsilon.
+        eps: f32,
+    }
+}
+
+kernel_params! {
+    /// `wkv7_step` (`shaders/wkv7_step.wgsl`).
+    pub struct Wkv7StepParams {
+        /// `H`.
+        n_head: u32,
+        /// `S`.
+        head_size: u32,
+        /// 1 on the first RWKV-7 layer (it keeps its values as `v_first`).
+        first: u32,
+        /// The group norm's epsilon.
+        eps: f32,
     }
 }
 
@@ -246,6 +264,10 @@ kernel_params! {
         eps: f32,
         /// `H`.
         n_head: u32,
+        /// Where the weights start in their buffer.
+        w_off: u32,
+        /// Where the biases start in theirs.
+        b_off: u32,
     }
 }
 
@@ -258,6 +280,8 @@ kernel_params! {
         head_size: u32,
         /// Tokens `T`.
         n_tokens: u32,
+        /// v7 prep and bonus: where their vector (`k_a`, `r_k`) starts in its binding.
+        vec_off: u32,
     }
 }
 
@@ -307,9 +331,11 @@ impl Kernel {
     pub fn params(self) -> ParamsLayout {
         use crate::kernels::{matmul::MatmulParams, matvec::MatvecParams};
         match self {
-            Kernel::Matvec(_) | Kernel::MatvecSwiglu(_) | Kernel::MatvecRouted(_) | Kernel::MatvecConv(_) => {
-                of::<MatvecParams>()
-            }
+            Kernel::Matvec(_)
+            | Kernel::MatvecSwiglu(_)
+            | Kernel::MatvecRouted(_)
+            | Kernel::MatvecConv(_)
+            | Kernel::MatvecMulti(_) => of::<MatvecParams>(),
             Kernel::Matmul(_) => of::<MatmulParams>(),
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),
@@ -322,7 +348,8 @@ impl Kernel {
             Kernel::SampleTopK => of::<SampleParams>(),
             Kernel::Pointwise => of::<PointwiseParams>(),
             Kernel::Copy | Kernel::Noop => of::<BenchParams>(),
-            Kernel::TokenShift => of::<TokenShiftParams>(),
+            Kernel::TokenShift | Kernel::NormShift => of::<TokenShiftParams>(),
+            Kernel::Wkv7Step => of::<Wkv7StepParams>(),
             Kernel::GroupNorm => of::<GroupNormParams>(),
             Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => of::<WkvParams>(),
         }

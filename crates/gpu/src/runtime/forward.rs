@@ -103,6 +103,7 @@ impl GpuModel {
             .chain(weights.paired_types().into_iter().map(Kernel::MatvecSwiglu))
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
+            .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
             .chain([Kernel::Embed(weights.token_embd.ty)]);
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.
         let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none());
@@ -359,17 +360,21 @@ impl GpuModel {
         self.embed(rec, &sc.tokens, &sc.h, &sc.x, 1);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
-            ops.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
+            // RWKV's token shift applies the norm itself (`norm_shift`); the other mixers read it from h.
+            if !matches!(lw.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_)) {
+                ops.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
+            }
             match (&lw.mixer, ls) {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
                     a.record(&ops, rec, sc, state.pos, index, cache)
                 }
                 (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    m.record(&ops, rec, &RwkvIo::decode(sc), att_shift, wkv);
+                    m.record(&ops, rec, &RwkvIo::decode(sc, &lw.attn_norm), att_shift, wkv);
                 }
                 (GpuMixer::Rwkv7(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
-                    m.record(&ops, rec, &RwkvIo::decode(sc), att_shift, wkv, first_rwkv7 == Some(index));
+                    let io = RwkvIo::decode(sc, &lw.attn_norm);
+                    m.record(&ops, rec, &io, att_shift, wkv, first_rwkv7 == Some(index));
                 }
                 _ => {
                     unreachable!("weights and state are built from the same spec, and reserve_token filled the caches")
@@ -378,8 +383,7 @@ impl GpuModel {
             let Some(ffn_norm) = &lw.ffn_norm else { continue };
             match ls {
                 LayerState::Rwkv { ffn_shift, .. } => {
-                    ops.norm(rec, ffn_norm, &sc.x, 0, &sc.h, 0, e);
-                    lw.ffn.channel_mix(&ops, rec, &RwkvIo::decode(sc), ffn_shift)
+                    lw.ffn.channel_mix(&ops, rec, &RwkvIo::decode(sc, ffn_norm), ffn_shift)
                 }
                 _ => lw.ffn.record(&ops, rec, sc, ffn_norm),
             }

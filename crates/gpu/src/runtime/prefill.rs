@@ -445,6 +445,7 @@ impl GpuModel {
             act: &ps.act,
             rw,
             route: &ps.route,
+            norm: None,
         });
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             ops.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);

@@ -7,9 +7,11 @@ use super::ops::Ops;
 use super::prefill::Product;
 use super::recorder::Recorder;
 use super::state::{RwkvScratch, Scratch};
-use super::weights::{GpuFfn, GpuMatrix, Rwkv6Gpu, Rwkv7Gpu, RwkvCommonGpu};
-use crate::kernels::matvec::{groups as spill, MatvecMode};
-use crate::kernels::params::{GroupNormParams, PointwiseParams, TokenShiftParams, WkvParams};
+use super::weights::{
+    GpuFfn, GpuMatrix, GpuNorm, MultiProduct, Rwkv6Gpu, Rwkv7Decode, Rwkv7Gpu, RwkvCommonGpu, RWKV7_K_A, RWKV7_R_K,
+};
+use crate::kernels::matvec::{groups as spill, row_threads, MatvecMode, MatvecParams, NO_SLOT};
+use crate::kernels::params::{GroupNormParams, PointwiseParams, TokenShiftParams, Wkv7StepParams, WkvParams};
 use crate::Kernel;
 
 /// The buffers an RWKV block works on, for `t` tokens: the decode step's scratch (t = 1) or a prefill
@@ -29,13 +31,16 @@ pub(super) struct RwkvIo<'a> {
     pub rw: &'a RwkvScratch,
     /// Bound where a matvec wants a route buffer (unused by RWKV).
     pub route: &'a wgpu::Buffer,
+    /// The block's norm when it is still to be applied (a decode step): the token shift then normalises
+    /// the residual `x` itself (`norm_shift`) and `h` is not read. `None`: `h` holds the normed input.
+    pub norm: Option<&'a GpuNorm>,
 }
 
 impl<'a> RwkvIo<'a> {
-    /// The decode step's buffers.
-    pub fn decode(sc: &'a Scratch) -> Self {
+    /// The decode step's buffers, for a block whose token shift applies `norm` to the residual stream.
+    pub fn decode(sc: &'a Scratch, norm: &'a GpuNorm) -> Self {
         let rw = sc.rwkv.as_ref().expect("RWKV scratch exists for RWKV models");
-        Self { t: 1, h: &sc.h, x: &sc.x, gate: &sc.gate, act: &sc.act, rw, route: &sc.route }
+        Self { t: 1, h: &sc.h, x: &sc.x, gate: &sc.gate, act: &sc.act, rw, route: &sc.route, norm: Some(norm) }
     }
 }
 
@@ -216,12 +221,41 @@ impl Ops<'_> {
         self.rwkv_product(rec, io, m, x, 0, m.cols, y, add);
     }
 
-    /// `L_j = h + (prev - h) * mix_j` for `n_mix` rows, `sx = prev - h`, `prev = h` (token by token).
+    /// `L_j = h + (prev - h) * mix_j` for `n_mix` rows, `sx = prev - h`, `prev = h` (token by token); with
+    /// `io.norm`, `h` is the norm of `io.x`, computed by the same dispatch (`norm_shift`, one token).
     fn token_shift(&self, rec: &mut Recorder, io: &RwkvIo<'_>, prev: &wgpu::Buffer, mix: &wgpu::Buffer, n_mix: usize) {
         let e = self.spec.n_embd;
-        let buffers = [(1, io.h), (2, prev), (3, mix), (4, &io.rw.lerp), (5, &io.rw.sx)];
-        let params = TokenShiftParams { e: u(e), n_mix: u(n_mix), n_tokens: u(io.t) };
-        rec.dispatch(Kernel::TokenShift, &params, &buffers, groups(e));
+        let mut params = TokenShiftParams { e: u(e), n_mix: u(n_mix), n_tokens: u(io.t), ..Default::default() };
+        match io.norm {
+            Some(norm) => {
+                debug_assert_eq!(io.t, 1, "norm_shift takes one token");
+                (params.kind, params.eps) = self.norm_kind();
+                let bias = norm.bias.as_ref().unwrap_or(&norm.weight);
+                let buffers =
+                    [(1, io.x), (2, prev), (3, mix), (4, &io.rw.lerp), (5, &io.rw.sx), (6, &norm.weight), (7, bias)];
+                rec.dispatch(Kernel::NormShift, &params, &buffers, [1, 1, 1]);
+            }
+            None => {
+                let buffers = [(1, io.h), (2, prev), (3, mix), (4, &io.rw.lerp), (5, &io.rw.sx)];
+                rec.dispatch(Kernel::TokenShift, &params, &buffers, groups(e));
+            }
+        }
+    }
+
+    /// The first `n` segments of `m` (their rows one after another in `y`) in one `matvec_multi`, x read
+    /// from `x` at each segment's offset.
+    fn multi(&self, rec: &mut Recorder, m: &MultiProduct, n: usize, x: &wgpu::Buffer, y: &wgpu::Buffer) {
+        let rows: usize = m.rows[..n].iter().sum();
+        let mut p = MatvecParams {
+            rows: u(rows),
+            slot: NO_SLOT,
+            row_threads: u(row_threads(m.max_blocks)),
+            segments: u(n),
+            ..Default::default()
+        };
+        let (gx, gy) = p.workgroups(self.max_groups);
+        p.groups_x = gx;
+        rec.dispatch(Kernel::MatvecMulti(m.ty), &p, &[(1, &m.buf), (2, x), (3, y), (4, &m.table)], [gx, gy, 1]);
     }
 
     /// Group norm of the WKV output (+ `bonus`), times the gate, through the output projection into x.
@@ -233,9 +267,11 @@ impl Ops<'_> {
             has_extra: u(bonus.is_some() as usize),
             eps: GROUP_NORM_EPS,
             n_head: u(h),
+            w_off: u(c.ln_at),
+            b_off: u(c.ln_at + h * s),
         };
-        let bias = c.ln.bias.as_ref().unwrap_or(&c.ln.weight);
-        let buffers = [(1, &rw.o), (2, &c.ln.weight), (3, bias), (4, bonus.unwrap_or(&rw.g)), (5, &rw.g), (6, &rw.y)];
+        let v = &c.vectors;
+        let buffers = [(1, &rw.o), (2, v), (3, v), (4, bonus.unwrap_or(&rw.g)), (5, &rw.g), (6, &rw.y)];
         rec.dispatch(Kernel::GroupNorm, &params, &buffers, [u(h), u(io.t), 1]);
         self.packed_product(rec, io, &c.output, &rw.y, io.x, true);
     }
@@ -275,7 +311,7 @@ impl Rwkv6Gpu {
         let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &self.first)];
         rec.dispatch(
             Kernel::Wkv6,
-            &WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) },
+            &WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t), vec_off: 0 },
             &buffers,
             groups(h * s),
         );
@@ -296,6 +332,11 @@ impl Rwkv7Gpu {
         wkv: &wgpu::Buffer,
         first: bool,
     ) {
+        // The decode step's scratch (the one with a norm still to apply) holds the fused form's buffers; a
+        // one-token prefill chunk records kernel by kernel.
+        if let (Some(_), Some(d)) = (io.norm, &self.decode) {
+            return self.record_fused(ops, rec, io, d, (shift, wkv), first);
+        }
         let (rw, t, g) = (io.rw, io.t, ops.max_groups);
         let e = ops.spec.n_embd;
         let c = &self.common;
@@ -326,14 +367,41 @@ impl Rwkv7Gpu {
         let lora = (&rw.lora_a, 0, self.a.1.cols);
         ops.activated(rec, io, &self.a.1, lora, Act::SigmoidBias(&self.a.2), &rw.lora_o, &rw.a);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
-        let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t) };
-        let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, &self.k_k), (10, &self.k_a)];
-        rec.dispatch(Kernel::Rwkv7Prep, &hs, &prep, [u(h), u(t), 1]);
+        let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t), vec_off: 0 };
+        let vectors = &c.vectors; // k_k, k_a, r_k, ...
+        let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, vectors), (10, vectors)];
+        rec.dispatch(Kernel::Rwkv7Prep, &WkvParams { vec_off: u(RWKV7_K_A * e), ..hs }, &prep, [u(h), u(t), 1]);
         let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
         rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, groups(h * s));
-        let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, &self.r_k)];
-        rec.dispatch(Kernel::Rwkv7Bonus, &hs, &bonus, [u(h), u(t), 1]);
+        let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, vectors)];
+        rec.dispatch(Kernel::Rwkv7Bonus, &WkvParams { vec_off: u(RWKV7_R_K * e), ..hs }, &bonus, [u(h), u(t), 1]);
         ops.finish(rec, io, c, Some(&rw.bonus));
+    }
+
+    /// One decode token in the fused form ([`Rwkv7Decode`]): norm and token shift, r/k/v, the LoRA
+    /// down-projections, their up-projections (activations and biases applied as they are written),
+    /// `wkv7_step`, the output product: 6 dispatches. The first layer skips the value-residual segments.
+    fn record_fused(
+        &self,
+        ops: &Ops<'_>,
+        rec: &mut Recorder,
+        io: &RwkvIo<'_>,
+        d: &Rwkv7Decode,
+        (shift, wkv): (&wgpu::Buffer, &wgpu::Buffer),
+        first: bool,
+    ) {
+        let (rw, c) = (io.rw, &self.common);
+        let loras = if first { 3 } else { 4 };
+        ops.token_shift(rec, io, shift, &self.lerps, 6);
+        ops.multi(rec, &d.rkv, 3, &rw.lerp, &rw.rkv);
+        ops.multi(rec, &d.down, loras, &rw.lerp, &rw.lora_a);
+        ops.multi(rec, &d.up, loras, &rw.lora_a, &rw.up);
+        let (h, s) = (c.spec.n_head, c.spec.head_size);
+        let params =
+            Wkv7StepParams { n_head: u(h), head_size: u(s), first: u(usize::from(first)), eps: GROUP_NORM_EPS };
+        let buffers = [(1, &rw.rkv), (2, &rw.up), (3, &c.vectors), (4, wkv), (5, &rw.v_first), (6, &rw.y)];
+        rec.dispatch(Kernel::Wkv7Step, &params, &buffers, [u(h), 1, 1]);
+        ops.packed_product(rec, io, &c.output, &rw.y, io.x, true);
     }
 }
 

@@ -86,6 +86,10 @@ pub struct RwkvScratch {
     pub v_first: wgpu::Buffer,
     /// RWKV-6 channel-mix receptance.
     pub rr: wgpu::Buffer,
+    /// RWKV-7's fused decode: r, k, v `(3, E)` from one product (a placeholder in a prefill chunk).
+    pub rkv: wgpu::Buffer,
+    /// RWKV-7's fused decode: decay, a, g, value mix `(4, E)` from the LoRA up-projections.
+    pub up: wgpu::Buffer,
 }
 
 impl RwkvScratch {
@@ -100,7 +104,9 @@ impl RwkvScratch {
         if !w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
             return Ok(None);
         }
-        let lora = Widths::new(spec, w).lora;
+        let widths = Widths::new(spec, w);
+        // A decode step holds every LoRA hidden at once (one product writes them all).
+        let lora = if t == 1 { widths.lora.max(widths.lora_sum) } else { widths.lora };
         let e = spec.n_embd;
         // The decode step's buffers are `rwkv: ...`; a prefill chunk's (t tokens) are `prefill: rwkv ...`.
         let prefix = if t == 1 { "rwkv:" } else { "prefill: rwkv" };
@@ -125,11 +131,13 @@ impl RwkvScratch {
             lora_o: s("lora out", e)?,
             v_first: s("v_first", e)?,
             rr: s("rr", e)?,
+            rkv: s("r k v", if t == 1 { 3 * e } else { 0 })?,
+            up: s("decay a g vmix", if t == 1 { 4 * e } else { 0 })?,
         }))
     }
 
     /// Every buffer, to give back to the pool.
-    pub fn buffers(self) -> [wgpu::Buffer; 17] {
+    pub fn buffers(self) -> [wgpu::Buffer; 19] {
         [
             self.lerp,
             self.sx,
@@ -148,6 +156,8 @@ impl RwkvScratch {
             self.lora_o,
             self.v_first,
             self.rr,
+            self.rkv,
+            self.up,
         ]
     }
 }
@@ -276,6 +286,8 @@ pub(super) struct Widths {
     pub slots: usize,
     /// RWKV LoRA hidden width.
     pub lora: usize,
+    /// RWKV-7's LoRA hidden widths together (a decode step's one down-projection writes them all).
+    pub lora_sum: usize,
 }
 
 impl Widths {
@@ -291,6 +303,10 @@ impl Widths {
         let lora = w.layers.iter().map(|l| match &l.mixer {
             GpuMixer::Rwkv6(r) => r.w1.rows.max(r.decay_w1.rows),
             GpuMixer::Rwkv7(r) => r.w.0.rows.max(r.a.0.rows).max(r.v.0.rows).max(r.g.0.rows),
+            _ => 0,
+        });
+        let lora_sum = w.layers.iter().map(|l| match &l.mixer {
+            GpuMixer::Rwkv7(r) => r.w.0.rows + r.a.0.rows + r.v.0.rows + r.g.0.rows,
             _ => 0,
         });
         Self {
@@ -326,6 +342,7 @@ impl Widths {
                 .max()
                 .unwrap_or(1),
             lora: lora.max().unwrap_or(0).max(4),
+            lora_sum: lora_sum.max().unwrap_or(0),
         }
     }
 }

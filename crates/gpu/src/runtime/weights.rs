@@ -160,8 +160,11 @@ pub struct RwkvCommonGpu {
     pub value: GpuMatrix,
     /// Output.
     pub output: GpuMatrix,
-    /// Group norm scale and bias `(E)`.
-    pub ln: GpuNorm,
+    /// f32: the version's own per-channel vectors `(E)` each (RWKV-7: `k_k`, `k_a`, `r_k`), then the group
+    /// norm's scale and bias `(E)` each.
+    pub vectors: wgpu::Buffer,
+    /// Where the group norm's scale starts in `vectors` (its bias follows).
+    pub ln_at: usize,
 }
 
 /// RWKV-6 time-mix on the GPU.
@@ -202,12 +205,45 @@ pub struct Rwkv7Gpu {
     pub v: (GpuMatrix, GpuMatrix, wgpu::Buffer),
     /// Gate LoRA.
     pub g: (GpuMatrix, GpuMatrix),
-    /// f32 `(E)` each: `k_k`, `k_a`, `r_k`.
-    pub k_k: wgpu::Buffer,
-    /// `k_a`.
-    pub k_a: wgpu::Buffer,
-    /// `r_k`.
-    pub r_k: wgpu::Buffer,
+    /// The decode step's fused form, where the tensors allow it.
+    pub decode: Option<Rwkv7Decode>,
+}
+
+/// `common.vectors`' RWKV-7 part: `k_k` at 0, `k_a` at `E`, `r_k` at `2 E` (the group norm follows at
+/// `3 E`), as `wkv7_step` reads them.
+pub const RWKV7_K_A: usize = 1;
+/// `r_k`'s row in `common.vectors`.
+pub const RWKV7_R_K: usize = 2;
+
+/// Several products read by one `matvec_multi` dispatch: matrices of one encoding in one buffer, and
+/// the table of their segments (rows, bytes, base, x offset, activation, bias; the layout is
+/// `shaders/lib/matvec.wgsl`'s) with the biases after it.
+#[derive(Debug)]
+pub struct MultiProduct {
+    /// The matrices' buffer.
+    pub buf: wgpu::Buffer,
+    /// Their encoding.
+    pub ty: GgmlType,
+    /// The table.
+    pub table: wgpu::Buffer,
+    /// Rows of each segment, in order.
+    pub rows: Vec<usize>,
+    /// The longest row, in kernel blocks.
+    pub max_blocks: usize,
+}
+
+/// An RWKV-7 decode step in 6 dispatches besides the norms and shifts: r, k and v in one `matvec_multi`,
+/// the four LoRA down-projections in one and their up-projections in one (the value residual's last, so
+/// the first layer runs one segment fewer), `wkv7_step`, the output product.
+#[derive(Debug)]
+pub struct Rwkv7Decode {
+    /// r, k, v from lerp rows 0, 2, 3 into `(3, E)`.
+    pub rkv: MultiProduct,
+    /// `tanh(L_1 W1)`, `L_4 A1`, `sigmoid(L_5 G1)`, `L_3 V1` into `(Dw + Da + Dg + Dv)`.
+    pub down: MultiProduct,
+    /// The decay `exp(-e^{-1/2} sigmoid(w0 + . W2))`, `a = sigmoid(a0 + . A2)`, `g = . G2` and the value
+    /// mix `sigmoid(v0 + . V2)` into `(4, E)`.
+    pub up: MultiProduct,
 }
 
 /// A layer's feed-forward.
@@ -313,10 +349,10 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
     Ok(GpuMatrix { parts, ty: t.ty, rows, cols })
 }
 
-/// Tensors of one encoding and row length uploaded into one buffer, one after another, as views that
-/// [`GpuMatrix::followed_by`] recognises, so a decode step reads them in one dispatch (Q, K and V; gate and
-/// up). `None` when they differ in encoding or row length, or together exceed one binding: then each is
-/// uploaded on its own.
+/// Tensors of one encoding uploaded into one buffer, one after another, so a decode step reads them in
+/// one dispatch: as one product where they share a row length ([`GpuMatrix::followed_by`]: Q, K and V; gate
+/// and up), or as the segments of a `matvec_multi` (RWKV-7's LoRA halves). `None` when they differ in
+/// encoding or together exceed one binding: then each is uploaded on its own.
 fn stacked(
     pool: &mut Pool,
     ctx: &GpuContext,
@@ -325,10 +361,10 @@ fn stacked(
     label: &str,
 ) -> Result<Option<Vec<GpuMatrix>>, GpuError> {
     let Some(first) = ts.first() else { return Ok(None) };
-    let alike = ts.iter().all(|t| t.ty == first.ty && t.row_len() == first.row_len());
+    let alike = ts.iter().all(|t| t.ty == first.ty && t.row_len().is_multiple_of(kernel_block(t.ty)));
     let bytes: usize = ts.iter().map(|t| t.data.len()).sum();
     let limit = Pool::max_binding(ctx).saturating_sub(8) as usize;
-    if !alike || bytes > limit || !first.row_len().is_multiple_of(kernel_block(first.ty)) {
+    if !alike || bytes > limit {
         return Ok(None);
     }
     let mut data = Vec::with_capacity(bytes);
@@ -399,15 +435,27 @@ fn mamba(pool: &mut Pool, ctx: &GpuContext, spec: MambaSpec, w: &MambaWeights) -
     })))
 }
 
-fn rwkv_common(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, c: &RwkvCommon) -> Result<RwkvCommonGpu, GpuError> {
-    Ok(RwkvCommonGpu {
-        spec,
-        receptance: matrix(pool, ctx, &c.receptance, 1)?,
-        key: matrix(pool, ctx, &c.key, 1)?,
-        value: matrix(pool, ctx, &c.value, 1)?,
-        output: matrix(pool, ctx, &c.output, 1)?,
-        ln: norm(pool, ctx, &c.ln)?,
-    })
+/// The shared time-mix tensors, r, k and v in one buffer where they allow it, and the version's own
+/// vectors `own` before the group norm's in `vectors`.
+fn rwkv_common(
+    pool: &mut Pool,
+    ctx: &GpuContext,
+    spec: RwkvSpec,
+    c: &RwkvCommon,
+    own: &[&Tensor],
+) -> Result<RwkvCommonGpu, GpuError> {
+    let label = format!("{} key value", c.receptance.name);
+    let [receptance, key, value] = matrices(pool, ctx, [&c.receptance, &c.key, &c.value], 1, &label)?;
+    let e = c.ln.weight.n_elements();
+    let mut values: Vec<f32> = own.iter().chain([&&c.ln.weight]).flat_map(|t| to_f32(t)).collect();
+    let ln_at = values.len() - e;
+    match &c.ln.bias {
+        Some(b) => values.extend(to_f32(b)),
+        None => values.resize(values.len() + e, 0.0),
+    }
+    let vectors =
+        pool.upload(ctx, &format!("{} vectors", c.ln.weight.name), bytemuck::cast_slice(&values), Category::Weights)?;
+    Ok(RwkvCommonGpu { spec, receptance, key, value, output: matrix(pool, ctx, &c.output, 1)?, vectors, ln_at })
 }
 
 fn rwkv6(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv6Weights) -> Result<Rwkv6Gpu, GpuError> {
@@ -417,7 +465,7 @@ fn rwkv6(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv6Weights) ->
         return Err(GpuError::Unsupported(format!("RWKV-6 lerp LoRA width {} (a multiple of 4 is needed)", w2.cols)));
     }
     Ok(Rwkv6Gpu {
-        common: rwkv_common(pool, ctx, spec, &w.common)?,
+        common: rwkv_common(pool, ctx, spec, &w.common, &[])?,
         gate: matrix(pool, ctx, &w.gate, 1)?,
         lerps: vector(pool, ctx, &[&w.lerp_x, &w.lerp_fused], "rwkv6 lerps")?,
         w1: matrix(pool, ctx, &w.w1, 1)?,
@@ -430,20 +478,107 @@ fn rwkv6(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv6Weights) ->
 }
 
 fn rwkv7(pool: &mut Pool, ctx: &GpuContext, spec: RwkvSpec, w: &Rwkv7Weights) -> Result<Rwkv7Gpu, GpuError> {
-    let lora = |pool: &mut Pool, t: &[Tensor; 3]| -> Result<_, GpuError> {
-        Ok((matrix(pool, ctx, &t[1], 1)?, matrix(pool, ctx, &t[2], 1)?, vector(pool, ctx, &[&t[0]], &t[0].name)?))
-    };
+    let common = rwkv_common(pool, ctx, spec, &w.common, &[&w.k_k, &w.k_a, &w.r_k])?;
+    // The LoRA halves in decode order (the value residual's last), each group in one buffer if it can be.
+    let downs = [&w.w[1], &w.a[1], &w.g[0], &w.v[1]];
+    let [w1, a1, g1, v1] = matrices(pool, ctx, downs, 1, &format!("{} a1 g1 v1", w.w[1].name))?;
+    let ups = [&w.w[2], &w.a[2], &w.g[1], &w.v[2]];
+    let [w2, a2, g2, v2] = matrices(pool, ctx, ups, 1, &format!("{} a2 g2 v2", w.w[2].name))?;
+    let bias = |pool: &mut Pool, t: &Tensor| vector(pool, ctx, &[t], &t.name);
+    let decode = rwkv7_decode(pool, ctx, w, &common, [&w1, &a1, &g1, &v1], [&w2, &a2, &g2, &v2])?;
     Ok(Rwkv7Gpu {
-        common: rwkv_common(pool, ctx, spec, &w.common)?,
         lerps: vector(pool, ctx, &[&w.lerp_fused], "rwkv7 lerps")?,
-        w: lora(pool, &w.w)?,
-        a: lora(pool, &w.a)?,
-        v: lora(pool, &w.v)?,
-        g: (matrix(pool, ctx, &w.g[0], 1)?, matrix(pool, ctx, &w.g[1], 1)?),
-        k_k: vector(pool, ctx, &[&w.k_k], "k_k")?,
-        k_a: vector(pool, ctx, &[&w.k_a], "k_a")?,
-        r_k: vector(pool, ctx, &[&w.r_k], "r_k")?,
+        w: (w1, w2, bias(pool, &w.w[0])?),
+        a: (a1, a2, bias(pool, &w.a[0])?),
+        v: (v1, v2, bias(pool, &w.v[0])?),
+        g: (g1, g2),
+        common,
+        decode,
     })
+}
+
+/// The fused decode form of an RWKV-7 layer, when r, k and v share a buffer, each LoRA group shares one,
+/// the LoRA widths keep x reads in whole vec4s, and the head fits `wkv7_step` (`None`: the layer decodes
+/// kernel by kernel, as prefill does).
+fn rwkv7_decode(
+    pool: &mut Pool,
+    ctx: &GpuContext,
+    w: &Rwkv7Weights,
+    c: &RwkvCommonGpu,
+    downs: [&GpuMatrix; 4],
+    ups: [&GpuMatrix; 4],
+) -> Result<Option<Rwkv7Decode>, GpuError> {
+    use crate::kernels::matvec::MatvecMode::{Decay7, Sigmoid, SigmoidBias, Tanh, Write};
+    let e = c.key.cols;
+    if c.spec.head_size > WKV7_STEP_MAX_HEAD || !e.is_multiple_of(4) || downs.iter().any(|m| !m.rows.is_multiple_of(4))
+    {
+        return Ok(None);
+    }
+    let lerp = |row: usize| row * e;
+    let rkv = [(&c.receptance, lerp(0), Write, None), (&c.key, lerp(2), Write, None), (&c.value, lerp(3), Write, None)];
+    let down_rows = [lerp(1), lerp(4), lerp(5), lerp(3)];
+    let down_modes = [Tanh, Write, Sigmoid, Write];
+    let down: Vec<_> = (0..4).map(|i| (downs[i], down_rows[i], down_modes[i], None)).collect();
+    let mut x_off = 0;
+    let up_biases = [Some(&w.w[0]), Some(&w.a[0]), None, Some(&w.v[0])];
+    let up_modes = [Decay7, SigmoidBias, Write, SigmoidBias];
+    let up: Vec<_> = (0..4)
+        .map(|i| {
+            let seg = (ups[i], x_off, up_modes[i], up_biases[i]);
+            x_off += downs[i].rows;
+            seg
+        })
+        .collect();
+    let (Some(rkv), Some(down), Some(up)) = (
+        multi_product(pool, ctx, &rkv, "rwkv7 r k v table")?,
+        multi_product(pool, ctx, &down, "rwkv7 lora down table")?,
+        multi_product(pool, ctx, &up, "rwkv7 lora up table")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Rwkv7Decode { rkv, down, up }))
+}
+
+/// Head sizes `wkv7_step` takes (`MAX_S` in `shaders/wkv7_step.wgsl`).
+pub const WKV7_STEP_MAX_HEAD: usize = 256;
+
+/// A [`MultiProduct`] of `segments` (matrix, x offset in values, activation, per-row bias), when the
+/// matrices sit whole in one buffer in one encoding; `None` otherwise.
+fn multi_product(
+    pool: &mut Pool,
+    ctx: &GpuContext,
+    segments: &[(&GpuMatrix, usize, crate::kernels::matvec::MatvecMode, Option<&Tensor>)],
+    label: &str,
+) -> Result<Option<MultiProduct>, GpuError> {
+    use crate::kernels::matvec::{multi_table, Segment};
+    let Some((first, ..)) = segments.first() else { return Ok(None) };
+    let [head] = first.parts.as_slice() else { return Ok(None) };
+    let together = segments.iter().all(|(m, x_off, ..)| {
+        matches!(m.parts.as_slice(), [p] if p.buf == head.buf) && m.ty == first.ty && x_off.is_multiple_of(4)
+    });
+    if !together {
+        return Ok(None);
+    }
+    let records: Vec<Segment> = segments
+        .iter()
+        .map(|&(m, x_off, mode, bias)| Segment {
+            rows: m.rows,
+            cols: m.cols,
+            row_bytes: m.row_bytes(),
+            base: m.parts[0].base,
+            x_off,
+            mode,
+            bias: bias.map(to_f32),
+        })
+        .collect();
+    let table = pool.upload(ctx, label, bytemuck::cast_slice(&multi_table(first.ty, &records)), Category::Weights)?;
+    Ok(Some(MultiProduct {
+        buf: head.buf.clone(),
+        ty: first.ty,
+        table,
+        rows: segments.iter().map(|s| s.0.rows).collect(),
+        max_blocks: segments.iter().map(|s| s.0.cols / kernel_block(s.0.ty)).max().unwrap_or(1),
+    }))
 }
 
 fn ffn(pool: &mut Pool, ctx: &GpuContext, spec: Ffn, w: &FfnWeights) -> Result<GpuFfn, GpuError> {
@@ -560,6 +695,15 @@ impl GpuWeights {
             GpuMixer::Mamba(m) => Some(m.in_proj.ty),
             _ => None,
         })
+    }
+
+    /// The encodings of RWKV-7's fused decode products (read by `matvec_multi`).
+    pub fn multi_types(&self) -> Vec<GgmlType> {
+        let per_layer = self.layers.iter().flat_map(|l| match &l.mixer {
+            GpuMixer::Rwkv7(r) => r.decode.iter().flat_map(|d| [d.rkv.ty, d.down.ty, d.up.ty]).collect(),
+            _ => Vec::new(),
+        });
+        distinct(per_layer.collect())
     }
 
     /// The distinct encodings `of` names over the layers, in a fixed order.
