@@ -110,29 +110,39 @@ impl RwkvScratch {
         let e = spec.n_embd;
         // The decode step's buffers are `rwkv: ...`; a prefill chunk's (t tokens) are `prefill: rwkv ...`.
         let prefix = if t == 1 { "rwkv:" } else { "prefill: rwkv" };
+        // A decode step whose every RWKV layer is RWKV-7 in the fused form reads only the lerps, the LoRA
+        // hidden, r/k/v, the LoRA outputs, v_first and y (plus sx, which norm_shift writes): the
+        // kernel-by-kernel buffers are placeholders. A prefill chunk never uses the fused ones.
+        let fused = t == 1
+            && w.layers.iter().all(|l| match &l.mixer {
+                GpuMixer::Rwkv6(_) => false,
+                GpuMixer::Rwkv7(r) => r.decode.is_some(),
+                _ => true,
+            });
+        let (by_kernel, fused_only) = (if fused { 0 } else { 1 }, usize::from(t == 1));
         let mut s = |label: &str, n: usize| {
             pool.create(ctx, &format!("{prefix} {label}"), (t * n * 4) as u64, STORAGE, Category::Scratch)
         };
         Ok(Some(RwkvScratch {
             lerp: s("lerp", 6 * e)?,
             sx: s("sx", e)?,
-            r: s("r", e)?,
-            k: s("k", e)?,
-            v: s("v", e)?,
-            kk: s("kk", 2 * e)?,
-            a: s("a", e)?,
-            decay: s("decay", e)?,
-            g: s("g", e)?,
-            o: s("o", e)?,
-            bonus: s("bonus", e)?,
+            r: s("r", by_kernel * e)?,
+            k: s("k", by_kernel * e)?,
+            v: s("v", by_kernel * e)?,
+            kk: s("kk", by_kernel * 2 * e)?,
+            a: s("a", by_kernel * e)?,
+            decay: s("decay", by_kernel * e)?,
+            g: s("g", by_kernel * e)?,
+            o: s("o", by_kernel * e)?,
+            bonus: s("bonus", by_kernel * e)?,
             y: s("y", e)?,
             lora_a: s("lora a", lora)?,
-            lora_b: s("lora b", lora)?,
-            lora_o: s("lora out", e)?,
+            lora_b: s("lora b", by_kernel * lora)?,
+            lora_o: s("lora out", by_kernel * e)?,
             v_first: s("v_first", e)?,
-            rr: s("rr", e)?,
-            rkv: s("r k v", if t == 1 { 3 * e } else { 0 })?,
-            up: s("decay a g vmix", if t == 1 { 4 * e } else { 0 })?,
+            rr: s("rr", by_kernel * e)?,
+            rkv: s("r k v", fused_only * 3 * e)?,
+            up: s("decay a g vmix", fused_only * 4 * e)?,
         }))
     }
 
