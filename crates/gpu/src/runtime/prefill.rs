@@ -101,7 +101,7 @@ impl PrefillScratch {
     ) -> Result<Self, GpuError> {
         let wd = Widths::new(spec, w);
         let e = spec.n_embd;
-        let rwkv = RwkvScratch::new(ctx, pool, spec, w, chunk)?;
+        let rwkv = RwkvScratch::new(ctx, pool, spec, w, Some(chunk))?;
         // A part the model lacks keeps a 16-byte placeholder (a binding cannot be empty), not a chunk's.
         let has = |f: fn(&GpuMixer) -> bool| w.layers.iter().any(|l| f(&l.mixer));
         let attention = has(|m| matches!(m, GpuMixer::Attention(_)));
@@ -314,6 +314,8 @@ impl GpuModel {
             return Err(GpuError::from_scope("prefill", e));
         }
         ctx.check_lost()?;
+        let rows = out.len() / n_vocab;
+        archrace_model::sample::finite_logits(&out, n_vocab, state.pos - rows)?;
         Ok(out)
     }
 

@@ -93,33 +93,35 @@ pub struct RwkvScratch {
 }
 
 impl RwkvScratch {
-    /// Buffers for `t` tokens (1 for a decode step, a chunk's for prefill), when the model has RWKV layers.
+    /// Buffers for the decode step (`chunk` `None`: one token) or for a prefill chunk of `t` tokens
+    /// (`Some(t)`, which may be 1), when the model has RWKV layers.
     pub fn new(
         ctx: &GpuContext,
         pool: &mut Pool,
         spec: &ModelSpec,
         w: &GpuWeights,
-        t: usize,
+        chunk: Option<usize>,
     ) -> Result<Option<Self>, GpuError> {
+        let (t, step) = (chunk.unwrap_or(1), chunk.is_none());
         if !w.layers.iter().any(|l| matches!(l.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_))) {
             return Ok(None);
         }
         let widths = Widths::new(spec, w);
         // A decode step holds every LoRA hidden at once (one product writes them all).
-        let lora = if t == 1 { widths.lora.max(widths.lora_sum) } else { widths.lora };
+        let lora = if step { widths.lora.max(widths.lora_sum) } else { widths.lora };
         let e = spec.n_embd;
         // The decode step's buffers are `rwkv: ...`; a prefill chunk's (t tokens) are `prefill: rwkv ...`.
-        let prefix = if t == 1 { "rwkv:" } else { "prefill: rwkv" };
+        let prefix = if step { "rwkv:" } else { "prefill: rwkv" };
         // A decode step whose every RWKV layer is RWKV-7 in the fused form reads only the lerps, the LoRA
         // hidden, r/k/v, the LoRA outputs, v_first and y (plus sx, which norm_shift writes): the
         // kernel-by-kernel buffers are placeholders. A prefill chunk never uses the fused ones.
-        let fused = t == 1
+        let fused = step
             && w.layers.iter().all(|l| match &l.mixer {
                 GpuMixer::Rwkv6(_) => false,
                 GpuMixer::Rwkv7(r) => r.decode.is_some(),
                 _ => true,
             });
-        let (by_kernel, fused_only) = (if fused { 0 } else { 1 }, usize::from(t == 1));
+        let (by_kernel, fused_only) = (if fused { 0 } else { 1 }, usize::from(step));
         let mut s = |label: &str, n: usize| {
             pool.create(ctx, &format!("{prefix} {label}"), (t * n * 4) as u64, STORAGE, Category::Scratch)
         };
@@ -392,7 +394,7 @@ impl GpuState {
                 pool.create(ctx, $label, f32s($n), STORAGE, Category::Scratch)
             };
         }
-        let rwkv = RwkvScratch::new(ctx, &mut pool, spec, w, 1)?;
+        let rwkv = RwkvScratch::new(ctx, &mut pool, spec, w, None)?;
         let scratch = Scratch {
             rwkv,
             penalized: s!("step: penalized token ids", super::forward::MAX_GPU_PENALIZED)?,
