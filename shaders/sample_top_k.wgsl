@@ -4,6 +4,7 @@
 // after the previous one; top-p and min-p on the probabilities before temperature; then the one uniform
 // draw u (the host's SplitMix64 stream, one draw per token, as the CPU sampler's) picks from the
 // temperature-scaled weights. One workgroup; thread 0 does the short sequential part in the CPU's order.
+// A NaN or infinite logit writes NON_FINITE instead of a token (lib/reduce.wgsl), which the host reports.
 // Reductions: lib/reduce.wgsl.
 
 const WG: u32 = 256u;
@@ -36,6 +37,11 @@ fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn sample_top_k(@builtin(local_invocation_index) tid: u32) {
+    var bad = 0.0;
+    for (var i = tid; i < sp.n; i += WG) {
+        bad += select(0.0, 1.0, non_finite(logits_rw[i]));
+    }
+    let non_finite_logits = workgroup_sum(tid, bad);
     for (var j = tid; j < sp.n_recent; j += WG) {
         let id = recent[j];
         if id < sp.n {
@@ -110,5 +116,5 @@ fn sample_top_k(@builtin(local_invocation_index) tid: u32) {
             break;
         }
     }
-    sampled[sp.out_index] = choice;
+    sampled[sp.out_index] = select(choice, NON_FINITE, non_finite_logits > 0.0);
 }

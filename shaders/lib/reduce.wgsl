@@ -5,6 +5,16 @@
 var<workgroup> red_v: array<f32, WG>;
 var<workgroup> red_i: array<u32, WG>;
 
+// What the sampling kernels write instead of a token when a logit is a NaN or an infinity (the host
+// turns it into a typed error).
+const NON_FINITE: u32 = 0xfffffffeu;
+
+// Whether `v` is a NaN or an infinity, tested on its bits (exponent all ones): a shader compiler may
+// assume floats are finite and fold `v != v` away.
+fn non_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
+
 // Sum of `v` over the workgroup.
 fn workgroup_sum(tid: u32, v: f32) -> f32 {
     red_v[tid] = v;

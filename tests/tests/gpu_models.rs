@@ -9,7 +9,7 @@ use common::{fixture, ids, json, rel_err, QUANTS};
 
 use archrace_cpu::CpuModel;
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuError, GpuModel, StepOutput};
+use archrace_gpu::{GpuError, GpuModel, PrefillLogits, StepOutput};
 use archrace_model::KvType;
 use archrace_model::ModelWeights;
 use archrace_tests::gpu::context_or_skip;
@@ -455,21 +455,14 @@ fn fused_decode_kernels_or_not_match_the_cpu() {
     for (name, tensors) in files {
         let bytes = fixture(name);
         let g = Gguf::parse(&bytes).unwrap();
-        let mut w = GgufWriter::new();
-        for (k, v) in &g.metadata {
-            w.metadata(k, v.clone());
-        }
-        for t in &g.tensors {
-            let data = g.tensor_data(t);
-            if tensors.iter().any(|s| t.name.ends_with(s)) {
+        let f16_bytes = GgufWriter::copy_of(&g, |t, data| {
+            tensors.iter().any(|s| t.name.ends_with(s)).then(|| {
                 let f: &[f32] = bytemuck::cast_slice(data);
                 let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
-                w.tensor(&t.name, &t.dims, GgmlType::F16, h);
-            } else {
-                w.tensor(&t.name, &t.dims, t.ty, data.to_vec());
-            }
-        }
-        let f16_bytes = w.to_bytes();
+                (t.dims.clone(), GgmlType::F16, h)
+            })
+        })
+        .to_bytes();
         let mut dispatches = Vec::new();
         for file in [&bytes, &f16_bytes] {
             let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
@@ -505,4 +498,49 @@ fn fused_decode_kernels_or_not_match_the_cpu() {
             .sum();
         assert_eq!(dispatches[1], dispatches[0] + more, "{name}: dispatches of the f32 and the f16 file");
     }
+}
+
+/// Weights the load-time checks let through (finite, but so large that the activations overflow f32: the
+/// output norm scaled by 1e38) end a step with a typed error naming the position, on the CPU and on the
+/// GPU, whether the step returns logits, a greedy token or a sampled one, or prefills; never a token drawn
+/// from NaN logits.
+#[test]
+fn overflowing_activations_give_a_typed_error_not_a_token() {
+    use archrace_gguf::{GgmlType, GgufWriter};
+    use archrace_gpu::GpuSampling;
+    use archrace_model::ModelError;
+    let Some(ctx) = pollster::block_on(context_or_skip("non-finite logits")) else { return };
+    let original = fixture("llama-f32.gguf");
+    let g = Gguf::parse(&original).unwrap();
+    let bytes = GgufWriter::copy_of(&g, |t, data| {
+        (t.name == "output_norm.weight").then(|| {
+            let w: Vec<f32> = bytemuck::cast_slice::<u8, f32>(data).iter().map(|v| v * 1e38).collect();
+            (t.dims.clone(), GgmlType::F32, bytemuck::cast_slice(&w).to_vec())
+        })
+    })
+    .to_bytes();
+    let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).expect("finite weights load");
+    let overflow = |position| ModelError::NonFiniteLogits { position };
+    let mut cpu_state = cpu.new_state();
+    assert_eq!(cpu.forward(&mut cpu_state, &[1]).unwrap_err(), overflow(0), "CPU");
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let is_overflow = |r: Result<(), GpuError>, position: usize, what: &str| match r {
+        Err(GpuError::Model(e)) => assert_eq!(e, overflow(position), "{what}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    let mut state = gpu.new_state(&ctx).unwrap();
+    is_overflow(pollster::block_on(gpu.logits(&ctx, &mut state, 1)).map(drop), 0, "GPU logits");
+    is_overflow(pollster::block_on(gpu.greedy(&ctx, &mut state, Some(1))).map(drop), 1, "GPU greedy");
+    let sampling = GpuSampling {
+        temperature: 0.8,
+        top_k: 40,
+        top_p: 0.95,
+        min_p: 0.0,
+        repeat_penalty: 1.0,
+        penalized: vec![],
+        u: 0.5,
+    };
+    is_overflow(pollster::block_on(gpu.sample(&ctx, &mut state, Some(1), sampling)).map(drop), 2, "GPU sample");
+    let prefilled = pollster::block_on(gpu.prefill(&ctx, &mut state, &[1, 2, 3], PrefillLogits::Last));
+    is_overflow(prefilled.map(drop), 5, "GPU prefill");
 }

@@ -1,7 +1,7 @@
 //! Writing GGUF v3: for generated and trained models and for tests. The layout matches gguf-py's: header,
 //! metadata, tensor infos, padding to the alignment, then each tensor's data padded to the alignment.
 
-use crate::reader::{DEFAULT_ALIGNMENT, GGUF_MAGIC};
+use crate::reader::{Gguf, TensorInfo, DEFAULT_ALIGNMENT, GGUF_MAGIC};
 use crate::value::Value;
 use crate::GgmlType;
 
@@ -16,6 +16,27 @@ impl GgufWriter {
     /// An empty file.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A copy of `g` (its metadata and tensors, in order) in which `edit` may replace any tensor: it gets
+    /// each tensor and its data and returns `Some((dims, encoding, data))` for a replacement, `None` to
+    /// keep it. For tests and tools that derive a file from another.
+    pub fn copy_of(
+        g: &Gguf<'_>,
+        mut edit: impl FnMut(&TensorInfo, &[u8]) -> Option<(Vec<u64>, GgmlType, Vec<u8>)>,
+    ) -> Self {
+        let mut w = Self::new();
+        for (k, v) in &g.metadata {
+            w.metadata(k, v.clone());
+        }
+        for t in &g.tensors {
+            let data = g.tensor_data(t);
+            match edit(t, data) {
+                Some((dims, ty, new)) => w.tensor(&t.name, &dims, ty, new),
+                None => w.tensor(&t.name, &t.dims, t.ty, data.to_vec()),
+            };
+        }
+        w
     }
 
     /// Adds a metadata entry (in order).

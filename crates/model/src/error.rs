@@ -52,6 +52,12 @@ pub enum ModelError {
         /// Rows of the model's embedding.
         model: usize,
     },
+    /// Logits that hold a NaN or an infinity: the activations overflowed f32 at run time (weights or
+    /// inputs the load-time checks let through, such as huge but finite norm weights).
+    NonFiniteLogits {
+        /// The position whose logits they are.
+        position: usize,
+    },
     /// A token id outside the vocabulary.
     TokenOutOfRange {
         /// The id.
@@ -82,6 +88,11 @@ impl fmt::Display for ModelError {
                  they must be equal (as llama.cpp requires)"
             ),
             ModelError::TooLarge { what } => write!(f, "{what} does not fit in 64 bits"),
+            ModelError::NonFiniteLogits { position } => write!(
+                f,
+                "the logits at position {position} hold a NaN or an infinity: the activations overflowed \
+                 (the model's weights produce values beyond what f32 can carry)"
+            ),
             ModelError::TokenOutOfRange { token, n_vocab } => {
                 write!(f, "token id {token} is outside the vocabulary of {n_vocab}")
             }

@@ -3,6 +3,7 @@
 //! sampled token, so a GPU sampler given the same seed draws the same token from the same logits.
 
 use crate::rng::SplitMix64;
+use crate::ModelError;
 use serde::Serialize;
 
 /// Sampling settings (llama.cpp's meanings).
@@ -140,6 +141,15 @@ impl Sampler {
             }
         }
         *cand.last().expect("at least one candidate")
+    }
+}
+
+/// `Err(NonFiniteLogits)` naming the first row of `logits` (rows of `n_vocab`, the first at position
+/// `first_position`) that holds a NaN or an infinity: sampling from it would pick a meaningless token.
+pub fn finite_logits(logits: &[f32], n_vocab: usize, first_position: usize) -> Result<(), ModelError> {
+    match logits.chunks(n_vocab.max(1)).position(|row| row.iter().any(|v| !v.is_finite())) {
+        Some(row) => Err(ModelError::NonFiniteLogits { position: first_position + row }),
+        None => Ok(()),
     }
 }
 

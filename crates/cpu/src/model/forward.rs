@@ -85,7 +85,9 @@ impl<'a> CpuModel<'a> {
         }
         state.pos += t;
         let x = norm(&x, &self.weights.output_norm, spec.norm);
-        Ok(matmul(&self.weights.output, &x, t))
+        let logits = matmul(&self.weights.output, &x, t);
+        archrace_model::sample::finite_logits(&logits, spec.n_vocab, state.pos - t)?;
+        Ok(logits)
     }
 }
 

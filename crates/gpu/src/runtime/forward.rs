@@ -16,7 +16,12 @@ use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
+use archrace_model::sample::finite_logits;
 use archrace_model::{ModelError, ModelSpec, ModelWeights};
+
+/// What `argmax` and `sample_top_k` write instead of a token when a logit is NaN or infinite
+/// (`NON_FINITE` in `shaders/lib/reduce.wgsl`).
+pub const NON_FINITE_TOKEN: u32 = 0xffff_fffe;
 
 /// Most candidates the GPU sampler keeps (`MAX_TOP_K` in `shaders/sample_top_k.wgsl`).
 pub const MAX_GPU_TOP_K: usize = 64;
@@ -334,14 +339,19 @@ impl GpuModel {
 
     async fn read_result(&self, ctx: &GpuContext, state: &GpuState, out: &StepOutput) -> Result<StepResult, GpuError> {
         let spec = &self.spec;
+        let position = state.pos - 1; // the step just run
         Ok(match out {
             StepOutput::Logits => {
                 let mut l = readback::read_f32(&ctx.device, &state.work.logits_staging).await?;
                 l.truncate(spec.n_vocab);
+                finite_logits(&l, spec.n_vocab, position)?;
                 StepResult::Logits(l)
             }
             StepOutput::Greedy | StepOutput::Sample(_) => {
-                StepResult::Token(readback::read_u32(&ctx.device, &state.work.token_staging).await?)
+                match readback::read_u32(&ctx.device, &state.work.token_staging).await? {
+                    NON_FINITE_TOKEN => return Err(ModelError::NonFiniteLogits { position }.into()),
+                    t => StepResult::Token(t),
+                }
             }
             StepOutput::Nothing => StepResult::Submitted,
         })
