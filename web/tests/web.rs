@@ -80,3 +80,22 @@ fn adapter_facts_render_features_and_limits() {
     assert_eq!(text_of(&root, "browser-features").unwrap(), "subgroups, timestamp-query");
     assert!(root.text_content().unwrap().contains("1024 MiB"));
 }
+
+/// A body whose length the server does not give (a stream: no Content-Length) is refused at the chunk
+/// that would take it past the cap, with no more than the cap ever read; one within the cap comes whole.
+#[wasm_bindgen_test]
+async fn a_streamed_body_without_a_length_is_capped() {
+    use archrace_web::engine::fetch::read_body;
+    use std::cell::Cell;
+    let size = 200u32 << 10;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::new_with_length(size));
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).unwrap();
+    let streamed = || web_sys::Response::new_with_opt_readable_stream(Some(&blob.stream())).unwrap();
+    assert_eq!(streamed().headers().get("content-length").unwrap(), None, "a stream has no length");
+    let (read, cap) = (Cell::new(0u64), 100u64 << 10);
+    let err = read_body(&streamed(), "stream://body", None, &|n, _| read.set(n), cap).await.unwrap_err();
+    assert!(err.contains("stream://body") && err.contains("at most 0.1 MiB"), "{err}");
+    assert!(read.get() <= cap, "read {} bytes past a cap of {cap}", read.get());
+    let whole = read_body(&streamed(), "stream://body", None, &|_, _| {}, 2 * size as u64).await.unwrap();
+    assert_eq!(whole.len(), size as usize);
+}

@@ -61,10 +61,10 @@ pub async fn fetch_model(
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(t) = total {
         if t > MAX_MODEL_BYTES {
-            return Err(too_large(url, t));
+            return Err(too_large(url, t, MAX_MODEL_BYTES));
         }
     }
-    let bytes = read_body(&response, url, total, progress).await?;
+    let bytes = read_body(&response, url, total, progress, MAX_MODEL_BYTES).await?;
     if let Some(bucket) = &bucket {
         store(bucket, url, &bytes).await;
     }
@@ -104,7 +104,7 @@ pub async fn fetch_header(url: &str) -> Result<(Vec<u8>, u64), String> {
                 file_len.unwrap_or(0) >> 20
             ));
         }
-        let head = read_body(&response, url, None, &|_, _| {}).await?;
+        let head = read_body(&response, url, None, &|_, _| {}, MAX_MODEL_BYTES).await?;
         // A 206 from another site whose Content-Range the page may not read (no Access-Control-Expose-
         // Headers): the file's length is unknown, so no tensor is refused for lying past it.
         let file_len = match file_len {
@@ -152,17 +152,20 @@ async fn request(url: &str, init: &web_sys::RequestInit) -> Result<web_sys::Resp
     Ok(response)
 }
 
-/// Reads the body chunk by chunk, refusing to pass [`MAX_MODEL_BYTES`].
-async fn read_body(
+/// Reads the body chunk by chunk, refusing to pass `cap` bytes ([`MAX_MODEL_BYTES`] for a model): a body
+/// whose length the server does not give (or gives wrongly) is cut off at the chunk that would pass it,
+/// so no more than `cap` bytes are ever held.
+pub async fn read_body(
     response: &web_sys::Response,
     url: &str,
     total: Option<u64>,
     progress: &dyn Fn(u64, Option<u64>),
+    cap: u64,
 ) -> Result<Vec<u8>, String> {
     let body = response.body().ok_or_else(|| format!("{url}: the response has no body"))?;
     let reader: web_sys::ReadableStreamDefaultReader =
         body.get_reader().dyn_into().map_err(|_| "the body gave no default reader".to_string())?;
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(MAX_MODEL_BYTES) as usize);
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(cap) as usize);
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
@@ -174,9 +177,9 @@ async fn read_body(
             .ok()
             .and_then(|v| v.dyn_into().ok())
             .ok_or_else(|| format!("{url}: a body chunk was not bytes"))?;
-        if bytes.len() as u64 + value.length() as u64 > MAX_MODEL_BYTES {
+        if bytes.len() as u64 + value.length() as u64 > cap {
             let _ = reader.cancel();
-            return Err(too_large(url, bytes.len() as u64 + value.length() as u64));
+            return Err(too_large(url, bytes.len() as u64 + value.length() as u64, cap));
         }
         let at = bytes.len();
         bytes.resize(at + value.length() as usize, 0);
@@ -186,8 +189,9 @@ async fn read_body(
     Ok(bytes)
 }
 
-fn too_large(url: &str, bytes: u64) -> String {
-    format!("{url} is {} MiB; a lane takes at most {} MiB", bytes >> 20, MAX_MODEL_BYTES >> 20)
+fn too_large(url: &str, bytes: u64, cap: u64) -> String {
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1 << 20) as f64);
+    format!("{url} is {} or more; a lane takes at most {}", mib(bytes), mib(cap))
 }
 
 /// The browser's words for a rejected promise.
