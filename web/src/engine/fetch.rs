@@ -190,8 +190,7 @@ pub async fn read_body(
 }
 
 fn too_large(url: &str, bytes: u64, cap: u64) -> String {
-    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1 << 20) as f64);
-    format!("{url} is {} or more; a lane takes at most {}", mib(bytes), mib(cap))
+    format!("{url} is {} MiB; a lane takes at most {} MiB", bytes >> 20, cap >> 20)
 }
 
 /// The browser's words for a rejected promise.
