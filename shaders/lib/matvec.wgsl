@@ -2,8 +2,9 @@
 // The encoding's file defines BLOCK (weights per block, a multiple of 4), BLOCK_BYTES and
 // `block_dot(base, xv)`: the dot product of the block at byte `base` with x[xv * 4 ..][..BLOCK].
 // A workgroup takes WG / row_threads rows; each row's row_threads threads (a power of two) take its
-// blocks in turn and reduce in workgroup memory. Workgroups beyond the per-dimension dispatch limit spill
-// into y: group = wg.x + wg.y * groups_x.
+// blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its twin
+// lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). Workgroups
+// beyond the per-dimension dispatch limit spill into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
 // `matvec_swiglu` is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row
@@ -55,9 +56,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> conv_state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> conv_out: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> partial_up: array<f32, WG>;
-
 // Where route slot `slot`'s expert starts in w (x: bytes from w_base), and whether this buffer holds it
 // (y: 0 when it is in another part's dispatch). Uniform across the workgroup (it depends on no thread),
 // so returning on it keeps the barriers in uniform control flow (Tint checks this; naga does not). No
@@ -94,7 +92,8 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
@@ -110,17 +109,9 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
         }
     }
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            partial[tid] += partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let v = row_sum(inv, lane, rt, acc);
     if lane == 0u && valid {
         let out = p.y_off + row;
-        let v = partial[tid];
         switch p.mode {
             case 0u: { y[out] = v; }
             case 1u: { y[out] += v; }
@@ -131,7 +122,8 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 }
 
 @compute @workgroup_size(WG)
-fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
@@ -151,33 +143,11 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             up += block_dot(base + p.pair_bytes + b * BLOCK_BYTES, xv);
         }
     }
-    partial[tid] = gate;
-    partial_up[tid] = up;
-    workgroupBarrier();
-    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            partial[tid] += partial[tid + stride];
-            partial_up[tid] += partial_up[tid + stride];
-        }
-        workgroupBarrier();
-    }
+    let sums = row_sum2(inv, lane, rt, vec2<f32>(gate, up)); // (gate x, up x)
     if lane == 0u && valid {
-        let g = partial[tid];
-        y[p.y_off + wg.z * p.rows + row] = g / (1.0 + exp(-g)) * partial_up[tid];
+        let g = sums.x;
+        y[p.y_off + wg.z * p.rows + row] = g / (1.0 + exp(-g)) * sums.y;
     }
-}
-
-// The sum of a row's partial dot products over its rt threads (every thread calls it; lane 0's is the row's).
-fn row_sum(tid: u32, lane: u32, rt: u32, acc: f32) -> f32 {
-    partial[tid] = acc;
-    workgroupBarrier();
-    for (var stride = rt / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            partial[tid] += partial[tid + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial[tid];
 }
 
 // Mamba's in-projection with its causal conv step fused in (decode, one token): y = W x as `matvec`
@@ -185,7 +155,8 @@ fn row_sum(tid: u32, lane: u32, rt: u32, acc: f32) -> f32 {
 // window and the new x, then SiLU, into conv_out[c], the window shifted, as `mamba_conv` (shaders/
 // mamba.wgsl) does it step for step.
 @compute @workgroup_size(WG)
-fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
@@ -197,7 +168,7 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
             acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
         }
     }
-    let v = row_sum(tid, lane, rt, acc);
+    let v = row_sum(inv, lane, rt, acc);
     if lane != 0u || !valid {
         return;
     }
@@ -226,7 +197,8 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // weight_s * (W_{expert_s} x_s), x_s the slot's activations at x[x_off + s cols / 4 ..]. One workgroup
 // sums a row over the slots, so no two write it.
 @compute @workgroup_size(WG)
-fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
@@ -247,7 +219,7 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
     }
-    let sum = row_sum(tid, lane, rt, acc);
+    let sum = row_sum(inv, lane, rt, acc);
     if lane == 0u && valid {
         y[p.y_off + row] += sum;
     }
@@ -261,7 +233,8 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 const SEGMENT: u32 = 8u;
 
 @compute @workgroup_size(WG)
-fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
     let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
@@ -285,7 +258,7 @@ fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             acc += block_dot(base + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
         }
     }
-    let v = row_sum(tid, lane, rt, acc);
+    let v = row_sum(inv, lane, rt, acc);
     if lane == 0u && valid {
         y[p.y_off + row] = activation(route[at + 5u], v, route[at + 6u] + local);
     }

@@ -1,6 +1,6 @@
 //! Getting a GPU in tests: skip politely on a laptop without one, fail loudly in CI.
 
-use archrace_gpu::GpuContext;
+use archrace_gpu::{ContextOptions, GpuContext};
 
 /// Set (to anything but `0`) in CI: a missing GPU adapter is then a test failure, not a skip.
 pub const REQUIRE_GPU_VAR: &str = "ARCHRACE_REQUIRE_GPU";
@@ -23,4 +23,19 @@ pub async fn context_or_skip(test: &str) -> Option<GpuContext> {
         }
         Err(e) => panic!("{test}: {e}, and {REQUIRE_GPU_VAR} requires a GPU (install mesa-vulkan-drivers)"),
     }
+}
+
+/// The devices a matvec-family test runs on: the default one, and where that one sums rows with subgroup
+/// shuffles, the same adapter with subgroups turned off, so both twins of the row sums
+/// (`shaders/lib/row_sum*.wgsl`) are checked. Each comes with a name for failure messages. Empty (with
+/// a message) as [`context_or_skip`].
+pub async fn row_sum_twins_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
+    let Some(ctx) = context_or_skip(test).await else { return Vec::new() };
+    if !ctx.shader_target().subgroups() {
+        return vec![("workgroup row sums", ctx)];
+    }
+    let portable = GpuContext::with_options(ContextOptions { subgroups: false })
+        .await
+        .unwrap_or_else(|e| panic!("{test}: a second device on the same adapter: {e}"));
+    vec![("subgroup row sums", ctx), ("workgroup row sums", portable)]
 }

@@ -194,3 +194,79 @@ mod models {
         }
     }
 }
+
+/// The subgroup twins of the matvec kernels (`ShaderTarget::subgroups`) compile in the browser's own
+/// compiler, Tint, whose uniformity analysis covers subgroup calls too, with the `enable subgroups;`
+/// directive the source puts first for browsers, and not without it. wgpu 30 does not yet ask the
+/// browser for the `subgroups` feature, so the device here comes from the WebGPU API directly.
+#[wasm_bindgen_test]
+async fn subgroup_twins_compile_in_the_browser_with_their_directive() {
+    use archrace_gpu::{Kernel, ShaderTarget};
+    use js_sys::{Array, Object, Reflect};
+    let gpu = get(&js_sys::global(), "navigator");
+    let gpu = get(&gpu, "gpu");
+    let adapter = wait(call(&gpu, "requestAdapter", &[])).await;
+    let has = call(&get(&adapter, "features"), "has", &["subgroups".into()]);
+    assert_eq!(has.as_bool(), Some(true), "Chromium's SwiftShader adapter offers subgroups");
+    let descriptor = Object::new();
+    Reflect::set(&descriptor, &"requiredFeatures".into(), &Array::of1(&"subgroups".into())).unwrap();
+    let device = wait(call(&adapter, "requestDevice", &[descriptor.into()])).await;
+    let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true }; // SwiftShader: 4
+    let twins: Vec<Kernel> = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).collect();
+    assert_eq!(twins.len(), 5 * GgmlType::ALL.len());
+    for kernel in &twins {
+        let errors = tint_errors(&device, &kernel.source_for(browser)).await;
+        assert!(errors.is_empty(), "{} (subgroups): {errors:?}", kernel.name());
+    }
+    let without = kernel_source_without_directive(twins[0], browser);
+    assert!(!tint_errors(&device, &without).await.is_empty(), "Tint takes subgroup code without the directive");
+}
+
+/// The browser's source of `kernel` with its leading `enable subgroups;` taken out.
+fn kernel_source_without_directive(kernel: archrace_gpu::Kernel, target: archrace_gpu::ShaderTarget) -> String {
+    let source = kernel.source_for(target);
+    source.strip_prefix("enable subgroups;").expect("the browser's subgroup source enables them first").to_string()
+}
+
+/// The error messages Tint gives for a WGSL module on `device` (a `GPUDevice`).
+async fn tint_errors(device: &js_sys::wasm_bindgen::JsValue, code: &str) -> Vec<String> {
+    let descriptor = js_sys::Object::new();
+    js_sys::Reflect::set(&descriptor, &"code".into(), &code.into()).unwrap();
+    let module = call(device, "createShaderModule", &[descriptor.into()]);
+    let info = wait(call(&module, "getCompilationInfo", &[])).await;
+    js_sys::Array::from(&get(&info, "messages"))
+        .iter()
+        .filter(|m| get(m, "type").as_string().as_deref() == Some("error"))
+        .map(|m| {
+            format!(
+                "line {}: {}",
+                get(&m, "lineNum").as_f64().unwrap_or(0.0),
+                get(&m, "message").as_string().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// `object[key]`.
+fn get(object: &js_sys::wasm_bindgen::JsValue, key: &str) -> js_sys::wasm_bindgen::JsValue {
+    js_sys::Reflect::get(object, &key.into()).unwrap_or_else(|_| panic!("no {key}"))
+}
+
+/// `object[method](...args)`.
+fn call(
+    object: &js_sys::wasm_bindgen::JsValue,
+    method: &str,
+    args: &[js_sys::wasm_bindgen::JsValue],
+) -> js_sys::wasm_bindgen::JsValue {
+    use js_sys::wasm_bindgen::JsCast;
+    let f: js_sys::Function = get(object, method).unchecked_into();
+    f.apply(object, &args.iter().cloned().collect::<js_sys::Array>()).unwrap_or_else(|e| panic!("{method}: {e:?}"))
+}
+
+/// Awaits a JS promise.
+async fn wait(promise: js_sys::wasm_bindgen::JsValue) -> js_sys::wasm_bindgen::JsValue {
+    use js_sys::wasm_bindgen::JsCast;
+    wasm_bindgen_futures::JsFuture::from(promise.unchecked_into::<js_sys::Promise>())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}

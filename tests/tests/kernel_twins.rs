@@ -14,7 +14,7 @@ use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::Kernel;
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::context_or_skip;
+use archrace_tests::gpu::{context_or_skip, row_sum_twins_or_skip};
 use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
 use common::rel_err;
 
@@ -151,45 +151,46 @@ fn attention_partials_and_combine_match_attention() {
 /// `matmul` then `mamba_conv`; whole, and as a matrix split into two parts (the second from row 70).
 #[test]
 fn matvec_conv_matches_the_product_then_mamba_conv() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec conv")) else { return };
-    let (di, k, cols) = (96usize, 4usize, 64usize);
-    let mut rng = SplitMix64::new(24);
-    let conv_w = rng.vec(di * k, -0.5, 0.5);
-    let conv_b = rng.vec(di, -0.1, 0.1);
-    let consts = [&conv_w[..], &conv_b, &rng.vec(3 * di, -1.0, 1.0)].concat();
-    let x = rng.vec(cols, -1.0, 1.0);
-    let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
-    for ty in [GgmlType::F32, GgmlType::Q8_0] {
-        let w = random_encoded(ty, 2 * di, cols, &mut rng);
-        let m = Tensor { name: "in_proj".into(), ty, dims: vec![cols as u64, 2 * di as u64], data: &w };
-        let xz = matmul(&m, &x, 1);
-        let mut want_state = conv_state.clone();
-        let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
-        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
-        for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
-            let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
-            for &(first, rows) in &parts {
-                let mut p = MatvecParams::new(ty, rows, cols, 65535);
-                p.w_base = (first * row_bytes) as u32;
-                p.y_off = first as u32;
-                p.mode = MatvecMode::Conv as u32;
-                (p.conv_inner, p.conv_k) = (di as u32, k as u32);
-                let args = [
-                    (1, Arg::In(&w)),
-                    (2, Arg::In(bytes(&x))),
-                    (3, Arg::InOut(bytes(&y))),
-                    (5, Arg::In(bytes(&consts))),
-                    (6, Arg::InOut(bytes(&state))),
-                    (7, Arg::InOut(bytes(&xc))),
-                ];
-                let (gx, gy) = p.workgroups(65535);
-                let got = run(&ctx, MatvecMode::Conv.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-                (y, state, xc) = (got[0].clone(), got[1].clone(), got[2].clone());
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec conv")) {
+        let (di, k, cols) = (96usize, 4usize, 64usize);
+        let mut rng = SplitMix64::new(24);
+        let conv_w = rng.vec(di * k, -0.5, 0.5);
+        let conv_b = rng.vec(di, -0.1, 0.1);
+        let consts = [&conv_w[..], &conv_b, &rng.vec(3 * di, -1.0, 1.0)].concat();
+        let x = rng.vec(cols, -1.0, 1.0);
+        let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
+        for ty in [GgmlType::F32, GgmlType::Q8_0] {
+            let w = random_encoded(ty, 2 * di, cols, &mut rng);
+            let m = Tensor { name: "in_proj".into(), ty, dims: vec![cols as u64, 2 * di as u64], data: &w };
+            let xz = matmul(&m, &x, 1);
+            let mut want_state = conv_state.clone();
+            let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
+                let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
+                for &(first, rows) in &parts {
+                    let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                    p.w_base = (first * row_bytes) as u32;
+                    p.y_off = first as u32;
+                    p.mode = MatvecMode::Conv as u32;
+                    (p.conv_inner, p.conv_k) = (di as u32, k as u32);
+                    let args = [
+                        (1, Arg::In(&w)),
+                        (2, Arg::In(bytes(&x))),
+                        (3, Arg::InOut(bytes(&y))),
+                        (5, Arg::In(bytes(&consts))),
+                        (6, Arg::InOut(bytes(&state))),
+                        (7, Arg::InOut(bytes(&xc))),
+                    ];
+                    let (gx, gy) = p.workgroups(65535);
+                    let got = run(&ctx, MatvecMode::Conv.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                    (y, state, xc) = (got[0].clone(), got[1].clone(), got[2].clone());
+                }
+                let what = format!("matvec_conv_{ty} in {} parts", parts.len());
+                check(&format!("{twin}: {what}: xz"), &xz, &y, TIGHT);
+                check(&format!("{twin}: {what}: conv window"), &want_state, &state, TIGHT);
+                check(&format!("{twin}: {what}: conv output"), &want_xc, &xc, TRANSCENDENTAL);
             }
-            let what = format!("matvec_conv_{ty} in {} parts", parts.len());
-            check(&format!("{what}: xz"), &xz, &y, TIGHT);
-            check(&format!("{what}: conv window"), &want_state, &state, TIGHT);
-            check(&format!("{what}: conv output"), &want_xc, &xc, TRANSCENDENTAL);
         }
     }
 }
@@ -407,39 +408,40 @@ fn argmax_matches_its_twin_and_breaks_ties_low() {
 /// router's weight, added to y.
 #[test]
 fn matvec_adds_and_routes_to_the_chosen_expert() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec modes")) else { return };
-    let (ty, rows, cols, experts) = (GgmlType::Q8_0, 8usize, 64usize, 4usize);
-    let mut rng = SplitMix64::new(8);
-    let w = random_encoded(ty, rows * experts, cols, &mut rng);
-    let x = rng.vec(cols, -1.0, 1.0);
-    let y0 = rng.vec(rows, -1.0, 1.0);
-    let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
-    let expert = Tensor {
-        name: "e2".into(),
-        ty,
-        dims: vec![cols as u64, rows as u64],
-        data: &w[2 * rows * row_bytes..3 * rows * row_bytes],
-    };
-    let product = matmul(&expert, &x, 1);
-    let weight = 0.375f32;
-    let route = [7u32, 2, 0, weight.to_bits()]; // top_k 2: ids [7, 2], weights [0, 0.375]; slot 1
-    for (mode, scale) in [(MatvecMode::Add, 1.0f32), (MatvecMode::AddRouted, weight)] {
-        let mut p = MatvecParams::new(ty, rows, cols, 65535);
-        p.mode = mode as u32;
-        p.slot = 1;
-        p.top_k = 2;
-        p.expert_bytes = (rows * row_bytes) as u32;
-        (p.expert_first, p.expert_count) = (0, experts as u32);
-        let want: Vec<f32> = y0.iter().zip(&product).map(|(a, b)| a + scale * b).collect();
-        let args = [
-            (1, Arg::In(&w)),
-            (2, Arg::In(bytes(&x))),
-            (3, Arg::InOut(bytes(&y0))),
-            (4, Arg::In(bytemuck::cast_slice(&route))),
-        ];
-        let (gx, gy) = groups(rows, 65535);
-        let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-        check(&format!("matvec {mode:?}"), &want, &got[0], TIGHT);
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec modes")) {
+        let (ty, rows, cols, experts) = (GgmlType::Q8_0, 8usize, 64usize, 4usize);
+        let mut rng = SplitMix64::new(8);
+        let w = random_encoded(ty, rows * experts, cols, &mut rng);
+        let x = rng.vec(cols, -1.0, 1.0);
+        let y0 = rng.vec(rows, -1.0, 1.0);
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        let expert = Tensor {
+            name: "e2".into(),
+            ty,
+            dims: vec![cols as u64, rows as u64],
+            data: &w[2 * rows * row_bytes..3 * rows * row_bytes],
+        };
+        let product = matmul(&expert, &x, 1);
+        let weight = 0.375f32;
+        let route = [7u32, 2, 0, weight.to_bits()]; // top_k 2: ids [7, 2], weights [0, 0.375]; slot 1
+        for (mode, scale) in [(MatvecMode::Add, 1.0f32), (MatvecMode::AddRouted, weight)] {
+            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            p.mode = mode as u32;
+            p.slot = 1;
+            p.top_k = 2;
+            p.expert_bytes = (rows * row_bytes) as u32;
+            (p.expert_first, p.expert_count) = (0, experts as u32);
+            let want: Vec<f32> = y0.iter().zip(&product).map(|(a, b)| a + scale * b).collect();
+            let args = [
+                (1, Arg::In(&w)),
+                (2, Arg::In(bytes(&x))),
+                (3, Arg::InOut(bytes(&y0))),
+                (4, Arg::In(bytemuck::cast_slice(&route))),
+            ];
+            let (gx, gy) = groups(rows, 65535);
+            let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("{twin}: matvec {mode:?}"), &want, &got[0], TIGHT);
+        }
     }
 }
 
@@ -448,44 +450,45 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
 /// expert per z, into consecutive rows of y.
 #[test]
 fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec swiglu")) else { return };
-    let (rows, cols, experts) = (37usize, 256usize, 3usize);
-    let mut rng = SplitMix64::new(21);
-    let x = rng.vec(cols, -1.0, 1.0);
-    for ty in GgmlType::ALL {
-        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
-        let expert_bytes = rows * row_bytes;
-        // Gate experts 0..3, then up experts 0..3, one buffer.
-        let w = random_encoded(ty, 2 * experts * rows, cols, &mut rng);
-        let pair = experts * expert_bytes;
-        let expert_tensor = |name: &str, off: usize, e: usize| Tensor {
-            name: name.into(),
-            ty,
-            dims: vec![cols as u64, rows as u64],
-            data: &w[off + e * expert_bytes..off + (e + 1) * expert_bytes],
-        };
-        let want = |e: usize| gate_up_swiglu(&expert_tensor("gate", 0, e), &expert_tensor("up", pair, e), &x, 1);
-        // Dense (expert 0's rows), then MoE with experts 2 and 1 chosen.
-        for (chosen, z) in [(vec![0usize], 1u32), (vec![2, 1], 2)] {
-            let mut p = MatvecParams::new(ty, rows, cols, 65535);
-            p.pair_bytes = pair as u32;
-            if z > 1 {
-                p.slot = 0;
-                p.top_k = z;
-                p.expert_bytes = expert_bytes as u32;
-                (p.expert_first, p.expert_count) = (0, experts as u32);
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec swiglu")) {
+        let (rows, cols, experts) = (37usize, 256usize, 3usize);
+        let mut rng = SplitMix64::new(21);
+        let x = rng.vec(cols, -1.0, 1.0);
+        for ty in GgmlType::ALL {
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            let expert_bytes = rows * row_bytes;
+            // Gate experts 0..3, then up experts 0..3, one buffer.
+            let w = random_encoded(ty, 2 * experts * rows, cols, &mut rng);
+            let pair = experts * expert_bytes;
+            let expert_tensor = |name: &str, off: usize, e: usize| Tensor {
+                name: name.into(),
+                ty,
+                dims: vec![cols as u64, rows as u64],
+                data: &w[off + e * expert_bytes..off + (e + 1) * expert_bytes],
+            };
+            let want = |e: usize| gate_up_swiglu(&expert_tensor("gate", 0, e), &expert_tensor("up", pair, e), &x, 1);
+            // Dense (expert 0's rows), then MoE with experts 2 and 1 chosen.
+            for (chosen, z) in [(vec![0usize], 1u32), (vec![2, 1], 2)] {
+                let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                p.pair_bytes = pair as u32;
+                if z > 1 {
+                    p.slot = 0;
+                    p.top_k = z;
+                    p.expert_bytes = expert_bytes as u32;
+                    (p.expert_first, p.expert_count) = (0, experts as u32);
+                }
+                let route = [chosen[0] as u32, chosen[chosen.len() - 1] as u32, 0, 0];
+                let args = [
+                    (1, Arg::In(&w)),
+                    (2, Arg::In(bytes(&x))),
+                    (3, Arg::Out(chosen.len() * rows * 4)),
+                    (4, Arg::In(bytemuck::cast_slice(&route))),
+                ];
+                let (gx, gy) = p.workgroups(65535);
+                let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, z]);
+                let want: Vec<f32> = chosen.iter().flat_map(|&e| want(e)).collect();
+                check(&format!("{twin}: matvec_swiglu_{ty} (experts {chosen:?})"), &want, &got[0], TRANSCENDENTAL);
             }
-            let route = [chosen[0] as u32, chosen[chosen.len() - 1] as u32, 0, 0];
-            let args = [
-                (1, Arg::In(&w)),
-                (2, Arg::In(bytes(&x))),
-                (3, Arg::Out(chosen.len() * rows * 4)),
-                (4, Arg::In(bytemuck::cast_slice(&route))),
-            ];
-            let (gx, gy) = p.workgroups(65535);
-            let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, z]);
-            let want: Vec<f32> = chosen.iter().flat_map(|&e| want(e)).collect();
-            check(&format!("matvec_swiglu_{ty} (experts {chosen:?})"), &want, &got[0], TRANSCENDENTAL);
         }
     }
 }
@@ -496,34 +499,37 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
 #[test]
 fn matvec_routed_matches_routed_down_for_every_encoding() {
     use archrace_cpu::ops::moe::routed_down;
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec routed")) else { return };
-    let (n_embd, hidden, experts) = (40usize, 256usize, 4usize);
-    let mut rng = SplitMix64::new(22);
-    let acts = rng.vec(2 * hidden, -1.0, 1.0); // (top_k, hidden)
-    let y0 = rng.vec(n_embd, -1.0, 1.0);
-    for ty in GgmlType::ALL {
-        let w = random_encoded(ty, experts * n_embd, hidden, &mut rng);
-        let down = Tensor { name: "down".into(), ty, dims: vec![hidden as u64, (experts * n_embd) as u64], data: &w };
-        let expert_bytes = n_embd * ty.row_bytes(hidden as u64).unwrap() as usize;
-        for (route, held) in [(vec![(3usize, 0.25f32), (1, 0.75)], experts), (vec![(1, 0.5), (3, 0.5)], 2)] {
-            let mut p = MatvecParams::new(ty, n_embd, hidden, 65535);
-            p.slot = 0;
-            p.top_k = 2;
-            p.expert_bytes = expert_bytes as u32;
-            (p.expert_first, p.expert_count) = (0, held as u32);
-            let kept: Vec<(usize, f32)> = route.iter().map(|&(e, wt)| (e, if e < held { wt } else { 0.0 })).collect();
-            let sum = routed_down(&down, &kept, &acts, n_embd);
-            let want: Vec<f32> = y0.iter().zip(&sum).map(|(a, b)| a + b).collect();
-            let words = [route[0].0 as u32, route[1].0 as u32, route[0].1.to_bits(), route[1].1.to_bits()];
-            let args = [
-                (1, Arg::In(&w)),
-                (2, Arg::In(bytes(&acts))),
-                (3, Arg::InOut(bytes(&y0))),
-                (4, Arg::In(bytemuck::cast_slice(&words))),
-            ];
-            let (gx, gy) = p.workgroups(65535);
-            let got = run(&ctx, MatvecMode::RoutedSum.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("matvec_routed_{ty} {route:?} of {held} experts"), &want, &got[0], TIGHT);
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec routed")) {
+        let (n_embd, hidden, experts) = (40usize, 256usize, 4usize);
+        let mut rng = SplitMix64::new(22);
+        let acts = rng.vec(2 * hidden, -1.0, 1.0); // (top_k, hidden)
+        let y0 = rng.vec(n_embd, -1.0, 1.0);
+        for ty in GgmlType::ALL {
+            let w = random_encoded(ty, experts * n_embd, hidden, &mut rng);
+            let down =
+                Tensor { name: "down".into(), ty, dims: vec![hidden as u64, (experts * n_embd) as u64], data: &w };
+            let expert_bytes = n_embd * ty.row_bytes(hidden as u64).unwrap() as usize;
+            for (route, held) in [(vec![(3usize, 0.25f32), (1, 0.75)], experts), (vec![(1, 0.5), (3, 0.5)], 2)] {
+                let mut p = MatvecParams::new(ty, n_embd, hidden, 65535);
+                p.slot = 0;
+                p.top_k = 2;
+                p.expert_bytes = expert_bytes as u32;
+                (p.expert_first, p.expert_count) = (0, held as u32);
+                let kept: Vec<(usize, f32)> =
+                    route.iter().map(|&(e, wt)| (e, if e < held { wt } else { 0.0 })).collect();
+                let sum = routed_down(&down, &kept, &acts, n_embd);
+                let want: Vec<f32> = y0.iter().zip(&sum).map(|(a, b)| a + b).collect();
+                let words = [route[0].0 as u32, route[1].0 as u32, route[0].1.to_bits(), route[1].1.to_bits()];
+                let args = [
+                    (1, Arg::In(&w)),
+                    (2, Arg::In(bytes(&acts))),
+                    (3, Arg::InOut(bytes(&y0))),
+                    (4, Arg::In(bytemuck::cast_slice(&words))),
+                ];
+                let (gx, gy) = p.workgroups(65535);
+                let got = run(&ctx, MatvecMode::RoutedSum.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                check(&format!("{twin}: matvec_routed_{ty} {route:?} of {held} experts"), &want, &got[0], TIGHT);
+            }
         }
     }
 }
@@ -533,33 +539,35 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
 #[test]
 fn matvec_activations_match_product_then_pointwise() {
     use archrace_cpu::ops::pointwise::pointwise;
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec activations")) else { return };
-    let (rows, cols) = (40usize, 64usize);
-    let mut rng = SplitMix64::new(23);
-    let x = rng.vec(cols, -1.0, 1.0);
-    let bias = rng.vec(rows, -1.0, 1.0);
-    let modes = [
-        (MatvecMode::Tanh, 0),
-        (MatvecMode::Sigmoid, 9),
-        (MatvecMode::ReluSq, 5),
-        (MatvecMode::Silu, 8),
-        (MatvecMode::SigmoidBias, 1),
-        (MatvecMode::Decay7, 2),
-        (MatvecMode::Decay6, 3),
-    ];
-    for ty in [GgmlType::F32, GgmlType::Q8_0] {
-        let w = random_encoded(ty, rows, cols, &mut rng);
-        let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
-        let product = matmul(&m, &x, 1);
-        for (mode, op) in modes {
-            let mut want = vec![0.0; rows];
-            pointwise(op, &product, &bias, &bias, &mut want);
-            let mut p = MatvecParams::new(ty, rows, cols, 65535);
-            p.mode = mode as u32;
-            let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
-            let (gx, gy) = p.workgroups(65535);
-            let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec activations")) {
+        let (rows, cols) = (40usize, 64usize);
+        let mut rng = SplitMix64::new(23);
+        let x = rng.vec(cols, -1.0, 1.0);
+        let bias = rng.vec(rows, -1.0, 1.0);
+        let modes = [
+            (MatvecMode::Tanh, 0),
+            (MatvecMode::Sigmoid, 9),
+            (MatvecMode::ReluSq, 5),
+            (MatvecMode::Silu, 8),
+            (MatvecMode::SigmoidBias, 1),
+            (MatvecMode::Decay7, 2),
+            (MatvecMode::Decay6, 3),
+        ];
+        for ty in [GgmlType::F32, GgmlType::Q8_0] {
+            let w = random_encoded(ty, rows, cols, &mut rng);
+            let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+            let product = matmul(&m, &x, 1);
+            for (mode, op) in modes {
+                let mut want = vec![0.0; rows];
+                pointwise(op, &product, &bias, &bias, &mut want);
+                let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                p.mode = mode as u32;
+                let args =
+                    [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
+                let (gx, gy) = p.workgroups(65535);
+                let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                check(&format!("{twin}: matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
+            }
         }
     }
 }
@@ -572,62 +580,64 @@ fn matvec_activations_match_product_then_pointwise() {
 fn matvec_multi_matches_its_twin_for_every_encoding() {
     use archrace_cpu::ops::matmul::{matvec_multi, MultiSegment};
     use archrace_gpu::kernels::matvec::{multi_table, row_threads, Segment, NO_SLOT};
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec multi")) else { return };
-    let mut rng = SplitMix64::new(31);
-    for ty in GgmlType::ALL {
-        let block = ty.block_size().max(4).max(32);
-        let shapes = [(37usize, 2 * block), (20, 4 * block), (9, block)]; // (rows, cols)
-        let modes = [(MatvecMode::Decay7, 2u32), (MatvecMode::Write, 11), (MatvecMode::SigmoidBias, 1)];
-        let x_offs = [8usize, 0, 4 * block];
-        let x = rng.vec(8 * block, -1.0, 1.0);
-        let mut w = Vec::new();
-        let mut segments = Vec::new();
-        for (i, &(rows, cols)) in shapes.iter().enumerate() {
-            let base = w.len();
-            w.extend(random_encoded(ty, rows, cols, &mut rng));
-            let bias = (modes[i].0 != MatvecMode::Write).then(|| rng.vec(rows, -1.0, 1.0));
-            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
-            segments.push(Segment { rows, cols, row_bytes, base, x_off: x_offs[i], mode: modes[i].0, bias });
-        }
-        let tensors: Vec<Tensor> = segments
-            .iter()
-            .map(|s| Tensor {
-                name: "segment".into(),
-                ty,
-                dims: vec![s.cols as u64, s.rows as u64],
-                data: &w[s.base..s.base + s.rows * s.row_bytes],
-            })
-            .collect();
-        for n in [3usize, 2] {
-            let twins: Vec<MultiSegment> = (0..n)
-                .map(|i| MultiSegment {
-                    w: &tensors[i],
-                    x_off: x_offs[i],
-                    op: modes[i].1,
-                    bias: segments[i].bias.as_deref(),
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec multi")) {
+        let mut rng = SplitMix64::new(31);
+        for ty in GgmlType::ALL {
+            let block = ty.block_size().max(4).max(32);
+            let shapes = [(37usize, 2 * block), (20, 4 * block), (9, block)]; // (rows, cols)
+            let modes = [(MatvecMode::Decay7, 2u32), (MatvecMode::Write, 11), (MatvecMode::SigmoidBias, 1)];
+            let x_offs = [8usize, 0, 4 * block];
+            let x = rng.vec(8 * block, -1.0, 1.0);
+            let mut w = Vec::new();
+            let mut segments = Vec::new();
+            for (i, &(rows, cols)) in shapes.iter().enumerate() {
+                let base = w.len();
+                w.extend(random_encoded(ty, rows, cols, &mut rng));
+                let bias = (modes[i].0 != MatvecMode::Write).then(|| rng.vec(rows, -1.0, 1.0));
+                let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+                segments.push(Segment { rows, cols, row_bytes, base, x_off: x_offs[i], mode: modes[i].0, bias });
+            }
+            let tensors: Vec<Tensor> = segments
+                .iter()
+                .map(|s| Tensor {
+                    name: "segment".into(),
+                    ty,
+                    dims: vec![s.cols as u64, s.rows as u64],
+                    data: &w[s.base..s.base + s.rows * s.row_bytes],
                 })
                 .collect();
-            let want = matvec_multi(&twins, &x);
-            let table = multi_table(ty, &segments[..n]);
-            let rows: usize = segments[..n].iter().map(|s| s.rows).sum();
-            let blocks = shapes.iter().map(|s| s.1).max().unwrap() / archrace_gpu::kernels::matvec::kernel_block(ty);
-            let mut p = MatvecParams {
-                rows: rows as u32,
-                slot: NO_SLOT,
-                row_threads: row_threads(blocks) as u32,
-                segments: n as u32,
-                ..Default::default()
-            };
-            let (gx, gy) = p.workgroups(65535);
-            p.groups_x = gx;
-            let args = [
-                (1, Arg::In(&w)),
-                (2, Arg::In(bytes(&x))),
-                (3, Arg::Out(rows * 4)),
-                (4, Arg::In(bytemuck::cast_slice(&table))),
-            ];
-            let got = run(&ctx, Kernel::MatvecMulti(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("matvec_multi_{ty}, {n} segments"), &want, &got[0], TRANSCENDENTAL);
+            for n in [3usize, 2] {
+                let twins: Vec<MultiSegment> = (0..n)
+                    .map(|i| MultiSegment {
+                        w: &tensors[i],
+                        x_off: x_offs[i],
+                        op: modes[i].1,
+                        bias: segments[i].bias.as_deref(),
+                    })
+                    .collect();
+                let want = matvec_multi(&twins, &x);
+                let table = multi_table(ty, &segments[..n]);
+                let rows: usize = segments[..n].iter().map(|s| s.rows).sum();
+                let blocks =
+                    shapes.iter().map(|s| s.1).max().unwrap() / archrace_gpu::kernels::matvec::kernel_block(ty);
+                let mut p = MatvecParams {
+                    rows: rows as u32,
+                    slot: NO_SLOT,
+                    row_threads: row_threads(blocks) as u32,
+                    segments: n as u32,
+                    ..Default::default()
+                };
+                let (gx, gy) = p.workgroups(65535);
+                p.groups_x = gx;
+                let args = [
+                    (1, Arg::In(&w)),
+                    (2, Arg::In(bytes(&x))),
+                    (3, Arg::Out(rows * 4)),
+                    (4, Arg::In(bytemuck::cast_slice(&table))),
+                ];
+                let got = run(&ctx, Kernel::MatvecMulti(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                check(&format!("{twin}: matvec_multi_{ty}, {n} segments"), &want, &got[0], TRANSCENDENTAL);
+            }
         }
     }
 }

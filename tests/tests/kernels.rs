@@ -9,22 +9,29 @@ use archrace_gpu::selftest::SELFTEST_TOLERANCE;
 use archrace_gpu::{matvec_q8_0_selftest, GpuError, Matvec};
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::context_or_skip;
+use archrace_tests::gpu::{context_or_skip, row_sum_twins_or_skip};
 
 /// Only the order of f32 additions differs between the GPU and the CPU twin.
 const MATVEC_TOLERANCE: Tolerance = Tolerance { abs: 1e-6, rel: 5e-5 };
 
 #[test]
 fn matvec_matches_cpu_twin_for_every_encoding_and_shape() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matvec parity")) else { return };
+    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec parity")) {
+        matvec_matches_cpu_twin_on(&ctx, twin);
+    }
+}
+
+fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
     for ty in GgmlType::ALL {
-        let kernel = pollster::block_on(Matvec::new(&ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
+        let kernel = pollster::block_on(Matvec::new(ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let block = ty.block_size().max(4);
         // One block (one thread per row, 64 rows per workgroup, 63 of them past the end); odd rows
         // (unaligned block starts for 18-, 22-, 34- and 210-byte blocks) sharing a workgroup 4 threads
-        // each; more blocks per row than threads per workgroup; many short rows; and (F32 only, to keep
-        // the weights small) more workgroups than one dispatch dimension holds (65535), spilling into y.
-        let mut shapes = vec![(1, block), (7, 3 * block), (33, 72 * block.min(64)), (65_537, block)];
+        // each; rows of 16 threads (wider than lavapipe's and SwiftShader's subgroups: the subgroup twin's
+        // cross-subgroup step, several rows a workgroup); more blocks per row than threads per workgroup;
+        // many short rows; and (F32 only, to keep the weights small) more workgroups than one dispatch
+        // dimension holds (65535), spilling into y.
+        let mut shapes = vec![(1, block), (7, 3 * block), (19, 13 * block), (33, 72 * block.min(64)), (65_537, block)];
         if ty == GgmlType::F32 {
             shapes.push((65_537, 33 * block));
         }
@@ -35,9 +42,9 @@ fn matvec_matches_cpu_twin_for_every_encoding_and_shape() {
             let x = rng.vec(cols, -2.0, 2.0);
             let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let expected = matmul(&tensor, &x, 1);
-            let got = pollster::block_on(kernel.run(&ctx, &w, &x, rows, cols)).unwrap();
+            let got = pollster::block_on(kernel.run(ctx, &w, &x, rows, cols)).unwrap();
             if let Err(m) = compare(&expected, &got.y, MATVEC_TOLERANCE) {
-                panic!("matvec_{} {rows}x{cols} (seed {seed}): {m}", ty.name().to_lowercase());
+                panic!("matvec_{} {rows}x{cols} (seed {seed}, {twin}): {m}", ty.name().to_lowercase());
             }
         }
     }
@@ -61,4 +68,24 @@ fn selftest_passes_and_reports_timings() {
     assert!(report.pass, "{:?}", report.mismatch);
     assert!(report.gpu_ms > 0.0 && report.cpu_ms >= 0.0, "{report:?}");
     assert!(report.max_rel_diff <= SELFTEST_TOLERANCE.rel, "{report:?}");
+}
+
+/// Where the adapter has subgroups (lavapipe and SwiftShader's Vulkan do), the probe accepts them and the
+/// matvecs sum rows with shuffles, so the parity tests check both twins of the row sums; where it has
+/// none, the portable twin, saying why.
+#[test]
+fn subgroup_row_sums_are_chosen_where_the_adapter_has_them() {
+    let Some(ctx) = pollster::block_on(context_or_skip("row sums")) else { return };
+    let how = &ctx.report.row_sums;
+    if ctx.report.subgroups {
+        assert!(ctx.shader_target().subgroups(), "{how}");
+        assert!(how.starts_with("subgroup shuffles (subgroups of "), "{how}");
+    } else {
+        assert!(!ctx.shader_target().subgroups() && how.starts_with("workgroup memory ("), "{how}");
+    }
+    let portable =
+        pollster::block_on(archrace_gpu::GpuContext::with_options(archrace_gpu::ContextOptions { subgroups: false }))
+            .unwrap();
+    assert!(!portable.shader_target().subgroups());
+    assert!(portable.report.row_sums.starts_with("workgroup memory ("), "{}", portable.report.row_sums);
 }

@@ -3,20 +3,62 @@
 //! limits.
 #![cfg(not(target_arch = "wasm32"))]
 
-use archrace_gpu::Kernel;
+use archrace_gpu::{Kernel, ShaderTarget};
 use std::path::PathBuf;
 
 /// What core WebGPU guarantees: `unpack2x16float` and friends, nothing optional. A kernel that needs
 /// `shader-f16` or subgroups fails here, so it must come as a variant with a portable twin.
 const CORE_WEBGPU: naga::valid::Capabilities = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
 
+/// What a device with WebGPU's `subgroups` feature adds (the shuffles the row sums use, in compute).
+const WITH_SUBGROUPS: ShaderTarget = ShaderTarget { subgroup_min: Some(8), enable_directive: false };
+
 fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    validate_with(name, source, false).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Parses and validates `source` as core WebGPU, or with subgroups in compute shaders.
+fn validate_with(name: &str, source: &str, subgroups: bool) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
+    use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
     let module = naga::front::wgsl::parse_str(source)
-        .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), CORE_WEBGPU)
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: validation error:\n{}", e.emit_to_string(source)));
-    (module, info)
+        .map_err(|e| format!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)))?;
+    let mut validator = if subgroups {
+        let mut v = Validator::new(ValidationFlags::all(), CORE_WEBGPU | Capabilities::SUBGROUP);
+        v.subgroup_stages(ShaderStages::COMPUTE).subgroup_operations(SubgroupOperationSet::all());
+        v
+    } else {
+        Validator::new(ValidationFlags::all(), CORE_WEBGPU)
+    };
+    let info =
+        validator.validate(&module).map_err(|e| format!("{name}: validation error:\n{}", e.emit_to_string(source)))?;
+    Ok((module, info))
+}
+
+/// The kernels with a subgroup twin validate with subgroups, and only with them (so the twin is really
+/// the subgroup code, and a device without them never gets it); the others' source is the same for both
+/// targets. The directive browsers want comes first when asked for.
+#[test]
+fn subgroup_twins_validate_with_subgroups_and_only_with_them() {
+    let mut twins = 0;
+    for kernel in Kernel::all() {
+        let name = format!("{} (subgroups)", kernel.name());
+        let source = kernel.source_for(WITH_SUBGROUPS);
+        if !kernel.has_subgroup_twin() {
+            assert_eq!(source, kernel.source(), "{name}: no twin, so the portable source");
+            continue;
+        }
+        twins += 1;
+        let (module, _) = validate_with(&name, &source, true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(module.entry_points.iter().any(|e| e.name == kernel.entry_point()), "{name}");
+        assert!(validate_with(&name, &source, false).is_err(), "{name} validates without subgroups");
+        let browser = kernel.source_for(ShaderTarget { enable_directive: true, ..WITH_SUBGROUPS });
+        assert_eq!(
+            browser.strip_prefix("enable subgroups;\n"),
+            Some(&*source),
+            "{name}: browsers get the directive first"
+        );
+    }
+    assert_eq!(twins, 5 * archrace_gguf::GgmlType::ALL.len(), "every matvec entry point of every encoding");
 }
 
 #[test]
@@ -54,9 +96,12 @@ fn every_wgsl_file_belongs_to_a_kernel() {
 /// values steer its loops (see `archrace_gpu::runtime::recorder`), so parameters come from storage.
 #[test]
 fn every_kernel_fits_webgpu_default_limits() {
-    for kernel in Kernel::all() {
-        let name = kernel.name();
-        let (module, info) = validate(&name, &kernel.source());
+    let twins = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).map(|k| (k, true));
+    for (kernel, subgroups) in Kernel::all().into_iter().map(|k| (k, false)).chain(twins) {
+        let name = format!("{}{}", kernel.name(), if subgroups { " (subgroups)" } else { "" });
+        let target = ShaderTarget { subgroup_min: subgroups.then_some(8), enable_directive: false };
+        let (module, info) =
+            validate_with(&name, &kernel.source_for(target), subgroups).unwrap_or_else(|e| panic!("{e}"));
         let index = module.entry_points.iter().position(|e| e.name == kernel.entry_point()).unwrap();
         let entry = &module.entry_points[index];
         let uses = info.get_entry_point(index);

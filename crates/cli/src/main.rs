@@ -194,6 +194,10 @@ enum Command {
         /// Context filled before timing the decode steps.
         #[arg(long, default_value_t = 0)]
         context: usize,
+        /// Sum matvec rows in workgroup memory even where the device has subgroups (the portable twin
+        /// every WebGPU device runs), to compare whole decode steps with and without them.
+        #[arg(long)]
+        no_subgroups: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -253,8 +257,8 @@ fn main() -> ExitCode {
         Command::Race { models, context, new_tokens, backend, kv_type, compare_fill, json } => {
             commands::race(&models, &context, new_tokens, backend, kv_type.into(), compare_fill, json)
         }
-        Command::Bench { models, rows, cols, reps, steps, context, json } => {
-            commands::bench(&models, rows, cols, reps, steps, context, json)
+        Command::Bench { models, rows, cols, reps, steps, context, no_subgroups, json } => {
+            commands::bench(&models, rows, cols, reps, steps, context, !no_subgroups, json)
         }
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),
     };

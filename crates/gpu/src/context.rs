@@ -1,5 +1,6 @@
 //! Getting a device: one adapter, its real limits, and only the optional features it has.
 
+use crate::subgroups::SubgroupLayout;
 use crate::GpuError;
 use serde::Serialize;
 
@@ -51,8 +52,26 @@ pub struct AdapterReport {
     pub subgroups: bool,
     /// GPU timestamp queries, for per-kernel timings.
     pub timestamp_query: bool,
+    /// How the matvec kernels add a row's partial sums on this device: "subgroup shuffles (size N)", or
+    /// "workgroup memory" with the reason subgroups are not used.
+    pub row_sums: String,
     /// The device's limits, which archrace requests in full.
     pub limits: KeyLimits,
+}
+
+/// Choices made when a context is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextOptions {
+    /// Use subgroup shuffles for the matvec kernels' row sums where the device has subgroups and passes
+    /// the layout probe (`false`: the portable workgroup-memory twin everywhere, as on a device without
+    /// subgroups; tests and `archrace bench --no-subgroups` use it to run both twins on one device).
+    pub subgroups: bool,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        Self { subgroups: true }
+    }
 }
 
 /// The shared device and queue, and what the adapter said about itself.
@@ -74,6 +93,9 @@ pub struct GpuContext {
     pub(crate) allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Every pipeline compiled on this device, shared by all its models.
     pub pipelines: crate::pipelines::PipelineCache,
+    /// How kernel sources are put together for this device (which reduction twins, which prelude). Fixed
+    /// at creation: the pipeline cache holds kernels compiled for it.
+    shader_target: crate::ShaderTarget,
     /// Set by the device-lost callback: why the device went away.
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -84,6 +106,11 @@ impl GpuContext {
     ///
     /// Backends can be narrowed with `WGPU_BACKEND` natively. In the browser, the WebGPU backend is used.
     pub async fn new() -> Result<Self, GpuError> {
+        Self::with_options(ContextOptions::default()).await
+    }
+
+    /// [`GpuContext::new`] with explicit [`ContextOptions`].
+    pub async fn with_options(options: ContextOptions) -> Result<Self, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -107,6 +134,23 @@ impl GpuContext {
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
         let info = adapter.get_info();
+        // Tint (the browsers' compiler) wants `enable subgroups;`, naga refuses it.
+        let enable_directive = info.backend == wgpu::Backend::BrowserWebGpu;
+        let (subgroup_min, row_sums) = if !device.features().contains(wgpu::Features::SUBGROUP) {
+            (None, "workgroup memory (no subgroups on this device through wgpu)".to_string())
+        } else if !options.subgroups {
+            (None, "workgroup memory (subgroups turned off)".to_string())
+        } else {
+            match crate::subgroups::probe(&device, &queue, enable_directive).await {
+                Ok(SubgroupLayout::Linear(size)) => {
+                    // A pipeline may get any size from the adapter's smallest up: shuffle within that.
+                    let min = crate::subgroups::shuffle_run(info.subgroup_min_size, size);
+                    (Some(min), format!("subgroup shuffles (subgroups of {size}; rows summed in runs of {min})"))
+                }
+                Ok(SubgroupLayout::Unusable(why)) => (None, format!("workgroup memory (subgroup probe: {why})")),
+                Err(e) => (None, format!("workgroup memory (the subgroup probe failed: {e})")),
+            }
+        };
         let report = AdapterReport {
             name: info.name,
             driver: [info.driver, info.driver_info].join(" ").trim().to_string(),
@@ -115,6 +159,7 @@ impl GpuContext {
             shader_f16: available.contains(wgpu::Features::SHADER_F16),
             subgroups: available.contains(wgpu::Features::SUBGROUP),
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
+            row_sums,
             limits: KeyLimits::from(&device.limits()),
         };
         let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -132,8 +177,14 @@ impl GpuContext {
             memory_budget: None,
             allocated: Default::default(),
             pipelines: Default::default(),
+            shader_target: crate::ShaderTarget { subgroup_min, enable_directive },
             lost,
         })
+    }
+
+    /// How this device's kernel sources are put together ([`crate::Kernel::source_for`]).
+    pub fn shader_target(&self) -> crate::ShaderTarget {
+        self.shader_target
     }
 
     /// Bytes the runtime's buffers hold on this device now, every model and state together.

@@ -10,12 +10,13 @@ pub mod readback;
 pub mod runtime;
 pub mod selftest;
 pub mod shaders;
+pub mod subgroups;
 
-pub use context::{AdapterReport, GpuContext, KeyLimits};
+pub use context::{AdapterReport, ContextOptions, GpuContext, KeyLimits};
 pub use error::GpuError;
 pub use kernels::matvec::{Matvec, MatvecRun};
 pub use runtime::{
     GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, StepOutput, StepResult, MAX_GPU_TOP_K, PREFILL_CHUNK,
 };
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
-pub use shaders::Kernel;
+pub use shaders::{Kernel, ShaderTarget};

@@ -88,6 +88,31 @@ const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
+const ROW_SUM: &str = shader!("lib/row_sum.wgsl");
+const ROW_SUM_SUBGROUP: &str = shader!("lib/row_sum_subgroup.wgsl");
+/// The device check behind [`ShaderTarget::subgroups`] (not a model kernel; [`crate::subgroups::probe`]).
+pub(crate) const SUBGROUP_PROBE: &str = shader!("lib/subgroup_probe.wgsl");
+
+/// The device's side of a kernel's source: which twin of the shared reductions it takes, and what its
+/// shader compiler wants first. [`crate::GpuContext`] decides it once per device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ShaderTarget {
+    /// Row sums with subgroup shuffles (`lib/row_sum_subgroup.wgsl`) inside runs of this many lanes, the
+    /// device's smallest subgroup size (a power of two, at most the matvec workgroup's 64 threads), for
+    /// devices with subgroups whose layout the context checked; `None`: in workgroup memory
+    /// (`lib/row_sum.wgsl`).
+    pub subgroup_min: Option<u32>,
+    /// The compiler wants `enable subgroups;` before a module uses them: the WGSL spec and the browsers'
+    /// compilers do, while naga 30 (native wgpu) refuses the directive and takes subgroup code without it.
+    pub enable_directive: bool,
+}
+
+impl ShaderTarget {
+    /// Whether the row sums use subgroups.
+    pub fn subgroups(&self) -> bool {
+        self.subgroup_min.is_some()
+    }
+}
 
 /// The kernels that do not depend on a weight encoding.
 const FIXED: [Kernel; 25] = [
@@ -263,14 +288,42 @@ impl Kernel {
         }
     }
 
-    /// The complete WGSL source: shared prelude, the kernel's file, the shared body or reductions.
+    /// Whether the kernel adds per-row partial sums with `row_sum`, which has a subgroup twin.
+    pub fn has_subgroup_twin(self) -> bool {
+        matches!(
+            self,
+            Kernel::Matvec(_)
+                | Kernel::MatvecSwiglu(_)
+                | Kernel::MatvecRouted(_)
+                | Kernel::MatvecConv(_)
+                | Kernel::MatvecMulti(_)
+        )
+    }
+
+    /// The complete portable WGSL source (what any WebGPU device runs): shared prelude, the kernel's file,
+    /// the shared body or reductions.
     pub fn source(self) -> String {
+        self.source_for(ShaderTarget::default())
+    }
+
+    /// The complete WGSL source for a device: as [`Kernel::source`], with the subgroup twin of the row
+    /// sums, its `SUBGROUP_MIN` and the directive that enables subgroups (first, where the compiler wants
+    /// one) when `target` asks for subgroups and the kernel has such a twin.
+    pub fn source_for(self, target: ShaderTarget) -> String {
+        let min = target.subgroup_min.filter(|_| self.has_subgroup_twin());
+        let (enable, row_sum) = match min {
+            Some(m) => {
+                let enable = if target.enable_directive { "enable subgroups;\n" } else { "" };
+                (format!("{enable}const SUBGROUP_MIN: u32 = {m}u;"), ROW_SUM_SUBGROUP)
+            }
+            None => (String::new(), ROW_SUM),
+        };
         match self {
             Kernel::Matvec(_)
             | Kernel::MatvecSwiglu(_)
             | Kernel::MatvecRouted(_)
             | Kernel::MatvecConv(_)
-            | Kernel::MatvecMulti(_) => [PACKED, self.file(), MATVEC_BODY].join("\n"),
+            | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), MATVEC_BODY, row_sum].join("\n"),
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             Kernel::Norm

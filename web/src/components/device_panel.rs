@@ -59,6 +59,7 @@ pub fn AdapterFacts(
             <dt>"Driver"</dt><dd>{report.driver.clone()}</dd>
             <dt>"shader-f16"</dt><dd data-testid="feature-shader-f16"><Flag on=report.shader_f16/> " (not required: f16 stays packed in u32)"</dd>
             <dt>"subgroups"</dt><dd data-testid="feature-subgroups"><Flag on=subgroups/>{subgroups_note}</dd>
+            <dt>"Matvec row sums"</dt><dd data-testid="row-sums">{report.row_sums.clone()}</dd>
             <dt>"timestamp-query"</dt><dd data-testid="feature-timestamp-query"><Flag on=report.timestamp_query/></dd>
             <dt>"Race timings"</dt>
             <dd data-testid="timing-source">

@@ -7,7 +7,7 @@ use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
 use archrace_gpu::runtime::{StepProfile, TimingSource};
-use archrace_gpu::{GpuContext, GpuModel, StepOutput};
+use archrace_gpu::{ContextOptions, GpuContext, GpuModel, StepOutput};
 use archrace_model::calc::{self, KvType};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -18,6 +18,9 @@ struct MatvecRow {
     #[serde(flatten)]
     bench: KernelBench,
     fraction_of_copy: f64,
+    /// Where the device sums rows with subgroup shuffles: the same product with the portable
+    /// workgroup-memory twin (a second device on the adapter), in the same run.
+    portable_gb_per_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -46,12 +49,15 @@ struct ModelRow {
 struct Report {
     adapter: String,
     backend: String,
+    /// How the matvecs add a row's partial sums ([`archrace_gpu::AdapterReport::row_sums`]).
+    row_sums: String,
     copy: KernelBench,
     matvec: Vec<MatvecRow>,
     models: Vec<ModelRow>,
 }
 
 /// `archrace bench`.
+#[allow(clippy::too_many_arguments)]
 pub fn bench(
     models: &[PathBuf],
     rows: usize,
@@ -59,6 +65,7 @@ pub fn bench(
     reps: usize,
     steps: usize,
     context: usize,
+    subgroups: bool,
     json: bool,
 ) -> CmdResult {
     if rows == 0 || cols == 0 || !cols.is_multiple_of(256) || reps == 0 || steps == 0 {
@@ -67,7 +74,12 @@ pub fn bench(
     if context > archrace_model::race::MAX_CONTEXT {
         return Err(format!("--context {context} is past {} tokens", archrace_model::race::MAX_CONTEXT).into());
     }
-    let ctx = pollster::block_on(GpuContext::new())?;
+    let ctx = pollster::block_on(GpuContext::with_options(ContextOptions { subgroups }))?;
+    // With subgroup row sums, the portable twin's matvecs too, for a ratio measured in one run.
+    let portable = match ctx.shader_target().subgroups() {
+        true => Some(pollster::block_on(GpuContext::with_options(ContextOptions { subgroups: false }))?),
+        false => None,
+    };
     let limit = ctx.report.limits.max_buffer_size;
     let Some(matrix_bytes) = rows.checked_mul(cols).and_then(|n| n.checked_mul(4)).filter(|&b| b as u64 <= limit)
     else {
@@ -86,7 +98,11 @@ pub fn bench(
         }
         let bench = pollster::block_on(matvec_bandwidth(&ctx, ty, rows, cols, reps, &w))?;
         let fraction_of_copy = bench.gb_per_s / copy.gb_per_s;
-        matvec.push(MatvecRow { bench, fraction_of_copy });
+        let portable_gb_per_s = match &portable {
+            Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, rows, cols, reps, &w))?.gb_per_s),
+            None => None,
+        };
+        matvec.push(MatvecRow { bench, fraction_of_copy, portable_gb_per_s });
     }
     let mut model_rows = Vec::new();
     for path in models {
@@ -151,6 +167,7 @@ pub fn bench(
     let report = Report {
         adapter: ctx.report.name.clone(),
         backend: ctx.report.backend.clone(),
+        row_sums: ctx.report.row_sums.clone(),
         copy,
         matvec,
         models: model_rows,
@@ -159,13 +176,17 @@ pub fn bench(
         print_json(&report)?;
         return Ok(true);
     }
-    outln!("adapter: {} ({})", report.adapter, report.backend)?;
+    outln!("adapter: {} ({}); matvec row sums: {}", report.adapter, report.backend, report.row_sums)?;
     let c = &report.copy;
     outln!("copy {:>12} bytes {:>9.3} ms {:>8.2} GB/s   [{:?}]", c.bytes, c.ms, c.gb_per_s, c.source)?;
     for m in &report.matvec {
         let b = &m.bench;
+        let portable = match m.portable_gb_per_s {
+            Some(p) => format!("   workgroup row sums {p:>8.2} GB/s (subgroup/workgroup {:.2}x)", b.gb_per_s / p),
+            None => String::new(),
+        };
         outln!(
-            "{:<14} {:>10} bytes {:>9.3} ms {:>8.2} GB/s {:>6.1}% of copy   [{:?}]",
+            "{:<14} {:>10} bytes {:>9.3} ms {:>8.2} GB/s {:>6.1}% of copy   [{:?}]{portable}",
             b.kernel,
             b.bytes,
             b.ms,

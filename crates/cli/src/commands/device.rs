@@ -19,6 +19,7 @@ pub fn device(json: bool, rows: usize, cols: usize, seed: u64) -> CmdResult {
     outln!("adapter   {} ({}, {})", a.name, a.backend, a.device_type)?;
     outln!("driver    {}", a.driver)?;
     outln!("features  shader-f16 {}  subgroups {}  timestamp-query {}", a.shader_f16, a.subgroups, a.timestamp_query)?;
+    outln!("row sums  {}", a.row_sums)?;
     outln!(
         "limits    storage binding {} MiB, buffer {} MiB, {} storage buffers/stage, {} B workgroup memory, {} invocations/workgroup",
         l.max_storage_buffer_binding_size >> 20,
