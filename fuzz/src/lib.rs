@@ -1,8 +1,9 @@
 //! Fuzz targets for everything that reads untrusted bytes or settings: the GGUF reader, metadata to
 //! `ModelSpec` (and on to weights, the calculator and one CPU forward step), the tokenizers, the Hugging
-//! Face `config.json` reader and the sampler. Each target takes any bytes and must never panic, hang or
-//! allocate without bound; where a property holds for every input (a file we wrote reads back the same,
-//! byte-level BPE decodes back to its text, greedy sampling is the argmax), the target asserts it.
+//! Face `config.json` reader, the sampler and the race link parser. Each target takes any bytes and must
+//! never panic, hang or allocate without bound; where a property holds for every input (a file we wrote
+//! reads back the same, byte-level BPE decodes back to its text, greedy sampling is the argmax, a link
+//! written from settings reads back to them), the target asserts it.
 //!
 //! `scripts/fuzz` runs them under libFuzzer (coverage-guided, on the stable toolchain); `cargo test`
 //! replays the seeds and every input in `regressions/` through the same functions.
@@ -16,12 +17,13 @@ use std::sync::OnceLock;
 pub type Target = fn(&[u8]);
 
 /// Every target by name, as `scripts/fuzz` and the replay test know them.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("gguf_reader", gguf_reader),
     ("model_spec", model_spec),
     ("tokenizer", tokenizer),
     ("hf_config", hf_config),
     ("sampler", sampler),
+    ("race_link", race_link),
 ];
 
 /// The fixture models (tests/fixtures, see its PROVENANCE.md) the structure-aware targets start from.
@@ -255,6 +257,47 @@ pub fn sampler(data: &[u8]) {
     }
 }
 
+/// The bundled models' ids, as the page knows them (`web/src/models.rs`).
+const BUNDLED_IDS: [&str; 8] = ["llama", "mamba", "rwkv7", "jamba", "llama-q4", "mamba-q4", "rwkv7-q4", "jamba-q4"];
+
+/// A shared race link (`archrace_model::link`) from any text: the settings it gives are always a race the
+/// page can run (one to four lanes, every value in its range), writing them as a link and reading that
+/// back gives the same settings, and percent-encoding any text decodes back to it.
+pub fn race_link(data: &[u8]) {
+    use archrace_model::link::{decode, encode, ModelSource, RaceSettings, RunSettings, MAX_LANES};
+    let text = String::from_utf8_lossy(data);
+    let defaults = RaceSettings {
+        lanes: vec![ModelSource::Bundled("llama".into())],
+        run: RunSettings {
+            prompt: "Shall I".into(),
+            max_new_tokens: 32,
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            seed: 1,
+            kv_budget: None,
+            kv_f16: true,
+        },
+        gpu_budget: None,
+    };
+    let bundled = |id: &str| BUNDLED_IDS.contains(&id);
+    let s = RaceSettings::from_query(&text, defaults.clone(), bundled);
+    assert!((1..=MAX_LANES).contains(&s.lanes.len()), "{} lanes", s.lanes.len());
+    for lane in &s.lanes {
+        match lane {
+            ModelSource::Bundled(id) => assert!(bundled(id), "{id:?}"),
+            ModelSource::Url(u) => assert!(!u.is_empty()),
+        }
+    }
+    let r = &s.run;
+    assert!((1..=4096).contains(&r.max_new_tokens) && (1..=64).contains(&r.top_k), "{r:?}");
+    assert!((0.0..=5.0).contains(&r.temperature) && r.top_p > 0.0 && r.top_p <= 1.0, "{r:?}");
+    assert!(r.kv_budget.is_none_or(|b| b >= 1024) && s.gpu_budget.is_none_or(|b| b >= 1 << 20));
+    let link = s.to_query();
+    assert_eq!(RaceSettings::from_query(&link, defaults, bundled), s, "{link}");
+    assert_eq!(decode(&encode(&text)).as_deref(), Some(&*text));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +337,17 @@ mod tests {
         }
         tokenizer(b"\x01Hello, world! 123 \xc3\xa9t\xc3\xa9 \xe2\x82\xac");
         tokenizer(b"\x02 the heat in a \xe2\x82\xac\xf0\x9f\x98\x80");
+    }
+
+    /// The link target on a link that sets everything, on junk, on edge values (negative zero, a subnormal,
+    /// the largest seed, a lone `%`) and on bytes that are not UTF-8.
+    #[test]
+    fn race_link_holds_on_links_and_junk() {
+        race_link(b"?lanes=jamba,url:https%3A%2F%2Fx.org%2Fm.gguf,mamba-q4&prompt=To+be%2C&n=7&temp=0&topk=5&topp=0.5&seed=9&kvkib=96&kv=f32&gpumib=3");
+        race_link(
+            b"lanes=nosuch,,url:&n=-3&temp=NaN&topk=999&topp=0&seed=x&prompt=%E2%28&junk&kvkib=0&gpumib=99999999",
+        );
+        race_link(b"temp=-0&topp=1e-45&n=4096&seed=18446744073709551615&prompt=%");
+        race_link(b"\xff\xfe&&==&lanes=%F0%9F%98%80");
     }
 }

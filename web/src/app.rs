@@ -10,7 +10,6 @@ use crate::race_state::{
     apply_event, linked_sources, Consent, EngineCtx, LaneModel, LaneSource, LanesCtx, RunCtx, SettingsCtx,
 };
 use crate::state::{CheckCtx, CheckState, DeviceCtx, DeviceState};
-use crate::url_state::RaceSettings;
 use leptos::prelude::*;
 use std::rc::Rc;
 
@@ -80,7 +79,7 @@ fn ask_consent(lane: LaneModel, url: String, host: String) {
 pub fn App() -> impl IntoView {
     let device = RwSignal::new(DeviceState::Probing);
     let check = RwSignal::new(CheckState::Waiting);
-    let settings = RwSignal::new(RaceSettings::from_query(&location_search()));
+    let settings = RwSignal::new(crate::url_state::race_from_query(&location_search()));
     let lanes = RwSignal::new(
         settings
             .get_untracked()

@@ -9,7 +9,7 @@ use archrace_web::components::{LayerStrip, LineChart, Series};
 use archrace_web::engine::lane::layer_cells;
 use archrace_web::engine::{self, Command, Event, ModelSource, RunSettings};
 use archrace_web::race_state::{add_lane, linked_sources, remove_lane, LaneModel, LaneSource};
-use archrace_web::url_state::RaceSettings;
+use archrace_web::url_state::{default_race, race_from_query, RaceSettings};
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,16 +52,16 @@ fn url_state_round_trips_every_setting() {
     };
     let q = s.to_query();
     assert!(!q.contains(' ') && !q.contains('\n'), "{q}");
-    assert_eq!(RaceSettings::from_query(&q), s);
-    assert_eq!(RaceSettings::from_query(&format!("?{q}")), s);
-    assert_eq!(RaceSettings::from_query(""), RaceSettings::default());
+    assert_eq!(race_from_query(&q), s);
+    assert_eq!(race_from_query(&format!("?{q}")), s);
+    assert_eq!(race_from_query(""), default_race());
 }
 
 #[wasm_bindgen_test]
 fn url_state_ignores_bad_values() {
-    let s = RaceSettings::from_query("?lanes=nosuch,,&n=-3&temp=NaN&topk=999&topp=0&seed=x&prompt=%E2%28&junk");
-    assert_eq!(s, RaceSettings::default());
-    let five = RaceSettings::from_query("lanes=llama,llama,mamba,rwkv7,jamba");
+    let s = race_from_query("?lanes=nosuch,,&n=-3&temp=NaN&topk=999&topp=0&seed=x&prompt=%E2%28&junk");
+    assert_eq!(s, default_race());
+    let five = race_from_query("lanes=llama,llama,mamba,rwkv7,jamba");
     assert_eq!(five.lanes.len(), 4, "at most four lanes");
 }
 

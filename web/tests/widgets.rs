@@ -4,7 +4,7 @@
 
 use archrace_web::components::embed_snippets;
 use archrace_web::engine::ModelSource;
-use archrace_web::url_state::{decode, RaceSettings};
+use archrace_web::url_state::{decode, default_race};
 use archrace_web::widgets::layer_stack::layer_summary;
 use archrace_web::widgets::memory_chart::{categories, chart_contexts};
 use archrace_web::widgets::model_header::describe;
@@ -33,7 +33,7 @@ fn model_lists_take_bundled_ids_and_urls() {
 
 #[wasm_bindgen_test]
 fn embed_snippets_carry_the_race() {
-    let mut run = RaceSettings::default().run;
+    let mut run = default_race().run;
     run.prompt = "To be, \"or\" <not> & so".into();
     run.max_new_tokens = 48;
     let sources = [ModelSource::Bundled("llama".into()), ModelSource::Url("https://h.org/m.gguf".into())];

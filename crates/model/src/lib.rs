@@ -5,6 +5,7 @@
 pub mod calc;
 pub mod config;
 pub mod error;
+pub mod link;
 pub mod meta;
 pub mod presets;
 pub mod race;

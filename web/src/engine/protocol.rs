@@ -7,42 +7,9 @@ use serde::{Deserialize, Serialize};
 /// come back for a new lane; the engine forgets everything about a lane on `Remove`).
 pub type LaneId = u32;
 
-/// Where a lane's model comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ModelSource {
-    /// One of the models bundled with the site (`public/models/<file>`), by its id in [`crate::models`].
-    Bundled(String),
-    /// A GGUF anywhere on the web (needs CORS); cached in the browser after the first download.
-    Url(String),
-}
-
-/// Sampling and length settings of one race.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunSettings {
-    /// The prompt every lane starts from.
-    pub prompt: String,
-    /// Tokens each lane generates.
-    pub max_new_tokens: usize,
-    /// 0 = greedy.
-    pub temperature: f32,
-    /// Keep the k most likely tokens (1..=64, the GPU sampler's limit).
-    pub top_k: usize,
-    /// Nucleus threshold (1 = off).
-    pub top_p: f32,
-    /// Seed of every lane's sampler.
-    pub seed: u64,
-    /// Most bytes each lane's KV cache may take (a smaller GPU's memory wall, made visible); `None`: the
-    /// device's own limits.
-    pub kv_budget: Option<u64>,
-    /// GPU lanes keep their KV cache in f16 (half the bytes, as llama.cpp's default); `false`: f32. CPU
-    /// lanes keep f32.
-    #[serde(default = "yes")]
-    pub kv_f16: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+/// Where a lane's model comes from, and a race's sampling and length settings: the link's types
+/// (`archrace_model::link`), shared with the URL parser.
+pub use archrace_model::link::{ModelSource, RunSettings};
 
 /// Memory by category, bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

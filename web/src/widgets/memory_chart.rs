@@ -7,7 +7,6 @@ use super::race::{RaceRig, RaceStatus};
 use super::{models_and_errors, parse_counts, WidgetOptions};
 use crate::chart::{fmt_bytes, fmt_tokens};
 use crate::components::{LineChart, Series};
-use crate::url_state::RaceSettings;
 use archrace_model::calc::scratch_bytes;
 use archrace_model::race::{CONTEXT_STEPS, MAX_CONTEXT};
 use leptos::prelude::*;
@@ -143,7 +142,7 @@ pub fn MemoryChart(
 
 /// A measuring run generates only a few tokens: its points come from the context steps.
 fn measure_settings() -> crate::engine::RunSettings {
-    let mut run = RaceSettings::default().run;
+    let mut run = crate::url_state::default_race().run;
     run.max_new_tokens = 4;
     run
 }

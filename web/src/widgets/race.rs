@@ -213,7 +213,7 @@ pub fn RaceWidget(
     // A context only grows: the steps in order, each once.
     contexts.sort_unstable();
     contexts.dedup();
-    let mut run = RaceSettings::default().run;
+    let mut run = crate::url_state::default_race().run;
     if let Some(p) = options.prompt.filter(|p| !p.trim().is_empty()) {
         run.prompt = p;
     }
