@@ -100,21 +100,10 @@ fn normed(row: u32, i: u32, mean: f32, scale: f32) -> f32 {
 fn moe_norm_route(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let e = p.n_embd;
     let row = wg.x * e;
-    // The norm (norm.wgsl's, RMSNorm: Zhang & Sennrich 2019, eq. 4; LayerNorm: Ba et al. 2016).
-    var mean = 0.0;
-    if p.kind == 1u {
-        var s = 0.0;
-        for (var i = tid; i < e; i += WG) {
-            s += x[row + i];
-        }
-        mean = workgroup_sum(tid, s) / f32(e);
-    }
-    var sq = 0.0;
-    for (var i = tid; i < e; i += WG) {
-        let d = x[row + i] - mean;
-        sq += d * d;
-    }
-    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(e) + p.eps);
+    // The norm, as norm.wgsl's (lib/row_norm.wgsl).
+    let stats = row_norm_stats(tid, row, e, p.kind == 1u, p.eps);
+    let mean = stats.x;
+    let scale = stats.y;
     for (var i = tid; i < e; i += WG) {
         h[row + i] = normed(row, i, mean, scale);
     }

@@ -5,7 +5,7 @@
 // A row may be up to three consecutive fields of n, n1 and n2 values, each normalised on its own with its
 // part of the weights (laid out as the row is), one workgroup per (row, field): Jamba's dt, B and C norms
 // (Lieber et al. 2024, section 3) in one dispatch. n1 = n2 = 0 and one field for a plain norm.
-// CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Reductions: lib/reduce.wgsl.
+// CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Mean and scale: lib/row_norm.wgsl.
 
 // 256 threads per row: a decode step normalises one row of n_embd (up to ~8192) values, and the row's
 // reads are spread over as many threads as a workgroup may have by default.
@@ -38,20 +38,9 @@ fn norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let at = select(select(p.n + p.n1, p.n, field == 1u), 0u, field == 0u); // the field's first value
     let src = p.in_off + wg.x * p.in_stride + at;
     let dst = p.out_off + wg.x * p.out_stride + at;
-    var mean = 0.0;
-    if p.kind == 1u {
-        var s = 0.0;
-        for (var i = tid; i < n; i += WG) {
-            s += x[src + i];
-        }
-        mean = workgroup_sum(tid, s) / f32(n);
-    }
-    var sq = 0.0;
-    for (var i = tid; i < n; i += WG) {
-        let d = x[src + i] - mean;
-        sq += d * d;
-    }
-    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(n) + p.eps);
+    let stats = row_norm_stats(tid, src, n, p.kind == 1u, p.eps);
+    let mean = stats.x;
+    let scale = stats.y;
     for (var i = tid; i < n; i += WG) {
         var v = (x[src + i] - mean) * scale * weight[p.w_off + at + i];
         if p.kind == 1u {

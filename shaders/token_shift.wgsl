@@ -5,8 +5,8 @@
 // `norm_shift` (a decode step, one token) normalises the residual row first, as the layer's norm does
 // (LayerNorm, Ba et al. 2016, or RMSNorm), then shifts the normed row: one workgroup, so the norm and the
 // shift need no dispatch between them.
-// CPU twins: archrace_cpu::model::rwkv::{token_shift (and its lerp), norm_shift}. Reductions:
-// lib/reduce.wgsl.
+// CPU twins: archrace_cpu::model::rwkv::{token_shift (and its lerp), norm_shift}. The norm's statistics:
+// lib/row_norm.wgsl (with lib/reduce.wgsl).
 
 const WG: u32 = 256u; // norm_shift's threads
 
@@ -50,20 +50,9 @@ fn token_shift(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG)
 fn norm_shift(@builtin(local_invocation_index) tid: u32) {
     let e = p.e;
-    var mean = 0.0;
-    if p.kind == 1u {
-        var s = 0.0;
-        for (var i = tid; i < e; i += WG) {
-            s += x[i];
-        }
-        mean = workgroup_sum(tid, s) / f32(e);
-    }
-    var sq = 0.0;
-    for (var i = tid; i < e; i += WG) {
-        let d = x[i] - mean;
-        sq += d * d;
-    }
-    let scale = 1.0 / sqrt(workgroup_sum(tid, sq) / f32(e) + p.eps);
+    let stats = row_norm_stats(tid, 0u, e, p.kind == 1u, p.eps); // the block's norm (lib/row_norm.wgsl)
+    let mean = stats.x;
+    let scale = stats.y;
     for (var i = tid; i < e; i += WG) {
         var xi = (x[i] - mean) * scale * norm_w[i];
         if p.kind == 1u {

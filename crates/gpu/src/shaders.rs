@@ -89,6 +89,7 @@ const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
 const ROW_SUM: &str = shader!("lib/row_sum.wgsl");
+const ROW_NORM: &str = shader!("lib/row_norm.wgsl");
 const ROW_SUM_SUBGROUP: &str = shader!("lib/row_sum_subgroup.wgsl");
 /// The device check behind [`ShaderTarget::subgroups`] (not a model kernel; [`crate::subgroups::probe`]).
 pub(crate) const SUBGROUP_PROBE: &str = shader!("lib/subgroup_probe.wgsl");
@@ -326,8 +327,14 @@ impl Kernel {
             | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), MATVEC_BODY, row_sum].join("\n"),
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
+            // Their files normalise rows themselves (and declare the `x` the statistics read).
             Kernel::Norm
-            | Kernel::GroupNorm
+            | Kernel::MoeRoute
+            | Kernel::MoeLists
+            | Kernel::MoeNormRoute
+            | Kernel::TokenShift
+            | Kernel::NormShift => [self.file(), REDUCE, ROW_NORM].join("\n"),
+            Kernel::GroupNorm
             | Kernel::AttnPartial
             | Kernel::AttnCombine
             | Kernel::AttnPrefill
@@ -337,11 +344,6 @@ impl Kernel {
             | Kernel::Wkv7
             | Kernel::Rwkv7Prep
             | Kernel::Rwkv7Bonus
-            | Kernel::MoeRoute
-            | Kernel::MoeLists
-            | Kernel::MoeNormRoute
-            | Kernel::TokenShift
-            | Kernel::NormShift
             | Kernel::Wkv7Step => [self.file(), REDUCE].join("\n"),
             _ => self.file().to_string(),
         }
