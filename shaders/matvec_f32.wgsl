@@ -1,14 +1,14 @@
-// F32 weights, four at a time.
+// F32 weights, four at a time (one 16-byte load: rows of a multiple of 4 floats stay 16-byte aligned).
+// Each encoding's file gives the shared bodies (lib/matvec.wgsl, lib/matmul.wgsl, lib/embed.wgsl) BLOCK
+// (weights per block) and two readers of block b of the row at byte `row`, in the GPU row layout
+// (crates/gpu/src/layout.rs; a row of `blocks` blocks): `block_dot` (its dot product with
+// x[xv * 4 ..][..BLOCK]) and `dequant4` (its weights 4g .. 4g + 3, the matmul tile loader's).
 const BLOCK: u32 = 4u;
-const BLOCK_BYTES: u32 = 16u;
 
-fn block_dot(base: u32, xv: u32) -> f32 {
-    let i = base >> 2u; // rows of a multiple of 4 floats are word-aligned
-    return dot(vec4<f32>(bitcast<f32>(w[i]), bitcast<f32>(w[i + 1u]), bitcast<f32>(w[i + 2u]), bitcast<f32>(w[i + 3u])), x[xv]);
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    return dot(bitcast<vec4<f32>>(w[(row >> 4u) + b]), x[xv]);
 }
 
-// Weights 4g .. 4g + 3 of the block at `base` (the matmul kernels' tile loader).
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
-    let i = (base >> 2u) + 4u * g;
-    return vec4<f32>(bitcast<f32>(w[i]), bitcast<f32>(w[i + 1u]), bitcast<f32>(w[i + 2u]), bitcast<f32>(w[i + 3u]));
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(w[(row >> 4u) + b]);
 }

@@ -1,23 +1,29 @@
-// Q4_1 blocks (ggml block_q4_1, 20 bytes): f16 d, f16 m, 16 bytes of nibbles; weight = q * d + m.
+// Q4_1 (ggml block_q4_1: f16 d, f16 m, 16 bytes of nibbles; weight = q * d + m), split in the GPU row
+// layout (crates/gpu/src/layout.rs): a row of n blocks holds n x 16 bytes of nibbles, then n (d, m) words.
 const BLOCK: u32 = 32u;
-const BLOCK_BYTES: u32 = 20u;
 
-fn block_dot(base: u32, xv: u32) -> f32 {
+// (d, m) of block b.
+fn q4_1_dm(row: u32, b: u32, blocks: u32) -> vec2<f32> {
+    return unpack2x16float(word((row >> 2u) + 4u * blocks + b));
+}
+
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    let q = w[(row >> 4u) + b];
     var s = 0.0;
     var sx = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        let q = load_word(base + 4u + 4u * m);
         let xl = x[xv + m];
         let xh = x[xv + 4u + m];
-        s += dot(lo4(q), xl) + dot(hi4(q), xh);
+        s += dot(lo4(q[m]), xl) + dot(hi4(q[m]), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }
-    return load_f16(base) * s + load_f16(base + 2u) * sx;
+    let dm = q4_1_dm(row, b, blocks);
+    return dm.x * s + dm.y * sx;
 }
 
-// Weights 4g .. 4g + 3 (g < 8) of the block at `base` (the matmul kernels' tile loader).
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
-    let q = load_word(base + 4u + 4u * (g % 4u));
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    let q = word((row >> 2u) + 4u * b + g % 4u);
     let nib = select(lo4(q), hi4(q), g >= 4u);
-    return load_f16(base) * nib + load_f16(base + 2u);
+    let dm = q4_1_dm(row, b, blocks);
+    return dm.x * nib + dm.y;
 }

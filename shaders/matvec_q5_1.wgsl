@@ -1,25 +1,27 @@
-// Q5_1 blocks (ggml block_q5_1, 24 bytes): f16 d, f16 m, u32 qh, 16 bytes of low nibbles; weight = q * d + m.
+// Q5_1 (ggml block_q5_1: f16 d, f16 m, u32 qh, 16 bytes of low nibbles; weight = q * d + m), split in the
+// GPU row layout (crates/gpu/src/layout.rs): a row of n blocks holds n x 16 bytes of nibbles, then n qh
+// words, then n (d, m) words.
 const BLOCK: u32 = 32u;
-const BLOCK_BYTES: u32 = 24u;
 
-fn block_dot(base: u32, xv: u32) -> f32 {
-    let qh = load_word(base + 4u);
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    let q = w[(row >> 4u) + b];
+    let qh = word((row >> 2u) + 4u * blocks + b);
     var s = 0.0;
     var sx = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        let q = load_word(base + 8u + 4u * m);
         let xl = x[xv + m];
         let xh = x[xv + 4u + m];
-        s += dot(lo4(q) + 16.0 * bits4(qh, 4u * m), xl) + dot(hi4(q) + 16.0 * bits4(qh, 16u + 4u * m), xh);
+        s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m), xl) + dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }
-    return load_f16(base) * s + load_f16(base + 2u) * sx;
+    let dm = unpack2x16float(word((row >> 2u) + 5u * blocks + b));
+    return dm.x * s + dm.y * sx;
 }
 
-// Weights 4g .. 4g + 3 (g < 8) of the block at `base` (the matmul kernels' tile loader).
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
-    let qh = load_word(base + 4u);
-    let q = load_word(base + 8u + 4u * (g % 4u));
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    let qh = word((row >> 2u) + 4u * blocks + b);
+    let q = word((row >> 2u) + 4u * b + g % 4u);
     let nib = select(lo4(q), hi4(q), g >= 4u);
-    return load_f16(base) * (nib + 16.0 * bits4(qh, 4u * g)) + load_f16(base + 2u);
+    let dm = unpack2x16float(word((row >> 2u) + 5u * blocks + b));
+    return dm.x * (nib + 16.0 * bits4(qh, 4u * g)) + dm.y;
 }

@@ -1,10 +1,13 @@
 // Q5_K super-blocks (ggml block_q5_K, 176 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and mins,
 // 32 bytes qh (bit 2c / 2c + 1 of byte l: fifth bit of weight l of chunk c's low / high half), 128 bytes of
 // low nibbles; weight = d * sc * q - dmin * m.
+// Kept as in the GGUF file (crates/gpu/src/layout.rs): 176-byte blocks keep qh and each chunk's nibbles
+// 16-byte aligned, read in 16-byte loads.
 const BLOCK: u32 = 256u;
 const BLOCK_BYTES: u32 = 176u;
 
-fn block_dot(base: u32, xv: u32) -> f32 {
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    let base = row + b * BLOCK_BYTES;
     let d = load_f16(base);
     let dmin = load_f16(base + 2u);
     var total = 0.0;
@@ -15,9 +18,11 @@ fn block_dot(base: u32, xv: u32) -> f32 {
         var s2 = 0.0;
         var x1 = 0.0;
         var x2 = 0.0;
+        let qs = (base + 48u + 32u * c) >> 4u; // the chunk's 32 bytes of nibbles
+        let qhs = (base + 16u) >> 4u;            // the block's 32 bytes of fifth bits
         for (var m = 0u; m < 8u; m++) {
-            let q = load_word(base + 48u + 32u * c + 4u * m);
-            let qh = u8x4(load_word(base + 16u + 4u * m));
+            let q = w[qs + m / 4u][m % 4u];
+            let qh = u8x4(w[qhs + m / 4u][m % 4u]);
             let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
             let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
             let xl = x[xv + 16u * c + m];
@@ -32,9 +37,10 @@ fn block_dot(base: u32, xv: u32) -> f32 {
     return total;
 }
 
-// Weights 4g .. 4g + 3 (g < 64) of the super-block at `base` (the matmul kernels' tile loader), laid out
+// Weights 4g .. 4g + 3 (g < 64) of super-block b (the matmul kernels' tile loader), laid out
 // as in Q4_K, with fifth bits 2c (low half) and 2c + 1 (high half) of the qh bytes 4m .. 4m + 3.
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    let base = row + b * BLOCK_BYTES;
     let c = g / 16u;
     let hi = select(0u, 1u, (g % 16u) >= 8u);
     let m = g % 8u;

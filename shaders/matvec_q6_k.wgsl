@@ -1,8 +1,9 @@
 // Q6_K super-blocks (ggml block_q6_K, 210 bytes): 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits),
 // 16 x i8 scales (one per 16 weights), f16 d; weight = d * scale * (q - 32). Each half (128 weights)
-// takes 64 bytes of ql, 32 of qh and 8 scales; see ggml's dequantize_row_q6_K for the layout.
+// takes 64 bytes of ql, 32 of qh and 8 scales; see ggml's dequantize_row_q6_K for the layout. Split in the
+// GPU row layout (crates/gpu/src/layout.rs): a row of n blocks holds n x 208 bytes (ql, qh, scales; each
+// block's 16-byte aligned), then n f16 d.
 const BLOCK: u32 = 256u;
-const BLOCK_BYTES: u32 = 210u;
 
 fn scale_i8(at: u32) -> f32 {
     return f32(i32(load_u8(at) << 24u) >> 24u);
@@ -13,15 +14,17 @@ fn q6(nibbles: vec4<u32>, qh: vec4<u32>, shift: u32) -> vec4<f32> {
     return vec4<f32>(nibbles | (((qh >> vec4<u32>(shift)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
 }
 
-fn block_dot(base: u32, xv: u32) -> f32 {
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    let base = row + 208u * b;
+    let v = base >> 4u; // the block in 16-byte loads: ql at v .. v + 8, qh at v + 8 .. v + 12
     var total = 0.0;
     for (var h = 0u; h < 2u; h++) {
         let sc = base + 192u + 8u * h;
         for (var m = 0u; m < 8u; m++) {
             let is = m / 4u; // 16 weights per scale: l / 16 with l = 4m
-            let qa = u8x4(load_word(base + 64u * h + 4u * m));
-            let qb = u8x4(load_word(base + 64u * h + 32u + 4u * m));
-            let qh = u8x4(load_word(base + 128u + 32u * h + 4u * m));
+            let qa = u8x4(w[v + 4u * h + m / 4u][m % 4u]);
+            let qb = u8x4(w[v + 4u * h + 2u + m / 4u][m % 4u]);
+            let qh = u8x4(w[v + 8u + 2u * h + m / 4u][m % 4u]);
             let xo = xv + 32u * h + m;
             total += scale_i8(sc + is) * dot(q6(qa & vec4<u32>(0xfu), qh, 0u), x[xo]);
             total += scale_i8(sc + is + 2u) * dot(q6(qb & vec4<u32>(0xfu), qh, 2u), x[xo + 8u]);
@@ -29,18 +32,19 @@ fn block_dot(base: u32, xv: u32) -> f32 {
             total += scale_i8(sc + is + 6u) * dot(q6(qb >> vec4<u32>(4u), qh, 6u), x[xo + 24u]);
         }
     }
-    return load_f16(base + 208u) * total;
+    return load_f16(row + 208u * blocks + 2u * b) * total;
 }
 
-// Weights 4g .. 4g + 3 (g < 64) of the super-block at `base` (the matmul kernels' tile loader): half
-// h = g / 32, quarter j = (g / 8) % 4 (ql low nibbles of bytes 0..32, of 32..64, high nibbles of 0..32,
-// of 32..64, with qh bits 2j, 2j + 1), word m = g % 8; scale 2j + m / 4 of the half's 8.
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
+// Weights 4g .. 4g + 3 (g < 64) of block b (the matmul kernels' tile loader): half h = g / 32, quarter
+// j = (g / 8) % 4 (ql low nibbles of bytes 0..32, of 32..64, high nibbles of 0..32, of 32..64, with qh
+// bits 2j, 2j + 1), word m = g % 8; scale 2j + m / 4 of the half's 8.
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    let base = row + 208u * b;
     let h = g / 32u;
     let j = (g / 8u) % 4u;
     let m = g % 8u;
-    let ql = u8x4(load_word(base + 64u * h + 32u * (j % 2u) + 4u * m));
-    let qh = u8x4(load_word(base + 128u + 32u * h + 4u * m));
+    let ql = u8x4(word((base >> 2u) + 16u * h + 8u * (j % 2u) + m));
+    let qh = u8x4(word((base >> 2u) + 32u + 8u * h + m));
     let nibbles = select(ql & vec4<u32>(0xfu), ql >> vec4<u32>(4u), j >= 2u);
-    return load_f16(base + 208u) * scale_i8(base + 192u + 8u * h + m / 4u + 2u * j) * q6(nibbles, qh, 2u * j);
+    return load_f16(row + 208u * blocks + 2u * b) * scale_i8(base + 192u + 8u * h + m / 4u + 2u * j) * q6(nibbles, qh, 2u * j);
 }

@@ -1,16 +1,22 @@
-// Q8_0 blocks (ggml block_q8_0, 34 bytes): f16 d, then 32 x i8; weight j = qs[j] * d.
+// Q8_0 (ggml block_q8_0: f16 d, 32 x i8; weight j = qs[j] * d), split in the GPU row layout
+// (crates/gpu/src/layout.rs): a row of n blocks holds n x 32 bytes of quants, then n f16 scales.
 const BLOCK: u32 = 32u;
-const BLOCK_BYTES: u32 = 34u;
 
-fn block_dot(base: u32, xv: u32) -> f32 {
-    var s = 0.0;
-    for (var k = 0u; k < 8u; k++) {
-        s += dot(i8x4(load_word(base + 2u + 4u * k)), x[xv + k]);
-    }
-    return load_f16(base) * s;
+fn q8_scale(row: u32, b: u32, blocks: u32) -> f32 {
+    return load_f16(row + 32u * blocks + 2u * b);
 }
 
-// Weights 4g .. 4g + 3 (g < 8) of the block at `base` (the matmul kernels' tile loader).
-fn dequant4(base: u32, g: u32) -> vec4<f32> {
-    return load_f16(base) * i8x4(load_word(base + 2u + 4u * g));
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    let q = (row >> 4u) + 2u * b; // the block's 32 quants: two 16-byte loads
+    let lo = w[q];
+    let hi = w[q + 1u];
+    let s = dot(i8x4(lo.x), x[xv]) + dot(i8x4(lo.y), x[xv + 1u]) + dot(i8x4(lo.z), x[xv + 2u])
+        + dot(i8x4(lo.w), x[xv + 3u]) + dot(i8x4(hi.x), x[xv + 4u]) + dot(i8x4(hi.y), x[xv + 5u])
+        + dot(i8x4(hi.z), x[xv + 6u]) + dot(i8x4(hi.w), x[xv + 7u]);
+    return q8_scale(row, b, blocks) * s;
+}
+
+// Weights 4g .. 4g + 3 (g < 8).
+fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
+    return q8_scale(row, b, blocks) * i8x4(word((row >> 2u) + 8u * b + g));
 }

@@ -6,14 +6,14 @@
 
 struct Params {
     cols: u32,      // row length, a multiple of BLOCK
-    row_bytes: u32, // bytes of one encoded row
+    row_bytes: u32, // bytes of one encoded row (its GPU layout's)
     first_row: u32, // this buffer holds rows first_row .. first_row + rows (a table split over buffers);
     rows: u32,      // a token outside them is another dispatch's
     tok_index: u32, // which entry of `tokens` to read
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // encoded rows (layout.rs), padded
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (tokens, cols)
 
@@ -34,5 +34,5 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
         x[k] = vec4<f32>(0.0);
     }
     x[i / 4u][i % 4u] = 1.0;
-    out[gid.y * p.cols + j] = block_dot((token - p.first_row) * p.row_bytes + (j / BLOCK) * BLOCK_BYTES, 0u);
+    out[gid.y * p.cols + j] = block_dot((token - p.first_row) * p.row_bytes, j / BLOCK, p.cols / BLOCK, 0u);
 }

@@ -1,6 +1,7 @@
 // The matrix-matrix body shared by every weight encoding, for prefill: Y (T, rows) = X (T, cols) @ W^T,
-// W (rows, cols) read in its GGUF encoding. The encoding's file defines BLOCK, BLOCK_BYTES and
-// `dequant4(base, g)`: weights 4g .. 4g + 3 of the block at byte `base`.
+// W (rows, cols) read in its encoding (in the GPU row layout, crates/gpu/src/layout.rs). The encoding's
+// file defines BLOCK and `dequant4(row, b, blocks, g)`: weights 4g .. 4g + 3 of block b of the row at
+// byte `row` (a row of `blocks` blocks).
 // A workgroup of 256 threads computes a tile of 64 rows x 64 tokens, 4 x 4 per thread in registers. Per
 // step of 32 columns it decodes the tile's weights once into workgroup memory (each weight read once per
 // tile, not once per token) and stages the tokens' activations beside them.
@@ -31,7 +32,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // encoded rows (layout.rs), padded
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // X
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // Y
 @group(0) @binding(4) var<storage, read> list: array<u32>;    // MoE token lists (or anything)
@@ -61,7 +62,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             var wv = vec4<f32>(0.0);
             if row0 + r < p.rows && g < groups {
                 let k = 4u * g;
-                wv = dequant4(p.w_base + (row0 + r) * p.row_bytes + (k / BLOCK) * BLOCK_BYTES, (k % BLOCK) / 4u);
+                wv = dequant4(p.w_base + (row0 + r) * p.row_bytes, k / BLOCK, p.cols / BLOCK, (k % BLOCK) / 4u);
             }
             wt[e] = wv;
             let t = tok0 + r;

@@ -1,6 +1,7 @@
 // The matrix-vector body shared by every weight encoding: y (rows) = W (rows, cols) @ x (cols).
-// The encoding's file defines BLOCK (weights per block, a multiple of 4), BLOCK_BYTES and
-// `block_dot(base, xv)`: the dot product of the block at byte `base` with x[xv * 4 ..][..BLOCK].
+// The encoding's file defines BLOCK (weights per block, a multiple of 4) and `block_dot(row, b, blocks,
+// xv)`: the dot product of block b of the row at byte `row` (a row of `blocks` blocks, in the GPU row
+// layout of crates/gpu/src/layout.rs) with x[xv * 4 ..][..BLOCK].
 // A workgroup takes WG / row_threads rows; each row's row_threads threads (a power of two) take its
 // blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its twin
 // lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). Workgroups
@@ -46,7 +47,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;       // encoded rows, padded to whole words + 1
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // encoded rows (layout.rs), padded
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (x_off + cols / 4)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)
 @group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
@@ -102,11 +103,11 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
-    let base = p.w_base + row * p.row_bytes + expert.x;
+    let at = p.w_base + row * p.row_bytes + expert.x;
     var acc = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+            acc += block_dot(at, b, p.blocks_per_row, p.x_off + b * (BLOCK / 4u));
         }
     }
     let v = row_sum(inv, lane, rt, acc);
@@ -133,14 +134,14 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
-    let base = p.w_base + row * p.row_bytes + expert.x;
+    let at = p.w_base + row * p.row_bytes + expert.x;
     var gate = 0.0;
     var up = 0.0;
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
             let xv = p.x_off + b * (BLOCK / 4u);
-            gate += block_dot(base + b * BLOCK_BYTES, xv);
-            up += block_dot(base + p.pair_bytes + b * BLOCK_BYTES, xv);
+            gate += block_dot(at, b, p.blocks_per_row, xv);
+            up += block_dot(at + p.pair_bytes, b, p.blocks_per_row, xv);
         }
     }
     let sums = row_sum2(inv, lane, rt, vec2<f32>(gate, up)); // (gate x, up x)
@@ -163,9 +164,9 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let valid = row < p.rows; // not uniform, as in matvec
     var acc = 0.0;
     if valid {
-        let base = p.w_base + row * p.row_bytes;
+        let at = p.w_base + row * p.row_bytes;
         for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(base + b * BLOCK_BYTES, p.x_off + b * (BLOCK / 4u));
+            acc += block_dot(at, b, p.blocks_per_row, p.x_off + b * (BLOCK / 4u));
         }
     }
     let v = row_sum(inv, lane, rt, acc);
@@ -210,11 +211,11 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
             continue; // uniform: the expert is in another part's dispatch
         }
         if valid {
-            let base = p.w_base + row * p.row_bytes + expert.x;
+            let at = p.w_base + row * p.row_bytes + expert.x;
             let x0 = p.x_off + s * (p.cols / 4u);
             var dot = 0.0;
             for (var b = lane; b < p.blocks_per_row; b += rt) {
-                dot += block_dot(base + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+                dot += block_dot(at, b, p.blocks_per_row, x0 + b * (BLOCK / 4u));
             }
             acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
@@ -252,10 +253,10 @@ fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     var acc = 0.0;
     if valid {
         let blocks = route[at + 1u];
-        let base = route[at + 3u] + local * route[at + 2u];
+        let row_at = route[at + 3u] + local * route[at + 2u];
         let x0 = route[at + 4u];
         for (var b = lane; b < blocks; b += rt) {
-            acc += block_dot(base + b * BLOCK_BYTES, x0 + b * (BLOCK / 4u));
+            acc += block_dot(row_at, b, blocks, x0 + b * (BLOCK / 4u));
         }
     }
     let v = row_sum(inv, lane, rt, acc);

@@ -1,24 +1,30 @@
-// Reading GGUF-encoded bytes packed in `w: array<u32>` (declared by the kernel) at any byte offset.
-// Buffers are padded with one spare word, so a read may run 3 bytes past the data.
+// Reading encoded weights from `w: array<vec4<u32>>` (declared by the kernel): 16 bytes in one load where
+// a field is 16-byte aligned (a split row's quants, crates/gpu/src/layout.rs), words and bytes anywhere
+// else. Buffers are padded to 16 bytes plus 16 spare, so a read may run past the data.
+
+// Word `i` (bytes 4i .. 4i + 4).
+fn word(i: u32) -> u32 {
+    return w[i >> 2u][i & 3u];
+}
 
 // The 4 bytes starting at byte offset `byte`, little-endian.
 fn load_word(byte: u32) -> u32 {
     let i = byte >> 2u;
     let shift = (byte & 3u) * 8u;
     if shift == 0u {
-        return w[i];
+        return word(i);
     }
-    return (w[i] >> shift) | (w[i + 1u] << (32u - shift));
+    return (word(i) >> shift) | (word(i + 1u) << (32u - shift));
 }
 
 // One byte.
 fn load_u8(byte: u32) -> u32 {
-    return (w[byte >> 2u] >> ((byte & 3u) * 8u)) & 0xffu;
+    return (word(byte >> 2u) >> ((byte & 3u) * 8u)) & 0xffu;
 }
 
-// An f16 at `byte`, as f32 (f16 stays packed: no shader-f16 needed).
+// The f16 at the even offset `byte`, as f32 (f16 stays packed: no shader-f16 needed).
 fn load_f16(byte: u32) -> f32 {
-    return unpack2x16float(load_word(byte) & 0xffffu).x;
+    return unpack2x16float(word(byte >> 2u) >> ((byte & 2u) * 8u)).x;
 }
 
 // The four signed bytes of a word, lowest first.

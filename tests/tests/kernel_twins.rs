@@ -11,7 +11,7 @@ use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
 use archrace_gpu::kernels::matvec::{groups, MatvecMode, MatvecParams};
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-use archrace_gpu::Kernel;
+use archrace_gpu::{layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::{context_or_skip, row_sum_twins_or_skip};
@@ -30,8 +30,9 @@ fn embed_matches_dequantize_for_every_encoding() {
         let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
         let mut want = vec![0.0; cols];
         dequantize(ty, &w[3 * row_bytes..4 * row_bytes], &mut want);
-        let params = [cols as u32, row_bytes as u32, 0, 5, 0];
-        let args = [(1, Arg::In(&w)), (2, Arg::In(bytemuck::bytes_of(&3u32))), (3, Arg::Out(cols * 4))];
+        let params = [cols as u32, layout::row_bytes(ty, cols) as u32, 0, 5, 0];
+        let gw = layout::to_gpu_rows(ty, cols, &w);
+        let args = [(1, Arg::In(&gw)), (2, Arg::In(bytemuck::bytes_of(&3u32))), (3, Arg::Out(cols * 4))];
         let got = run(&ctx, Kernel::Embed(ty), &params, &args, [(cols as u32).div_ceil(64), 1, 1]);
         check(&Kernel::Embed(ty).name(), &want, &got[0], TIGHT);
     }
@@ -165,7 +166,7 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
             let xz = matmul(&m, &x, 1);
             let mut want_state = conv_state.clone();
             let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
-            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            let (gw, row_bytes) = (layout::to_gpu_rows(ty, cols, &w), layout::row_bytes(ty, cols));
             for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
                 let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
                 for &(first, rows) in &parts {
@@ -175,7 +176,7 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
                     p.mode = MatvecMode::Conv as u32;
                     (p.conv_inner, p.conv_k) = (di as u32, k as u32);
                     let args = [
-                        (1, Arg::In(&w)),
+                        (1, Arg::In(&gw)),
                         (2, Arg::In(bytes(&x))),
                         (3, Arg::InOut(bytes(&y))),
                         (5, Arg::In(bytes(&consts))),
@@ -429,11 +430,12 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
             p.mode = mode as u32;
             p.slot = 1;
             p.top_k = 2;
-            p.expert_bytes = (rows * row_bytes) as u32;
+            p.expert_bytes = (rows * layout::row_bytes(ty, cols)) as u32;
             (p.expert_first, p.expert_count) = (0, experts as u32);
             let want: Vec<f32> = y0.iter().zip(&product).map(|(a, b)| a + scale * b).collect();
+            let gw = layout::to_gpu_rows(ty, cols, &w);
             let args = [
-                (1, Arg::In(&w)),
+                (1, Arg::In(&gw)),
                 (2, Arg::In(bytes(&x))),
                 (3, Arg::InOut(bytes(&y0))),
                 (4, Arg::In(bytemuck::cast_slice(&route))),
@@ -467,19 +469,20 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
                 data: &w[off + e * expert_bytes..off + (e + 1) * expert_bytes],
             };
             let want = |e: usize| gate_up_swiglu(&expert_tensor("gate", 0, e), &expert_tensor("up", pair, e), &x, 1);
+            let (gw, gpu_expert) = (layout::to_gpu_rows(ty, cols, &w), rows * layout::row_bytes(ty, cols));
             // Dense (expert 0's rows), then MoE with experts 2 and 1 chosen.
             for (chosen, z) in [(vec![0usize], 1u32), (vec![2, 1], 2)] {
                 let mut p = MatvecParams::new(ty, rows, cols, 65535);
-                p.pair_bytes = pair as u32;
+                p.pair_bytes = (experts * gpu_expert) as u32;
                 if z > 1 {
                     p.slot = 0;
                     p.top_k = z;
-                    p.expert_bytes = expert_bytes as u32;
+                    p.expert_bytes = gpu_expert as u32;
                     (p.expert_first, p.expert_count) = (0, experts as u32);
                 }
                 let route = [chosen[0] as u32, chosen[chosen.len() - 1] as u32, 0, 0];
                 let args = [
-                    (1, Arg::In(&w)),
+                    (1, Arg::In(&gw)),
                     (2, Arg::In(bytes(&x))),
                     (3, Arg::Out(chosen.len() * rows * 4)),
                     (4, Arg::In(bytemuck::cast_slice(&route))),
@@ -508,7 +511,8 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
             let w = random_encoded(ty, experts * n_embd, hidden, &mut rng);
             let down =
                 Tensor { name: "down".into(), ty, dims: vec![hidden as u64, (experts * n_embd) as u64], data: &w };
-            let expert_bytes = n_embd * ty.row_bytes(hidden as u64).unwrap() as usize;
+            let expert_bytes = n_embd * layout::row_bytes(ty, hidden);
+            let gw = layout::to_gpu_rows(ty, hidden, &w);
             for (route, held) in [(vec![(3usize, 0.25f32), (1, 0.75)], experts), (vec![(1, 0.5), (3, 0.5)], 2)] {
                 let mut p = MatvecParams::new(ty, n_embd, hidden, 65535);
                 p.slot = 0;
@@ -521,7 +525,7 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
                 let want: Vec<f32> = y0.iter().zip(&sum).map(|(a, b)| a + b).collect();
                 let words = [route[0].0 as u32, route[1].0 as u32, route[0].1.to_bits(), route[1].1.to_bits()];
                 let args = [
-                    (1, Arg::In(&w)),
+                    (1, Arg::In(&gw)),
                     (2, Arg::In(bytes(&acts))),
                     (3, Arg::InOut(bytes(&y0))),
                     (4, Arg::In(bytemuck::cast_slice(&words))),
@@ -562,8 +566,9 @@ fn matvec_activations_match_product_then_pointwise() {
                 pointwise(op, &product, &bias, &bias, &mut want);
                 let mut p = MatvecParams::new(ty, rows, cols, 65535);
                 p.mode = mode as u32;
+                let gw = layout::to_gpu_rows(ty, cols, &w);
                 let args =
-                    [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
+                    [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
                 let (gx, gy) = p.workgroups(65535);
                 let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                 check(&format!("{twin}: matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
@@ -588,23 +593,22 @@ fn matvec_multi_matches_its_twin_for_every_encoding() {
             let modes = [(MatvecMode::Decay7, 2u32), (MatvecMode::Write, 11), (MatvecMode::SigmoidBias, 1)];
             let x_offs = [8usize, 0, 4 * block];
             let x = rng.vec(8 * block, -1.0, 1.0);
-            let mut w = Vec::new();
+            // One buffer of the segments' rows in the GPU's layout; the GGUF rows for the twin.
+            let (mut gw, mut ggml) = (Vec::new(), Vec::new());
             let mut segments = Vec::new();
             for (i, &(rows, cols)) in shapes.iter().enumerate() {
-                let base = w.len();
-                w.extend(random_encoded(ty, rows, cols, &mut rng));
+                let base = gw.len();
+                let w = random_encoded(ty, rows, cols, &mut rng);
+                gw.extend_from_slice(&layout::to_gpu_rows(ty, cols, &w));
+                ggml.push(w);
                 let bias = (modes[i].0 != MatvecMode::Write).then(|| rng.vec(rows, -1.0, 1.0));
-                let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+                let row_bytes = layout::row_bytes(ty, cols);
                 segments.push(Segment { rows, cols, row_bytes, base, x_off: x_offs[i], mode: modes[i].0, bias });
             }
             let tensors: Vec<Tensor> = segments
                 .iter()
-                .map(|s| Tensor {
-                    name: "segment".into(),
-                    ty,
-                    dims: vec![s.cols as u64, s.rows as u64],
-                    data: &w[s.base..s.base + s.rows * s.row_bytes],
-                })
+                .zip(&ggml)
+                .map(|(s, w)| Tensor { name: "segment".into(), ty, dims: vec![s.cols as u64, s.rows as u64], data: w })
                 .collect();
             for n in [3usize, 2] {
                 let twins: Vec<MultiSegment> = (0..n)
@@ -630,7 +634,7 @@ fn matvec_multi_matches_its_twin_for_every_encoding() {
                 let (gx, gy) = p.workgroups(65535);
                 p.groups_x = gx;
                 let args = [
-                    (1, Arg::In(&w)),
+                    (1, Arg::In(&gw)),
                     (2, Arg::In(bytes(&x))),
                     (3, Arg::Out(rows * 4)),
                     (4, Arg::In(bytemuck::cast_slice(&table))),

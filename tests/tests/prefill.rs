@@ -15,7 +15,7 @@ use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-use archrace_gpu::{GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
+use archrace_gpu::{layout, GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
 use archrace_model::KvType;
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
@@ -42,7 +42,7 @@ fn matmul_matches_matmul_for_every_encoding() {
         let x = rng.vec(t * cols, -1.0, 1.0);
         let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
         let want = matmul(&tensor, &x, t);
-        let row_bytes = ty.row_bytes(cols as u64).unwrap() as u32;
+        let (gw, row_bytes) = (layout::to_gpu_rows(ty, cols, &w), layout::row_bytes(ty, cols) as u32);
         let p = MatmulParams {
             rows: rows as u32,
             cols: cols as u32,
@@ -52,7 +52,7 @@ fn matmul_matches_matmul_for_every_encoding() {
             y_stride: rows as u32,
             ..Default::default()
         };
-        let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
+        let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
         let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
         check(&format!("{} plain", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
 
@@ -72,7 +72,7 @@ fn matmul_matches_matmul_for_every_encoding() {
         }
         let p = MatmulParams { x_off: 1, x_stride: xs as u32 / 4, y_off: 5, y_stride: ys as u32, mode: 1, ..p };
         let args =
-            [(1, Arg::In(&w)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
+            [(1, Arg::In(&gw)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
         let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
         check(&format!("{} strided, adding", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
     }
@@ -87,6 +87,7 @@ fn matmul_gathers_and_scatters_through_token_lists() {
     let mut rng = SplitMix64::new(7);
     let w = random_encoded(GgmlType::Q8_0, rows, cols, &mut rng);
     let tensor = Tensor { name: "w".into(), ty: GgmlType::Q8_0, dims: vec![cols as u64, rows as u64], data: &w };
+    let gw = layout::to_gpu_rows(GgmlType::Q8_0, cols, &w);
     let x = rng.vec(t * cols, -1.0, 1.0);
     let listed: Vec<usize> = (0..t).filter(|i| i % 3 != 1).collect(); // 47 tokens: crosses a token tile
     let weights: Vec<f32> = listed.iter().map(|&i| 0.25 + i as f32 / 100.0).collect();
@@ -104,7 +105,7 @@ fn matmul_gathers_and_scatters_through_token_lists() {
         rows: rows as u32,
         cols: cols as u32,
         n_tokens: t as u32,
-        row_bytes: GgmlType::Q8_0.row_bytes(cols as u64).unwrap() as u32,
+        row_bytes: layout::row_bytes(GgmlType::Q8_0, cols) as u32,
         x_stride: cols as u32 / 4,
         y_stride: rows as u32,
         list: TokenList::Gather as u32,
@@ -113,7 +114,7 @@ fn matmul_gathers_and_scatters_through_token_lists() {
         weights_at,
         ..Default::default()
     };
-    let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
+    let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
     let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
     check("matmul gather", &want, &got[0][..listed.len() * rows], TIGHT);
 
@@ -127,7 +128,7 @@ fn matmul_gathers_and_scatters_through_token_lists() {
     }
     let p = MatmulParams { list: TokenList::Scatter as u32, ..p };
     let args =
-        [(1, Arg::In(&w)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
+        [(1, Arg::In(&gw)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
     let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
     check("matmul scatter", &want, &got[0], TIGHT);
 }

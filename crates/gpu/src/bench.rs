@@ -130,7 +130,7 @@ pub async fn matvec_bandwidth(
     weights: &[u8],
 ) -> Result<KernelBench, GpuError> {
     let mut pool = Pool::default();
-    let w = pool.upload(ctx, "bench W", weights, Category::Weights)?;
+    let w = pool.upload(ctx, "bench W", &crate::layout::to_gpu_rows(ty, cols, weights), Category::Weights)?;
     let x = pool.upload(ctx, "bench x", &vec![0u8; cols * 4], Category::Scratch)?;
     let y = pool.create(ctx, "bench y", (rows * 4) as u64, STORAGE, Category::Scratch)?;
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;

@@ -201,13 +201,14 @@ impl GpuContext {
         }
     }
 
-    /// A storage buffer initialised with `bytes`, padded to whole words plus one spare word, so kernels
-    /// that read packed bytes at unaligned offsets may read one word past the data.
+    /// A storage buffer initialised with `bytes`, padded to whole 16-byte loads plus 16 spare bytes
+    /// ([`crate::runtime::pool::padded_len`]), so kernels that read packed bytes at unaligned offsets may
+    /// read past the data.
     pub fn upload_bytes(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
-        let padded = (bytes.len().div_ceil(4) + 1) * 4;
+        let padded = crate::runtime::pool::padded_len(bytes.len());
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: padded as u64,
+            size: padded,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: true,
         });

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod layout;
 pub mod pipelines;
 pub mod readback;
 pub mod runtime;

@@ -1,5 +1,6 @@
 //! Host side of the `matmul_<type>` kernels (prefill): `Y (T, rows) = X (T, cols) @ W^T` with `W` read in
-//! its GGUF encoding, tiles of 64 rows x 64 tokens per workgroup (`shaders/lib/matmul.wgsl`).
+//! its GGUF encoding (rows in [`crate::layout`]'s order), tiles of 64 rows x 64 tokens per workgroup
+//! (`shaders/lib/matmul.wgsl`).
 
 use crate::kernels::params::{kernel_params, KernelParams};
 

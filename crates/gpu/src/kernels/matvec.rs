@@ -1,5 +1,5 @@
 //! Host side of the `matvec_<type>` kernels: `y (rows) = W (rows, cols) @ x (cols)` with `W` read in its
-//! GGUF encoding, in place.
+//! GGUF encoding (rows in the GPU layout of [`crate::layout`]).
 
 use crate::kernels::params::{kernel_params, KernelParams};
 use crate::{readback, GpuContext, GpuError, Kernel};
@@ -168,7 +168,7 @@ impl MatvecParams {
             rows: rows as u32,
             cols: cols as u32,
             blocks_per_row: blocks as u32,
-            row_bytes: ty.row_bytes(cols as u64).unwrap_or(0) as u32,
+            row_bytes: crate::layout::row_bytes(ty, cols) as u32,
             slot: NO_SLOT,
             row_threads: row_threads(blocks) as u32,
             ..Self::default()
@@ -215,7 +215,8 @@ impl Matvec {
         self.ty
     }
 
-    /// Uploads `w` (GGUF-encoded rows) and `x`, runs the kernel once and reads `y` back.
+    /// Uploads `w` (GGUF-encoded rows, put in the GPU's layout) and `x`, runs the kernel once and reads `y`
+    /// back.
     pub async fn run(
         &self,
         ctx: &GpuContext,
@@ -242,7 +243,7 @@ impl Matvec {
             )));
         }
         let limit = ctx.report.limits.max_storage_buffer_binding_size;
-        if w.len() as u64 + 8 > limit {
+        if crate::runtime::pool::padded_len(crate::layout::row_bytes(self.ty, cols) * rows) > limit {
             return Err(GpuError::BadInput(format!(
                 "weights of {} bytes exceed this device's storage binding limit of {limit} bytes",
                 w.len()
@@ -262,7 +263,7 @@ impl Matvec {
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
-        let w_buf = ctx.upload_bytes("matvec W", w);
+        let w_buf = ctx.upload_bytes("matvec W", &crate::layout::to_gpu_rows(self.ty, cols, w));
         let x_buf = ctx.upload_bytes("matvec x", bytemuck::cast_slice(x));
         let route_buf = ctx.upload_bytes("matvec route (unused)", &[0; 8]);
         let y_bytes = (rows * 4) as u64;

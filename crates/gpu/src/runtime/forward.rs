@@ -436,7 +436,7 @@ impl GpuModel {
         t: usize,
     ) {
         let (e, te) = (self.spec.n_embd, &self.weights.token_embd);
-        let row_bytes = te.ty.row_bytes(te.cols as u64).unwrap_or(0) as usize;
+        let row_bytes = te.row_bytes();
         let into = if self.weights.token_embd_norm.is_some() { h } else { x };
         for part in &te.parts {
             rec.dispatch(

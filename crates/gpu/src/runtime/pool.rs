@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// What a buffer holds, as the calculator (`archrace_model::calc`) splits memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Category {
-    /// Model tensors, in their GGUF encoding.
+    /// Model tensors, in their GGUF encoding (rows in [`crate::layout`]'s order).
     Weights,
     /// Attention keys and values.
     KvCache,
@@ -203,7 +203,7 @@ impl Pool {
         Ok(buf)
     }
 
-    /// A storage buffer holding `bytes` (padded with a spare word, see [`GpuContext::upload_bytes`]).
+    /// A storage buffer holding `bytes` (padded, see [`padded_len`]).
     pub fn upload(
         &mut self,
         ctx: &GpuContext,
@@ -211,7 +211,7 @@ impl Pool {
         bytes: &[u8],
         cat: Category,
     ) -> Result<wgpu::Buffer, GpuError> {
-        let buf = self.create(ctx, label, bytes.len() as u64 + 4, STORAGE, cat)?;
+        let buf = self.create(ctx, label, padded_len(bytes.len()), STORAGE, cat)?;
         ctx.queue.write_buffer(&buf, 0, &pad4(bytes));
         Ok(buf)
     }
@@ -229,6 +229,12 @@ impl Pool {
         }
         drop(buf);
     }
+}
+
+/// Bytes of a buffer holding `len` bytes for the kernels: whole 16-byte loads (the weights are read as
+/// `array<vec4<u32>>`), and 16 spare bytes for a read that runs past the data.
+pub fn padded_len(len: usize) -> u64 {
+    (len.next_multiple_of(16) + 16) as u64
 }
 
 /// `write_buffer` wants whole words.

@@ -1,8 +1,10 @@
-//! A model's tensors on the GPU, in their GGUF encoding (no dequantized copy): matrices for the
+//! A model's tensors on the GPU, in their GGUF encoding (no dequantized copy; rows in the GPU layout of
+//! [`crate::layout`], which moves some encodings' quants ahead of their scales): matrices for the
 //! matvec kernels, and the small vectors (norm weights, Mamba's conv, A, D, dt bias) as f32.
 
 use super::pool::{Category, Pool};
 use crate::kernels::matvec::kernel_block;
+use crate::layout;
 use crate::{GpuContext, GpuError};
 use archrace_cpu::ops::matmul::to_f32;
 use archrace_gguf::GgmlType;
@@ -16,7 +18,7 @@ use archrace_model::{
 /// split into parts (at expert boundaries for MoE tensors); each part is dispatched on its own.
 #[derive(Clone, Debug)]
 pub struct MatrixPart {
-    /// The bytes, as in the GGUF file.
+    /// The rows, in the GPU's layout of their encoding ([`crate::layout`]).
     pub buf: wgpu::Buffer,
     /// Byte offset of the part's first row in `buf`.
     pub base: usize,
@@ -40,9 +42,9 @@ pub struct GpuMatrix {
 }
 
 impl GpuMatrix {
-    /// Bytes of one row.
+    /// Bytes of one row on the GPU ([`layout::row_bytes`]).
     pub fn row_bytes(&self) -> usize {
-        self.ty.row_bytes(self.cols as u64).unwrap_or(0) as usize
+        layout::row_bytes(self.ty, self.cols)
     }
 
     /// Rows `start..start + n` of this matrix (of all stacked rows), sharing its buffers.
@@ -326,9 +328,9 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
         )));
     }
     // Rows per part: as many as one binding holds (whole experts for MoE tensors).
-    let rb = t.row_bytes();
+    let (ggml_rb, rb) = (t.row_bytes(), layout::row_bytes(t.ty, cols));
     let unit = rows * rb; // bytes of one expert (or of the whole matrix)
-    let limit = Pool::max_binding(ctx).saturating_sub(8) as usize;
+    let limit = Pool::max_binding(ctx).saturating_sub(32) as usize; // padded_len's padding
     let rows_per_part = if experts > 1 { (limit / unit.max(1)) * rows } else { limit / rb.max(1) };
     if rows_per_part == 0 {
         return Err(GpuError::TooLarge {
@@ -343,7 +345,8 @@ fn matrix(pool: &mut Pool, ctx: &GpuContext, t: &Tensor, experts: usize) -> Resu
         let n = rows_per_part.min(total_rows - first_row);
         let label =
             if total_rows > rows_per_part { format!("{} part {}", t.name, parts.len()) } else { t.name.clone() };
-        let buf = pool.upload(ctx, &label, &t.data[first_row * rb..(first_row + n) * rb], Category::Weights)?;
+        let rows = &t.data[first_row * ggml_rb..(first_row + n) * ggml_rb];
+        let buf = pool.upload(ctx, &label, &layout::to_gpu_rows(t.ty, cols, rows), Category::Weights)?;
         parts.push(MatrixPart { buf, base: 0, first_row, rows: n });
     }
     Ok(GpuMatrix { parts, ty: t.ty, rows, cols })
@@ -362,14 +365,15 @@ fn stacked(
 ) -> Result<Option<Vec<GpuMatrix>>, GpuError> {
     let Some(first) = ts.first() else { return Ok(None) };
     let alike = ts.iter().all(|t| t.ty == first.ty && t.row_len().is_multiple_of(kernel_block(t.ty)));
-    let bytes: usize = ts.iter().map(|t| t.data.len()).sum();
-    let limit = Pool::max_binding(ctx).saturating_sub(8) as usize;
+    let gpu_bytes = |t: &Tensor| t.rows() * layout::row_bytes(t.ty, t.row_len());
+    let bytes: usize = ts.iter().map(|t| gpu_bytes(t)).sum();
+    let limit = Pool::max_binding(ctx).saturating_sub(32) as usize; // padded_len's padding
     if !alike || bytes > limit {
         return Ok(None);
     }
     let mut data = Vec::with_capacity(bytes);
     for t in ts {
-        data.extend_from_slice(t.data);
+        data.extend_from_slice(&layout::to_gpu_rows(t.ty, t.row_len(), t.data));
     }
     let buf = pool.upload(ctx, label, &data, Category::Weights)?;
     let mut base = 0;
@@ -377,7 +381,7 @@ fn stacked(
         .iter()
         .map(|t| {
             let part = MatrixPart { buf: buf.clone(), base, first_row: 0, rows: t.rows() };
-            base += t.data.len();
+            base += gpu_bytes(t);
             GpuMatrix { parts: vec![part], ty: t.ty, rows: t.rows() / experts, cols: t.row_len() }
         })
         .collect();
