@@ -6,9 +6,9 @@
 const BLOCK: u32 = 4u;
 
 fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
-    return dot(bitcast<vec4<f32>>(w[(row >> 4u) + b]), x[xv]);
+    return dot(bitcast<vec4<f32>>(quad((row >> 2u) + 4u * b)), x[xv]);
 }
 
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
-    return bitcast<vec4<f32>>(w[(row >> 4u) + b]);
+    return bitcast<vec4<f32>>(quad((row >> 2u) + 4u * b));
 }

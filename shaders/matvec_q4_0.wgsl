@@ -4,7 +4,7 @@
 const BLOCK: u32 = 32u;
 
 fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
-    let q = w[(row >> 4u) + b]; // the block's 32 nibbles: one 16-byte load
+    let q = quad((row >> 2u) + 4u * b); // the block's 32 nibbles: one 16-byte load
     var s = 0.0;
     for (var m = 0u; m < 4u; m++) {
         s += dot(lo4(q[m]) - 8.0, x[xv + m]) + dot(hi4(q[m]) - 8.0, x[xv + 4u + m]);

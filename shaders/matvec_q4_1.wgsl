@@ -8,7 +8,7 @@ fn q4_1_dm(row: u32, b: u32, blocks: u32) -> vec2<f32> {
 }
 
 fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
-    let q = w[(row >> 4u) + b];
+    let q = quad((row >> 2u) + 4u * b);
     var s = 0.0;
     var sx = 0.0;
     for (var m = 0u; m < 4u; m++) {

@@ -18,9 +18,10 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
         var s2 = 0.0;
         var x1 = 0.0;
         var x2 = 0.0;
-        let qs = ((base + 16u + 32u * c) >> 4u); // the chunk's 32 bytes
+        let at = (base + 16u + 32u * c) >> 2u; // the chunk's 32 bytes, in two 16-byte loads
+        let qs = array<vec4<u32>, 2>(quad(at), quad(at + 4u));
         for (var m = 0u; m < 8u; m++) {
-            let q = w[qs + m / 4u][m % 4u];
+            let q = qs[m / 4u][m % 4u];
             let xl = x[xv + 16u * c + m];
             let xh = x[xv + 16u * c + 8u + m];
             s1 += dot(lo4(q), xl);

@@ -4,7 +4,7 @@
 const BLOCK: u32 = 32u;
 
 fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
-    let q = w[(row >> 4u) + b];
+    let q = quad((row >> 2u) + 4u * b);
     let qh = word((row >> 2u) + 4u * blocks + b);
     var s = 0.0;
     var sx = 0.0;

@@ -18,11 +18,12 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
         var s2 = 0.0;
         var x1 = 0.0;
         var x2 = 0.0;
-        let qs = (base + 48u + 32u * c) >> 4u; // the chunk's 32 bytes of nibbles
-        let qhs = (base + 16u) >> 4u;            // the block's 32 bytes of fifth bits
+        let at = base >> 2u; // the chunk's 32 bytes of nibbles at byte 48 + 32c, the fifth bits at 16
+        let qs = array<vec4<u32>, 2>(quad(at + 12u + 8u * c), quad(at + 16u + 8u * c));
+        let qhs = array<vec4<u32>, 2>(quad(at + 4u), quad(at + 8u));
         for (var m = 0u; m < 8u; m++) {
-            let q = w[qs + m / 4u][m % 4u];
-            let qh = u8x4(w[qhs + m / 4u][m % 4u]);
+            let q = qs[m / 4u][m % 4u];
+            let qh = u8x4(qhs[m / 4u][m % 4u]);
             let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
             let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
             let xl = x[xv + 16u * c + m];

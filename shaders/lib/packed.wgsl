@@ -1,10 +1,20 @@
 // Reading encoded weights from `w: array<vec4<u32>>` (declared by the kernel): 16 bytes in one load where
-// a field is 16-byte aligned (a split row's quants, crates/gpu/src/layout.rs), words and bytes anywhere
-// else. Buffers are padded to 16 bytes plus 16 spare, so a read may run past the data.
+// they are 16-byte aligned (a split row's quants, crates/gpu/src/layout.rs, in any row whose bytes are a
+// multiple of 16), words and bytes anywhere else. Buffers are padded to 16 bytes plus 16 spare, so a read
+// may run past the data.
 
 // Word `i` (bytes 4i .. 4i + 4).
 fn word(i: u32) -> u32 {
     return w[i >> 2u][i & 3u];
+}
+
+// Words i .. i + 4: one 16-byte load where i is a multiple of 4, else four word loads (rows of a few
+// blocks, in small models, can start anywhere on a word).
+fn quad(i: u32) -> vec4<u32> {
+    if (i & 3u) == 0u {
+        return w[i >> 2u];
+    }
+    return vec4<u32>(word(i), word(i + 1u), word(i + 2u), word(i + 3u));
 }
 
 // The 4 bytes starting at byte offset `byte`, little-endian.

@@ -3,11 +3,15 @@
 //! A GGUF block of Q8_0 (34 bytes), Q4_0 (18), Q4_1 (20), Q5_0 (22), Q5_1 (24) or Q6_K (210) puts its
 //! quants at an offset that is not 16-byte aligned, so a thread reads them a word at a time, each word
 //! often in two pieces. On upload these encodings are split within each row: every block's quants first,
-//! each block's quants 16-byte aligned (one `vec4<u32>` load for Q4_0's 16 bytes, two for Q8_0's 32),
 //! then every block's smaller fields (Q5's fifth bits, then the f16 scales), a run per field, largest
-//! first so each stays aligned to its size. Rows are padded to 16 bytes.
+//! first so each stays aligned to its size. Each block's quants then start 16 bytes after the last
+//! block's: where the row starts 16-byte aligned, a thread reads a whole Q4_0 block's quants in one
+//! `vec4<u32>` load and Q8_0's in two (`quad` in `shaders/lib/packed.wgsl`; elsewhere it reads words).
+//! Rows are padded to whole words only, so the GPU holds the file's bytes (2 more per row for an odd
+//! number of 32-weight blocks): a row of 8 or more blocks, as in any model of a practical width (a
+//! multiple of 256), is a multiple of 16 bytes, so every row of it starts aligned.
 //!
-//! Row of n Q8_0 blocks: `qs[0] qs[1] .. qs[n-1] d[0] .. d[n-1] pad` (32 n + 2 n bytes, to a multiple of 16).
+//! Row of n Q8_0 blocks: `qs[0] qs[1] .. qs[n-1] d[0] .. d[n-1]` (32 n + 2 n bytes, to whole words).
 //!
 //! F32, F16, BF16, Q4_K (144-byte blocks) and Q5_K (176) keep their GGUF bytes: their blocks are already
 //! multiples of 16 bytes (or read per word). The kernels, `shaders/matvec_<type>.wgsl`, read this layout;
@@ -17,8 +21,11 @@
 use archrace_gguf::GgmlType;
 use std::borrow::Cow;
 
-/// Alignment of a split row, and of each block's quants in it.
-pub const ROW_ALIGN: usize = 16;
+/// Alignment of a split row: whole words.
+pub const ROW_ALIGN: usize = 4;
+
+/// The alignment of a wide load (`vec4<u32>`).
+pub const WIDE: usize = 16;
 
 /// The fields of one block as the GPU stores them, in order: (byte offset in the GGUF block, length).
 /// The lengths add up to the block's size. `None`: the GGUF bytes as they are.
@@ -34,8 +41,8 @@ pub fn split_fields(ty: GgmlType) -> Option<&'static [(usize, usize)]> {
     }
 }
 
-/// Bytes of one row of `cols` weights on the GPU (a split row's padding included), or 0 when `cols`
-/// is not a whole number of blocks.
+/// Bytes of one row of `cols` weights on the GPU (a split row's padding to whole words included), or 0
+/// when `cols` is not a whole number of blocks.
 pub fn row_bytes(ty: GgmlType, cols: usize) -> usize {
     let ggml = ty.row_bytes(cols as u64).unwrap_or(0) as usize;
     match split_fields(ty) {
@@ -101,7 +108,7 @@ mod tests {
             assert!(covered.iter().all(|&c| c == 1), "{ty}: {covered:?}");
             // The quants come first, a multiple of 16 bytes per block; each later run starts aligned to
             // its field's size (4 or 2), as the kernels read it.
-            assert_eq!(fields[0].1 % ROW_ALIGN, 0, "{ty}");
+            assert_eq!(fields[0].1 % WIDE, 0, "{ty}");
             let mut run = 0;
             for &(_, len) in fields {
                 assert_eq!(run % len.min(4), 0, "{ty}: a field of {len} bytes at {run} per block");
@@ -121,15 +128,17 @@ mod tests {
                 assert_eq!(gpu.len(), 3 * row_bytes(ty, cols), "{ty} x {blocks}");
                 assert_eq!(from_gpu_rows(ty, cols, &gpu), data, "{ty} x {blocks}");
                 if let Some(fields) = split_fields(ty) {
-                    assert_eq!(row_bytes(ty, cols) % ROW_ALIGN, 0);
-                    // Row 1, block b's quants at 16-byte-aligned row + b * len.
-                    let (at, len) = fields[0];
+                    // Whole words, the file's bytes but for an odd block count's 2 more.
                     let row = row_bytes(ty, cols);
+                    assert_eq!(row, ggml.next_multiple_of(ROW_ALIGN), "{ty} x {blocks}");
+                    // Row 1, block b's quants at row + b * len: 16 bytes on from the block before, so all
+                    // 16-byte aligned when the rows are, as with a multiple of 8 blocks.
+                    let (at, len) = fields[0];
                     for b in 0..blocks {
                         let want = &data[ggml + b * ty.type_size() + at..][..len];
                         assert_eq!(&gpu[row + b * len..][..len], want, "{ty} block {b}");
-                        assert_eq!((row + b * len) % ROW_ALIGN, 0);
                     }
+                    assert!(!blocks.is_multiple_of(8) || row.is_multiple_of(WIDE), "{ty} x {blocks}: {row} bytes");
                 }
             }
         }
