@@ -25,17 +25,17 @@ pub async fn context_or_skip(test: &str) -> Option<GpuContext> {
     }
 }
 
-/// The devices a matvec-family test runs on: the default one, and where that one sums rows with subgroup
-/// shuffles, the same adapter with subgroups turned off, so both twins of the row sums
-/// (`shaders/lib/row_sum*.wgsl`) are checked. Each comes with a name for failure messages. Empty (with
-/// a message) as [`context_or_skip`].
-pub async fn row_sum_twins_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
+/// The devices a test of a kernel with a subgroup twin runs on: the default one, and where that one uses
+/// subgroup shuffles, the same adapter with subgroups turned off, so both twins of the row sums
+/// (`shaders/lib/row_sum*.wgsl`) and of the workgroup reductions (`shaders/lib/reduce*.wgsl`) are
+/// checked. Each comes with a name for failure messages. Empty (with a message) as [`context_or_skip`].
+pub async fn subgroup_twins_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
     let Some(ctx) = context_or_skip(test).await else { return Vec::new() };
     if !ctx.shader_target().subgroups() {
-        return vec![("workgroup row sums", ctx)];
+        return vec![("workgroup memory", ctx)];
     }
     let portable = GpuContext::with_options(ContextOptions { subgroups: false })
         .await
         .unwrap_or_else(|e| panic!("{test}: a second device on the same adapter: {e}"));
-    vec![("subgroup row sums", ctx), ("workgroup row sums", portable)]
+    vec![("subgroup shuffles", ctx), ("workgroup memory", portable)]
 }

@@ -195,7 +195,8 @@ mod models {
     }
 }
 
-/// The subgroup twins of the matvec kernels (`ShaderTarget::subgroups`) compile in the browser's own
+/// The subgroup twins of the matvec kernels and of the kernels with workgroup reductions
+/// (`ShaderTarget::subgroups`) compile in the browser's own
 /// compiler, Tint, whose uniformity analysis covers subgroup calls too, with the `enable subgroups;`
 /// directive the source puts first for browsers, and not without it. wgpu 30 does not yet ask the
 /// browser for the `subgroups` feature, so the device here comes from the WebGPU API directly.
@@ -213,7 +214,7 @@ async fn subgroup_twins_compile_in_the_browser_with_their_directive() {
     let device = wait(call(&adapter, "requestDevice", &[descriptor.into()])).await;
     let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true }; // SwiftShader: 4
     let twins: Vec<Kernel> = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).collect();
-    assert_eq!(twins.len(), 5 * GgmlType::ALL.len());
+    assert_eq!(twins.len(), 5 * GgmlType::ALL.len() + 17, "5 matvec entry points per encoding, 17 reducing kernels");
     for kernel in &twins {
         let errors = tint_errors(&device, &kernel.source_for(browser)).await;
         assert!(errors.is_empty(), "{} (subgroups): {errors:?}", kernel.name());

@@ -14,7 +14,7 @@ use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::{context_or_skip, row_sum_twins_or_skip};
+use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip};
 use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
 use common::rel_err;
 
@@ -40,16 +40,22 @@ fn embed_matches_dequantize_for_every_encoding() {
 
 #[test]
 fn norm_matches_rms_norm_and_layer_norm() {
-    let Some(ctx) = pollster::block_on(context_or_skip("norm parity")) else { return };
-    let (n, rows, eps) = (300, 3, 1e-5f32);
-    let mut rng = SplitMix64::new(1);
-    let (x, w, b) = (rng.vec(n * rows, -3.0, 3.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
-    for (kind, want) in [(0, rms_norm(&x, &w, eps)), (1, layer_norm(&x, &w, &b, eps))] {
-        let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits(), n as u32, n as u32];
-        let args =
-            [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&w))), (3, Arg::In(bytes(&b))), (4, Arg::Out(n * rows * 4))];
-        let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
-        check(&format!("norm kind {kind}"), &want, &got[0], TIGHT);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("norm parity")) {
+        eprintln!("norm parity: {twin}");
+        let (n, rows, eps) = (300, 3, 1e-5f32);
+        let mut rng = SplitMix64::new(1);
+        let (x, w, b) = (rng.vec(n * rows, -3.0, 3.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+        for (kind, want) in [(0, rms_norm(&x, &w, eps)), (1, layer_norm(&x, &w, &b, eps))] {
+            let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits(), n as u32, n as u32];
+            let args = [
+                (1, Arg::In(bytes(&x))),
+                (2, Arg::In(bytes(&w))),
+                (3, Arg::In(bytes(&b))),
+                (4, Arg::Out(n * rows * 4)),
+            ];
+            let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
+            check(&format!("norm kind {kind}"), &want, &got[0], TIGHT);
+        }
     }
 }
 
@@ -118,33 +124,35 @@ fn rope_kv_matches_its_twin() {
 /// several (partials, then attn_combine).
 #[test]
 fn attention_partials_and_combine_match_attention() {
-    let Some(ctx) = pollster::block_on(context_or_skip("attention parity")) else { return };
-    let (h, hkv, d) = (4usize, 2usize, 16usize);
-    let mut rng = SplitMix64::new(3);
-    for n_keys in [1usize, 255, 256, 257, 600] {
-        let chunks = n_keys.div_ceil(256);
-        let q = rng.vec(h * d, -2.0, 2.0);
-        let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
-        let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-        let want = attention(&q, &k, &v, n_keys, h, hkv, d);
-        let params = [h, hkv, d, n_keys, chunks].map(|x| x as u32);
-        let params = [&params[..], &[(1.0 / (d as f32).sqrt()).to_bits()]].concat();
-        let partial_len = h * chunks * (d + 2) * 4;
-        let args = [
-            (1, Arg::In(bytes(&q))),
-            (2, Arg::In(bytes(&k))),
-            (3, Arg::In(bytes(&v))),
-            (4, Arg::Out(partial_len)),
-            (5, Arg::Out(h * d * 4)),
-        ];
-        let partial = run(&ctx, Kernel::AttnPartial, &params, &args, [chunks as u32, h as u32, 1]);
-        let got = if chunks == 1 {
-            partial[1].clone()
-        } else {
-            let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
-            run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]).swap_remove(1)
-        };
-        check(&format!("attention over {n_keys} keys"), &want, &got, TRANSCENDENTAL);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attention parity")) {
+        eprintln!("attention parity: {twin}");
+        let (h, hkv, d) = (4usize, 2usize, 16usize);
+        let mut rng = SplitMix64::new(3);
+        for n_keys in [1usize, 255, 256, 257, 600] {
+            let chunks = n_keys.div_ceil(256);
+            let q = rng.vec(h * d, -2.0, 2.0);
+            let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+            let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+            let want = attention(&q, &k, &v, n_keys, h, hkv, d);
+            let params = [h, hkv, d, n_keys, chunks].map(|x| x as u32);
+            let params = [&params[..], &[(1.0 / (d as f32).sqrt()).to_bits()]].concat();
+            let partial_len = h * chunks * (d + 2) * 4;
+            let args = [
+                (1, Arg::In(bytes(&q))),
+                (2, Arg::In(bytes(&k))),
+                (3, Arg::In(bytes(&v))),
+                (4, Arg::Out(partial_len)),
+                (5, Arg::Out(h * d * 4)),
+            ];
+            let partial = run(&ctx, Kernel::AttnPartial, &params, &args, [chunks as u32, h as u32, 1]);
+            let got = if chunks == 1 {
+                partial[1].clone()
+            } else {
+                let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
+                run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]).swap_remove(1)
+            };
+            check(&format!("attention over {n_keys} keys"), &want, &got, TRANSCENDENTAL);
+        }
     }
 }
 
@@ -152,7 +160,7 @@ fn attention_partials_and_combine_match_attention() {
 /// `matmul` then `mamba_conv`; whole, and as a matrix split into two parts (the second from row 70).
 #[test]
 fn matvec_conv_matches_the_product_then_mamba_conv() {
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec conv")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec conv")) {
         let (di, k, cols) = (96usize, 4usize, 64usize);
         let mut rng = SplitMix64::new(24);
         let conv_w = rng.vec(di * k, -0.5, 0.5);
@@ -326,26 +334,33 @@ fn mamba_conv_and_scan_match_their_twins() {
 
 #[test]
 fn swiglu_and_moe_route_match_their_twins() {
-    let Some(ctx) = pollster::block_on(context_or_skip("ffn parity")) else { return };
-    let mut rng = SplitMix64::new(5);
-    let (g, u) = (rng.vec(1000, -6.0, 6.0), rng.vec(1000, -1.0, 1.0));
-    let args = [(1, Arg::In(bytes(&g))), (2, Arg::In(bytes(&u))), (3, Arg::Out(4000))];
-    let got = run(&ctx, Kernel::Swiglu, &[1000], &args, [16, 1, 1]);
-    check("swiglu", &swiglu(&g, &u), &got[0], TRANSCENDENTAL);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("ffn parity")) {
+        eprintln!("ffn parity: {twin}");
+        let mut rng = SplitMix64::new(5);
+        let (g, u) = (rng.vec(1000, -6.0, 6.0), rng.vec(1000, -1.0, 1.0));
+        let args = [(1, Arg::In(bytes(&g))), (2, Arg::In(bytes(&u))), (3, Arg::Out(4000))];
+        let got = run(&ctx, Kernel::Swiglu, &[1000], &args, [16, 1, 1]);
+        check("swiglu", &swiglu(&g, &u), &got[0], TRANSCENDENTAL);
 
-    for (experts, top_k) in [(16usize, 2usize), (4, 2), (64, 8)] {
-        let mut logits = rng.vec(experts, -2.0, 2.0);
-        logits[experts - 1] = logits[1]; // a tie: the lower index wins
-        let want = moe_route(&logits, top_k);
-        let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(2 * top_k * 4))];
-        let out =
-            pollster::block_on(run_kernel(&ctx, Kernel::MoeRoute, &[experts as u32, top_k as u32], &args, [1, 1, 1]))
-                .unwrap();
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
-        let ids: Vec<usize> = words[..top_k].iter().map(|&i| i as usize).collect();
-        assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "moe_route ids, {experts} experts");
-        let weights: Vec<f32> = words[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
-        check("moe_route weights", &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+        for (experts, top_k) in [(16usize, 2usize), (4, 2), (64, 8)] {
+            let mut logits = rng.vec(experts, -2.0, 2.0);
+            logits[experts - 1] = logits[1]; // a tie: the lower index wins
+            let want = moe_route(&logits, top_k);
+            let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(2 * top_k * 4))];
+            let out = pollster::block_on(run_kernel(
+                &ctx,
+                Kernel::MoeRoute,
+                &[experts as u32, top_k as u32],
+                &args,
+                [1, 1, 1],
+            ))
+            .unwrap();
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
+            let ids: Vec<usize> = words[..top_k].iter().map(|&i| i as usize).collect();
+            assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "moe_route ids, {experts} experts");
+            let weights: Vec<f32> = words[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
+            check("moe_route weights", &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+        }
     }
 }
 
@@ -355,53 +370,69 @@ fn swiglu_and_moe_route_match_their_twins() {
 #[test]
 fn moe_norm_route_matches_its_twin() {
     use archrace_model::Norm;
-    let Some(ctx) = pollster::block_on(context_or_skip("moe_norm_route parity")) else { return };
-    let (e, t, eps) = (300usize, 2usize, 1e-5f32);
-    let mut rng = SplitMix64::new(8);
-    for (experts, top_k, kind) in [(16usize, 2usize, 0u32), (6, 2, 1), (256, 8, 0)] {
-        let x = rng.vec(t * e, -3.0, 3.0);
-        let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
-        let router = rng.vec(experts * e, -1.0, 1.0);
-        let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
-        let params = [experts as u32, top_k as u32, t as u32, e as u32, kind, eps.to_bits()];
-        let args = [
-            (2, Arg::Out(t * 2 * top_k * 4)),
-            (4, Arg::In(bytes(&x))),
-            (5, Arg::In(bytes(&w))),
-            (6, Arg::In(bytes(&b))),
-            (7, Arg::In(bytes(&router))),
-            (8, Arg::Out(t * e * 4)),
-        ];
-        let out = pollster::block_on(run_kernel(&ctx, Kernel::MoeNormRoute, &params, &args, [t as u32, 1, 1])).unwrap();
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
-        let h: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
-        for tok in 0..t {
-            let (want_h, want) = moe_norm_route(&x[tok * e..][..e], norm, (&w, &b), &router, top_k);
-            let what = format!("moe_norm_route, {experts} experts, norm kind {kind}, token {tok}");
-            check(&format!("{what}: h"), &want_h, &h[tok * e..][..e], TIGHT);
-            let slots = &words[tok * 2 * top_k..][..2 * top_k];
-            let ids: Vec<usize> = slots[..top_k].iter().map(|&i| i as usize).collect();
-            assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "{what}: ids");
-            let weights: Vec<f32> = slots[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
-            check(&format!("{what}: weights"), &want.iter().map(|w| w.1).collect::<Vec<_>>(), &weights, TRANSCENDENTAL);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("moe_norm_route parity")) {
+        eprintln!("moe_norm_route parity: {twin}");
+        let (e, t, eps) = (300usize, 2usize, 1e-5f32);
+        let mut rng = SplitMix64::new(8);
+        for (experts, top_k, kind) in [(16usize, 2usize, 0u32), (6, 2, 1), (256, 8, 0)] {
+            let x = rng.vec(t * e, -3.0, 3.0);
+            let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
+            let router = rng.vec(experts * e, -1.0, 1.0);
+            let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
+            let params = [experts as u32, top_k as u32, t as u32, e as u32, kind, eps.to_bits()];
+            let args = [
+                (2, Arg::Out(t * 2 * top_k * 4)),
+                (4, Arg::In(bytes(&x))),
+                (5, Arg::In(bytes(&w))),
+                (6, Arg::In(bytes(&b))),
+                (7, Arg::In(bytes(&router))),
+                (8, Arg::Out(t * e * 4)),
+            ];
+            let out =
+                pollster::block_on(run_kernel(&ctx, Kernel::MoeNormRoute, &params, &args, [t as u32, 1, 1])).unwrap();
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&out[0]);
+            let h: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+            for tok in 0..t {
+                let (want_h, want) = moe_norm_route(&x[tok * e..][..e], norm, (&w, &b), &router, top_k);
+                let what = format!("moe_norm_route, {experts} experts, norm kind {kind}, token {tok}");
+                check(&format!("{what}: h"), &want_h, &h[tok * e..][..e], TIGHT);
+                let slots = &words[tok * 2 * top_k..][..2 * top_k];
+                let ids: Vec<usize> = slots[..top_k].iter().map(|&i| i as usize).collect();
+                assert_eq!(ids, want.iter().map(|w| w.0).collect::<Vec<_>>(), "{what}: ids");
+                let weights: Vec<f32> = slots[top_k..].iter().map(|&b| f32::from_bits(b)).collect();
+                check(
+                    &format!("{what}: weights"),
+                    &want.iter().map(|w| w.1).collect::<Vec<_>>(),
+                    &weights,
+                    TRANSCENDENTAL,
+                );
+            }
         }
     }
 }
 
 #[test]
 fn argmax_matches_its_twin_and_breaks_ties_low() {
-    let Some(ctx) = pollster::block_on(context_or_skip("argmax parity")) else { return };
-    let mut rng = SplitMix64::new(6);
-    for n in [1usize, 262, 49_153] {
-        let mut logits = rng.vec(n, -10.0, 10.0);
-        if n > 300 {
-            logits[300] = 11.0;
-            logits[40_000] = 11.0;
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("argmax parity")) {
+        eprintln!("argmax parity: {twin}");
+        let mut rng = SplitMix64::new(6);
+        // Planted maxima (a tie, to the lower index) at threads 44 and 64, then 45 and 65, then the last.
+        let cases: [(usize, &[usize]); 5] =
+            [(1, &[]), (262, &[]), (49_153, &[300, 40_000]), (49_153, &[301, 40_001]), (1000, &[999])];
+        for (n, planted) in cases {
+            let mut logits = rng.vec(n, -10.0, 10.0);
+            for &at in planted {
+                logits[at] = 11.0;
+            }
+            let want = archrace_model::sample::argmax(&logits);
+            let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(16))];
+            let out = pollster::block_on(run_kernel(&ctx, Kernel::Argmax, &[n as u32, 0], &args, [1, 1, 1])).unwrap();
+            assert_eq!(
+                u32::from_le_bytes(out[0][..4].try_into().unwrap()),
+                want,
+                "{twin}: argmax over {n}, {planted:?}"
+            );
         }
-        let want = archrace_model::sample::argmax(&logits);
-        let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(16))];
-        let out = pollster::block_on(run_kernel(&ctx, Kernel::Argmax, &[n as u32, 0], &args, [1, 1, 1])).unwrap();
-        assert_eq!(u32::from_le_bytes(out[0][..4].try_into().unwrap()), want, "argmax over {n}");
     }
 }
 
@@ -409,7 +440,7 @@ fn argmax_matches_its_twin_and_breaks_ties_low() {
 /// router's weight, added to y.
 #[test]
 fn matvec_adds_and_routes_to_the_chosen_expert() {
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec modes")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec modes")) {
         let (ty, rows, cols, experts) = (GgmlType::Q8_0, 8usize, 64usize, 4usize);
         let mut rng = SplitMix64::new(8);
         let w = random_encoded(ty, rows * experts, cols, &mut rng);
@@ -452,7 +483,7 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
 /// expert per z, into consecutive rows of y.
 #[test]
 fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec swiglu")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec swiglu")) {
         let (rows, cols, experts) = (37usize, 256usize, 3usize);
         let mut rng = SplitMix64::new(21);
         let x = rng.vec(cols, -1.0, 1.0);
@@ -502,7 +533,7 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
 #[test]
 fn matvec_routed_matches_routed_down_for_every_encoding() {
     use archrace_cpu::ops::moe::routed_down;
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec routed")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec routed")) {
         let (n_embd, hidden, experts) = (40usize, 256usize, 4usize);
         let mut rng = SplitMix64::new(22);
         let acts = rng.vec(2 * hidden, -1.0, 1.0); // (top_k, hidden)
@@ -543,7 +574,7 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
 #[test]
 fn matvec_activations_match_product_then_pointwise() {
     use archrace_cpu::ops::pointwise::pointwise;
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec activations")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec activations")) {
         let (rows, cols) = (40usize, 64usize);
         let mut rng = SplitMix64::new(23);
         let x = rng.vec(cols, -1.0, 1.0);
@@ -585,7 +616,7 @@ fn matvec_activations_match_product_then_pointwise() {
 fn matvec_multi_matches_its_twin_for_every_encoding() {
     use archrace_cpu::ops::matmul::{matvec_multi, MultiSegment};
     use archrace_gpu::kernels::matvec::{multi_table, row_threads, Segment, NO_SLOT};
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec multi")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec multi")) {
         let mut rng = SplitMix64::new(31);
         for ty in GgmlType::ALL {
             let block = ty.block_size().max(4).max(32);
@@ -667,106 +698,108 @@ fn pointwise_matches_its_twin_for_every_op() {
 #[test]
 fn rwkv_kernels_match_their_twins() {
     use archrace_cpu::model::rwkv::{group_norm, rwkv7_bonus, rwkv7_prep, token_shift, wkv6, wkv7};
-    let Some(ctx) = pollster::block_on(context_or_skip("rwkv parity")) else { return };
-    let (h, s) = (3usize, 64usize);
-    let e = h * s;
-    let mut rng = SplitMix64::new(10);
-    let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
-    let (x, prev, mix) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
-    let (r, k, v) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
-    let (w, u, a) = (vecs(e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(e, 0.0, 1.0));
-    let (k_k, k_a, r_k, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
-    let state = vecs(h * s * s, -0.5, 0.5);
-    let groups = [(e as u32).div_ceil(64), 1, 1];
-    let hs = [h as u32, s as u32];
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("rwkv parity")) {
+        eprintln!("rwkv parity: {twin}");
+        let (h, s) = (3usize, 64usize);
+        let e = h * s;
+        let mut rng = SplitMix64::new(10);
+        let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
+        let (x, prev, mix) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
+        let (r, k, v) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
+        let (w, u, a) = (vecs(e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(e, 0.0, 1.0));
+        let (k_k, k_a, r_k, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
+        let state = vecs(h * s * s, -0.5, 0.5);
+        let groups = [(e as u32).div_ceil(64), 1, 1];
+        let hs = [h as u32, s as u32];
 
-    let mut want_prev = prev.clone();
-    let sx = token_shift(&x, e, &mut want_prev);
-    let want_lerp: Vec<f32> = (0..2 * e).map(|i| x[i % e] + sx[i % e] * mix[i]).collect();
-    let args = [
-        (1, Arg::In(bytes(&x))),
-        (2, Arg::InOut(bytes(&prev))),
-        (3, Arg::In(bytes(&mix))),
-        (4, Arg::Out(2 * e * 4)),
-        (5, Arg::Out(e * 4)),
-    ];
-    let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2], &args, groups);
-    check("token_shift state", &want_prev, &got[0], TIGHT);
-    check("token_shift lerps", &want_lerp, &got[1], TIGHT);
-    check("token_shift sx", &sx, &got[2], TIGHT);
-
-    let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
-    for extra in [false, true] {
-        let mut want = group_norm(&x, h, &ln_w, &ln_b);
-        for i in 0..e {
-            want[i] = (want[i] + if extra { r_k[i] } else { 0.0 }) * g[i];
-        }
-        let params = [s as u32, extra as u32, 64e-5f32.to_bits()];
+        let mut want_prev = prev.clone();
+        let sx = token_shift(&x, e, &mut want_prev);
+        let want_lerp: Vec<f32> = (0..2 * e).map(|i| x[i % e] + sx[i % e] * mix[i]).collect();
         let args = [
             (1, Arg::In(bytes(&x))),
-            (2, Arg::In(bytes(&ln_w))),
-            (3, Arg::In(bytes(&ln_b))),
-            (4, Arg::In(bytes(&r_k))),
-            (5, Arg::In(bytes(&g))),
-            (6, Arg::Out(e * 4)),
+            (2, Arg::InOut(bytes(&prev))),
+            (3, Arg::In(bytes(&mix))),
+            (4, Arg::Out(2 * e * 4)),
+            (5, Arg::Out(e * 4)),
         ];
-        let got = run(&ctx, Kernel::GroupNorm, &params, &args, [h as u32, 1, 1]);
-        check(&format!("group_norm (extra: {extra})"), &want, &got[0], TIGHT);
+        let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2], &args, groups);
+        check("token_shift state", &want_prev, &got[0], TIGHT);
+        check("token_shift lerps", &want_lerp, &got[1], TIGHT);
+        check("token_shift sx", &sx, &got[2], TIGHT);
+
+        let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
+        for extra in [false, true] {
+            let mut want = group_norm(&x, h, &ln_w, &ln_b);
+            for i in 0..e {
+                want[i] = (want[i] + if extra { r_k[i] } else { 0.0 }) * g[i];
+            }
+            let params = [s as u32, extra as u32, 64e-5f32.to_bits()];
+            let args = [
+                (1, Arg::In(bytes(&x))),
+                (2, Arg::In(bytes(&ln_w))),
+                (3, Arg::In(bytes(&ln_b))),
+                (4, Arg::In(bytes(&r_k))),
+                (5, Arg::In(bytes(&g))),
+                (6, Arg::Out(e * 4)),
+            ];
+            let got = run(&ctx, Kernel::GroupNorm, &params, &args, [h as u32, 1, 1]);
+            check(&format!("group_norm (extra: {extra})"), &want, &got[0], TIGHT);
+        }
+
+        let mut want_state = state.clone();
+        let want = wkv6(&r, &k, &v, &w, &u, &mut want_state, h, s);
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (2, Arg::In(bytes(&w))),
+            (3, Arg::InOut(bytes(&k))),
+            (4, Arg::In(bytes(&v))),
+            (5, Arg::InOut(bytes(&state))),
+            (6, Arg::Out(e * 4)),
+            (7, Arg::In(bytes(&u))),
+        ];
+        let got = run(&ctx, Kernel::Wkv6, &hs, &args, groups);
+        check("wkv6 state", &want_state, &got[1], TIGHT);
+        check("wkv6 output", &want, &got[2], TIGHT);
+
+        let mut want_k = k.clone();
+        let want_kk = rwkv7_prep(&mut want_k, &a, &k_k, &k_a, s);
+        let args = [
+            (3, Arg::InOut(bytes(&k))),
+            (7, Arg::In(bytes(&a))),
+            (8, Arg::Out(2 * e * 4)),
+            (9, Arg::In(bytes(&k_k))),
+            (10, Arg::In(bytes(&k_a))),
+        ];
+        let got = run(&ctx, Kernel::Rwkv7Prep, &hs, &args, [h as u32, 1, 1]);
+        check("rwkv7_prep k", &want_k, &got[0], TIGHT);
+        check("rwkv7_prep [kk, kk a]", &want_kk, &got[1], TIGHT);
+
+        let mut want_state = state.clone();
+        let want = wkv7(&r, &w, &want_k, &v, &want_kk, &mut want_state, h, s);
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (2, Arg::In(bytes(&w))),
+            (3, Arg::InOut(bytes(&want_k))),
+            (4, Arg::In(bytes(&v))),
+            (5, Arg::InOut(bytes(&state))),
+            (6, Arg::Out(e * 4)),
+            (8, Arg::InOut(bytes(&want_kk))),
+        ];
+        let got = run(&ctx, Kernel::Wkv7, &hs, &args, groups);
+        check("wkv7 state", &want_state, &got[1], TIGHT);
+        check("wkv7 output", &want, &got[2], TIGHT);
+
+        let want = rwkv7_bonus(&r, &k, &v, &r_k, s);
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (3, Arg::InOut(bytes(&k))),
+            (4, Arg::In(bytes(&v))),
+            (6, Arg::Out(e * 4)),
+            (10, Arg::In(bytes(&r_k))),
+        ];
+        let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
+        check("rwkv7_bonus", &want, &got[1], TIGHT);
     }
-
-    let mut want_state = state.clone();
-    let want = wkv6(&r, &k, &v, &w, &u, &mut want_state, h, s);
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (2, Arg::In(bytes(&w))),
-        (3, Arg::InOut(bytes(&k))),
-        (4, Arg::In(bytes(&v))),
-        (5, Arg::InOut(bytes(&state))),
-        (6, Arg::Out(e * 4)),
-        (7, Arg::In(bytes(&u))),
-    ];
-    let got = run(&ctx, Kernel::Wkv6, &hs, &args, groups);
-    check("wkv6 state", &want_state, &got[1], TIGHT);
-    check("wkv6 output", &want, &got[2], TIGHT);
-
-    let mut want_k = k.clone();
-    let want_kk = rwkv7_prep(&mut want_k, &a, &k_k, &k_a, s);
-    let args = [
-        (3, Arg::InOut(bytes(&k))),
-        (7, Arg::In(bytes(&a))),
-        (8, Arg::Out(2 * e * 4)),
-        (9, Arg::In(bytes(&k_k))),
-        (10, Arg::In(bytes(&k_a))),
-    ];
-    let got = run(&ctx, Kernel::Rwkv7Prep, &hs, &args, [h as u32, 1, 1]);
-    check("rwkv7_prep k", &want_k, &got[0], TIGHT);
-    check("rwkv7_prep [kk, kk a]", &want_kk, &got[1], TIGHT);
-
-    let mut want_state = state.clone();
-    let want = wkv7(&r, &w, &want_k, &v, &want_kk, &mut want_state, h, s);
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (2, Arg::In(bytes(&w))),
-        (3, Arg::InOut(bytes(&want_k))),
-        (4, Arg::In(bytes(&v))),
-        (5, Arg::InOut(bytes(&state))),
-        (6, Arg::Out(e * 4)),
-        (8, Arg::InOut(bytes(&want_kk))),
-    ];
-    let got = run(&ctx, Kernel::Wkv7, &hs, &args, groups);
-    check("wkv7 state", &want_state, &got[1], TIGHT);
-    check("wkv7 output", &want, &got[2], TIGHT);
-
-    let want = rwkv7_bonus(&r, &k, &v, &r_k, s);
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (3, Arg::InOut(bytes(&k))),
-        (4, Arg::In(bytes(&v))),
-        (6, Arg::Out(e * 4)),
-        (10, Arg::In(bytes(&r_k))),
-    ];
-    let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
-    check("rwkv7_bonus", &want, &got[1], TIGHT);
 }
 
 /// `norm_shift` against its twin: a row width that is no multiple of the workgroup, RMSNorm and LayerNorm,
@@ -775,29 +808,31 @@ fn rwkv_kernels_match_their_twins() {
 fn norm_shift_matches_its_twin() {
     use archrace_cpu::model::rwkv::norm_shift;
     use archrace_model::Norm;
-    let Some(ctx) = pollster::block_on(context_or_skip("norm_shift parity")) else { return };
-    let (e, n_mix, eps) = (300usize, 6usize, 1e-5f32);
-    let mut rng = SplitMix64::new(32);
-    for kind in [0u32, 1] {
-        let (x, prev, mix) = (rng.vec(e, -3.0, 3.0), rng.vec(e, -1.0, 1.0), rng.vec(n_mix * e, 0.0, 1.0));
-        let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
-        let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
-        let mut want_prev = prev.clone();
-        let (want_lerps, want_sx) = norm_shift(&x, norm, (&w, &b), &mix, &mut want_prev);
-        let args = [
-            (1, Arg::In(bytes(&x))),
-            (2, Arg::InOut(bytes(&prev))),
-            (3, Arg::In(bytes(&mix))),
-            (4, Arg::Out(n_mix * e * 4)),
-            (5, Arg::Out(e * 4)),
-            (6, Arg::In(bytes(&w))),
-            (7, Arg::In(bytes(&b))),
-        ];
-        let params = [e as u32, n_mix as u32, 1, kind, eps.to_bits()];
-        let got = run(&ctx, Kernel::NormShift, &params, &args, [1, 1, 1]);
-        check(&format!("norm_shift kind {kind}: state"), &want_prev, &got[0], TIGHT);
-        check(&format!("norm_shift kind {kind}: lerps"), &want_lerps, &got[1], TIGHT);
-        check(&format!("norm_shift kind {kind}: sx"), &want_sx, &got[2], TIGHT);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("norm_shift parity")) {
+        eprintln!("norm_shift parity: {twin}");
+        let (e, n_mix, eps) = (300usize, 6usize, 1e-5f32);
+        let mut rng = SplitMix64::new(32);
+        for kind in [0u32, 1] {
+            let (x, prev, mix) = (rng.vec(e, -3.0, 3.0), rng.vec(e, -1.0, 1.0), rng.vec(n_mix * e, 0.0, 1.0));
+            let (w, b) = (rng.vec(e, 0.5, 1.5), rng.vec(e, -0.5, 0.5));
+            let norm = if kind == 0 { Norm::Rms { eps } } else { Norm::Layer { eps } };
+            let mut want_prev = prev.clone();
+            let (want_lerps, want_sx) = norm_shift(&x, norm, (&w, &b), &mix, &mut want_prev);
+            let args = [
+                (1, Arg::In(bytes(&x))),
+                (2, Arg::InOut(bytes(&prev))),
+                (3, Arg::In(bytes(&mix))),
+                (4, Arg::Out(n_mix * e * 4)),
+                (5, Arg::Out(e * 4)),
+                (6, Arg::In(bytes(&w))),
+                (7, Arg::In(bytes(&b))),
+            ];
+            let params = [e as u32, n_mix as u32, 1, kind, eps.to_bits()];
+            let got = run(&ctx, Kernel::NormShift, &params, &args, [1, 1, 1]);
+            check(&format!("norm_shift kind {kind}: state"), &want_prev, &got[0], TIGHT);
+            check(&format!("norm_shift kind {kind}: lerps"), &want_lerps, &got[1], TIGHT);
+            check(&format!("norm_shift kind {kind}: sx"), &want_sx, &got[2], TIGHT);
+        }
     }
 }
 
@@ -806,57 +841,59 @@ fn norm_shift_matches_its_twin() {
 #[test]
 fn wkv7_step_matches_its_twin() {
     use archrace_cpu::model::rwkv::{wkv7_step, Wkv7StepInputs};
-    let Some(ctx) = pollster::block_on(context_or_skip("wkv7_step parity")) else { return };
-    let mut rng = SplitMix64::new(33);
-    for (h, s) in [(3usize, 64usize), (2, 96)] {
-        let e = h * s;
-        let rkv = rng.vec(3 * e, -1.0, 1.0);
-        let mut up = rng.vec(e, 0.5, 1.0); // decay
-        up.extend(rng.vec(e, 0.0, 1.0)); // a
-        up.extend(rng.vec(e, -1.0, 1.0)); // g
-        up.extend(rng.vec(e, 0.0, 1.0)); // value mix
-        let mut consts = rng.vec(2 * e, 0.5, 1.5); // k_k, k_a
-        consts.extend(rng.vec(e, -1.0, 1.0)); // r_k
-        consts.extend(rng.vec(e, 0.5, 1.5)); // ln w
-        consts.extend(rng.vec(e, -0.5, 0.5)); // ln b
-        let state = rng.vec(h * s * s, -0.5, 0.5);
-        let v_first = rng.vec(e, -1.0, 1.0);
-        let row = |a: &[f32], i: usize| a[i * e..(i + 1) * e].to_vec();
-        let (r, k, v) = (row(&rkv, 0), row(&rkv, 1), row(&rkv, 2));
-        let (w, a, g, v_mix) = (row(&up, 0), row(&up, 1), row(&up, 2), row(&up, 3));
-        let (k_k, k_a, r_k, ln_w, ln_b) =
-            (row(&consts, 0), row(&consts, 1), row(&consts, 2), row(&consts, 3), row(&consts, 4));
-        let inputs = Wkv7StepInputs {
-            r: &r,
-            k: &k,
-            v: &v,
-            w: &w,
-            a: &a,
-            g: &g,
-            v_mix: &v_mix,
-            k_k: &k_k,
-            k_a: &k_a,
-            r_k: &r_k,
-            ln_w: &ln_w,
-            ln_b: &ln_b,
-        };
-        for first in [true, false] {
-            let (mut want_state, mut want_first) = (state.clone(), v_first.clone());
-            let want = wkv7_step(&inputs, &mut want_state, &mut want_first, first, h, s);
-            let args = [
-                (1, Arg::In(bytes(&rkv))),
-                (2, Arg::In(bytes(&up))),
-                (3, Arg::In(bytes(&consts))),
-                (4, Arg::InOut(bytes(&state))),
-                (5, Arg::InOut(bytes(&v_first))),
-                (6, Arg::Out(e * 4)),
-            ];
-            let params = [h as u32, s as u32, first as u32, 64e-5f32.to_bits()];
-            let got = run(&ctx, Kernel::Wkv7Step, &params, &args, [h as u32, 1, 1]);
-            let what = format!("wkv7_step, {h} heads of {s}, first {first}");
-            check(&format!("{what}: state"), &want_state, &got[0], TIGHT);
-            check(&format!("{what}: v_first"), &want_first, &got[1], TIGHT);
-            check(&format!("{what}: output"), &want, &got[2], TRANSCENDENTAL);
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("wkv7_step parity")) {
+        eprintln!("wkv7_step parity: {twin}");
+        let mut rng = SplitMix64::new(33);
+        for (h, s) in [(3usize, 64usize), (2, 96)] {
+            let e = h * s;
+            let rkv = rng.vec(3 * e, -1.0, 1.0);
+            let mut up = rng.vec(e, 0.5, 1.0); // decay
+            up.extend(rng.vec(e, 0.0, 1.0)); // a
+            up.extend(rng.vec(e, -1.0, 1.0)); // g
+            up.extend(rng.vec(e, 0.0, 1.0)); // value mix
+            let mut consts = rng.vec(2 * e, 0.5, 1.5); // k_k, k_a
+            consts.extend(rng.vec(e, -1.0, 1.0)); // r_k
+            consts.extend(rng.vec(e, 0.5, 1.5)); // ln w
+            consts.extend(rng.vec(e, -0.5, 0.5)); // ln b
+            let state = rng.vec(h * s * s, -0.5, 0.5);
+            let v_first = rng.vec(e, -1.0, 1.0);
+            let row = |a: &[f32], i: usize| a[i * e..(i + 1) * e].to_vec();
+            let (r, k, v) = (row(&rkv, 0), row(&rkv, 1), row(&rkv, 2));
+            let (w, a, g, v_mix) = (row(&up, 0), row(&up, 1), row(&up, 2), row(&up, 3));
+            let (k_k, k_a, r_k, ln_w, ln_b) =
+                (row(&consts, 0), row(&consts, 1), row(&consts, 2), row(&consts, 3), row(&consts, 4));
+            let inputs = Wkv7StepInputs {
+                r: &r,
+                k: &k,
+                v: &v,
+                w: &w,
+                a: &a,
+                g: &g,
+                v_mix: &v_mix,
+                k_k: &k_k,
+                k_a: &k_a,
+                r_k: &r_k,
+                ln_w: &ln_w,
+                ln_b: &ln_b,
+            };
+            for first in [true, false] {
+                let (mut want_state, mut want_first) = (state.clone(), v_first.clone());
+                let want = wkv7_step(&inputs, &mut want_state, &mut want_first, first, h, s);
+                let args = [
+                    (1, Arg::In(bytes(&rkv))),
+                    (2, Arg::In(bytes(&up))),
+                    (3, Arg::In(bytes(&consts))),
+                    (4, Arg::InOut(bytes(&state))),
+                    (5, Arg::InOut(bytes(&v_first))),
+                    (6, Arg::Out(e * 4)),
+                ];
+                let params = [h as u32, s as u32, first as u32, 64e-5f32.to_bits()];
+                let got = run(&ctx, Kernel::Wkv7Step, &params, &args, [h as u32, 1, 1]);
+                let what = format!("wkv7_step, {h} heads of {s}, first {first}");
+                check(&format!("{what}: state"), &want_state, &got[0], TIGHT);
+                check(&format!("{what}: v_first"), &want_first, &got[1], TIGHT);
+                check(&format!("{what}: output"), &want, &got[2], TRANSCENDENTAL);
+            }
         }
     }
 }
@@ -866,51 +903,53 @@ fn wkv7_step_matches_its_twin() {
 #[test]
 fn sample_top_k_matches_the_cpu_sampler() {
     use archrace_model::{Sampler, SamplerConfig};
-    let Some(ctx) = pollster::block_on(context_or_skip("sampler parity")) else { return };
-    let mut rng = SplitMix64::new(11);
-    let n = 1000;
-    let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % n as u64) as u32).collect();
-    let configs = [
-        SamplerConfig { temperature: 0.8, seed: 1, ..SamplerConfig::default() },
-        SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..SamplerConfig::default() },
-        SamplerConfig {
-            temperature: 0.5,
-            top_k: 5,
-            top_p: 0.5,
-            min_p: 0.2,
-            repeat_penalty: 1.3,
-            seed: 3,
-            ..SamplerConfig::default()
-        },
-        SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
-    ];
-    for config in configs {
-        let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
-        for draw in 0..20 {
-            // Peaked logits with ties, so top-p, min-p and the tie order all matter.
-            let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
-            let want = cpu.sample(&logits, &history);
-            let penalized = gpu.penalized(&history);
-            let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
-            let params = [
-                n as u32,
-                0,
-                config.top_k as u32,
-                penalized.len() as u32,
-                config.temperature.to_bits(),
-                config.top_p.to_bits(),
-                config.min_p.to_bits(),
-                config.repeat_penalty.to_bits(),
-                gpu.draw().to_bits(),
-            ];
-            let args = [
-                (1, Arg::InOut(bytes(&logits))),
-                (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
-                (3, Arg::Out(16)),
-            ];
-            let out = pollster::block_on(run_kernel(&ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
-            let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
-            assert_eq!(got, want, "{config:?}, draw {draw}");
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("sampler parity")) {
+        eprintln!("sampler parity: {twin}");
+        let mut rng = SplitMix64::new(11);
+        let n = 1000;
+        let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % n as u64) as u32).collect();
+        let configs = [
+            SamplerConfig { temperature: 0.8, seed: 1, ..SamplerConfig::default() },
+            SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..SamplerConfig::default() },
+            SamplerConfig {
+                temperature: 0.5,
+                top_k: 5,
+                top_p: 0.5,
+                min_p: 0.2,
+                repeat_penalty: 1.3,
+                seed: 3,
+                ..SamplerConfig::default()
+            },
+            SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
+        ];
+        for config in configs {
+            let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
+            for draw in 0..20 {
+                // Peaked logits with ties, so top-p, min-p and the tie order all matter.
+                let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
+                let want = cpu.sample(&logits, &history);
+                let penalized = gpu.penalized(&history);
+                let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
+                let params = [
+                    n as u32,
+                    0,
+                    config.top_k as u32,
+                    penalized.len() as u32,
+                    config.temperature.to_bits(),
+                    config.top_p.to_bits(),
+                    config.min_p.to_bits(),
+                    config.repeat_penalty.to_bits(),
+                    gpu.draw().to_bits(),
+                ];
+                let args = [
+                    (1, Arg::InOut(bytes(&logits))),
+                    (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
+                    (3, Arg::Out(16)),
+                ];
+                let out = pollster::block_on(run_kernel(&ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
+                let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
+                assert_eq!(got, want, "{config:?}, draw {draw}");
+            }
         }
     }
 }

@@ -9,14 +9,14 @@ use archrace_gpu::selftest::SELFTEST_TOLERANCE;
 use archrace_gpu::{matvec_q8_0_selftest, GpuError, Matvec};
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::{context_or_skip, row_sum_twins_or_skip};
+use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip};
 
 /// Only the order of f32 additions differs between the GPU and the CPU twin.
 const MATVEC_TOLERANCE: Tolerance = Tolerance { abs: 1e-6, rel: 5e-5 };
 
 #[test]
 fn matvec_matches_cpu_twin_for_every_encoding_and_shape() {
-    for (twin, ctx) in pollster::block_on(row_sum_twins_or_skip("matvec parity")) {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec parity")) {
         matvec_matches_cpu_twin_on(&ctx, twin);
     }
 }

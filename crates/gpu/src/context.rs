@@ -52,8 +52,9 @@ pub struct AdapterReport {
     pub subgroups: bool,
     /// GPU timestamp queries, for per-kernel timings.
     pub timestamp_query: bool,
-    /// How the matvec kernels add a row's partial sums on this device: "subgroup shuffles (size N)", or
-    /// "workgroup memory" with the reason subgroups are not used.
+    /// How the matvec kernels add a row's partial sums, and the norms, attention and sampling kernels
+    /// reduce across a workgroup, on this device: "subgroup shuffles (size N)", or "workgroup memory" with
+    /// the reason subgroups are not used.
     pub row_sums: String,
     /// The device's limits, which archrace requests in full.
     pub limits: KeyLimits,
@@ -145,7 +146,10 @@ impl GpuContext {
                 Ok(SubgroupLayout::Linear(size)) => {
                     // A pipeline may get any size from the adapter's smallest up: shuffle within that.
                     let min = crate::subgroups::shuffle_run(info.subgroup_min_size, size);
-                    (Some(min), format!("subgroup shuffles (subgroups of {size}; rows summed in runs of {min})"))
+                    (
+                        Some(min),
+                        format!("subgroup shuffles (subgroups of {size}; rows and workgroups summed in runs of {min})"),
+                    )
                 }
                 Ok(SubgroupLayout::Unusable(why)) => (None, format!("workgroup memory (subgroup probe: {why})")),
                 Err(e) => (None, format!("workgroup memory (the subgroup probe failed: {e})")),

@@ -87,7 +87,9 @@ const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
+const REDUCE_SHARED: &str = shader!("lib/reduce_shared.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
+const REDUCE_SUBGROUP: &str = shader!("lib/reduce_subgroup.wgsl");
 const ROW_SUM: &str = shader!("lib/row_sum.wgsl");
 const ROW_NORM: &str = shader!("lib/row_norm.wgsl");
 const ROW_SUM_SUBGROUP: &str = shader!("lib/row_sum_subgroup.wgsl");
@@ -289,8 +291,13 @@ impl Kernel {
         }
     }
 
-    /// Whether the kernel adds per-row partial sums with `row_sum`, which has a subgroup twin.
+    /// Whether the kernel adds per-row partial sums with `row_sum`, or reduces across its workgroup with
+    /// `lib/reduce.wgsl`: both have a subgroup twin.
     pub fn has_subgroup_twin(self) -> bool {
+        self.sums_rows() || self.reduces()
+    }
+
+    fn sums_rows(self) -> bool {
         matches!(
             self,
             Kernel::Matvec(_)
@@ -301,24 +308,62 @@ impl Kernel {
         )
     }
 
+    /// Kernels that normalise rows themselves (`lib/row_norm.wgsl`, over the reductions).
+    fn normalises_rows(self) -> bool {
+        matches!(
+            self,
+            Kernel::Norm
+                | Kernel::MoeRoute
+                | Kernel::MoeLists
+                | Kernel::MoeNormRoute
+                | Kernel::TokenShift
+                | Kernel::NormShift
+        )
+    }
+
+    /// Kernels that use the workgroup reductions (`lib/reduce.wgsl` or its twin).
+    fn reduces(self) -> bool {
+        self.normalises_rows()
+            || matches!(
+                self,
+                Kernel::GroupNorm
+                    | Kernel::AttnPartial
+                    | Kernel::AttnCombine
+                    | Kernel::AttnPrefill
+                    | Kernel::Argmax
+                    | Kernel::SampleTopK
+                    | Kernel::Wkv6
+                    | Kernel::Wkv7
+                    | Kernel::Rwkv7Prep
+                    | Kernel::Rwkv7Bonus
+                    | Kernel::Wkv7Step
+            )
+    }
+
     /// The complete portable WGSL source (what any WebGPU device runs): shared prelude, the kernel's file,
     /// the shared body or reductions.
     pub fn source(self) -> String {
         self.source_for(ShaderTarget::default())
     }
 
-    /// The complete WGSL source for a device: as [`Kernel::source`], with the subgroup twin of the row
-    /// sums, its `SUBGROUP_MIN` and the directive that enables subgroups (first, where the compiler wants
-    /// one) when `target` asks for subgroups and the kernel has such a twin.
+    /// The complete WGSL source for a device: as [`Kernel::source`], with the subgroup twins of the row
+    /// sums and the workgroup reductions, their `SUBGROUP_MIN` and the directive that enables subgroups
+    /// (first, where the compiler wants one) when `target` asks for subgroups and the kernel has a twin.
     pub fn source_for(self, target: ShaderTarget) -> String {
         let min = target.subgroup_min.filter(|_| self.has_subgroup_twin());
-        let (enable, row_sum) = match min {
+        let (enable, row_sum, reduce) = match min {
             Some(m) => {
                 let enable = if target.enable_directive { "enable subgroups;\n" } else { "" };
-                (format!("{enable}const SUBGROUP_MIN: u32 = {m}u;"), ROW_SUM_SUBGROUP)
+                (format!("{enable}const SUBGROUP_MIN: u32 = {m}u;"), ROW_SUM_SUBGROUP, REDUCE_SUBGROUP)
             }
-            None => (String::new(), ROW_SUM),
+            None => (String::new(), ROW_SUM, REDUCE),
         };
+        if self.reduces() {
+            // Their files normalise rows themselves where they need to (and declare the `x` the
+            // statistics read).
+            let norm = if self.normalises_rows() { ROW_NORM } else { "" };
+            return [&enable, self.file(), REDUCE_SHARED, reduce, norm].join("\n");
+        }
         match self {
             Kernel::Matvec(_)
             | Kernel::MatvecSwiglu(_)
@@ -327,24 +372,6 @@ impl Kernel {
             | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), MATVEC_BODY, row_sum].join("\n"),
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
-            // Their files normalise rows themselves (and declare the `x` the statistics read).
-            Kernel::Norm
-            | Kernel::MoeRoute
-            | Kernel::MoeLists
-            | Kernel::MoeNormRoute
-            | Kernel::TokenShift
-            | Kernel::NormShift => [self.file(), REDUCE, ROW_NORM].join("\n"),
-            Kernel::GroupNorm
-            | Kernel::AttnPartial
-            | Kernel::AttnCombine
-            | Kernel::AttnPrefill
-            | Kernel::Argmax
-            | Kernel::SampleTopK
-            | Kernel::Wkv6
-            | Kernel::Wkv7
-            | Kernel::Rwkv7Prep
-            | Kernel::Rwkv7Bonus
-            | Kernel::Wkv7Step => [self.file(), REDUCE].join("\n"),
             _ => self.file().to_string(),
         }
     }
