@@ -1,8 +1,7 @@
 // Q4_K super-blocks (ggml block_q4_K, 144 bytes): f16 d, f16 dmin, 12 bytes of packed 6-bit scales and
 // mins for 8 sub-blocks of 32, then 128 bytes of nibbles. Chunk c (0..4) holds sub-blocks 2c (low
 // nibbles) and 2c + 1 (high nibbles); weight = d * sc * q - dmin * m.
-// Kept as in the GGUF file (crates/gpu/src/layout.rs): 144-byte blocks keep each chunk's 32 nibble bytes
-// 16-byte aligned, read in two 16-byte loads.
+// Kept as in the GGUF file (crates/gpu/src/layout.rs): 144-byte blocks keep every word aligned.
 const BLOCK: u32 = 256u;
 const BLOCK_BYTES: u32 = 144u;
 
@@ -18,10 +17,9 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
         var s2 = 0.0;
         var x1 = 0.0;
         var x2 = 0.0;
-        let at = (base + 16u + 32u * c) >> 2u; // the chunk's 32 bytes, in two 16-byte loads
-        let qs = array<vec4<u32>, 2>(quad(at), quad(at + 4u));
+        let at = (base + 16u + 32u * c) >> 2u; // the chunk's 32 bytes
         for (var m = 0u; m < 8u; m++) {
-            let q = qs[m / 4u][m % 4u];
+            let q = word(at + m);
             let xl = x[xv + 16u * c + m];
             let xh = x[xv + 16u * c + 8u + m];
             s1 += dot(lo4(q), xl);

@@ -1,8 +1,7 @@
 // Q5_K super-blocks (ggml block_q5_K, 176 bytes): f16 d, f16 dmin, 12 bytes of 6-bit scales and mins,
 // 32 bytes qh (bit 2c / 2c + 1 of byte l: fifth bit of weight l of chunk c's low / high half), 128 bytes of
 // low nibbles; weight = d * sc * q - dmin * m.
-// Kept as in the GGUF file (crates/gpu/src/layout.rs): 176-byte blocks keep qh and each chunk's nibbles
-// 16-byte aligned, read in 16-byte loads.
+// Kept as in the GGUF file (crates/gpu/src/layout.rs): 176-byte blocks keep every word aligned.
 const BLOCK: u32 = 256u;
 const BLOCK_BYTES: u32 = 176u;
 
@@ -19,11 +18,9 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
         var x1 = 0.0;
         var x2 = 0.0;
         let at = base >> 2u; // the chunk's 32 bytes of nibbles at byte 48 + 32c, the fifth bits at 16
-        let qs = array<vec4<u32>, 2>(quad(at + 12u + 8u * c), quad(at + 16u + 8u * c));
-        let qhs = array<vec4<u32>, 2>(quad(at + 4u), quad(at + 8u));
         for (var m = 0u; m < 8u; m++) {
-            let q = qs[m / 4u][m % 4u];
-            let qh = u8x4(qhs[m / 4u][m % 4u]);
+            let q = word(at + 12u + 8u * c + m);
+            let qh = u8x4(word(at + 4u + m));
             let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
             let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
             let xl = x[xv + 16u * c + m];

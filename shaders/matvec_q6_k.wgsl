@@ -20,14 +20,11 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     var total = 0.0;
     for (var h = 0u; h < 2u; h++) {
         let sc = base + 192u + 8u * h;
-        // This half's 64 bytes of ql and 32 of qh, in 16-byte loads.
-        let ql = array<vec4<u32>, 4>(quad(v + 16u * h), quad(v + 16u * h + 4u), quad(v + 16u * h + 8u), quad(v + 16u * h + 12u));
-        let qhv = array<vec4<u32>, 2>(quad(v + 32u + 8u * h), quad(v + 36u + 8u * h));
         for (var m = 0u; m < 8u; m++) {
             let is = m / 4u; // 16 weights per scale: l / 16 with l = 4m
-            let qa = u8x4(ql[m / 4u][m % 4u]);
-            let qb = u8x4(ql[2u + m / 4u][m % 4u]);
-            let qh = u8x4(qhv[m / 4u][m % 4u]);
+            let qa = u8x4(word(v + 16u * h + m)); // aligned words: no two-piece reads
+            let qb = u8x4(word(v + 16u * h + 8u + m));
+            let qh = u8x4(word(v + 32u + 8u * h + m));
             let xo = xv + 32u * h + m;
             total += scale_i8(sc + is) * dot(q6(qa & vec4<u32>(0xfu), qh, 0u), x[xo]);
             total += scale_i8(sc + is + 2u) * dot(q6(qb & vec4<u32>(0xfu), qh, 2u), x[xo + 8u]);
