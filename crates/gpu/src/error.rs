@@ -64,3 +64,35 @@ impl GpuError {
         }
     }
 }
+
+/// The two error scopes a submit runs inside: out-of-memory, and validation above it.
+pub(crate) struct ErrorScopes {
+    oom: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+}
+
+impl ErrorScopes {
+    /// Pushes both scopes on `device`.
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        Self { oom, validation }
+    }
+
+    /// Pops both scopes now (validation first: it was pushed last) and returns a future of the first error
+    /// they caught, named by `what`. Both pops are issued before either is awaited, and before the caller
+    /// awaits anything else it asked of the device: in the browser each is a round trip to the GPU process,
+    /// and one after another they added to every decode step.
+    pub(crate) fn pop(self, what: &'static str) -> impl std::future::Future<Output = Result<(), GpuError>> {
+        let (validation, oom) = (self.validation.pop(), self.oom.pop());
+        async move {
+            if let Some(e) = validation.await {
+                return Err(GpuError::from_scope(what, e));
+            }
+            match oom.await {
+                Some(e) => Err(GpuError::from_scope(what, e)),
+                None => Ok(()),
+            }
+        }
+    }
+}

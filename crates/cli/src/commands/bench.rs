@@ -42,6 +42,9 @@ struct ModelRow {
     fixed_overhead_ms: Option<f64>,
     /// `fixed_overhead_ms` against the empty dispatches (target: at most 2).
     fixed_overhead_ratio: Option<f64>,
+    /// Host time per step before the GPU can start (median): writing the token, recording, encoding and
+    /// submitting. Part of `ms_per_token` no faster GPU removes.
+    host_ms: f64,
     profile: Option<StepProfile>,
 }
 
@@ -115,12 +118,13 @@ pub fn bench(
             let t = (i % cpu.spec.n_vocab) as u32;
             pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
         }
-        let mut times = Vec::with_capacity(steps);
+        let (mut times, mut host) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
         let mut token = 1u32;
         for _ in 0..steps {
             let start = Instant::now();
             token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
             times.push(start.elapsed().as_secs_f64() * 1e3);
+            host.push(state.work.last_host_ms);
         }
         let ms = median(times);
         let timed_context = state.pos;
@@ -161,6 +165,7 @@ pub fn bench(
             step_over_empty: ms / empty,
             fixed_overhead_ms,
             fixed_overhead_ratio: fixed_overhead_ms.map(|f| f / empty),
+            host_ms: median(host),
             profile,
         });
     }
@@ -198,7 +203,8 @@ pub fn bench(
     for m in &report.models {
         outln!(
             "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
-             {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}",
+             {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}; host {:.3} ms \
+             before the GPU starts",
             m.model,
             m.arch,
             m.context,
@@ -213,7 +219,8 @@ pub fn bench(
             match (m.fixed_overhead_ms, m.fixed_overhead_ratio) {
                 (Some(ms), Some(r)) => format!("{ms:.3} ms = {r:.2}x empty (target <= 2x)"),
                 _ => "n/a (no timestamps)".to_string(),
-            }
+            },
+            m.host_ms
         )?;
         if let Some(p) = &m.profile {
             let top: Vec<String> =

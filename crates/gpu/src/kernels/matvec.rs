@@ -1,6 +1,7 @@
 //! Host side of the `matvec_<type>` kernels: `y (rows) = W (rows, cols) @ x (cols)` with `W` read in its
 //! GGUF encoding (rows in the GPU layout of [`crate::layout`]).
 
+use crate::error::ErrorScopes;
 use crate::kernels::params::{kernel_params, KernelParams};
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_gguf::GgmlType;
@@ -254,8 +255,7 @@ impl Matvec {
         let (groups_x, groups_y) = params.workgroups(max_groups);
 
         let device = &ctx.device;
-        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = ErrorScopes::push(device);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("matvec params"),
             size: std::mem::size_of::<MatvecParams>() as u64,
@@ -309,13 +309,11 @@ impl Matvec {
         encoder.copy_buffer_to_buffer(&y_buf, 0, &staging, 0, y_bytes);
         let start = Instant::now();
         ctx.queue.submit([encoder.finish()]);
-        if let Some(e) = scope.pop().await {
-            return Err(GpuError::from_scope("matvec dispatch", e));
-        }
-        if let Some(e) = oom.pop().await {
-            return Err(GpuError::from_scope("matvec dispatch", e));
-        }
-        let y = readback::read_f32(device, &staging).await?;
+        let read = readback::start_read(&staging);
+        let checked = scopes.pop("matvec dispatch");
+        let bytes = read.finish(device).await;
+        checked.await?;
+        let y = bytemuck::pod_collect_to_vec(&bytes?);
         let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok(MatvecRun { y, elapsed_ms })
     }

@@ -11,6 +11,7 @@ use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuMixer, GpuWeights};
+use crate::error::ErrorScopes;
 use crate::kernels::matvec::MatvecMode;
 use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
@@ -18,6 +19,7 @@ use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::sample::finite_logits;
 use archrace_model::{ModelError, ModelSpec, ModelWeights};
+use web_time::Instant;
 
 /// What `argmax` and `sample_top_k` write instead of a token when a logit is NaN or infinite
 /// (`NON_FINITE` in `shaders/lib/reduce.wgsl`).
@@ -182,6 +184,7 @@ impl GpuModel {
         out: StepOutput,
     ) -> Result<StepResult, GpuError> {
         ctx.check_lost()?;
+        let began = Instant::now();
         let spec = &self.spec;
         if let StepOutput::Sample(g) = &out {
             if g.top_k == 0 || g.top_k > MAX_GPU_TOP_K || g.temperature <= 0.0 || g.penalized.len() > MAX_GPU_PENALIZED
@@ -203,16 +206,29 @@ impl GpuModel {
             }
             ctx.queue.write_buffer(&state.work.scratch.tokens, 0, bytemuck::bytes_of(&t));
         }
-        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = ErrorScopes::push(&ctx.device);
         let submitted = match self.submit(ctx, state, &out) {
             Ok(s) => s,
             Err(e) => {
-                let _ = validation.pop().await;
-                let _ = oom.pop().await;
+                let _ = scopes.pop("decode step").await;
                 return Err(e);
             }
         };
+        state.work.last_host_ms = began.elapsed().as_secs_f64() * 1e3;
+        // Every wait at once: the result's map is asked for, then both error scopes are popped, before
+        // anything is awaited. The read is finished before anything returns: a staging buffer with a map
+        // pending cannot take the next step's copy.
+        let read = match &out {
+            StepOutput::Logits => Some(readback::start_read(&state.work.logits_staging)),
+            StepOutput::Greedy | StepOutput::Sample(_) => Some(readback::start_read(&state.work.token_staging)),
+            StepOutput::Nothing => None,
+        };
+        let checked = scopes.pop("decode step");
+        let bytes = match read {
+            Some(read) => Some(read.finish(&ctx.device).await),
+            None => None,
+        };
+        let checked = checked.await;
         if let Some((timestamps, kernels)) = submitted {
             let dispatches = kernels.len();
             let (source, kernels, gpu_ms) = match &timestamps {
@@ -224,13 +240,8 @@ impl GpuModel {
             };
             state.work.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
         }
-        if let Some(e) = validation.pop().await {
-            return Err(GpuError::from_scope("decode step", e));
-        }
-        if let Some(e) = oom.pop().await {
-            return Err(GpuError::from_scope("decode step", e));
-        }
-        let result = self.read_result(ctx, state, &out).await;
+        checked?;
+        let result = self.step_result(state, &out, bytes.transpose());
         match result {
             Err(GpuError::Readback(_)) => Err(ctx.check_lost().err().unwrap_or_else(|| result.unwrap_err())),
             other => other,
@@ -316,8 +327,7 @@ impl GpuModel {
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(ModelError::TokenOutOfRange { token: t, n_vocab }.into());
         }
-        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = ErrorScopes::push(&ctx.device);
         let mut result = Ok(());
         for &t in tokens {
             ctx.queue.write_buffer(&state.work.scratch.tokens, 0, bytemuck::bytes_of(&t));
@@ -326,34 +336,37 @@ impl GpuModel {
                 break;
             }
         }
-        let (v, o) = (validation.pop().await, oom.pop().await);
+        let checked = scopes.pop("filling the context").await;
         result?;
-        if let Some(e) = v {
-            return Err(GpuError::from_scope("filling the context", e));
-        }
-        if let Some(e) = o {
-            return Err(GpuError::from_scope("filling the context", e));
-        }
+        checked?;
         ctx.check_lost()
     }
 
-    async fn read_result(&self, ctx: &GpuContext, state: &GpuState, out: &StepOutput) -> Result<StepResult, GpuError> {
-        let spec = &self.spec;
+    /// What the step just run gives back, from the bytes read from its staging buffer (`None` for
+    /// [`StepOutput::Nothing`]).
+    fn step_result(
+        &self,
+        state: &GpuState,
+        out: &StepOutput,
+        bytes: Result<Option<Vec<u8>>, GpuError>,
+    ) -> Result<StepResult, GpuError> {
+        let n_vocab = self.spec.n_vocab;
         let position = state.pos - 1; // the step just run
-        Ok(match out {
-            StepOutput::Logits => {
-                let mut l = readback::read_f32(&ctx.device, &state.work.logits_staging).await?;
-                l.truncate(spec.n_vocab);
-                finite_logits(&l, spec.n_vocab, position)?;
+        Ok(match (out, bytes?) {
+            (StepOutput::Logits, Some(bytes)) => {
+                let mut l: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+                l.truncate(n_vocab);
+                finite_logits(&l, n_vocab, position)?;
                 StepResult::Logits(l)
             }
-            StepOutput::Greedy | StepOutput::Sample(_) => {
-                match readback::read_u32(&ctx.device, &state.work.token_staging).await? {
+            (StepOutput::Greedy | StepOutput::Sample(_), Some(bytes)) => {
+                match u32::from_le_bytes(bytes[..4].try_into().expect("staging buffers hold at least 16 bytes")) {
                     NON_FINITE_TOKEN => return Err(ModelError::NonFiniteLogits { position }.into()),
                     t => StepResult::Token(t),
                 }
             }
-            StepOutput::Nothing => StepResult::Submitted,
+            (StepOutput::Nothing, None) => StepResult::Submitted,
+            (out, bytes) => unreachable!("step {out:?} read {:?} bytes", bytes.map(|b| b.len())),
         })
     }
 

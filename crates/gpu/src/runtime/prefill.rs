@@ -16,6 +16,7 @@ use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState, RwkvScratch, Widths};
 use super::weights::{GpuFfn, GpuMixer, GpuWeights};
+use crate::error::ErrorScopes;
 use crate::kernels::matvec::MatvecMode;
 use crate::{readback, GpuContext, GpuError, GpuModel};
 use archrace_cpu::ops::rope::rope_table;
@@ -267,8 +268,7 @@ impl GpuModel {
             state.work.prefill = Some(made?);
             state.work.bind_groups.clear();
         }
-        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = ErrorScopes::push(&ctx.device);
         let mut out = Vec::new();
         let mut result = Ok(());
         for (i, piece) in tokens.chunks(chunk).enumerate() {
@@ -305,14 +305,9 @@ impl GpuModel {
                 break;
             }
         }
-        let (v, o) = (validation.pop().await, oom.pop().await);
+        let checked = scopes.pop("prefill").await;
         result?;
-        if let Some(e) = v {
-            return Err(GpuError::from_scope("prefill", e));
-        }
-        if let Some(e) = o {
-            return Err(GpuError::from_scope("prefill", e));
-        }
+        checked?;
         ctx.check_lost()?;
         let rows = out.len() / n_vocab;
         archrace_model::sample::finite_logits(&out, n_vocab, state.pos - rows)?;

@@ -260,6 +260,9 @@ pub struct StepWork {
     pub profile: bool,
     /// The last profiled step.
     pub last_profile: Option<super::profile::StepProfile>,
+    /// Host time of the last decode step before the GPU could start, in ms: writing its inputs, recording,
+    /// encoding and submitting (the part of a token's time no faster GPU removes).
+    pub last_host_ms: f64,
     /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
     pub prefill_chunk: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
@@ -437,6 +440,7 @@ impl GpuState {
                 bind_groups: Default::default(),
                 profile: false,
                 last_profile: None,
+                last_host_ms: 0.0,
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
                 prefill: None,
                 prefill_staging: None,
