@@ -148,6 +148,75 @@ fn long_context_grows_the_cache_and_splits_attention() {
     assert_eq!(gpu.memory(&state).kv_cache, 768 * 256);
 }
 
+/// A decode step recorded while the one before it runs (`record_ahead`, the default) gives exactly what
+/// the same step recorded in its own turn gives: logits, greedy and sampled tokens (with each step's own
+/// draw and penalised tokens), outputs that change from step to step (the step recorded ahead is dropped),
+/// a prefill between steps, and the KV cache growing (no step is recorded ahead across a growth).
+#[test]
+fn steps_recorded_ahead_match_steps_recorded_in_turn() {
+    let Some(ctx) = pollster::block_on(context_or_skip("steps recorded ahead")) else { return };
+    let bytes = fixture("jamba-q8_0.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let sampling = |i: usize| archrace_gpu::GpuSampling {
+        temperature: 0.9,
+        top_k: 40,
+        top_p: 0.95,
+        min_p: 0.0,
+        repeat_penalty: 1.3,
+        penalized: (0..(i as u32 % 5)).map(|t| t * 7 + i as u32).collect(),
+        u: (i as f32 * 0.37).fract(),
+    };
+    let run = |ahead: bool| {
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.work.record_ahead = ahead;
+        let mut out: Vec<String> = Vec::new();
+        let mut recorded_ahead = 0;
+        let mut note = |state: &archrace_gpu::GpuState, what: String| {
+            recorded_ahead += usize::from(state.work.next.is_some());
+            out.push(what);
+        };
+        let bits = |l: Vec<f32>| l.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for t in [3u32, 9, 27, 81, 1] {
+            let l = pollster::block_on(gpu.logits(&ctx, &mut state, t)).unwrap();
+            note(&state, format!("logits {:?}", bits(l)));
+        }
+        let mut token = 5u32;
+        for i in 0..6 {
+            // Some steps write their token, the others run on the one the step before chose on the GPU.
+            let give = (i % 2 == 0).then_some(token);
+            token = pollster::block_on(gpu.greedy(&ctx, &mut state, give)).unwrap();
+            note(&state, format!("greedy {token}"));
+        }
+        for i in 0..6 {
+            let give = (i == 0).then_some(token);
+            token = pollster::block_on(gpu.sample(&ctx, &mut state, give, sampling(i))).unwrap();
+            note(&state, format!("sample {token}"));
+        }
+        let l = pollster::block_on(gpu.prefill(&ctx, &mut state, &[token, 4, 2], PrefillLogits::Last)).unwrap();
+        note(&state, format!("prefill {:?}", bits(l)));
+        // Across the cache's first growth (256 tokens) and on.
+        token = 2;
+        while state.pos < 300 {
+            token = pollster::block_on(gpu.greedy(&ctx, &mut state, Some(token))).unwrap();
+            note(&state, format!("greedy at {} {token}", state.pos));
+        }
+        let l = pollster::block_on(gpu.logits(&ctx, &mut state, token)).unwrap();
+        note(&state, format!("logits {:?}", bits(l)));
+        (out, recorded_ahead)
+    };
+    let (ahead, recorded) = run(true);
+    let (in_turn, none) = run(false);
+    assert_eq!(none, 0, "record_ahead off records nothing ahead");
+    // Every step with an output left the next one recorded, but the prefill and the step before growth.
+    assert!(recorded >= ahead.len() - 3, "{recorded} of {} steps left the next one recorded", ahead.len());
+    for (i, (a, b)) in ahead.iter().zip(&in_turn).enumerate() {
+        assert_eq!(a, b, "output {i}");
+    }
+    assert_eq!(ahead.len(), in_turn.len());
+}
+
 #[test]
 fn a_kv_budget_stops_the_context_with_the_numbers() {
     let Some(ctx) = pollster::block_on(context_or_skip("gpu kv budget")) else { return };

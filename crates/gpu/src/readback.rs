@@ -12,23 +12,23 @@ pub async fn read_bytes(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result
 /// Asks for `staging` to be mapped now and returns the read under way, so that the wait for the map can
 /// overlap other waits on the device (in the browser each is a round trip to the GPU process): a decode
 /// step asks for its token, then pops its error scopes, then finishes the read.
-pub fn start_read(staging: &wgpu::Buffer) -> PendingRead<'_> {
+pub fn start_read(staging: &wgpu::Buffer) -> PendingRead {
     let (tx, rx) = futures_channel::oneshot::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
-    PendingRead { staging, mapped: rx }
+    PendingRead { staging: staging.clone(), mapped: rx }
 }
 
 /// A read-back whose map was asked for ([`start_read`]). Finish it before the buffer is written again: a
 /// buffer with a map pending cannot be a copy's destination.
 #[must_use = "a pending map blocks the staging buffer until the read is finished"]
-pub struct PendingRead<'a> {
-    staging: &'a wgpu::Buffer,
+pub struct PendingRead {
+    staging: wgpu::Buffer,
     mapped: futures_channel::oneshot::Receiver<Result<(), wgpu::BufferAsyncError>>,
 }
 
-impl PendingRead<'_> {
+impl PendingRead {
     /// Waits for the map, copies the bytes out and unmaps.
     pub async fn finish(self, device: &wgpu::Device) -> Result<Vec<u8>, GpuError> {
         device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;

@@ -42,9 +42,13 @@ struct ModelRow {
     fixed_overhead_ms: Option<f64>,
     /// `fixed_overhead_ms` against the empty dispatches (target: at most 2).
     fixed_overhead_ratio: Option<f64>,
-    /// Host time per step before the GPU can start (median): writing the token, recording, encoding and
-    /// submitting. Part of `ms_per_token` no faster GPU removes.
+    /// Host time per step before the GPU can start (median): writing the token and submitting the step
+    /// recorded while the one before it ran. Part of `ms_per_token` no faster GPU removes.
     host_ms: f64,
+    /// The same steps, each recorded in its own turn (`StepWork::record_ahead` off): median ms per token,
+    /// and host time before the GPU can start (writing, recording, encoding and submitting).
+    ms_per_token_in_turn: f64,
+    host_ms_in_turn: f64,
     profile: Option<StepProfile>,
 }
 
@@ -118,15 +122,23 @@ pub fn bench(
             let t = (i % cpu.spec.n_vocab) as u32;
             pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
         }
-        let (mut times, mut host) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+        // Timed twice in turn: each step recorded while the one before it runs (the default), then each
+        // recorded in its own turn, for what recording ahead saves on this device.
         let mut token = 1u32;
-        for _ in 0..steps {
-            let start = Instant::now();
-            token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-            host.push(state.work.last_host_ms);
-        }
-        let ms = median(times);
+        let mut timed = |ahead: bool| -> Result<(f64, f64), Box<dyn std::error::Error>> {
+            state.work.record_ahead = ahead;
+            let (mut times, mut host) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
+            for _ in 0..steps {
+                let start = Instant::now();
+                token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+                host.push(state.work.last_host_ms);
+            }
+            Ok((median(times), median(host)))
+        };
+        let (ms, host_ms) = timed(true)?;
+        let (ms_in_turn, host_ms_in_turn) = timed(false)?;
+        state.work.record_ahead = true;
         let timed_context = state.pos;
         let dispatches = model.step_dispatches(&state);
         let empty = pollster::block_on(empty_dispatches_ms(&ctx, dispatches))?;
@@ -165,7 +177,9 @@ pub fn bench(
             step_over_empty: ms / empty,
             fixed_overhead_ms,
             fixed_overhead_ratio: fixed_overhead_ms.map(|f| f / empty),
-            host_ms: median(host),
+            host_ms,
+            ms_per_token_in_turn: ms_in_turn,
+            host_ms_in_turn,
             profile,
         });
     }
@@ -204,7 +218,7 @@ pub fn bench(
         outln!(
             "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
              {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}; host {:.3} ms \
-             before the GPU starts",
+             before the GPU starts; each step recorded in its turn: {:.3} ms/token, host {:.3} ms",
             m.model,
             m.arch,
             m.context,
@@ -220,7 +234,9 @@ pub fn bench(
                 (Some(ms), Some(r)) => format!("{ms:.3} ms = {r:.2}x empty (target <= 2x)"),
                 _ => "n/a (no timestamps)".to_string(),
             },
-            m.host_ms
+            m.host_ms,
+            m.ms_per_token_in_turn,
+            m.host_ms_in_turn
         )?;
         if let Some(p) = &m.profile {
             let top: Vec<String> =

@@ -7,7 +7,7 @@
 use super::ops::Ops;
 use super::pool::{MemoryUse, Pool};
 use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
-use super::recorder::{Recorder, Timing};
+use super::recorder::{Recorder, Timing, SLOT};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuMixer, GpuWeights};
@@ -72,6 +72,20 @@ pub enum StepResult {
     Token(u32),
     /// Submitted, nothing read.
     Submitted,
+}
+
+/// A decode step recorded and encoded ahead of its turn, while the step before it ran on the GPU
+/// ([`StepWork::record_ahead`](super::state::StepWork::record_ahead)). Its parameters and RoPE table
+/// were written to the queue then (after the step before it, in queue order); its token is whatever the
+/// tokens buffer holds when it runs: the previous step's choice, or the token the caller writes.
+pub struct NextStep {
+    /// The position it runs at.
+    pos: usize,
+    /// The output it was recorded for ([`StepOutput`] without its sampling settings).
+    output: std::mem::Discriminant<StepOutput>,
+    /// Byte offset of `sample_top_k`'s parameter slot, rewritten with the step's own settings and draw.
+    sample_slot: Option<u64>,
+    commands: wgpu::CommandBuffer,
 }
 
 /// A model whose weights live on the GPU.
@@ -223,12 +237,18 @@ impl GpuModel {
             StepOutput::Greedy | StepOutput::Sample(_) => Some(readback::start_read(&state.work.token_staging)),
             StepOutput::Nothing => None,
         };
+        if read.is_some() {
+            self.record_next(ctx, state, &out);
+        }
         let checked = scopes.pop("decode step");
         let bytes = match read {
             Some(read) => Some(read.finish(&ctx.device).await),
             None => None,
         };
         let checked = checked.await;
+        if checked.is_err() || matches!(bytes, Some(Err(_))) {
+            state.work.next = None; // recorded after a step that failed: not to be run
+        }
         if let Some((timestamps, kernels)) = submitted {
             let dispatches = kernels.len();
             let (source, kernels, gpu_ms) = match &timestamps {
@@ -257,7 +277,23 @@ impl GpuModel {
         state: &mut GpuState,
         out: &StepOutput,
     ) -> Result<Option<(Option<Timestamps>, Vec<Kernel>)>, GpuError> {
-        let spec = &self.spec;
+        let next = state.work.next.take();
+        // The step recorded ahead, if it is this one and the state still holds it as it was (the caller may
+        // have changed the KV type since: the step in turn then says why it cannot run).
+        if let Some(next) = next.filter(|n| {
+            n.pos == state.pos
+                && n.output == std::mem::discriminant(out)
+                && !state.work.profile
+                && state.holds(&self.weights, 1)
+        }) {
+            if let (Some(slot), StepOutput::Sample(g)) = (next.sample_slot, out) {
+                let params = sample_params(&self.spec, g);
+                ctx.queue.write_buffer(&state.work.scratch.params, slot, bytemuck::bytes_of(&params));
+            }
+            ctx.queue.submit([next.commands]);
+            state.pos += 1;
+            return Ok(None);
+        }
         let rec = Recorder::new(&self.pipelines);
         let mut rec = self.reserve(ctx, state, rec, 1)?;
         self.write_rope_table(ctx, state);
@@ -269,11 +305,27 @@ impl GpuModel {
             state.work.bind_groups.clear();
             state.pool.release_later(old, super::pool::Category::Scratch);
         }
-        let mut encoder =
-            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("decode step") });
         let kernels = rec.kernels();
         let timestamps = if state.work.profile { Timestamps::new(ctx, 2 * kernels.len() as u32) } else { None };
-        let timing = timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
+        let commands = self.encode(ctx, state, rec, out, timestamps.as_ref());
+        ctx.queue.submit([commands]);
+        state.pos += 1;
+        Ok(state.work.profile.then_some((timestamps, kernels)))
+    }
+
+    /// Encodes a recorded step (writing its parameters to the queue) and the copy of its output to the
+    /// staging buffer it is read from.
+    fn encode(
+        &self,
+        ctx: &GpuContext,
+        state: &mut GpuState,
+        rec: Recorder,
+        out: &StepOutput,
+        timestamps: Option<&Timestamps>,
+    ) -> wgpu::CommandBuffer {
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("decode step") });
+        let timing = timestamps.map_or(Timing::None, |t| Timing::PerDispatch(&t.set));
         rec.encode(
             &ctx.device,
             &ctx.queue,
@@ -282,12 +334,12 @@ impl GpuModel {
             timing,
             Some(&mut state.work.bind_groups),
         );
-        if let Some(t) = &timestamps {
+        if let Some(t) = timestamps {
             t.resolve(&mut encoder);
         }
         match out {
             StepOutput::Logits => {
-                let bytes = (spec.n_vocab * 4) as u64;
+                let bytes = (self.spec.n_vocab * 4) as u64;
                 encoder.copy_buffer_to_buffer(&state.work.scratch.logits, 0, &state.work.logits_staging, 0, bytes);
             }
             StepOutput::Greedy | StepOutput::Sample(_) => {
@@ -295,9 +347,25 @@ impl GpuModel {
             }
             StepOutput::Nothing => {}
         }
-        ctx.queue.submit([encoder.finish()]);
-        state.pos += 1;
-        Ok(state.work.profile.then_some((timestamps, kernels)))
+        encoder.finish()
+    }
+
+    /// Records and encodes the step after the one just submitted, with the same output, into
+    /// `state.work.next`, so that its host work overlaps the GPU's work on this one. Not when it could not
+    /// be dropped harmlessly: a KV cache would have to move, or the parameters outgrow their buffer.
+    fn record_next(&self, ctx: &GpuContext, state: &mut GpuState, out: &StepOutput) {
+        if !state.work.record_ahead || state.work.profile || !state.holds(&self.weights, 1) {
+            return;
+        }
+        let mut rec = Recorder::new(&self.pipelines);
+        self.record(&mut rec, state, out);
+        if rec.params_len() > state.work.scratch.params.size() {
+            return;
+        }
+        self.write_rope_table(ctx, state);
+        let sample_slot = matches!(out, StepOutput::Sample(_)).then(|| rec.params_len() - SLOT as u64);
+        let commands = self.encode(ctx, state, rec, out, None);
+        state.work.next = Some(NextStep { pos: state.pos, output: std::mem::discriminant(out), sample_slot, commands });
     }
 
     /// Makes room in the KV caches for `n` more tokens ([`GpuState::reserve`]), recording the growth copies
@@ -419,19 +487,8 @@ impl GpuModel {
                 rec.dispatch(Kernel::Argmax, &params, &[(1, &sc.logits), (2, &sc.tokens)], [1, 1, 1]);
             }
             StepOutput::Sample(g) => {
-                let params = SampleParams {
-                    n: u(spec.n_vocab),
-                    out_index: 0,
-                    top_k: u(g.top_k),
-                    n_recent: u(g.penalized.len()),
-                    temperature: g.temperature,
-                    top_p: g.top_p,
-                    min_p: g.min_p,
-                    repeat_penalty: g.repeat_penalty,
-                    u: g.u,
-                };
                 let buffers = [(1, &sc.logits), (2, &sc.penalized), (3, &sc.tokens)];
-                rec.dispatch(Kernel::SampleTopK, &params, &buffers, [1, 1, 1]);
+                rec.dispatch(Kernel::SampleTopK, &sample_params(spec, g), &buffers, [1, 1, 1]);
             }
             StepOutput::Logits | StepOutput::Nothing => {}
         }
@@ -490,6 +547,21 @@ impl GpuModel {
         if !table.is_empty() {
             ctx.queue.write_buffer(&state.work.scratch.rope_table, 0, bytemuck::cast_slice(&table));
         }
+    }
+}
+
+/// `sample_top_k`'s parameters for `g`.
+fn sample_params(spec: &ModelSpec, g: &GpuSampling) -> SampleParams {
+    SampleParams {
+        n: u(spec.n_vocab),
+        out_index: 0,
+        top_k: u(g.top_k),
+        n_recent: u(g.penalized.len()),
+        temperature: g.temperature,
+        top_p: g.top_p,
+        min_p: g.min_p,
+        repeat_penalty: g.repeat_penalty,
+        u: g.u,
     }
 }
 

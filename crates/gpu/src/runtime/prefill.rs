@@ -248,6 +248,7 @@ impl GpuModel {
         if !self.prefill_is_batched() {
             return self.prefill_token_by_token(ctx, state, tokens, logits).await;
         }
+        state.work.next = None; // a decode step recorded ahead is for the position prefill is about to fill
         let all = logits == PrefillLogits::All;
         // The chunk the caller asked for, or fewer tokens where the device binds less than a chunk needs.
         let chunk = state.work.prefill_chunk.clamp(1, chunk_that_fits(ctx, &self.spec, &self.weights, all));

@@ -261,8 +261,14 @@ pub struct StepWork {
     /// The last profiled step.
     pub last_profile: Option<super::profile::StepProfile>,
     /// Host time of the last decode step before the GPU could start, in ms: writing its inputs, recording,
-    /// encoding and submitting (the part of a token's time no faster GPU removes).
+    /// encoding and submitting, or, for a step recorded ahead, writing its inputs and submitting.
     pub last_host_ms: f64,
+    /// Record and encode the next decode step while this one runs on the GPU (default on): a step's host
+    /// work then overlaps the step before it. Off, every step is recorded in its turn.
+    pub record_ahead: bool,
+    /// The next decode step, recorded ahead ([`super::forward::NextStep`]); submitted if the next call is
+    /// the step it was recorded for, dropped otherwise.
+    pub next: Option<super::forward::NextStep>,
     /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
     pub prefill_chunk: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
@@ -441,6 +447,8 @@ impl GpuState {
                 profile: false,
                 last_profile: None,
                 last_host_ms: 0.0,
+                record_ahead: true,
+                next: None,
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
                 prefill: None,
                 prefill_staging: None,
@@ -451,6 +459,24 @@ impl GpuState {
     /// Makes room for one more token in every KV cache (see [`GpuState::reserve`]).
     pub fn reserve_token(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder) -> Result<(), GpuError> {
         self.reserve(ctx, w, rec, 1)
+    }
+
+    /// Whether [`GpuState::reserve`] of `n` more tokens would change nothing: every KV cache already holds
+    /// them in the current type, and the attention partials fit. A step recorded ahead of its turn
+    /// ([`StepWork::next`]) is only recorded then, since it may be dropped, and a cache it had moved would
+    /// lose its contents.
+    pub fn holds(&self, w: &GpuWeights, n: usize) -> bool {
+        let need = self.pos + n;
+        let mut partial_need = 0u64;
+        for (ls, lw) in self.layers.iter().zip(&w.layers) {
+            let (LayerState::Kv(cache), GpuMixer::Attention(a)) = (ls, &lw.mixer) else { continue };
+            match cache {
+                Some(c) if c.capacity >= need && c.kv_type == self.kv_type => {}
+                _ => return false,
+            }
+            partial_need = partial_need.max(partial_bytes(&a.spec, need));
+        }
+        partial_need <= self.work.scratch.partial.size()
     }
 
     /// Makes room for `n` more tokens in every KV cache, moving a cache that is too small into a larger
@@ -473,7 +499,7 @@ impl GpuState {
             };
             let spec = &a.spec;
             let row = row as usize;
-            partial_need = partial_need.max((spec.n_head * need.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64);
+            partial_need = partial_need.max(partial_bytes(spec, need));
             if let Some(c) = cache.as_ref().filter(|c| c.kv_type != self.kv_type) {
                 return Err(GpuError::BadInput(format!(
                     "the KV cache holds {:?} values; its type is set before the first token",
@@ -528,6 +554,12 @@ impl GpuState {
         }
         Ok(())
     }
+}
+
+/// Bytes of attention partials a layer needs at `keys` keys: per head and chunk of [`ATTN_CHUNK`] keys, the
+/// weighted sum of values `(D)`, the running max and the sum of weights.
+fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize) -> u64 {
+    (spec.n_head * keys.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64
 }
 
 /// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
