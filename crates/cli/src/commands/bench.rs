@@ -45,8 +45,9 @@ struct ModelRow {
     /// Host time per step before the GPU can start (median): writing the token and submitting the step
     /// recorded while the one before it ran. Part of `ms_per_token` no faster GPU removes.
     host_ms: f64,
-    /// The same steps, each recorded in its own turn (`StepWork::record_ahead` off): median ms per token,
-    /// and host time before the GPU can start (writing, recording, encoding and submitting).
+    /// Steps each recorded in its own turn (`StepWork::record_ahead` off), timed in blocks alternating with
+    /// the others: median ms per token, and host time before the GPU can start (writing, recording,
+    /// encoding and submitting).
     ms_per_token_in_turn: f64,
     host_ms_in_turn: f64,
     profile: Option<StepProfile>,
@@ -122,22 +123,30 @@ pub fn bench(
             let t = (i % cpu.spec.n_vocab) as u32;
             pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
         }
-        // Timed twice in turn: each step recorded while the one before it runs (the default), then each
-        // recorded in its own turn, for what recording ahead saves on this device.
+        // Two ways, in alternating blocks over the same stretch of context: each step recorded while the one
+        // before it runs (the default), and each recorded in its own turn, for what recording ahead saves
+        // on this device. A block's first step straddles the switch and is not timed.
+        const BLOCK: usize = 4;
         let mut token = 1u32;
-        let mut timed = |ahead: bool| -> Result<(f64, f64), Box<dyn std::error::Error>> {
-            state.work.record_ahead = ahead;
-            let (mut times, mut host) = (Vec::with_capacity(steps), Vec::with_capacity(steps));
-            for _ in 0..steps {
+        let (mut ahead, mut in_turn) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        for block in 0.. {
+            let record_ahead = block % 2 == 0;
+            let (times, host) = if record_ahead { &mut ahead } else { &mut in_turn };
+            if times.len() >= steps {
+                break;
+            }
+            state.work.record_ahead = record_ahead;
+            for i in 0..BLOCK {
                 let start = Instant::now();
                 token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
-                times.push(start.elapsed().as_secs_f64() * 1e3);
-                host.push(state.work.last_host_ms);
+                if i > 0 {
+                    times.push(start.elapsed().as_secs_f64() * 1e3);
+                    host.push(state.work.last_host_ms);
+                }
             }
-            Ok((median(times), median(host)))
-        };
-        let (ms, host_ms) = timed(true)?;
-        let (ms_in_turn, host_ms_in_turn) = timed(false)?;
+        }
+        let (ms, host_ms) = (median(ahead.0), median(ahead.1));
+        let (ms_in_turn, host_ms_in_turn) = (median(in_turn.0), median(in_turn.1));
         state.work.record_ahead = true;
         let timed_context = state.pos;
         let dispatches = model.step_dispatches(&state);
