@@ -50,8 +50,7 @@ pub async fn read_f32(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<V
     Ok(bytemuck::pod_collect_to_vec(&read_bytes(device, staging).await?))
 }
 
-/// The first u32 of `staging`.
-pub async fn read_u32(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<u32, GpuError> {
-    let bytes = read_bytes(device, staging).await?;
-    Ok(u32::from_le_bytes(bytes[..4].try_into().expect("staging buffers hold at least 16 bytes")))
+/// The first u32 of bytes read from a staging buffer.
+pub fn first_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[..4].try_into().expect("staging buffers hold at least 16 bytes"))
 }

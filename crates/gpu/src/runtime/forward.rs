@@ -427,12 +427,10 @@ impl GpuModel {
                 finite_logits(&l, n_vocab, position)?;
                 StepResult::Logits(l)
             }
-            (StepOutput::Greedy | StepOutput::Sample(_), Some(bytes)) => {
-                match u32::from_le_bytes(bytes[..4].try_into().expect("staging buffers hold at least 16 bytes")) {
-                    NON_FINITE_TOKEN => return Err(ModelError::NonFiniteLogits { position }.into()),
-                    t => StepResult::Token(t),
-                }
-            }
+            (StepOutput::Greedy | StepOutput::Sample(_), Some(bytes)) => match readback::first_u32(&bytes) {
+                NON_FINITE_TOKEN => return Err(ModelError::NonFiniteLogits { position }.into()),
+                t => StepResult::Token(t),
+            },
             (StepOutput::Nothing, None) => StepResult::Submitted,
             (out, bytes) => unreachable!("step {out:?} read {:?} bytes", bytes.map(|b| b.len())),
         })
