@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use archrace_gguf::GgmlType;
-use archrace_gpu::{matvec_q8_0_selftest, GpuContext, GpuError, Matvec};
+use archrace_gpu::{matvec_q8_0_selftest, ContextOptions, GpuContext, GpuError, Matvec};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -15,16 +15,44 @@ async fn webgpu_adapter_exists_and_reports_limits() {
     assert!(ctx.report.limits.max_storage_buffer_binding_size >= 128 << 20, "{:?}", ctx.report);
 }
 
+/// The device is asked for `subgroups` (which wgpu 30 does not do in the browser) and the kernels take
+/// their subgroup twins: SwiftShader offers the feature and passes the layout probe, with subgroups of 4.
+/// The page's `GPUAdapter.prototype.requestDevice`, wrapped while the device is asked for, is the
+/// browser's own again afterwards (a page that embeds a widget never sees the wrapper).
+#[wasm_bindgen_test]
+async fn the_browser_device_gets_subgroups_and_the_kernels_take_their_subgroup_twins() {
+    let prototype = get(&get(&js_sys::global(), "GPUAdapter"), "prototype");
+    let before = get(&prototype, "requestDevice");
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    assert!(js_sys::Object::is(&before, &get(&prototype, "requestDevice")), "requestDevice was left wrapped");
+    assert!(ctx.report.subgroups, "{:?}", ctx.report);
+    let target = ctx.shader_target();
+    assert!(target.enable_directive);
+    assert_eq!(target.subgroup_min, Some(4), "{}", ctx.report.row_sums);
+    assert!(ctx.report.row_sums.starts_with("subgroup shuffles"), "{}", ctx.report.row_sums);
+    let portable = GpuContext::with_options(ContextOptions { subgroups: false }).await.expect("a WebGPU adapter");
+    assert_eq!(portable.shader_target().subgroup_min, None);
+    assert_eq!(portable.report.row_sums, "workgroup memory (subgroups turned off)");
+}
+
+/// Both twins' contexts: the device's own choice (subgroup shuffles here) and the portable one.
+async fn both_twins() -> [GpuContext; 2] {
+    let with = GpuContext::new().await.expect("a WebGPU adapter");
+    let without = GpuContext::with_options(ContextOptions { subgroups: false }).await.expect("a WebGPU adapter");
+    [with, without]
+}
+
 /// Every kernel compiles in the browser's WebGPU (Tint), whose uniformity analysis is stricter than naga's
 /// (a barrier after a return that depends on a thread's row passes naga and fails here), including the
-/// kernels no bundled model uses.
+/// kernels no bundled model uses, in both twins.
 #[wasm_bindgen_test]
 async fn every_kernel_compiles_on_webgpu() {
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
-    let mut pipelines = archrace_gpu::pipelines::Pipelines::default();
-    let all = archrace_gpu::Kernel::all();
-    pipelines.ensure(&ctx, all.iter().copied()).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(ctx.pipelines.compiled(), all.len());
+    for ctx in both_twins().await {
+        let mut pipelines = archrace_gpu::pipelines::Pipelines::default();
+        let all = archrace_gpu::Kernel::all();
+        pipelines.ensure(&ctx, all.iter().copied()).await.unwrap_or_else(|e| panic!("{}: {e}", ctx.report.row_sums));
+        assert_eq!(ctx.pipelines.compiled(), all.len());
+    }
 }
 
 #[wasm_bindgen_test]
@@ -45,18 +73,24 @@ async fn matvec_q8_0_rejects_mismatched_shapes_on_webgpu() {
 
 #[wasm_bindgen_test]
 async fn matvec_matches_cpu_for_every_encoding_on_webgpu() {
+    for ctx in both_twins().await {
+        matvec_matches_cpu_for_every_encoding(&ctx).await;
+    }
+}
+
+async fn matvec_matches_cpu_for_every_encoding(ctx: &GpuContext) {
     use archrace_cpu::{compare, ops::matmul::matmul, SplitMix64, Tolerance};
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    let twin = &ctx.report.row_sums;
     for ty in GgmlType::ALL {
-        let kernel = Matvec::new(&ctx, ty).await.unwrap_or_else(|e| panic!("{ty}: {e}"));
+        let kernel = Matvec::new(ctx, ty).await.unwrap_or_else(|e| panic!("{ty}: {e}"));
         let (rows, cols) = (5, 2 * ty.block_size().max(4));
         let mut rng = SplitMix64::new(ty as u64);
         let w = archrace_tests::data::random_encoded(ty, rows, cols, &mut rng);
         let x = rng.vec(cols, -2.0, 2.0);
         let tensor = archrace_model::Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
-        let got = kernel.run(&ctx, &w, &x, rows, cols).await.expect("runs");
+        let got = kernel.run(ctx, &w, &x, rows, cols).await.expect("runs");
         if let Err(m) = compare(&matmul(&tensor, &x, 1), &got.y, Tolerance { abs: 1e-6, rel: 5e-5 }) {
-            panic!("matvec_{} on WebGPU: {m}", ty.name().to_lowercase());
+            panic!("matvec_{} on WebGPU, {twin}: {m}", ty.name().to_lowercase());
         }
     }
 }

@@ -59,7 +59,7 @@ fn adapter_facts_render_features_and_limits() {
         shader_f16: false,
         subgroups: false,
         timestamp_query: true,
-        row_sums: "workgroup memory (no subgroups on this device through wgpu)".into(),
+        row_sums: "workgroup memory (no subgroups on this device)".into(),
         limits: KeyLimits {
             max_storage_buffer_binding_size: 1 << 30,
             max_buffer_size: 1 << 30,
@@ -76,10 +76,10 @@ fn adapter_facts_render_features_and_limits() {
     });
     assert_eq!(text_of(&root, "adapter-name").unwrap(), "(not disclosed by the browser)");
     assert!(text_of(&root, "feature-shader-f16").unwrap().starts_with("no"));
-    // wgpu said no, the browser said yes: the browser's list wins, with a note.
-    assert_eq!(text_of(&root, "feature-subgroups").unwrap(), "yes (browser; not yet usable through wgpu)");
+    // The device said no, the browser said yes: the browser's list wins, with a note.
+    assert_eq!(text_of(&root, "feature-subgroups").unwrap(), "yes (offered by the browser; this device has it off)");
     assert_eq!(text_of(&root, "browser-features").unwrap(), "subgroups, timestamp-query");
-    assert_eq!(text_of(&root, "row-sums").unwrap(), "workgroup memory (no subgroups on this device through wgpu)");
+    assert_eq!(text_of(&root, "row-sums").unwrap(), "workgroup memory (no subgroups on this device)");
     assert!(root.text_content().unwrap().contains("1024 MiB"));
 }
 

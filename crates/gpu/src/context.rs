@@ -125,20 +125,23 @@ impl GpuContext {
         let available = adapter.features();
         let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let limits = adapter.limits();
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("archrace"),
-                required_features: available & wanted,
-                required_limits: limits.clone(),
-                ..Default::default()
-            })
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("archrace"),
+            required_features: available & wanted,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        // In the browser, wgpu 30 cannot ask for `subgroups` itself (crate::browser).
+        let (device, queue) = crate::browser::with_subgroups_required(|| adapter.request_device(&descriptor))
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        let subgroups =
+            device.features().contains(wgpu::Features::SUBGROUP) || crate::browser::device_has_subgroups(&device);
         let info = adapter.get_info();
         // Tint (the browsers' compiler) wants `enable subgroups;`, naga refuses it.
         let enable_directive = info.backend == wgpu::Backend::BrowserWebGpu;
-        let (subgroup_min, row_sums) = if !device.features().contains(wgpu::Features::SUBGROUP) {
-            (None, "workgroup memory (no subgroups on this device through wgpu)".to_string())
+        let (subgroup_min, row_sums) = if !subgroups {
+            (None, "workgroup memory (no subgroups on this device)".to_string())
         } else if !options.subgroups {
             (None, "workgroup memory (subgroups turned off)".to_string())
         } else {
@@ -161,7 +164,7 @@ impl GpuContext {
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             shader_f16: available.contains(wgpu::Features::SHADER_F16),
-            subgroups: available.contains(wgpu::Features::SUBGROUP),
+            subgroups: subgroups || available.contains(wgpu::Features::SUBGROUP),
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
             row_sums,
             limits: KeyLimits::from(&device.limits()),

@@ -2,6 +2,7 @@
 //! browser's WebGPU, with the WGSL kernels of `shaders/` and their host-side dispatch code.
 
 pub mod bench;
+mod browser;
 pub mod context;
 pub mod error;
 pub mod kernels;

@@ -45,9 +45,11 @@ pub fn AdapterFacts(
     browser_features: Vec<String>,
 ) -> impl IntoView {
     let browser_has = |f: &str| browser_features.iter().any(|b| b == f);
-    // wgpu 30's WebGPU backend does not map `subgroups` yet: the browser's list is the truth there.
+    // The device asks for `subgroups` whenever the browser offers it (archrace_gpu's context does, past
+    // wgpu 30); should a device still come without it, the panel says that the kernels cannot use it.
     let subgroups = report.subgroups || browser_has("subgroups");
-    let subgroups_note = if subgroups && !report.subgroups { " (browser; not yet usable through wgpu)" } else { "" };
+    let subgroups_note =
+        if subgroups && !report.subgroups { " (offered by the browser; this device has it off)" } else { "" };
     let all_features = if browser_features.is_empty() { "—".to_string() } else { browser_features.join(", ") };
     let l = report.limits.clone();
     let mib = |b: u64| format!("{} MiB", b >> 20);
