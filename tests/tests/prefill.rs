@@ -632,29 +632,37 @@ fn rwkv7_prefill_matches_llama_cpp() {
 /// 3,000 tokens (past the first KV growth several times, across 6 chunks of 512) filled by prefill leave
 /// the same state as filling them token by token: the next token's logits agree within 1e-4.
 #[test]
-fn a_long_prefill_matches_the_token_by_token_path() {
+fn a_long_llama_prefill_matches_the_token_by_token_path() {
+    a_long_prefill_matches_the_token_by_token_path("llama-q8_0.gguf");
+}
+
+/// Jamba's, as llama's above: a test of its own, so the two (the longest of the suite) run side by side.
+#[test]
+fn a_long_jamba_prefill_matches_the_token_by_token_path() {
+    a_long_prefill_matches_the_token_by_token_path("jamba-q8_0.gguf");
+}
+
+fn a_long_prefill_matches_the_token_by_token_path(file: &str) {
     let Some(ctx) = pollster::block_on(context_or_skip("long prefill")) else { return };
-    for file in ["llama-q8_0.gguf", "jamba-q8_0.gguf"] {
-        let (_cpu, gpu) = load(&ctx, file);
-        let mut rng = SplitMix64::new(21);
-        let tokens: Vec<u32> = (0..3001).map(|_| (rng.next_u64() % gpu.spec.n_vocab as u64) as u32).collect();
-        let (fill, last) = tokens.split_at(3000);
-        let mut by_step = gpu.new_state(&ctx).unwrap();
-        pollster::block_on(gpu.feed(&ctx, &mut by_step, fill)).unwrap();
-        let want = pollster::block_on(gpu.logits(&ctx, &mut by_step, last[0])).unwrap();
-        let mut by_chunk = gpu.new_state(&ctx).unwrap();
-        pollster::block_on(gpu.prefill(&ctx, &mut by_chunk, fill, PrefillLogits::None)).unwrap();
-        let got = pollster::block_on(gpu.logits(&ctx, &mut by_chunk, last[0])).unwrap();
-        let err = rel_err(&got, &want);
-        assert!(err <= 1e-4, "{file}: next logits after a 3,000-token prefill vs token by token: {err:.2e}");
-        // Both caches hold the 3,001 tokens; prefill reserves a chunk ahead, so its capacity may differ.
-        let per_token = gpu.memory(&by_step).kv_cache / by_step.layers.iter().map(kv_capacity).max().unwrap() as u64;
-        let held = gpu.memory(&by_chunk).kv_cache / per_token;
-        assert!((3001..=3001 * 5 / 4 + 512).contains(&(held as usize)), "{file}: prefill's cache holds {held} tokens");
-        // Growing the cache held the old and the new buffers at once: the peak says so.
-        let (now, peak) = (gpu.memory(&by_chunk).total(), gpu.memory_peak(&by_chunk));
-        assert!(peak > now, "{file}: peak {peak} bytes, now {now}");
-    }
+    let (_cpu, gpu) = load(&ctx, file);
+    let mut rng = SplitMix64::new(21);
+    let tokens: Vec<u32> = (0..3001).map(|_| (rng.next_u64() % gpu.spec.n_vocab as u64) as u32).collect();
+    let (fill, last) = tokens.split_at(3000);
+    let mut by_step = gpu.new_state(&ctx).unwrap();
+    pollster::block_on(gpu.feed(&ctx, &mut by_step, fill)).unwrap();
+    let want = pollster::block_on(gpu.logits(&ctx, &mut by_step, last[0])).unwrap();
+    let mut by_chunk = gpu.new_state(&ctx).unwrap();
+    pollster::block_on(gpu.prefill(&ctx, &mut by_chunk, fill, PrefillLogits::None)).unwrap();
+    let got = pollster::block_on(gpu.logits(&ctx, &mut by_chunk, last[0])).unwrap();
+    let err = rel_err(&got, &want);
+    assert!(err <= 1e-4, "{file}: next logits after a 3,000-token prefill vs token by token: {err:.2e}");
+    // Both caches hold the 3,001 tokens; prefill reserves a chunk ahead, so its capacity may differ.
+    let per_token = gpu.memory(&by_step).kv_cache / by_step.layers.iter().map(kv_capacity).max().unwrap() as u64;
+    let held = gpu.memory(&by_chunk).kv_cache / per_token;
+    assert!((3001..=3001 * 5 / 4 + 512).contains(&(held as usize)), "{file}: prefill's cache holds {held} tokens");
+    // Growing the cache held the old and the new buffers at once: the peak says so.
+    let (now, peak) = (gpu.memory(&by_chunk).total(), gpu.memory_peak(&by_chunk));
+    assert!(peak > now, "{file}: peak {peak} bytes, now {now}");
 }
 
 fn kv_capacity(l: &archrace_gpu::runtime::state::LayerState) -> usize {
