@@ -23,14 +23,13 @@ async fn webgpu_adapter_exists_and_reports_limits() {
 async fn the_browser_device_gets_subgroups_and_the_kernels_take_their_subgroup_twins() {
     let prototype = get(&get(&js_sys::global(), "GPUAdapter"), "prototype");
     let before = get(&prototype, "requestDevice");
-    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    let [ctx, portable] = both_twins().await;
     assert!(js_sys::Object::is(&before, &get(&prototype, "requestDevice")), "requestDevice was left wrapped");
     assert!(ctx.report.subgroups, "{:?}", ctx.report);
     let target = ctx.shader_target();
     assert!(target.enable_directive);
     assert_eq!(target.subgroup_min, Some(4), "{}", ctx.report.row_sums);
     assert!(ctx.report.row_sums.starts_with("subgroup shuffles"), "{}", ctx.report.row_sums);
-    let portable = GpuContext::with_options(ContextOptions { subgroups: false }).await.expect("a WebGPU adapter");
     assert_eq!(portable.shader_target().subgroup_min, None);
     assert_eq!(portable.report.row_sums, "workgroup memory (subgroups turned off)");
 }

@@ -48,7 +48,7 @@ pub struct AdapterReport {
     pub device_type: String,
     /// Native `f16` in shaders. archrace never requires it: f16 data stays packed in u32.
     pub shader_f16: bool,
-    /// Subgroup (wave/warp) operations.
+    /// Subgroup (wave/warp) operations, on the device (in the browser too, where wgpu 30 does not see them).
     pub subgroups: bool,
     /// GPU timestamp queries, for per-kernel timings.
     pub timestamp_query: bool,
@@ -164,7 +164,7 @@ impl GpuContext {
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             shader_f16: available.contains(wgpu::Features::SHADER_F16),
-            subgroups: subgroups || available.contains(wgpu::Features::SUBGROUP),
+            subgroups,
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),
             row_sums,
             limits: KeyLimits::from(&device.limits()),
