@@ -7,7 +7,7 @@ fn bf16x2(v: u32) -> vec2<f32> {
 
 fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let i = (row >> 2u) + 2u * b;
-    return dot(vec4<f32>(bf16x2(word(i)), bf16x2(word(i + 1u))), x[xv]);
+    return dot(vec4<f32>(bf16x2(word(i)), bf16x2(word(i + 1u))), xin(xv));
 }
 
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {

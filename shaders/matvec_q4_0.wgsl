@@ -7,7 +7,7 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let q = quad((row >> 2u) + 4u * b); // the block's 32 nibbles: one 16-byte load
     var s = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        s += dot(lo4(q[m]) - 8.0, x[xv + m]) + dot(hi4(q[m]) - 8.0, x[xv + 4u + m]);
+        s += dot(lo4(q[m]) - 8.0, xin(xv + m)) + dot(hi4(q[m]) - 8.0, xin(xv + 4u + m));
     }
     return load_f16(row + 16u * blocks + 2u * b) * s;
 }

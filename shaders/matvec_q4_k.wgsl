@@ -20,8 +20,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
         let at = (base + 16u + 32u * c) >> 2u; // the chunk's 32 bytes
         for (var m = 0u; m < 8u; m++) {
             let q = word(at + m);
-            let xl = x[xv + 16u * c + m];
-            let xh = x[xv + 16u * c + 8u + m];
+            let xl = xin(xv + 16u * c + m);
+            let xh = xin(xv + 16u * c + 8u + m);
             s1 += dot(lo4(q), xl);
             s2 += dot(hi4(q), xh);
             x1 += dot(xl, vec4<f32>(1.0));

@@ -8,8 +8,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let qh = word((row >> 2u) + 4u * blocks + b);
     var s = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m) - 16.0, x[xv + m]);
-        s += dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m) - 16.0, x[xv + 4u + m]);
+        s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m) - 16.0, xin(xv + m));
+        s += dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m) - 16.0, xin(xv + 4u + m));
     }
     return load_f16(row + 20u * blocks + 2u * b) * s;
 }

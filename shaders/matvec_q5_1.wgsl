@@ -9,8 +9,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     var s = 0.0;
     var sx = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        let xl = x[xv + m];
-        let xh = x[xv + 4u + m];
+        let xl = xin(xv + m);
+        let xh = xin(xv + 4u + m);
         s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m), xl) + dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }

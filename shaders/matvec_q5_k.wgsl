@@ -23,8 +23,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
             let qh = u8x4(word(at + 4u + m));
             let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
             let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
-            let xl = x[xv + 16u * c + m];
-            let xh = x[xv + 16u * c + 8u + m];
+            let xl = xin(xv + 16u * c + m);
+            let xh = xin(xv + 16u * c + 8u + m);
             s1 += dot(lo4(q) + h1, xl);
             s2 += dot(hi4(q) + h2, xh);
             x1 += dot(xl, vec4<f32>(1.0));

@@ -26,10 +26,10 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
             let qb = u8x4(word(v + 16u * h + 8u + m));
             let qh = u8x4(word(v + 32u + 8u * h + m));
             let xo = xv + 32u * h + m;
-            total += scale_i8(sc + is) * dot(q6(qa & vec4<u32>(0xfu), qh, 0u), x[xo]);
-            total += scale_i8(sc + is + 2u) * dot(q6(qb & vec4<u32>(0xfu), qh, 2u), x[xo + 8u]);
-            total += scale_i8(sc + is + 4u) * dot(q6(qa >> vec4<u32>(4u), qh, 4u), x[xo + 16u]);
-            total += scale_i8(sc + is + 6u) * dot(q6(qb >> vec4<u32>(4u), qh, 6u), x[xo + 24u]);
+            total += scale_i8(sc + is) * dot(q6(qa & vec4<u32>(0xfu), qh, 0u), xin(xo));
+            total += scale_i8(sc + is + 2u) * dot(q6(qb & vec4<u32>(0xfu), qh, 2u), xin(xo + 8u));
+            total += scale_i8(sc + is + 4u) * dot(q6(qa >> vec4<u32>(4u), qh, 4u), xin(xo + 16u));
+            total += scale_i8(sc + is + 6u) * dot(q6(qb >> vec4<u32>(4u), qh, 6u), xin(xo + 24u));
         }
     }
     return load_f16(row + 208u * blocks + 2u * b) * total;

@@ -10,9 +10,9 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let q = (row >> 2u) + 8u * b; // the block's 32 quants: two 16-byte loads
     let lo = quad(q);
     let hi = quad(q + 4u);
-    let s = dot(i8x4(lo.x), x[xv]) + dot(i8x4(lo.y), x[xv + 1u]) + dot(i8x4(lo.z), x[xv + 2u])
-        + dot(i8x4(lo.w), x[xv + 3u]) + dot(i8x4(hi.x), x[xv + 4u]) + dot(i8x4(hi.y), x[xv + 5u])
-        + dot(i8x4(hi.z), x[xv + 6u]) + dot(i8x4(hi.w), x[xv + 7u]);
+    let s = dot(i8x4(lo.x), xin(xv)) + dot(i8x4(lo.y), xin(xv + 1u)) + dot(i8x4(lo.z), xin(xv + 2u))
+        + dot(i8x4(lo.w), xin(xv + 3u)) + dot(i8x4(hi.x), xin(xv + 4u)) + dot(i8x4(hi.y), xin(xv + 5u))
+        + dot(i8x4(hi.z), xin(xv + 6u)) + dot(i8x4(hi.w), xin(xv + 7u));
     return q8_scale(row, b, blocks) * s;
 }
 

@@ -19,6 +19,11 @@ struct Params {
 
 var<private> x: array<vec4<f32>, BLOCK / 4u>;
 
+// The one-hot x, as the encodings' `block_dot` reads its input.
+fn xin(i: u32) -> vec4<f32> {
+    return x[i];
+}
+
 @compute @workgroup_size(64)
 fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;

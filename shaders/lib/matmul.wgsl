@@ -37,6 +37,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // Y
 @group(0) @binding(4) var<storage, read> list: array<u32>;    // MoE token lists (or anything)
 
+// The encodings' `block_dot` reads its input through this (it is compiled here too, though unused).
+fn xin(i: u32) -> vec4<f32> {
+    return x[i];
+}
+
 var<workgroup> wt: array<vec4<f32>, 512>; // (TILE rows, KG)
 var<workgroup> xt: array<vec4<f32>, 512>; // (TILE tokens, KG)
 

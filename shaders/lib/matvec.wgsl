@@ -13,13 +13,17 @@
 // y = SiLU(gate x) * (up x) is written; for MoE, every chosen expert's (one per z). `matvec_routed` is
 // MoE's second half: every chosen expert's down product, weighted by the router and summed into y. (A mode of `matvec` did the same, but its extra branch and
 // reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
+// `matvec`, `matvec_swiglu` and `matvec_conv` read x through `xin` after `stage_x`: x as it is
+// (lib/x_direct.wgsl), or, in their normed twins, x through the model's RMSNorm, computed by each
+// workgroup (lib/x_norm.wgsl), so the norm before them costs no dispatch of its own.
 // `matvec_multi` is several products of one encoding in one dispatch (RWKV-7's r, k and v, or its four
 // LoRA halves): y's rows are split into segments, each its own matrix (own byte base in w, own row
 // length), its own x offset and its own activation, from a table in the `route` binding (see
 // `matvec_multi`).
 // CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot),
 // archrace_cpu::ops::moe::gate_up_swiglu and archrace_cpu::ops::matmul::matvec_multi; `matvec_conv` is
-// `matvec` then `mamba_conv`'s step (archrace_cpu::ops::mamba::mamba_conv).
+// `matvec` then `mamba_conv`'s step (archrace_cpu::ops::mamba::mamba_conv); a normed twin is
+// archrace_cpu::ops::norm::rms_norm, then its plain kernel's twin.
 
 const WG: u32 = 64u;
 const NO_SLOT: u32 = 0xffffffffu;
@@ -44,6 +48,7 @@ struct Params {
     conv_inner: u32,     // matvec_conv: Mamba's Di (rows 0 .. Di are x, convolved; the rest z)
     conv_k: u32,         // matvec_conv: the conv kernel width K
     segments: u32,       // matvec_multi: segments in the table
+    norm_eps: f32,       // matvec, matvec_swiglu, matvec_conv with lib/x_norm.wgsl: the RMSNorm's epsilon
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -94,6 +99,7 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    stage_x(inv);
     let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
@@ -124,6 +130,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
 
 @compute @workgroup_size(WG)
 fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    stage_x(inv);
     let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
@@ -157,6 +164,7 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
 // mamba.wgsl) does it step for step.
 @compute @workgroup_size(WG)
 fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
+    stage_x(inv);
     let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;

@@ -139,37 +139,49 @@ mod models {
         };
     }
 
-    async fn check(gguf: &[u8], golden: &[u8]) {
+    /// The model's logits at every golden position, with its norms as this device runs them (apart, on
+    /// SwiftShader: a fallback adapter) and, with `both_norms`, the other way too (the normed matvec
+    /// twins GPUs run).
+    async fn check(gguf: &[u8], golden: &[u8], both_norms: bool) {
         let ctx = GpuContext::new().await.expect("a WebGPU adapter");
         let g = Gguf::parse(gguf).unwrap();
         let cpu = CpuModel::from_gguf(&g).unwrap();
-        let gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
+        let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
+        assert_eq!(gpu.fused_norms(), !ctx.report.software, "the default follows the adapter");
+        assert!(ctx.report.software, "SwiftShader is the browser's fallback adapter");
         let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();
-        let mut state = gpu.new_state(&ctx).unwrap();
-        state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
-        let tokens = golden["tokens"].as_array().unwrap();
-        for (pos, (tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
-            let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
-            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let err = rel_err(&got, &want, scale);
-            assert!(err <= 1e-4, "{}: position {pos}: relative error {err:.2e}", cpu.spec.name);
+        for fused in [false, true].into_iter().take(if both_norms { 2 } else { 1 }) {
+            gpu.set_fused_norms(fused);
+            let mut state = gpu.new_state(&ctx).unwrap();
+            state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
+            let tokens = golden["tokens"].as_array().unwrap();
+            for (pos, (tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
+                let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
+                let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let err = rel_err(&got, &want, scale);
+                assert!(
+                    err <= 1e-4,
+                    "{}, norms fused {fused}: position {pos}: relative error {err:.2e}",
+                    cpu.spec.name
+                );
+            }
         }
     }
 
     #[wasm_bindgen_test]
     async fn llama_logits_on_webgpu() {
-        check(fixture!("llama-q8_0.gguf"), fixture!("llama-q8_0.logits.json")).await;
+        check(fixture!("llama-q8_0.gguf"), fixture!("llama-q8_0.logits.json"), true).await;
     }
 
     #[wasm_bindgen_test]
     async fn mamba_logits_on_webgpu() {
-        check(fixture!("mamba-q8_0.gguf"), fixture!("mamba-q8_0.logits.json")).await;
+        check(fixture!("mamba-q8_0.gguf"), fixture!("mamba-q8_0.logits.json"), false).await;
     }
 
     #[wasm_bindgen_test]
     async fn rwkv7_logits_on_webgpu() {
-        check(fixture!("rwkv7-q8_0.gguf"), fixture!("rwkv7-q8_0.logits.json")).await;
+        check(fixture!("rwkv7-q8_0.gguf"), fixture!("rwkv7-q8_0.logits.json"), false).await;
     }
 
     /// 4,096 tokens prefilled on WebGPU in chunks of 512 (the KV cache growing on the way), then the
@@ -217,7 +229,8 @@ mod models {
 
     #[wasm_bindgen_test]
     async fn jamba_logits_and_greedy_on_webgpu() {
-        check(fixture!("jamba-q4_0.gguf"), fixture!("jamba-q4_0.logits.json")).await;
+        // Jamba takes every normed twin (q/k/v, Mamba's in-projection, dense gate/up, the output head).
+        check(fixture!("jamba-q4_0.gguf"), fixture!("jamba-q4_0.logits.json"), true).await;
         let ctx = GpuContext::new().await.expect("a WebGPU adapter");
         let g = Gguf::parse(fixture!("jamba-q4_0.gguf")).unwrap();
         let cpu = CpuModel::from_gguf(&g).unwrap();
@@ -252,7 +265,7 @@ async fn subgroup_twins_need_their_directive_in_the_browser() {
     let device = wait(call(&adapter, "requestDevice", &[descriptor.into()])).await;
     let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true }; // SwiftShader: 4
     let twins: Vec<Kernel> = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).collect();
-    assert_eq!(twins.len(), 5 * GgmlType::ALL.len() + 17, "5 matvec entry points per encoding, 17 reducing kernels");
+    assert_eq!(twins.len(), 8 * GgmlType::ALL.len() + 17, "8 matvec kernels per encoding, 17 reducing kernels");
     for kernel in [twins[0], twins[twins.len() - 1]] {
         assert!(tint_errors(&device, &kernel.source_for(browser)).await.is_empty(), "{}", kernel.name());
         let without = kernel_source_without_directive(kernel, browser);

@@ -438,10 +438,14 @@ fn models_on_one_device_share_its_compiled_pipelines() {
     assert_eq!(ctx.pipelines.compiled(), first, "a second llama compiles nothing");
     let mamba = load("mamba-q8_0.gguf");
     // Its f32 x and dt projections (matvec_f32, matmul_f32) and its Q8_0 in-projection with the conv step
-    // (matvec_conv_q8_0) are all it adds.
-    assert_eq!(ctx.pipelines.compiled(), first + 3, "the Mamba model compiles only the kernels it adds");
+    // (matvec_conv_q8_0, and its normed twin matvec_conv_norm_q8_0) are all it adds.
+    assert_eq!(ctx.pipelines.compiled(), first + 4, "the Mamba model compiles only the kernels it adds");
     let _f32_llama = load("llama-f32.gguf");
-    assert_eq!(ctx.pipelines.compiled(), first + 5, "an f32 llama adds only embed_f32 and matvec_swiglu_f32");
+    assert_eq!(
+        ctx.pipelines.compiled(),
+        first + 8,
+        "an f32 llama adds only embed_f32, matvec_swiglu_f32 and the normed twins matvec_norm_f32 and matvec_swiglu_norm_f32"
+    );
     for (gpu, want) in [&llama, &llama_again, &mamba] {
         let mut state = gpu.new_state(&ctx).unwrap();
         state.kv_type = KvType::F32; // as the CPU keeps it
@@ -566,6 +570,47 @@ fn fused_decode_kernels_or_not_match_the_cpu() {
             })
             .sum();
         assert_eq!(dispatches[1], dispatches[0] + more, "{name}: dispatches of the f32 and the f16 file");
+    }
+}
+
+/// The normed matvec twins (each norm computed by the product after it) and the norms in dispatches of
+/// their own give the same logits as the CPU, for llama (q/k/v, gate/up and the output head take their
+/// norms), Mamba (the in-projection) and Jamba (all three, and its MoE layers' router), in three encodings,
+/// over several greedy steps; the twins save exactly one dispatch per norm they take. The default on a
+/// software adapter (here) keeps the norms apart; GPUs take the twins.
+#[test]
+fn normed_twins_and_norms_apart_match_the_cpu() {
+    use archrace_model::{Ffn, Mixer};
+    let Some(ctx) = pollster::block_on(context_or_skip("normed matvec twins")) else { return };
+    for name in ["llama-q8_0.gguf", "mamba-q8_0.gguf", "jamba-q8_0.gguf", "llama-q4_1.gguf", "jamba-q4_0.gguf"] {
+        let bytes = fixture(name);
+        let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        let mut gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        assert_eq!(gpu.fused_norms(), !ctx.report.software, "{name}: the default follows the adapter");
+        let mut dispatches = Vec::new();
+        for fused in [true, false] {
+            gpu.set_fused_norms(fused);
+            let mut state = gpu.new_state(&ctx).unwrap();
+            state.kv_type = KvType::F32; // as the CPU keeps it
+            let mut cpu_state = cpu.new_state();
+            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
+                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+                let err = rel_err(&got, &want);
+                assert!(err <= 1e-4, "{name}, norms fused {fused}, position {pos}: {err:.2e}");
+            }
+            dispatches.push(gpu.step_dispatches(&state));
+        }
+        let taken = 1 + cpu
+            .spec
+            .layers
+            .iter()
+            .map(|l| {
+                let mixer = usize::from(matches!(l.mixer, Mixer::Attention(_) | Mixer::Mamba(_)));
+                mixer + usize::from(matches!(l.ffn, Ffn::Dense { .. }))
+            })
+            .sum::<usize>();
+        assert_eq!(dispatches[1], dispatches[0] + taken, "{name}: dispatches with the norms apart and fused");
     }
 }
 

@@ -478,6 +478,90 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
     }
 }
 
+/// The normed twins (`matvec_norm`, `matvec_swiglu_norm`, `matvec_conv_norm`): each workgroup takes the
+/// RMSNorm of the raw row itself, then the product, against `rms_norm` then the plain kernel's twin. Every
+/// encoding for the plain product, with x read from an offset; rows of 288 values (72 vec4s: the
+/// workgroup's 64 threads do not divide them) and of the longest the twins take, 2048; SwiGLU and the
+/// conv step on two encodings.
+#[test]
+fn normed_matvec_twins_match_rms_norm_then_the_product() {
+    use archrace_cpu::ops::mamba::mamba_conv;
+    use archrace_gpu::kernels::matvec::NORM_MAX_COLS;
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("normed matvec")) {
+        let (rows, eps) = (37usize, 1e-5f32);
+        let mut rng = SplitMix64::new(31);
+        for (ty, cols) in
+            GgmlType::ALL.iter().map(|&t| (t, 512)).chain([(GgmlType::Q4_0, 288), (GgmlType::Q8_0, NORM_MAX_COLS)])
+        {
+            let w = random_encoded(ty, rows, cols, &mut rng);
+            let (x_off, x) = (8usize, rng.vec(8 + cols, -3.0, 3.0));
+            let g = rng.vec(cols, -1.0, 1.0);
+            let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+            let want = matmul(&m, &rms_norm(&x[x_off..], &g, eps), 1);
+            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            (p.x_off, p.norm_eps) = ((x_off / 4) as u32, eps);
+            let gw = layout::to_gpu_rows(ty, cols, &w);
+            let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&g)))];
+            let (gx, gy) = p.workgroups(65535);
+            let kernel = MatvecMode::Write.normed_kernel(ty).unwrap();
+            let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("{twin}: {} over {cols}", kernel.name()), &want, &got[0], TIGHT);
+        }
+        for ty in [GgmlType::Q4_K, GgmlType::Q8_0] {
+            let cols = 256;
+            let (x, g) = (rng.vec(cols, -3.0, 3.0), rng.vec(cols, -1.0, 1.0));
+            let h = rms_norm(&x, &g, eps);
+            let w = random_encoded(ty, 2 * rows, cols, &mut rng);
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            let half = |name: &str, i: usize| Tensor {
+                name: name.into(),
+                ty,
+                dims: vec![cols as u64, rows as u64],
+                data: &w[i * rows * row_bytes..(i + 1) * rows * row_bytes],
+            };
+            let want = gate_up_swiglu(&half("gate", 0), &half("up", 1), &h, 1);
+            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            (p.pair_bytes, p.norm_eps) = ((rows * layout::row_bytes(ty, cols)) as u32, eps);
+            let gw = layout::to_gpu_rows(ty, cols, &w);
+            let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&g)))];
+            let (gx, gy) = p.workgroups(65535);
+            let kernel = MatvecMode::Swiglu.normed_kernel(ty).unwrap();
+            let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("{twin}: {}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
+
+            // Mamba's in-projection (x then z rows) of the normed input, with the conv step of its x rows.
+            let (di, k) = (48usize, 4usize);
+            let (conv_w, conv_b) = (rng.vec(di * k, -0.5, 0.5), rng.vec(di, -0.1, 0.1));
+            let consts = [&conv_w[..], &conv_b].concat();
+            let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
+            let w = random_encoded(ty, 2 * di, cols, &mut rng);
+            let m = Tensor { name: "in_proj".into(), ty, dims: vec![cols as u64, 2 * di as u64], data: &w };
+            let xz = matmul(&m, &h, 1);
+            let mut want_state = conv_state.clone();
+            let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
+            let mut p = MatvecParams::new(ty, 2 * di, cols, 65535);
+            p.mode = MatvecMode::Conv as u32;
+            (p.conv_inner, p.conv_k, p.norm_eps) = (di as u32, k as u32, eps);
+            let gw = layout::to_gpu_rows(ty, cols, &w);
+            let args = [
+                (1, Arg::In(&gw)),
+                (2, Arg::In(bytes(&x))),
+                (3, Arg::Out(2 * di * 4)),
+                (4, Arg::In(bytes(&g))),
+                (5, Arg::In(bytes(&consts))),
+                (6, Arg::InOut(bytes(&conv_state))),
+                (7, Arg::Out(di * 4)),
+            ];
+            let (gx, gy) = p.workgroups(65535);
+            let kernel = MatvecMode::Conv.normed_kernel(ty).unwrap();
+            let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+            check(&format!("{twin}: {}: xz", kernel.name()), &xz, &got[0], TIGHT);
+            check(&format!("{twin}: {}: conv window", kernel.name()), &want_state, &got[1], TIGHT);
+            check(&format!("{twin}: {}: conv output", kernel.name()), &want_xc, &got[2], TRANSCENDENTAL);
+        }
+    }
+}
+
 /// `matvec_swiglu` reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
 /// encoding; for MoE, every chosen expert's gate and up rows (gate experts stacked, then up experts), one
 /// expert per z, into consecutive rows of y.

@@ -56,6 +56,7 @@ fn adapter_facts_render_features_and_limits() {
         driver: "test".into(),
         backend: "BrowserWebGpu".into(),
         device_type: "Cpu".into(),
+        software: true,
         shader_f16: false,
         subgroups: false,
         timestamp_query: true,
@@ -80,6 +81,7 @@ fn adapter_facts_render_features_and_limits() {
     assert_eq!(text_of(&root, "feature-subgroups").unwrap(), "yes (offered by the browser; this device has it off)");
     assert_eq!(text_of(&root, "browser-features").unwrap(), "subgroups, timestamp-query");
     assert_eq!(text_of(&root, "row-sums").unwrap(), "workgroup memory (no subgroups on this device)");
+    assert!(text_of(&root, "norm-dispatches").unwrap().starts_with("each in a dispatch of its own"));
     assert!(root.text_content().unwrap().contains("1024 MiB"));
 }
 

@@ -238,6 +238,17 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         let h = model[host].as_f64().unwrap();
         assert!(h > 0.0 && h < model[step].as_f64().unwrap(), "{host}: {model}");
     }
+    // The steps with the norms fused and apart, both timed: the default way is the steps above, and
+    // keeping the norms apart costs dispatches.
+    let (fused, apart) =
+        (model["dispatches_fused_norms"].as_u64().unwrap(), model["dispatches_norms_apart"].as_u64().unwrap());
+    assert!(apart > fused, "{model}");
+    let way = if model["fused_norms"].as_bool().unwrap() { "fused_norms" } else { "norms_apart" };
+    assert_eq!(model["dispatches_per_token"], model[format!("dispatches_{way}")], "{model}");
+    assert_eq!(model["ms_per_token"], model[format!("ms_per_token_{way}")], "{model}");
+    for key in ["ms_per_token_fused_norms", "ms_per_token_norms_apart"] {
+        assert!(model[key].as_f64().unwrap() > 0.0, "{key}: {model}");
+    }
     let profile = &model["profile"];
     assert_eq!(profile["dispatches"], model["dispatches_per_token"]);
     if profile["source"] == "gpu-timestamps" {
@@ -245,6 +256,13 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         let calls: u64 = kernels.iter().map(|k| k["calls"].as_u64().unwrap()).sum();
         assert_eq!(calls, model["dispatches_per_token"].as_u64().unwrap());
         assert!(kernels.iter().any(|k| k["kernel"] == "moe_norm_route"), "{profile}");
+        // With the norms fused, every norm of a Jamba step is taken by the kernel after it: the normed
+        // matvec twins (q/k/v, Mamba's in-projection, dense gate/up, output head), the router and the
+        // scan. Apart (software adapters), the layers' norms are dispatches of their own.
+        let has = |name: &str| kernels.iter().any(|k| k["kernel"] == name);
+        let fused = model["fused_norms"].as_bool().unwrap();
+        assert_eq!(has("matvec_conv_norm_q4_0"), fused, "{profile}");
+        assert_eq!(has("norm"), !fused, "{profile}");
         let fixed = model["fixed_overhead_ms"].as_f64().unwrap();
         assert!(fixed >= 0.0 && fixed <= model["ms_per_token"].as_f64().unwrap(), "{model}");
         assert!(model["fixed_overhead_ratio"].as_f64().is_some(), "{model}");

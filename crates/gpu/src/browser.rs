@@ -11,6 +11,9 @@
 //! the device got the feature is read from the `GPUDevice` itself ([`device_has_subgroups`]).
 //!
 //! Natively both functions are no-ops: wgpu maps the feature itself there.
+//!
+//! wgpu 30 does not report either whether the browser's adapter is its software fallback (SwiftShader in
+//! headless Chromium): [`device_is_fallback`] reads `GPUDevice.adapterInfo.isFallbackAdapter`.
 
 /// Runs `request`, which must call `GPUAdapter.requestDevice` before it returns (as
 /// `wgpu::Adapter::request_device` does), with `"subgroups"` among the required features whenever the
@@ -32,6 +35,26 @@ pub(crate) fn device_has_subgroups(device: &wgpu::Device) -> bool {
     #[cfg(target_arch = "wasm32")]
     {
         device.as_webgpu().is_some_and(|d| web::has_feature(d.as_ref(), "subgroups"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// Whether the browser's `GPUDevice` behind `device` comes from a fallback adapter
+/// (`adapterInfo.isFallbackAdapter`: a software implementation such as SwiftShader); false natively,
+/// where `wgpu::AdapterInfo::device_type` says it, and where the browser does not tell.
+pub(crate) fn device_is_fallback(device: &wgpu::Device) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use js_sys::Reflect;
+        device.as_webgpu().is_some_and(|d| {
+            Reflect::get(d.as_ref(), &"adapterInfo".into())
+                .and_then(|info| Reflect::get(&info, &"isFallbackAdapter".into()))
+                .is_ok_and(|v| v.as_bool() == Some(true))
+        })
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

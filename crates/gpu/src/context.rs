@@ -46,6 +46,11 @@ pub struct AdapterReport {
     pub backend: String,
     /// Integrated, discrete, virtual, CPU (software) or other.
     pub device_type: String,
+    /// A software implementation running on the CPU (lavapipe, SwiftShader): wgpu's device type CPU
+    /// natively, the browser's fallback adapter (`isFallbackAdapter`) on the web. Its dispatches are cheap
+    /// and its barriers dear, so decode steps there keep each norm a dispatch of its own
+    /// ([`crate::GpuModel::set_fused_norms`]).
+    pub software: bool,
     /// Native `f16` in shaders. archrace never requires it: f16 data stays packed in u32.
     pub shader_f16: bool,
     /// Subgroup (wave/warp) operations, on the device (in the browser too, where wgpu 30 does not see them).
@@ -163,6 +168,7 @@ impl GpuContext {
             driver: [info.driver, info.driver_info].join(" ").trim().to_string(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
+            software: info.device_type == wgpu::DeviceType::Cpu || crate::browser::device_is_fallback(&device),
             shader_f16: available.contains(wgpu::Features::SHADER_F16),
             subgroups,
             timestamp_query: available.contains(wgpu::Features::TIMESTAMP_QUERY),

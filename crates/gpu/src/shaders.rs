@@ -18,6 +18,13 @@ pub enum Kernel {
     MatvecConv(GgmlType),
     /// Several products of one encoding in one dispatch, each its own rows, x and activation (as `Matvec`).
     MatvecMulti(GgmlType),
+    /// `y = W rmsnorm(x)`: `Matvec` with the model's RMSNorm of its input computed by each workgroup
+    /// (`lib/x_norm.wgsl`), so the norm takes no dispatch of its own.
+    MatvecNorm(GgmlType),
+    /// `MatvecSwiglu` of the RMSNorm of its input (as `MatvecNorm`).
+    MatvecSwigluNorm(GgmlType),
+    /// `MatvecConv` of the RMSNorm of its input (as `MatvecNorm`).
+    MatvecConvNorm(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -85,6 +92,8 @@ macro_rules! shader {
 
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
+const X_DIRECT: &str = shader!("lib/x_direct.wgsl");
+const X_NORM: &str = shader!("lib/x_norm.wgsl");
 const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE_SHARED: &str = shader!("lib/reduce_shared.wgsl");
@@ -156,6 +165,9 @@ impl Kernel {
                 Kernel::MatvecRouted(t),
                 Kernel::MatvecConv(t),
                 Kernel::MatvecMulti(t),
+                Kernel::MatvecNorm(t),
+                Kernel::MatvecSwigluNorm(t),
+                Kernel::MatvecConvNorm(t),
                 Kernel::Matmul(t),
                 Kernel::Embed(t),
             ]
@@ -171,6 +183,9 @@ impl Kernel {
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
             | Kernel::MatvecMulti(t)
+            | Kernel::MatvecNorm(t)
+            | Kernel::MatvecSwigluNorm(t)
+            | Kernel::MatvecConvNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => Some(t),
             _ => None,
@@ -185,6 +200,9 @@ impl Kernel {
             Kernel::MatvecRouted(t) => format!("matvec_routed_{}", t.name().to_lowercase()),
             Kernel::MatvecConv(t) => format!("matvec_conv_{}", t.name().to_lowercase()),
             Kernel::MatvecMulti(t) => format!("matvec_multi_{}", t.name().to_lowercase()),
+            Kernel::MatvecNorm(t) => format!("matvec_norm_{}", t.name().to_lowercase()),
+            Kernel::MatvecSwigluNorm(t) => format!("matvec_swiglu_norm_{}", t.name().to_lowercase()),
+            Kernel::MatvecConvNorm(t) => format!("matvec_conv_norm_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -194,10 +212,10 @@ impl Kernel {
     /// The WGSL entry point.
     pub fn entry_point(self) -> &'static str {
         match self {
-            Kernel::Matvec(_) => "matvec",
-            Kernel::MatvecSwiglu(_) => "matvec_swiglu",
+            Kernel::Matvec(_) | Kernel::MatvecNorm(_) => "matvec",
+            Kernel::MatvecSwiglu(_) | Kernel::MatvecSwigluNorm(_) => "matvec_swiglu",
             Kernel::MatvecRouted(_) => "matvec_routed",
-            Kernel::MatvecConv(_) => "matvec_conv",
+            Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => "matvec_conv",
             Kernel::MatvecMulti(_) => "matvec_multi",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
@@ -237,6 +255,9 @@ impl Kernel {
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
             | Kernel::MatvecMulti(t)
+            | Kernel::MatvecNorm(t)
+            | Kernel::MatvecSwigluNorm(t)
+            | Kernel::MatvecConvNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => {
                 format!("matvec_{}", t.name().to_lowercase())
@@ -260,6 +281,9 @@ impl Kernel {
             | Kernel::MatvecRouted(t)
             | Kernel::MatvecConv(t)
             | Kernel::MatvecMulti(t)
+            | Kernel::MatvecNorm(t)
+            | Kernel::MatvecSwigluNorm(t)
+            | Kernel::MatvecConvNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
@@ -305,7 +329,15 @@ impl Kernel {
                 | Kernel::MatvecRouted(_)
                 | Kernel::MatvecConv(_)
                 | Kernel::MatvecMulti(_)
+                | Kernel::MatvecNorm(_)
+                | Kernel::MatvecSwigluNorm(_)
+                | Kernel::MatvecConvNorm(_)
         )
+    }
+
+    /// The matvec kernels that normalise their input themselves (`lib/x_norm.wgsl`).
+    pub fn norms_input(self) -> bool {
+        matches!(self, Kernel::MatvecNorm(_) | Kernel::MatvecSwigluNorm(_) | Kernel::MatvecConvNorm(_))
     }
 
     /// Kernels that normalise rows themselves (`lib/row_norm.wgsl`, over the reductions).
@@ -369,7 +401,10 @@ impl Kernel {
             | Kernel::MatvecSwiglu(_)
             | Kernel::MatvecRouted(_)
             | Kernel::MatvecConv(_)
-            | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), MATVEC_BODY, row_sum].join("\n"),
+            | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), X_DIRECT, MATVEC_BODY, row_sum].join("\n"),
+            Kernel::MatvecNorm(_) | Kernel::MatvecSwigluNorm(_) | Kernel::MatvecConvNorm(_) => {
+                [&enable, PACKED, self.file(), X_NORM, MATVEC_BODY, row_sum].join("\n")
+            }
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             _ => self.file().to_string(),

@@ -62,6 +62,14 @@ pub fn AdapterFacts(
             <dt>"shader-f16"</dt><dd data-testid="feature-shader-f16"><Flag on=report.shader_f16/> " (not required: f16 stays packed in u32)"</dd>
             <dt>"subgroups"</dt><dd data-testid="feature-subgroups"><Flag on=subgroups/>{subgroups_note}</dd>
             <dt>"Matvec row sums"</dt><dd data-testid="row-sums">{report.row_sums.clone()}</dd>
+            <dt>"Norms"</dt>
+            <dd data-testid="norm-dispatches">
+                {if report.software {
+                    "each in a dispatch of its own (a software adapter: here a dispatch costs less than a norm in every workgroup)"
+                } else {
+                    "computed by the product after each norm (RMSNorm models): no dispatch of their own"
+                }}
+            </dd>
             <dt>"timestamp-query"</dt><dd data-testid="feature-timestamp-query"><Flag on=report.timestamp_query/></dd>
             <dt>"Race timings"</dt>
             <dd data-testid="timing-source">

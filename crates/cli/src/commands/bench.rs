@@ -50,6 +50,15 @@ struct ModelRow {
     /// encoding and submitting).
     ms_per_token_in_turn: f64,
     host_ms_in_turn: f64,
+    /// Whether the steps above compute each RMSNorm in the product after it (the normed matvec twins),
+    /// this device's default (`GpuModel::fused_norms`), or keep each norm a dispatch of its own.
+    fused_norms: bool,
+    /// Steps with the norms fused and apart (one of them the steps above; the other way timed in blocks
+    /// rotating with the others): median ms per token, and the dispatches a step takes.
+    ms_per_token_fused_norms: f64,
+    dispatches_fused_norms: usize,
+    ms_per_token_norms_apart: f64,
+    dispatches_norms_apart: usize,
     profile: Option<StepProfile>,
 }
 
@@ -117,25 +126,32 @@ pub fn bench(
         let bytes = read(path)?;
         let g = Gguf::parse(&bytes)?;
         let cpu = CpuModel::from_gguf(&g)?;
-        let model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
+        let mut model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
         let mut state = model.new_state(&ctx)?;
         for i in 0..context {
             let t = (i % cpu.spec.n_vocab) as u32;
             pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
         }
-        // Two ways, in alternating blocks over the same stretch of context: each step recorded while the one
-        // before it runs (the default), and each recorded in its own turn, for what recording ahead saves
-        // on this device. A block's first step straddles the switch and is not timed.
+        // Three ways, in rotating blocks over the same stretch of context: each step recorded while the one
+        // before it runs (the default), each recorded in its own turn (for what recording ahead saves on
+        // this device), and the default with the norms the other way than this device's default (fused
+        // into the products after them, or each a dispatch of its own: for what the normed matvec twins
+        // save). A block's first step straddles the switch and is not timed.
+        let fused_norms = model.fused_norms();
         const BLOCK: usize = 4;
         let mut token = 1u32;
-        let (mut ahead, mut in_turn) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        let mut ways: [(Vec<f64>, Vec<f64>); 3] = Default::default();
         for block in 0.. {
-            let record_ahead = block % 2 == 0;
-            let (times, host) = if record_ahead { &mut ahead } else { &mut in_turn };
-            if times.len() >= steps {
+            if ways.iter().all(|(times, _)| times.len() >= steps) {
                 break;
             }
-            state.work.record_ahead = record_ahead;
+            let way = block % 3;
+            let (times, host) = &mut ways[way];
+            if times.len() >= steps {
+                continue;
+            }
+            state.work.record_ahead = way != 1;
+            model.set_fused_norms(fused_norms != (way == 2));
             for i in 0..BLOCK {
                 let start = Instant::now();
                 token = pollster::block_on(model.greedy(&ctx, &mut state, Some(token)))?;
@@ -145,11 +161,18 @@ pub fn bench(
                 }
             }
         }
+        let [ahead, in_turn, other_norms] = ways;
         let (ms, host_ms) = (median(ahead.0), median(ahead.1));
         let (ms_in_turn, host_ms_in_turn) = (median(in_turn.0), median(in_turn.1));
+        let (ms_other_norms, dispatches_other_norms) = (median(other_norms.0), model.step_dispatches(&state));
+        model.set_fused_norms(fused_norms);
         state.work.record_ahead = true;
         let timed_context = state.pos;
         let dispatches = model.step_dispatches(&state);
+        let (fused, apart) = match fused_norms {
+            true => ((ms, dispatches), (ms_other_norms, dispatches_other_norms)),
+            false => ((ms_other_norms, dispatches_other_norms), (ms, dispatches)),
+        };
         let empty = pollster::block_on(empty_dispatches_ms(&ctx, dispatches))?;
         // Profiled steps (a pass per dispatch, timestamps around each): the kernels' GPU time is the
         // median over as many steps as were timed, up to 8, like the wall time it is subtracted from.
@@ -189,6 +212,11 @@ pub fn bench(
             host_ms,
             ms_per_token_in_turn: ms_in_turn,
             host_ms_in_turn,
+            fused_norms,
+            ms_per_token_fused_norms: fused.0,
+            dispatches_fused_norms: fused.1,
+            ms_per_token_norms_apart: apart.0,
+            dispatches_norms_apart: apart.1,
             profile,
         });
     }
@@ -227,7 +255,9 @@ pub fn bench(
         outln!(
             "{} ({}) ctx {}: {:.3} ms/token, {:.1} tok/s; roofline {:.1} tok/s ({} bytes/token), {:.1}% of it; \
              {} dispatches/token, empty dispatches {:.3} ms, step/empty {:.2}x, fixed overhead {}; host {:.3} ms \
-             before the GPU starts; each step recorded in its turn: {:.3} ms/token, host {:.3} ms",
+             before the GPU starts; each step recorded in its turn: {:.3} ms/token, host {:.3} ms; norms {} by \
+             default; fused into the products after them {:.3} ms/token ({} dispatches), each a dispatch of its \
+             own {:.3} ms/token ({} dispatches): fused/apart {:.2}x",
             m.model,
             m.arch,
             m.context,
@@ -245,7 +275,13 @@ pub fn bench(
             },
             m.host_ms,
             m.ms_per_token_in_turn,
-            m.host_ms_in_turn
+            m.host_ms_in_turn,
+            if m.fused_norms { "fused" } else { "apart" },
+            m.ms_per_token_fused_norms,
+            m.dispatches_fused_norms,
+            m.ms_per_token_norms_apart,
+            m.dispatches_norms_apart,
+            m.ms_per_token_fused_norms / m.ms_per_token_norms_apart
         )?;
         if let Some(p) = &m.profile {
             let top: Vec<String> =

@@ -9,7 +9,7 @@ use web_time::Instant;
 
 kernel_params! {
     /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
-    /// `shaders/lib/matvec.wgsl` (76 bytes).
+    /// `shaders/lib/matvec.wgsl` (80 bytes).
     pub struct MatvecParams {
         /// Output length.
         rows: u32,
@@ -50,9 +50,15 @@ kernel_params! {
         conv_k: u32,
         /// `matvec_multi`: segments in its table.
         segments: u32,
+        /// The normed twins ([`Kernel::norms_input`]): the RMSNorm's epsilon.
+        norm_eps: f32,
     }
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 76);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 80);
+
+/// The longest row the normed matvec twins normalise in workgroup memory (`XS` vec4s in
+/// `shaders/lib/x_norm.wgsl`); a longer one keeps the norm's own dispatch.
+pub const NORM_MAX_COLS: usize = 2048;
 
 /// Words of one segment in a `matvec_multi` table (`SEGMENT` in `shaders/lib/matvec.wgsl`).
 pub const SEGMENT_WORDS: usize = 8;
@@ -157,6 +163,17 @@ impl MatvecMode {
             MatvecMode::RoutedSum => Kernel::MatvecRouted(ty),
             MatvecMode::Conv => Kernel::MatvecConv(ty),
             _ => Kernel::Matvec(ty),
+        }
+    }
+
+    /// The twin of [`MatvecMode::kernel`] that applies the model's RMSNorm to its input itself, where this
+    /// mode has one (a plain write, SwiGLU, Mamba's in-projection with its conv).
+    pub fn normed_kernel(self, ty: GgmlType) -> Option<Kernel> {
+        match self {
+            MatvecMode::Write => Some(Kernel::MatvecNorm(ty)),
+            MatvecMode::Swiglu => Some(Kernel::MatvecSwigluNorm(ty)),
+            MatvecMode::Conv => Some(Kernel::MatvecConvNorm(ty)),
+            _ => None,
         }
     }
 }

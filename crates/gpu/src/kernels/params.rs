@@ -335,7 +335,10 @@ impl Kernel {
             | Kernel::MatvecSwiglu(_)
             | Kernel::MatvecRouted(_)
             | Kernel::MatvecConv(_)
-            | Kernel::MatvecMulti(_) => of::<MatvecParams>(),
+            | Kernel::MatvecMulti(_)
+            | Kernel::MatvecNorm(_)
+            | Kernel::MatvecSwigluNorm(_)
+            | Kernel::MatvecConvNorm(_) => of::<MatvecParams>(),
             Kernel::Matmul(_) => of::<MatmulParams>(),
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),

@@ -4,7 +4,7 @@
 //! (`archrace_cpu::model::forward`): norm, mixer, norm, feed-forward, with the mixers and feed-forwards in
 //! `mixers.rs` (attention, Mamba, dense and MoE) and `rwkv.rs` (time-mix, channel-mix), kernel for kernel.
 
-use super::ops::Ops;
+use super::ops::{NormedInput, Ops};
 use super::pool::{MemoryUse, Pool};
 use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing, SLOT};
@@ -97,6 +97,9 @@ pub struct GpuModel {
     pub(super) pipelines: Pipelines,
     pool: Pool,
     pub(super) max_groups: u32,
+    /// Whether the products after an RMSNorm compute the norm themselves (the normed matvec twins), or
+    /// the norm takes a dispatch of its own ([`GpuModel::set_fused_norms`]).
+    fuse_norms: bool,
 }
 
 /// A u32 parameter field.
@@ -125,12 +128,29 @@ impl GpuModel {
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
-            .chain([Kernel::Embed(weights.token_embd.ty)]);
+            .chain([Kernel::Embed(weights.token_embd.ty)])
+            .chain(weights.normed_kernels().into_iter().filter(|_| normed_twins_apply(spec)));
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.
         let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none());
         pipelines.ensure(ctx, kernels.chain(fixed)).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
-        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups })
+        // On a software adapter a workgroup's norm costs more than the dispatch it saves (lavapipe: decode
+        // steps 10-18% slower with the normed twins); on a GPU, dispatches and their barriers are the dear part.
+        let fuse_norms = !ctx.report.software;
+        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups, fuse_norms })
+    }
+
+    /// Whether a decode step's products after an RMSNorm compute the norm themselves (the normed matvec
+    /// twins; the default on GPUs), or the norm takes a dispatch of its own (the default on software
+    /// adapters, [`crate::AdapterReport::software`]). `archrace bench` times both. A step recorded ahead
+    /// keeps the form it was recorded in.
+    pub fn set_fused_norms(&mut self, on: bool) {
+        self.fuse_norms = on;
+    }
+
+    /// Whether the products after an RMSNorm compute the norm themselves ([`GpuModel::set_fused_norms`]).
+    pub fn fused_norms(&self) -> bool {
+        self.fuse_norms
     }
 
     /// An empty state (no tokens seen).
@@ -438,26 +458,24 @@ impl GpuModel {
 
     /// The kernels' view of this model (spec and workgroup limit), for the mixers and feed-forwards.
     pub(super) fn ops(&self) -> Ops<'_> {
-        Ops { spec: &self.spec, max_groups: self.max_groups }
+        Ops { spec: &self.spec, max_groups: self.max_groups, fuse_norms: self.fuse_norms }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,
     /// feed-forward, each recorded by its own weights type.
     fn record(&self, rec: &mut Recorder, state: &GpuState, out: &StepOutput) {
         let (spec, w, sc, ops) = (&self.spec, &self.weights, &state.work.scratch, self.ops());
-        let e = spec.n_embd;
         self.embed(rec, &sc.tokens, &sc.h, &sc.x, 1);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
-            // RWKV's token shift applies the norm itself (`norm_shift`); the other mixers read it from h.
-            if !matches!(lw.mixer, GpuMixer::Rwkv6(_) | GpuMixer::Rwkv7(_)) {
-                ops.norm(rec, &lw.attn_norm, &sc.x, 0, &sc.h, 0, e);
-            }
+            // RWKV's token shift applies the norm itself (`norm_shift`); attention and Mamba take it in their
+            // first product, or read it from h.
+            let input = NormedInput { x: &sc.x, norm: &lw.attn_norm, h: &sc.h };
             match (&lw.mixer, ls) {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
-                    a.record(&ops, rec, sc, state.pos, index, cache)
+                    a.record(&ops, rec, sc, input, (state.pos, index), cache)
                 }
-                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, conv, ssm),
+                (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, input, (conv, ssm)),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
                     m.record(&ops, rec, &RwkvIo::decode(sc, &lw.attn_norm), att_shift, wkv);
                 }
@@ -477,8 +495,8 @@ impl GpuModel {
                 _ => lw.ffn.record(&ops, rec, sc, ffn_norm),
             }
         }
-        ops.norm(rec, &w.output_norm, &sc.x, 0, &sc.h, 0, e);
-        ops.matvec(rec, &w.output, &sc.h, &sc.logits, 0, MatvecMode::Write, None, &sc.route);
+        let input = NormedInput { x: &sc.x, norm: &w.output_norm, h: &sc.h };
+        ops.matvec_normed(rec, input, &w.output, (&sc.logits, 0), MatvecMode::Write, 0, &sc.route);
         match out {
             StepOutput::Greedy => {
                 let params = ArgmaxParams { n: u(spec.n_vocab), out_index: 0 };
@@ -546,6 +564,12 @@ impl GpuModel {
             ctx.queue.write_buffer(&state.work.scratch.rope_table, 0, bytemuck::cast_slice(&table));
         }
     }
+}
+
+/// Whether `spec`'s decode step can run the normed matvec twins at all: an RMSNorm model whose rows fit
+/// their workgroup memory ([`Ops::fuses_norm`] decides per product).
+fn normed_twins_apply(spec: &ModelSpec) -> bool {
+    matches!(spec.norm, archrace_model::Norm::Rms { .. }) && spec.n_embd <= crate::kernels::matvec::NORM_MAX_COLS
 }
 
 /// `sample_top_k`'s parameters for `g`.

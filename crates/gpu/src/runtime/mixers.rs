@@ -1,10 +1,12 @@
 //! The attention and Mamba mixers and the dense and MoE feed-forwards, each recorded by its own weights
 //! type: `record` for one decode step, `record_chunk` for a prefill chunk of `t` tokens, kernel for kernel
-//! as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`). Each reads
-//! the normed input from `h` and adds its output into the residual stream `x`.
+//! as their CPU twins in `archrace_cpu::model::mixers` compute them (RWKV's are in `rwkv.rs`). Each takes
+//! its input through the layer's norm (in a decode step, the first product computes the norm itself where
+//! it can: [`Ops::matvec_normed`]; a chunk reads it from `h`) and adds its output into the residual stream
+//! `x`.
 
 use super::forward::{rope_pairs, u};
-use super::ops::Ops;
+use super::ops::{NormedInput, Ops};
 use super::prefill::{PrefillScratch, Product};
 use super::recorder::Recorder;
 use super::state::{KvCache, Scratch, ATTN_CHUNK};
@@ -66,7 +68,7 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
 
 impl AttentionGpu {
     /// Self-attention of layer `index` for the token at `pos` (Vaswani et al. 2017, eq. 1): q, k, v
-    /// projections (one product when they share a buffer), RoPE on q and k (Su et al. 2021, eq. 34) with k
+    /// projections of the normed input (one product, which takes the norm too, when they share a buffer), RoPE on q and k (Su et al. 2021, eq. 34) with k
     /// and v appended to the cache in one dispatch, attention over the cache in chunks (partial softmax per
     /// chunk, then combined), output projection.
     #[allow(clippy::too_many_arguments)]
@@ -75,14 +77,15 @@ impl AttentionGpu {
         ops: &Ops<'_>,
         rec: &mut Recorder,
         sc: &Scratch,
-        pos: usize,
-        index: usize,
+        input: NormedInput<'_>,
+        (pos, index): (usize, usize),
         cache: &KvCache,
     ) {
         let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
         match &self.qkv {
-            Some(qkv) => ops.matvec(rec, qkv, &sc.h, &sc.qkv, 0, MatvecMode::Write, None, &sc.route),
+            Some(qkv) => ops.matvec_normed(rec, input, qkv, (&sc.qkv, 0), MatvecMode::Write, 0, &sc.route),
             None => {
+                ops.norm(rec, input.norm, input.x, 0, input.h, 0, ops.spec.n_embd);
                 for (m, off) in [(&self.q, 0), (&self.k, h * d), (&self.v, (h + hkv) * d)] {
                     ops.matvec(rec, m, &sc.h, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
                 }
@@ -161,20 +164,20 @@ impl AttentionGpu {
 }
 
 impl MambaGpu {
-    /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection to x and z with the
-    /// causal conv1d step, x projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step
+    /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection of the normed input
+    /// to x and z with the causal conv1d step (the norm computed by the product where it can), x projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step
     /// (one dispatch, norms included, when the dt projection is f32), output projection.
     pub(super) fn record(
         &self,
         ops: &Ops<'_>,
         rec: &mut Recorder,
         sc: &Scratch,
-        conv: &wgpu::Buffer,
-        ssm: &wgpu::Buffer,
+        input: NormedInput<'_>,
+        (conv, ssm): (&wgpu::Buffer, &wgpu::Buffer),
     ) {
         let (di, n, r) = (self.spec.d_inner, self.spec.d_state, self.spec.dt_rank);
         let groups = [u(di.div_ceil(64)), 1, 1];
-        self.in_proj_conv(ops, rec, sc, conv);
+        self.in_proj_conv(ops, rec, sc, input, conv);
         ops.matvec(rec, &self.x_proj, &sc.xc, &sc.xdbc, 0, MatvecMode::Write, None, &sc.route);
         // An f32 dt projection in one buffer is read by the scan itself (mamba_scan_dt), which also applies
         // Jamba's dt, B and C norms (Lieber et al. 2024, section 3): two dispatches fewer. Otherwise the
@@ -209,10 +212,26 @@ impl MambaGpu {
         ops.matvec(rec, &self.out_proj, &sc.y, &sc.x, 0, MatvecMode::Add, None, &sc.route);
     }
 
-    /// Mamba's in-projection of `h` into `xz` with the conv step of its x channels into `xc` and the conv
-    /// window: one `matvec_conv` dispatch per part of the matrix.
-    fn in_proj_conv(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, conv: &wgpu::Buffer) {
+    /// Mamba's in-projection of the normed input into `xz` with the conv step of its x channels into `xc`
+    /// and the conv window: one `matvec_conv` dispatch per part of the matrix, its normed twin where
+    /// [`Ops::fuses_norm`] (else the norm's own dispatch first, into `h`).
+    fn in_proj_conv(
+        &self,
+        ops: &Ops<'_>,
+        rec: &mut Recorder,
+        sc: &Scratch,
+        input: NormedInput<'_>,
+        conv: &wgpu::Buffer,
+    ) {
         let w = &self.in_proj;
+        let fused = ops.fuses_norm(input.norm, w.cols);
+        let (kernel, x) = match fused {
+            true => (MatvecMode::Conv.normed_kernel(w.ty).expect("conv has a normed twin"), input.x),
+            false => {
+                ops.norm(rec, input.norm, input.x, 0, input.h, 0, ops.spec.n_embd);
+                (MatvecMode::Conv.kernel(w.ty), input.h)
+            }
+        };
         for part in &w.parts {
             let mut p = MatvecParams::new(w.ty, part.rows, w.cols, ops.max_groups);
             p.w_base = u(part.base);
@@ -220,9 +239,14 @@ impl MambaGpu {
             p.mode = MatvecMode::Conv as u32;
             p.conv_inner = u(self.spec.d_inner);
             p.conv_k = u(self.spec.d_conv);
+            p.norm_eps = ops.spec.norm.eps();
             let (gx, gy) = p.workgroups(ops.max_groups);
-            let buffers = [(1, &part.buf), (2, &sc.h), (3, &sc.xz), (5, &self.consts), (6, conv), (7, &sc.xc)];
-            rec.dispatch(MatvecMode::Conv.kernel(w.ty), &p, &buffers, [gx, gy, 1]);
+            let mut buffers = vec![(1, &part.buf), (2, x), (3, &sc.xz), (5, &self.consts), (6, conv), (7, &sc.xc)];
+            if fused {
+                // The normed twin reads the norm's weights where a routed product reads its route.
+                buffers.push((4, &input.norm.weight));
+            }
+            rec.dispatch(kernel, &p, &buffers, [gx, gy, 1]);
         }
     }
 
@@ -268,8 +292,8 @@ impl MambaGpu {
 }
 
 impl GpuFfn {
-    /// The layer's feed-forward norm of `x` into `h`, then the dense SwiGLU feed-forward (Shazeer 2020, eq.
-    /// 6), or a mixture of SwiGLU experts: the router's softmax and top-k on the GPU (weights not
+    /// The layer's feed-forward norm of `x`, then the dense SwiGLU feed-forward (Shazeer 2020, eq. 6; the
+    /// norm, gate, up and SwiGLU one dispatch where gate and up share a buffer), or a mixture of SwiGLU experts: the router's softmax and top-k on the GPU (weights not
     /// renormalised, Jamba / Mixtral routing as llama.cpp runs it), then each chosen expert's rows, found
     /// through `route`; no other expert is read. An f32 router in one buffer is read by `moe_norm_route`,
     /// which also computes the norm: one dispatch for norm, router and top-k. RWKV's channel-mix carries
@@ -279,8 +303,17 @@ impl GpuFfn {
         match self {
             GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
             GpuFfn::Dense { gate, up, down } => {
-                ops.norm(rec, norm, &sc.x, 0, &sc.h, 0, e);
-                swiglu(ops, rec, sc, gate, up, None);
+                match gate.followed_by(up) {
+                    // Norm, gate, up and SwiGLU in one dispatch (or the norm first, where it cannot join).
+                    Some(pair) => {
+                        let input = NormedInput { x: &sc.x, norm, h: &sc.h };
+                        ops.matvec_normed(rec, input, gate, (&sc.act, 0), MatvecMode::Swiglu, pair, &sc.route);
+                    }
+                    None => {
+                        ops.norm(rec, norm, &sc.x, 0, &sc.h, 0, e);
+                        swiglu(ops, rec, sc, gate, up, None);
+                    }
+                }
                 ops.matvec(rec, down, &sc.act, &sc.x, 0, MatvecMode::Add, None, &sc.route);
             }
             GpuFfn::Moe { router, gate, up, down, experts, top_k } => {

@@ -7,7 +7,7 @@ use super::prefill::Product;
 use super::recorder::Recorder;
 use super::weights::{GpuMatrix, GpuNorm};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
-use crate::kernels::matvec::{MatvecMode, MatvecParams};
+use crate::kernels::matvec::{MatvecMode, MatvecParams, NORM_MAX_COLS};
 use crate::kernels::params::NormParams;
 use crate::Kernel;
 use archrace_model::{ModelSpec, Norm};
@@ -19,6 +19,18 @@ pub(super) struct Ops<'a> {
     pub spec: &'a ModelSpec,
     /// The device's limit of workgroups per dimension (larger grids spill into y).
     pub max_groups: u32,
+    /// Whether a product after the model's norm may take the norm itself (the normed matvec twins, see
+    /// [`Ops::fuses_norm`]); off, every norm is its own dispatch (for tests and comparisons).
+    pub fuse_norms: bool,
+}
+
+/// A decode step's normed input: the residual stream `x`, its norm `norm`, and the scratch `h` the norm
+/// is written to when it takes a dispatch of its own.
+#[derive(Clone, Copy)]
+pub(super) struct NormedInput<'a> {
+    pub x: &'a wgpu::Buffer,
+    pub norm: &'a GpuNorm,
+    pub h: &'a wgpu::Buffer,
 }
 
 impl Ops<'_> {
@@ -81,6 +93,44 @@ impl Ops<'_> {
             ..Default::default()
         };
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
+    }
+
+    /// Whether a product over rows of `cols` values takes `n` of its input itself, in its normed twin
+    /// (`shaders/lib/x_norm.wgsl`): RMSNorm (no bias), rows of at most [`NORM_MAX_COLS`] values.
+    pub(super) fn fuses_norm(&self, n: &GpuNorm, cols: usize) -> bool {
+        self.fuse_norms && matches!(self.spec.norm, Norm::Rms { .. }) && n.bias.is_none() && cols <= NORM_MAX_COLS
+    }
+
+    /// `y[y_off..] = W norm(x)` (mode [`MatvecMode::Write`]) or `SiLU(gate norm(x)) * (up norm(x))` (mode
+    /// [`MatvecMode::Swiglu`], `up`'s rows `pair` bytes after `gate`'s): one normed dispatch per part of
+    /// `m` where [`Ops::fuses_norm`], else the norm into `input.h` and the plain product.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matvec_normed(
+        &self,
+        rec: &mut Recorder,
+        input: NormedInput<'_>,
+        m: &GpuMatrix,
+        (y, y_off): (&wgpu::Buffer, usize),
+        mode: MatvecMode,
+        pair_bytes: usize,
+        route: &wgpu::Buffer,
+    ) {
+        if self.fuses_norm(input.norm, m.cols) {
+            self.matvec_dispatch_normed(
+                rec,
+                m,
+                (input.x, 0),
+                (y, y_off),
+                mode,
+                pair_bytes,
+                None,
+                route,
+                Some(input.norm),
+            );
+        } else {
+            self.norm(rec, input.norm, input.x, 0, input.h, 0, self.spec.n_embd);
+            self.matvec_dispatch(rec, m, (input.h, 0), (y, y_off), mode, pair_bytes, None, route);
+        }
     }
 
     /// Jamba's RMS norms of the dt `(R)`, B `(N)` and C `(N)` fields of `t` x-projection rows `(T, R + 2N)`,
@@ -165,14 +215,33 @@ impl Ops<'_> {
         &self,
         rec: &mut Recorder,
         m: &GpuMatrix,
+        x: (&wgpu::Buffer, usize),
+        y: (&wgpu::Buffer, usize),
+        mode: MatvecMode,
+        pair_bytes: usize,
+        moe: Option<(u32, u32)>,
+        route: &wgpu::Buffer,
+    ) {
+        self.matvec_dispatch_normed(rec, m, x, y, mode, pair_bytes, moe, route, None);
+    }
+
+    /// [`Self::matvec_dispatch`]; with `norm`, the normed twin, which reads the raw residual stream in `x`
+    /// and the norm's weights in place of `route` (a normed product routes no expert).
+    #[allow(clippy::too_many_arguments)]
+    fn matvec_dispatch_normed(
+        &self,
+        rec: &mut Recorder,
+        m: &GpuMatrix,
         (x, x_off): (&wgpu::Buffer, usize),
         (y, y_off): (&wgpu::Buffer, usize),
         mode: MatvecMode,
         pair_bytes: usize,
         moe: Option<(u32, u32)>,
         route: &wgpu::Buffer,
+        norm: Option<&GpuNorm>,
     ) {
         debug_assert!(x_off.is_multiple_of(4), "x offsets are in whole vec4s");
+        debug_assert!(norm.is_none() || moe.is_none(), "a normed product routes no expert");
         let row_bytes = m.row_bytes();
         for part in &m.parts {
             // A MoE part holds whole experts; a plain part, some of the rows.
@@ -183,6 +252,7 @@ impl Ops<'_> {
             p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
             p.mode = mode as u32;
             p.pair_bytes = u(pair_bytes);
+            p.norm_eps = self.spec.norm.eps();
             if let Some((slot, top_k)) = moe {
                 p.slot = slot;
                 p.top_k = top_k;
@@ -196,8 +266,12 @@ impl Ops<'_> {
                 (MatvecMode::Swiglu, Some((_, top_k))) => top_k,
                 _ => 1,
             };
+            let (kernel, route) = match norm {
+                Some(n) => (mode.normed_kernel(m.ty).expect("a mode with a normed twin"), &n.weight),
+                None => (mode.kernel(m.ty), route),
+            };
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
-            rec.dispatch(mode.kernel(m.ty), &p, &buffers, [gx, gy, gz]);
+            rec.dispatch(kernel, &p, &buffers, [gx, gy, gz]);
         }
     }
 

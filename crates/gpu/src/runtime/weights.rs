@@ -5,7 +5,7 @@
 use super::pool::{Category, Pool};
 use crate::kernels::matvec::kernel_block;
 use crate::layout;
-use crate::{GpuContext, GpuError};
+use crate::{GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::matmul::to_f32;
 use archrace_gguf::GgmlType;
 use archrace_model::weights::{AttnWeights, MambaWeights};
@@ -699,6 +699,28 @@ impl GpuWeights {
             GpuMixer::Mamba(m) => Some(m.in_proj.ty),
             _ => None,
         })
+    }
+
+    /// The normed matvec twins a decode step can run (`shaders/lib/x_norm.wgsl`): the output head's, and
+    /// each layer's first product after its norms (attention's q/k/v in one buffer, Mamba's in-projection,
+    /// a dense feed-forward's gate and up in one buffer).
+    pub fn normed_kernels(&self) -> Vec<Kernel> {
+        let mut v = vec![Kernel::MatvecNorm(self.output.ty)];
+        for l in &self.layers {
+            match &l.mixer {
+                GpuMixer::Attention(a) => v.extend(a.qkv.as_ref().map(|qkv| Kernel::MatvecNorm(qkv.ty))),
+                GpuMixer::Mamba(m) => v.push(Kernel::MatvecConvNorm(m.in_proj.ty)),
+                _ => {}
+            }
+            if let GpuFfn::Dense { gate, up, .. } = &l.ffn {
+                if gate.followed_by(up).is_some() {
+                    v.push(Kernel::MatvecSwigluNorm(gate.ty));
+                }
+            }
+        }
+        v.sort_by_key(|k| k.name());
+        v.dedup();
+        v
     }
 
     /// The encodings of RWKV-7's fused decode products (read by `matvec_multi`).
