@@ -1,10 +1,12 @@
 // Attention decode for one query token over the KV cache, split over the context (flash-decoding):
-// `attn_partial` gives each (chunk of CHUNK keys, head) a workgroup that computes the chunk's scores
+// `attn_partial` gives each (chunk of chunk_len keys, head) a workgroup that computes the chunk's scores
 // s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
 // with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax). A context of
 // one chunk needs no merge: `attn_partial` then writes out = acc / l itself (the same value the merge
-// would give, e^0 = 1), and the step has no `attn_combine` dispatch.
+// would give, e^0 = 1), and the step has no `attn_combine` dispatch. The host chooses chunk_len from the
+// context length (archrace_gpu::runtime::attn_chunk): one chunk up to 256 keys, then enough chunks to
+// fill a large GPU with workgroups, and never more than TILE of them.
 // `attn_prefill` (prefill): a chunk of T tokens at positions pos0 .. pos0 + T; a workgroup takes QB
 // consecutive queries of one head (a vec4 lane each) and streams the keys in tiles of WG, a thread per key,
 // with an online softmax per query (running max m, sum l and accumulator rescaled by e^(m_old - m_new)
@@ -16,18 +18,18 @@
 // CPU twin: archrace_cpu::model::mixers::attention (its per-token loop). Reductions: lib/reduce.wgsl.
 
 const WG: u32 = 64u;
-const CHUNK: u32 = 256u;
 
 struct Params {
     n_head: u32,
     n_head_kv: u32,
     head_dim: u32,
     n_keys: u32,   // keys in the cache, this token's included
-    n_chunks: u32, // ceil(n_keys / CHUNK)
+    n_chunks: u32, // ceil(n_keys / chunk_len), at most TILE
     scale: f32,    // 1 / sqrt(D)
     pos0: u32,     // attn_prefill: position of the chunk's first token
     n_tokens: u32, // attn_prefill: tokens in the chunk
     kv_f16: u32,   // 1: the cache holds f16 pairs (see rope_kv.wgsl); 0: f32
+    chunk_len: u32, // attn_partial: keys per chunk (the last may have fewer)
 }
 
 // Key value i (of the cache's (pos, H_kv, D) values), as f32.
@@ -53,73 +55,157 @@ fn value(i: u32) -> f32 {
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D); attn_prefill (T, H, D)
 
-var<workgroup> scores: array<f32, CHUNK>;
+const TILE: u32 = 256u;     // keys whose scores a workgroup holds at once
+const MAX_UNITS: u32 = 4u;  // accumulator units per thread: head dims up to 4 WG units (see attn_partial)
 
+var<workgroup> scores: array<f32, TILE>;
+var<workgroup> unit_sums: array<vec2<f32>, WG>;
+
+// Values u w .. u w + w - 1 of the key (value, query) row that starts at value `at`: w = 2 for an even head
+// dim (one f16 pair, or two f32), else 1 (the second lane 0).
+fn key_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
+    let i = at + u * w;
+    if w == 1u {
+        return vec2<f32>(key(i), 0.0);
+    }
+    if p.kv_f16 == 1u {
+        return unpack2x16float(k_cache[i >> 1u]);
+    }
+    return vec2<f32>(bitcast<f32>(k_cache[i]), bitcast<f32>(k_cache[i + 1u]));
+}
+
+fn value_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
+    let i = at + u * w;
+    if w == 1u {
+        return vec2<f32>(value(i), 0.0);
+    }
+    if p.kv_f16 == 1u {
+        return unpack2x16float(v_cache[i >> 1u]);
+    }
+    return vec2<f32>(bitcast<f32>(v_cache[i]), bitcast<f32>(v_cache[i + 1u]));
+}
+
+fn query_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
+    let i = at + u * w;
+    return vec2<f32>(q[i], select(0.0, q[i + 1u], w == 2u));
+}
+
+// One (chunk, head): the chunk's p.chunk_len keys (fewer in the last) in tiles of TILE, with an online
+// softmax across the tiles (running max m and sum l, the accumulator rescaled by e^(m_old - m_new);
+// Milakov & Gimelshein 2018). Scores: a thread per key. Accumulator: the head dim in units of w values,
+// a thread per unit, and where the units leave threads over, the keys of a tile split among groups of
+// threads (d = 64: 32 units, 2 groups) whose sums group 0 adds at the end; a head dim past WG units has
+// each thread take up to MAX_UNITS of them.
 @compute @workgroup_size(WG)
 fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let chunk = wg.x;
     let head = wg.y;
     let d = p.head_dim;
     let kv_head = head / (p.n_head / p.n_head_kv);
-    let first = chunk * CHUNK;
-    let n = min(CHUNK, p.n_keys - first);
+    let first = chunk * p.chunk_len;
+    let n = min(p.chunk_len, p.n_keys - first);
     let qo = head * d;
-    var local_max = -0x1.fffffep+127f;
-    for (var j = tid; j < n; j += WG) {
-        let ko = ((first + j) * p.n_head_kv + kv_head) * d;
-        var s = 0.0;
-        for (var i = 0u; i < d; i++) {
-            s += q[qo + i] * key(ko + i);
+    let w = select(1u, 2u, d % 2u == 0u);
+    let units = d / w;
+    let lanes = min(units, WG); // threads per group
+    let groups = WG / lanes;
+    let g = tid / lanes;
+    let u0 = tid % lanes;
+    var m = -0x1.fffffep+127f;
+    var l = 0.0;
+    var acc = array<vec2<f32>, MAX_UNITS>(vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0));
+    for (var t0 = 0u; t0 < n; t0 += TILE) {
+        let tn = min(TILE, n - t0);
+        let key0 = first + t0;
+        var local_max = -0x1.fffffep+127f;
+        for (var j = tid; j < tn; j += WG) {
+            let ko = ((key0 + j) * p.n_head_kv + kv_head) * d;
+            var s = 0.0;
+            for (var u = 0u; u < units; u++) {
+                s += dot(query_unit(qo, u, w), key_unit(ko, u, w));
+            }
+            s *= p.scale;
+            scores[j] = s;
+            local_max = max(local_max, s);
         }
-        s *= p.scale;
-        scores[j] = s;
-        local_max = max(local_max, s);
+        let m_new = max(m, workgroup_max(tid, local_max));
+        var local_sum = 0.0;
+        for (var j = tid; j < tn; j += WG) {
+            let e = exp(scores[j] - m_new);
+            scores[j] = e;
+            local_sum += e;
+        }
+        let tile_sum = workgroup_sum(tid, local_sum); // its barriers also publish scores[]
+        let alpha = exp(m - m_new);
+        l = l * alpha + tile_sum;
+        m = m_new;
+        if g < groups {
+            for (var k = 0u; k < MAX_UNITS; k++) {
+                let u = u0 + k * WG;
+                if u < units {
+                    var a = acc[k] * alpha;
+                    for (var j = g; j < tn; j += groups) {
+                        a += scores[j] * value_unit(((key0 + j) * p.n_head_kv + kv_head) * d, u, w);
+                    }
+                    acc[k] = a;
+                }
+            }
+        }
+        workgroupBarrier(); // everyone has read scores[] before the next tile writes it
     }
-    let m = workgroup_max(tid, local_max);
-    var local_sum = 0.0;
-    for (var j = tid; j < n; j += WG) {
-        let e = exp(scores[j] - m);
-        scores[j] = e;
-        local_sum += e;
-    }
-    let l = workgroup_sum(tid, local_sum); // the barriers inside also publish scores[]
+    unit_sums[tid] = acc[0];
+    workgroupBarrier();
     let po = (head * p.n_chunks + chunk) * (d + 2u);
     let whole = p.n_chunks == 1u;
     if tid == 0u && !whole {
         partial[po] = m;
         partial[po + 1u] = l;
     }
-    for (var i = tid; i < d; i += WG) {
-        var acc = 0.0;
-        for (var j = 0u; j < n; j++) {
-            acc += scores[j] * value(((first + j) * p.n_head_kv + kv_head) * d + i);
-        }
-        if whole {
-            out[head * d + i] = acc / l;
-        } else {
-            partial[po + 2u + i] = acc;
+    if g != 0u {
+        return;
+    }
+    for (var k = 0u; k < MAX_UNITS; k++) {
+        let u = u0 + k * WG;
+        if u < units {
+            var a = acc[k];
+            for (var other = 1u; other < groups; other++) {
+                a += unit_sums[other * lanes + u0]; // groups > 1 only when every unit has one lane (k = 0)
+            }
+            for (var c = 0u; c < w; c++) {
+                if whole {
+                    out[qo + u * w + c] = a[c] / l;
+                } else {
+                    partial[po + 2u + u * w + c] = a[c];
+                }
+            }
         }
     }
 }
 
+// Merges a head's chunks: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c. The chunk weights
+// e^(m_c - M) are computed once each, in workgroup memory (the host keeps n_chunks <= TILE).
 @compute @workgroup_size(WG)
 fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let head = wg.x;
     let d = p.head_dim;
     let stride = d + 2u;
     let base = head * p.n_chunks * stride;
-    var big_m = -0x1.fffffep+127f;
-    for (var c = 0u; c < p.n_chunks; c++) {
-        big_m = max(big_m, partial[base + c * stride]);
+    var local_max = -0x1.fffffep+127f;
+    for (var c = tid; c < p.n_chunks; c += WG) {
+        local_max = max(local_max, partial[base + c * stride]);
     }
-    var denom = 0.0;
-    for (var c = 0u; c < p.n_chunks; c++) {
-        denom += exp(partial[base + c * stride] - big_m) * partial[base + c * stride + 1u];
+    let big_m = workgroup_max(tid, local_max);
+    var local_denom = 0.0;
+    for (var c = tid; c < p.n_chunks; c += WG) {
+        let e = exp(partial[base + c * stride] - big_m);
+        scores[c] = e;
+        local_denom += e * partial[base + c * stride + 1u];
     }
+    let denom = workgroup_sum(tid, local_denom); // its barriers also publish scores[]
     for (var i = tid; i < d; i += WG) {
         var acc = 0.0;
         for (var c = 0u; c < p.n_chunks; c++) {
-            acc += exp(partial[base + c * stride] - big_m) * partial[base + c * stride + 2u + i];
+            acc += scores[c] * partial[base + c * stride + 2u + i];
         }
         out[head * d + i] = acc / denom;
     }

@@ -614,6 +614,33 @@ fn normed_twins_and_norms_apart_match_the_cpu() {
     }
 }
 
+/// Attention heads wider than the decode kernel holds (`MAX_DECODE_HEAD_DIM`, half for an odd width)
+/// are refused with a typed error naming the layer, before anything is uploaded.
+#[test]
+fn heads_too_wide_for_the_decode_kernel_are_a_typed_error() {
+    use archrace_gpu::MAX_DECODE_HEAD_DIM;
+    use archrace_model::Mixer;
+    let Some(ctx) = pollster::block_on(context_or_skip("wide heads")) else { return };
+    let bytes = fixture("llama-f32.gguf");
+    let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+    for (width, refused) in
+        [(MAX_DECODE_HEAD_DIM + 2, true), (MAX_DECODE_HEAD_DIM / 2 + 1, true), (MAX_DECODE_HEAD_DIM / 2 - 1, false)]
+    {
+        let mut spec = cpu.spec.clone();
+        if let Mixer::Attention(a) = &mut spec.layers[1].mixer {
+            a.head_dim = width;
+        }
+        match pollster::block_on(GpuModel::new(&ctx, &spec, &cpu.weights)) {
+            Err(GpuError::Unsupported(m)) if m.contains("decode kernel") => {
+                assert!(refused && m.contains("layer 1") && m.contains(&width.to_string()), "{width}: {m}")
+            }
+            // A width the kernel takes gets past the check (whatever the weights, made for another
+            // width, make of it next).
+            _ => assert!(!refused, "{width} was not refused"),
+        }
+    }
+}
+
 /// Weights the load-time checks let through (finite, but so large that the activations overflow f32: the
 /// output norm scaled by 1e38) end a step with a typed error naming the position, on the CPU and on the
 /// GPU, whether the step returns logits, a greedy token or a sampled one, or prefills; never a token drawn

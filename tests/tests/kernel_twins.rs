@@ -122,36 +122,76 @@ fn rope_kv_matches_its_twin() {
 
 /// Attention over one chunk of keys (attn_partial normalises and writes the output itself) and over
 /// several (partials, then attn_combine).
+/// `attn_partial` (and `attn_combine` past one chunk) against the CPU's attention: head dims even (pairs
+/// per load: 16, 64 with four query heads to a KV head, 160 with more dims than threads) and odd (7, f32
+/// only), f32 and f16 caches (the CPU given the f16-rounded keys and values), contexts of one chunk and
+/// of many, in the chunks the runtime chooses on a GPU and on a software adapter, and in chunks of 1,000
+/// keys (four tiles each).
 #[test]
 fn attention_partials_and_combine_match_attention() {
+    use archrace_gpu::kernels::params::AttnParams;
+    use archrace_gpu::runtime::{attn_chunk, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE};
+    use half::f16;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attention parity")) {
         eprintln!("attention parity: {twin}");
-        let (h, hkv, d) = (4usize, 2usize, 16usize);
         let mut rng = SplitMix64::new(3);
-        for n_keys in [1usize, 255, 256, 257, 600] {
-            let chunks = n_keys.div_ceil(256);
-            let q = rng.vec(h * d, -2.0, 2.0);
-            let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
-            let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-            let want = attention(&q, &k, &v, n_keys, h, hkv, d);
-            let params = [h, hkv, d, n_keys, chunks].map(|x| x as u32);
-            let params = [&params[..], &[(1.0 / (d as f32).sqrt()).to_bits()]].concat();
-            let partial_len = h * chunks * (d + 2) * 4;
-            let args = [
-                (1, Arg::In(bytes(&q))),
-                (2, Arg::In(bytes(&k))),
-                (3, Arg::In(bytes(&v))),
-                (4, Arg::Out(partial_len)),
-                (5, Arg::Out(h * d * 4)),
-            ];
-            let partial = run(&ctx, Kernel::AttnPartial, &params, &args, [chunks as u32, h as u32, 1]);
-            let got = if chunks == 1 {
-                partial[1].clone()
-            } else {
-                let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
-                run(&ctx, Kernel::AttnCombine, &params, &args, [h as u32, 1, 1]).swap_remove(1)
-            };
-            check(&format!("attention over {n_keys} keys"), &want, &got, TRANSCENDENTAL);
+        for (h, hkv, d, kv_f16) in
+            [(4usize, 2usize, 16usize, false), (8, 2, 64, true), (2, 2, 160, true), (3, 3, 7, false)]
+        {
+            for n_keys in [1usize, 255, 257, 600, 3000] {
+                let q = rng.vec(h * d, -2.0, 2.0);
+                let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+                let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+                let cache = |x: &mut Vec<f32>| -> Vec<u8> {
+                    if !kv_f16 {
+                        return bytes(x).to_vec();
+                    }
+                    let h: Vec<f16> = x.iter().map(|&a| f16::from_f32(a)).collect();
+                    *x = h.iter().map(|a| a.to_f32()).collect(); // what the cache holds, for the CPU
+                    h.iter().flat_map(|a| a.to_le_bytes()).collect()
+                };
+                let (k_bytes, v_bytes) = (cache(&mut k), cache(&mut v));
+                let want = attention(&q, &k, &v, n_keys, h, hkv, d);
+                // The chunks a GPU and a software adapter run, and chunks of four tiles.
+                let chunkings = [
+                    Some(attn_chunk(n_keys, h, ATTN_GROUPS_GPU)),
+                    Some(attn_chunk(n_keys, h, ATTN_GROUPS_SOFTWARE)),
+                    (n_keys > 256).then_some(1000),
+                ];
+                for chunk_len in chunkings.into_iter().flatten() {
+                    let chunks = n_keys.div_ceil(chunk_len);
+                    let p = AttnParams {
+                        n_head: h as u32,
+                        n_head_kv: hkv as u32,
+                        head_dim: d as u32,
+                        n_keys: n_keys as u32,
+                        n_chunks: chunks as u32,
+                        scale: 1.0 / (d as f32).sqrt(),
+                        kv_f16: u32::from(kv_f16),
+                        chunk_len: chunk_len as u32,
+                        ..Default::default()
+                    };
+                    let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
+                    let partial_len = h * chunks * (d + 2) * 4;
+                    let args = [
+                        (1, Arg::In(bytes(&q))),
+                        (2, Arg::In(&k_bytes)),
+                        (3, Arg::In(&v_bytes)),
+                        (4, Arg::Out(partial_len)),
+                        (5, Arg::Out(h * d * 4)),
+                    ];
+                    let partial = run(&ctx, Kernel::AttnPartial, params, &args, [chunks as u32, h as u32, 1]);
+                    let got = if chunks == 1 {
+                        partial[1].clone()
+                    } else {
+                        let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
+                        run(&ctx, Kernel::AttnCombine, params, &args, [h as u32, 1, 1]).swap_remove(1)
+                    };
+                    let what =
+                        format!("attention, heads {h}/{hkv} of {d}, f16 {kv_f16}, {n_keys} keys in {chunks} chunks");
+                    check(&what, &want, &got, TRANSCENDENTAL);
+                }
+            }
         }
     }
 }

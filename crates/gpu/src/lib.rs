@@ -18,7 +18,8 @@ pub use context::{AdapterReport, ContextOptions, GpuContext, KeyLimits};
 pub use error::GpuError;
 pub use kernels::matvec::{Matvec, MatvecRun};
 pub use runtime::{
-    GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, StepOutput, StepResult, MAX_GPU_TOP_K, PREFILL_CHUNK,
+    GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, StepOutput, StepResult, MAX_DECODE_HEAD_DIM,
+    MAX_GPU_TOP_K, PREFILL_CHUNK,
 };
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
 pub use shaders::{Kernel, ShaderTarget};

@@ -108,6 +108,8 @@ kernel_params! {
         n_tokens: u32,
         /// 1: f16 cache; 0: f32.
         kv_f16: u32,
+        /// Decode: keys per chunk ([`crate::runtime::attn_chunk`]).
+        chunk_len: u32,
     }
 }
 

@@ -111,6 +111,7 @@ impl GpuModel {
     /// Uploads the model's tensors in their GGUF encoding and compiles the kernels it needs.
     pub async fn new(ctx: &GpuContext, spec: &ModelSpec, w: &ModelWeights<'_>) -> Result<Self, GpuError> {
         ctx.check_lost()?;
+        check_head_dims(spec)?;
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut pool = Pool::default();
         let weights = GpuWeights::upload(&mut pool, ctx, spec, w);
@@ -473,7 +474,7 @@ impl GpuModel {
             let input = NormedInput { x: &sc.x, norm: &lw.attn_norm, h: &sc.h };
             match (&lw.mixer, ls) {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
-                    a.record(&ops, rec, sc, input, (state.pos, index), cache)
+                    a.record(&ops, rec, sc, input, (state.pos, index, state.work.attn_groups), cache)
                 }
                 (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, input, (conv, ssm)),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
@@ -564,6 +565,26 @@ impl GpuModel {
             ctx.queue.write_buffer(&state.work.scratch.rope_table, 0, bytemuck::cast_slice(&table));
         }
     }
+}
+
+/// The largest attention head dimension the decode kernel takes: `MAX_UNITS` (4) units per thread of its
+/// 64 in `shaders/attention.wgsl`, a unit two values of an even dimension (one value of an odd one).
+pub const MAX_DECODE_HEAD_DIM: usize = 512;
+
+/// A typed error for an attention layer whose heads the decode kernel cannot hold.
+fn check_head_dims(spec: &ModelSpec) -> Result<(), GpuError> {
+    for (i, l) in spec.layers.iter().enumerate() {
+        if let archrace_model::Mixer::Attention(a) = &l.mixer {
+            let most = if a.head_dim.is_multiple_of(2) { MAX_DECODE_HEAD_DIM } else { MAX_DECODE_HEAD_DIM / 2 };
+            if a.head_dim > most {
+                return Err(GpuError::Unsupported(format!(
+                    "layer {i}: attention heads of {} values; the GPU decode kernel takes at most {most}",
+                    a.head_dim
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `spec`'s decode step can run the normed matvec twins at all: an RMSNorm model whose rows fit

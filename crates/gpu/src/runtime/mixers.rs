@@ -9,7 +9,7 @@ use super::forward::{rope_pairs, u};
 use super::ops::{NormedInput, Ops};
 use super::prefill::{PrefillScratch, Product};
 use super::recorder::Recorder;
-use super::state::{KvCache, Scratch, ATTN_CHUNK};
+use super::state::{attn_chunk, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
 use crate::kernels::matmul::TokenList;
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
@@ -78,7 +78,7 @@ impl AttentionGpu {
         rec: &mut Recorder,
         sc: &Scratch,
         input: NormedInput<'_>,
-        (pos, index): (usize, usize),
+        (pos, index, groups): (usize, usize, usize),
         cache: &KvCache,
     ) {
         let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
@@ -94,7 +94,8 @@ impl AttentionGpu {
         let table_off = index * rope_pairs(ops.spec);
         rope_kv(rec, self, cache, (&sc.qkv, &sc.q), (&sc.rope_table, table_off, 0), pos, 1);
         let n_keys = pos + 1;
-        let chunks = n_keys.div_ceil(ATTN_CHUNK);
+        let chunk_len = attn_chunk(n_keys, h, groups);
+        let chunks = n_keys.div_ceil(chunk_len);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
         let params = AttnParams {
             n_head: u(h),
@@ -104,9 +105,10 @@ impl AttentionGpu {
             n_chunks: u(chunks),
             scale: 1.0 / (d as f32).sqrt(),
             kv_f16: f16,
+            chunk_len: u(chunk_len),
             ..Default::default()
         };
-        // One chunk (up to ATTN_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
+        // One chunk (up to ATTN_ONE_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
         rec.dispatch(
             Kernel::AttnPartial,
             &params,

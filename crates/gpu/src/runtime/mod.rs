@@ -12,8 +12,8 @@ mod rwkv;
 pub mod state;
 pub mod weights;
 
-pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_GPU_TOP_K};
+pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_DECODE_HEAD_DIM, MAX_GPU_TOP_K};
 pub use pool::{Category, MemoryUse, Pool};
 pub use prefill::{PrefillLogits, PREFILL_CHUNK};
 pub use profile::{KernelTime, StepProfile, TimingSource};
-pub use state::{GpuState, ATTN_CHUNK, KV_GROWTH};
+pub use state::{attn_chunk, GpuState, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE, ATTN_ONE_CHUNK, KV_GROWTH};

@@ -7,8 +7,29 @@ use super::weights::{GpuFfn, GpuMixer, GpuWeights};
 use crate::{GpuContext, GpuError};
 use archrace_model::{KvType, LayerStateSpec, ModelSpec, StateSpec};
 
-/// Keys per attention chunk (`CHUNK` in `shaders/attention.wgsl`).
-pub const ATTN_CHUNK: usize = 256;
+/// Keys in the one chunk of a short context: up to this many, a decode step's attention is one
+/// workgroup per head and needs no merge (`TILE` in `shaders/attention.wgsl`, also the most chunks).
+pub const ATTN_ONE_CHUNK: usize = 256;
+
+/// About how many (chunk, head) workgroups a decode step's attention aims at on a GPU, past one chunk:
+/// enough to keep a large one busy (an H200 has 132 multiprocessors).
+pub const ATTN_GROUPS_GPU: usize = 1024;
+
+/// The same on a software adapter, whose few CPU threads pay for every workgroup's barriers: longer
+/// chunks, streamed in tiles (lavapipe: steps at 1-2K keys up to 17% slower at the GPU's figure).
+pub const ATTN_GROUPS_SOFTWARE: usize = 16;
+
+/// Keys per chunk of a decode step's attention over `keys` keys with `n_head` query heads (the split of
+/// flash-decoding, chosen from the context length): one chunk up to [`ATTN_ONE_CHUNK`] keys; past that, a
+/// power of two of at least 64 keys (a key per thread) that gives about `groups` workgroups over the
+/// heads, and no more than [`ATTN_ONE_CHUNK`] chunks (`attn_combine` weighs them in workgroup memory).
+pub fn attn_chunk(keys: usize, n_head: usize, groups: usize) -> usize {
+    if keys <= ATTN_ONE_CHUNK {
+        return ATTN_ONE_CHUNK;
+    }
+    let fill = (keys * n_head).div_ceil(groups.max(1)).next_power_of_two();
+    fill.max(64).max(keys.div_ceil(ATTN_ONE_CHUNK).next_power_of_two())
+}
 /// The KV cache grows by at least this many tokens at a time (and by a quarter of itself when larger),
 /// so growth costs O(1) amortised copies per token without preallocating the maximum context.
 pub const KV_GROWTH: usize = 256;
@@ -271,6 +292,9 @@ pub struct StepWork {
     pub next: Option<super::forward::NextStep>,
     /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
     pub prefill_chunk: usize,
+    /// About how many (chunk, head) workgroups a decode step's attention aims at past one chunk
+    /// ([`attn_chunk`]): [`ATTN_GROUPS_GPU`], or [`ATTN_GROUPS_SOFTWARE`] on a software adapter.
+    pub attn_groups: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
     pub prefill: Option<super::prefill::PrefillScratch>,
     /// Read-back of a prefill chunk's logits, when every token's were asked for.
@@ -450,6 +474,7 @@ impl GpuState {
                 record_ahead: true,
                 next: None,
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
+                attn_groups: if ctx.report.software { ATTN_GROUPS_SOFTWARE } else { ATTN_GROUPS_GPU },
                 prefill: None,
                 prefill_staging: None,
             },
@@ -474,7 +499,7 @@ impl GpuState {
                 Some(c) if c.capacity >= need && c.kv_type == self.kv_type => {}
                 _ => return false,
             }
-            partial_need = partial_need.max(partial_bytes(&a.spec, need));
+            partial_need = partial_need.max(partial_bytes(&a.spec, need, self.work.attn_groups));
         }
         partial_need <= self.work.scratch.partial.size()
     }
@@ -499,7 +524,7 @@ impl GpuState {
             };
             let spec = &a.spec;
             let row = row as usize;
-            partial_need = partial_need.max(partial_bytes(spec, need));
+            partial_need = partial_need.max(partial_bytes(spec, need, self.work.attn_groups));
             if let Some(c) = cache.as_ref().filter(|c| c.kv_type != self.kv_type) {
                 return Err(GpuError::BadInput(format!(
                     "the KV cache holds {:?} values; its type is set before the first token",
@@ -556,10 +581,10 @@ impl GpuState {
     }
 }
 
-/// Bytes of attention partials a layer needs at `keys` keys: per head and chunk of [`ATTN_CHUNK`] keys, the
+/// Bytes of attention partials a layer needs at `keys` keys: per head and chunk ([`attn_chunk`]), the
 /// weighted sum of values `(D)`, the running max and the sum of weights.
-fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize) -> u64 {
-    (spec.n_head * keys.div_ceil(ATTN_CHUNK) * (spec.head_dim + 2) * 4) as u64
+fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, groups: usize) -> u64 {
+    (spec.n_head * keys.div_ceil(attn_chunk(keys, spec.n_head, groups)) * (spec.head_dim + 2) * 4) as u64
 }
 
 /// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
