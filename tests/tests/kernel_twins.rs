@@ -530,6 +530,17 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("normed matvec")) {
         let (rows, eps) = (37usize, 1e-5f32);
         let mut rng = SplitMix64::new(31);
+        // The normed twin of `mode` for rows `w` of encoding `ty` (GGUF-encoded), raw input `x`, norm weights
+        // `g`: its name and y.
+        let normed = |mode: MatvecMode, ty: GgmlType, mut p: MatvecParams, w: &[u8], x: &[f32], g: &[f32]| {
+            p.norm_eps = eps;
+            let gw = layout::to_gpu_rows(ty, p.cols as usize, w);
+            let y = Arg::Out(p.rows as usize * 4);
+            let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(x))), (3, y), (4, Arg::In(bytes(g)))];
+            let (gx, gy) = p.workgroups(65535);
+            let kernel = mode.normed_kernel(ty).unwrap();
+            (kernel.name(), run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]).swap_remove(0))
+        };
         for (ty, cols) in
             GgmlType::ALL.iter().map(|&t| (t, 512)).chain([(GgmlType::Q4_0, 288), (GgmlType::Q8_0, NORM_MAX_COLS)])
         {
@@ -539,13 +550,9 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let want = matmul(&m, &rms_norm(&x[x_off..], &g, eps), 1);
             let mut p = MatvecParams::new(ty, rows, cols, 65535);
-            (p.x_off, p.norm_eps) = ((x_off / 4) as u32, eps);
-            let gw = layout::to_gpu_rows(ty, cols, &w);
-            let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&g)))];
-            let (gx, gy) = p.workgroups(65535);
-            let kernel = MatvecMode::Write.normed_kernel(ty).unwrap();
-            let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("{twin}: {} over {cols}", kernel.name()), &want, &got[0], TIGHT);
+            p.x_off = (x_off / 4) as u32;
+            let (name, got) = normed(MatvecMode::Write, ty, p, &w, &x, &g);
+            check(&format!("{twin}: {name} over {cols}"), &want, &got, TIGHT);
         }
         for ty in [GgmlType::Q4_K, GgmlType::Q8_0] {
             let cols = 256;
@@ -561,13 +568,9 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             };
             let want = gate_up_swiglu(&half("gate", 0), &half("up", 1), &h, 1);
             let mut p = MatvecParams::new(ty, rows, cols, 65535);
-            (p.pair_bytes, p.norm_eps) = ((rows * layout::row_bytes(ty, cols)) as u32, eps);
-            let gw = layout::to_gpu_rows(ty, cols, &w);
-            let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&g)))];
-            let (gx, gy) = p.workgroups(65535);
-            let kernel = MatvecMode::Swiglu.normed_kernel(ty).unwrap();
-            let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-            check(&format!("{twin}: {}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
+            p.pair_bytes = (rows * layout::row_bytes(ty, cols)) as u32;
+            let (name, got) = normed(MatvecMode::Swiglu, ty, p, &w, &x, &g);
+            check(&format!("{twin}: {name}"), &want, &got, TRANSCENDENTAL);
 
             // Mamba's in-projection (x then z rows) of the normed input, with the conv step of its x rows.
             let (di, k) = (48usize, 4usize);

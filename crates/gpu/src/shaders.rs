@@ -401,9 +401,12 @@ impl Kernel {
             | Kernel::MatvecSwiglu(_)
             | Kernel::MatvecRouted(_)
             | Kernel::MatvecConv(_)
-            | Kernel::MatvecMulti(_) => [&enable, PACKED, self.file(), X_DIRECT, MATVEC_BODY, row_sum].join("\n"),
-            Kernel::MatvecNorm(_) | Kernel::MatvecSwigluNorm(_) | Kernel::MatvecConvNorm(_) => {
-                [&enable, PACKED, self.file(), X_NORM, MATVEC_BODY, row_sum].join("\n")
+            | Kernel::MatvecMulti(_)
+            | Kernel::MatvecNorm(_)
+            | Kernel::MatvecSwigluNorm(_)
+            | Kernel::MatvecConvNorm(_) => {
+                let x = if self.norms_input() { X_NORM } else { X_DIRECT };
+                [&enable, PACKED, self.file(), x, MATVEC_BODY, row_sum].join("\n")
             }
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),

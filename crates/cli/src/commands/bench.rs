@@ -164,6 +164,7 @@ pub fn bench(
         let [ahead, in_turn, other_norms] = ways;
         let (ms, host_ms) = (median(ahead.0), median(ahead.1));
         let (ms_in_turn, host_ms_in_turn) = (median(in_turn.0), median(in_turn.1));
+        model.set_fused_norms(!fused_norms);
         let (ms_other_norms, dispatches_other_norms) = (median(other_norms.0), model.step_dispatches(&state));
         model.set_fused_norms(fused_norms);
         state.work.record_ahead = true;

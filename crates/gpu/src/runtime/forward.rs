@@ -130,7 +130,7 @@ impl GpuModel {
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
             .chain([Kernel::Embed(weights.token_embd.ty)])
-            .chain(weights.normed_kernels().into_iter().filter(|_| normed_twins_apply(spec)));
+            .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.
         let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none());
         pipelines.ensure(ctx, kernels.chain(fixed)).await?;
@@ -585,12 +585,6 @@ fn check_head_dims(spec: &ModelSpec) -> Result<(), GpuError> {
         }
     }
     Ok(())
-}
-
-/// Whether `spec`'s decode step can run the normed matvec twins at all: an RMSNorm model whose rows fit
-/// their workgroup memory ([`Ops::fuses_norm`] decides per product).
-fn normed_twins_apply(spec: &ModelSpec) -> bool {
-    matches!(spec.norm, archrace_model::Norm::Rms { .. }) && spec.n_embd <= crate::kernels::matvec::NORM_MAX_COLS
 }
 
 /// `sample_top_k`'s parameters for `g`.

@@ -68,9 +68,10 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
 
 impl AttentionGpu {
     /// Self-attention of layer `index` for the token at `pos` (Vaswani et al. 2017, eq. 1): q, k, v
-    /// projections of the normed input (one product, which takes the norm too, when they share a buffer), RoPE on q and k (Su et al. 2021, eq. 34) with k
-    /// and v appended to the cache in one dispatch, attention over the cache in chunks (partial softmax per
-    /// chunk, then combined), output projection.
+    /// projections of the normed input (one product, which takes the norm too, when they share a buffer),
+    /// RoPE on q and k (Su et al. 2021, eq. 34) with k and v appended to the cache in one dispatch,
+    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups
+    /// (partial softmax per chunk, then combined), output projection.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
@@ -85,9 +86,9 @@ impl AttentionGpu {
         match &self.qkv {
             Some(qkv) => ops.matvec_normed(rec, input, qkv, (&sc.qkv, 0), MatvecMode::Write, 0, &sc.route),
             None => {
-                ops.norm(rec, input.norm, input.x, 0, input.h, 0, ops.spec.n_embd);
+                let normed = ops.norm_apart(rec, input);
                 for (m, off) in [(&self.q, 0), (&self.k, h * d), (&self.v, (h + hkv) * d)] {
-                    ops.matvec(rec, m, &sc.h, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
+                    ops.matvec(rec, m, normed, &sc.qkv, off, MatvecMode::Write, None, &sc.route);
                 }
             }
         }
@@ -167,8 +168,9 @@ impl AttentionGpu {
 
 impl MambaGpu {
     /// Mamba's selective SSM for one token (Gu & Dao 2023, algorithm 2): in projection of the normed input
-    /// to x and z with the causal conv1d step (the norm computed by the product where it can), x projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step
-    /// (one dispatch, norms included, when the dt projection is f32), output projection.
+    /// to x and z with the causal conv1d step (the norm computed by the product where it can), x
+    /// projection to dt, B and C (RMS-normed in Jamba), dt projection and scan step (one dispatch, norms
+    /// included, when the dt projection is f32), output projection.
     pub(super) fn record(
         &self,
         ops: &Ops<'_>,
@@ -229,10 +231,7 @@ impl MambaGpu {
         let fused = ops.fuses_norm(input.norm, w.cols);
         let (kernel, x) = match fused {
             true => (MatvecMode::Conv.normed_kernel(w.ty).expect("conv has a normed twin"), input.x),
-            false => {
-                ops.norm(rec, input.norm, input.x, 0, input.h, 0, ops.spec.n_embd);
-                (MatvecMode::Conv.kernel(w.ty), input.h)
-            }
+            false => (MatvecMode::Conv.kernel(w.ty), ops.norm_apart(rec, input)),
         };
         for part in &w.parts {
             let mut p = MatvecParams::new(w.ty, part.rows, w.cols, ops.max_groups);
@@ -295,24 +294,25 @@ impl MambaGpu {
 
 impl GpuFfn {
     /// The layer's feed-forward norm of `x`, then the dense SwiGLU feed-forward (Shazeer 2020, eq. 6; the
-    /// norm, gate, up and SwiGLU one dispatch where gate and up share a buffer), or a mixture of SwiGLU experts: the router's softmax and top-k on the GPU (weights not
-    /// renormalised, Jamba / Mixtral routing as llama.cpp runs it), then each chosen expert's rows, found
-    /// through `route`; no other expert is read. An f32 router in one buffer is read by `moe_norm_route`,
-    /// which also computes the norm: one dispatch for norm, router and top-k. RWKV's channel-mix carries
-    /// token-shift state and records through `channel_mix` (`rwkv.rs`).
+    /// norm, gate, up and SwiGLU one dispatch where gate and up share a buffer), or a mixture of SwiGLU
+    /// experts: the router's softmax and top-k on the GPU (weights not renormalised, Jamba / Mixtral
+    /// routing as llama.cpp runs it), then each chosen expert's rows, found through `route`; no other
+    /// expert is read. An f32 router in one buffer is read by `moe_norm_route`, which also computes the
+    /// norm: one dispatch for norm, router and top-k. RWKV's channel-mix carries token-shift state and
+    /// records through `channel_mix` (`rwkv.rs`).
     pub(super) fn record(&self, ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, norm: &GpuNorm) {
         let e = ops.spec.n_embd;
         match self {
             GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
             GpuFfn::Dense { gate, up, down } => {
+                let input = NormedInput { x: &sc.x, norm, h: &sc.h };
                 match gate.followed_by(up) {
                     // Norm, gate, up and SwiGLU in one dispatch (or the norm first, where it cannot join).
                     Some(pair) => {
-                        let input = NormedInput { x: &sc.x, norm, h: &sc.h };
                         ops.matvec_normed(rec, input, gate, (&sc.act, 0), MatvecMode::Swiglu, pair, &sc.route);
                     }
                     None => {
-                        ops.norm(rec, norm, &sc.x, 0, &sc.h, 0, e);
+                        ops.norm_apart(rec, input);
                         swiglu(ops, rec, sc, gate, up, None);
                     }
                 }

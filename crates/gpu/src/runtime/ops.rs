@@ -24,6 +24,12 @@ pub(super) struct Ops<'a> {
     pub fuse_norms: bool,
 }
 
+/// Whether `spec`'s norm can be taken by a product over rows of `cols` values (its normed twin): an
+/// RMSNorm, and rows that fit the twins' workgroup memory.
+pub(super) fn norm_fusable(spec: &ModelSpec, cols: usize) -> bool {
+    matches!(spec.norm, Norm::Rms { .. }) && cols <= NORM_MAX_COLS
+}
+
 /// A decode step's normed input: the residual stream `x`, its norm `norm`, and the scratch `h` the norm
 /// is written to when it takes a dispatch of its own.
 #[derive(Clone, Copy)]
@@ -98,7 +104,13 @@ impl Ops<'_> {
     /// Whether a product over rows of `cols` values takes `n` of its input itself, in its normed twin
     /// (`shaders/lib/x_norm.wgsl`): RMSNorm (no bias), rows of at most [`NORM_MAX_COLS`] values.
     pub(super) fn fuses_norm(&self, n: &GpuNorm, cols: usize) -> bool {
-        self.fuse_norms && matches!(self.spec.norm, Norm::Rms { .. }) && n.bias.is_none() && cols <= NORM_MAX_COLS
+        self.fuse_norms && n.bias.is_none() && norm_fusable(self.spec, cols)
+    }
+
+    /// The norm of `input.x` into `input.h` in a dispatch of its own (where no product takes it).
+    pub(super) fn norm_apart<'b>(&self, rec: &mut Recorder, input: NormedInput<'b>) -> &'b wgpu::Buffer {
+        self.norm(rec, input.norm, input.x, 0, input.h, 0, self.spec.n_embd);
+        input.h
     }
 
     /// `y[y_off..] = W norm(x)` (mode [`MatvecMode::Write`]) or `SiLU(gate norm(x)) * (up norm(x))` (mode
@@ -128,8 +140,8 @@ impl Ops<'_> {
                 Some(input.norm),
             );
         } else {
-            self.norm(rec, input.norm, input.x, 0, input.h, 0, self.spec.n_embd);
-            self.matvec_dispatch(rec, m, (input.h, 0), (y, y_off), mode, pair_bytes, None, route);
+            let h = self.norm_apart(rec, input);
+            self.matvec_dispatch(rec, m, (h, 0), (y, y_off), mode, pair_bytes, None, route);
         }
     }
 
