@@ -8,7 +8,8 @@
 // - k and v appended to the KV cache at values dst_off + t (H_kv D) .., in the cache's element type
 //   (llama.cpp's type_k / type_v): f16 packed two per u32 word (pack2x16float, no shader-f16 needed), or
 //   f32 as its bits.
-// One thread per pair of values along x (q's pairs, then k's, then v's), one token per y.
+// One thread per pair of values along x (q's pairs, then k's, then v's), one token per y. Prefill chunks
+// run it; a decode step whose q, k and v share a buffer does the same in its product (lib/matvec_rope.wgsl).
 // CPU twin: archrace_cpu::ops::rope::rope_kv (rope, then kv_store's rounding).
 
 struct Params {

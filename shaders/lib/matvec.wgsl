@@ -11,10 +11,14 @@
 // `matvec_swiglu` is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row
 // is also read pair_bytes further on (the up projection, uploaded right after the gate), and
 // y = SiLU(gate x) * (up x) is written; for MoE, every chosen expert's (one per z). `matvec_routed` is
-// MoE's second half: every chosen expert's down product, weighted by the router and summed into y. (A mode of `matvec` did the same, but its extra branch and
-// reduction made every plain product ~30% slower on lavapipe, so it has its own entry point.)
-// `matvec`, `matvec_swiglu` and `matvec_conv` read x through `xin` after `stage_x`: x as it is
-// (lib/x_direct.wgsl), or, in their normed twins, x through the model's RMSNorm, computed by each
+// MoE's second half: every chosen expert's down product, weighted by the router and summed into y.
+// (A mode of `matvec` did the same, but its extra branch and reduction made every plain product ~30%
+// slower on lavapipe, so it has its own entry point.)
+// Two entry points that bind more than 0-4 are pieces of their own, joined after this body for their kernels
+// only: `matvec_conv` (lib/matvec_conv.wgsl, Mamba's in-projection with its conv step) and `matvec_rope`
+// (lib/matvec_rope.wgsl, attention's q/k/v product with RoPE and the KV cache append).
+// `matvec`, `matvec_swiglu`, `matvec_conv` and `matvec_rope` read x through `xin` after `stage_x`: x as it
+// is (lib/x_direct.wgsl), or, in their normed twins, x through the model's RMSNorm, computed by each
 // workgroup (lib/x_norm.wgsl), so the norm before them costs no dispatch of its own.
 // `matvec_multi` is several products of one encoding in one dispatch (RWKV-7's r, k and v, or its four
 // LoRA halves): y's rows are split into segments, each its own matrix (own byte base in w, own row
@@ -22,7 +26,8 @@
 // `matvec_multi`).
 // CPU twins: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot),
 // archrace_cpu::ops::moe::gate_up_swiglu and archrace_cpu::ops::matmul::matvec_multi; `matvec_conv` is
-// `matvec` then `mamba_conv`'s step (archrace_cpu::ops::mamba::mamba_conv); a normed twin is
+// `matvec` then `mamba_conv`'s step (archrace_cpu::ops::mamba::mamba_conv); `matvec_rope` is `matvec`
+// then archrace_cpu::ops::rope::rope_kv; a normed twin is
 // archrace_cpu::ops::norm::rms_norm, then its plain kernel's twin.
 
 const WG: u32 = 64u;
@@ -48,7 +53,14 @@ struct Params {
     conv_inner: u32,     // matvec_conv: Mamba's Di (rows 0 .. Di are x, convolved; the rest z)
     conv_k: u32,         // matvec_conv: the conv kernel width K
     segments: u32,       // matvec_multi: segments in the table
-    norm_eps: f32,       // matvec, matvec_swiglu, matvec_conv with lib/x_norm.wgsl: the RMSNorm's epsilon
+    norm_eps: f32,       // the normed twins (lib/x_norm.wgsl): the RMSNorm's epsilon
+    q_rows: u32,         // matvec_rope: H D (q's rows; k's H_kv D follow, then v's)
+    kv_rows: u32,        // matvec_rope: H_kv D
+    head_dim: u32,       // matvec_rope: D (even)
+    n_rot: u32,          // matvec_rope: dims rotated per head (0: no RoPE)
+    table_off: u32,      // matvec_rope: the layer's first (cos, sin) pair in the RoPE table
+    kv_off: u32,         // matvec_rope: first cache value written (pos H_kv D)
+    kv_f16: u32,         // matvec_rope: 1: the cache holds f16 pairs; 0: f32
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -56,11 +68,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // (x_off + cols / 4)
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (y_off + rows)
 @group(0) @binding(4) var<storage, read> route: array<u32>;   // (2 top_k): expert ids, then f32 weights
-
-// matvec_conv only: Mamba's conv weights (Di, K) then bias (Di), the conv window (K - 1, Di), its output (Di).
-@group(0) @binding(5) var<storage, read> conv_consts: array<f32>;
-@group(0) @binding(6) var<storage, read_write> conv_state: array<f32>;
-@group(0) @binding(7) var<storage, read_write> conv_out: array<f32>;
 
 // Where route slot `slot`'s expert starts in w (x: bytes from w_base), and whether this buffer holds it
 // (y: 0 when it is in another part's dispatch). Uniform across the workgroup (it depends on no thread),
@@ -156,50 +163,6 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
         let g = sums.x;
         y[p.y_off + wg.z * p.rows + row] = g / (1.0 + exp(-g)) * sums.y;
     }
-}
-
-// Mamba's in-projection with its causal conv step fused in (decode, one token): y = W x as `matvec`
-// writes it (x then z, Gu & Dao 2023, algorithm 2), and for each x channel c < Di the conv over the
-// window and the new x, then SiLU, into conv_out[c], the window shifted, as `mamba_conv` (shaders/
-// mamba.wgsl) does it step for step.
-@compute @workgroup_size(WG)
-fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
-    stage_x(inv);
-    let tid = inv.tid;
-    let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
-    let valid = row < p.rows; // not uniform, as in matvec
-    var acc = 0.0;
-    if valid {
-        let at = p.w_base + row * p.row_bytes;
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(at, b, p.blocks_per_row, p.x_off + b * (BLOCK / 4u));
-        }
-    }
-    let v = row_sum(inv, lane, rt, acc);
-    if lane != 0u || !valid {
-        return;
-    }
-    y[p.y_off + row] = v;
-    let c = p.y_off + row; // the channel: y is xz from its start (a split matrix's part starts at y_off)
-    let k = p.conv_k;
-    let di = p.conv_inner;
-    if c >= di {
-        return;
-    }
-    var conv = conv_consts[di * k + c]; // bias
-    for (var j = 0u; j + 1u < k; j++) {
-        conv += conv_state[j * di + c] * conv_consts[c * k + j];
-    }
-    conv += v * conv_consts[c * k + k - 1u];
-    for (var j = 0u; j + 2u < k; j++) {
-        conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
-    }
-    if k >= 2u { // a kernel of 1 keeps no past inputs
-        conv_state[(k - 2u) * di + c] = v;
-    }
-    conv_out[c] = conv / (1.0 + exp(-conv));
 }
 
 // MoE's down projection for every chosen expert at once: y += sum over slots s < top_k of

@@ -605,6 +605,84 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
     }
 }
 
+/// `matvec_rope` and its normed twin against the product (of the RMSNorm of x, for the twin), then
+/// `rope_kv`'s twin: every encoding, grouped-query heads, a partial rotation from the layer's part of the
+/// table, the token's k and v written into f16 pairs and into f32 at its slot with the slots around it
+/// left alone; without RoPE; rows of 2,048 values (64 threads to a pair of rows).
+#[test]
+fn matvec_rope_twins_match_the_product_then_rope_kv() {
+    use archrace_cpu::ops::rope::{rope_kv, rope_table};
+    use archrace_gpu::kernels::matvec::NORM_MAX_COLS;
+    use archrace_model::KvType;
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec rope")) {
+        let (h, hkv, d, pos, eps) = (4usize, 2usize, 16usize, 5usize, 1e-5f32);
+        let (qd, kd, rows) = (h * d, hkv * d, (h + 2 * hkv) * d);
+        let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 0.5 };
+        // 8 pairs of another layer, then this layer's 6.
+        let mut table = vec![9.0f32; 2 * 14];
+        for (j, (c, s)) in rope_table(pos, &spec).into_iter().enumerate() {
+            (table[(8 + j) * 2], table[(8 + j) * 2 + 1]) = (c, s);
+        }
+        let mut rng = SplitMix64::new(33);
+        let cases = GgmlType::ALL.iter().enumerate().map(|(i, &t)| (t, 256, i % 2 == 0, true));
+        for (ty, cols, f16, rope) in
+            cases.chain([(GgmlType::Q8_0, NORM_MAX_COLS, true, true), (GgmlType::Q4_0, 256, true, false)])
+        {
+            let w = random_encoded(ty, rows, cols, &mut rng);
+            let (x, g) = (rng.vec(cols, -3.0, 3.0), rng.vec(cols, -1.0, 1.0));
+            let m = Tensor { name: "qkv".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+            let gw = layout::to_gpu_rows(ty, cols, &w);
+            let kv = if f16 { KvType::F16 } else { KvType::F32 };
+            let elem = if f16 { 2 } else { 4 };
+            let cache_bytes = (pos + 2) * kd * elem; // a slot after the token's, which must stay as it was
+            let (k0, v0) = (vec![0x5au8; cache_bytes], vec![0xa5u8; cache_bytes]);
+            for normed in [false, true] {
+                let xin = if normed { rms_norm(&x, &g, eps) } else { x.clone() };
+                let qkv = matmul(&m, &xin, 1);
+                let (mut q, mut k, mut v) = (qkv[..qd].to_vec(), qkv[qd..qd + kd].to_vec(), qkv[qd + kd..].to_vec());
+                rope_kv(&mut q, &mut k, &mut v, (h, hkv, d), &[pos], rope.then_some(&spec), kv);
+                let mut p = MatvecParams::for_row_pairs(ty, rows, cols, 65535);
+                (p.q_rows, p.kv_rows, p.head_dim) = (qd as u32, kd as u32, d as u32);
+                (p.n_rot, p.table_off, p.kv_off) = (if rope { 12 } else { 0 }, 8, (pos * kd) as u32);
+                (p.kv_f16, p.norm_eps) = (u32::from(f16), eps);
+                let mut args = vec![
+                    (1, Arg::In(&gw)),
+                    (2, Arg::In(bytes(&x))),
+                    (3, Arg::Out(qd * 4)),
+                    (5, Arg::In(bytes(&table))),
+                    (6, Arg::InOut(&k0)),
+                    (7, Arg::InOut(&v0)),
+                ];
+                let kernel = if normed {
+                    args.push((4, Arg::In(bytes(&g))));
+                    MatvecMode::Rope.normed_kernel(ty).unwrap()
+                } else {
+                    MatvecMode::Rope.kernel(ty)
+                };
+                let (gx, gy) = p.pair_workgroups(65535);
+                let params = bytemuck::cast_slice(std::slice::from_ref(&p));
+                let out = pollster::block_on(run_kernel(&ctx, kernel, params, &args, [gx, gy, 1])).unwrap();
+                let what = format!("{twin}: {} over {cols}, rope {rope}, {kv:?}", kernel.name());
+                check(&format!("{what}: q"), &q, &bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]), TIGHT);
+                for (name, got, want, old) in [("k", &out[1], &k, &k0), ("v", &out[2], &v, &v0)] {
+                    let (at, end) = (pos * kd * elem, (pos + 1) * kd * elem);
+                    assert_eq!(got[..at], old[..at], "{what}: {name}: the slots before the token's are untouched");
+                    assert_eq!(got[end..], old[end..], "{what}: {name}: the slot after the token's is untouched");
+                    let values: Vec<f32> = match kv {
+                        KvType::F16 => {
+                            got[at..end].chunks(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                        }
+                        KvType::F32 => bytemuck::pod_collect_to_vec(&got[at..end]),
+                    };
+                    // The sums' order may differ from the twin's: within one f16 step once rounded to f16.
+                    let tol = if f16 { archrace_cpu::Tolerance { abs: 1e-6, rel: 1e-3 } } else { TIGHT };
+                    check(&format!("{what}: {name}"), want, &values, tol);
+                }
+            }
+        }
+    }
+}
+
 /// `matvec_swiglu` reads a gate row and the up row `pair_bytes` after it in one dispatch, for every
 /// encoding; for MoE, every chosen expert's gate and up rows (gate experts stacked, then up experts), one
 /// expert per z, into consecutive rows of y.

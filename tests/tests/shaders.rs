@@ -58,8 +58,9 @@ fn subgroup_twins_validate_with_subgroups_and_only_with_them() {
             "{name}: browsers get the directive first"
         );
     }
-    // matvec, matvec_swiglu, matvec_routed, matvec_conv, matvec_multi, and the normed twins of three.
-    let matvecs = 8 * archrace_gguf::GgmlType::ALL.len();
+    // matvec, matvec_swiglu, matvec_routed, matvec_conv, matvec_multi, matvec_rope, and the normed twins
+    // of four.
+    let matvecs = 10 * archrace_gguf::GgmlType::ALL.len();
     assert_eq!(twins, matvecs + 17, "every matvec kernel of every encoding, and the 17 reducing kernels");
 }
 

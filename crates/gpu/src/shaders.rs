@@ -25,6 +25,11 @@ pub enum Kernel {
     MatvecSwigluNorm(GgmlType),
     /// `MatvecConv` of the RMSNorm of its input (as `MatvecNorm`).
     MatvecConvNorm(GgmlType),
+    /// Attention's q/k/v product for one token with RoPE on q and k and k and v appended to the KV cache,
+    /// `RopeKv` as its epilogue (as `Matvec`, + `lib/matvec_rope.wgsl`).
+    MatvecRope(GgmlType),
+    /// `MatvecRope` of the RMSNorm of its input (as `MatvecNorm`).
+    MatvecRopeNorm(GgmlType),
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
@@ -92,6 +97,8 @@ macro_rules! shader {
 
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
+const MATVEC_CONV: &str = shader!("lib/matvec_conv.wgsl");
+const MATVEC_ROPE: &str = shader!("lib/matvec_rope.wgsl");
 const X_DIRECT: &str = shader!("lib/x_direct.wgsl");
 const X_NORM: &str = shader!("lib/x_norm.wgsl");
 const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
@@ -168,6 +175,8 @@ impl Kernel {
                 Kernel::MatvecNorm(t),
                 Kernel::MatvecSwigluNorm(t),
                 Kernel::MatvecConvNorm(t),
+                Kernel::MatvecRope(t),
+                Kernel::MatvecRopeNorm(t),
                 Kernel::Matmul(t),
                 Kernel::Embed(t),
             ]
@@ -186,6 +195,8 @@ impl Kernel {
             | Kernel::MatvecNorm(t)
             | Kernel::MatvecSwigluNorm(t)
             | Kernel::MatvecConvNorm(t)
+            | Kernel::MatvecRope(t)
+            | Kernel::MatvecRopeNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => Some(t),
             _ => None,
@@ -203,6 +214,8 @@ impl Kernel {
             Kernel::MatvecNorm(t) => format!("matvec_norm_{}", t.name().to_lowercase()),
             Kernel::MatvecSwigluNorm(t) => format!("matvec_swiglu_norm_{}", t.name().to_lowercase()),
             Kernel::MatvecConvNorm(t) => format!("matvec_conv_norm_{}", t.name().to_lowercase()),
+            Kernel::MatvecRope(t) => format!("matvec_rope_{}", t.name().to_lowercase()),
+            Kernel::MatvecRopeNorm(t) => format!("matvec_rope_norm_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             other => other.entry_point().to_string(),
@@ -216,6 +229,7 @@ impl Kernel {
             Kernel::MatvecSwiglu(_) | Kernel::MatvecSwigluNorm(_) => "matvec_swiglu",
             Kernel::MatvecRouted(_) => "matvec_routed",
             Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => "matvec_conv",
+            Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => "matvec_rope",
             Kernel::MatvecMulti(_) => "matvec_multi",
             Kernel::Matmul(_) => "matmul",
             Kernel::Embed(_) => "embed",
@@ -258,6 +272,8 @@ impl Kernel {
             | Kernel::MatvecNorm(t)
             | Kernel::MatvecSwigluNorm(t)
             | Kernel::MatvecConvNorm(t)
+            | Kernel::MatvecRope(t)
+            | Kernel::MatvecRopeNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => {
                 format!("matvec_{}", t.name().to_lowercase())
@@ -284,6 +300,8 @@ impl Kernel {
             | Kernel::MatvecNorm(t)
             | Kernel::MatvecSwigluNorm(t)
             | Kernel::MatvecConvNorm(t)
+            | Kernel::MatvecRope(t)
+            | Kernel::MatvecRopeNorm(t)
             | Kernel::Matmul(t)
             | Kernel::Embed(t) => match t {
                 GgmlType::F32 => shader!("matvec_f32.wgsl"),
@@ -332,12 +350,17 @@ impl Kernel {
                 | Kernel::MatvecNorm(_)
                 | Kernel::MatvecSwigluNorm(_)
                 | Kernel::MatvecConvNorm(_)
+                | Kernel::MatvecRope(_)
+                | Kernel::MatvecRopeNorm(_)
         )
     }
 
     /// The matvec kernels that normalise their input themselves (`lib/x_norm.wgsl`).
     pub fn norms_input(self) -> bool {
-        matches!(self, Kernel::MatvecNorm(_) | Kernel::MatvecSwigluNorm(_) | Kernel::MatvecConvNorm(_))
+        matches!(
+            self,
+            Kernel::MatvecNorm(_) | Kernel::MatvecSwigluNorm(_) | Kernel::MatvecConvNorm(_) | Kernel::MatvecRopeNorm(_)
+        )
     }
 
     /// Kernels that normalise rows themselves (`lib/row_norm.wgsl`, over the reductions).
@@ -396,18 +419,17 @@ impl Kernel {
             let norm = if self.normalises_rows() { ROW_NORM } else { "" };
             return [&enable, self.file(), REDUCE_SHARED, reduce, norm].join("\n");
         }
+        if self.sums_rows() {
+            let x = if self.norms_input() { X_NORM } else { X_DIRECT };
+            // The entry points that bind more than the body's five buffers come in pieces of their own.
+            let extra = match self {
+                Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => MATVEC_CONV,
+                Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => MATVEC_ROPE,
+                _ => "",
+            };
+            return [&enable, PACKED, self.file(), x, MATVEC_BODY, extra, row_sum].join("\n");
+        }
         match self {
-            Kernel::Matvec(_)
-            | Kernel::MatvecSwiglu(_)
-            | Kernel::MatvecRouted(_)
-            | Kernel::MatvecConv(_)
-            | Kernel::MatvecMulti(_)
-            | Kernel::MatvecNorm(_)
-            | Kernel::MatvecSwigluNorm(_)
-            | Kernel::MatvecConvNorm(_) => {
-                let x = if self.norms_input() { X_NORM } else { X_DIRECT };
-                [&enable, PACKED, self.file(), x, MATVEC_BODY, row_sum].join("\n")
-            }
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             _ => self.file().to_string(),

@@ -9,7 +9,7 @@ use web_time::Instant;
 
 kernel_params! {
     /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
-    /// `shaders/lib/matvec.wgsl` (80 bytes).
+    /// `shaders/lib/matvec.wgsl` (108 bytes).
     pub struct MatvecParams {
         /// Output length.
         rows: u32,
@@ -52,9 +52,23 @@ kernel_params! {
         segments: u32,
         /// The normed twins ([`Kernel::norms_input`]): the RMSNorm's epsilon.
         norm_eps: f32,
+        /// `matvec_rope`: q's rows `H D` (k's `H_kv D` follow, then v's).
+        q_rows: u32,
+        /// `matvec_rope`: `H_kv D`.
+        kv_rows: u32,
+        /// `matvec_rope`: the head width `D` (even).
+        head_dim: u32,
+        /// `matvec_rope`: dims rotated per head (0: no RoPE).
+        n_rot: u32,
+        /// `matvec_rope`: the layer's first `(cos, sin)` pair in the RoPE table.
+        table_off: u32,
+        /// `matvec_rope`: the first KV cache value written (`pos H_kv D`).
+        kv_off: u32,
+        /// `matvec_rope`: 1 where the cache holds f16 pairs, 0 for f32.
+        kv_f16: u32,
     }
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 80);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 108);
 
 /// The longest row the normed matvec twins normalise in workgroup memory (`XS` vec4s in
 /// `shaders/lib/x_norm.wgsl`); a longer one keeps the norm's own dispatch.
@@ -137,6 +151,9 @@ pub enum MatvecMode {
     /// Mamba's in-projection with the conv step of its x channels: the `matvec_conv` entry point
     /// ([`Kernel::MatvecConv`]).
     Conv = 12,
+    /// Attention's q/k/v product with RoPE and the KV cache append as its epilogue: the `matvec_rope` entry
+    /// point ([`Kernel::MatvecRope`]), which computes rows in pairs ([`MatvecParams::pair_workgroups`]).
+    Rope = 13,
 }
 
 /// Threads in a `matvec` workgroup (`WG` in `shaders/lib/matvec.wgsl`).
@@ -162,17 +179,19 @@ impl MatvecMode {
             MatvecMode::Swiglu => Kernel::MatvecSwiglu(ty),
             MatvecMode::RoutedSum => Kernel::MatvecRouted(ty),
             MatvecMode::Conv => Kernel::MatvecConv(ty),
+            MatvecMode::Rope => Kernel::MatvecRope(ty),
             _ => Kernel::Matvec(ty),
         }
     }
 
     /// The twin of [`MatvecMode::kernel`] that applies the model's RMSNorm to its input itself, where this
-    /// mode has one (a plain write, SwiGLU, Mamba's in-projection with its conv).
+    /// mode has one (a plain write, SwiGLU, Mamba's in-projection with its conv, q/k/v with RoPE).
     pub fn normed_kernel(self, ty: GgmlType) -> Option<Kernel> {
         match self {
             MatvecMode::Write => Some(Kernel::MatvecNorm(ty)),
             MatvecMode::Swiglu => Some(Kernel::MatvecSwigluNorm(ty)),
             MatvecMode::Conv => Some(Kernel::MatvecConvNorm(ty)),
+            MatvecMode::Rope => Some(Kernel::MatvecRopeNorm(ty)),
             _ => None,
         }
     }
@@ -198,6 +217,22 @@ impl MatvecParams {
     /// The dispatch `(x, y)` for these parameters (`groups_x` is its x).
     pub fn workgroups(&self, max_per_dim: u32) -> (u32, u32) {
         groups((self.rows as usize).div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim)
+    }
+
+    /// `matvec_rope`'s parameters (mode [`MatvecMode::Rope`]) over `rows x cols` of encoding `ty`, `rows`
+    /// even: its row groups take rows in pairs, so `groups_x` counts workgroups of pairs. The q/k/v fields
+    /// are the caller's.
+    pub fn for_row_pairs(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
+        debug_assert!(rows.is_multiple_of(2), "matvec_rope takes rows in pairs");
+        let mut p = Self::new(ty, rows, cols, max_per_dim);
+        p.mode = MatvecMode::Rope as u32;
+        p.groups_x = p.pair_workgroups(max_per_dim).0;
+        p
+    }
+
+    /// The dispatch `(x, y)` of `matvec_rope` (one row group per pair of rows).
+    pub fn pair_workgroups(&self, max_per_dim: u32) -> (u32, u32) {
+        groups((self.rows as usize / 2).div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim)
     }
 }
 

@@ -340,7 +340,9 @@ impl Kernel {
             | Kernel::MatvecMulti(_)
             | Kernel::MatvecNorm(_)
             | Kernel::MatvecSwigluNorm(_)
-            | Kernel::MatvecConvNorm(_) => of::<MatvecParams>(),
+            | Kernel::MatvecConvNorm(_)
+            | Kernel::MatvecRope(_)
+            | Kernel::MatvecRopeNorm(_) => of::<MatvecParams>(),
             Kernel::Matmul(_) => of::<MatmulParams>(),
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),

@@ -129,6 +129,15 @@ pub struct AttentionGpu {
     pub qkv: Option<GpuMatrix>,
 }
 
+impl AttentionGpu {
+    /// The q/k/v matrix when a decode step's product of it takes `rope_kv`'s work as its epilogue
+    /// (`matvec_rope`: RoPE on q and k, k and v into the cache): its rows are in one buffer and pair within
+    /// heads (an even `D`).
+    pub fn qkv_with_rope(&self) -> Option<&GpuMatrix> {
+        self.qkv.as_ref().filter(|qkv| qkv.parts.len() == 1 && self.spec.head_dim.is_multiple_of(2))
+    }
+}
+
 /// Mamba on the GPU.
 #[derive(Debug)]
 pub struct MambaGpu {
@@ -701,14 +710,28 @@ impl GpuWeights {
         })
     }
 
+    /// The q/k/v products that take RoPE and the KV cache append as their epilogue
+    /// ([`AttentionGpu::qkv_with_rope`]), in the plain twin: their encodings' kernels.
+    pub fn rope_kernels(&self) -> Vec<Kernel> {
+        let per_layer = self.layers.iter().filter_map(|l| match &l.mixer {
+            GpuMixer::Attention(a) => a.qkv_with_rope(),
+            _ => None,
+        });
+        distinct(per_layer.map(|qkv| qkv.ty).collect()).into_iter().map(Kernel::MatvecRope).collect()
+    }
+
     /// The normed matvec twins a decode step can run (`shaders/lib/x_norm.wgsl`): the output head's, and
-    /// each layer's first product after its norms (attention's q/k/v in one buffer, Mamba's in-projection,
-    /// a dense feed-forward's gate and up in one buffer).
+    /// each layer's first product after its norms (attention's q/k/v in one buffer, with RoPE where
+    /// [`Self::rope_kernels`] has it, Mamba's in-projection, a dense feed-forward's gate and up in one
+    /// buffer).
     pub fn normed_kernels(&self) -> Vec<Kernel> {
         let mut v = vec![Kernel::MatvecNorm(self.output.ty)];
         for l in &self.layers {
             match &l.mixer {
-                GpuMixer::Attention(a) => v.extend(a.qkv.as_ref().map(|qkv| Kernel::MatvecNorm(qkv.ty))),
+                GpuMixer::Attention(a) => v.extend(a.qkv.as_ref().map(|qkv| match a.qkv_with_rope() {
+                    Some(_) => Kernel::MatvecRopeNorm(qkv.ty),
+                    None => Kernel::MatvecNorm(qkv.ty),
+                })),
                 GpuMixer::Mamba(m) => v.push(Kernel::MatvecConvNorm(m.in_proj.ty)),
                 _ => {}
             }
