@@ -686,3 +686,74 @@ fn overflowing_activations_give_a_typed_error_not_a_token() {
     let prefilled = pollster::block_on(gpu.prefill(&ctx, &mut state, &[1, 2, 3], PrefillLogits::Last));
     is_overflow(prefilled.map(drop), 5, "GPU prefill");
 }
+
+/// A llama whose heads have an odd width (7 dims, 6 rotated; 4 query heads to 2 KV heads): no product
+/// can take RoPE in pairs of its rows there, so decode keeps `rope_kv`, which pairs dims within each head
+/// and writes the odd one out alone. Decode steps and a prefill give the CPU's logits, with f32 and f16
+/// caches (the CPU's f32 cache, so f16 within 1e-3).
+#[test]
+fn odd_head_widths_decode_and_prefill_like_the_cpu() {
+    use archrace_cpu::SplitMix64;
+    use archrace_gguf::{GgufWriter, Value};
+    let Some(ctx) = pollster::block_on(context_or_skip("odd head widths")) else { return };
+    let (e, layers, h, hkv, d, ff, vocab) = (28u64, 2, 4u64, 2u64, 7u64, 40u64, 64u64);
+    let mut rng = SplitMix64::new(71);
+    let mut w = GgufWriter::new();
+    w.metadata("general.architecture", Value::String("llama".into()));
+    for (key, v) in [
+        ("embedding_length", e),
+        ("block_count", layers),
+        ("attention.head_count", h),
+        ("attention.head_count_kv", hkv),
+        ("feed_forward_length", ff),
+        ("rope.dimension_count", 6),
+        ("context_length", 256),
+    ] {
+        w.metadata(&format!("llama.{key}"), Value::U32(v as u32));
+    }
+    w.metadata("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5));
+    let mut tensor = |w: &mut GgufWriter, name: &str, dims: &[u64], scale: f32| {
+        let n = dims.iter().product::<u64>() as usize;
+        let values = rng.vec(n, -scale, scale);
+        w.tensor_f32(name, dims, &values);
+    };
+    tensor(&mut w, "token_embd.weight", &[e, vocab], 1.0);
+    for l in 0..layers {
+        for (name, dims) in [
+            ("attn_q", [e, h * d]),
+            ("attn_k", [e, hkv * d]),
+            ("attn_v", [e, hkv * d]),
+            ("attn_output", [h * d, e]),
+            ("ffn_gate", [e, ff]),
+            ("ffn_up", [e, ff]),
+            ("ffn_down", [ff, e]),
+        ] {
+            tensor(&mut w, &format!("blk.{l}.{name}.weight"), &dims, 0.4);
+        }
+        for name in ["attn_norm", "ffn_norm"] {
+            w.tensor_f32(&format!("blk.{l}.{name}.weight"), &[e], &vec![1.0; e as usize]);
+        }
+    }
+    w.tensor_f32("output_norm.weight", &[e], &vec![1.0; e as usize]);
+    tensor(&mut w, "output.weight", &[e, vocab], 0.4);
+    let bytes = w.to_bytes();
+    let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+    let tokens = [5u32, 17, 3, 60, 9, 22, 41, 8, 0, 33, 12, 50];
+    let want = cpu.forward(&mut cpu.new_state(), &tokens).unwrap();
+    let row = |i: usize| &want[i * vocab as usize..][..vocab as usize];
+    for (kv, tol) in [(KvType::F32, 1e-4), (KvType::F16, 1e-3)] {
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.kv_type = kv;
+        for (pos, &tok) in tokens[..6].iter().enumerate() {
+            let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+            let err = rel_err(&got, row(pos));
+            assert!(err <= tol, "{kv:?} cache, decode position {pos}: {err:.2e}");
+        }
+        let got = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens[6..], PrefillLogits::All)).unwrap();
+        for (i, got) in got.chunks(vocab as usize).enumerate() {
+            let err = rel_err(got, row(6 + i));
+            assert!(err <= tol, "{kv:?} cache, prefill position {}: {err:.2e}", 6 + i);
+        }
+    }
+}

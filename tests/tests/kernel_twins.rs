@@ -61,19 +61,27 @@ fn norm_matches_rms_norm_and_layer_norm() {
 
 /// `rope_kv` against its twin: q, k and v of T tokens from one packed buffer, grouped-query heads, a
 /// partial rotation from a per-token table (this layer's starting one pair in), the cache written in f16
-/// pairs and in f32 at its token slots with the slots before left alone; and without RoPE.
+/// pairs and in f32 at its token slots with the slots before left alone; without RoPE; heads of an odd
+/// width (pairs that straddle threads, and q, k and v of odd lengths in an f32 cache).
 #[test]
 fn rope_kv_matches_its_twin() {
     use archrace_cpu::ops::rope::{rope_kv, rope_table};
     use archrace_model::KvType;
     let Some(ctx) = pollster::block_on(context_or_skip("rope_kv parity")) else { return };
-    let (h, hkv, d, pos0) = (4usize, 2usize, 16usize, 123usize);
-    let (qd, kd) = (h * d, hkv * d);
-    let spec = RopeSpec { n_rot: 12, freq_base: 10000.0, freq_scale: 0.5 };
+    let pos0 = 123usize;
     let mut rng = SplitMix64::new(2);
-    for (t, rope, kv) in
-        [(1usize, true, KvType::F32), (5, true, KvType::F16), (5, true, KvType::F32), (3, false, KvType::F16)]
-    {
+    let cases = [
+        (1usize, true, KvType::F32, (4usize, 2usize, 16usize)),
+        (5, true, KvType::F16, (4, 2, 16)),
+        (5, true, KvType::F32, (4, 2, 16)),
+        (3, false, KvType::F16, (4, 2, 16)),
+        (3, true, KvType::F16, (4, 2, 7)),
+        (2, true, KvType::F32, (3, 1, 7)),
+    ];
+    for (t, rope, kv, (h, hkv, d)) in cases {
+        let (qd, kd) = (h * d, hkv * d);
+        // 12 of 16 dims rotated; 6 of 7.
+        let spec = RopeSpec { n_rot: 12.min(d - 1), freq_base: 10000.0, freq_scale: 0.5 };
         let stride = qd + 2 * kd + 4; // a wider row than q, k and v need
         let src = rng.vec(t * stride, -3.0, 3.0);
         let rows =
@@ -93,7 +101,7 @@ fn rope_kv_matches_its_twin() {
         let before = 2; // tokens already in the cache
         let cache_bytes = (before + t) * kd * elem;
         let (k0, v0) = (vec![0x5au8; cache_bytes], vec![0xa5u8; cache_bytes]);
-        let n_rot = if rope { 12 } else { 0 };
+        let n_rot = if rope { spec.n_rot } else { 0 };
         let params = [h, hkv, d, n_rot, 8, 14, before * kd, f16, t, stride].map(|x| x as u32);
         let args = [
             (1, Arg::In(bytes(&src))),
@@ -102,9 +110,9 @@ fn rope_kv_matches_its_twin() {
             (4, Arg::InOut(&k0)),
             (5, Arg::InOut(&v0)),
         ];
-        let groups = [((qd + 2 * kd) / 2).div_ceil(64) as u32, t as u32, 1];
+        let groups = [(qd.div_ceil(2) + 2 * kd.div_ceil(2)).div_ceil(64) as u32, t as u32, 1];
         let out = pollster::block_on(run_kernel(&ctx, Kernel::RopeKv, &params, &args, groups)).unwrap();
-        let what = format!("rope_kv T={t} rope={rope} {kv:?}");
+        let what = format!("rope_kv T={t} rope={rope} {kv:?} heads {h}/{hkv} of {d}");
         check(&format!("{what} q"), &q, &bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]), TIGHT);
         for (name, got, want, old) in [("k", &out[1], &k, &k0), ("v", &out[2], &v, &v0)] {
             let at = before * kd * elem;

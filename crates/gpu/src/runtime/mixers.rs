@@ -47,7 +47,9 @@ fn rope_kv(
         src_stride: u((h + 2 * hkv) * d),
     };
     let buffers = [(1, qkv), (2, q), (3, table), (4, &cache.k), (5, &cache.v)];
-    rec.dispatch(Kernel::RopeKv, &params, &buffers, [u(((h + 2 * hkv) * d / 2).div_ceil(64)), u(t), 1]);
+    // A thread per pair of adjacent values of q, of k and of v (a part of odd length ends in a single one).
+    let pairs = (h * d).div_ceil(2) + 2 * (hkv * d).div_ceil(2);
+    rec.dispatch(Kernel::RopeKv, &params, &buffers, [u(pairs.div_ceil(64)), u(t), 1]);
 }
 
 /// `mamba_conv` and `mamba_scan`'s parameters for `t` tokens, whose dt, B, C rows `(R + 2N)` are packed.
