@@ -61,6 +61,7 @@ struct Params {
     table_off: u32,      // matvec_rope: the layer's first (cos, sin) pair in the RoPE table
     kv_off: u32,         // matvec_rope: first cache value written (pos H_kv D)
     kv_f16: u32,         // matvec_rope: 1: the cache holds f16 pairs; 0: f32
+    qkv_row: u32,        // matvec_rope: this matrix's first row among q's, k's and v's (0, H D or (H + H_kv) D)
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;

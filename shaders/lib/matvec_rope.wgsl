@@ -1,6 +1,8 @@
-// `matvec_rope`: attention's q, k and v products for one decode token (one matrix: q's H D rows, then
-// k's H_kv D, then v's H_kv D) with `rope_kv`'s work (shaders/rope_kv.wgsl) as their epilogue, so q and
-// k leave the product rotated and k and v go straight into the KV cache, and rope_kv costs no dispatch:
+// `matvec_rope`: attention's q, k and v products for one decode token with `rope_kv`'s work (shaders/
+// rope_kv.wgsl) as their epilogue, so q and k leave the product rotated and k and v go straight into the
+// KV cache, and rope_kv costs no dispatch. The rows of q, k and v are numbered as one matrix's (q's H D
+// rows, then k's H_kv D, then v's H_kv D); a dispatch computes `rows` of them from row `qkv_row`: all
+// three where they are one matrix, or one of them (q, k and v in different encodings):
 // - RoPE, ggml's "normal" mode (RoFormer, Su et al. 2021, eq. 34): rows (2i, 2i+1) of the first n_rot
 //   dims of each q and k head rotate by theta_i, (cos theta_i, sin theta_i) read from the host's table
 //   (rope_table, at the layer's table_off), as rope_kv reads it;
@@ -23,9 +25,10 @@ fn matvec_rope(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let tid = inv.tid;
     let rt = p.row_threads;
     let lane = tid % rt;
-    let row = 2u * ((wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt); // the pair's first row
-    let valid = row < p.rows; // not uniform, as in matvec
-    let at = p.w_base + row * p.row_bytes;
+    let local = 2u * ((wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt); // the pair's first row here
+    let valid = local < p.rows; // not uniform, as in matvec
+    let at = p.w_base + local * p.row_bytes;
+    let row = p.qkv_row + local; // ... of q, k and v
     var acc = vec2<f32>(0.0);
     if valid {
         for (var b = lane; b < p.blocks_per_row; b += rt) {
@@ -39,18 +42,18 @@ fn matvec_rope(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     }
     // Which of q (0), k (1), v (2), and the row within it.
     let part = select(select(2u, 1u, row < p.q_rows + p.kv_rows), 0u, row < p.q_rows);
-    let local = row - select(select(p.q_rows + p.kv_rows, p.q_rows, part == 1u), 0u, part == 0u);
-    let dim = local % p.head_dim; // even: 2i of its head
+    let r = row - select(select(p.q_rows + p.kv_rows, p.q_rows, part == 1u), 0u, part == 0u);
+    let dim = r % p.head_dim; // even: 2i of its head
     if part < 2u && dim < p.n_rot {
         let cs = rope_table[p.table_off + dim / 2u];
         v = vec2<f32>(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x);
     }
     if part == 0u {
-        y[p.y_off + local] = v.x;
-        y[p.y_off + local + 1u] = v.y;
+        y[p.y_off + r] = v.x;
+        y[p.y_off + r + 1u] = v.y;
         return;
     }
-    let to = p.kv_off + local;
+    let to = p.kv_off + r;
     if p.kv_f16 == 1u {
         let word = pack2x16float(v);
         if part == 1u { k_cache[to / 2u] = word; } else { v_cache[to / 2u] = word; }

@@ -757,3 +757,49 @@ fn odd_head_widths_decode_and_prefill_like_the_cpu() {
         }
     }
 }
+
+/// q, k and v in different encodings (as in llama.cpp's Q4_K_M files, whose v is often Q6_K) cannot be
+/// one product, so each takes RoPE and the KV cache append in its own (`matvec_rope` from its first row):
+/// the CPU's logits with the norms fused and apart, and exactly two dispatches more per layer than the
+/// same model with q, k and v in one buffer (three products instead of one, no `rope_kv` either way).
+#[test]
+fn q_k_and_v_in_different_encodings_take_rope_in_their_own_products() {
+    use archrace_gguf::{GgmlType, GgufWriter};
+    let Some(ctx) = pollster::block_on(context_or_skip("split q/k/v with RoPE")) else { return };
+    let bytes = fixture("llama-f32.gguf");
+    let g = Gguf::parse(&bytes).unwrap();
+    let split = GgufWriter::copy_of(&g, |t, data| {
+        t.name.ends_with("attn_v.weight").then(|| {
+            let f: &[f32] = bytemuck::cast_slice(data);
+            let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+            (t.dims.clone(), GgmlType::F16, h)
+        })
+    })
+    .to_bytes();
+    let mut dispatches = Vec::new();
+    for (file, joined) in [(&bytes, true), (&split, false)] {
+        let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
+        let mut gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        let attn = |l: &archrace_gpu::runtime::weights::GpuLayer| match &l.mixer {
+            archrace_gpu::runtime::weights::GpuMixer::Attention(a) => a.qkv.is_some(),
+            _ => unreachable!("a llama"),
+        };
+        assert!(gpu.weights.layers.iter().all(|l| attn(l) == joined), "q, k and v joined: {joined}");
+        for fused in [true, false] {
+            gpu.set_fused_norms(fused);
+            let mut state = gpu.new_state(&ctx).unwrap();
+            state.kv_type = KvType::F32; // as the CPU keeps it
+            let mut cpu_state = cpu.new_state();
+            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
+                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
+                let err = rel_err(&got, &want);
+                assert!(err <= 1e-4, "joined {joined}, norms fused {fused}, position {pos}: {err:.2e}");
+            }
+            dispatches.push(gpu.step_dispatches(&state));
+        }
+    }
+    let layers = g.get("llama.block_count").and_then(|v| v.as_u64()).unwrap() as usize;
+    assert_eq!(dispatches[2], dispatches[0] + 2 * layers, "fused: three products for one");
+    assert_eq!(dispatches[3], dispatches[1] + 2 * layers, "apart: three products for one");
+}

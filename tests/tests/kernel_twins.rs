@@ -616,7 +616,8 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
 /// `matvec_rope` and its normed twin against the product (of the RMSNorm of x, for the twin), then
 /// `rope_kv`'s twin: every encoding, grouped-query heads, a partial rotation from the layer's part of the
 /// table, the token's k and v written into f16 pairs and into f32 at its slot with the slots around it
-/// left alone; without RoPE; rows of 2,048 values (64 threads to a pair of rows).
+/// left alone; without RoPE; rows of 2,048 values (64 threads to a pair of rows); q, k and v as one
+/// matrix, and as three (a dispatch each, from their first rows).
 #[test]
 fn matvec_rope_twins_match_the_product_then_rope_kv() {
     use archrace_cpu::ops::rope::{rope_kv, rope_table};
@@ -632,10 +633,9 @@ fn matvec_rope_twins_match_the_product_then_rope_kv() {
             (table[(8 + j) * 2], table[(8 + j) * 2 + 1]) = (c, s);
         }
         let mut rng = SplitMix64::new(33);
-        let cases = GgmlType::ALL.iter().enumerate().map(|(i, &t)| (t, 256, i % 2 == 0, true));
-        for (ty, cols, f16, rope) in
-            cases.chain([(GgmlType::Q8_0, NORM_MAX_COLS, true, true), (GgmlType::Q4_0, 256, true, false)])
-        {
+        let cases = GgmlType::ALL.iter().enumerate().map(|(i, &t)| (t, 256, i % 2 == 0, true, i % 3 == 0));
+        let more = [(GgmlType::Q8_0, NORM_MAX_COLS, true, true, true), (GgmlType::Q4_0, 256, true, false, false)];
+        for (ty, cols, f16, rope, split) in cases.chain(more) {
             let w = random_encoded(ty, rows, cols, &mut rng);
             let (x, g) = (rng.vec(cols, -3.0, 3.0), rng.vec(cols, -1.0, 1.0));
             let m = Tensor { name: "qkv".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
@@ -649,30 +649,44 @@ fn matvec_rope_twins_match_the_product_then_rope_kv() {
                 let qkv = matmul(&m, &xin, 1);
                 let (mut q, mut k, mut v) = (qkv[..qd].to_vec(), qkv[qd..qd + kd].to_vec(), qkv[qd + kd..].to_vec());
                 rope_kv(&mut q, &mut k, &mut v, (h, hkv, d), &[pos], rope.then_some(&spec), kv);
-                let mut p = MatvecParams::for_row_pairs(ty, rows, cols, 65535);
-                (p.q_rows, p.kv_rows, p.head_dim) = (qd as u32, kd as u32, d as u32);
-                (p.n_rot, p.table_off, p.kv_off) = (if rope { 12 } else { 0 }, 8, (pos * kd) as u32);
-                (p.kv_f16, p.norm_eps) = (u32::from(f16), eps);
-                let mut args = vec![
-                    (1, Arg::In(&gw)),
-                    (2, Arg::In(bytes(&x))),
-                    (3, Arg::Out(qd * 4)),
-                    (5, Arg::In(bytes(&table))),
-                    (6, Arg::InOut(&k0)),
-                    (7, Arg::InOut(&v0)),
-                ];
-                let kernel = if normed {
-                    args.push((4, Arg::In(bytes(&g))));
-                    MatvecMode::Rope.normed_kernel(ty).unwrap()
-                } else {
-                    MatvecMode::Rope.kernel(ty)
+                let kernel = match normed {
+                    true => MatvecMode::Rope.normed_kernel(ty).unwrap(),
+                    false => MatvecMode::Rope.kernel(ty),
                 };
-                let (gx, gy) = p.pair_workgroups(65535);
-                let params = bytemuck::cast_slice(std::slice::from_ref(&p));
-                let out = pollster::block_on(run_kernel(&ctx, kernel, params, &args, [gx, gy, 1])).unwrap();
-                let what = format!("{twin}: {} over {cols}, rope {rope}, {kv:?}", kernel.name());
-                check(&format!("{what}: q"), &q, &bytemuck::pod_collect_to_vec::<u8, f32>(&out[0]), TIGHT);
-                for (name, got, want, old) in [("k", &out[1], &k, &k0), ("v", &out[2], &v, &v0)] {
+                // (first row, rows) of each dispatch; each writes its part of q, k and v.
+                let dispatches = match split {
+                    true => vec![(0, qd), (qd, kd), (qd + kd, kd)],
+                    false => vec![(0, rows)],
+                };
+                let (mut q_out, mut k_out, mut v_out) = (Vec::new(), k0.clone(), v0.clone());
+                for (first, n) in dispatches {
+                    let mut p = MatvecParams::for_row_pairs(ty, n, cols, 65535);
+                    (p.w_base, p.qkv_row) = ((first * layout::row_bytes(ty, cols)) as u32, first as u32);
+                    (p.q_rows, p.kv_rows, p.head_dim) = (qd as u32, kd as u32, d as u32);
+                    (p.n_rot, p.table_off, p.kv_off) = (if rope { 12 } else { 0 }, 8, (pos * kd) as u32);
+                    (p.kv_f16, p.norm_eps) = (u32::from(f16), eps);
+                    let mut args = vec![
+                        (1, Arg::In(&gw)),
+                        (2, Arg::In(bytes(&x))),
+                        (3, Arg::Out(qd * 4)),
+                        (5, Arg::In(bytes(&table))),
+                        (6, Arg::InOut(&k_out)),
+                        (7, Arg::InOut(&v_out)),
+                    ];
+                    if normed {
+                        args.push((4, Arg::In(bytes(&g))));
+                    }
+                    let (gx, gy) = p.pair_workgroups(65535);
+                    let params = bytemuck::cast_slice(std::slice::from_ref(&p));
+                    let mut out = pollster::block_on(run_kernel(&ctx, kernel, params, &args, [gx, gy, 1])).unwrap();
+                    if first == 0 {
+                        q_out = out[0].clone();
+                    }
+                    (v_out, k_out) = (out.pop().unwrap(), out.pop().unwrap());
+                }
+                let what = format!("{twin}: {} over {cols}, rope {rope}, {kv:?}, split {split}", kernel.name());
+                check(&format!("{what}: q"), &q, &bytemuck::pod_collect_to_vec::<u8, f32>(&q_out), TIGHT);
+                for (name, got, want, old) in [("k", &k_out, &k, &k0), ("v", &v_out, &v, &v0)] {
                     let (at, end) = (pos * kd * elem, (pos + 1) * kd * elem);
                     assert_eq!(got[..at], old[..at], "{what}: {name}: the slots before the token's are untouched");
                     assert_eq!(got[end..], old[end..], "{what}: {name}: the slot after the token's is untouched");

@@ -9,7 +9,7 @@ use web_time::Instant;
 
 kernel_params! {
     /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
-    /// `shaders/lib/matvec.wgsl` (108 bytes).
+    /// `shaders/lib/matvec.wgsl` (112 bytes).
     pub struct MatvecParams {
         /// Output length.
         rows: u32,
@@ -66,9 +66,12 @@ kernel_params! {
         kv_off: u32,
         /// `matvec_rope`: 1 where the cache holds f16 pairs, 0 for f32.
         kv_f16: u32,
+        /// `matvec_rope`: the matrix's first row among q's, k's and v's rows (0 for q, or q, k and v as one
+        /// matrix; `H D` for k; `(H + H_kv) D` for v).
+        qkv_row: u32,
     }
 }
-const _: () = assert!(std::mem::size_of::<MatvecParams>() == 108);
+const _: () = assert!(std::mem::size_of::<MatvecParams>() == 112);
 
 /// The longest row the normed matvec twins normalise in workgroup memory (`XS` vec4s in
 /// `shaders/lib/x_norm.wgsl`); a longer one keeps the norm's own dispatch.

@@ -129,7 +129,7 @@ impl GpuModel {
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
-            .chain(weights.rope_kernels())
+            .chain(weights.rope_types().into_iter().map(Kernel::MatvecRope))
             .chain([Kernel::Embed(weights.token_embd.ty)])
             .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.

@@ -69,49 +69,54 @@ pub(super) fn mamba_params(spec: &MambaSpec, t: usize) -> MambaParams {
 }
 
 impl AttentionGpu {
-    /// The q/k/v product of the normed input for the token at `pos` with `rope_kv`'s work as its epilogue,
-    /// one dispatch (`matvec_rope`, or its normed twin where [`Ops::fuses_norm`]): RoPE on q and k (the
-    /// layer's table from pair `table_off`), q into `q` `(H D)`, k and v appended to `cache`.
+    /// The q/k/v products of the normed input for the token at `pos` with `rope_kv`'s work as their
+    /// epilogue, one dispatch per matrix of `products` ([`AttentionGpu::rope_products`]; `matvec_rope`,
+    /// or its normed twin where [`Ops::fuses_norm`]): RoPE on q and k (the layer's table from pair
+    /// `table_off`), q into `q` `(H D)`, k and v appended to `cache`.
     #[allow(clippy::too_many_arguments)]
     fn qkv_rope_kv(
         &self,
         ops: &Ops<'_>,
         rec: &mut Recorder,
         input: NormedInput<'_>,
-        qkv: &GpuMatrix,
+        products: &[(&GpuMatrix, usize)],
         (q, table, table_off): (&wgpu::Buffer, &wgpu::Buffer, usize),
         cache: &KvCache,
         pos: usize,
     ) {
         let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
-        let part = &qkv.parts[0];
-        let mut p = MatvecParams::for_row_pairs(qkv.ty, qkv.rows, qkv.cols, ops.max_groups);
-        p.w_base = u(part.base);
-        p.norm_eps = ops.spec.norm.eps();
-        p.q_rows = u(h * d);
-        p.kv_rows = u(hkv * d);
-        p.head_dim = u(d);
-        p.n_rot = u(self.spec.rope.map_or(0, |r| r.n_rot));
-        p.table_off = u(table_off);
-        p.kv_off = u(pos * cache.row);
-        p.kv_f16 = u(usize::from(cache.kv_type == KvType::F16));
-        let (gx, gy) = p.pair_workgroups(ops.max_groups);
-        let outputs = [(3, q), (5, table), (6, &cache.k), (7, &cache.v)];
-        if ops.fuses_norm(input.norm, qkv.cols) {
-            let buffers = [(1, &part.buf), (2, input.x), (4, &input.norm.weight)];
-            let kernel = MatvecMode::Rope.normed_kernel(qkv.ty).expect("matvec_rope has a normed twin");
-            rec.dispatch(kernel, &p, &[&buffers[..], &outputs].concat(), [gx, gy, 1]);
-        } else {
-            let normed = ops.norm_apart(rec, input);
-            let buffers = [(1, &part.buf), (2, normed)];
-            rec.dispatch(MatvecMode::Rope.kernel(qkv.ty), &p, &[&buffers[..], &outputs].concat(), [gx, gy, 1]);
+        let fused = ops.fuses_norm(input.norm, self.q.cols);
+        // Apart, the norm is computed once for all the products.
+        let x = if fused { input.x } else { ops.norm_apart(rec, input) };
+        for &(m, qkv_row) in products {
+            let part = &m.parts[0];
+            let mut p = MatvecParams::for_row_pairs(m.ty, m.rows, m.cols, ops.max_groups);
+            p.w_base = u(part.base);
+            p.norm_eps = ops.spec.norm.eps();
+            p.q_rows = u(h * d);
+            p.kv_rows = u(hkv * d);
+            p.head_dim = u(d);
+            p.n_rot = u(self.spec.rope.map_or(0, |r| r.n_rot));
+            p.table_off = u(table_off);
+            p.kv_off = u(pos * cache.row);
+            p.kv_f16 = u(usize::from(cache.kv_type == KvType::F16));
+            p.qkv_row = u(qkv_row);
+            let (gx, gy) = p.pair_workgroups(ops.max_groups);
+            let buffers = [(1, &part.buf), (2, x), (3, q), (5, table), (6, &cache.k), (7, &cache.v)];
+            if fused {
+                let kernel = MatvecMode::Rope.normed_kernel(m.ty).expect("matvec_rope has a normed twin");
+                rec.dispatch(kernel, &p, &[&buffers[..], &[(4, &input.norm.weight)]].concat(), [gx, gy, 1]);
+            } else {
+                rec.dispatch(MatvecMode::Rope.kernel(m.ty), &p, &buffers, [gx, gy, 1]);
+            }
         }
     }
 
     /// Self-attention of layer `index` for the token at `pos` (Vaswani et al. 2017, eq. 1): q, k, v
     /// projections of the normed input, RoPE on q and k (Su et al. 2021, eq. 34) and k and v appended to
-    /// the cache, in one dispatch where [`AttentionGpu::qkv_with_rope`] (its normed twin
-    /// takes the norm too), else the products and then `rope_kv`; attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups
+    /// the cache, in the products where [`AttentionGpu::rope_products`] (one for q, k and v in one buffer,
+    /// else one each; their normed twins take the norm too), else the products and then `rope_kv`;
+    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups
     /// (partial softmax per chunk, then combined), output projection.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
@@ -125,8 +130,8 @@ impl AttentionGpu {
     ) {
         let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
         let table_off = index * rope_pairs(ops.spec);
-        if let Some(qkv) = self.qkv_with_rope() {
-            self.qkv_rope_kv(ops, rec, input, qkv, (&sc.q, &sc.rope_table, table_off), cache, pos);
+        if let Some(products) = self.rope_products() {
+            self.qkv_rope_kv(ops, rec, input, &products, (&sc.q, &sc.rope_table, table_off), cache, pos);
         } else {
             match &self.qkv {
                 Some(qkv) => ops.matvec_normed(rec, input, qkv, (&sc.qkv, 0), MatvecMode::Write, 0, &sc.route),

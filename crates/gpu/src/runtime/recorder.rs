@@ -13,8 +13,8 @@ use crate::Kernel;
 
 /// Bytes per parameter slot: WebGPU's largest permitted `minStorageBufferOffsetAlignment`.
 pub const SLOT: usize = 256;
-/// Bytes bound per slot: at least the largest `Params` struct of any kernel (`MatvecParams`, 108).
-pub const PARAM_BYTES: u64 = 108;
+/// Bytes bound per slot: at least the largest `Params` struct of any kernel (`MatvecParams`, 112).
+pub const PARAM_BYTES: u64 = 112;
 /// Usage of a parameter buffer: bound as `var<storage, read>` (see the module's note), written by the queue.
 pub const PARAMS_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST);
 

@@ -130,11 +130,18 @@ pub struct AttentionGpu {
 }
 
 impl AttentionGpu {
-    /// The q/k/v matrix when a decode step's product of it takes `rope_kv`'s work as its epilogue
-    /// (`matvec_rope`: RoPE on q and k, k and v into the cache): its rows are in one buffer and pair within
-    /// heads (an even `D`).
-    pub fn qkv_with_rope(&self) -> Option<&GpuMatrix> {
-        self.qkv.as_ref().filter(|qkv| qkv.parts.len() == 1 && self.spec.head_dim.is_multiple_of(2))
+    /// The products of a decode step that take `rope_kv`'s work as their epilogue (`matvec_rope`: RoPE on q
+    /// and k, k and v into the cache), each with its first row among q's, k's and v's: q, k and v as one
+    /// matrix where they were uploaded as one, else each of them. `None` where heads have an odd width
+    /// (rows pair within heads only for an even `D`) or a matrix is split over buffers: then the products,
+    /// and `rope_kv` after them.
+    pub fn rope_products(&self) -> Option<Vec<(&GpuMatrix, usize)>> {
+        let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
+        let products = match &self.qkv {
+            Some(qkv) => vec![(qkv, 0)],
+            None => vec![(&self.q, 0), (&self.k, h * d), (&self.v, (h + hkv) * d)],
+        };
+        (d.is_multiple_of(2) && products.iter().all(|(m, _)| m.parts.len() == 1)).then_some(products)
     }
 }
 
@@ -710,28 +717,28 @@ impl GpuWeights {
         })
     }
 
-    /// The q/k/v products that take RoPE and the KV cache append as their epilogue
-    /// ([`AttentionGpu::qkv_with_rope`]), in the plain twin: their encodings' kernels.
-    pub fn rope_kernels(&self) -> Vec<Kernel> {
-        let per_layer = self.layers.iter().filter_map(|l| match &l.mixer {
-            GpuMixer::Attention(a) => a.qkv_with_rope(),
-            _ => None,
+    /// The encodings of the q/k/v products that take RoPE and the KV cache append as their epilogue
+    /// ([`AttentionGpu::rope_products`]).
+    pub fn rope_types(&self) -> Vec<GgmlType> {
+        let per_layer = self.layers.iter().flat_map(|l| match &l.mixer {
+            GpuMixer::Attention(a) => a.rope_products().unwrap_or_default().iter().map(|(m, _)| m.ty).collect(),
+            _ => Vec::new(),
         });
-        distinct(per_layer.map(|qkv| qkv.ty).collect()).into_iter().map(Kernel::MatvecRope).collect()
+        distinct(per_layer.collect())
     }
 
     /// The normed matvec twins a decode step can run (`shaders/lib/x_norm.wgsl`): the output head's, and
-    /// each layer's first product after its norms (attention's q/k/v in one buffer, with RoPE where
-    /// [`Self::rope_kernels`] has it, Mamba's in-projection, a dense feed-forward's gate and up in one
-    /// buffer).
+    /// each layer's first products after its norms (attention's q/k/v in one buffer, or with RoPE in one
+    /// buffer or three ([`Self::rope_types`]), Mamba's in-projection, a dense feed-forward's gate and up
+    /// in one buffer).
     pub fn normed_kernels(&self) -> Vec<Kernel> {
         let mut v = vec![Kernel::MatvecNorm(self.output.ty)];
         for l in &self.layers {
             match &l.mixer {
-                GpuMixer::Attention(a) => v.extend(a.qkv.as_ref().map(|qkv| match a.qkv_with_rope() {
-                    Some(_) => Kernel::MatvecRopeNorm(qkv.ty),
-                    None => Kernel::MatvecNorm(qkv.ty),
-                })),
+                GpuMixer::Attention(a) => match a.rope_products() {
+                    Some(products) => v.extend(products.iter().map(|(m, _)| Kernel::MatvecRopeNorm(m.ty))),
+                    None => v.extend(a.qkv.as_ref().map(|qkv| Kernel::MatvecNorm(qkv.ty))),
+                },
                 GpuMixer::Mamba(m) => v.push(Kernel::MatvecConvNorm(m.in_proj.ty)),
                 _ => {}
             }
