@@ -44,12 +44,16 @@ async fn both_twins() -> [GpuContext; 2] {
 /// Every kernel compiles in the browser's WebGPU (Tint), whose uniformity analysis is stricter than naga's
 /// (a barrier after a return that depends on a thread's row passes naga and fails here), including the
 /// kernels no bundled model uses: all of them on the device's own choice of twins, and the portable twin
-/// of each kernel that has two (the others' source is the same on both).
+/// of each kernel that has two (the others' source is the same on both), the matvec family in one
+/// encoding: a twin differs from its sibling only in the row sums, which every encoding's `block_dot`
+/// leaves alone (no barrier, no workgroup memory of its own), and the portable family in all 11 encodings
+/// took this suite from 343 s to 370-400 s on SwiftShader.
 #[wasm_bindgen_test]
 async fn every_kernel_compiles_on_webgpu() {
     let [with, without] = both_twins().await;
     let all = archrace_gpu::Kernel::all();
-    let twins: Vec<_> = all.iter().copied().filter(|k| k.has_subgroup_twin()).collect();
+    let one_encoding = |k: &archrace_gpu::Kernel| k.encoding().is_none_or(|t| t == GgmlType::Q4_K);
+    let twins: Vec<_> = all.iter().copied().filter(|k| k.has_subgroup_twin() && one_encoding(k)).collect();
     for (ctx, kernels) in [(with, all), (without, twins)] {
         let mut pipelines = archrace_gpu::pipelines::Pipelines::default();
         pipelines
