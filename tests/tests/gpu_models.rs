@@ -14,6 +14,33 @@ use archrace_model::KvType;
 use archrace_model::ModelWeights;
 use archrace_tests::gpu::context_or_skip;
 
+/// `g` with the tensors `convert` picks by name (F32 ones) stored as F16.
+fn f16_copy(g: &Gguf<'_>, convert: impl Fn(&str) -> bool) -> Vec<u8> {
+    archrace_gguf::GgufWriter::copy_of(g, |t, data| {
+        convert(&t.name).then(|| {
+            let f: &[f32] = bytemuck::cast_slice(data);
+            let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
+            (t.dims.clone(), archrace_gguf::GgmlType::F16, h)
+        })
+    })
+    .to_bytes()
+}
+
+/// Five decode steps of `gpu` from a fresh state with an f32 cache (as the CPU keeps it) give the CPU's
+/// logits within 1e-4 (`what` names the run in a failure); the dispatches of its step.
+fn five_steps_match_the_cpu(ctx: &archrace_gpu::GpuContext, cpu: &CpuModel, gpu: &GpuModel, what: &str) -> usize {
+    let mut state = gpu.new_state(ctx).unwrap();
+    state.kv_type = KvType::F32;
+    let mut cpu_state = cpu.new_state();
+    for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
+        let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+        let got = pollster::block_on(gpu.logits(ctx, &mut state, tok)).unwrap();
+        let err = rel_err(&got, &want);
+        assert!(err <= 1e-4, "{what}: dispatches {}, position {pos}: {err:.2e}", gpu.step_dispatches(&state));
+    }
+    gpu.step_dispatches(&state)
+}
+
 fn check_logits(arch: &str) {
     let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} GPU logits"))) else { return };
     for q in QUANTS {
@@ -518,7 +545,6 @@ fn cpu_gpu_and_calculator_agree_on_the_state() {
 /// per RWKV-7 layer the unfused time-mix's 16 (the first layer) or 18 dispatches instead of 6.
 #[test]
 fn fused_decode_kernels_or_not_match_the_cpu() {
-    use archrace_gguf::{GgmlType, GgufWriter};
     use archrace_model::{Ffn, Mixer};
     let Some(ctx) = pollster::block_on(context_or_skip("fused dt projection and router")) else { return };
     let files = [
@@ -529,28 +555,12 @@ fn fused_decode_kernels_or_not_match_the_cpu() {
     for (name, tensors) in files {
         let bytes = fixture(name);
         let g = Gguf::parse(&bytes).unwrap();
-        let f16_bytes = GgufWriter::copy_of(&g, |t, data| {
-            tensors.iter().any(|s| t.name.ends_with(s)).then(|| {
-                let f: &[f32] = bytemuck::cast_slice(data);
-                let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
-                (t.dims.clone(), GgmlType::F16, h)
-            })
-        })
-        .to_bytes();
+        let f16_bytes = f16_copy(&g, |n| tensors.iter().any(|s| n.ends_with(s)));
         let mut dispatches = Vec::new();
         for file in [&bytes, &f16_bytes] {
             let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
             let gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
-            let mut state = gpu.new_state(&ctx).unwrap();
-            state.kv_type = KvType::F32; // Jamba's attention layer: as the CPU's cache
-            let mut cpu_state = cpu.new_state();
-            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
-                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
-                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
-                let err = rel_err(&got, &want);
-                assert!(err <= 1e-4, "{name}: dispatches {}, position {pos}: {err:.2e}", gpu.step_dispatches(&state));
-            }
-            dispatches.push(gpu.step_dispatches(&state));
+            dispatches.push(five_steps_match_the_cpu(&ctx, &cpu, &gpu, name));
         }
         let spec = archrace_model::ModelSpec::from_gguf(&g).unwrap();
         let more: usize = spec
@@ -591,16 +601,7 @@ fn normed_twins_and_norms_apart_match_the_cpu() {
         let mut dispatches = Vec::new();
         for fused in [true, false] {
             gpu.set_fused_norms(fused);
-            let mut state = gpu.new_state(&ctx).unwrap();
-            state.kv_type = KvType::F32; // as the CPU keeps it
-            let mut cpu_state = cpu.new_state();
-            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
-                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
-                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
-                let err = rel_err(&got, &want);
-                assert!(err <= 1e-4, "{name}, norms fused {fused}, position {pos}: {err:.2e}");
-            }
-            dispatches.push(gpu.step_dispatches(&state));
+            dispatches.push(five_steps_match_the_cpu(&ctx, &cpu, &gpu, &format!("{name}, norms fused {fused}")));
         }
         let taken = 1 + cpu
             .spec
@@ -764,18 +765,10 @@ fn odd_head_widths_decode_and_prefill_like_the_cpu() {
 /// same model with q, k and v in one buffer (three products instead of one, no `rope_kv` either way).
 #[test]
 fn q_k_and_v_in_different_encodings_take_rope_in_their_own_products() {
-    use archrace_gguf::{GgmlType, GgufWriter};
     let Some(ctx) = pollster::block_on(context_or_skip("split q/k/v with RoPE")) else { return };
     let bytes = fixture("llama-f32.gguf");
     let g = Gguf::parse(&bytes).unwrap();
-    let split = GgufWriter::copy_of(&g, |t, data| {
-        t.name.ends_with("attn_v.weight").then(|| {
-            let f: &[f32] = bytemuck::cast_slice(data);
-            let h: Vec<u8> = f.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect();
-            (t.dims.clone(), GgmlType::F16, h)
-        })
-    })
-    .to_bytes();
+    let split = f16_copy(&g, |n| n.ends_with("attn_v.weight"));
     let mut dispatches = Vec::new();
     for (file, joined) in [(&bytes, true), (&split, false)] {
         let cpu = CpuModel::from_gguf(&Gguf::parse(file).unwrap()).unwrap();
@@ -787,16 +780,8 @@ fn q_k_and_v_in_different_encodings_take_rope_in_their_own_products() {
         assert!(gpu.weights.layers.iter().all(|l| attn(l) == joined), "q, k and v joined: {joined}");
         for fused in [true, false] {
             gpu.set_fused_norms(fused);
-            let mut state = gpu.new_state(&ctx).unwrap();
-            state.kv_type = KvType::F32; // as the CPU keeps it
-            let mut cpu_state = cpu.new_state();
-            for (pos, tok) in [1u32, 40, 7, 99, 3].into_iter().enumerate() {
-                let want = cpu.forward(&mut cpu_state, &[tok]).unwrap();
-                let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap();
-                let err = rel_err(&got, &want);
-                assert!(err <= 1e-4, "joined {joined}, norms fused {fused}, position {pos}: {err:.2e}");
-            }
-            dispatches.push(gpu.step_dispatches(&state));
+            let what = format!("joined {joined}, norms fused {fused}");
+            dispatches.push(five_steps_match_the_cpu(&ctx, &cpu, &gpu, &what));
         }
     }
     let layers = g.get("llama.block_count").and_then(|v| v.as_u64()).unwrap() as usize;
