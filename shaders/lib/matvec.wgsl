@@ -105,6 +105,27 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
     }
 }
 
+// This thread's share of a row's dot product with x: blocks lane, lane + rt, .. of the row of `blocks`
+// blocks at byte `at`, against x from vec4 x0 (each entry point adds the shares with `row_sum`).
+fn row_dot(at: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> f32 {
+    var acc = 0.0;
+    for (var b = lane; b < blocks; b += rt) {
+        acc += block_dot(at, b, blocks, x0 + b * (BLOCK / 4u));
+    }
+    return acc;
+}
+
+// `row_dot` of two rows `second` bytes apart against the same x, each block of x read once for both
+// (SwiGLU's gate and up rows; matvec_rope's adjacent rows).
+fn rows_dot2(at: u32, second: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> vec2<f32> {
+    var acc = vec2<f32>(0.0);
+    for (var b = lane; b < blocks; b += rt) {
+        let xv = x0 + b * (BLOCK / 4u);
+        acc += vec2<f32>(block_dot(at, b, blocks, xv), block_dot(at + second, b, blocks, xv));
+    }
+    return acc;
+}
+
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
@@ -120,9 +141,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let at = p.w_base + row * p.row_bytes + expert.x;
     var acc = 0.0;
     if valid {
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(at, b, p.blocks_per_row, p.x_off + b * (BLOCK / 4u));
-        }
+        acc = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
     }
     let v = row_sum(inv, lane, rt, acc);
     if lane == 0u && valid {
@@ -150,16 +169,11 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
         return; // uniform: the chosen expert's rows are in another part
     }
     let at = p.w_base + row * p.row_bytes + expert.x;
-    var gate = 0.0;
-    var up = 0.0;
+    var acc = vec2<f32>(0.0); // (gate x, up x)
     if valid {
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            let xv = p.x_off + b * (BLOCK / 4u);
-            gate += block_dot(at, b, p.blocks_per_row, xv);
-            up += block_dot(at + p.pair_bytes, b, p.blocks_per_row, xv);
-        }
+        acc = rows_dot2(at, p.pair_bytes, p.blocks_per_row, p.x_off, lane, rt);
     }
-    let sums = row_sum2(inv, lane, rt, vec2<f32>(gate, up)); // (gate x, up x)
+    let sums = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
         let g = sums.x;
         y[p.y_off + wg.z * p.rows + row] = g / (1.0 + exp(-g)) * sums.y;
@@ -184,11 +198,7 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
         }
         if valid {
             let at = p.w_base + row * p.row_bytes + expert.x;
-            let x0 = p.x_off + s * (p.cols / 4u);
-            var dot = 0.0;
-            for (var b = lane; b < p.blocks_per_row; b += rt) {
-                dot += block_dot(at, b, p.blocks_per_row, x0 + b * (BLOCK / 4u));
-            }
+            let dot = row_dot(at, p.blocks_per_row, p.x_off + s * (p.cols / 4u), lane, rt);
             acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
     }
@@ -224,12 +234,8 @@ fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let local = row - first;
     var acc = 0.0;
     if valid {
-        let blocks = route[at + 1u];
         let row_at = route[at + 3u] + local * route[at + 2u];
-        let x0 = route[at + 4u];
-        for (var b = lane; b < blocks; b += rt) {
-            acc += block_dot(row_at, b, blocks, x0 + b * (BLOCK / 4u));
-        }
+        acc = row_dot(row_at, route[at + 1u], route[at + 4u], lane, rt);
     }
     let v = row_sum(inv, lane, rt, acc);
     if lane == 0u && valid {

@@ -20,10 +20,7 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let valid = row < p.rows; // not uniform, as in matvec
     var acc = 0.0;
     if valid {
-        let at = p.w_base + row * p.row_bytes;
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            acc += block_dot(at, b, p.blocks_per_row, p.x_off + b * (BLOCK / 4u));
-        }
+        acc = row_dot(p.w_base + row * p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
     }
     let v = row_sum(inv, lane, rt, acc);
     if lane != 0u || !valid {

@@ -31,10 +31,7 @@ fn matvec_rope(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let row = p.qkv_row + local; // ... of q, k and v
     var acc = vec2<f32>(0.0);
     if valid {
-        for (var b = lane; b < p.blocks_per_row; b += rt) {
-            let xv = p.x_off + b * (BLOCK / 4u);
-            acc += vec2<f32>(block_dot(at, b, p.blocks_per_row, xv), block_dot(at + p.row_bytes, b, p.blocks_per_row, xv));
-        }
+        acc = rows_dot2(at, p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
     }
     var v = row_sum2(inv, lane, rt, acc); // rows (row, row + 1)
     if lane != 0u || !valid {
