@@ -1,6 +1,7 @@
 // Mamba-1 over T tokens (Gu & Dao 2023, Algorithm 2 and section 3.2; T = 1 when decoding), one thread
 // per inner channel, sequential in time inside the thread (the recurrence carries h from token to token).
-// `mamba_conv`: causal depthwise conv over the last d_conv inputs, then SiLU; shifts the conv window.
+// `mamba_conv`: causal depthwise conv over the last d_conv inputs, then SiLU; shifts the conv window
+// (lib/conv_step.wgsl, joined to this file).
 // `mamba_scan`: Delta = softplus(dt + dt_bias); h = exp(Delta A) h + Delta B x (eq. 2a with ZOH, eq. 4);
 // y = (C . h + D x) * SiLU(z) (eq. 2b, gated).
 // `mamba_scan_dt`: the same scan with the dt projection in front, dt = W_dt dt_low (eq. 2a's Delta before
@@ -51,22 +52,8 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= p.d_inner {
         return;
     }
-    let k = p.d_conv;
-    let di = p.d_inner;
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        let x_new = xz[t * 2u * di + c];
-        var acc = consts[di * k + c]; // bias
-        for (var j = 0u; j + 1u < k; j++) {
-            acc += conv_state[j * di + c] * consts[c * k + j];
-        }
-        acc += x_new * consts[c * k + k - 1u];
-        for (var j = 0u; j + 2u < k; j++) {
-            conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
-        }
-        if k >= 2u { // a kernel of 1 keeps no past inputs
-            conv_state[(k - 2u) * di + c] = x_new;
-        }
-        xc[t * di + c] = silu(acc);
+        xc[t * p.d_inner + c] = conv_step(c, p.d_inner, p.d_conv, xz[t * 2u * p.d_inner + c]);
     }
 }
 

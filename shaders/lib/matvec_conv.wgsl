@@ -1,15 +1,15 @@
 // `matvec_conv`, an entry point of the matvec body (lib/matvec.wgsl, whose Params and bindings 0-4 it
 // uses), in a piece of its own: only its kernels (archrace_gpu::Kernel::MatvecConv and its normed twin)
 // declare bindings 5-7 as Mamba's conv buffers: its conv weights (Di, K) then bias (Di), the conv window
-// (K - 1, Di), its output (Di).
-@group(0) @binding(5) var<storage, read> conv_consts: array<f32>;
+// (K - 1, Di), its output (Di). The conv step itself is lib/conv_step.wgsl's, joined after this piece.
+@group(0) @binding(5) var<storage, read> consts: array<f32>;
 @group(0) @binding(6) var<storage, read_write> conv_state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> conv_out: array<f32>;
 
 // Mamba's in-projection with its causal conv step fused in (decode, one token): y = W x as `matvec`
 // writes it (x then z, Gu & Dao 2023, algorithm 2), and for each x channel c < Di the conv over the
 // window and the new x, then SiLU, into conv_out[c], the window shifted, as `mamba_conv` (shaders/
-// mamba.wgsl) does it step for step.
+// mamba.wgsl) does it: the same conv_step.
 @compute @workgroup_size(WG)
 fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
@@ -28,21 +28,7 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     }
     y[p.y_off + row] = v;
     let c = p.y_off + row; // the channel: y is xz from its start (a split matrix's part starts at y_off)
-    let k = p.conv_k;
-    let di = p.conv_inner;
-    if c >= di {
-        return;
+    if c < p.conv_inner {
+        conv_out[c] = conv_step(c, p.conv_inner, p.conv_k, v);
     }
-    var conv = conv_consts[di * k + c]; // bias
-    for (var j = 0u; j + 1u < k; j++) {
-        conv += conv_state[j * di + c] * conv_consts[c * k + j];
-    }
-    conv += v * conv_consts[c * k + k - 1u];
-    for (var j = 0u; j + 2u < k; j++) {
-        conv_state[j * di + c] = conv_state[(j + 1u) * di + c];
-    }
-    if k >= 2u { // a kernel of 1 keeps no past inputs
-        conv_state[(k - 2u) * di + c] = v;
-    }
-    conv_out[c] = conv / (1.0 + exp(-conv));
 }

@@ -98,6 +98,7 @@ macro_rules! shader {
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const MATVEC_CONV: &str = shader!("lib/matvec_conv.wgsl");
+const CONV_STEP: &str = shader!("lib/conv_step.wgsl");
 const MATVEC_ROPE: &str = shader!("lib/matvec_rope.wgsl");
 const X_DIRECT: &str = shader!("lib/x_direct.wgsl");
 const X_NORM: &str = shader!("lib/x_norm.wgsl");
@@ -423,15 +424,17 @@ impl Kernel {
             let x = if self.norms_input() { X_NORM } else { X_DIRECT };
             // The entry points that bind more than the body's five buffers come in pieces of their own.
             let extra = match self {
-                Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => MATVEC_CONV,
-                Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => MATVEC_ROPE,
-                _ => "",
+                Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => [MATVEC_CONV, CONV_STEP].join("\n"),
+                Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => MATVEC_ROPE.to_string(),
+                _ => String::new(),
             };
-            return [&enable, PACKED, self.file(), x, MATVEC_BODY, extra, row_sum].join("\n");
+            return [&enable, PACKED, self.file(), x, MATVEC_BODY, &extra, row_sum].join("\n");
         }
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
+            // Mamba's conv step, which `matvec_conv` shares, reads mamba.wgsl's `consts` and `conv_state`.
+            Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => [self.file(), CONV_STEP].join("\n"),
             _ => self.file().to_string(),
         }
     }
