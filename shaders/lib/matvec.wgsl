@@ -105,6 +105,13 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
     }
 }
 
+// The row group this thread works on (a row; matvec_rope's pair of rows): WG / row_threads groups per
+// workgroup, row_threads consecutive threads each; workgroups beyond the per-dimension dispatch limit
+// spill into y.
+fn row_group(wg: vec3<u32>, tid: u32) -> u32 {
+    return (wg.x + wg.y * p.groups_x) * (WG / p.row_threads) + tid / p.row_threads;
+}
+
 // This thread's share of a row's dot product with x: blocks lane, lane + rt, .. of the row of `blocks`
 // blocks at byte `at`, against x from vec4 x0 (each entry point adds the shares with `row_sum`).
 fn row_dot(at: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> f32 {
@@ -129,10 +136,9 @@ fn rows_dot2(at: u32, second: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> 
 @compute @workgroup_size(WG)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let lane = inv.tid % rt;
+    let row = row_group(wg, inv.tid);
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
     let expert = expert_at(p.slot);
     if expert.y == 0u {
@@ -158,10 +164,9 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
 @compute @workgroup_size(WG)
 fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let lane = inv.tid % rt;
+    let row = row_group(wg, inv.tid);
     let valid = row < p.rows; // not uniform, as in matvec
     // MoE: every chosen expert in one dispatch, slot p.slot + wg.z into y's rows from wg.z * rows.
     let expert = expert_at(select(NO_SLOT, p.slot + wg.z, p.slot != NO_SLOT));
@@ -185,10 +190,9 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
 // sums a row over the slots, so no two write it.
 @compute @workgroup_size(WG)
 fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let lane = inv.tid % rt;
+    let row = row_group(wg, inv.tid);
     let valid = row < p.rows; // not uniform, as in matvec
     var acc = 0.0;
     for (var s = 0u; s < p.top_k; s++) {
@@ -217,10 +221,9 @@ const SEGMENT: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let lane = inv.tid % rt;
+    let row = row_group(wg, inv.tid);
     let valid = row < p.rows; // not uniform, as in matvec
     var seg = 0u;
     var first = 0u; // the segment's first row

@@ -13,10 +13,9 @@
 @compute @workgroup_size(WG)
 fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let row = (wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt;
+    let lane = inv.tid % rt;
+    let row = row_group(wg, inv.tid);
     let valid = row < p.rows; // not uniform, as in matvec
     var acc = 0.0;
     if valid {

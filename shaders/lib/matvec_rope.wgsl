@@ -22,10 +22,9 @@
 @compute @workgroup_size(WG)
 fn matvec_rope(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
-    let tid = inv.tid;
     let rt = p.row_threads;
-    let lane = tid % rt;
-    let local = 2u * ((wg.x + wg.y * p.groups_x) * (WG / rt) + tid / rt); // the pair's first row here
+    let lane = inv.tid % rt;
+    let local = 2u * row_group(wg, inv.tid); // the pair's first row here
     let valid = local < p.rows; // not uniform, as in matvec
     let at = p.w_base + local * p.row_bytes;
     let row = p.qkv_row + local; // ... of q, k and v
