@@ -1,6 +1,6 @@
 // Reading encoded weights from `w: array<vec4<u32>>` (declared by the kernel): 16 bytes in one load where
 // they are 16-byte aligned (a split row's quants, crates/gpu/src/layout.rs, in any row whose bytes are a
-// multiple of 16), words and bytes anywhere else. Buffers are padded to 16 bytes plus 16 spare, so a read
+// multiple of 16), words anywhere else. Buffers are padded to 16 bytes plus 16 spare, so a read
 // may run past the data.
 
 // Word `i` (bytes 4i .. 4i + 4).
@@ -15,21 +15,6 @@ fn quad(i: u32) -> vec4<u32> {
         return w[i >> 2u];
     }
     return vec4<u32>(word(i), word(i + 1u), word(i + 2u), word(i + 3u));
-}
-
-// The 4 bytes starting at byte offset `byte`, little-endian.
-fn load_word(byte: u32) -> u32 {
-    let i = byte >> 2u;
-    let shift = (byte & 3u) * 8u;
-    if shift == 0u {
-        return word(i);
-    }
-    return (word(i) >> shift) | (word(i + 1u) << (32u - shift));
-}
-
-// One byte.
-fn load_u8(byte: u32) -> u32 {
-    return (word(byte >> 2u) >> ((byte & 3u) * 8u)) & 0xffu;
 }
 
 // The f16 at the even offset `byte`, as f32 (f16 stays packed: no shader-f16 needed).
@@ -62,13 +47,21 @@ fn bits4(v: u32, first: u32) -> vec4<f32> {
     return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u));
 }
 
-// (scale, min) of sub-block j (0..8) of a Q4_K / Q5_K super-block, from the 12 packed bytes at `at`
-// (ggml's get_scale_min_k4).
-fn scale_min_k4(at: u32, j: u32) -> vec2<f32> {
-    if j < 4u {
-        return vec2<f32>(f32(load_u8(at + j) & 63u), f32(load_u8(at + j + 4u) & 63u));
+// (scale, min) of sub-blocks 2c and 2c + 1 (c < 4) of a Q4_K / Q5_K super-block, as (scale 2c, min 2c,
+// scale 2c + 1, min 2c + 1), from the block's first 16 bytes `head` (f16 d, f16 dmin, then the 12 packed
+// bytes, words y, z and w: ggml's get_scale_min_k4 for both sub-blocks at once). Sub-block j < 4 keeps
+// its 6-bit scale and min in bytes j and j + 4; j >= 4 keeps their low 4 bits in byte j + 4 and their top
+// 2 in the top bits of bytes j - 4 and j.
+fn scale_min_k4_pair(head: vec4<u32>, c: u32) -> vec4<f32> {
+    let shift = 16u * (c % 2u); // the two sub-blocks' bytes are a half-word of each word
+    let a = (head.y >> shift) & 0xffffu;
+    let b = (head.z >> shift) & 0xffffu;
+    var sc = a & 0x3f3fu;
+    var m = b & 0x3f3fu;
+    if c >= 2u {
+        let e = (head.w >> shift) & 0xffffu;
+        sc = (e & 0x0f0fu) | ((a >> 2u) & 0x3030u);
+        m = ((e >> 4u) & 0x0f0fu) | ((b >> 2u) & 0x3030u);
     }
-    let sc = (load_u8(at + j + 4u) & 0xfu) | ((load_u8(at + j - 4u) >> 6u) << 4u);
-    let m = (load_u8(at + j + 4u) >> 4u) | ((load_u8(at + j) >> 6u) << 4u);
-    return vec2<f32>(f32(sc), f32(m));
+    return vec4<f32>(f32(sc & 0xffu), f32(m & 0xffu), f32(sc >> 8u), f32(m >> 8u));
 }
