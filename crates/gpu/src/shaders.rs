@@ -433,7 +433,8 @@ impl Kernel {
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
-            // Mamba's conv step, which `matvec_conv` shares, reads mamba.wgsl's `consts` and `conv_state`.
+            // Mamba's conv step, which `matvec_conv` shares, reads mamba.wgsl's `consts` and `conv_state`;
+            // every kernel of the file takes it, as each module holds `mamba_conv`, which calls it.
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => [self.file(), CONV_STEP].join("\n"),
             _ => self.file().to_string(),
         }
