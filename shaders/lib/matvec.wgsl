@@ -2,10 +2,15 @@
 // The encoding's file defines BLOCK (weights per block, a multiple of 4) and `block_dot(row, b, blocks,
 // xv)`: the dot product of block b of the row at byte `row` (a row of `blocks` blocks, in the GPU row
 // layout of crates/gpu/src/layout.rs) with x[xv * 4 ..][..BLOCK].
-// A workgroup takes WG / row_threads rows; each row's row_threads threads (a power of two) take its
-// blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its twin
-// lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). Workgroups
-// beyond the per-dimension dispatch limit spill into y: group = wg.x + wg.y * groups_x.
+// A workgroup takes WG / row_threads row groups; each group's row_threads threads (a power of two) take
+// its blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its
+// twin lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). A row group
+// is one row, or a pair of adjacent rows: in `matvec_rope`, and in `matvec` for the encodings whose
+// MATVEC_ROWS is 2 (put at the top of the source by the runtime: archrace_gpu::shaders::
+// matvec_pairs_rows). Then each block of x a thread reads serves two rows of weights: a quantized row's
+// bytes are a fraction of its x's (Q4_0: 18 bytes of weights against 128 of x per block), and reading x
+// for each row alone streamed x from cache several times over for each byte of weights.
+// Workgroups beyond the per-dimension dispatch limit spill into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
 // `matvec_swiglu` is the SwiGLU feed-forward's first half in one dispatch (Shazeer 2020, eq. 6): each row
@@ -138,26 +143,37 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
     let rt = p.row_threads;
     let lane = inv.tid % rt;
-    let row = row_group(wg, inv.tid);
+    let row = MATVEC_ROWS * row_group(wg, inv.tid); // the group's first row
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
+    let both = MATVEC_ROWS == 2u && row + 1u < p.rows; // a pair (an odd row count leaves the last one row)
     let expert = expert_at(p.slot);
     if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part
     }
     let at = p.w_base + row * p.row_bytes + expert.x;
-    var acc = 0.0;
-    if valid {
-        acc = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
+    var acc = vec2<f32>(0.0);
+    if both {
+        acc = rows_dot2(at, p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
+    } else if valid {
+        acc.x = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
     }
-    let v = row_sum(inv, lane, rt, acc);
+    let v = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
-        let out = p.y_off + row;
-        switch p.mode {
-            case 0u: { y[out] = v; }
-            case 1u: { y[out] += v; }
-            case 2u: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * v; }
-            default: { y[out] = activation(p.mode, v, row); }
+        put(row, v.x);
+        if both {
+            put(row + 1u, v.y);
         }
+    }
+}
+
+// `matvec`'s output for one row, by mode.
+fn put(row: u32, v: f32) {
+    let out = p.y_off + row;
+    switch p.mode {
+        case 0u: { y[out] = v; }
+        case 1u: { y[out] += v; }
+        case 2u: { y[out] += bitcast<f32>(route[p.top_k + p.slot]) * v; }
+        default: { y[out] = activation(p.mode, v, row); }
     }
 }
 

@@ -9,7 +9,7 @@ use archrace_cpu::ops::moe::{gate_up_swiglu, moe_norm_route, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
 use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
-use archrace_gpu::kernels::matvec::{groups, MatvecMode, MatvecParams};
+use archrace_gpu::kernels::matvec::{MatvecMode, MatvecParams};
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
@@ -226,7 +226,7 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
             for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
                 let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
                 for &(first, rows) in &parts {
-                    let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                    let mut p = MatvecParams::new(ty, rows, cols);
                     p.w_base = (first * row_bytes) as u32;
                     p.y_off = first as u32;
                     p.mode = MatvecMode::Conv as u32;
@@ -239,7 +239,7 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
                         (6, Arg::InOut(bytes(&state))),
                         (7, Arg::InOut(bytes(&xc))),
                     ];
-                    let (gx, gy) = p.workgroups(65535);
+                    let (gx, gy) = p.fit(MatvecMode::Conv.kernel(ty), 65535);
                     let got = run(&ctx, MatvecMode::Conv.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                     (y, state, xc) = (got[0].clone(), got[1].clone(), got[2].clone());
                 }
@@ -505,7 +505,7 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
         let weight = 0.375f32;
         let route = [7u32, 2, 0, weight.to_bits()]; // top_k 2: ids [7, 2], weights [0, 0.375]; slot 1
         for (mode, scale) in [(MatvecMode::Add, 1.0f32), (MatvecMode::AddRouted, weight)] {
-            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            let mut p = MatvecParams::new(ty, rows, cols);
             p.mode = mode as u32;
             p.slot = 1;
             p.top_k = 2;
@@ -519,7 +519,7 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
                 (3, Arg::InOut(bytes(&y0))),
                 (4, Arg::In(bytemuck::cast_slice(&route))),
             ];
-            let (gx, gy) = groups(rows, 65535);
+            let (gx, gy) = p.fit(Kernel::Matvec(ty), 65535);
             let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
             check(&format!("{twin}: matvec {mode:?}"), &want, &got[0], TIGHT);
         }
@@ -545,8 +545,8 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             let gw = layout::to_gpu_rows(ty, p.cols as usize, w);
             let y = Arg::Out(p.rows as usize * 4);
             let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(x))), (3, y), (4, Arg::In(bytes(g)))];
-            let (gx, gy) = p.workgroups(65535);
             let kernel = mode.normed_kernel(ty).unwrap();
+            let (gx, gy) = p.fit(kernel, 65535);
             (kernel.name(), run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]).swap_remove(0))
         };
         for (ty, cols) in
@@ -557,7 +557,7 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             let g = rng.vec(cols, -1.0, 1.0);
             let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let want = matmul(&m, &rms_norm(&x[x_off..], &g, eps), 1);
-            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            let mut p = MatvecParams::new(ty, rows, cols);
             p.x_off = (x_off / 4) as u32;
             let (name, got) = normed(MatvecMode::Write, ty, p, &w, &x, &g);
             check(&format!("{twin}: {name} over {cols}"), &want, &got, TIGHT);
@@ -575,7 +575,7 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
                 data: &w[i * rows * row_bytes..(i + 1) * rows * row_bytes],
             };
             let want = gate_up_swiglu(&half("gate", 0), &half("up", 1), &h, 1);
-            let mut p = MatvecParams::new(ty, rows, cols, 65535);
+            let mut p = MatvecParams::new(ty, rows, cols);
             p.pair_bytes = (rows * layout::row_bytes(ty, cols)) as u32;
             let (name, got) = normed(MatvecMode::Swiglu, ty, p, &w, &x, &g);
             check(&format!("{twin}: {name}"), &want, &got, TRANSCENDENTAL);
@@ -590,7 +590,7 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             let xz = matmul(&m, &h, 1);
             let mut want_state = conv_state.clone();
             let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
-            let mut p = MatvecParams::new(ty, 2 * di, cols, 65535);
+            let mut p = MatvecParams::new(ty, 2 * di, cols);
             p.mode = MatvecMode::Conv as u32;
             (p.conv_inner, p.conv_k, p.norm_eps) = (di as u32, k as u32, eps);
             let gw = layout::to_gpu_rows(ty, cols, &w);
@@ -603,8 +603,8 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
                 (6, Arg::InOut(bytes(&conv_state))),
                 (7, Arg::Out(di * 4)),
             ];
-            let (gx, gy) = p.workgroups(65535);
             let kernel = MatvecMode::Conv.normed_kernel(ty).unwrap();
+            let (gx, gy) = p.fit(kernel, 65535);
             let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
             check(&format!("{twin}: {}: xz", kernel.name()), &xz, &got[0], TIGHT);
             check(&format!("{twin}: {}: conv window", kernel.name()), &want_state, &got[1], TIGHT);
@@ -660,7 +660,8 @@ fn matvec_rope_twins_match_the_product_then_rope_kv() {
                 };
                 let (mut q_out, mut k_out, mut v_out) = (Vec::new(), k0.clone(), v0.clone());
                 for (first, n) in dispatches {
-                    let mut p = MatvecParams::for_row_pairs(ty, n, cols, 65535);
+                    let mut p = MatvecParams::new(ty, n, cols);
+                    p.mode = MatvecMode::Rope as u32;
                     (p.w_base, p.qkv_row) = ((first * layout::row_bytes(ty, cols)) as u32, first as u32);
                     (p.q_rows, p.kv_rows, p.head_dim) = (qd as u32, kd as u32, d as u32);
                     (p.n_rot, p.table_off, p.kv_off) = (if rope { 12 } else { 0 }, 8, (pos * kd) as u32);
@@ -676,7 +677,7 @@ fn matvec_rope_twins_match_the_product_then_rope_kv() {
                     if normed {
                         args.push((4, Arg::In(bytes(&g))));
                     }
-                    let (gx, gy) = p.pair_workgroups(65535);
+                    let (gx, gy) = p.fit(kernel, 65535);
                     let params = bytemuck::cast_slice(std::slice::from_ref(&p));
                     let mut out = pollster::block_on(run_kernel(&ctx, kernel, params, &args, [gx, gy, 1])).unwrap();
                     if first == 0 {
@@ -730,7 +731,7 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
             let (gw, gpu_expert) = (layout::to_gpu_rows(ty, cols, &w), rows * layout::row_bytes(ty, cols));
             // Dense (expert 0's rows), then MoE with experts 2 and 1 chosen.
             for (chosen, z) in [(vec![0usize], 1u32), (vec![2, 1], 2)] {
-                let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                let mut p = MatvecParams::new(ty, rows, cols);
                 p.pair_bytes = (experts * gpu_expert) as u32;
                 if z > 1 {
                     p.slot = 0;
@@ -745,7 +746,7 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
                     (3, Arg::Out(chosen.len() * rows * 4)),
                     (4, Arg::In(bytemuck::cast_slice(&route))),
                 ];
-                let (gx, gy) = p.workgroups(65535);
+                let (gx, gy) = p.fit(MatvecMode::Swiglu.kernel(ty), 65535);
                 let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, z]);
                 let want: Vec<f32> = chosen.iter().flat_map(|&e| want(e)).collect();
                 check(&format!("{twin}: matvec_swiglu_{ty} (experts {chosen:?})"), &want, &got[0], TRANSCENDENTAL);
@@ -772,7 +773,7 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
             let expert_bytes = n_embd * layout::row_bytes(ty, hidden);
             let gw = layout::to_gpu_rows(ty, hidden, &w);
             for (route, held) in [(vec![(3usize, 0.25f32), (1, 0.75)], experts), (vec![(1, 0.5), (3, 0.5)], 2)] {
-                let mut p = MatvecParams::new(ty, n_embd, hidden, 65535);
+                let mut p = MatvecParams::new(ty, n_embd, hidden);
                 p.slot = 0;
                 p.top_k = 2;
                 p.expert_bytes = expert_bytes as u32;
@@ -788,7 +789,7 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
                     (3, Arg::InOut(bytes(&y0))),
                     (4, Arg::In(bytemuck::cast_slice(&words))),
                 ];
-                let (gx, gy) = p.workgroups(65535);
+                let (gx, gy) = p.fit(MatvecMode::RoutedSum.kernel(ty), 65535);
                 let got = run(&ctx, MatvecMode::RoutedSum.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                 check(&format!("{twin}: matvec_routed_{ty} {route:?} of {held} experts"), &want, &got[0], TIGHT);
             }
@@ -822,12 +823,12 @@ fn matvec_activations_match_product_then_pointwise() {
             for (mode, op) in modes {
                 let mut want = vec![0.0; rows];
                 pointwise(op, &product, &bias, &bias, &mut want);
-                let mut p = MatvecParams::new(ty, rows, cols, 65535);
+                let mut p = MatvecParams::new(ty, rows, cols);
                 p.mode = mode as u32;
                 let gw = layout::to_gpu_rows(ty, cols, &w);
                 let args =
                     [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
-                let (gx, gy) = p.workgroups(65535);
+                let (gx, gy) = p.fit(mode.kernel(ty), 65535);
                 let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                 check(&format!("{twin}: matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
             }
@@ -889,8 +890,7 @@ fn matvec_multi_matches_its_twin_for_every_encoding() {
                     segments: n as u32,
                     ..Default::default()
                 };
-                let (gx, gy) = p.workgroups(65535);
-                p.groups_x = gx;
+                let (gx, gy) = p.fit(Kernel::MatvecMulti(ty), 65535);
                 let args = [
                     (1, Arg::In(&gw)),
                     (2, Arg::In(bytes(&x))),

@@ -25,15 +25,16 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
     for ty in GgmlType::ALL {
         let kernel = pollster::block_on(Matvec::new(ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let block = ty.block_size().max(4);
-        // One block (one thread per row, 64 rows per workgroup, 63 of them past the end); odd rows
+        // Rows in pairs, but for the K-quants (`matvec_pairs_rows`). One block (one thread per row group,
+        // 64 groups per workgroup, all but one past the end, a pair's second row missing); odd rows
         // (unaligned block starts for 18-, 22-, 34- and 210-byte blocks) sharing a workgroup 4 threads
         // each; rows of 16 threads (wider than lavapipe's and SwiftShader's subgroups: the subgroup twin's
-        // cross-subgroup step, several rows a workgroup); more blocks per row than threads per workgroup;
-        // many short rows; and (F32 only, to keep the weights small) more workgroups than one dispatch
-        // dimension holds (65535), spilling into y.
+        // cross-subgroup step, several row groups a workgroup); more blocks per row than threads per
+        // workgroup; many short rows; and (F32 only, to keep the weights small) more workgroups than one
+        // dispatch dimension holds (65535), spilling into y.
         let mut shapes = vec![(1, block), (7, 3 * block), (19, 13 * block), (33, 72 * block.min(64)), (65_537, block)];
         if ty == GgmlType::F32 {
-            shapes.push((65_537, 33 * block));
+            shapes.push((131_075, 33 * block));
         }
         for (seed, &(rows, cols)) in shapes.iter().enumerate() {
             let cols = cols.div_ceil(block) * block;

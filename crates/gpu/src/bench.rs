@@ -135,8 +135,8 @@ pub async fn matvec_bandwidth(
     let y = pool.create(ctx, "bench y", (rows * 4) as u64, STORAGE, Category::Scratch)?;
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;
     let maxd = ctx.report.limits.max_compute_workgroups_per_dimension;
-    let p = MatvecParams::new(ty, rows, cols, maxd);
-    let (gx, gy) = p.workgroups(maxd);
+    let mut p = MatvecParams::new(ty, rows, cols);
+    let (gx, gy) = p.fit(Kernel::Matvec(ty), maxd);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
     let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
     Ok(row(Kernel::Matvec(ty).name(), weights.len() as u64 + 4 * (rows + cols) as u64, timed))

@@ -155,7 +155,7 @@ pub enum MatvecMode {
     /// ([`Kernel::MatvecConv`]).
     Conv = 12,
     /// Attention's q/k/v product with RoPE and the KV cache append as its epilogue: the `matvec_rope` entry
-    /// point ([`Kernel::MatvecRope`]), which computes rows in pairs ([`MatvecParams::pair_workgroups`]).
+    /// point ([`Kernel::MatvecRope`]).
     Rope = 13,
 }
 
@@ -201,10 +201,11 @@ impl MatvecMode {
 }
 
 impl MatvecParams {
-    /// Parameters for a plain product over `rows x cols` of encoding `ty`.
-    pub fn new(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
+    /// Parameters for a plain product over `rows x cols` of encoding `ty` (the dispatch is sized by
+    /// [`MatvecParams::fit`], once the kernel is known).
+    pub fn new(ty: GgmlType, rows: usize, cols: usize) -> Self {
         let blocks = cols / kernel_block(ty);
-        let mut p = Self {
+        Self {
             rows: rows as u32,
             cols: cols as u32,
             blocks_per_row: blocks as u32,
@@ -212,30 +213,20 @@ impl MatvecParams {
             slot: NO_SLOT,
             row_threads: row_threads(blocks) as u32,
             ..Self::default()
+        }
+    }
+
+    /// Sizes `kernel`'s dispatch over these parameters: a row group (`row_threads` threads) per row, or per
+    /// pair of adjacent rows where the kernel takes them in pairs ([`Kernel::takes_row_pairs`]). Sets
+    /// `groups_x` to the dispatch's x (the kernels find their row from it) and returns `(x, y)`.
+    pub fn fit(&mut self, kernel: Kernel, max_per_dim: u32) -> (u32, u32) {
+        let row_groups = match kernel.takes_row_pairs() {
+            true => (self.rows as usize).div_ceil(2),
+            false => self.rows as usize,
         };
-        p.groups_x = p.workgroups(max_per_dim).0;
-        p
-    }
-
-    /// The dispatch `(x, y)` for these parameters (`groups_x` is its x).
-    pub fn workgroups(&self, max_per_dim: u32) -> (u32, u32) {
-        groups((self.rows as usize).div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim)
-    }
-
-    /// `matvec_rope`'s parameters (mode [`MatvecMode::Rope`]) over `rows x cols` of encoding `ty`, `rows`
-    /// even: its row groups take rows in pairs, so `groups_x` counts workgroups of pairs. The q/k/v fields
-    /// are the caller's.
-    pub fn for_row_pairs(ty: GgmlType, rows: usize, cols: usize, max_per_dim: u32) -> Self {
-        debug_assert!(rows.is_multiple_of(2), "matvec_rope takes rows in pairs");
-        let mut p = Self::new(ty, rows, cols, max_per_dim);
-        p.mode = MatvecMode::Rope as u32;
-        p.groups_x = p.pair_workgroups(max_per_dim).0;
-        p
-    }
-
-    /// The dispatch `(x, y)` of `matvec_rope` (one row group per pair of rows).
-    pub fn pair_workgroups(&self, max_per_dim: u32) -> (u32, u32) {
-        groups((self.rows as usize / 2).div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim)
+        let (x, y) = groups(row_groups.div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim);
+        self.groups_x = x;
+        (x, y)
     }
 }
 
@@ -306,8 +297,8 @@ impl Matvec {
             )));
         }
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
-        let params = MatvecParams::new(self.ty, rows, cols, max_groups);
-        let (groups_x, groups_y) = params.workgroups(max_groups);
+        let mut params = MatvecParams::new(self.ty, rows, cols);
+        let (groups_x, groups_y) = params.fit(Kernel::Matvec(self.ty), max_groups);
 
         let device = &ctx.device;
         let scopes = ErrorScopes::push(device);

@@ -90,7 +90,8 @@ impl AttentionGpu {
         let x = if fused { input.x } else { ops.norm_apart(rec, input) };
         for &(m, qkv_row) in products {
             let part = &m.parts[0];
-            let mut p = MatvecParams::for_row_pairs(m.ty, m.rows, m.cols, ops.max_groups);
+            let mut p = MatvecParams::new(m.ty, m.rows, m.cols);
+            p.mode = MatvecMode::Rope as u32;
             p.w_base = u(part.base);
             p.norm_eps = ops.spec.norm.eps();
             p.q_rows = u(h * d);
@@ -101,13 +102,16 @@ impl AttentionGpu {
             p.kv_off = u(pos * cache.row);
             p.kv_f16 = u(usize::from(cache.kv_type == KvType::F16));
             p.qkv_row = u(qkv_row);
-            let (gx, gy) = p.pair_workgroups(ops.max_groups);
+            let kernel = match fused {
+                true => MatvecMode::Rope.normed_kernel(m.ty).expect("matvec_rope has a normed twin"),
+                false => MatvecMode::Rope.kernel(m.ty),
+            };
+            let (gx, gy) = p.fit(kernel, ops.max_groups);
             let buffers = [(1, &part.buf), (2, x), (3, q), (5, table), (6, &cache.k), (7, &cache.v)];
             if fused {
-                let kernel = MatvecMode::Rope.normed_kernel(m.ty).expect("matvec_rope has a normed twin");
                 rec.dispatch(kernel, &p, &[&buffers[..], &[(4, &input.norm.weight)]].concat(), [gx, gy, 1]);
             } else {
-                rec.dispatch(MatvecMode::Rope.kernel(m.ty), &p, &buffers, [gx, gy, 1]);
+                rec.dispatch(kernel, &p, &buffers, [gx, gy, 1]);
             }
         }
     }
@@ -284,14 +288,14 @@ impl MambaGpu {
             false => (MatvecMode::Conv.kernel(w.ty), ops.norm_apart(rec, input)),
         };
         for part in &w.parts {
-            let mut p = MatvecParams::new(w.ty, part.rows, w.cols, ops.max_groups);
+            let mut p = MatvecParams::new(w.ty, part.rows, w.cols);
             p.w_base = u(part.base);
             p.y_off = u(part.first_row);
             p.mode = MatvecMode::Conv as u32;
             p.conv_inner = u(self.spec.d_inner);
             p.conv_k = u(self.spec.d_conv);
             p.norm_eps = ops.spec.norm.eps();
-            let (gx, gy) = p.workgroups(ops.max_groups);
+            let (gx, gy) = p.fit(kernel, ops.max_groups);
             let mut buffers = vec![(1, &part.buf), (2, x), (3, &sc.xz), (5, &self.consts), (6, conv), (7, &sc.xc)];
             if fused {
                 // The normed twin reads the norm's weights where a routed product reads its route.

@@ -258,7 +258,7 @@ impl Ops<'_> {
         for part in &m.parts {
             // A MoE part holds whole experts; a plain part, some of the rows.
             let rows = if moe.is_some() { m.rows } else { part.rows };
-            let mut p = MatvecParams::new(m.ty, rows, m.cols, self.max_groups);
+            let mut p = MatvecParams::new(m.ty, rows, m.cols);
             p.w_base = u(part.base);
             p.x_off = u(x_off / 4);
             p.y_off = u(y_off + if moe.is_some() { 0 } else { part.first_row });
@@ -272,15 +272,15 @@ impl Ops<'_> {
                 p.expert_first = u(part.first_row / m.rows);
                 p.expert_count = u(part.rows / m.rows);
             }
-            let (gx, gy) = p.workgroups(self.max_groups);
+            let (kernel, route) = match norm {
+                Some(n) => (mode.normed_kernel(m.ty).expect("a mode with a normed twin"), &n.weight),
+                None => (mode.kernel(m.ty), route),
+            };
+            let (gx, gy) = p.fit(kernel, self.max_groups);
             // MoE gate/up: every chosen expert in one dispatch, one per z.
             let gz = match (mode, moe) {
                 (MatvecMode::Swiglu, Some((_, top_k))) => top_k,
                 _ => 1,
-            };
-            let (kernel, route) = match norm {
-                Some(n) => (mode.normed_kernel(m.ty).expect("a mode with a normed twin"), &n.weight),
-                None => (mode.kernel(m.ty), route),
             };
             let buffers = [(1, &part.buf), (2, x), (3, y), (4, route)];
             rec.dispatch(kernel, &p, &buffers, [gx, gy, gz]);

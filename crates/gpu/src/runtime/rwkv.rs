@@ -253,8 +253,7 @@ impl Ops<'_> {
             segments: u(n),
             ..Default::default()
         };
-        let (gx, gy) = p.workgroups(self.max_groups);
-        p.groups_x = gx;
+        let (gx, gy) = p.fit(Kernel::MatvecMulti(m.ty), self.max_groups);
         rec.dispatch(Kernel::MatvecMulti(m.ty), &p, &[(1, &m.buf), (2, x), (3, y), (4, &m.table)], [gx, gy, 1]);
     }
 
