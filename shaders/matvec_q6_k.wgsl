@@ -11,33 +11,70 @@ fn q6(nibbles: vec4<u32>, qh: vec4<u32>, shift: u32) -> vec4<f32> {
     return vec4<f32>(nibbles | (((qh >> vec4<u32>(shift)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
 }
 
-fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
-    let base = row + 208u * b;
-    let v = base >> 2u; // the block's words: ql at v .. v + 32, qh at v + 32 .. v + 48, scales at v + 48
-    var total = 0.0;
+// The four quarters' sums of weights times x for one word of ql bytes 0..32 of a half (`qa`: quarter 0
+// low, 2 high), of ql bytes 32..64 (`qb`: quarter 1 low, 3 high) and of qh, x's values for the quarters
+// being `x0 .. x3`.
+fn q6_word(
+    qa: vec4<u32>, qb: vec4<u32>, qh: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>
+) -> vec4<f32> {
+    return vec4<f32>(
+        dot(q6(qa & vec4<u32>(0xfu), qh, 0u), x0),
+        dot(q6(qb & vec4<u32>(0xfu), qh, 2u), x1),
+        dot(q6(qa >> vec4<u32>(4u), qh, 4u), x2),
+        dot(q6(qb >> vec4<u32>(4u), qh, 6u), x3),
+    );
+}
+
+// Half h's 8 scales of the block whose words start at v, in two words: quarters 0 and 1's, then 2 and 3's
+// (quarter j's word group k takes scale 2j + k).
+fn q6_half_scales(v: u32, h: u32) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(i8x4(word(v + 48u + 2u * h)), i8x4(word(v + 49u + 2u * h)));
+}
+
+// The four quarters' scales for word group k, from `q6_half_scales`.
+fn q6_scales(sc: array<vec4<f32>, 2>, k: u32) -> vec4<f32> {
+    return vec4<f32>(sc[0][k], sc[0][2u + k], sc[1][k], sc[1][2u + k]);
+}
+
+// Block b of the rows at bytes `row` and `row + second` against the same x: each value of x read once for
+// both.
+fn block_dot2(row: u32, second: u32, b: u32, blocks: u32, xv: u32) -> vec2<f32> {
+    // The blocks' words: ql at v .. v + 32, qh at v + 32 .. v + 48, scales at v + 48.
+    let va = (row + 208u * b) >> 2u;
+    let vb = (row + second + 208u * b) >> 2u;
+    var total = vec2<f32>(0.0);
     for (var h = 0u; h < 2u; h++) {
-        // The half's 8 scales, quarter j's word group k taking scale 2j + k: quarters 0 and 1's, then 2 and 3's.
-        let sc01 = i8x4(word(v + 48u + 2u * h));
-        let sc23 = i8x4(word(v + 49u + 2u * h));
+        let sca = q6_half_scales(va, h);
+        let scb = q6_half_scales(vb, h);
         for (var k = 0u; k < 2u; k++) {
-            let qa4 = quad(v + 16u * h + 4u * k); // ql bytes 0..32 of the half: quarter 0 low, 2 high
-            let qb4 = quad(v + 16u * h + 8u + 4u * k); // ql bytes 32..64: quarter 1 low, 3 high
-            let qh4 = quad(v + 32u + 8u * h + 4u * k);
-            var s = vec4<f32>(0.0); // quarters 0..4
+            // Word group k of the half's ql (bytes 0..32, then 32..64) and qh, in 16-byte loads.
+            let qa0 = quad(va + 16u * h + 4u * k);
+            let qa1 = quad(va + 16u * h + 8u + 4u * k);
+            let qah = quad(va + 32u + 8u * h + 4u * k);
+            let qb0 = quad(vb + 16u * h + 4u * k);
+            let qb1 = quad(vb + 16u * h + 8u + 4u * k);
+            let qbh = quad(vb + 32u + 8u * h + 4u * k);
+            var sa = vec4<f32>(0.0); // quarters 0..4
+            var sb = vec4<f32>(0.0);
             for (var m = 0u; m < 4u; m++) {
-                let qa = u8x4(qa4[m]);
-                let qb = u8x4(qb4[m]);
-                let qh = u8x4(qh4[m]);
                 let xo = xv + 32u * h + 4u * k + m;
-                s.x += dot(q6(qa & vec4<u32>(0xfu), qh, 0u), xin(xo));
-                s.y += dot(q6(qb & vec4<u32>(0xfu), qh, 2u), xin(xo + 8u));
-                s.z += dot(q6(qa >> vec4<u32>(4u), qh, 4u), xin(xo + 16u));
-                s.w += dot(q6(qb >> vec4<u32>(4u), qh, 6u), xin(xo + 24u));
+                let x0 = xin(xo);
+                let x1 = xin(xo + 8u);
+                let x2 = xin(xo + 16u);
+                let x3 = xin(xo + 24u);
+                sa += q6_word(u8x4(qa0[m]), u8x4(qa1[m]), u8x4(qah[m]), x0, x1, x2, x3);
+                sb += q6_word(u8x4(qb0[m]), u8x4(qb1[m]), u8x4(qbh[m]), x0, x1, x2, x3);
             }
-            total += dot(s, vec4<f32>(sc01[k], sc01[2u + k], sc23[k], sc23[2u + k]));
+            total += vec2<f32>(dot(sa, q6_scales(sca, k)), dot(sb, q6_scales(scb, k)));
         }
     }
-    return load_f16(row + 208u * blocks + 2u * b) * total;
+    let d = vec2<f32>(load_f16(row + 208u * blocks + 2u * b), load_f16(row + second + 208u * blocks + 2u * b));
+    return d * total;
+}
+
+// One row: the pair's first (the second's work, on the same bytes, is dead and compiled away).
+fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
+    return block_dot2(row, 0u, b, blocks, xv).x;
 }
 
 // Weights 4g .. 4g + 3 (g < 64) of block b (the matmul kernels' tile loader): half h = g / 32, quarter

@@ -5,11 +5,12 @@
 // A workgroup takes WG / row_threads row groups; each group's row_threads threads (a power of two) take
 // its blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its
 // twin lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). A row group
-// is one row, or a pair of adjacent rows: in `matvec_rope`, and in `matvec` for the encodings whose
-// MATVEC_ROWS is 2 (put at the top of the source by the runtime: archrace_gpu::shaders::
-// matvec_pairs_rows). Then each block of x a thread reads serves two rows of weights: a quantized row's
-// bytes are a fraction of its x's (Q4_0: 18 bytes of weights against 128 of x per block), and reading x
-// for each row alone streamed x from cache several times over for each byte of weights.
+// is one row, or in `matvec`, `matvec_swiglu` and `matvec_rope` a pair of rows, the encoding's
+// `block_dot2(row, second, b, blocks, xv)` computing block b of both (the rows at bytes `row` and
+// `row + second`) from one read of x: a quantized row's bytes are a fraction of its x's (Q4_0: 18 bytes of
+// weights against 128 of x per block), and reading x for each row alone streamed x from cache several
+// times over for each byte of weights. lib/block_dot2.wgsl gives `block_dot2` to the encodings whose
+// `block_dot` is straight-line code; the K-quants, whose blocks loop, define their own.
 // Workgroups beyond the per-dimension dispatch limit spill into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
 // weight (a MoE expert's share). For MoE, the weight rows are those of the expert the router chose.
@@ -132,8 +133,7 @@ fn row_dot(at: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> f32 {
 fn rows_dot2(at: u32, second: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> vec2<f32> {
     var acc = vec2<f32>(0.0);
     for (var b = lane; b < blocks; b += rt) {
-        let xv = x0 + b * (BLOCK / 4u);
-        acc += vec2<f32>(block_dot(at, b, blocks, xv), block_dot(at + second, b, blocks, xv));
+        acc += block_dot2(at, second, b, blocks, x0 + b * (BLOCK / 4u));
     }
     return acc;
 }
@@ -143,9 +143,9 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
     let rt = p.row_threads;
     let lane = inv.tid % rt;
-    let row = MATVEC_ROWS * row_group(wg, inv.tid); // the group's first row
+    let row = 2u * row_group(wg, inv.tid); // the pair's first row
     let valid = row < p.rows; // not uniform: the last workgroup's rows may run out, so no early return
-    let both = MATVEC_ROWS == 2u && row + 1u < p.rows; // a pair (an odd row count leaves the last one row)
+    let both = row + 1u < p.rows; // an odd row count leaves the last pair one row
     let expert = expert_at(p.slot);
     if expert.y == 0u {
         return; // uniform: the chosen expert's rows are in another part

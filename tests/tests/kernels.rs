@@ -25,8 +25,8 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
     for ty in GgmlType::ALL {
         let kernel = pollster::block_on(Matvec::new(ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let block = ty.block_size().max(4);
-        // Rows in pairs, but for the K-quants (`matvec_pairs_rows`). One block (one thread per row group,
-        // 64 groups per workgroup, all but one past the end, a pair's second row missing); odd rows
+        // Rows in pairs (`block_dot2`). One block (one thread per pair, 64 pairs per workgroup, all but one
+        // past the end, whose second row is missing); odd rows
         // (unaligned block starts for 18-, 22-, 34- and 210-byte blocks) sharing a workgroup 4 threads
         // each; rows of 16 threads (wider than lavapipe's and SwiftShader's subgroups: the subgroup twin's
         // cross-subgroup step, several row groups a workgroup); more blocks per row than threads per

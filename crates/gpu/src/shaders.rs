@@ -97,6 +97,7 @@ macro_rules! shader {
 
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
+const BLOCK_DOT2: &str = shader!("lib/block_dot2.wgsl");
 const MATVEC_CONV: &str = shader!("lib/matvec_conv.wgsl");
 const CONV_STEP: &str = shader!("lib/conv_step.wgsl");
 const MATVEC_ROPE: &str = shader!("lib/matvec_rope.wgsl");
@@ -162,16 +163,6 @@ const FIXED: [Kernel; 25] = [
     Kernel::NormShift,
     Kernel::Wkv7Step,
 ];
-
-/// Whether the `matvec` entry point takes rows in pairs for encoding `ty` (`MATVEC_ROWS` in its source,
-/// `shaders/lib/matvec.wgsl`): each block of x a thread reads then serves two rows of weights. The
-/// encodings of blocks of at most 32 weights do, their `block_dot` being straight-line code in which the
-/// two rows' reads of x are one (lavapipe, 4096 x 4096: 0.70 to 0.87 of the time for the quantized ones).
-/// The K-quants do not: their `block_dot` loops over a super-block's chunks, the two rows' loops keep
-/// their reads of x apart, and halving the threads made them 1.2x slower.
-pub fn matvec_pairs_rows(ty: GgmlType) -> bool {
-    ty.block_size() <= 32
-}
 
 impl Kernel {
     /// All kernels, for validation and pipeline warm-up.
@@ -367,15 +358,10 @@ impl Kernel {
     }
 
     /// The matvec kernels whose row groups each compute a pair of adjacent rows, each block of x read once
-    /// for both: `matvec_rope` and its normed twin, and `matvec` and its normed twin where
-    /// [`matvec_pairs_rows`] says so. Their dispatch counts pairs
+    /// for both (`matvec`, `matvec_rope` and their normed twins): their dispatch counts pairs
     /// ([`crate::kernels::matvec::MatvecParams::fit`]).
     pub fn takes_row_pairs(self) -> bool {
-        match self {
-            Kernel::Matvec(t) | Kernel::MatvecNorm(t) => matvec_pairs_rows(t),
-            Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => true,
-            _ => false,
-        }
+        matches!(self, Kernel::Matvec(_) | Kernel::MatvecNorm(_) | Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_))
     }
 
     /// The matvec kernels that normalise their input themselves (`lib/x_norm.wgsl`).
@@ -450,11 +436,10 @@ impl Kernel {
                 Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => MATVEC_ROPE.to_string(),
                 _ => String::new(),
             };
-            let rows = match self.encoding().is_some_and(matvec_pairs_rows) {
-                true => "const MATVEC_ROWS: u32 = 2u;",
-                false => "const MATVEC_ROWS: u32 = 1u;",
-            };
-            return [&enable, rows, PACKED, self.file(), x, MATVEC_BODY, &extra, row_sum].join("\n");
+            // An encoding whose block_dot loops (the K-quants) defines block_dot2 itself, sharing its reads of
+            // x inside the loop; the others take the generic one.
+            let dot2 = if self.file().contains("fn block_dot2(") { "" } else { BLOCK_DOT2 };
+            return [&enable, PACKED, self.file(), dot2, x, MATVEC_BODY, &extra, row_sum].join("\n");
         }
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
