@@ -90,6 +90,7 @@ impl AttentionGpu {
         let x = if fused { input.x } else { ops.norm_apart(rec, input) };
         for &(m, qkv_row) in products {
             let part = &m.parts[0];
+            debug_assert!(m.rows.is_multiple_of(2), "matvec_rope takes rows in pairs (D is even)");
             let mut p = MatvecParams::new(m.ty, m.rows, m.cols);
             p.mode = MatvecMode::Rope as u32;
             p.w_base = u(part.base);
