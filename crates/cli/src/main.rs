@@ -202,6 +202,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the speed targets from one speed run's files: `bench --json` and `race --json` output beside
+    /// llama.cpp's `llama-bench -o jsonl` on the same GGUF files (matvec fraction of copy, decode and
+    /// prefill against llama.cpp, race against bench). Exit code 1 when a target is missed.
+    Compare {
+        /// The run's files, in any order (their kind is read from their content).
+        files: Vec<PathBuf>,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the GPU adapter (name, backend, limits, features) and check a WGSL kernel against the CPU.
     Device {
         /// Print JSON instead of text.
@@ -260,6 +270,7 @@ fn main() -> ExitCode {
         Command::Bench { models, rows, cols, reps, steps, context, no_subgroups, json } => {
             commands::bench(&models, rows, cols, reps, steps, context, !no_subgroups, json)
         }
+        Command::Compare { files, json } => commands::compare(&files, json),
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),
     };
     match result {

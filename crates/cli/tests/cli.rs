@@ -270,3 +270,61 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         assert!(model["fixed_overhead_ms"].is_null(), "{model}");
     }
 }
+
+#[test]
+fn compare_checks_every_target_of_a_speed_run() {
+    // One real run's files (tests/fixtures/speed-run/README.md): archrace and llama-bench on lavapipe.
+    let files: Vec<String> = ["bench.json", "bench_big.json", "race.json", "llama_bench.jsonl"]
+        .iter()
+        .map(|f| fixture(&format!("speed-run/{f}")))
+        .collect();
+    let args: Vec<&str> = ["compare", "--json"].into_iter().chain(files.iter().map(String::as_str)).collect();
+    let (code, out, err) = run(&args);
+    // Lavapipe's matvecs are far from 0.70 of its copy bandwidth: a target is missed, exit code 1.
+    assert_eq!(code, 1, "{err}");
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let of = |target: &str| checks.iter().filter(|c| c["target"] == target).collect::<Vec<_>>();
+    // Four encodings at two shapes, two depths for four models, pp and host for four models; all measured.
+    let counts = ["matvec", "decode", "prefill", "host"].map(|t| of(t).len());
+    assert_eq!(counts, [8, 8, 4, 4], "{out}");
+    assert!(checks.iter().all(|c| c["met"].is_boolean()), "{out}");
+    assert!(of("matvec").iter().all(|c| c["met"] == false), "{out}");
+
+    // The ratios are the files' own figures divided: decode by the race row of the nearest context.
+    let read = |f: &str| std::fs::read_to_string(fixture(&format!("speed-run/{f}"))).unwrap();
+    let race: Vec<serde_json::Value> = serde_json::from_str(&read("race.json")).unwrap();
+    let llama: Vec<serde_json::Value> =
+        read("llama_bench.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let model_of =
+        |t: &serde_json::Value| t["model_filename"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    let mut expected = Vec::new();
+    for t in llama.iter().filter(|t| t["n_gen"].as_u64() > Some(0)) {
+        let depth = t["n_depth"].as_i64().unwrap();
+        let row = race
+            .iter()
+            .filter(|r| r["model"].as_str() == Some(&model_of(t)))
+            .min_by_key(|r| (r["context"].as_i64().unwrap() - depth).abs())
+            .unwrap();
+        expected.push(("decode", f(row, "tokens_per_s") / f(t, "avg_ts")));
+    }
+    for t in llama.iter().filter(|t| t["n_prompt"].as_u64() > Some(0)) {
+        let first = race.iter().find(|r| r["model"].as_str() == Some(&model_of(t))).unwrap();
+        expected.push(("prefill", f(first, "prefill_tokens_per_s") / f(t, "avg_ts")));
+    }
+    for (target, ratio) in expected {
+        let found = of(target).iter().any(|c| (f(c, "ratio") - ratio).abs() <= 1e-9 * ratio);
+        assert!(found, "{target} ratio {ratio} not in {out}");
+    }
+
+    // The text report: a table per target and the count.
+    let text_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+    let (code, text, _) = run(&text_args);
+    assert_eq!(code, 1);
+    assert!(text.contains("## decode:") && text.contains("| NO |"), "{text}");
+    assert!(text.trim_end().ends_with("0 not measured"), "{text}");
+    // Files of another kind are named errors.
+    let (code, _, err) = run(&["compare", &fixture("llama-q4_0.logits.json")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("llama-q4_0.logits.json"), "{err}");
+}

@@ -68,6 +68,9 @@ struct Report {
     backend: String,
     /// How the matvecs add a row's partial sums ([`archrace_gpu::AdapterReport::row_sums`]).
     row_sums: String,
+    /// The matvec matrices' shape.
+    rows: usize,
+    cols: usize,
     copy: KernelBench,
     matvec: Vec<MatvecRow>,
     models: Vec<ModelRow>,
@@ -225,6 +228,8 @@ pub fn bench(
         adapter: ctx.report.name.clone(),
         backend: ctx.report.backend.clone(),
         row_sums: ctx.report.row_sums.clone(),
+        rows,
+        cols,
         copy,
         matvec,
         models: model_rows,

@@ -2,6 +2,7 @@
 //! (a failed self-test), or an error that names the problem.
 
 mod bench;
+mod compare;
 mod device;
 pub mod engine;
 mod inspect;
@@ -10,6 +11,7 @@ mod run;
 mod text;
 
 pub use bench::bench;
+pub use compare::compare;
 pub use device::device;
 pub use inspect::{inspect, memory};
 pub use race::race;

@@ -1,0 +1,347 @@
+//! `archrace compare`: the speed targets of issues 13 and 14, checked from the files of one speed run:
+//! `archrace bench --json` and `archrace race --json` output, and llama.cpp's `llama-bench -o jsonl` on the
+//! same GGUF files (matched by file name). Every figure is a ratio of two measured in that run:
+//! - matvec: Q8_0, Q4_0, Q4_K and Q6_K at least 0.70 of the copy bandwidth (`bench`, per matrix shape);
+//! - decode: `race` tokens/s at least llama.cpp's tg at the same depth (the race row whose context is
+//!   nearest, within [`context_near`]);
+//! - prefill: `race`'s fill from an empty context at least half of llama.cpp's pp at depth 0;
+//! - host overhead: `race` ms/token (wall clock, sampling and read-back included) at most 1.10 of `bench`'s
+//!   step time for the same model at a near context.
+//!
+//! A target with no figure on one side is listed as not measured, never as met.
+
+use super::{outln, print_json, read, CmdResult};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Encodings whose matvec has the bandwidth target (the ones real models use).
+const MATVEC_TARGETS: [&str; 4] = ["q8_0", "q4_0", "q4_k", "q6_k"];
+const MATVEC_FRACTION: f64 = 0.70;
+const DECODE_RATIO: f64 = 1.0;
+const PREFILL_RATIO: f64 = 0.5;
+const HOST_RATIO: f64 = 1.10;
+
+/// `archrace bench --json`, the fields compared.
+#[derive(Deserialize)]
+struct BenchFile {
+    adapter: String,
+    /// Absent in files written before `bench` printed the shape.
+    rows: Option<usize>,
+    cols: Option<usize>,
+    matvec: Vec<BenchMatvec>,
+    models: Vec<BenchModel>,
+}
+
+#[derive(Deserialize)]
+struct BenchMatvec {
+    kernel: String,
+    gb_per_s: f64,
+    fraction_of_copy: f64,
+}
+
+#[derive(Deserialize)]
+struct BenchModel {
+    model: String,
+    context: usize,
+    ms_per_token: f64,
+}
+
+/// One row of `archrace race --json`.
+#[derive(Deserialize)]
+struct RaceRow {
+    model: String,
+    context: usize,
+    prefill_tokens: usize,
+    prefill_tokens_per_s: f64,
+    ms_per_token: f64,
+    tokens_per_s: f64,
+    stopped: Option<String>,
+}
+
+/// One line of `llama-bench -o jsonl`: a test of `n_prompt` prompt tokens (pp) or `n_gen` generated ones
+/// (tg) after `n_depth` tokens of context.
+#[derive(Deserialize)]
+struct LlamaTest {
+    model_filename: String,
+    n_prompt: usize,
+    n_gen: usize,
+    #[serde(default)]
+    n_depth: usize,
+    avg_ts: f64,
+}
+
+/// What one input file held.
+enum Input {
+    Bench(BenchFile),
+    /// Race rows, each with whether its fill started from an empty context (a model's first row).
+    Race(Vec<(RaceRow, bool)>),
+    Llama(Vec<LlamaTest>),
+}
+
+/// One target checked: `measured` against `reference` (ratio `measured / reference`, or the fraction
+/// itself for matvec), met when on the right side of `goal`.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct Check {
+    /// `matvec`, `decode`, `prefill` or `host`.
+    pub target: &'static str,
+    /// What was measured (model and depth, or encoding and shape).
+    pub subject: String,
+    pub measured: Option<f64>,
+    pub reference: Option<f64>,
+    pub ratio: Option<f64>,
+    /// The ratio the target asks for: at least it (`host`: at most it).
+    pub goal: f64,
+    /// None: a side is missing, so not measured.
+    pub met: Option<bool>,
+}
+
+impl Check {
+    fn new(target: &'static str, subject: String, measured: Option<f64>, reference: Option<f64>, goal: f64) -> Self {
+        let ratio = match (measured, reference) {
+            (Some(m), Some(r)) if r > 0.0 => Some(m / r),
+            _ => None,
+        };
+        let met = ratio.map(|r| if target == "host" { r <= goal } else { r >= goal });
+        Check { target, subject, measured, reference, ratio, goal, met }
+    }
+}
+
+/// How far a race row's context may be from the depth it stands for: a quarter of the depth, or 64
+/// tokens at short depths (a race row's context counts its decode steps).
+pub fn context_near(context: usize, depth: usize) -> bool {
+    context.abs_diff(depth) <= (depth / 4).max(64)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// Reads one file of a speed run, telling its kind from its content.
+fn parse(path: &Path, text: &str) -> Result<Input, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let rows: Vec<RaceRow> =
+            serde_json::from_str(text).map_err(|e| named(&format!("not `archrace race --json` rows ({e})")))?;
+        let mut seen = std::collections::HashSet::new();
+        return Ok(Input::Race(
+            rows.into_iter()
+                .map(|r| {
+                    let first = seen.insert(r.model.clone());
+                    (r, first)
+                })
+                .collect(),
+        ));
+    }
+    if let Ok(bench) = serde_json::from_str::<BenchFile>(text) {
+        return Ok(Input::Bench(bench));
+    }
+    let mut tests = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let test: LlamaTest = serde_json::from_str(line).map_err(|e| {
+            named(&format!(
+                "neither `archrace bench --json` nor `race --json` output, nor llama-bench JSONL (line {}: {e})",
+                i + 1
+            ))
+        })?;
+        tests.push(test);
+    }
+    if tests.is_empty() {
+        return Err(named(&"empty: no bench, race or llama-bench figures"));
+    }
+    Ok(Input::Llama(tests))
+}
+
+/// The targets checked from the parsed files.
+fn checks(inputs: &[Input]) -> Vec<Check> {
+    let benches: Vec<&BenchFile> =
+        inputs.iter().filter_map(|i| if let Input::Bench(b) = i { Some(b) } else { None }).collect();
+    let race: Vec<&(RaceRow, bool)> =
+        inputs.iter().filter_map(|i| if let Input::Race(r) = i { Some(r) } else { None }).flatten().collect();
+    let llama: Vec<&LlamaTest> =
+        inputs.iter().filter_map(|i| if let Input::Llama(t) = i { Some(t) } else { None }).flatten().collect();
+    // Rows that finished (a lane that stopped at its memory wall has no decode figure for that context).
+    let race_near = |model: &str, depth: usize| {
+        race.iter()
+            .map(|(r, _)| r)
+            .filter(|r| r.model == model && r.stopped.is_none() && context_near(r.context, depth))
+            .min_by_key(|r| r.context.abs_diff(depth))
+    };
+    let mut out = Vec::new();
+    for b in &benches {
+        let shape = match (b.rows, b.cols) {
+            (Some(r), Some(c)) => format!("{r} x {c}"),
+            _ => "shape not recorded".to_string(),
+        };
+        for enc in MATVEC_TARGETS {
+            let row = b.matvec.iter().find(|m| m.kernel == format!("matvec_{enc}"));
+            let subject = format!("{enc} {shape} on {} ({:.1} GB/s)", b.adapter, row.map_or(0.0, |m| m.gb_per_s));
+            out.push(Check::new("matvec", subject, row.map(|m| m.fraction_of_copy), Some(1.0), MATVEC_FRACTION));
+        }
+    }
+    for t in llama.iter().filter(|t| t.n_gen > 0 && t.n_prompt == 0) {
+        let model = file_name(&t.model_filename);
+        let ours = race_near(model, t.n_depth);
+        let subject = format!(
+            "{model} tg{} at depth {} (race ctx {})",
+            t.n_gen,
+            t.n_depth,
+            ours.map_or("-".into(), |r| r.context.to_string())
+        );
+        out.push(Check::new("decode", subject, ours.map(|r| r.tokens_per_s), Some(t.avg_ts), DECODE_RATIO));
+    }
+    for t in llama.iter().filter(|t| t.n_prompt > 0 && t.n_gen == 0 && t.n_depth == 0) {
+        let model = file_name(&t.model_filename);
+        // The model's first race row fills from an empty context, as pp does; a fill of fewer than half
+        // the prompt's tokens would time mostly the start of one chunk.
+        let ours = race.iter().find(|(r, first)| *first && r.model == model && r.prefill_tokens * 2 >= t.n_prompt);
+        let subject = format!(
+            "{model} pp{} (race fill of {} tokens)",
+            t.n_prompt,
+            ours.map_or("-".into(), |(r, _)| r.prefill_tokens.to_string())
+        );
+        out.push(Check::new(
+            "prefill",
+            subject,
+            ours.map(|(r, _)| r.prefill_tokens_per_s),
+            Some(t.avg_ts),
+            PREFILL_RATIO,
+        ));
+    }
+    for m in benches.iter().flat_map(|b| &b.models) {
+        let ours = race_near(&m.model, m.context);
+        let subject = format!(
+            "{} race ms/token at ctx {} over bench's at ctx {}",
+            m.model,
+            ours.map_or("-".into(), |r| r.context.to_string()),
+            m.context
+        );
+        out.push(Check::new("host", subject, ours.map(|r| r.ms_per_token), Some(m.ms_per_token), HOST_RATIO));
+    }
+    out
+}
+
+/// `archrace compare`.
+pub fn compare(files: &[PathBuf], json: bool) -> CmdResult {
+    if files.is_empty() {
+        return Err("compare needs the files of a speed run (bench and race JSON, llama-bench JSONL)".into());
+    }
+    let mut inputs = Vec::new();
+    for path in files {
+        let bytes = read(path)?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+        inputs.push(parse(path, &text)?);
+    }
+    let checks = checks(&inputs);
+    let missed = checks.iter().filter(|c| c.met == Some(false)).count();
+    if json {
+        print_json(&checks)?;
+        return Ok(missed == 0);
+    }
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    for (target, what) in [
+        ("matvec", "matvec: fraction of copy bandwidth (target >= 0.70)"),
+        ("decode", "decode: archrace race tokens/s over llama.cpp tg tokens/s (target >= 1)"),
+        ("prefill", "prefill: archrace race fill tokens/s over llama.cpp pp tokens/s (target >= 0.5)"),
+        ("host", "host overhead: race ms/token over bench ms/token (target <= 1.10)"),
+    ] {
+        let rows: Vec<&Check> = checks.iter().filter(|c| c.target == target).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        outln!("\n## {what}\n\n| subject | archrace | reference | ratio | met |\n|---|---|---|---|---|")?;
+        for c in rows {
+            let met = match c.met {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "not measured",
+            };
+            outln!("| {} | {} | {} | {} | {met} |", c.subject, fmt(c.measured), fmt(c.reference), fmt(c.ratio))?;
+        }
+    }
+    let met = checks.iter().filter(|c| c.met == Some(true)).count();
+    outln!("\ntargets: {met} met, {missed} missed, {} not measured", checks.len() - met - missed)?;
+    Ok(missed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks_of(files: &[&str]) -> Vec<Check> {
+        let inputs: Vec<Input> = files.iter().map(|t| parse(Path::new("t"), t).unwrap()).collect();
+        checks(&inputs)
+    }
+
+    const RACE: &str = r#"[
+        {"model": "m.gguf", "context": 544, "prefill_tokens": 512, "prefill_tokens_per_s": 3000.0,
+         "ms_per_token": 2.0, "tokens_per_s": 500.0},
+        {"model": "m.gguf", "context": 4128, "prefill_tokens": 3552, "prefill_tokens_per_s": 9000.0,
+         "ms_per_token": 2.5, "tokens_per_s": 400.0},
+        {"model": "m.gguf", "context": 16416, "prefill_tokens": 12256, "prefill_tokens_per_s": 8000.0,
+         "ms_per_token": 4.0, "tokens_per_s": 250.0, "stopped": "the KV budget ends at 16400 tokens"}
+    ]"#;
+
+    fn llama(pp: usize, tg: usize, depth: usize, ts: f64) -> String {
+        format!(
+            r#"{{"model_filename": "/tmp/x/m.gguf", "n_prompt": {pp}, "n_gen": {tg}, "n_depth": {depth}, "avg_ts": {ts}, "backends": "Vulkan"}}"#
+        )
+    }
+
+    #[test]
+    fn decode_is_compared_at_the_nearest_context_that_finished() {
+        let jsonl = [llama(0, 64, 512, 400.0), llama(0, 64, 4096, 500.0), llama(0, 64, 16384, 200.0)].join("\n");
+        let c = checks_of(&[RACE, &jsonl]);
+        assert_eq!(c.len(), 3);
+        assert_eq!((c[0].ratio, c[0].met), (Some(1.25), Some(true)), "{c:?}");
+        assert_eq!((c[1].ratio, c[1].met), (Some(0.8), Some(false)), "{c:?}");
+        // The 16K row stopped at the memory wall: no figure, and not counted as met.
+        assert_eq!((c[2].measured, c[2].met), (None, None), "{c:?}");
+    }
+
+    #[test]
+    fn prefill_takes_the_fill_from_an_empty_context() {
+        let c = checks_of(&[RACE, &llama(512, 0, 0, 5000.0)]);
+        assert_eq!(c.len(), 1);
+        // The 512-token fill (3000 tok/s), not the faster later ones; 0.6 of pp512 meets the half target.
+        assert_eq!((c[0].measured, c[0].ratio, c[0].met), (Some(3000.0), Some(0.6), Some(true)), "{c:?}");
+        // A pp test at a depth is not the prefill target.
+        assert!(checks_of(&[RACE, &llama(512, 0, 4096, 5000.0)]).is_empty());
+    }
+
+    #[test]
+    fn host_overhead_and_matvec_targets() {
+        let bench = r#"{"adapter": "gpu", "rows": 4096, "cols": 4096, "copy": {},
+            "matvec": [{"kernel": "matvec_q4_0", "gb_per_s": 2800.0, "fraction_of_copy": 0.74},
+                       {"kernel": "matvec_q8_0", "gb_per_s": 1900.0, "fraction_of_copy": 0.5},
+                       {"kernel": "matvec_f32", "gb_per_s": 3000.0, "fraction_of_copy": 0.8}],
+            "models": [{"model": "m.gguf", "context": 600, "ms_per_token": 1.6},
+                       {"model": "other.gguf", "context": 600, "ms_per_token": 1.0}]}"#;
+        let c = checks_of(&[bench, RACE]);
+        let get = |subject: &str| c.iter().find(|c| c.subject.starts_with(subject)).unwrap();
+        assert_eq!(get("q4_0 4096 x 4096").met, Some(true));
+        assert_eq!(get("q8_0 4096 x 4096").met, Some(false));
+        // Q4_K and Q6_K were not in the file: not measured. F32 has no target.
+        assert_eq!((get("q4_k").met, get("q6_k").met), (None, None));
+        assert!(!c.iter().any(|c| c.subject.starts_with("f32")));
+        // 2.0 ms/token in the race at ctx 544 against 1.6 at ctx 600: 1.25, over 1.10.
+        let host = get("m.gguf race");
+        assert_eq!((host.ratio, host.met), (Some(1.25), Some(false)), "{host:?}");
+        // No race row for the other model.
+        assert_eq!(get("other.gguf").met, None);
+    }
+
+    #[test]
+    fn near_contexts() {
+        assert!(context_near(544, 512) && context_near(16416, 16384) && context_near(60, 0));
+        assert!(!context_near(4128, 512) && !context_near(200, 0));
+    }
+
+    #[test]
+    fn files_of_another_kind_are_named_errors() {
+        for text in ["", "{\"a\": 1}", "[{\"model\": 3}]", "not json"] {
+            let e = parse(Path::new("run/x.json"), text).err().expect(text);
+            assert!(e.starts_with("run/x.json: "), "{e}");
+        }
+    }
+}
