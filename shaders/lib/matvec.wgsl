@@ -5,11 +5,11 @@
 // A workgroup takes WG / row_threads row groups; each group's row_threads threads (a power of two) take
 // its blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its
 // twin lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). A row group
-// is one row, or in `matvec`, `matvec_swiglu` and `matvec_rope` a pair of rows, the encoding's
-// `block_dot2(row, second, b, blocks, xv)` computing block b of both (the rows at bytes `row` and
-// `row + second`) from one read of x: a quantized row's bytes are a fraction of its x's (Q4_0: 18 bytes of
-// weights against 128 of x per block), and reading x for each row alone streamed x from cache several
-// times over for each byte of weights. lib/block_dot2.wgsl gives `block_dot2` to the encodings whose
+// is a pair of rows (in `matvec_swiglu`, one row and its up twin; in `matvec_conv`, one row), the
+// encoding's `block_dot2(row, second, b, blocks, xv)` computing block b of both (the rows at bytes `row`
+// and `row + second`) from one read of x: a quantized row's bytes are a fraction of its x's (Q4_0: 18
+// bytes of weights against 128 of x per block), and reading x for each row alone streamed x from cache
+// several times over for each byte of weights. lib/block_dot2.wgsl gives `block_dot2` to the encodings whose
 // `block_dot` is straight-line code; the K-quants, whose blocks loop, define their own.
 // Workgroups beyond the per-dimension dispatch limit spill into y: group = wg.x + wg.y * groups_x.
 // The result is written, added (a residual connection fused into the product) or added times a router
@@ -111,7 +111,7 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
     }
 }
 
-// The row group this thread works on (a row; matvec_rope's pair of rows): WG / row_threads groups per
+// The row group this thread works on (a pair of rows, or one; see above): WG / row_threads groups per
 // workgroup, row_threads consecutive threads each; workgroups beyond the per-dimension dispatch limit
 // spill into y.
 fn row_group(wg: vec3<u32>, tid: u32) -> u32 {
@@ -203,61 +203,83 @@ fn matvec_swiglu(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
 
 // MoE's down projection for every chosen expert at once: y += sum over slots s < top_k of
 // weight_s * (W_{expert_s} x_s), x_s the slot's activations at x[x_off + s cols / 4 ..]. One workgroup
-// sums a row over the slots, so no two write it.
+// sums a pair of rows over the slots, so no two write a row; each block of a slot's x serves both rows.
 @compute @workgroup_size(WG)
 fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let rt = p.row_threads;
     let lane = inv.tid % rt;
-    let row = row_group(wg, inv.tid);
+    let row = 2u * row_group(wg, inv.tid); // the pair's first row
     let valid = row < p.rows; // not uniform, as in matvec
-    var acc = 0.0;
+    let both = row + 1u < p.rows; // an odd row count leaves the last pair one row
+    var acc = vec2<f32>(0.0);
     for (var s = 0u; s < p.top_k; s++) {
         let expert = expert_at(s);
         if expert.y == 0u {
             continue; // uniform: the expert is in another part's dispatch
         }
-        if valid {
-            let at = p.w_base + row * p.row_bytes + expert.x;
-            let dot = row_dot(at, p.blocks_per_row, p.x_off + s * (p.cols / 4u), lane, rt);
-            acc += bitcast<f32>(route[p.top_k + s]) * dot;
+        let at = p.w_base + row * p.row_bytes + expert.x;
+        let x0 = p.x_off + s * (p.cols / 4u);
+        var dot = vec2<f32>(0.0);
+        if both {
+            dot = rows_dot2(at, p.row_bytes, p.blocks_per_row, x0, lane, rt);
+        } else if valid {
+            dot.x = row_dot(at, p.blocks_per_row, x0, lane, rt);
         }
+        acc += bitcast<f32>(route[p.top_k + s]) * dot;
     }
-    let sum = row_sum(inv, lane, rt, acc);
+    let sum = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
-        y[p.y_off + row] += sum;
+        y[p.y_off + row] += sum.x;
+        if both {
+            y[p.y_off + row + 1u] += sum.y;
+        }
     }
 }
 
 // matvec_multi's table in `route`: p.segments records of SEGMENT words, then the biases (f32 bits).
 // A record: the segment's end row in y (exclusive, counted from y_off; segments follow one another),
 // blocks per row, bytes per row, byte base of its first row in w, x offset (vec4s), activation mode (0 or
-// 5.., as `activation`), and where its biases start in `route` (bias of row r: route[bias_at + r], the
-// row counted within the segment; only read by modes that take one).
+// 5.., as `activation`), where its biases start in `route` (bias of row r: route[bias_at + r], the row
+// counted within the segment; only read by modes that take one), and its end counted in whole pairs of
+// rows (each segment's rows rounded up to even, so no pair of rows straddles two segments; p.rows counts
+// rows so too).
 const SEGMENT: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let rt = p.row_threads;
     let lane = inv.tid % rt;
-    let row = row_group(wg, inv.tid);
-    let valid = row < p.rows; // not uniform, as in matvec
+    let paired = 2u * row_group(wg, inv.tid); // the pair's first row, counted in whole pairs
     var seg = 0u;
-    var first = 0u; // the segment's first row
+    var first = 0u; // the segment's first row in y
+    var first_paired = 0u; // and counted in whole pairs
     for (var s = 0u; s + 1u < p.segments; s++) {
-        if row >= route[s * SEGMENT] {
+        if paired >= route[s * SEGMENT + 7u] {
             seg = s + 1u;
             first = route[s * SEGMENT];
+            first_paired = route[s * SEGMENT + 7u];
         }
     }
     let at = seg * SEGMENT;
-    let local = row - first;
-    var acc = 0.0;
-    if valid {
-        let row_at = route[at + 3u] + local * route[at + 2u];
-        acc = row_dot(row_at, route[at + 1u], route[at + 4u], lane, rt);
+    let local = paired - first_paired; // the pair's first row within the segment
+    let rows = route[at] - first;
+    let valid = local < rows; // not uniform, as in matvec (past the last segment: never)
+    let both = local + 1u < rows; // an odd segment leaves its last pair one row
+    let row_bytes = route[at + 2u];
+    let row_at = route[at + 3u] + local * row_bytes;
+    var acc = vec2<f32>(0.0);
+    if both {
+        acc = rows_dot2(row_at, row_bytes, route[at + 1u], route[at + 4u], lane, rt);
+    } else if valid {
+        acc.x = row_dot(row_at, route[at + 1u], route[at + 4u], lane, rt);
     }
-    let v = row_sum(inv, lane, rt, acc);
+    let v = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
-        y[p.y_off + row] = activation(route[at + 5u], v, route[at + 6u] + local);
+        let mode = route[at + 5u];
+        let bias_at = route[at + 6u] + local;
+        y[p.y_off + first + local] = activation(mode, v.x, bias_at);
+        if both {
+            y[p.y_off + first + local + 1u] = activation(mode, v.y, bias_at + 1u);
+        }
     }
 }

@@ -762,7 +762,8 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
 fn matvec_routed_matches_routed_down_for_every_encoding() {
     use archrace_cpu::ops::moe::routed_down;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec routed")) {
-        let (n_embd, hidden, experts) = (40usize, 256usize, 4usize);
+        // An odd row count: the last pair of rows is one row.
+        let (n_embd, hidden, experts) = (41usize, 256usize, 4usize);
         let mut rng = SplitMix64::new(22);
         let acts = rng.vec(2 * hidden, -1.0, 1.0); // (top_k, hidden)
         let y0 = rng.vec(n_embd, -1.0, 1.0);
@@ -843,7 +844,7 @@ fn matvec_activations_match_product_then_pointwise() {
 #[test]
 fn matvec_multi_matches_its_twin_for_every_encoding() {
     use archrace_cpu::ops::matmul::{matvec_multi, MultiSegment};
-    use archrace_gpu::kernels::matvec::{multi_table, row_threads, Segment, NO_SLOT};
+    use archrace_gpu::kernels::matvec::{multi_rows, multi_table, row_threads, Segment, NO_SLOT, WORKGROUP};
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec multi")) {
         let mut rng = SplitMix64::new(31);
         for ty in GgmlType::ALL {
@@ -881,24 +882,30 @@ fn matvec_multi_matches_its_twin_for_every_encoding() {
                 let want = matvec_multi(&twins, &x);
                 let table = multi_table(ty, &segments[..n]);
                 let rows: usize = segments[..n].iter().map(|s| s.rows).sum();
+                let dispatch_rows = multi_rows(segments[..n].iter().map(|s| s.rows));
                 let blocks =
                     shapes.iter().map(|s| s.1).max().unwrap() / archrace_gpu::kernels::matvec::kernel_block(ty);
-                let mut p = MatvecParams {
-                    rows: rows as u32,
-                    slot: NO_SLOT,
-                    row_threads: row_threads(blocks) as u32,
-                    segments: n as u32,
-                    ..Default::default()
-                };
-                let (gx, gy) = p.fit(Kernel::MatvecMulti(ty), 65535);
-                let args = [
-                    (1, Arg::In(&gw)),
-                    (2, Arg::In(bytes(&x))),
-                    (3, Arg::Out(rows * 4)),
-                    (4, Arg::In(bytemuck::cast_slice(&table))),
-                ];
-                let got = run(&ctx, Kernel::MatvecMulti(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
-                check(&format!("{twin}: matvec_multi_{ty}, {n} segments"), &want, &got[0], TRANSCENDENTAL);
+                // Threads per row as decode picks them (several pairs a workgroup), and a whole workgroup a
+                // pair, where a dispatch of one pair too few would leave rows unwritten.
+                for rt in [row_threads(blocks), WORKGROUP] {
+                    let mut p = MatvecParams {
+                        rows: dispatch_rows as u32,
+                        slot: NO_SLOT,
+                        row_threads: rt as u32,
+                        segments: n as u32,
+                        ..Default::default()
+                    };
+                    let (gx, gy) = p.fit(Kernel::MatvecMulti(ty), 65535);
+                    let args = [
+                        (1, Arg::In(&gw)),
+                        (2, Arg::In(bytes(&x))),
+                        (3, Arg::Out(rows * 4)),
+                        (4, Arg::In(bytemuck::cast_slice(&table))),
+                    ];
+                    let got = run(&ctx, Kernel::MatvecMulti(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
+                    let what = format!("{twin}: matvec_multi_{ty}, {n} segments, {rt} threads a row");
+                    check(&what, &want, &got[0], TRANSCENDENTAL);
+                }
             }
         }
     }

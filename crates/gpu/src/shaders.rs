@@ -358,10 +358,18 @@ impl Kernel {
     }
 
     /// The matvec kernels whose row groups each compute a pair of adjacent rows, each block of x read once
-    /// for both (`matvec`, `matvec_rope` and their normed twins): their dispatch counts pairs
-    /// ([`crate::kernels::matvec::MatvecParams::fit`]).
+    /// for both (`matvec`, `matvec_routed`, `matvec_multi`, `matvec_rope` and the normed twins): their
+    /// dispatch counts pairs ([`crate::kernels::matvec::MatvecParams::fit`]).
     pub fn takes_row_pairs(self) -> bool {
-        matches!(self, Kernel::Matvec(_) | Kernel::MatvecNorm(_) | Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_))
+        matches!(
+            self,
+            Kernel::Matvec(_)
+                | Kernel::MatvecNorm(_)
+                | Kernel::MatvecRouted(_)
+                | Kernel::MatvecMulti(_)
+                | Kernel::MatvecRope(_)
+                | Kernel::MatvecRopeNorm(_)
+        )
     }
 
     /// The matvec kernels that normalise their input themselves (`lib/x_norm.wgsl`).

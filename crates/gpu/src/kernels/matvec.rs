@@ -11,7 +11,7 @@ kernel_params! {
     /// The kernels' parameter block (every `matvec_*` entry point); mirrors `Params` in
     /// `shaders/lib/matvec.wgsl` (112 bytes).
     pub struct MatvecParams {
-        /// Output length.
+        /// Output length (`matvec_multi`: [`multi_rows`], each segment's rows rounded up to whole pairs).
         rows: u32,
         /// Input length.
         cols: u32,
@@ -104,18 +104,25 @@ pub struct Segment {
 pub fn multi_table(ty: GgmlType, segments: &[Segment]) -> Vec<u32> {
     let mut table = Vec::new();
     let mut biases = Vec::new();
-    let mut end = 0;
+    let (mut end, mut paired_end) = (0, 0);
     for s in segments {
         debug_assert!(s.x_off.is_multiple_of(4), "x is read in vec4s");
         end += s.rows;
+        paired_end += s.rows.next_multiple_of(2);
         let bias_at = SEGMENT_WORDS * segments.len() + biases.len();
         biases.extend(s.bias.iter().flatten().map(|b| b.to_bits()));
-        let fields = [end, s.cols / kernel_block(ty), s.row_bytes, s.base, s.x_off / 4, s.mode as usize, bias_at];
+        let fields =
+            [end, s.cols / kernel_block(ty), s.row_bytes, s.base, s.x_off / 4, s.mode as usize, bias_at, paired_end];
         table.extend(fields.iter().map(|&v| v as u32));
-        table.resize(table.len() + SEGMENT_WORDS - fields.len(), 0);
     }
     table.extend(biases);
     table
+}
+
+/// The `rows` a `matvec_multi` dispatch of segments of these row counts takes: each segment's rounded up
+/// to whole pairs, so that no pair of rows straddles two segments (the table's last field).
+pub fn multi_rows(rows: impl IntoIterator<Item = usize>) -> usize {
+    rows.into_iter().map(|r| r.next_multiple_of(2)).sum()
 }
 
 /// No MoE expert: the rows start at `w_base`.

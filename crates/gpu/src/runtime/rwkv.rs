@@ -10,7 +10,7 @@ use super::state::{RwkvScratch, Scratch};
 use super::weights::{
     GpuFfn, GpuMatrix, GpuNorm, MultiProduct, Rwkv6Gpu, Rwkv7Decode, Rwkv7Gpu, RwkvCommonGpu, RWKV7_K_A, RWKV7_R_K,
 };
-use crate::kernels::matvec::{groups as spill, row_threads, MatvecMode, MatvecParams, NO_SLOT};
+use crate::kernels::matvec::{groups as spill, multi_rows, row_threads, MatvecMode, MatvecParams, NO_SLOT};
 use crate::kernels::params::{GroupNormParams, PointwiseParams, TokenShiftParams, Wkv7StepParams, WkvParams};
 use crate::Kernel;
 
@@ -245,9 +245,8 @@ impl Ops<'_> {
     /// The first `n` segments of `m` (their rows one after another in `y`) in one `matvec_multi`, x read
     /// from `x` at each segment's offset.
     fn multi(&self, rec: &mut Recorder, m: &MultiProduct, n: usize, x: &wgpu::Buffer, y: &wgpu::Buffer) {
-        let rows: usize = m.rows[..n].iter().sum();
         let mut p = MatvecParams {
-            rows: u(rows),
+            rows: u(multi_rows(m.rows[..n].iter().copied())),
             slot: NO_SLOT,
             row_threads: u(row_threads(m.max_blocks)),
             segments: u(n),
