@@ -5,9 +5,9 @@
 // A workgroup takes WG / row_threads row groups; each group's row_threads threads (a power of two) take
 // its blocks in turn and add their sums with `row_sum` (lib/row_sum.wgsl, in workgroup memory, or its
 // twin lib/row_sum_subgroup.wgsl where the device has subgroups; either follows this file). A row group
-// is a pair of rows (in `matvec_swiglu`, one row and its up twin; in `matvec_conv`, one row), the
-// encoding's `block_dot2(row, second, b, blocks, xv)` computing block b of both (the rows at bytes `row`
-// and `row + second`) from one read of x: a quantized row's bytes are a fraction of its x's (Q4_0: 18
+// is a pair of adjacent rows (in `matvec_swiglu`, a gate row and its up row), the encoding's
+// `block_dot2(row, second, b, blocks, xv)` computing block b of both (the rows at bytes `row` and
+// `row + second`) from one read of x: a quantized row's bytes are a fraction of its x's (Q4_0: 18
 // bytes of weights against 128 of x per block), and reading x for each row alone streamed x from cache
 // several times over for each byte of weights. lib/block_dot2.wgsl gives `block_dot2` to the encodings whose
 // `block_dot` is straight-line code; the K-quants, whose blocks loop, define their own.
@@ -111,7 +111,7 @@ fn activation(mode: u32, v: f32, row: u32) -> f32 {
     }
 }
 
-// The row group this thread works on (a pair of rows, or one; see above): WG / row_threads groups per
+// The row group this thread works on (a pair of rows; see above): WG / row_threads groups per
 // workgroup, row_threads consecutive threads each; workgroups beyond the per-dimension dispatch limit
 // spill into y.
 fn row_group(wg: vec3<u32>, tid: u32) -> u32 {

@@ -15,16 +15,28 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     stage_x(inv);
     let rt = p.row_threads;
     let lane = inv.tid % rt;
-    let row = row_group(wg, inv.tid);
+    let row = 2u * row_group(wg, inv.tid); // the pair's first row
     let valid = row < p.rows; // not uniform, as in matvec
-    var acc = 0.0;
-    if valid {
-        acc = row_dot(p.w_base + row * p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
+    let both = row + 1u < p.rows; // an odd row count leaves the last pair one row
+    let at = p.w_base + row * p.row_bytes;
+    var acc = vec2<f32>(0.0);
+    if both {
+        acc = rows_dot2(at, p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
+    } else if valid {
+        acc.x = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
     }
-    let v = row_sum(inv, lane, rt, acc);
+    let v = row_sum2(inv, lane, rt, acc);
     if lane != 0u || !valid {
         return;
     }
+    put_conv(row, v.x);
+    if both {
+        put_conv(row + 1u, v.y);
+    }
+}
+
+// `matvec_conv`'s output for one row: the product, and for an x channel its conv step.
+fn put_conv(row: u32, v: f32) {
     y[p.y_off + row] = v;
     let c = p.y_off + row; // the channel: y is xz from its start (a split matrix's part starts at y_off)
     if c < p.conv_inner {

@@ -223,7 +223,8 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
             let mut want_state = conv_state.clone();
             let want_xc = mamba_conv(&xz[..di], &conv_w, &conv_b, &mut want_state, k);
             let (gw, row_bytes) = (layout::to_gpu_rows(ty, cols, &w), layout::row_bytes(ty, cols));
-            for parts in [vec![(0usize, 2 * di)], vec![(0, 70), (70, 2 * di - 70)]] {
+            for parts in [vec![(0usize, 2 * di)], vec![(0, 71), (71, 2 * di - 71)]] {
+                // odd parts: a last pair of one row
                 let (mut y, mut state, mut xc) = (vec![0f32; 2 * di], conv_state.clone(), vec![0f32; di]);
                 for &(first, rows) in &parts {
                     let mut p = MatvecParams::new(ty, rows, cols);

@@ -358,18 +358,10 @@ impl Kernel {
     }
 
     /// The matvec kernels whose row groups each compute a pair of adjacent rows, each block of x read once
-    /// for both (`matvec`, `matvec_routed`, `matvec_multi`, `matvec_rope` and the normed twins): their
-    /// dispatch counts pairs ([`crate::kernels::matvec::MatvecParams::fit`]).
+    /// for both (every one but `matvec_swiglu`, whose pair is a gate row and its up row): their dispatch
+    /// counts pairs ([`crate::kernels::matvec::MatvecParams::fit`]).
     pub fn takes_row_pairs(self) -> bool {
-        matches!(
-            self,
-            Kernel::Matvec(_)
-                | Kernel::MatvecNorm(_)
-                | Kernel::MatvecRouted(_)
-                | Kernel::MatvecMulti(_)
-                | Kernel::MatvecRope(_)
-                | Kernel::MatvecRopeNorm(_)
-        )
+        self.sums_rows() && !matches!(self, Kernel::MatvecSwiglu(_) | Kernel::MatvecSwigluNorm(_))
     }
 
     /// The matvec kernels that normalise their input themselves (`lib/x_norm.wgsl`).
