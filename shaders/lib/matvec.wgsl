@@ -118,18 +118,10 @@ fn row_group(wg: vec3<u32>, tid: u32) -> u32 {
     return (wg.x + wg.y * p.groups_x) * (WG / p.row_threads) + tid / p.row_threads;
 }
 
-// This thread's share of a row's dot product with x: blocks lane, lane + rt, .. of the row of `blocks`
-// blocks at byte `at`, against x from vec4 x0 (each entry point adds the shares with `row_sum`).
-fn row_dot(at: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> f32 {
-    var acc = 0.0;
-    for (var b = lane; b < blocks; b += rt) {
-        acc += block_dot(at, b, blocks, x0 + b * (BLOCK / 4u));
-    }
-    return acc;
-}
-
-// `row_dot` of two rows `second` bytes apart against the same x, each block of x read once for both
-// (SwiGLU's gate and up rows; matvec_rope's adjacent rows).
+// This thread's share of the dot products with x of two rows `second` bytes apart (a row group: adjacent
+// rows, or SwiGLU's gate and up rows), each block of x read once for both: blocks lane, lane + rt, .. of
+// the rows of `blocks` blocks at bytes `at` and `at + second`, against x from vec4 x0 (each entry point
+// adds the shares with `row_sum2`).
 fn rows_dot2(at: u32, second: u32, blocks: u32, x0: u32, lane: u32, rt: u32) -> vec2<f32> {
     var acc = vec2<f32>(0.0);
     for (var b = lane; b < blocks; b += rt) {
@@ -152,10 +144,8 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     }
     let at = p.w_base + row * p.row_bytes + expert.x;
     var acc = vec2<f32>(0.0);
-    if both {
-        acc = rows_dot2(at, p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
-    } else if valid {
-        acc.x = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
+    if valid {
+        acc = rows_dot2(at, second_row(both), p.blocks_per_row, p.x_off, lane, rt);
     }
     let v = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
@@ -164,6 +154,12 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
             put(row + 1u, v.y);
         }
     }
+}
+
+// The byte offset `rows_dot2` takes to a pair's second row: the next row, or where an odd row count
+// leaves the last pair one row, 0 (the row again; its second sum is not written).
+fn second_row(both: bool) -> u32 {
+    return select(0u, p.row_bytes, both);
 }
 
 // `matvec`'s output for one row, by mode.
@@ -219,13 +215,10 @@ fn matvec_routed(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
         }
         let at = p.w_base + row * p.row_bytes + expert.x;
         let x0 = p.x_off + s * (p.cols / 4u);
-        var dot = vec2<f32>(0.0);
-        if both {
-            dot = rows_dot2(at, p.row_bytes, p.blocks_per_row, x0, lane, rt);
-        } else if valid {
-            dot.x = row_dot(at, p.blocks_per_row, x0, lane, rt);
+        if valid {
+            let dot = rows_dot2(at, second_row(both), p.blocks_per_row, x0, lane, rt);
+            acc += bitcast<f32>(route[p.top_k + s]) * dot;
         }
-        acc += bitcast<f32>(route[p.top_k + s]) * dot;
     }
     let sum = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {
@@ -268,10 +261,8 @@ fn matvec_multi(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let row_bytes = route[at + 2u];
     let row_at = route[at + 3u] + local * row_bytes;
     var acc = vec2<f32>(0.0);
-    if both {
-        acc = rows_dot2(row_at, row_bytes, route[at + 1u], route[at + 4u], lane, rt);
-    } else if valid {
-        acc.x = row_dot(row_at, route[at + 1u], route[at + 4u], lane, rt);
+    if valid {
+        acc = rows_dot2(row_at, select(0u, row_bytes, both), route[at + 1u], route[at + 4u], lane, rt);
     }
     let v = row_sum2(inv, lane, rt, acc);
     if lane == 0u && valid {

@@ -20,10 +20,8 @@ fn matvec_conv(@builtin(workgroup_id) wg: vec3<u32>, inv: Invocation) {
     let both = row + 1u < p.rows; // an odd row count leaves the last pair one row
     let at = p.w_base + row * p.row_bytes;
     var acc = vec2<f32>(0.0);
-    if both {
-        acc = rows_dot2(at, p.row_bytes, p.blocks_per_row, p.x_off, lane, rt);
-    } else if valid {
-        acc.x = row_dot(at, p.blocks_per_row, p.x_off, lane, rt);
+    if valid {
+        acc = rows_dot2(at, second_row(both), p.blocks_per_row, p.x_off, lane, rt);
     }
     let v = row_sum2(inv, lane, rt, acc);
     if lane != 0u || !valid {
