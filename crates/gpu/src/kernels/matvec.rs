@@ -111,7 +111,7 @@ pub fn multi_table(ty: GgmlType, segments: &[Segment]) -> Vec<u32> {
         paired_end += s.rows.next_multiple_of(2);
         let bias_at = SEGMENT_WORDS * segments.len() + biases.len();
         biases.extend(s.bias.iter().flatten().map(|b| b.to_bits()));
-        let fields =
+        let fields: [usize; SEGMENT_WORDS] =
             [end, s.cols / kernel_block(ty), s.row_bytes, s.base, s.x_off / 4, s.mode as usize, bias_at, paired_end];
         table.extend(fields.iter().map(|&v| v as u32));
     }
