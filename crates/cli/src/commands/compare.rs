@@ -16,10 +16,52 @@ use std::path::{Path, PathBuf};
 
 /// Encodings whose matvec has the bandwidth target (the ones real models use).
 const MATVEC_TARGETS: [&str; 4] = ["q8_0", "q4_0", "q4_k", "q6_k"];
-const MATVEC_FRACTION: f64 = 0.70;
-const DECODE_RATIO: f64 = 1.0;
-const PREFILL_RATIO: f64 = 0.5;
-const HOST_RATIO: f64 = 1.10;
+
+/// A speed target: which ratio it checks, and its goal.
+#[derive(Serialize, Debug, PartialEq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Matvec GB/s over copy GB/s.
+    Matvec,
+    /// race tokens/s over llama.cpp's tg tokens/s.
+    Decode,
+    /// race's fill tokens/s over llama.cpp's pp tokens/s.
+    Prefill,
+    /// race ms/token over bench's (the only goal that is a ceiling).
+    Host,
+}
+
+impl Target {
+    const ALL: [Target; 4] = [Target::Matvec, Target::Decode, Target::Prefill, Target::Host];
+
+    fn goal(self) -> f64 {
+        match self {
+            Target::Matvec => 0.70,
+            Target::Decode => 1.0,
+            Target::Prefill => 0.5,
+            Target::Host => 1.10,
+        }
+    }
+
+    fn met(self, ratio: f64) -> bool {
+        match self {
+            Target::Host => ratio <= self.goal(),
+            _ => ratio >= self.goal(),
+        }
+    }
+
+    /// The report's heading for the target's table.
+    fn heading(self) -> String {
+        let (what, ratio) = match self {
+            Target::Matvec => ("matvec", "GB/s over copy GB/s"),
+            Target::Decode => ("decode", "archrace race tokens/s over llama.cpp tg tokens/s"),
+            Target::Prefill => ("prefill", "archrace race fill tokens/s over llama.cpp pp tokens/s"),
+            Target::Host => ("host overhead", "race ms/token over bench ms/token"),
+        };
+        let bound = if self == Target::Host { "<=" } else { ">=" };
+        format!("{what}: {ratio} (target {bound} {:.2})", self.goal())
+    }
+}
 
 /// `archrace bench --json`, the fields compared.
 #[derive(Deserialize)]
@@ -87,27 +129,26 @@ enum Input {
 /// side of `goal`.
 #[derive(Serialize, Debug, PartialEq)]
 pub struct Check {
-    /// `matvec`, `decode`, `prefill` or `host`.
-    pub target: &'static str,
+    pub target: Target,
     /// What was measured (model and depth, or encoding and shape).
     pub subject: String,
     pub measured: Option<f64>,
     pub reference: Option<f64>,
     pub ratio: Option<f64>,
-    /// The ratio the target asks for: at least it (`host`: at most it).
+    /// The ratio the target asks for: at least it (`host`: at most it); [`Target::goal`].
     pub goal: f64,
     /// None: a side is missing, so not measured.
     pub met: Option<bool>,
 }
 
 impl Check {
-    fn new(target: &'static str, subject: String, measured: Option<f64>, reference: Option<f64>, goal: f64) -> Self {
+    fn new(target: Target, subject: String, measured: Option<f64>, reference: Option<f64>) -> Self {
         let ratio = match (measured, reference) {
             (Some(m), Some(r)) if r > 0.0 => Some(m / r),
             _ => None,
         };
-        let met = ratio.map(|r| if target == "host" { r <= goal } else { r >= goal });
-        Check { target, subject, measured, reference, ratio, goal, met }
+        let met = ratio.map(|r| target.met(r));
+        Check { target, subject, measured, reference, ratio, goal: target.goal(), met }
     }
 }
 
@@ -182,7 +223,7 @@ fn checks(inputs: &[Input]) -> Vec<Check> {
             // GB/s against the copy's in the same run (bench's `fraction_of_copy`).
             let row = b.matvec.iter().find(|m| m.kernel == format!("matvec_{enc}"));
             let subject = format!("{enc} {shape} on {}", b.adapter);
-            out.push(Check::new("matvec", subject, row.map(|m| m.gb_per_s), Some(b.copy.gb_per_s), MATVEC_FRACTION));
+            out.push(Check::new(Target::Matvec, subject, row.map(|m| m.gb_per_s), Some(b.copy.gb_per_s)));
         }
     }
     for t in llama.iter().filter(|t| t.n_gen > 0 && t.n_prompt == 0) {
@@ -194,7 +235,7 @@ fn checks(inputs: &[Input]) -> Vec<Check> {
             t.n_depth,
             ours.map_or("-".into(), |r| r.context.to_string())
         );
-        out.push(Check::new("decode", subject, ours.map(|r| r.tokens_per_s), Some(t.avg_ts), DECODE_RATIO));
+        out.push(Check::new(Target::Decode, subject, ours.map(|r| r.tokens_per_s), Some(t.avg_ts)));
     }
     for t in llama.iter().filter(|t| t.n_prompt > 0 && t.n_gen == 0 && t.n_depth == 0) {
         let model = file_name(&t.model_filename);
@@ -206,13 +247,7 @@ fn checks(inputs: &[Input]) -> Vec<Check> {
             t.n_prompt,
             ours.map_or("-".into(), |(r, _)| r.prefill_tokens.to_string())
         );
-        out.push(Check::new(
-            "prefill",
-            subject,
-            ours.map(|(r, _)| r.prefill_tokens_per_s),
-            Some(t.avg_ts),
-            PREFILL_RATIO,
-        ));
+        out.push(Check::new(Target::Prefill, subject, ours.map(|(r, _)| r.prefill_tokens_per_s), Some(t.avg_ts)));
     }
     for m in benches.iter().flat_map(|b| &b.models) {
         let ours = race_near(&m.model, m.context);
@@ -222,7 +257,7 @@ fn checks(inputs: &[Input]) -> Vec<Check> {
             ours.map_or("-".into(), |r| r.context.to_string()),
             m.context
         );
-        out.push(Check::new("host", subject, ours.map(|r| r.ms_per_token), Some(m.ms_per_token), HOST_RATIO));
+        out.push(Check::new(Target::Host, subject, ours.map(|r| r.ms_per_token), Some(m.ms_per_token)));
     }
     out
 }
@@ -245,17 +280,13 @@ pub fn compare(files: &[PathBuf], json: bool) -> CmdResult {
         return Ok(missed == 0);
     }
     let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-    for (target, what) in [
-        ("matvec", "matvec: GB/s over copy GB/s (target >= 0.70)"),
-        ("decode", "decode: archrace race tokens/s over llama.cpp tg tokens/s (target >= 1)"),
-        ("prefill", "prefill: archrace race fill tokens/s over llama.cpp pp tokens/s (target >= 0.5)"),
-        ("host", "host overhead: race ms/token over bench ms/token (target <= 1.10)"),
-    ] {
+    for target in Target::ALL {
         let rows: Vec<&Check> = checks.iter().filter(|c| c.target == target).collect();
         if rows.is_empty() {
             continue;
         }
-        outln!("\n## {what}\n\n| subject | archrace | reference | ratio | met |\n|---|---|---|---|---|")?;
+        let heading = target.heading();
+        outln!("\n## {heading}\n\n| subject | archrace | reference | ratio | met |\n|---|---|---|---|---|")?;
         for c in rows {
             let met = match c.met {
                 Some(true) => "yes",
