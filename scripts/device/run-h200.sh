@@ -5,11 +5,13 @@
 # its README says how the files in .device-kit/ and .gl/ are made; `scripts/device/prepare` makes them
 # with this script in place of the kit's):
 # - the kit's 125M set, and the 1B set of its README (llama, Mamba, RWKV-7), all Q4_0;
-# - `archrace bench` at context 512 (matvec at 4096 x 4096, models), and a 16384 x 8192 matvec bench;
+# - `archrace bench` at context 512 (matvec at 4096 x 4096, models: decode, and a prefill of 512 tokens,
+#   each with a per-kernel profile), and a 16384 x 8192 matvec bench;
 # - `archrace race` at 512, 4096 and 16384 (prefill from empty, then decode);
 # - `llama-bench` pp512 at depth 0, tg64 at depth 512 and 16384 (4096 for Mamba 1B, whose llama.cpp
 #   prefill of 16K would take minutes);
-# - `archrace compare` over all of it: report.md and report.json, the targets met, missed, not measured.
+# - `archrace compare` over all of it: report.md and report.json, the targets met, missed, not measured,
+#   and where each model's GPU time goes (bench's profiles).
 # Every step has a timeout, and steps are skipped once BUDGET seconds have passed, so the report always
 # comes back. Writes into $OUT (default bench-out/).
 set -u
@@ -70,7 +72,7 @@ else
 fi
 # Warm up the GPU's clocks before anything is timed (the kit README: they ramp under load).
 step "warm-up" 60 /dev/null "$A" bench "${BIG_SHAPE[@]}"
-step "bench" 150 "$OUT/bench.json" "$A" bench $SMALL $BIG $BIG_FLAT "${SHAPE[@]}" --steps $STEPS --context $CTX --json
+step "bench" 150 "$OUT/bench.json" "$A" bench $SMALL $BIG $BIG_FLAT "${SHAPE[@]}" --steps $STEPS --context $CTX --prefill $PP --json
 step "bench big" 60 "$OUT/bench_big.json" "$A" bench "${BIG_SHAPE[@]}" --json
 step "race" 120 "$OUT/race.json" "$A" race $SMALL --context $CTX,$MID,$LONG --new-tokens $STEPS --json
 [ -n "$BIG" ] && step "race 1b" 90 "$OUT/race_1b.json" "$A" race $BIG $BIG_FLAT --context $CTX,$MID,$LONG --new-tokens $STEPS --json

@@ -699,3 +699,37 @@ fn a_prefill_past_the_kv_budget_stops_at_the_last_chunk() {
     let err = rel_err(&got, &want[256 * 262..]);
     assert!(err <= 1e-4, "decoding after the refused chunk: {err:.2e}");
 }
+
+/// A profiled prefill (every dispatch timed in a pass of its own) gives the same logits as an unprofiled
+/// one, and its profile covers every chunk: each chunk's dispatches, and with timestamps every dispatch's
+/// kernel, the chunked kernels among them.
+#[test]
+fn a_profiled_prefill_times_every_dispatch_of_every_chunk() {
+    let Some(ctx) = pollster::block_on(context_or_skip("profiled prefill")) else { return };
+    let (_cpu, gpu) = load(&ctx, "jamba-q4_0.gguf");
+    let tokens: Vec<u32> = (0..40).map(|i| (i * 11 % gpu.spec.n_vocab) as u32).collect();
+    let prefill = |profile: bool, tokens: &[u32], logits: PrefillLogits| {
+        let mut state = gpu.new_state(&ctx).unwrap();
+        state.work.prefill_chunk = 16;
+        state.work.profile = profile;
+        let got = pollster::block_on(gpu.prefill(&ctx, &mut state, tokens, logits)).unwrap();
+        (got, state.work.last_profile.take())
+    };
+    let (plain, none) = prefill(false, &tokens, PrefillLogits::Last);
+    assert!(none.is_none(), "profiled without being asked");
+    let (profiled, profile) = prefill(true, &tokens, PrefillLogits::Last);
+    assert_eq!(profiled, plain, "profiling changed the logits");
+    // Chunks of 16, 16 and 8 tokens: three chunks' dispatches, the last with the output head's.
+    let (_, one) = prefill(true, &tokens[..16], PrefillLogits::None);
+    let (profile, one) = (profile.unwrap(), one.unwrap());
+    assert!(profile.dispatches > 3 * one.dispatches, "{} vs one chunk's {}", profile.dispatches, one.dispatches);
+    if profile.source == archrace_gpu::runtime::TimingSource::GpuTimestamps {
+        let calls: usize = profile.kernels.iter().map(|k| k.calls).sum();
+        assert_eq!(calls, profile.dispatches);
+        let summed: f64 = profile.kernels.iter().map(|k| k.ms).sum();
+        assert!(profile.gpu_ms > 0.0 && (summed - profile.gpu_ms).abs() <= 1e-9 * profile.gpu_ms);
+        for kernel in ["matmul_q4_0", "attn_prefill", "mamba_scan", "moe_route"] {
+            assert!(profile.kernels.iter().any(|k| k.kernel == kernel), "{kernel} not in {:?}", profile.kernels);
+        }
+    }
+}

@@ -174,8 +174,9 @@ enum Command {
         json: bool,
     },
     /// GPU figures: copy bandwidth, each matvec encoding's GB/s as a fraction of it, and per model decode
-    /// tokens/s against the bytes-per-token roofline, per-token overhead against empty dispatches, and a
-    /// per-kernel profile (GPU timestamps where the adapter has them).
+    /// tokens/s against the bytes-per-token roofline, per-token overhead against empty dispatches, prefill
+    /// tokens/s, and per-kernel profiles of a decode step and of the prefill (GPU timestamps where the
+    /// adapter has them).
     Bench {
         /// GGUF files to decode.
         models: Vec<PathBuf>,
@@ -194,6 +195,9 @@ enum Command {
         /// Context filled before timing the decode steps.
         #[arg(long, default_value_t = 0)]
         context: usize,
+        /// Tokens of the timed and profiled prefill from an empty context, per model (0: none).
+        #[arg(long, default_value_t = 512)]
+        prefill: usize,
         /// Sum matvec rows in workgroup memory even where the device has subgroups (the portable twin
         /// every WebGPU device runs), to compare whole decode steps with and without them.
         #[arg(long)]
@@ -267,8 +271,9 @@ fn main() -> ExitCode {
         Command::Race { models, context, new_tokens, backend, kv_type, compare_fill, json } => {
             commands::race(&models, &context, new_tokens, backend, kv_type.into(), compare_fill, json)
         }
-        Command::Bench { models, rows, cols, reps, steps, context, no_subgroups, json } => {
-            commands::bench(&models, rows, cols, reps, steps, context, !no_subgroups, json)
+        Command::Bench { models, rows, cols, reps, steps, context, prefill, no_subgroups, json } => {
+            let shape = commands::BenchShape { rows, cols, reps, steps, context, prefill };
+            commands::bench(&models, shape, !no_subgroups, json)
         }
         Command::Compare { files, json } => commands::compare(&files, json),
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),

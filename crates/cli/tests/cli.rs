@@ -220,6 +220,8 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         "2",
         "--steps",
         "2",
+        "--prefill",
+        "40",
         "--json",
     ]);
     assert!(j["copy"]["gb_per_s"].as_f64().unwrap() > 0.0, "{j}");
@@ -269,6 +271,36 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
     } else {
         assert!(model["fixed_overhead_ms"].is_null(), "{model}");
     }
+    // The prefill from an empty context: timed, and profiled over its one chunk with the chunked kernels.
+    let prefill = &model["prefill"];
+    assert_eq!((prefill["tokens"].as_u64(), prefill["chunk"].as_u64()), (Some(40), Some(512)), "{prefill}");
+    assert_eq!(prefill["batched"], true);
+    let (ms, rate) = (prefill["ms"].as_f64().unwrap(), prefill["tokens_per_s"].as_f64().unwrap());
+    assert!(ms > 0.0 && (rate - 40e3 / ms).abs() <= 1e-6 * rate, "{prefill}");
+    let p = &prefill["profile"];
+    if p["source"] == "gpu-timestamps" {
+        let kernels = p["kernels"].as_array().unwrap();
+        let calls: u64 = kernels.iter().map(|k| k["calls"].as_u64().unwrap()).sum();
+        assert_eq!(calls, p["dispatches"].as_u64().unwrap(), "{p}");
+        assert!(kernels.iter().any(|k| k["kernel"] == "matmul_q4_0"), "{p}");
+    }
+    // With --prefill 0, no prefill is timed.
+    let j = json(&[
+        "bench",
+        &fixture("llama-q4_0.gguf"),
+        "--rows",
+        "256",
+        "--cols",
+        "256",
+        "--reps",
+        "1",
+        "--steps",
+        "1",
+        "--prefill",
+        "0",
+        "--json",
+    ]);
+    assert!(j["models"][0]["prefill"].is_null(), "{j}");
 }
 
 #[test]
@@ -323,6 +355,18 @@ fn compare_checks_every_target_of_a_speed_run() {
     assert_eq!(code, 1);
     assert!(text.contains("## decode:") && text.contains("| NO |"), "{text}");
     assert!(text.trim_end().ends_with("0 not measured"), "{text}");
+    // Where each model's GPU time goes: a row per model of bench's file, its decode step's and its
+    // prefill's dearest kernels.
+    let bench: serde_json::Value = serde_json::from_str(&read("bench.json")).unwrap();
+    for m in bench["models"].as_array().unwrap() {
+        let name = m["model"].as_str().unwrap();
+        let row = text.lines().find(|l| l.starts_with(&format!("| {name} | "))).unwrap_or_else(|| panic!("{text}"));
+        let prefill = &m["prefill"];
+        let top = |p: &serde_json::Value| p["kernels"][0]["kernel"].as_str().unwrap().to_string();
+        let (step_top, prefill_top) = (top(&m["profile"]), top(&prefill["profile"]));
+        let tokens = format!("{} tokens at {:.1} tok/s", prefill["tokens"], f(prefill, "tokens_per_s"));
+        assert!(row.contains(&step_top) && row.contains(&prefill_top) && row.contains(&tokens), "{row}");
+    }
     // Files of another kind are named errors.
     let (code, _, err) = run(&["compare", &fixture("llama-q4_0.logits.json")]);
     assert_eq!(code, 2);

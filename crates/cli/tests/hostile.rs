@@ -175,7 +175,8 @@ fn gpu_benchmark_sizes_are_bounded_before_allocating() {
     for (args, needle) in [
         (vec!["device", "--rows", "1000000", "--cols", "1000000"], "self-test needs 1 to"),
         (vec!["bench", "--rows", "1000000", "--cols", "1048576"], "does not fit the device's largest buffer"),
-        (vec!["bench", "--context", "100000000"], "is past 262144 tokens"),
+        (vec!["bench", "--context", "100000000"], "--context 100000000 is past 262144 tokens"),
+        (vec!["bench", "--prefill", "100000000"], "--prefill 100000000 is past 262144 tokens"),
     ] {
         let (code, err) = run(&args);
         assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{args:?}: {err}");

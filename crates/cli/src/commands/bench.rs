@@ -1,13 +1,14 @@
 //! `archrace bench`: the adapter's copy bandwidth; every matvec encoding's effective bandwidth as a
 //! fraction of it; and, per model, decode speed against the bytes-per-token roofline, the fixed
-//! per-token overhead against the same number of empty dispatches, and where a step's time goes.
+//! per-token overhead against the same number of empty dispatches, and where a step's time goes; and
+//! prefill tokens/s from an empty context, with where the prefill's time goes.
 
 use super::{median, outln, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
 use archrace_gpu::runtime::{StepProfile, TimingSource};
-use archrace_gpu::{ContextOptions, GpuContext, GpuModel, StepOutput};
+use archrace_gpu::{ContextOptions, GpuContext, GpuError, GpuModel, GpuState, PrefillLogits, StepOutput};
 use archrace_model::calc::{self, KvType};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -60,6 +61,67 @@ struct ModelRow {
     ms_per_token_norms_apart: f64,
     dispatches_norms_apart: usize,
     profile: Option<StepProfile>,
+    /// The prefill from an empty context (`--prefill` tokens), when asked for.
+    prefill: Option<PrefillRow>,
+}
+
+/// A prefill of `tokens` tokens into an empty state, timed as `race` times its fill: from the call to the
+/// last token's logits on the host.
+#[derive(Serialize)]
+struct PrefillRow {
+    tokens: usize,
+    /// Tokens per chunk (one submit each).
+    chunk: usize,
+    /// Whether the model runs the batched kernels ([`GpuModel::prefill_is_batched`]) or the decode step.
+    batched: bool,
+    /// Median of [`PREFILL_RUNS`] runs after a warm-up.
+    ms: f64,
+    tokens_per_s: f64,
+    /// One more run with every dispatch timed (a pass each, so a little slower than unprofiled).
+    profile: Option<StepProfile>,
+}
+
+/// Timed prefills per model (after one warm-up).
+const PREFILL_RUNS: usize = 3;
+
+/// What `bench` measures: the matvec shape and repetitions, and per model the decode steps timed, the
+/// context filled before them and the tokens of the prefill timed.
+pub struct BenchShape {
+    pub rows: usize,
+    pub cols: usize,
+    pub reps: usize,
+    pub steps: usize,
+    pub context: usize,
+    pub prefill: usize,
+}
+
+/// Prefills `tokens` into fresh states: a warm-up (the chunk's buffers are made, each kernel's first use),
+/// [`PREFILL_RUNS`] timed runs and a profiled one.
+fn time_prefill(ctx: &GpuContext, model: &GpuModel, tokens: &[u32]) -> Result<PrefillRow, Box<dyn std::error::Error>> {
+    let run = |profile: bool| -> Result<(f64, GpuState), GpuError> {
+        let mut state = model.new_state(ctx)?;
+        state.work.profile = profile;
+        let start = Instant::now();
+        pollster::block_on(model.prefill(ctx, &mut state, tokens, PrefillLogits::Last))?;
+        Ok((start.elapsed().as_secs_f64() * 1e3, state))
+    };
+    let (_, warm) = run(false)?;
+    let chunk = warm.work.prefill.as_ref().map_or(1, |p| p.chunk);
+    drop(warm);
+    let mut times = Vec::with_capacity(PREFILL_RUNS);
+    for _ in 0..PREFILL_RUNS {
+        times.push(run(false)?.0);
+    }
+    let (_, mut profiled) = run(true)?;
+    let ms = median(times);
+    Ok(PrefillRow {
+        tokens: tokens.len(),
+        chunk,
+        batched: model.prefill_is_batched(),
+        ms,
+        tokens_per_s: tokens.len() as f64 * 1e3 / ms,
+        profile: profiled.work.last_profile.take(),
+    })
 }
 
 #[derive(Serialize)]
@@ -77,22 +139,15 @@ struct Report {
 }
 
 /// `archrace bench`.
-#[allow(clippy::too_many_arguments)]
-pub fn bench(
-    models: &[PathBuf],
-    rows: usize,
-    cols: usize,
-    reps: usize,
-    steps: usize,
-    context: usize,
-    subgroups: bool,
-    json: bool,
-) -> CmdResult {
+pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool) -> CmdResult {
+    let BenchShape { rows, cols, reps, steps, context, prefill } = shape;
     if rows == 0 || cols == 0 || !cols.is_multiple_of(256) || reps == 0 || steps == 0 {
         return Err("--rows and --reps and --steps must be positive and --cols a multiple of 256".into());
     }
-    if context > archrace_model::race::MAX_CONTEXT {
-        return Err(format!("--context {context} is past {} tokens", archrace_model::race::MAX_CONTEXT).into());
+    for (flag, n) in [("--context", context), ("--prefill", prefill)] {
+        if n > archrace_model::race::MAX_CONTEXT {
+            return Err(format!("{flag} {n} is past {} tokens", archrace_model::race::MAX_CONTEXT).into());
+        }
     }
     let ctx = pollster::block_on(GpuContext::with_options(ContextOptions { subgroups }))?;
     // With subgroup row sums, the portable twin's matvecs too, for a ratio measured in one run.
@@ -130,6 +185,11 @@ pub fn bench(
         let g = Gguf::parse(&bytes)?;
         let cpu = CpuModel::from_gguf(&g)?;
         let mut model = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights))?;
+        let ids = |n: usize| (0..n).map(|i| (i % cpu.spec.n_vocab) as u32).collect::<Vec<u32>>();
+        let prefill = match prefill {
+            0 => None,
+            n => Some(time_prefill(&ctx, &model, &ids(n))?),
+        };
         let mut state = model.new_state(&ctx)?;
         for i in 0..context {
             let t = (i % cpu.spec.n_vocab) as u32;
@@ -222,6 +282,7 @@ pub fn bench(
             ms_per_token_norms_apart: apart.0,
             dispatches_norms_apart: apart.1,
             profile,
+            prefill,
         });
     }
     let report = Report {
@@ -290,10 +351,28 @@ pub fn bench(
             m.ms_per_token_fused_norms / m.ms_per_token_norms_apart
         )?;
         if let Some(p) = &m.profile {
-            let top: Vec<String> =
-                p.kernels.iter().take(6).map(|k| format!("{} {:.3} ms x{}", k.kernel, k.ms, k.calls)).collect();
-            outln!("  profile [{:?}] gpu {:.3} ms: {}", p.source, p.gpu_ms, top.join(", "))?;
+            outln!("  step profile {}", profile_line(p))?;
+        }
+        if let Some(p) = &m.prefill {
+            outln!(
+                "  prefill {} tokens ({}, chunks of {}): {:.3} ms, {:.1} tok/s",
+                p.tokens,
+                if p.batched { "batched" } else { "token by token" },
+                p.chunk,
+                p.ms,
+                p.tokens_per_s
+            )?;
+            if let Some(profile) = &p.profile {
+                outln!("  prefill profile {}", profile_line(profile))?;
+            }
         }
     }
     Ok(true)
+}
+
+/// A profile in one line: where its figures come from, the GPU time and dispatches, the six dearest kernels.
+fn profile_line(p: &StepProfile) -> String {
+    let top: Vec<String> =
+        p.kernels.iter().take(6).map(|k| format!("{} {:.3} ms x{}", k.kernel, k.ms, k.calls)).collect();
+    format!("[{:?}] gpu {:.3} ms, {} dispatches: {}", p.source, p.gpu_ms, p.dispatches, top.join(", "))
 }

@@ -8,7 +8,9 @@
 //! - host overhead: `race` ms/token (wall clock, sampling and read-back included) at most 1.10 of `bench`'s
 //!   step time for the same model at a near context.
 //!
-//! A target with no figure on one side is listed as not measured, never as met.
+//! A target with no figure on one side is listed as not measured, never as met. The text report ends with
+//! where each model's GPU time goes (the decode step's and the prefill's profiles in `bench`'s file), so
+//! a missed target comes with the kernels to look at.
 
 use super::{outln, print_json, read, CmdResult};
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,70 @@ struct BenchModel {
     model: String,
     context: usize,
     ms_per_token: f64,
+    /// The decode step's profile.
+    profile: Option<BenchProfile>,
+    /// Absent in files written before `bench` timed a prefill.
+    prefill: Option<BenchPrefill>,
+}
+
+#[derive(Deserialize)]
+struct BenchPrefill {
+    tokens: usize,
+    tokens_per_s: f64,
+    profile: Option<BenchProfile>,
+}
+
+#[derive(Deserialize)]
+struct BenchProfile {
+    gpu_ms: f64,
+    dispatches: usize,
+    kernels: Vec<BenchKernel>,
+}
+
+#[derive(Deserialize)]
+struct BenchKernel {
+    kernel: String,
+    calls: usize,
+    ms: f64,
+}
+
+impl BenchProfile {
+    /// GPU time and dispatches, then the `n` dearest kernels with their share of the GPU time.
+    fn summary(&self, n: usize) -> String {
+        let top: Vec<String> = self
+            .kernels
+            .iter()
+            .take(n)
+            .map(|k| format!("{} x{} {:.0}%", k.kernel, k.calls, 100.0 * k.ms / self.gpu_ms.max(f64::MIN_POSITIVE)))
+            .collect();
+        match top.is_empty() {
+            true => format!("{} dispatches (no timestamps)", self.dispatches),
+            false => format!("{:.3} ms GPU, {} dispatches: {}", self.gpu_ms, self.dispatches, top.join(", ")),
+        }
+    }
+}
+
+/// Where each model's GPU time goes, from the bench files: a markdown table (empty when no file has a
+/// profile).
+fn profiles(inputs: &[Input]) -> String {
+    let mut rows = String::new();
+    for b in inputs.iter().filter_map(|i| if let Input::Bench(b) = i { Some(b) } else { None }) {
+        for m in &b.models {
+            let step = m.profile.as_ref().map_or("-".into(), |p| p.summary(4));
+            let prefill = m.prefill.as_ref().map_or("-".into(), |p| {
+                let profile = p.profile.as_ref().map_or(String::new(), |p| format!("; {}", p.summary(4)));
+                format!("{} tokens at {:.1} tok/s{profile}", p.tokens, p.tokens_per_s)
+            });
+            rows += &format!("| {} | {} | {step} | {prefill} |\n", m.model, m.context);
+        }
+    }
+    match rows.is_empty() {
+        true => rows,
+        false => format!(
+            "\n## where the GPU time goes (bench profiles; share of the profiled GPU time)\n\n\
+             | model | ctx | decode step | prefill from empty |\n|---|---|---|---|\n{rows}"
+        ),
+    }
 }
 
 /// One row of `archrace race --json`.
@@ -297,6 +363,10 @@ pub fn compare(files: &[PathBuf], json: bool) -> CmdResult {
         }
     }
     let met = checks.iter().filter(|c| c.met == Some(true)).count();
+    let profiles = profiles(&inputs);
+    if !profiles.is_empty() {
+        outln!("{}", profiles.trim_end())?;
+    }
     outln!("\ntargets: {met} met, {missed} missed, {} not measured", checks.len() - met - missed)?;
     Ok(missed == 0)
 }
@@ -368,6 +438,30 @@ mod tests {
         assert_eq!((host.ratio, host.met), (Some(1.25), Some(false)), "{host:?}");
         // No race row for the other model.
         assert_eq!(get("other.gguf").met, None);
+    }
+
+    #[test]
+    fn the_report_says_where_each_models_gpu_time_goes() {
+        let bench = r#"{"adapter": "gpu", "copy": {"gb_per_s": 100.0}, "matvec": [],
+            "models": [{"model": "m.gguf", "context": 512, "ms_per_token": 1.0,
+              "profile": {"source": "gpu-timestamps", "gpu_ms": 0.8, "dispatches": 3, "kernels": [
+                {"kernel": "matvec_q4_0", "calls": 2, "ms": 0.6}, {"kernel": "argmax", "calls": 1, "ms": 0.2}]},
+              "prefill": {"tokens": 512, "chunk": 512, "batched": true, "ms": 20.0, "tokens_per_s": 25600.0,
+                "profile": {"source": "gpu-timestamps", "gpu_ms": 18.0, "dispatches": 2, "kernels": [
+                  {"kernel": "matmul_q4_0", "calls": 1, "ms": 13.5}, {"kernel": "attn_prefill", "calls": 1, "ms": 4.5}]}}},
+              {"model": "old.gguf", "context": 512, "ms_per_token": 1.0}]}"#;
+        let inputs = vec![parse(Path::new("b.json"), bench).unwrap()];
+        let table = profiles(&inputs);
+        let row = |model: &str| table.lines().find(|l| l.starts_with(&format!("| {model} "))).unwrap().to_string();
+        assert_eq!(
+            row("m.gguf"),
+            "| m.gguf | 512 | 0.800 ms GPU, 3 dispatches: matvec_q4_0 x2 75%, argmax x1 25% | 512 tokens at 25600.0 \
+             tok/s; 18.000 ms GPU, 2 dispatches: matmul_q4_0 x1 75%, attn_prefill x1 25% |"
+        );
+        // A file from before bench timed a prefill: its rows say so, and still parse.
+        assert_eq!(row("old.gguf"), "| old.gguf | 512 | - | - |");
+        // No bench file, no table.
+        assert!(profiles(&[parse(Path::new("r.json"), RACE).unwrap()]).is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod race;
 mod run;
 mod text;
 
-pub use bench::bench;
+pub use bench::{bench, BenchShape};
 pub use compare::compare;
 pub use device::device;
 pub use inspect::{inspect, memory};

@@ -12,6 +12,7 @@
 
 use super::forward::rope_pairs;
 use super::pool::{Category, Pool, STORAGE};
+use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState, RwkvScratch, Widths};
@@ -212,6 +213,25 @@ impl<'a> Product<'a> {
     }
 }
 
+/// A profiled chunk: its kernels in dispatch order, and the timestamps around each when it has them.
+type ChunkTimes = (Vec<crate::Kernel>, Option<Timestamps>);
+
+/// The profile of a whole prefill from its chunks' (after their submits): per kernel over every chunk
+/// when each chunk has timestamps, else the dispatches alone.
+async fn chunks_profile(ctx: &GpuContext, chunks: Vec<ChunkTimes>) -> Result<StepProfile, GpuError> {
+    let dispatches = chunks.iter().map(|(k, _)| k.len()).sum();
+    let (mut kernels, mut ms) = (Vec::new(), Vec::new());
+    for (k, t) in &chunks {
+        let Some(t) = t else {
+            return Ok(StepProfile { source: TimingSource::WallClock, dispatches, gpu_ms: 0.0, kernels: Vec::new() });
+        };
+        ms.extend(t.read_pairs_ms(ctx).await?);
+        kernels.extend_from_slice(k);
+    }
+    let gpu_ms = ms.iter().sum();
+    Ok(StepProfile { source: TimingSource::GpuTimestamps, dispatches, gpu_ms, kernels: by_kernel(&kernels, &ms) })
+}
+
 impl GpuModel {
     /// Whether [`GpuModel::prefill`] runs this model in batched chunks: attention with a head dimension of
     /// at most [`MAX_PREFILL_HEAD_DIM`], and x-projection rows (Mamba) and LoRA slices (RWKV-6) that start
@@ -229,7 +249,9 @@ impl GpuModel {
     /// returns the logits asked for: none, the last token's `(n_vocab)`, or every token's
     /// `(tokens, n_vocab)`. The state ends as [`GpuModel::step`] token by token would leave it. When the KV
     /// cache cannot grow (device limit or budget), the error is `ContextFull` and the state holds every
-    /// chunk before the one that did not fit.
+    /// chunk before the one that did not fit. With `state.work.profile`, a batched prefill times every
+    /// dispatch of every chunk (a pass each) and puts the whole prefill's profile in
+    /// `state.work.last_profile`.
     pub async fn prefill(
         &self,
         ctx: &GpuContext,
@@ -272,6 +294,7 @@ impl GpuModel {
         let scopes = ErrorScopes::push(&ctx.device);
         let mut out = Vec::new();
         let mut result = Ok(());
+        let mut timed = Vec::new();
         for (i, piece) in tokens.chunks(chunk).enumerate() {
             let is_last = (i + 1) * chunk >= tokens.len();
             let want = match logits {
@@ -280,9 +303,12 @@ impl GpuModel {
                 PrefillLogits::Last => PrefillLogits::None,
                 PrefillLogits::All => PrefillLogits::All,
             };
-            if let Err(e) = self.submit_chunk(ctx, state, piece, want) {
-                result = Err(e);
-                break;
+            match self.submit_chunk(ctx, state, piece, want) {
+                Ok(profiled) => timed.extend(profiled),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
             // A failed read-back ends the loop like a failed submit: the error scopes are popped below.
             let read = match want {
@@ -310,6 +336,9 @@ impl GpuModel {
         result?;
         checked?;
         ctx.check_lost()?;
+        if state.work.profile {
+            state.work.last_profile = Some(chunks_profile(ctx, timed).await?);
+        }
         let rows = out.len() / n_vocab;
         archrace_model::sample::finite_logits(&out, n_vocab, state.pos - rows)?;
         Ok(out)
@@ -340,14 +369,16 @@ impl GpuModel {
         }
     }
 
-    /// Records and submits one chunk at `state.pos` (inside the caller's error scopes).
+    /// Records and submits one chunk at `state.pos` (inside the caller's error scopes); with
+    /// `state.work.profile`, its kernels and the timestamps around each (none where the adapter has no
+    /// timestamp queries or the chunk has more dispatches than a query set holds).
     fn submit_chunk(
         &self,
         ctx: &GpuContext,
         state: &mut GpuState,
         tokens: &[u32],
         logits: PrefillLogits,
-    ) -> Result<(), GpuError> {
+    ) -> Result<Option<ChunkTimes>, GpuError> {
         let t = tokens.len();
         let rec = Recorder::new(&self.pipelines);
         let mut rec = self.reserve(ctx, state, rec, t)?;
@@ -375,6 +406,11 @@ impl GpuModel {
             state.work.bind_groups.clear();
             state.pool.release_later(old, Category::Scratch);
         }
+        let kernels = rec.kernels();
+        let timestamps = match state.work.profile {
+            true => Timestamps::new(ctx, 2 * kernels.len() as u32),
+            false => None,
+        };
         let mut encoder =
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("prefill chunk") });
         rec.encode(
@@ -382,9 +418,12 @@ impl GpuModel {
             &ctx.queue,
             &state.work.scratch.params,
             &mut encoder,
-            Timing::None,
+            timestamps.as_ref().map_or(Timing::None, |t| Timing::PerDispatch(&t.set)),
             Some(&mut state.work.bind_groups),
         );
+        if let Some(t) = &timestamps {
+            t.resolve(&mut encoder);
+        }
         match logits {
             PrefillLogits::None => {}
             PrefillLogits::Last => {
@@ -400,7 +439,7 @@ impl GpuModel {
         }
         ctx.queue.submit([encoder.finish()]);
         state.pos += t;
-        Ok(())
+        Ok(state.work.profile.then_some((kernels, timestamps)))
     }
 
     /// RoPE `(cos, sin)` pairs for positions `pos0 .. pos0 + t` of every attention layer: token `i`, layer

@@ -1,4 +1,4 @@
-//! Where a decode step's time goes: GPU timestamps around each dispatch where the adapter has them
+//! Where a decode step's or a prefill's time goes: GPU timestamps around each dispatch where the adapter has them
 //! (`timestamp-query`), otherwise only the wall clock from submit to read-back. Every figure says which.
 
 use crate::{readback, GpuContext, GpuError, Kernel};
@@ -25,12 +25,12 @@ pub struct KernelTime {
     pub ms: f64,
 }
 
-/// A profiled step.
+/// A profiled decode step, or a profiled prefill (every chunk of it).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepProfile {
     /// Where `kernels` come from (always GPU timestamps when present).
     pub source: TimingSource,
-    /// Dispatches in the step.
+    /// Dispatches in the step (the prefill).
     pub dispatches: usize,
     /// Sum of the kernels' GPU time (each in its own pass, so a little more than unprofiled).
     pub gpu_ms: f64,

@@ -277,9 +277,10 @@ pub struct StepWork {
     pub logits_staging: wgpu::Buffer,
     /// Bind groups of the decode step, reused from token to token.
     pub bind_groups: super::recorder::BindGroupCache,
-    /// Profile each step: GPU timestamps around every dispatch (one pass each), into `last_profile`.
+    /// Profile each decode step and prefill: GPU timestamps around every dispatch (one pass each), into
+    /// `last_profile`.
     pub profile: bool,
-    /// The last profiled step.
+    /// The last profiled decode step or prefill.
     pub last_profile: Option<super::profile::StepProfile>,
     /// Host time of the last decode step before the GPU could start, in ms: writing its inputs, recording,
     /// encoding and submitting, or, for a step recorded ahead, writing its inputs and submitting.
