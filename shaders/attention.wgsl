@@ -1,6 +1,7 @@
 // Attention decode for one query token over the KV cache, split over the context (flash-decoding):
-// `attn_partial` gives each (chunk of chunk_len keys, head) a workgroup that computes the chunk's scores
-// s_j = q . k_j / sqrt(D), its max m, l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
+// `attn_partial` gives each (chunk of chunk_len keys, group of up to HB query heads sharing a KV head) a
+// workgroup that computes, per head, the chunk's scores s_j = q . k_j / sqrt(D), its max m,
+// l = sum_j e^(s_j - m) and acc = sum_j e^(s_j - m) v_j;
 // `attn_combine` merges the chunks per head: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c
 // with M = max_c m_c (Vaswani et al. 2017, eq. 1, as a numerically stable streaming softmax). A context of
 // one chunk needs no merge: `attn_partial` then writes out = acc / l itself (the same value the merge
@@ -57,12 +58,15 @@ fn value(i: u32) -> f32 {
 
 const TILE: u32 = 256u;     // keys whose scores a workgroup holds at once
 const MAX_UNITS: u32 = 4u;  // accumulator units per thread: head dims up to 4 WG units (see attn_partial)
+const HB: u32 = 4u;         // query heads per workgroup, one vec4 lane each (heads sharing a KV head)
+const MAX_DEC_D: u32 = 512u; // widest decode head (archrace_gpu::MAX_DECODE_HEAD_DIM)
 
-var<workgroup> scores: array<f32, TILE>;
-var<workgroup> unit_sums: array<vec2<f32>, WG>;
+var<workgroup> scores: array<vec4<f32>, TILE>; // a key's score (then weight) for each of the HB heads
+var<workgroup> qs: array<vec4<f32>, MAX_DEC_D>; // (D): the HB heads' queries, lane per head
+var<workgroup> unit_sums: array<vec4<f32>, 128>; // (2, WG): a thread's two dims of its unit, lane per head
 
-// Values u w .. u w + w - 1 of the key (value, query) row that starts at value `at`: w = 2 for an even head
-// dim (one f16 pair, or two f32), else 1 (the second lane 0).
+// Values u w .. u w + w - 1 of the key (value) row that starts at value `at`: w = 2 for an even head dim
+// (one f16 pair, or two f32), else 1 (the second lane 0).
 fn key_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
     let i = at + u * w;
     if w == 1u {
@@ -85,57 +89,71 @@ fn value_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
     return vec2<f32>(bitcast<f32>(v_cache[i]), bitcast<f32>(v_cache[i + 1u]));
 }
 
-fn query_unit(at: u32, u: u32, w: u32) -> vec2<f32> {
-    let i = at + u * w;
-    return vec2<f32>(q[i], select(0.0, q[i + 1u], w == 2u));
-}
-
-// One (chunk, head): the chunk's p.chunk_len keys (fewer in the last) in tiles of TILE, with an online
-// softmax across the tiles (running max m and sum l, the accumulator rescaled by e^(m_old - m_new);
-// Milakov & Gimelshein 2018). Scores: a thread per key. Accumulator: the head dim in units of w values,
-// a thread per unit, and where the units leave threads over, the keys of a tile split among groups of
-// threads (d = 64: 32 units, 2 groups) whose sums group 0 adds at the end; a head dim past WG units has
-// each thread take up to MAX_UNITS of them.
+// Query heads sharing a KV head (GQA) are served together: workgroup (chunk, y) takes KV head
+// y / head_groups and, of its G = H / H_kv query heads, up to HB from (y % head_groups) HB on, one vec4
+// lane each, so each key and value the chunk reads serves every one of them (lanes past the group's heads
+// hold zero queries and are never written). One (chunk, head group): the chunk's p.chunk_len keys (fewer
+// in the last) in tiles of TILE, with an online softmax across the tiles (running max m and sum l, the
+// accumulator rescaled by e^(m_old - m_new); Milakov & Gimelshein 2018). Scores: a thread per key.
+// Accumulator: the head dim in units of w values, a thread per unit, and where the units leave threads
+// over, the keys of a tile split among groups of threads (d = 64: 32 units, 2 groups) whose sums group 0
+// adds at the end; a head dim past WG units has each thread take up to MAX_UNITS of them.
 @compute @workgroup_size(WG)
 fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let chunk = wg.x;
-    let head = wg.y;
+    let group = p.n_head / p.n_head_kv; // G
+    let head_groups = (group + HB - 1u) / HB;
+    let kv_head = wg.y / head_groups;
+    let head0 = kv_head * group + (wg.y % head_groups) * HB;
+    let hb = min(HB, (kv_head + 1u) * group - head0); // heads this workgroup serves
     let d = p.head_dim;
-    let kv_head = head / (p.n_head / p.n_head_kv);
+    for (var i = tid; i < d; i += WG) {
+        var v = vec4<f32>(0.0);
+        for (var k = 0u; k < hb; k++) {
+            v[k] = q[(head0 + k) * d + i];
+        }
+        qs[i] = v;
+    }
+    workgroupBarrier();
     let first = chunk * p.chunk_len;
     let n = min(p.chunk_len, p.n_keys - first);
-    let qo = head * d;
     let w = select(1u, 2u, d % 2u == 0u);
     let units = d / w;
     let lanes = min(units, WG); // threads per group
     let groups = WG / lanes;
     let g = tid / lanes;
     let u0 = tid % lanes;
-    var m = -0x1.fffffep+127f;
-    var l = 0.0;
-    var acc = array<vec2<f32>, MAX_UNITS>(vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0));
+    var m = vec4<f32>(-0x1.fffffep+127f);
+    var l = vec4<f32>(0.0);
+    // acc_a[k], acc_b[k]: the first and second dim of unit u0 + k WG, lane per head.
+    var acc_a = array<vec4<f32>, MAX_UNITS>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc_b = array<vec4<f32>, MAX_UNITS>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var t0 = 0u; t0 < n; t0 += TILE) {
         let tn = min(TILE, n - t0);
         let key0 = first + t0;
-        var local_max = -0x1.fffffep+127f;
+        var local_max = vec4<f32>(-0x1.fffffep+127f);
         for (var j = tid; j < tn; j += WG) {
             let ko = ((key0 + j) * p.n_head_kv + kv_head) * d;
-            var s = 0.0;
+            var s = vec4<f32>(0.0);
             for (var u = 0u; u < units; u++) {
-                s += dot(query_unit(qo, u, w), key_unit(ko, u, w));
+                let k = key_unit(ko, u, w);
+                s += qs[u * w] * k.x;
+                if w == 2u {
+                    s += qs[u * w + 1u] * k.y;
+                }
             }
             s *= p.scale;
             scores[j] = s;
             local_max = max(local_max, s);
         }
-        let m_new = max(m, workgroup_max(tid, local_max));
-        var local_sum = 0.0;
+        let m_new = max(m, workgroup_max4(tid, local_max));
+        var local_sum = vec4<f32>(0.0);
         for (var j = tid; j < tn; j += WG) {
             let e = exp(scores[j] - m_new);
             scores[j] = e;
             local_sum += e;
         }
-        let tile_sum = workgroup_sum(tid, local_sum); // its barriers also publish scores[]
+        let tile_sum = workgroup_sum4(tid, local_sum); // its barriers also publish scores[]
         let alpha = exp(m - m_new);
         l = l * alpha + tile_sum;
         m = m_new;
@@ -143,23 +161,28 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             for (var k = 0u; k < MAX_UNITS; k++) {
                 let u = u0 + k * WG;
                 if u < units {
-                    var a = acc[k] * alpha;
+                    var a = acc_a[k] * alpha;
+                    var b = acc_b[k] * alpha;
                     for (var j = g; j < tn; j += groups) {
-                        a += scores[j] * value_unit(((key0 + j) * p.n_head_kv + kv_head) * d, u, w);
+                        let v = value_unit(((key0 + j) * p.n_head_kv + kv_head) * d, u, w);
+                        a += scores[j] * v.x;
+                        b += scores[j] * v.y;
                     }
-                    acc[k] = a;
+                    acc_a[k] = a;
+                    acc_b[k] = b;
                 }
             }
         }
         workgroupBarrier(); // everyone has read scores[] before the next tile writes it
     }
-    unit_sums[tid] = acc[0];
+    unit_sums[tid] = acc_a[0];
+    unit_sums[WG + tid] = acc_b[0];
     workgroupBarrier();
-    let po = (head * p.n_chunks + chunk) * (d + 2u);
     let whole = p.n_chunks == 1u;
-    if tid == 0u && !whole {
-        partial[po] = m;
-        partial[po + 1u] = l;
+    if tid < hb && !whole {
+        let po = ((head0 + tid) * p.n_chunks + chunk) * (d + 2u);
+        partial[po] = m[tid];
+        partial[po + 1u] = l[tid];
     }
     if g != 0u {
         return;
@@ -167,15 +190,23 @@ fn attn_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     for (var k = 0u; k < MAX_UNITS; k++) {
         let u = u0 + k * WG;
         if u < units {
-            var a = acc[k];
+            var a = acc_a[k];
+            var b = acc_b[k];
             for (var other = 1u; other < groups; other++) {
-                a += unit_sums[other * lanes + u0]; // groups > 1 only when every unit has one lane (k = 0)
+                // groups > 1 only when every unit has one lane (k = 0)
+                a += unit_sums[other * lanes + u0];
+                b += unit_sums[WG + other * lanes + u0];
             }
-            for (var c = 0u; c < w; c++) {
-                if whole {
-                    out[qo + u * w + c] = a[c] / l;
-                } else {
-                    partial[po + 2u + u * w + c] = a[c];
+            for (var h = 0u; h < hb; h++) {
+                let po = ((head0 + h) * p.n_chunks + chunk) * (d + 2u);
+                let qo = (head0 + h) * d;
+                let pair = vec2<f32>(a[h], b[h]);
+                for (var c = 0u; c < w; c++) {
+                    if whole {
+                        out[qo + u * w + c] = pair[c] / l[h];
+                    } else {
+                        partial[po + 2u + u * w + c] = pair[c];
+                    }
                 }
             }
         }
@@ -198,14 +229,14 @@ fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     var local_denom = 0.0;
     for (var c = tid; c < p.n_chunks; c += WG) {
         let e = exp(partial[base + c * stride] - big_m);
-        scores[c] = e;
+        scores[c].x = e;
         local_denom += e * partial[base + c * stride + 1u];
     }
     let denom = workgroup_sum(tid, local_denom); // its barriers also publish scores[]
     for (var i = tid; i < d; i += WG) {
         var acc = 0.0;
         for (var c = 0u; c < p.n_chunks; c++) {
-            acc += scores[c] * partial[base + c * stride + 2u + i];
+            acc += scores[c].x * partial[base + c * stride + 2u + i];
         }
         out[head * d + i] = acc / denom;
     }

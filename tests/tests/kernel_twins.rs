@@ -132,20 +132,26 @@ fn rope_kv_matches_its_twin() {
 /// several (partials, then attn_combine).
 /// `attn_partial` (and `attn_combine` past one chunk) against the CPU's attention: head dims even (pairs
 /// per load: 16, 64 with four query heads to a KV head, 160 with more dims than threads) and odd (7, f32
-/// only), f32 and f16 caches (the CPU given the f16-rounded keys and values), contexts of one chunk and
+/// only); query heads per KV head 1, 2, 3, 4 and 6 (a workgroup serves up to four: 6 takes a group of
+/// four and one of two); f32 and f16 caches (the CPU given the f16-rounded keys and values), contexts of one chunk and
 /// of many, in the chunks the runtime chooses on a GPU and on a software adapter, and in chunks of 1,000
 /// keys (four tiles each).
 #[test]
 fn attention_partials_and_combine_match_attention() {
     use archrace_gpu::kernels::params::AttnParams;
-    use archrace_gpu::runtime::{attn_chunk, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE};
+    use archrace_gpu::runtime::{attn_chunk, attn_head_groups, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE};
     use half::f16;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attention parity")) {
         eprintln!("attention parity: {twin}");
         let mut rng = SplitMix64::new(3);
-        for (h, hkv, d, kv_f16) in
-            [(4usize, 2usize, 16usize, false), (8, 2, 64, true), (2, 2, 160, true), (3, 3, 7, false)]
-        {
+        for (h, hkv, d, kv_f16) in [
+            (4usize, 2usize, 16usize, false),
+            (8, 2, 64, true),
+            (2, 2, 160, true),
+            (3, 3, 7, false),
+            (6, 2, 64, false),
+            (12, 2, 32, true),
+        ] {
             for n_keys in [1usize, 255, 257, 600, 3000] {
                 let q = rng.vec(h * d, -2.0, 2.0);
                 let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
@@ -161,9 +167,10 @@ fn attention_partials_and_combine_match_attention() {
                 let (k_bytes, v_bytes) = (cache(&mut k), cache(&mut v));
                 let want = attention(&q, &k, &v, n_keys, h, hkv, d);
                 // The chunks a GPU and a software adapter run, and chunks of four tiles.
+                let head_groups = attn_head_groups(h, hkv);
                 let chunkings = [
-                    Some(attn_chunk(n_keys, h, ATTN_GROUPS_GPU)),
-                    Some(attn_chunk(n_keys, h, ATTN_GROUPS_SOFTWARE)),
+                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_GPU)),
+                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_SOFTWARE)),
                     (n_keys > 256).then_some(1000),
                 ];
                 for chunk_len in chunkings.into_iter().flatten() {
@@ -188,7 +195,8 @@ fn attention_partials_and_combine_match_attention() {
                         (4, Arg::Out(partial_len)),
                         (5, Arg::Out(h * d * 4)),
                     ];
-                    let partial = run(&ctx, Kernel::AttnPartial, params, &args, [chunks as u32, h as u32, 1]);
+                    let grid = [chunks as u32, head_groups as u32, 1];
+                    let partial = run(&ctx, Kernel::AttnPartial, params, &args, grid);
                     let got = if chunks == 1 {
                         partial[1].clone()
                     } else {

@@ -9,7 +9,7 @@ use super::forward::{rope_pairs, u};
 use super::ops::{NormedInput, Ops};
 use super::prefill::{PrefillScratch, Product};
 use super::recorder::Recorder;
-use super::state::{attn_chunk, KvCache, Scratch};
+use super::state::{attn_chunk, attn_head_groups, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
 use crate::kernels::matmul::TokenList;
 use crate::kernels::matvec::{groups, MatvecMode, MatvecParams};
@@ -121,8 +121,9 @@ impl AttentionGpu {
     /// projections of the normed input, RoPE on q and k (Su et al. 2021, eq. 34) and k and v appended to
     /// the cache, in the products where [`AttentionGpu::rope_products`] (one for q, k and v in one buffer,
     /// else one each; their normed twins take the norm too), else the products and then `rope_kv`;
-    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups
-    /// (partial softmax per chunk, then combined), output projection.
+    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups, each
+    /// serving the query heads that share a KV head (partial softmax per chunk, then combined), output
+    /// projection.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
@@ -150,7 +151,8 @@ impl AttentionGpu {
             rope_kv(rec, self, cache, (&sc.qkv, &sc.q), (&sc.rope_table, table_off, 0), pos, 1);
         }
         let n_keys = pos + 1;
-        let chunk_len = attn_chunk(n_keys, h, groups);
+        let head_groups = attn_head_groups(h, hkv);
+        let chunk_len = attn_chunk(n_keys, head_groups, groups);
         let chunks = n_keys.div_ceil(chunk_len);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
         let params = AttnParams {
@@ -165,11 +167,12 @@ impl AttentionGpu {
             ..Default::default()
         };
         // One chunk (up to ATTN_ONE_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
+        // A workgroup per (chunk, group of query heads sharing a KV head).
         rec.dispatch(
             Kernel::AttnPartial,
             &params,
             &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial), (5, &sc.attn)],
-            [u(chunks), u(h), 1],
+            [u(chunks), u(head_groups), 1],
         );
         if chunks > 1 {
             rec.dispatch(Kernel::AttnCombine, &params, &[(4, &sc.partial), (5, &sc.attn)], [u(h), 1, 1]);

@@ -16,4 +16,7 @@ pub use forward::{GpuModel, GpuSampling, StepOutput, StepResult, MAX_DECODE_HEAD
 pub use pool::{Category, MemoryUse, Pool};
 pub use prefill::{PrefillLogits, PREFILL_CHUNK};
 pub use profile::{KernelTime, StepProfile, TimingSource};
-pub use state::{attn_chunk, GpuState, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE, ATTN_ONE_CHUNK, KV_GROWTH};
+pub use state::{
+    attn_chunk, attn_head_groups, GpuState, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE, ATTN_HEADS_PER_GROUP,
+    ATTN_ONE_CHUNK, KV_GROWTH,
+};

@@ -11,7 +11,7 @@ use archrace_model::{KvType, LayerStateSpec, ModelSpec, StateSpec};
 /// workgroup per head and needs no merge (`TILE` in `shaders/attention.wgsl`, also the most chunks).
 pub const ATTN_ONE_CHUNK: usize = 256;
 
-/// About how many (chunk, head) workgroups a decode step's attention aims at on a GPU, past one chunk:
+/// About how many (chunk, head group) workgroups a decode step's attention aims at on a GPU, past one chunk:
 /// enough to keep a large one busy (an H200 has 132 multiprocessors).
 pub const ATTN_GROUPS_GPU: usize = 1024;
 
@@ -19,15 +19,26 @@ pub const ATTN_GROUPS_GPU: usize = 1024;
 /// chunks, streamed in tiles (lavapipe: steps at 1-2K keys up to 17% slower at the GPU's figure).
 pub const ATTN_GROUPS_SOFTWARE: usize = 16;
 
-/// Keys per chunk of a decode step's attention over `keys` keys with `n_head` query heads (the split of
-/// flash-decoding, chosen from the context length): one chunk up to [`ATTN_ONE_CHUNK`] keys; past that, a
-/// power of two of at least 64 keys (a key per thread) that gives about `groups` workgroups over the
-/// heads, and no more than [`ATTN_ONE_CHUNK`] chunks (`attn_combine` weighs them in workgroup memory).
-pub fn attn_chunk(keys: usize, n_head: usize, groups: usize) -> usize {
+/// Query heads one workgroup of a decode step's attention serves (`HB` in `shaders/attention.wgsl`): heads
+/// that share a KV head (grouped-query attention) read each key and value once for all of them.
+pub const ATTN_HEADS_PER_GROUP: usize = 4;
+
+/// Workgroups of a decode step's attention per chunk of keys: per KV head, its `n_head / n_head_kv` query
+/// heads in groups of up to [`ATTN_HEADS_PER_GROUP`].
+pub fn attn_head_groups(n_head: usize, n_head_kv: usize) -> usize {
+    n_head_kv * (n_head / n_head_kv.max(1)).div_ceil(ATTN_HEADS_PER_GROUP)
+}
+
+/// Keys per chunk of a decode step's attention over `keys` keys with `head_groups` workgroups per chunk
+/// ([`attn_head_groups`]; the split of flash-decoding, chosen from the context length): one chunk up to
+/// [`ATTN_ONE_CHUNK`] keys; past that, a power of two of at least 64 keys (a key per thread) that gives
+/// about `groups` workgroups over the head groups, and no more than [`ATTN_ONE_CHUNK`] chunks
+/// (`attn_combine` weighs them in workgroup memory).
+pub fn attn_chunk(keys: usize, head_groups: usize, groups: usize) -> usize {
     if keys <= ATTN_ONE_CHUNK {
         return ATTN_ONE_CHUNK;
     }
-    let fill = (keys * n_head).div_ceil(groups.max(1)).next_power_of_two();
+    let fill = (keys * head_groups).div_ceil(groups.max(1)).next_power_of_two();
     fill.max(64).max(keys.div_ceil(ATTN_ONE_CHUNK).next_power_of_two())
 }
 /// The KV cache grows by at least this many tokens at a time (and by a quarter of itself when larger),
@@ -585,7 +596,8 @@ impl GpuState {
 /// Bytes of attention partials a layer needs at `keys` keys: per head and chunk ([`attn_chunk`]), the
 /// weighted sum of values `(D)`, the running max and the sum of weights.
 fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, groups: usize) -> u64 {
-    (spec.n_head * keys.div_ceil(attn_chunk(keys, spec.n_head, groups)) * (spec.head_dim + 2) * 4) as u64
+    let chunk = attn_chunk(keys, attn_head_groups(spec.n_head, spec.n_head_kv), groups);
+    (spec.n_head * keys.div_ceil(chunk) * (spec.head_dim + 2) * 4) as u64
 }
 
 /// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
