@@ -6,7 +6,7 @@
 
 use super::ops::{NormedInput, Ops};
 use super::pool::{MemoryUse, Pool};
-use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
+use super::profile::{StepProfile, SubmitTimes, Timestamps};
 use super::recorder::{Recorder, Timing, SLOT};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
@@ -271,16 +271,8 @@ impl GpuModel {
         if checked.is_err() || matches!(bytes, Some(Err(_))) {
             state.work.next = None; // recorded after a step that failed: not to be run
         }
-        if let Some((timestamps, kernels)) = submitted {
-            let dispatches = kernels.len();
-            let (source, kernels, gpu_ms) = match &timestamps {
-                Some(t) => {
-                    let ms = t.read_pairs_ms(ctx).await?;
-                    (TimingSource::GpuTimestamps, by_kernel(&kernels, &ms), ms.iter().sum())
-                }
-                None => (TimingSource::WallClock, Vec::new(), 0.0),
-            };
-            state.work.last_profile = Some(StepProfile { source, dispatches, gpu_ms, kernels });
+        if let Some(times) = submitted {
+            state.work.last_profile = Some(StepProfile::read(ctx, vec![times]).await?);
         }
         checked?;
         let result = self.step_result(state, &out, bytes.transpose());
@@ -291,14 +283,13 @@ impl GpuModel {
     }
 
     /// Records and submits one step at `state.pos` (the token already written), inside the caller's error
-    /// scopes; with `state.work.profile`, the timestamps to read and the kernels they belong to.
-    #[allow(clippy::type_complexity)]
+    /// scopes; with `state.work.profile`, the kernels and the timestamps to read around each.
     fn submit(
         &self,
         ctx: &GpuContext,
         state: &mut GpuState,
         out: &StepOutput,
-    ) -> Result<Option<(Option<Timestamps>, Vec<Kernel>)>, GpuError> {
+    ) -> Result<Option<SubmitTimes>, GpuError> {
         let next = state.work.next.take();
         // The step recorded ahead, if it is this one and the state still holds it as it was (the caller may
         // have changed the KV type since: the step in turn then says why it cannot run).
@@ -332,7 +323,7 @@ impl GpuModel {
         let commands = self.encode(ctx, state, rec, out, timestamps.as_ref());
         ctx.queue.submit([commands]);
         state.pos += 1;
-        Ok(state.work.profile.then_some((timestamps, kernels)))
+        Ok(state.work.profile.then_some((kernels, timestamps)))
     }
 
     /// Encodes a recorded step (writing its parameters to the queue) and the copy of its output to the

@@ -12,7 +12,7 @@
 
 use super::forward::rope_pairs;
 use super::pool::{Category, Pool, STORAGE};
-use super::profile::{by_kernel, StepProfile, Timestamps, TimingSource};
+use super::profile::{StepProfile, SubmitTimes, Timestamps};
 use super::recorder::{Recorder, Timing};
 use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState, RwkvScratch, Widths};
@@ -213,25 +213,6 @@ impl<'a> Product<'a> {
     }
 }
 
-/// A profiled chunk: its kernels in dispatch order, and the timestamps around each when it has them.
-type ChunkTimes = (Vec<crate::Kernel>, Option<Timestamps>);
-
-/// The profile of a whole prefill from its chunks' (after their submits): per kernel over every chunk
-/// when each chunk has timestamps, else the dispatches alone.
-async fn chunks_profile(ctx: &GpuContext, chunks: Vec<ChunkTimes>) -> Result<StepProfile, GpuError> {
-    let dispatches = chunks.iter().map(|(k, _)| k.len()).sum();
-    let (mut kernels, mut ms) = (Vec::new(), Vec::new());
-    for (k, t) in &chunks {
-        let Some(t) = t else {
-            return Ok(StepProfile { source: TimingSource::WallClock, dispatches, gpu_ms: 0.0, kernels: Vec::new() });
-        };
-        ms.extend(t.read_pairs_ms(ctx).await?);
-        kernels.extend_from_slice(k);
-    }
-    let gpu_ms = ms.iter().sum();
-    Ok(StepProfile { source: TimingSource::GpuTimestamps, dispatches, gpu_ms, kernels: by_kernel(&kernels, &ms) })
-}
-
 impl GpuModel {
     /// Whether [`GpuModel::prefill`] runs this model in batched chunks: attention with a head dimension of
     /// at most [`MAX_PREFILL_HEAD_DIM`], and x-projection rows (Mamba) and LoRA slices (RWKV-6) that start
@@ -337,7 +318,7 @@ impl GpuModel {
         checked?;
         ctx.check_lost()?;
         if state.work.profile {
-            state.work.last_profile = Some(chunks_profile(ctx, timed).await?);
+            state.work.last_profile = Some(StepProfile::read(ctx, timed).await?);
         }
         let rows = out.len() / n_vocab;
         archrace_model::sample::finite_logits(&out, n_vocab, state.pos - rows)?;
@@ -378,7 +359,7 @@ impl GpuModel {
         state: &mut GpuState,
         tokens: &[u32],
         logits: PrefillLogits,
-    ) -> Result<Option<ChunkTimes>, GpuError> {
+    ) -> Result<Option<SubmitTimes>, GpuError> {
         let t = tokens.len();
         let rec = Recorder::new(&self.pipelines);
         let mut rec = self.reserve(ctx, state, rec, t)?;

@@ -93,6 +93,28 @@ impl Timestamps {
     }
 }
 
+/// One profiled submit (a decode step, or a prefill chunk): its kernels in dispatch order, and the
+/// timestamps around each when it has them.
+pub type SubmitTimes = (Vec<Kernel>, Option<Timestamps>);
+
+impl StepProfile {
+    /// The profile of a decode step or a whole prefill from its submits (after they were submitted): per
+    /// kernel over every submit when each has timestamps, else the dispatches alone.
+    pub async fn read(ctx: &GpuContext, submits: Vec<SubmitTimes>) -> Result<Self, GpuError> {
+        let dispatches = submits.iter().map(|(k, _)| k.len()).sum();
+        let (mut kernels, mut ms) = (Vec::new(), Vec::new());
+        for (k, t) in &submits {
+            let Some(t) = t else {
+                return Ok(Self { source: TimingSource::WallClock, dispatches, gpu_ms: 0.0, kernels: Vec::new() });
+            };
+            ms.extend(t.read_pairs_ms(ctx).await?);
+            kernels.extend_from_slice(k);
+        }
+        let gpu_ms = ms.iter().sum();
+        Ok(Self { source: TimingSource::GpuTimestamps, dispatches, gpu_ms, kernels: by_kernel(&kernels, &ms) })
+    }
+}
+
 /// Sums per-dispatch times by kernel name, largest first.
 pub fn by_kernel(kernels: &[Kernel], ms: &[f64]) -> Vec<KernelTime> {
     let mut out: Vec<KernelTime> = Vec::new();
