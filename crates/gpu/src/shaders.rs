@@ -98,13 +98,6 @@ macro_rules! shader {
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const BLOCK_DOT2: &str = shader!("lib/block_dot2.wgsl");
-
-/// Whether the encoding's file defines `block_dot2` itself: the K-quants, whose `block_dot` loops over a
-/// super-block and whose pair of rows shares its reads of x inside that loop. The others take the generic
-/// one (`lib/block_dot2.wgsl`: `block_dot` twice).
-pub fn defines_block_dot2(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
-}
 const MATVEC_CONV: &str = shader!("lib/matvec_conv.wgsl");
 const CONV_STEP: &str = shader!("lib/conv_step.wgsl");
 const MATVEC_ROPE: &str = shader!("lib/matvec_rope.wgsl");
@@ -443,10 +436,7 @@ impl Kernel {
                 Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => MATVEC_ROPE.to_string(),
                 _ => String::new(),
             };
-            let dot2 = match self.encoding().is_some_and(defines_block_dot2) {
-                true => "",
-                false => BLOCK_DOT2,
-            };
+            let dot2 = if self.encoding().is_some_and(defines_block_dot2) { "" } else { BLOCK_DOT2 };
             return [&enable, PACKED, self.file(), dot2, x, MATVEC_BODY, &extra, row_sum].join("\n");
         }
         match self {
@@ -458,4 +448,11 @@ impl Kernel {
             _ => self.file().to_string(),
         }
     }
+}
+
+/// Whether the encoding's file defines `block_dot2` itself: the K-quants, whose `block_dot` loops over a
+/// super-block and whose pair of rows shares its reads of x inside that loop. The others take the generic
+/// one (`lib/block_dot2.wgsl`: `block_dot` twice).
+pub fn defines_block_dot2(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
 }

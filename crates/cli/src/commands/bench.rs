@@ -191,8 +191,7 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
             n => Some(time_prefill(&ctx, &model, &ids(n))?),
         };
         let mut state = model.new_state(&ctx)?;
-        for i in 0..context {
-            let t = (i % cpu.spec.n_vocab) as u32;
+        for t in ids(context) {
             pollster::block_on(model.step(&ctx, &mut state, Some(t), StepOutput::Nothing))?;
         }
         // Three ways, in rotating blocks over the same stretch of context: each step recorded while the one
