@@ -63,7 +63,7 @@ const MAX_DEC_D: u32 = 512u; // widest decode head (archrace_gpu::MAX_DECODE_HEA
 
 var<workgroup> scores: array<vec4<f32>, TILE>; // a key's score (then weight) for each of the HB heads
 var<workgroup> qs: array<vec4<f32>, MAX_DEC_D>; // (D): the HB heads' queries, lane per head
-var<workgroup> unit_sums: array<vec4<f32>, 128>; // (2, WG): a thread's two dims of its unit, lane per head
+var<workgroup> unit_sums: array<vec4<f32>, 2u * WG>; // (2, WG): a thread's two dims of its unit, lane per head
 
 // Values u w .. u w + w - 1 of the key (value) row that starts at value `at`: w = 2 for an even head dim
 // (one f16 pair, or two f32), else 1 (the second lane 0).
