@@ -5,6 +5,9 @@
 // A workgroup of 256 threads computes a tile of 64 rows x 64 tokens, 4 x 4 per thread in registers. Per
 // step of 32 columns it decodes the tile's weights once into workgroup memory (each weight read once per
 // tile, not once per token) and stages the tokens' activations beside them.
+// Workgroup memory has 32 banks of 4 bytes on NVIDIA and AMD GPUs, and a 16-byte load is served 8
+// threads at a time: 8 neighbouring threads read one weight row (one address, a broadcast) and 8
+// different tokens, which xt_at places in 8 different bank groups.
 // MoE (gather/scatter): with a token list (`list` = 1 or 2), the tokens are those routed to one expert:
 // list[count_at] of them, ids at list[ids_at + n], router weights (f32 bits) at list[weights_at + n].
 // list 1 gathers: token n reads X row ids[n] and writes Y row n (compact); list 2 scatters: token n reads
@@ -12,7 +15,7 @@
 // CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
 
 const TILE: u32 = 64u; // rows and tokens per workgroup
-const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights)
+const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights); a power of two >= 8 (xt_at)
 
 struct Params {
     rows: u32,       // output width (this part's rows)
@@ -43,7 +46,14 @@ fn xin(i: u32) -> vec4<f32> {
 }
 
 var<workgroup> wt: array<vec4<f32>, 512>; // (TILE rows, KG)
-var<workgroup> xt: array<vec4<f32>, 512>; // (TILE tokens, KG)
+var<workgroup> xt: array<vec4<f32>, 512>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
+
+// Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
+// read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128 bytes) apart, would
+// all start in bank 0, and the 8 loads would be served one after another.
+fn xt_at(t: u32, g: u32) -> u32 {
+    return t * KG + (g ^ (t % 8u));
+}
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -57,9 +67,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         return; // uniform: the whole tile is past the last token
     }
     let tr = tid / 16u; // rows tr * 4 .. + 4 of the tile
-    let tt = tid % 16u; // tokens tt * 4 .. + 4
+    let tt = tid % 16u; // tokens tt, tt + 16, tt + 32, tt + 48 (neighbouring threads, neighbouring tokens)
     let groups = p.cols / 4u;
-    var acc: array<vec4<f32>, 4>; // acc[j][i]: token tt * 4 + j, row tr * 4 + i
+    var acc: array<vec4<f32>, 4>; // acc[j][i]: token tt + 16 j, row tr * 4 + i
     for (var g0 = 0u; g0 < groups; g0 += KG) {
         for (var e = tid; e < TILE * KG; e += 256u) {
             let r = e / KG;
@@ -79,7 +89,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
                 }
                 xv = x[p.x_off + src * p.x_stride + g];
             }
-            xt[e] = xv;
+            xt[xt_at(r, e % KG)] = xv;
         }
         workgroupBarrier();
         for (var g = 0u; g < KG; g++) {
@@ -88,14 +98,14 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             let w2 = wt[(tr * 4u + 2u) * KG + g];
             let w3 = wt[(tr * 4u + 3u) * KG + g];
             for (var j = 0u; j < 4u; j++) {
-                let xv = xt[(tt * 4u + j) * KG + g];
+                let xv = xt[xt_at(tt + 16u * j, g)];
                 acc[j] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
             }
         }
         workgroupBarrier();
     }
     for (var j = 0u; j < 4u; j++) {
-        let t = tok0 + tt * 4u + j;
+        let t = tok0 + tt + 16u * j;
         if t >= n_tokens {
             continue;
         }
