@@ -45,8 +45,8 @@ fn xin(i: u32) -> vec4<f32> {
     return x[i];
 }
 
-var<workgroup> wt: array<vec4<f32>, 512>; // (TILE rows, KG)
-var<workgroup> xt: array<vec4<f32>, 512>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
+var<workgroup> wt: array<vec4<f32>, TILE * KG>; // (TILE rows, KG)
+var<workgroup> xt: array<vec4<f32>, TILE * KG>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
 
 // Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
 // read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128 bytes) apart, would
