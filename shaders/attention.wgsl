@@ -8,11 +8,12 @@
 // would give, e^0 = 1), and the step has no `attn_combine` dispatch. The host chooses chunk_len from the
 // context length (archrace_gpu::runtime::attn_chunk): one chunk up to 256 keys, then enough chunks to
 // fill a large GPU with workgroups, and never more than TILE of them.
-// `attn_prefill` (prefill): a chunk of T tokens at positions pos0 .. pos0 + T; a workgroup takes QB
-// consecutive queries of one head (a vec4 lane each) and streams the keys in tiles of WG, a thread per key,
-// with an online softmax per query (running max m, sum l and accumulator rescaled by e^(m_old - m_new)
-// per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no T x L score matrix exists; query t sees
-// keys 0 ..= pos0 + t (causal). Head dim at most MAX_D (4 WG: threads over dims when accumulating).
+// `attn_prefill` (prefill): a chunk of T tokens at positions pos0 .. pos0 + T; a workgroup takes up to 16
+// (query, head) pairs that share a KV head (four queries of up to four heads, or more queries of fewer
+// heads: see MAX_LANES) and streams the keys in tiles of WG, a thread per key, each key and value read once
+// for all of them, with an online softmax per pair (running max m, sum l and accumulator rescaled by
+// e^(m_old - m_new) per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no T x L score matrix
+// exists; query t sees keys 0 ..= pos0 + t (causal). Head dim at most 256 (QV).
 // (A thread per query, looping over every key itself, was tried: lavapipe, Mesa 22.3, returned wrong
 // results once an invocation ran past ~60K inner iterations, so the keys are spread over the threads.)
 // Grouped-query heads: query head h reads KV head h / (H / H_kv).
@@ -241,71 +242,146 @@ fn attn_combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         out[head * d + i] = acc / denom;
     }
 }
+// attn_prefill's workgroup: of one KV head's G query heads, up to hb (= min(G, nv)) heads, and nv / hb
+// blocks of four consecutive queries, nv vec4 lanes in all (lane n: head n % hb, queries of block n / hb,
+// a query per component). nv = min(MAX_LANES, 256 w / D), so that the lanes' queries fit QV values and
+// their accumulators MAX_ITEMS per thread. archrace_gpu::runtime::attn_prefill_grid computes the same.
+const MAX_LANES: u32 = 4u;
+const QV: u32 = 512u;      // query values a workgroup stages: nv lanes x D (vec4s)
+const MAX_ITEMS: u32 = 4u; // accumulator items per thread: (unit, lane) pairs, nv D / w of them, over WG
 
-const MAX_D: u32 = 256u;
-const QB: u32 = 4u; // queries per workgroup, one vec4 lane each
+var<workgroup> qp: array<vec4<f32>, QV>;              // (nv, D): lane n's dim i at n D + i
+var<workgroup> ep: array<vec4<f32>, MAX_LANES * WG>;  // (nv, WG): a key tile's e^(s - m), lane-major
+var<workgroup> lane_w: array<vec4<f32>, MAX_LANES>;   // per lane: the tile's rescale e^(m_old - m_new), then l
 
-var<workgroup> q4: array<vec4<f32>, MAX_D>;   // (D): the QB queries' values, lane per query
-var<workgroup> e4: array<vec4<f32>, WG>;      // one key tile's e^(s - m), lane per query
-
+// Every key is read once for all the workgroup's lanes: a thread scores one key of a tile of WG keys
+// against every lane's queries; the scores' per-lane maxima are reduced over the workgroup; a thread
+// accumulates items (a unit of w dims of the value, a lane) over the tile's keys. The softmax sums l stay
+// per thread (each rescaled by the tile's e^(m_old - m_new), as the accumulators are) and are reduced once,
+// at the end.
 @compute @workgroup_size(WG)
 fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let head = wg.y;
-    let t0 = wg.x * QB;
-    let nq = min(QB, p.n_tokens - t0);
     let d = p.head_dim;
-    let kv_head = head / (p.n_head / p.n_head_kv);
-    for (var i = tid; i < d; i += WG) {
-        var v = vec4<f32>(0.0);
-        for (var k = 0u; k < nq; k++) {
-            v[k] = q[((t0 + k) * p.n_head + head) * d + i];
+    let w = select(1u, 2u, d % 2u == 0u);
+    let units = d / w;
+    let nv = min(MAX_LANES, 256u * w / d);
+    let group = p.n_head / p.n_head_kv; // G
+    let hb = min(group, nv);
+    let blocks = nv / hb; // blocks of four queries
+    let head_groups = (group + hb - 1u) / hb;
+    let kv_head = wg.y / head_groups;
+    let head0 = kv_head * group + (wg.y % head_groups) * hb;
+    let heads = min(hb, (kv_head + 1u) * group - head0); // the last head group of a KV head may be short
+    let t0 = wg.x * 4u * blocks;
+    for (var e = tid; e < nv * d; e += WG) {
+        let n = e / d;
+        var v = vec4<f32>(0.0); // lanes past the workgroup's heads and queries past the chunk stay zero
+        if n < hb * blocks && n % hb < heads {
+            for (var c = 0u; c < 4u; c++) {
+                let t = t0 + 4u * (n / hb) + c;
+                if t < p.n_tokens {
+                    v[c] = q[(t * p.n_head + head0 + n % hb) * d + e % d];
+                }
+            }
         }
-        q4[i] = v;
+        qp[e] = v;
     }
     workgroupBarrier();
-    let last_key = p.pos0 + t0 + vec4<u32>(0u, 1u, 2u, 3u); // query k sees keys 0 ..= last_key[k]
-    let keys_all = p.pos0 + t0 + nq;
-    var m = vec4<f32>(-0x1.fffffep+127f);
-    var l = vec4<f32>(0.0);
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0)); // dims tid + c WG
+    // Lane n's query c sees keys 0 ..= last[n][c] (causal); the workgroup reads keys up to its last query's.
+    var last: array<vec4<u32>, MAX_LANES>;
+    for (var n = 0u; n < MAX_LANES; n++) {
+        last[n] = p.pos0 + t0 + 4u * (n / hb) + vec4<u32>(0u, 1u, 2u, 3u);
+    }
+    let keys_all = p.pos0 + min(t0 + 4u * blocks, p.n_tokens);
+    let lowest = vec4<f32>(-0x1.fffffep+127f);
+    var m = array<vec4<f32>, MAX_LANES>(lowest, lowest, lowest, lowest);
+    var l = array<vec4<f32>, MAX_LANES>(); // this thread's keys' share of each lane's softmax sum
+    // acc_a[c], acc_b[c]: item tid + c WG (unit u = item / nv, lane item % nv): its first and second dim.
+    var acc_a = array<vec4<f32>, MAX_ITEMS>();
+    var acc_b = array<vec4<f32>, MAX_ITEMS>();
     for (var first = 0u; first < keys_all; first += WG) {
         let j = first + tid;
-        let seen = vec4<u32>(j) <= last_key;
-        var s = vec4<f32>(-0x1.fffffep+127f);
+        var s = array<vec4<f32>, MAX_LANES>(lowest, lowest, lowest, lowest);
         if j < keys_all {
             let ko = (j * p.n_head_kv + kv_head) * d;
-            var dot_qk = vec4<f32>(0.0);
-            for (var i = 0u; i < d; i++) {
-                dot_qk += q4[i] * key(ko + i);
-            }
-            s = select(s, dot_qk * p.scale, seen);
-        }
-        let m_new = max(m, workgroup_max4(tid, s));
-        let e = select(vec4<f32>(0.0), exp(s - m_new), seen & vec4<bool>(j < keys_all));
-        e4[tid] = e;
-        let tile_sum = workgroup_sum4(tid, e); // its barriers also publish e4[]
-        let alpha = exp(m - m_new);
-        l = l * alpha + tile_sum;
-        m = m_new;
-        let n = min(WG, keys_all - first);
-        for (var c = 0u; c < 4u; c++) {
-            let i = tid + c * WG;
-            if i < d {
-                var a = acc[c] * alpha;
-                for (var jj = 0u; jj < n; jj++) {
-                    a += e4[jj] * value(((first + jj) * p.n_head_kv + kv_head) * d + i);
+            var dots = array<vec4<f32>, MAX_LANES>();
+            for (var u = 0u; u < units; u++) {
+                let k = key_unit(ko, u, w);
+                for (var n = 0u; n < MAX_LANES; n++) {
+                    if n < nv {
+                        dots[n] += qp[n * d + u * w] * k.x;
+                        if w == 2u {
+                            dots[n] += qp[n * d + u * w + 1u] * k.y;
+                        }
+                    }
                 }
-                acc[c] = a;
+            }
+            for (var n = 0u; n < MAX_LANES; n++) {
+                s[n] = select(lowest, dots[n] * p.scale, vec4<u32>(j) <= last[n]); // Vaswani et al. eq. 1
             }
         }
-        workgroupBarrier(); // everyone has read e4[] before the next tile writes it
+        for (var n = 0u; n < MAX_LANES; n++) {
+            if n < nv { // uniform: every thread calls the reduction together
+                let m_new = max(m[n], workgroup_max4(tid, s[n]));
+                let alpha = exp(m[n] - m_new);
+                // s is `lowest` for keys a query does not see, so e^(s - m_new) is 0 there: every lane sees
+                // key 0 in the first tile, so m_new is a real score.
+                let e = select(vec4<f32>(0.0), exp(s[n] - m_new), s[n] > lowest);
+                ep[n * WG + tid] = e;
+                l[n] = l[n] * alpha + e;
+                m[n] = m_new;
+                if tid == 0u {
+                    lane_w[n] = alpha;
+                }
+            }
+        }
+        workgroupBarrier(); // publishes ep[] and lane_w[]
+        let tn = min(WG, keys_all - first);
+        for (var c = 0u; c < MAX_ITEMS; c++) {
+            let item = tid + c * WG;
+            if item < units * nv {
+                let u = item / nv;
+                let n = item % nv;
+                let alpha = lane_w[n];
+                var a = acc_a[c] * alpha;
+                var b = acc_b[c] * alpha;
+                for (var jj = 0u; jj < tn; jj++) {
+                    let e = ep[n * WG + jj];
+                    let v = value_unit(((first + jj) * p.n_head_kv + kv_head) * d, u, w);
+                    a += e * v.x;
+                    b += e * v.y;
+                }
+                acc_a[c] = a;
+                acc_b[c] = b;
+            }
+        }
+        workgroupBarrier(); // everyone has read ep[] and lane_w[] before the next tile writes them
     }
-    for (var c = 0u; c < 4u; c++) {
-        let i = tid + c * WG;
-        if i < d {
-            let o = acc[c] / l;
-            for (var k = 0u; k < nq; k++) {
-                out[((t0 + k) * p.n_head + head) * d + i] = o[k];
+    for (var n = 0u; n < MAX_LANES; n++) {
+        if n < nv { // uniform, as above
+            let total = workgroup_sum4(tid, l[n]);
+            if tid == 0u {
+                lane_w[n] = total;
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < MAX_ITEMS; c++) {
+        let item = tid + c * WG;
+        let n = item % nv;
+        if item < units * nv && n < hb * blocks && n % hb < heads {
+            let u = item / nv;
+            let head = head0 + n % hb;
+            let sums = lane_w[n];
+            for (var qc = 0u; qc < 4u; qc++) {
+                let t = t0 + 4u * (n / hb) + qc;
+                if t < p.n_tokens {
+                    let o = (t * p.n_head + head) * d + u * w;
+                    out[o] = acc_a[c][qc] / sums[qc];
+                    if w == 2u {
+                        out[o + 1u] = acc_b[c][qc] / sums[qc];
+                    }
+                }
             }
         }
     }

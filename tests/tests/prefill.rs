@@ -133,25 +133,71 @@ fn matmul_gathers_and_scatters_through_token_lists() {
     check("matmul scatter", &want, &got[0], TIGHT);
 }
 
-/// A chunk of 70 queries (two workgroups) after 300 cached keys (crossing key tiles), grouped-query heads,
-/// head dimensions whose tiles hold 128, 32, 25 and 8 keys; each query against its causal prefix.
+/// `attn_prefill` against the CPU's attention for every query of a chunk, each against its causal prefix:
+/// chunks of 70 queries after 300 cached keys (several workgroups of queries, key tiles crossed) and of 5
+/// from an empty cache (a workgroup's queries cut short); query heads per KV head 1, 2, 3, 4 and 6 (a
+/// workgroup serves up to four heads: 6 takes a group of four and one of two; 3 leaves a lane idle); head
+/// dims with four lanes (16, 64, 80, odd 25), three (160) and two (256); f32 and f16 caches (the CPU given
+/// the f16-rounded keys and values); both twins of the reductions.
 #[test]
 fn attn_prefill_matches_attention_for_every_query() {
-    let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill parity")) else { return };
-    let (h, hkv, pos0, t) = (4usize, 2usize, 300usize, 70usize);
-    let mut rng = SplitMix64::new(8);
-    for d in [16usize, 64, 80, 256] {
-        let n_keys = pos0 + t;
-        let q = rng.vec(t * h * d, -2.0, 2.0);
-        let k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
-        let v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-        let want: Vec<f32> =
-            (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
-        let params = [h as u32, hkv as u32, d as u32, 0, 0, (1.0 / (d as f32).sqrt()).to_bits(), pos0 as u32, t as u32];
-        let args =
-            [(1, Arg::In(bytes(&q))), (2, Arg::In(bytes(&k))), (3, Arg::In(bytes(&v))), (5, Arg::Out(want.len() * 4))];
-        let got = run(&ctx, Kernel::AttnPrefill, &params, &args, [(t as u32).div_ceil(4), h as u32, 1]);
-        check(&format!("attn_prefill, head dim {d}"), &want, &got[0], TRANSCENDENTAL);
+    use archrace_gpu::kernels::params::AttnParams;
+    use archrace_gpu::runtime::attn_prefill_grid;
+    use archrace_tests::gpu::subgroup_twins_or_skip;
+    use half::f16;
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attn_prefill parity")) {
+        eprintln!("attn_prefill parity: {twin}");
+        let mut rng = SplitMix64::new(8);
+        let cases = [
+            (4usize, 2usize, 16usize, false),
+            (4, 2, 64, true),
+            (4, 4, 80, false),
+            (6, 2, 64, true),
+            (4, 1, 32, true),
+            (12, 2, 16, false),
+            (3, 3, 25, false),
+            (4, 2, 160, true),
+            (2, 1, 256, false),
+        ];
+        for (h, hkv, d, kv_f16) in cases {
+            for (pos0, t) in [(300usize, 70usize), (0, 5)] {
+                let n_keys = pos0 + t;
+                let q = rng.vec(t * h * d, -2.0, 2.0);
+                let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+                let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+                let cache = |x: &mut Vec<f32>| -> Vec<u8> {
+                    if !kv_f16 {
+                        return bytes(x).to_vec();
+                    }
+                    let h: Vec<f16> = x.iter().map(|&a| f16::from_f32(a)).collect();
+                    *x = h.iter().map(|a| a.to_f32()).collect(); // what the cache holds, for the CPU
+                    h.iter().flat_map(|a| a.to_le_bytes()).collect()
+                };
+                let (k_bytes, v_bytes) = (cache(&mut k), cache(&mut v));
+                let want: Vec<f32> =
+                    (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
+                let p = AttnParams {
+                    n_head: h as u32,
+                    n_head_kv: hkv as u32,
+                    head_dim: d as u32,
+                    scale: 1.0 / (d as f32).sqrt(),
+                    pos0: pos0 as u32,
+                    n_tokens: t as u32,
+                    kv_f16: u32::from(kv_f16),
+                    ..Default::default()
+                };
+                let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
+                let args = [
+                    (1, Arg::In(bytes(&q))),
+                    (2, Arg::In(&k_bytes)),
+                    (3, Arg::In(&v_bytes)),
+                    (5, Arg::Out(want.len() * 4)),
+                ];
+                let got = run(&ctx, Kernel::AttnPrefill, params, &args, attn_prefill_grid(t, h, hkv, d));
+                let what = format!("attn_prefill, heads {h}/{hkv} of {d}, f16 {kv_f16}, {t} queries after {pos0}");
+                check(&what, &want, &got[0], TRANSCENDENTAL);
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::forward::{rope_pairs, u};
 use super::ops::{NormedInput, Ops};
-use super::prefill::{PrefillScratch, Product};
+use super::prefill::{attn_prefill_grid, PrefillScratch, Product};
 use super::recorder::Recorder;
 use super::state::{attn_chunk, attn_head_groups, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
@@ -219,7 +219,7 @@ impl AttentionGpu {
             ..Default::default()
         };
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
-        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, [u(t.div_ceil(4)), u(h), 1]);
+        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, attn_prefill_grid(t, h, hkv, d));
         ops.matmul(rec, &self.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
     }
 }

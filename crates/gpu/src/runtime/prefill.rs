@@ -26,8 +26,22 @@ use archrace_model::{Mixer, ModelError, ModelSpec};
 /// Tokens per chunk unless the caller sets `GpuState::prefill_chunk`.
 pub const PREFILL_CHUNK: usize = 512;
 
-/// Largest head dimension `attn_prefill` takes (`MAX_D` in `shaders/attention.wgsl`).
+/// Largest head dimension `attn_prefill` takes (`QV / 2` in `shaders/attention.wgsl`).
 pub const MAX_PREFILL_HEAD_DIM: usize = 256;
+
+/// The `attn_prefill` dispatch for a chunk of `t` tokens: `[query blocks, KV heads x head groups, 1]`.
+/// As `shaders/attention.wgsl` lays out a workgroup: `nv` = min(4, 256 w / D) vec4 lanes (w = 2 for an
+/// even head dim, else 1), each four queries of one head; `hb` = min(G, nv) of a KV head's G query heads
+/// and `nv / hb` blocks of four queries per workgroup.
+pub fn attn_prefill_grid(t: usize, n_head: usize, n_head_kv: usize, head_dim: usize) -> [u32; 3] {
+    let w = if head_dim.is_multiple_of(2) { 2 } else { 1 };
+    let nv = (256 * w / head_dim.max(1)).clamp(1, 4);
+    let group = n_head / n_head_kv.max(1);
+    let hb = group.clamp(1, nv);
+    let queries = 4 * (nv / hb);
+    let u = |x: usize| x as u32;
+    [u(t.div_ceil(queries)), u(n_head_kv * group.div_ceil(hb)), 1]
+}
 
 /// Which logits a prefill returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
