@@ -15,7 +15,7 @@ use archrace_gpu::{layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip};
-use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
+use common::parity::{bytes, check, kv_cache_bytes, run, TIGHT, TRANSCENDENTAL};
 use common::rel_err;
 
 mod common;
@@ -140,7 +140,6 @@ fn rope_kv_matches_its_twin() {
 fn attention_partials_and_combine_match_attention() {
     use archrace_gpu::kernels::params::AttnParams;
     use archrace_gpu::runtime::{attn_chunk, attn_head_groups, ATTN_GROUPS_GPU, ATTN_GROUPS_SOFTWARE};
-    use half::f16;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attention parity")) {
         eprintln!("attention parity: {twin}");
         let mut rng = SplitMix64::new(3);
@@ -156,15 +155,7 @@ fn attention_partials_and_combine_match_attention() {
                 let q = rng.vec(h * d, -2.0, 2.0);
                 let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
                 let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-                let cache = |x: &mut Vec<f32>| -> Vec<u8> {
-                    if !kv_f16 {
-                        return bytes(x).to_vec();
-                    }
-                    let h: Vec<f16> = x.iter().map(|&a| f16::from_f32(a)).collect();
-                    *x = h.iter().map(|a| a.to_f32()).collect(); // what the cache holds, for the CPU
-                    h.iter().flat_map(|a| a.to_le_bytes()).collect()
-                };
-                let (k_bytes, v_bytes) = (cache(&mut k), cache(&mut v));
+                let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, kv_f16), kv_cache_bytes(&mut v, kv_f16));
                 let want = attention(&q, &k, &v, n_keys, h, hkv, d);
                 // The chunks a GPU and a software adapter run, and chunks of four tiles.
                 let head_groups = attn_head_groups(h, hkv);

@@ -20,7 +20,7 @@ use archrace_model::KvType;
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::context_or_skip;
-use common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
+use common::parity::{bytes, check, kv_cache_bytes, run, TIGHT, TRANSCENDENTAL};
 use common::{fixture, ids, json, rel_err, QUANTS};
 
 fn params_words(p: &MatmulParams) -> Vec<u32> {
@@ -144,7 +144,6 @@ fn attn_prefill_matches_attention_for_every_query() {
     use archrace_gpu::kernels::params::AttnParams;
     use archrace_gpu::runtime::attn_prefill_grid;
     use archrace_tests::gpu::subgroup_twins_or_skip;
-    use half::f16;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attn_prefill parity")) {
         eprintln!("attn_prefill parity: {twin}");
         let mut rng = SplitMix64::new(8);
@@ -165,15 +164,7 @@ fn attn_prefill_matches_attention_for_every_query() {
                 let q = rng.vec(t * h * d, -2.0, 2.0);
                 let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
                 let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-                let cache = |x: &mut Vec<f32>| -> Vec<u8> {
-                    if !kv_f16 {
-                        return bytes(x).to_vec();
-                    }
-                    let h: Vec<f16> = x.iter().map(|&a| f16::from_f32(a)).collect();
-                    *x = h.iter().map(|a| a.to_f32()).collect(); // what the cache holds, for the CPU
-                    h.iter().flat_map(|a| a.to_le_bytes()).collect()
-                };
-                let (k_bytes, v_bytes) = (cache(&mut k), cache(&mut v));
+                let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, kv_f16), kv_cache_bytes(&mut v, kv_f16));
                 let want: Vec<f32> =
                     (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
                 let p = AttnParams {

@@ -14,6 +14,17 @@ pub fn bytes(v: &[f32]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
+/// Keys or values as a KV cache binding holds them: f32, or f16 (`x` then rounded to the f16 values the
+/// cache holds, for the CPU twin to read the same).
+pub fn kv_cache_bytes(x: &mut Vec<f32>, f16: bool) -> Vec<u8> {
+    if !f16 {
+        return bytes(x).to_vec();
+    }
+    let h: Vec<half::f16> = x.iter().map(|&a| half::f16::from_f32(a)).collect();
+    *x = h.iter().map(|a| a.to_f32()).collect();
+    h.iter().flat_map(|a| a.to_le_bytes()).collect()
+}
+
 /// Runs `k` once and returns every `Out` / `InOut` binding as f32s, in the order given; panics with the
 /// kernel's name on an error.
 pub fn run(ctx: &GpuContext, k: Kernel, params: &[u32], args: &[(u32, Arg)], groups: [u32; 3]) -> Vec<Vec<f32>> {
