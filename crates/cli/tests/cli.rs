@@ -1,5 +1,8 @@
 //! The `archrace` binary on the shared fixtures: each command's output, JSON shapes and exit codes.
 
+mod common;
+
+use common::TempDir;
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
@@ -34,11 +37,9 @@ fn memory_from_gguf_and_from_config() {
     for key in ["params_total", "params_active", "kv_cache_bytes", "state_bytes"] {
         assert!(j[key].is_u64(), "{key}");
     }
-    let dir = std::env::temp_dir().join(format!("archrace-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.json");
-    std::fs::write(&config, r#"{"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280, "tie_word_embeddings": true}"#).unwrap();
-    let j = json(&["memory", config.to_str().unwrap(), "--context", "65536", "--json"]);
+    let dir = TempDir::new("cli-config");
+    let config = dir.file("config.json", br#"{"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280, "tie_word_embeddings": true}"#);
+    let j = json(&["memory", &config, "--context", "65536", "--json"]);
     assert_eq!((j["params_total"].as_u64(), j["kv_cache_bytes"].as_u64()), (Some(129_135_360), Some(0)));
 }
 
@@ -102,12 +103,10 @@ fn logits_match_the_golden_and_generate_matches_the_greedy_trace() {
 
 #[test]
 fn bad_input_is_a_clear_error_with_exit_code_2() {
-    let dir = std::env::temp_dir().join(format!("archrace-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let truncated = dir.join("truncated.gguf");
-    std::fs::write(&truncated, &std::fs::read(fixture("llama-q8_0.gguf")).unwrap()[..5000]).unwrap();
+    let dir = TempDir::new("cli-bad");
+    let truncated = dir.file("truncated.gguf", &std::fs::read(fixture("llama-q8_0.gguf")).unwrap()[..5000]);
     for (args, needle) in [
-        (vec!["inspect", truncated.to_str().unwrap()], "truncated"),
+        (vec!["inspect", &truncated], "truncated"),
         (vec!["inspect", "/nonexistent.gguf"], "cannot read"),
         (vec!["logits", &fixture("llama-q8_0.gguf"), "--tokens", "5,9999"], "outside the vocabulary"),
         (vec!["memory", &fixture("README.md"), "--context", "8"], "neither a GGUF file"),

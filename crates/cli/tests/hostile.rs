@@ -1,6 +1,9 @@
 //! The `archrace` binary against hostile or careless input: each case must end with a clear message and
 //! exit code 2 (or, for a reader that stopped reading, quietly), never a panic, a hang or a runaway read.
 
+mod common;
+
+use common::TempDir;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,15 +45,13 @@ fn refused(args: &[&str], needle: &str) {
 fn paths_that_are_not_regular_files_are_refused_without_reading() {
     refused(&["inspect", "/dev/zero"], "not a regular file (a device)");
     refused(&["memory", "/dev/zero", "--context", "8"], "not a regular file (a device)");
-    let dir = std::env::temp_dir().join(format!("archrace-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    refused(&["tokenize", dir.to_str().unwrap(), "--text", "a"], "not a regular file (a directory)");
+    let dir = TempDir::new("hostile-special");
+    refused(&["tokenize", dir.path().to_str().unwrap(), "--text", "a"], "not a regular file (a directory)");
     // A FIFO with no writer: opening it would block forever.
-    let fifo = dir.join("model.gguf");
+    let fifo = dir.path().join("model.gguf");
     let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(status.success());
     refused(&["inspect", fifo.to_str().unwrap()], "not a regular file (a FIFO)");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -104,15 +105,6 @@ fn lengths_are_bounded_by_the_context() {
     refused(&["memory", &m, "--context", "18446744073709551615"], "does not fit in 64 bits");
 }
 
-/// Writes `bytes` to a fresh temporary file named `name` and returns its path.
-fn temp_file(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("archrace-hostile-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 /// The llama fixture with metadata entries replaced (or added).
 fn llama_with(edit: &[(&str, archrace_gguf::Value)]) -> Vec<u8> {
     let bytes = std::fs::read(fixture("llama-f32.gguf")).unwrap();
@@ -134,7 +126,8 @@ fn llama_with(edit: &[(&str, archrace_gguf::Value)]) -> Vec<u8> {
 fn file_text_is_escaped_for_the_terminal_and_a_short_tokenizer_is_refused() {
     use archrace_gguf::{Strings, Value};
     let name = "evil\u{1b}[2J\u{1b}]0;owned\u{7}";
-    let path = temp_file("escape.gguf", &llama_with(&[("general.name", Value::String(name.into()))]));
+    let dir = TempDir::new("hostile-text");
+    let path = dir.file("escape.gguf", &llama_with(&[("general.name", Value::String(name.into()))]));
     let out = run_with(&["inspect", &path], Stdio::piped(), Duration::from_secs(60));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
@@ -152,7 +145,7 @@ fn file_text_is_escaped_for_the_terminal_and_a_short_tokenizer_is_refused() {
         let t: Vec<i32> = t.iter().map(|v| v.as_f64().unwrap() as i32).collect();
         edit.push(("tokenizer.ggml.token_type", Value::Array(t.into())));
     }
-    let path = temp_file("short-vocab.gguf", &llama_with(&edit));
+    let path = dir.file("short-vocab.gguf", &llama_with(&edit));
     refused(
         &["generate", &path, "--prompt", "a", "-n", "1"],
         "the tokenizer has 200 tokens but the model's embedding has 262 rows",
@@ -161,11 +154,12 @@ fn file_text_is_escaped_for_the_terminal_and_a_short_tokenizer_is_refused() {
 
 #[test]
 fn memory_names_a_file_that_is_neither_gguf_nor_a_config() {
-    let path = temp_file("weights.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}");
+    let dir = TempDir::new("hostile-kind");
+    let path = dir.file("weights.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}");
     refused(&["memory", &path, "--context", "8"], "neither a GGUF file");
-    let path = temp_file("notes.txt", b"hello");
+    let path = dir.file("notes.txt", b"hello");
     refused(&["memory", &path, "--context", "8"], "neither a GGUF file");
-    let path = temp_file("config.json", b"{\"model_type\": ");
+    let path = dir.file("config.json", b"{\"model_type\": ");
     refused(&["memory", &path, "--context", "8"], "not valid JSON");
 }
 
