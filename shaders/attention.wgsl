@@ -253,12 +253,14 @@ const MAX_ITEMS: u32 = 4u; // accumulator items per thread: (unit, lane) pairs, 
 var<workgroup> qp: array<vec4<f32>, QV>;              // (nv, D): lane n's dim i at n D + i
 var<workgroup> ep: array<vec4<f32>, MAX_LANES * WG>;  // (nv, WG): a key tile's e^(s - m), lane-major
 var<workgroup> lane_w: array<vec4<f32>, MAX_LANES>;   // per lane: the tile's rescale e^(m_old - m_new), then l
+const RUN: u32 = 8u;                                     // threads per lane in the tile's maximum
+var<workgroup> run_max: array<vec4<f32>, MAX_LANES * RUN>; // (nv, RUN): maxima of runs of WG / RUN scores
 
 // Every key is read once for all the workgroup's lanes: a thread scores one key of a tile of WG keys
-// against every lane's queries; the scores' per-lane maxima are reduced over the workgroup; a thread
-// accumulates items (a unit of w dims of the value, a lane) over the tile's keys. The softmax sums l stay
-// per thread (each rescaled by the tile's e^(m_old - m_new), as the accumulators are) and are reduced once,
-// at the end.
+// against every lane's queries; the scores' maxima, every lane's at once, take two steps; a thread
+// accumulates items (a unit of w dims of the value, a lane) over the tile's keys: four barriers a tile,
+// with or without subgroups. The softmax sums l stay per thread (each rescaled by the tile's
+// e^(m_old - m_new), as the accumulators are) and are reduced once, at the end.
 @compute @workgroup_size(WG)
 fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let d = p.head_dim;
@@ -320,9 +322,28 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                 s[n] = select(lowest, dots[n] * p.scale, vec4<u32>(j) <= last[n]); // Vaswani et al. eq. 1
             }
         }
+        // The tile's maximum score per lane, every lane at once, in two steps behind a barrier each: RUN
+        // threads per lane take WG / RUN scores each, then every thread takes the lane's RUN maxima.
         for (var n = 0u; n < MAX_LANES; n++) {
-            if n < nv { // uniform: every thread calls the reduction together
-                let m_new = max(m[n], workgroup_max4(tid, s[n]));
+            ep[n * WG + tid] = s[n];
+        }
+        workgroupBarrier();
+        if tid < MAX_LANES * RUN {
+            let at = (tid / RUN) * WG + (tid % RUN) * (WG / RUN);
+            var top = ep[at];
+            for (var k = 1u; k < WG / RUN; k++) {
+                top = max(top, ep[at + k]);
+            }
+            run_max[tid] = top;
+        }
+        workgroupBarrier(); // publishes run_max[]; everyone has read ep[] before the weights replace it
+        for (var n = 0u; n < MAX_LANES; n++) {
+            if n < nv {
+                var top = run_max[n * RUN];
+                for (var r = 1u; r < RUN; r++) {
+                    top = max(top, run_max[n * RUN + r]);
+                }
+                let m_new = max(m[n], top);
                 let alpha = exp(m[n] - m_new);
                 // s is `lowest` for keys a query does not see, so e^(s - m_new) is 0 there: every lane sees
                 // key 0 in the first tile, so m_new is a real score.
