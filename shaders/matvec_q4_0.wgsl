@@ -7,7 +7,7 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let q = quad((row >> 2u) + 4u * b); // the block's 32 nibbles: one 16-byte load
     var s = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        s += dot(lo4(q[m]) - 8.0, xin(xv + m)) + dot(hi4(q[m]) - 8.0, xin(xv + 4u + m));
+        s += dot(lo4(q[m], 8.0), xin(xv + m)) + dot(hi4(q[m], 8.0), xin(xv + 4u + m));
     }
     return load_f16(row + 16u * blocks + 2u * b) * s;
 }
@@ -16,6 +16,5 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
 // nibbles.
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let q = word((row >> 2u) + 4u * b + g % 4u);
-    let nib = select(lo4(q), hi4(q), g >= 4u);
-    return load_f16(row + 16u * blocks + 2u * b) * (nib - 8.0);
+    return load_f16(row + 16u * blocks + 2u * b) * ints_f32(select(lo4u(q), hi4u(q), g >= 4u), 8.0);
 }

@@ -14,7 +14,7 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     for (var m = 0u; m < 4u; m++) {
         let xl = xin(xv + m);
         let xh = xin(xv + 4u + m);
-        s += dot(lo4(q[m]), xl) + dot(hi4(q[m]), xh);
+        s += dot(lo4(q[m], 0.0), xl) + dot(hi4(q[m], 0.0), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }
     let dm = q4_1_dm(row, b, blocks);
@@ -23,7 +23,7 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
 
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let q = word((row >> 2u) + 4u * b + g % 4u);
-    let nib = select(lo4(q), hi4(q), g >= 4u);
+    let nib = ints_f32(select(lo4u(q), hi4u(q), g >= 4u), 0.0);
     let dm = q4_1_dm(row, b, blocks);
     return dm.x * nib + dm.y;
 }

@@ -22,8 +22,8 @@ fn chunk_dot2(base: vec2<u32>, ha: vec4<u32>, hb: vec4<u32>, c: u32, xv: u32) ->
         for (var m = 0u; m < 4u; m++) {
             let xl = xin(xv + 4u * k + m);
             let xh = xin(xv + 8u + 4u * k + m);
-            s1 += vec2<f32>(dot(lo4(qa[m]), xl), dot(lo4(qb[m]), xl));
-            s2 += vec2<f32>(dot(hi4(qa[m]), xh), dot(hi4(qb[m]), xh));
+            s1 += vec2<f32>(dot(lo4(qa[m], 0.0), xl), dot(lo4(qb[m], 0.0), xl));
+            s2 += vec2<f32>(dot(hi4(qa[m], 0.0), xh), dot(hi4(qb[m], 0.0), xh));
             x1 += dot(xl, vec4<f32>(1.0));
             x2 += dot(xh, vec4<f32>(1.0));
         }
@@ -65,6 +65,6 @@ fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let sm = select(pair.xy, pair.zw, high);
     let dm = unpack2x16float(head.x);
     let q = word(((base + 16u + 32u * c) >> 2u) + g % 8u);
-    let nib = select(lo4(q), hi4(q), high);
+    let nib = ints_f32(select(lo4u(q), hi4u(q), high), 0.0);
     return dm.x * sm.x * nib - dm.y * sm.y;
 }

@@ -8,8 +8,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     let qh = word((row >> 2u) + 4u * blocks + b);
     var s = 0.0;
     for (var m = 0u; m < 4u; m++) {
-        s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m) - 16.0, xin(xv + m));
-        s += dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m) - 16.0, xin(xv + 4u + m));
+        s += dot(ints_f32(lo4u(q[m]) | bits4(qh, 4u * m), 16.0), xin(xv + m));
+        s += dot(ints_f32(hi4u(q[m]) | bits4(qh, 16u + 4u * m), 16.0), xin(xv + 4u + m));
     }
     return load_f16(row + 20u * blocks + 2u * b) * s;
 }
@@ -18,6 +18,6 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let qh = word((row >> 2u) + 4u * blocks + b);
     let q = word((row >> 2u) + 4u * b + g % 4u);
-    let nib = select(lo4(q), hi4(q), g >= 4u);
-    return load_f16(row + 20u * blocks + 2u * b) * (nib + 16.0 * bits4(qh, 4u * g) - 16.0);
+    let nib = select(lo4u(q), hi4u(q), g >= 4u);
+    return load_f16(row + 20u * blocks + 2u * b) * ints_f32(nib | bits4(qh, 4u * g), 16.0);
 }

@@ -11,7 +11,8 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
     for (var m = 0u; m < 4u; m++) {
         let xl = xin(xv + m);
         let xh = xin(xv + 4u + m);
-        s += dot(lo4(q[m]) + 16.0 * bits4(qh, 4u * m), xl) + dot(hi4(q[m]) + 16.0 * bits4(qh, 16u + 4u * m), xh);
+        s += dot(ints_f32(lo4u(q[m]) | bits4(qh, 4u * m), 0.0), xl);
+        s += dot(ints_f32(hi4u(q[m]) | bits4(qh, 16u + 4u * m), 0.0), xh);
         sx += dot(xl + xh, vec4<f32>(1.0));
     }
     let dm = unpack2x16float(word((row >> 2u) + 5u * blocks + b));
@@ -21,7 +22,7 @@ fn block_dot(row: u32, b: u32, blocks: u32, xv: u32) -> f32 {
 fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let qh = word((row >> 2u) + 4u * blocks + b);
     let q = word((row >> 2u) + 4u * b + g % 4u);
-    let nib = select(lo4(q), hi4(q), g >= 4u);
+    let nib = select(lo4u(q), hi4u(q), g >= 4u);
     let dm = unpack2x16float(word((row >> 2u) + 5u * blocks + b));
-    return dm.x * (nib + 16.0 * bits4(qh, 4u * g)) + dm.y;
+    return dm.x * ints_f32(nib | bits4(qh, 4u * g), 0.0) + dm.y;
 }

@@ -22,9 +22,9 @@ fn q5k_head(base: u32) -> Q5kHead {
 // fifth bits added: (low, high).
 fn q5k_quants(h: Q5kHead, q: u32, c: u32, k: u32, m: u32) -> array<vec4<f32>, 2> {
     let qh = u8x4(select(h.qh0, h.qh1, k == 1u)[m]);
-    let h1 = vec4<f32>((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) * 16.0;
-    let h2 = vec4<f32>((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) * 16.0;
-    return array<vec4<f32>, 2>(lo4(q) + h1, hi4(q) + h2);
+    let h1 = ((qh >> vec4<u32>(2u * c)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    let h2 = ((qh >> vec4<u32>(2u * c + 1u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    return array<vec4<f32>, 2>(ints_f32(lo4u(q) | h1, 0.0), ints_f32(hi4u(q) | h2, 0.0));
 }
 
 // Chunk c of two super-blocks (bytes `base.x` and `base.y`, fields `ha` and `hb`) against the same
@@ -89,7 +89,7 @@ fn dequant4(row: u32, b: u32, blocks: u32, g: u32) -> vec4<f32> {
     let dm = unpack2x16float(head.x);
     let q = word((base >> 2u) + 12u + 8u * c + m);
     let qh = u8x4(word((base >> 2u) + 4u + m));
-    let h = vec4<f32>((qh >> vec4<u32>(2u * c + hi)) & vec4<u32>(1u)) * 16.0;
-    let nib = select(lo4(q), hi4(q), hi == 1u);
-    return dm.x * sm.x * (nib + h) - dm.y * sm.y;
+    let h = ((qh >> vec4<u32>(2u * c + hi)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    let nib = select(lo4u(q), hi4u(q), hi == 1u);
+    return dm.x * sm.x * ints_f32(nib | h, 0.0) - dm.y * sm.y;
 }

@@ -8,7 +8,7 @@ const BLOCK: u32 = 256u;
 
 // Four 6-bit quants from four low-or-high nibbles and the 2-bit fields at `shift` of four qh bytes.
 fn q6(nibbles: vec4<u32>, qh: vec4<u32>, shift: u32) -> vec4<f32> {
-    return vec4<f32>(nibbles | (((qh >> vec4<u32>(shift)) & vec4<u32>(3u)) << vec4<u32>(4u))) - 32.0;
+    return ints_f32(nibbles | (((qh >> vec4<u32>(shift)) & vec4<u32>(3u)) << vec4<u32>(4u)), 32.0);
 }
 
 // The four quarters' sums of weights times x for one word of ql bytes 0..32 of a half (`qa`: quarter 0
