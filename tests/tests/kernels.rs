@@ -5,6 +5,7 @@
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::{compare, SplitMix64, Tolerance};
 use archrace_gguf::GgmlType;
+use archrace_gpu::kernels::matvec::{kernel_block, ROW_THREADS};
 use archrace_gpu::selftest::SELFTEST_TOLERANCE;
 use archrace_gpu::{matvec_q8_0_selftest, GpuError, Matvec};
 use archrace_model::Tensor;
@@ -48,6 +49,34 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
                 panic!("matvec_{} {rows}x{cols} (seed {seed}, {twin}): {m}", ty.name().to_lowercase());
             }
         }
+    }
+}
+
+/// `bench` times the products with every choice of threads per row group (`ROW_THREADS`); each must
+/// compute the same sums as the twin, whatever share of a row's blocks each thread takes.
+#[test]
+fn matvec_matches_cpu_twin_with_any_threads_per_row() {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("matvec row threads")) {
+        for ty in GgmlType::ALL {
+            let kernel = pollster::block_on(Matvec::new(&ctx, ty)).unwrap();
+            // 9 rows (an odd last pair) of 72 blocks (or 9 super-blocks): with 64 threads per row group
+            // some threads take two blocks, with 1 one thread takes them all.
+            let (rows, cols) = (9, kernel_block(ty) * if ty.block_size() >= 256 { 9 } else { 72 });
+            let mut rng = SplitMix64::new(7 + ty as u64);
+            let w = random_encoded(ty, rows, cols, &mut rng);
+            let x = rng.vec(cols, -2.0, 2.0);
+            let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+            let expected = matmul(&tensor, &x, 1);
+            for rt in ROW_THREADS {
+                let got = pollster::block_on(kernel.run_with_row_threads(&ctx, &w, &x, rows, cols, Some(rt))).unwrap();
+                if let Err(m) = compare(&expected, &got.y, MATVEC_TOLERANCE) {
+                    panic!("matvec_{} with {rt} threads a row ({twin}): {m}", ty.name().to_lowercase());
+                }
+            }
+        }
+        let kernel = pollster::block_on(Matvec::new(&ctx, GgmlType::F32)).unwrap();
+        let err = pollster::block_on(kernel.run_with_row_threads(&ctx, &[0; 64], &[0.0; 16], 1, 16, Some(3)));
+        assert!(matches!(err, Err(GpuError::BadInput(ref m)) if m.contains("power of two")), "{err:?}");
     }
 }
 

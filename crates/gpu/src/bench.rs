@@ -120,14 +120,16 @@ pub async fn copy_bandwidth(ctx: &GpuContext, bytes: u64, reps: usize) -> Result
     Ok(row("copy".into(), 2 * bytes, timed))
 }
 
-/// `matvec_<ty>` over a `rows x cols` matrix of random encoded bytes: bytes = weights + x + y.
+/// `matvec_<ty>` over a `rows x cols` matrix of random encoded bytes: bytes = weights + x + y. With
+/// `row_threads`, that many threads per row group (one of [`ROW_THREADS`](crate::kernels::matvec::ROW_THREADS))
+/// instead of the runtime's choice.
 pub async fn matvec_bandwidth(
     ctx: &GpuContext,
     ty: GgmlType,
-    rows: usize,
-    cols: usize,
+    (rows, cols): (usize, usize),
     reps: usize,
     weights: &[u8],
+    row_threads: Option<usize>,
 ) -> Result<KernelBench, GpuError> {
     let mut pool = Pool::default();
     let w = pool.upload(ctx, "bench W", &crate::layout::to_gpu_rows(ty, cols, weights), Category::Weights)?;
@@ -135,7 +137,7 @@ pub async fn matvec_bandwidth(
     let y = pool.create(ctx, "bench y", (rows * 4) as u64, STORAGE, Category::Scratch)?;
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;
     let maxd = ctx.report.limits.max_compute_workgroups_per_dimension;
-    let mut p = MatvecParams::new(ty, rows, cols);
+    let mut p = MatvecParams::new(ty, rows, cols).with_row_threads(row_threads)?;
     let (gx, gy) = p.fit(Kernel::Matvec(ty), maxd);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
     let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;

@@ -7,6 +7,7 @@ use super::{median, outln, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
+use archrace_gpu::kernels::matvec::{kernel_block, row_threads, ROW_THREADS};
 use archrace_gpu::runtime::{StepProfile, TimingSource};
 use archrace_gpu::{ContextOptions, GpuContext, GpuError, GpuModel, GpuState, PrefillLogits, StepOutput};
 use archrace_model::calc::{self, KvType};
@@ -22,6 +23,17 @@ struct MatvecRow {
     /// Where the device sums rows with subgroup shuffles: the same product with the portable
     /// workgroup-memory twin (a second device on the adapter), in the same run.
     portable_gb_per_s: Option<f64>,
+    /// Threads per row group the runtime gives this shape ([`row_threads`]).
+    row_threads: usize,
+    /// The same product with every choice of threads per row group up to the runtime's (fewer threads,
+    /// each taking more blocks), in the same run: what a device's run says about [`row_threads`]'s choice.
+    by_row_threads: Vec<RowThreadsRow>,
+}
+
+#[derive(Serialize)]
+struct RowThreadsRow {
+    row_threads: usize,
+    gb_per_s: f64,
 }
 
 #[derive(Serialize)]
@@ -171,13 +183,19 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
         if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
             w.iter_mut().skip(1).step_by(2).for_each(|b| *b &= 0x3f); // finite values
         }
-        let bench = pollster::block_on(matvec_bandwidth(&ctx, ty, rows, cols, reps, &w))?;
+        let bench = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, None))?;
         let fraction_of_copy = bench.gb_per_s / copy.gb_per_s;
         let portable_gb_per_s = match &portable {
-            Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, rows, cols, reps, &w))?.gb_per_s),
+            Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, (rows, cols), reps, &w, None))?.gb_per_s),
             None => None,
         };
-        matvec.push(MatvecRow { bench, fraction_of_copy, portable_gb_per_s });
+        let chosen = row_threads(cols / kernel_block(ty));
+        let mut by_row_threads = Vec::new();
+        for rt in ROW_THREADS.into_iter().filter(|&rt| rt <= chosen) {
+            let timed = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, Some(rt)))?;
+            by_row_threads.push(RowThreadsRow { row_threads: rt, gb_per_s: timed.gb_per_s });
+        }
+        matvec.push(MatvecRow { bench, fraction_of_copy, portable_gb_per_s, row_threads: chosen, by_row_threads });
     }
     let mut model_rows = Vec::new();
     for path in models {
@@ -316,6 +334,9 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
             100.0 * m.fraction_of_copy,
             b.source
         )?;
+        let sweep: Vec<String> =
+            m.by_row_threads.iter().map(|r| format!("{}: {:.2}", r.row_threads, r.gb_per_s)).collect();
+        outln!("{:<14} GB/s by threads per row {} (the runtime's: {})", "", sweep.join(", "), m.row_threads)?;
     }
     for m in &report.models {
         outln!(

@@ -182,6 +182,10 @@ pub fn row_threads(blocks: usize) -> usize {
     blocks.next_power_of_two().clamp(1, WORKGROUP)
 }
 
+/// Every choice of threads per row the kernels take (powers of two up to the workgroup), for `bench` to
+/// time against [`row_threads`]'s.
+pub const ROW_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
 impl MatvecMode {
     /// The kernel that computes this mode for encoding `ty`.
     pub fn kernel(self, ty: GgmlType) -> Kernel {
@@ -221,6 +225,20 @@ impl MatvecParams {
             row_threads: row_threads(blocks) as u32,
             ..Self::default()
         }
+    }
+
+    /// These parameters with `row_threads` threads per row group where given (one of [`ROW_THREADS`]):
+    /// any of them computes the same sums, in another order, at another speed.
+    pub fn with_row_threads(mut self, row_threads: Option<usize>) -> Result<Self, GpuError> {
+        if let Some(rt) = row_threads {
+            if !ROW_THREADS.contains(&rt) {
+                return Err(GpuError::BadInput(format!(
+                    "{rt} threads per row: the matvec kernels take a power of two up to {WORKGROUP}"
+                )));
+            }
+            self.row_threads = rt as u32;
+        }
+        Ok(self)
     }
 
     /// Sizes `kernel`'s dispatch over these parameters: a row group (`row_threads` threads) per row, or per
@@ -279,6 +297,20 @@ impl Matvec {
         rows: usize,
         cols: usize,
     ) -> Result<MatvecRun, GpuError> {
+        self.run_with_row_threads(ctx, w, x, rows, cols, None).await
+    }
+
+    /// [`Matvec::run`] with `row_threads` threads per row group (one of [`ROW_THREADS`]) instead of
+    /// [`row_threads`]'s choice, where given.
+    pub async fn run_with_row_threads(
+        &self,
+        ctx: &GpuContext,
+        w: &[u8],
+        x: &[f32],
+        rows: usize,
+        cols: usize,
+        row_threads: Option<usize>,
+    ) -> Result<MatvecRun, GpuError> {
         let block = kernel_block(self.ty);
         if cols == 0 || !cols.is_multiple_of(block) {
             return Err(GpuError::BadInput(format!(
@@ -304,7 +336,7 @@ impl Matvec {
             )));
         }
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
-        let mut params = MatvecParams::new(self.ty, rows, cols);
+        let mut params = MatvecParams::new(self.ty, rows, cols).with_row_threads(row_threads)?;
         let (groups_x, groups_y) = params.fit(Kernel::Matvec(self.ty), max_groups);
 
         let device = &ctx.device;
