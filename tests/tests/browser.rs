@@ -109,6 +109,7 @@ async fn matvec_matches_cpu_for_every_encoding(ctx: &GpuContext) {
 mod models {
     use archrace_cpu::CpuModel;
     use archrace_gguf::Gguf;
+    use archrace_gpu::kernels::matvec::{SOFTWARE_ROW_THREADS, WORKGROUP};
     use archrace_gpu::{GpuContext, GpuModel};
     use wasm_bindgen_test::*;
 
@@ -143,9 +144,9 @@ mod models {
         };
     }
 
-    /// The model's logits at every golden position, with its norms as this device runs them (apart, on
-    /// SwiftShader: a fallback adapter) and, with `both_norms`, the other way too (the normed matvec
-    /// twins GPUs run).
+    /// The model's logits at every golden position, with its norms and matvec threads per row as this
+    /// device runs them (norms apart and up to 2 threads a row, on SwiftShader: a fallback adapter) and,
+    /// with `both_norms`, as GPUs run them too (the normed matvec twins, up to 64 threads a row).
     async fn check(gguf: &[u8], golden: &[u8], both_norms: bool) {
         let ctx = GpuContext::new().await.expect("a WebGPU adapter");
         let g = Gguf::parse(gguf).unwrap();
@@ -153,9 +154,11 @@ mod models {
         let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
         assert_eq!(gpu.fused_norms(), !ctx.report.software, "the default follows the adapter");
         assert!(ctx.report.software, "SwiftShader is the browser's fallback adapter");
+        assert_eq!(gpu.max_row_threads(), SOFTWARE_ROW_THREADS, "the default follows the adapter");
         let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();
         for fused in [false, true].into_iter().take(if both_norms { 2 } else { 1 }) {
             gpu.set_fused_norms(fused);
+            gpu.set_max_row_threads(if fused { WORKGROUP } else { SOFTWARE_ROW_THREADS });
             let mut state = gpu.new_state(&ctx).unwrap();
             state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
             let tokens = golden["tokens"].as_array().unwrap();

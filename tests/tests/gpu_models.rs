@@ -616,6 +616,35 @@ fn normed_twins_and_norms_apart_match_the_cpu() {
     }
 }
 
+/// Every architecture gives the CPU's logits with the matvecs' threads per row group a GPU takes (up to
+/// 64) and a software adapter takes (up to `SOFTWARE_ROW_THREADS`), whichever adapter runs the tests:
+/// the whole models' products, row sums and epilogues (RWKV's `matvec_multi`, MoE's routed sums) both ways.
+#[test]
+fn gpu_and_software_threads_per_row_match_the_cpu() {
+    use archrace_gpu::kernels::matvec::{MatvecLimits, SOFTWARE_ROW_THREADS, WORKGROUP};
+    let Some(ctx) = pollster::block_on(context_or_skip("threads per row")) else { return };
+    // F32 rows of 64 values are 16 kernel blocks (16 threads a row on a GPU, against 2); quantized ones
+    // would be 2 blocks, the same both ways.
+    for arch in ["llama", "mamba", "rwkv6", "rwkv7", "jamba"] {
+        let name = format!("{arch}-f32.gguf");
+        let bytes = fixture(&name);
+        let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        let mut gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        assert_eq!(
+            gpu.max_row_threads(),
+            MatvecLimits::of(&ctx).max_row_threads,
+            "{name}: the default follows the adapter"
+        );
+        let mut dispatches = Vec::new();
+        for rt in [WORKGROUP, SOFTWARE_ROW_THREADS] {
+            gpu.set_max_row_threads(rt);
+            assert_eq!(gpu.max_row_threads(), rt);
+            dispatches.push(five_steps_match_the_cpu(&ctx, &cpu, &gpu, &format!("{name}, up to {rt} threads a row")));
+        }
+        assert_eq!(dispatches[0], dispatches[1], "{name}: the same dispatches, sized differently");
+    }
+}
+
 /// Attention heads wider than the decode kernel holds (`MAX_DECODE_HEAD_DIM`, half for an odd width)
 /// are refused with a typed error naming the layer, before anything is uploaded.
 #[test]

@@ -9,7 +9,7 @@ use archrace_cpu::ops::moe::{gate_up_swiglu, moe_norm_route, moe_route, swiglu};
 use archrace_cpu::ops::norm::{layer_norm, rms_norm};
 use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
-use archrace_gpu::kernels::matvec::{MatvecMode, MatvecParams};
+use archrace_gpu::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, WORKGROUP};
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
@@ -19,6 +19,10 @@ use common::parity::{bytes, check, kv_cache_bytes, run, TIGHT, TRANSCENDENTAL};
 use common::rel_err;
 
 mod common;
+
+/// The matvec twins run as a GPU sizes them (up to 64 threads per row group), whatever adapter runs the
+/// tests: the software adapters' own choice (`SOFTWARE_ROW_THREADS`) runs in the whole-model tests.
+const GPU_LIMITS: MatvecLimits = MatvecLimits { max_per_dim: 65535, max_row_threads: WORKGROUP };
 
 #[test]
 fn embed_matches_dequantize_for_every_encoding() {
@@ -239,7 +243,7 @@ fn matvec_conv_matches_the_product_then_mamba_conv() {
                         (6, Arg::InOut(bytes(&state))),
                         (7, Arg::InOut(bytes(&xc))),
                     ];
-                    let (gx, gy) = p.fit(MatvecMode::Conv.kernel(ty), 65535);
+                    let (gx, gy) = p.fit(MatvecMode::Conv.kernel(ty), GPU_LIMITS);
                     let got = run(&ctx, MatvecMode::Conv.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                     (y, state, xc) = (got[0].clone(), got[1].clone(), got[2].clone());
                 }
@@ -519,7 +523,7 @@ fn matvec_adds_and_routes_to_the_chosen_expert() {
                 (3, Arg::InOut(bytes(&y0))),
                 (4, Arg::In(bytemuck::cast_slice(&route))),
             ];
-            let (gx, gy) = p.fit(Kernel::Matvec(ty), 65535);
+            let (gx, gy) = p.fit(Kernel::Matvec(ty), GPU_LIMITS);
             let got = run(&ctx, Kernel::Matvec(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
             check(&format!("{twin}: matvec {mode:?}"), &want, &got[0], TIGHT);
         }
@@ -546,7 +550,7 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
             let y = Arg::Out(p.rows as usize * 4);
             let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(x))), (3, y), (4, Arg::In(bytes(g)))];
             let kernel = mode.normed_kernel(ty).unwrap();
-            let (gx, gy) = p.fit(kernel, 65535);
+            let (gx, gy) = p.fit(kernel, GPU_LIMITS);
             (kernel.name(), run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]).swap_remove(0))
         };
         for (ty, cols) in
@@ -604,7 +608,7 @@ fn normed_matvec_twins_match_rms_norm_then_the_product() {
                 (7, Arg::Out(di * 4)),
             ];
             let kernel = MatvecMode::Conv.normed_kernel(ty).unwrap();
-            let (gx, gy) = p.fit(kernel, 65535);
+            let (gx, gy) = p.fit(kernel, GPU_LIMITS);
             let got = run(&ctx, kernel, bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
             check(&format!("{twin}: {}: xz", kernel.name()), &xz, &got[0], TIGHT);
             check(&format!("{twin}: {}: conv window", kernel.name()), &want_state, &got[1], TIGHT);
@@ -677,7 +681,7 @@ fn matvec_rope_twins_match_the_product_then_rope_kv() {
                     if normed {
                         args.push((4, Arg::In(bytes(&g))));
                     }
-                    let (gx, gy) = p.fit(kernel, 65535);
+                    let (gx, gy) = p.fit(kernel, GPU_LIMITS);
                     let params = bytemuck::cast_slice(std::slice::from_ref(&p));
                     let mut out = pollster::block_on(run_kernel(&ctx, kernel, params, &args, [gx, gy, 1])).unwrap();
                     if first == 0 {
@@ -746,7 +750,7 @@ fn matvec_swiglu_matches_gate_up_swiglu_for_every_encoding() {
                     (3, Arg::Out(chosen.len() * rows * 4)),
                     (4, Arg::In(bytemuck::cast_slice(&route))),
                 ];
-                let (gx, gy) = p.fit(MatvecMode::Swiglu.kernel(ty), 65535);
+                let (gx, gy) = p.fit(MatvecMode::Swiglu.kernel(ty), GPU_LIMITS);
                 let got = run(&ctx, MatvecMode::Swiglu.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, z]);
                 let want: Vec<f32> = chosen.iter().flat_map(|&e| want(e)).collect();
                 check(&format!("{twin}: matvec_swiglu_{ty} (experts {chosen:?})"), &want, &got[0], TRANSCENDENTAL);
@@ -790,7 +794,7 @@ fn matvec_routed_matches_routed_down_for_every_encoding() {
                     (3, Arg::InOut(bytes(&y0))),
                     (4, Arg::In(bytemuck::cast_slice(&words))),
                 ];
-                let (gx, gy) = p.fit(MatvecMode::RoutedSum.kernel(ty), 65535);
+                let (gx, gy) = p.fit(MatvecMode::RoutedSum.kernel(ty), GPU_LIMITS);
                 let got = run(&ctx, MatvecMode::RoutedSum.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                 check(&format!("{twin}: matvec_routed_{ty} {route:?} of {held} experts"), &want, &got[0], TIGHT);
             }
@@ -829,7 +833,7 @@ fn matvec_activations_match_product_then_pointwise() {
                 let gw = layout::to_gpu_rows(ty, cols, &w);
                 let args =
                     [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(rows * 4)), (4, Arg::In(bytes(&bias)))];
-                let (gx, gy) = p.fit(mode.kernel(ty), 65535);
+                let (gx, gy) = p.fit(mode.kernel(ty), GPU_LIMITS);
                 let got = run(&ctx, mode.kernel(ty), bytemuck::cast_slice(&[p]), &args, [gx, gy, 1]);
                 check(&format!("{twin}: matvec_{ty} {mode:?}"), &want, &got[0], TRANSCENDENTAL);
             }
@@ -895,7 +899,7 @@ fn matvec_multi_matches_its_twin_for_every_encoding() {
                         segments: n as u32,
                         ..Default::default()
                     };
-                    let (gx, gy) = p.fit(Kernel::MatvecMulti(ty), 65535);
+                    let (gx, gy) = p.fit(Kernel::MatvecMulti(ty), GPU_LIMITS);
                     let args = [
                         (1, Arg::In(&gw)),
                         (2, Arg::In(bytes(&x))),

@@ -5,7 +5,7 @@
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::{compare, SplitMix64, Tolerance};
 use archrace_gguf::GgmlType;
-use archrace_gpu::kernels::matvec::{kernel_block, ROW_THREADS};
+use archrace_gpu::kernels::matvec::{kernel_block, row_threads, ROW_THREADS};
 use archrace_gpu::selftest::SELFTEST_TOLERANCE;
 use archrace_gpu::{matvec_q8_0_selftest, GpuError, Matvec};
 use archrace_model::Tensor;
@@ -26,13 +26,15 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
     for ty in GgmlType::ALL {
         let kernel = pollster::block_on(Matvec::new(ctx, ty)).unwrap_or_else(|e| panic!("{ty}: {e}"));
         let block = ty.block_size().max(4);
-        // Rows in pairs (`block_dot2`). One block (one thread per pair, 64 pairs per workgroup, all but one
-        // past the end, whose second row is missing); odd rows
-        // (unaligned block starts for 18-, 22-, 34- and 210-byte blocks) sharing a workgroup 4 threads
-        // each; rows of 16 threads (wider than lavapipe's and SwiftShader's subgroups: the subgroup twin's
-        // cross-subgroup step, several row groups a workgroup); more blocks per row than threads per
-        // workgroup; many short rows; and (F32 only, to keep the weights small) more workgroups than one
-        // dispatch dimension holds (65535), spilling into y.
+        // Sized as on a GPU (one thread per block up to 64, whatever this adapter's own choice;
+        // `matvec_matches_cpu_twin_with_any_threads_per_row` runs every other). Rows in pairs
+        // (`block_dot2`). One block (one thread per pair, 64 pairs per workgroup, all but one past the end,
+        // whose second row is missing); odd rows (unaligned block starts for 18-, 22-, 34- and 210-byte
+        // blocks) sharing a workgroup 4 threads each; rows of 16 threads (wider than lavapipe's and
+        // SwiftShader's subgroups: the subgroup twin's cross-subgroup step, several row groups a
+        // workgroup); more blocks per row than threads per workgroup; many short rows; and (F32 only, to
+        // keep the weights small) more workgroups than one dispatch dimension holds (65535), spilling
+        // into y.
         let mut shapes = vec![(1, block), (7, 3 * block), (19, 13 * block), (33, 72 * block.min(64)), (65_537, block)];
         if ty == GgmlType::F32 {
             shapes.push((131_075, 33 * block));
@@ -44,7 +46,8 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
             let x = rng.vec(cols, -2.0, 2.0);
             let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let expected = matmul(&tensor, &x, 1);
-            let got = pollster::block_on(kernel.run(ctx, &w, &x, rows, cols)).unwrap();
+            let gpu_threads = Some(row_threads(cols / block));
+            let got = pollster::block_on(kernel.run_with_row_threads(ctx, &w, &x, rows, cols, gpu_threads)).unwrap();
             if let Err(m) = compare(&expected, &got.y, MATVEC_TOLERANCE) {
                 panic!("matvec_{} {rows}x{cols} (seed {seed}, {twin}): {m}", ty.name().to_lowercase());
             }

@@ -228,16 +228,20 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
     assert_eq!(matvec.len(), 11);
     for m in matvec {
         assert!(m["fraction_of_copy"].as_f64().unwrap() > 0.0 && m["source"].is_string(), "{m}");
-        // Every power of two up to the runtime's threads per row group, each timed.
-        let chosen = m["row_threads"].as_u64().unwrap();
+        // Every power of two up to one thread per block (at most 64), each timed, the runtime's among them.
         let sweep = m["by_row_threads"].as_array().unwrap();
         let swept: Vec<u64> = sweep.iter().map(|r| r["row_threads"].as_u64().unwrap()).collect();
-        assert_eq!(swept, (0..).map(|i| 1u64 << i).take_while(|&rt| rt <= chosen).collect::<Vec<_>>(), "{m}");
+        assert_eq!(swept, (0..swept.len()).map(|i| 1u64 << i).collect::<Vec<_>>(), "{m}");
+        assert!(swept.contains(&m["row_threads"].as_u64().unwrap()), "{m}");
         assert!(sweep.iter().all(|r| r["gb_per_s"].as_f64().unwrap() > 0.0), "{m}");
     }
-    // 256 columns: 64 vec4 blocks of f32 (64 threads a row), one Q4_K super-block (one thread).
-    let threads = |kernel: &str| matvec.iter().find(|m| m["kernel"] == kernel).unwrap()["row_threads"].clone();
-    assert_eq!((threads("matvec_f32"), threads("matvec_q4_k")), (64.into(), 1.into()));
+    // 256 columns: 64 vec4 blocks of f32 (up to 64 threads a row; the runtime takes 64 on a GPU, 2 on a
+    // software adapter), one Q4_K super-block (one thread).
+    let matvec_of = |kernel: &str| matvec.iter().find(|m| m["kernel"] == kernel).unwrap();
+    let software = j["adapter"].as_str().unwrap().contains("llvmpipe");
+    assert_eq!(matvec_of("matvec_f32")["row_threads"], if software { 2 } else { 64 });
+    assert_eq!(matvec_of("matvec_f32")["by_row_threads"].as_array().unwrap().len(), 7);
+    assert_eq!(matvec_of("matvec_q4_k")["row_threads"], 1);
     let model = &j["models"][0];
     assert_eq!(model["arch"], "jamba");
     for key in ["tokens_per_s", "roofline_tokens_per_s", "empty_dispatches_ms", "step_over_empty"] {

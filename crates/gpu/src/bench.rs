@@ -3,7 +3,7 @@
 //! one pass of `reps` dispatches where the adapter has them, else from the wall clock around the submit;
 //! every result says which.
 
-use crate::kernels::matvec::{groups, MatvecParams};
+use crate::kernels::matvec::{groups, MatvecLimits, MatvecParams};
 use crate::kernels::params::{BenchParams, KernelParams};
 use crate::pipelines::Pipelines;
 use crate::runtime::profile::{Timestamps, TimingSource};
@@ -136,9 +136,12 @@ pub async fn matvec_bandwidth(
     let x = pool.upload(ctx, "bench x", &vec![0u8; cols * 4], Category::Scratch)?;
     let y = pool.create(ctx, "bench y", (rows * 4) as u64, STORAGE, Category::Scratch)?;
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;
-    let maxd = ctx.report.limits.max_compute_workgroups_per_dimension;
     let mut p = MatvecParams::new(ty, rows, cols).with_row_threads(row_threads)?;
-    let (gx, gy) = p.fit(Kernel::Matvec(ty), maxd);
+    let limits = match row_threads {
+        Some(_) => MatvecLimits::of(ctx).any_row_threads(),
+        None => MatvecLimits::of(ctx),
+    };
+    let (gx, gy) = p.fit(Kernel::Matvec(ty), limits);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
     let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
     Ok(row(Kernel::Matvec(ty).name(), weights.len() as u64 + 4 * (rows + cols) as u64, timed))

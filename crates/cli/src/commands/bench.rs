@@ -7,7 +7,7 @@ use super::{median, outln, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
-use archrace_gpu::kernels::matvec::{kernel_block, row_threads, ROW_THREADS};
+use archrace_gpu::kernels::matvec::{kernel_block, row_threads, MatvecLimits, ROW_THREADS};
 use archrace_gpu::runtime::{StepProfile, TimingSource};
 use archrace_gpu::{ContextOptions, GpuContext, GpuError, GpuModel, GpuState, PrefillLogits, StepOutput};
 use archrace_model::calc::{self, KvType};
@@ -23,10 +23,12 @@ struct MatvecRow {
     /// Where the device sums rows with subgroup shuffles: the same product with the portable
     /// workgroup-memory twin (a second device on the adapter), in the same run.
     portable_gb_per_s: Option<f64>,
-    /// Threads per row group the runtime gives this shape ([`row_threads`]).
+    /// Threads per row group the runtime gives this shape on this device ([`MatvecLimits::row_threads`]:
+    /// one per block up to 64, or up to 2 on a software adapter).
     row_threads: usize,
-    /// The same product with every choice of threads per row group up to the runtime's (fewer threads,
-    /// each taking more blocks), in the same run: what a device's run says about [`row_threads`]'s choice.
+    /// The same product with every choice of threads per row group up to one per block (or 64; fewer
+    /// threads, each taking more blocks), in the same run: what a device's run says about the runtime's
+    /// choice.
     by_row_threads: Vec<RowThreadsRow>,
 }
 
@@ -189,9 +191,11 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
             Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, (rows, cols), reps, &w, None))?.gb_per_s),
             None => None,
         };
-        let chosen = row_threads(cols / kernel_block(ty));
+        // The runtime's choice on this device, and every choice up to one thread per block (or 64).
+        let blocks = cols / kernel_block(ty);
+        let chosen = MatvecLimits::of(&ctx).row_threads(blocks);
         let mut by_row_threads = Vec::new();
-        for rt in ROW_THREADS.into_iter().filter(|&rt| rt <= chosen) {
+        for rt in ROW_THREADS.into_iter().filter(|&rt| rt <= row_threads(blocks)) {
             let timed = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, Some(rt)))?;
             by_row_threads.push(RowThreadsRow { row_threads: rt, gb_per_s: timed.gb_per_s });
         }

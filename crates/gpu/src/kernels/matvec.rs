@@ -186,6 +186,45 @@ pub fn row_threads(blocks: usize) -> usize {
 /// time against [`row_threads`]'s.
 pub const ROW_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
+/// Most threads per row group on a software adapter ([`crate::AdapterReport::software`]): its CPU threads
+/// run a workgroup's invocations a subgroup at a time, and pay dearly for every step of a row's sum across
+/// threads (shuffles, and barriers past a subgroup), where a thread taking more of a row's blocks costs
+/// them nothing extra. Lavapipe, SmolLM2-135M (Q4_1) decode ms/token, runs alternated: up to 64 threads
+/// per row 636-912, up to 8 238-287, 4 200-247, 2 149-194, 1 182-233; the workgroup-memory twin 705, 313
+/// and 202 at 64, 8 and 2.
+pub const SOFTWARE_ROW_THREADS: usize = 2;
+
+/// What bounds a matvec dispatch on a device: workgroups per dimension (more spill into y) and threads per
+/// row group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatvecLimits {
+    pub max_per_dim: u32,
+    pub max_row_threads: usize,
+}
+
+impl MatvecLimits {
+    /// The limits on `ctx`'s device: [`SOFTWARE_ROW_THREADS`] threads per row on a software adapter.
+    pub fn of(ctx: &GpuContext) -> Self {
+        let software = ctx.report.software;
+        Self::new(ctx.report.limits.max_compute_workgroups_per_dimension, software)
+    }
+
+    /// The limits for a device of `max_per_dim` workgroups per dimension, a software adapter or not.
+    pub fn new(max_per_dim: u32, software: bool) -> Self {
+        Self { max_per_dim, max_row_threads: if software { SOFTWARE_ROW_THREADS } else { WORKGROUP } }
+    }
+
+    /// The same, with any number of threads per row the kernels take (one chosen by hand).
+    pub fn any_row_threads(self) -> Self {
+        Self { max_row_threads: WORKGROUP, ..self }
+    }
+
+    /// Threads per row group the runtime gives rows of `blocks` kernel blocks on this device.
+    pub fn row_threads(&self, blocks: usize) -> usize {
+        row_threads(blocks).min(self.max_row_threads)
+    }
+}
+
 impl MatvecMode {
     /// The kernel that computes this mode for encoding `ty`.
     pub fn kernel(self, ty: GgmlType) -> Kernel {
@@ -241,15 +280,17 @@ impl MatvecParams {
         Ok(self)
     }
 
-    /// Sizes `kernel`'s dispatch over these parameters: a row group (`row_threads` threads) per row, or per
-    /// pair of adjacent rows where the kernel takes them in pairs ([`Kernel::takes_row_pairs`]). Sets
-    /// `groups_x` to the dispatch's x (the kernels find their row from it) and returns `(x, y)`.
-    pub fn fit(&mut self, kernel: Kernel, max_per_dim: u32) -> (u32, u32) {
+    /// Sizes `kernel`'s dispatch over these parameters on a device of `limits`: a row group (`row_threads`
+    /// threads, at most the device's) per row, or per pair of adjacent rows where the kernel takes them in
+    /// pairs ([`Kernel::takes_row_pairs`]). Sets `groups_x` to the dispatch's x (the kernels find their row
+    /// from it) and returns `(x, y)`.
+    pub fn fit(&mut self, kernel: Kernel, limits: MatvecLimits) -> (u32, u32) {
+        self.row_threads = self.row_threads.min(limits.max_row_threads as u32);
         let row_groups = match kernel.takes_row_pairs() {
             true => (self.rows as usize).div_ceil(2),
             false => self.rows as usize,
         };
-        let (x, y) = groups(row_groups.div_ceil(WORKGROUP / self.row_threads as usize), max_per_dim);
+        let (x, y) = groups(row_groups.div_ceil(WORKGROUP / self.row_threads as usize), limits.max_per_dim);
         self.groups_x = x;
         (x, y)
     }
@@ -335,9 +376,12 @@ impl Matvec {
                 w.len()
             )));
         }
-        let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         let mut params = MatvecParams::new(self.ty, rows, cols).with_row_threads(row_threads)?;
-        let (groups_x, groups_y) = params.fit(Kernel::Matvec(self.ty), max_groups);
+        let limits = match row_threads {
+            Some(_) => MatvecLimits::of(ctx).any_row_threads(),
+            None => MatvecLimits::of(ctx),
+        };
+        let (groups_x, groups_y) = params.fit(Kernel::Matvec(self.ty), limits);
 
         let device = &ctx.device;
         let scopes = ErrorScopes::push(device);

@@ -12,7 +12,7 @@ use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuMixer, GpuWeights};
 use crate::error::ErrorScopes;
-use crate::kernels::matvec::MatvecMode;
+use crate::kernels::matvec::{MatvecLimits, MatvecMode, ROW_THREADS};
 use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
 use crate::{readback, GpuContext, GpuError, Kernel};
@@ -97,6 +97,8 @@ pub struct GpuModel {
     pub(super) pipelines: Pipelines,
     pool: Pool,
     pub(super) max_groups: u32,
+    /// Most threads per matvec row group on this device ([`crate::kernels::matvec::MatvecLimits`]).
+    max_row_threads: usize,
     /// Whether the products after an RMSNorm compute the norm themselves (the normed matvec twins), or
     /// the norm takes a dispatch of its own ([`GpuModel::set_fused_norms`]).
     fuse_norms: bool,
@@ -139,7 +141,8 @@ impl GpuModel {
         // On a software adapter a workgroup's norm costs more than the dispatch it saves (lavapipe: decode
         // steps 10-18% slower with the normed twins); on a GPU, dispatches and their barriers are the dear part.
         let fuse_norms = !ctx.report.software;
-        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups, fuse_norms })
+        let max_row_threads = MatvecLimits::of(ctx).max_row_threads;
+        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups, max_row_threads, fuse_norms })
     }
 
     /// Whether a decode step's products after an RMSNorm compute the norm themselves (the normed matvec
@@ -153,6 +156,19 @@ impl GpuModel {
     /// Whether the products after an RMSNorm compute the norm themselves ([`GpuModel::set_fused_norms`]).
     pub fn fused_norms(&self) -> bool {
         self.fuse_norms
+    }
+
+    /// Most threads per matvec row group: 64 on GPUs, [`crate::kernels::matvec::SOFTWARE_ROW_THREADS`] on software adapters (the
+    /// default, [`MatvecLimits::of`]); a power of two up to 64 (others are rounded down to one). Tests run
+    /// a GPU's choice on the software adapters too. A step recorded ahead keeps the choice it was recorded
+    /// with.
+    pub fn set_max_row_threads(&mut self, n: usize) {
+        self.max_row_threads = ROW_THREADS.into_iter().filter(|&rt| rt <= n.max(1)).max().unwrap_or(1);
+    }
+
+    /// Most threads per matvec row group ([`GpuModel::set_max_row_threads`]).
+    pub fn max_row_threads(&self) -> usize {
+        self.max_row_threads
     }
 
     /// An empty state (no tokens seen).
@@ -449,9 +465,10 @@ impl GpuModel {
         })
     }
 
-    /// The kernels' view of this model (spec and workgroup limit), for the mixers and feed-forwards.
+    /// The kernels' view of this model (spec and the device's limits), for the mixers and feed-forwards.
     pub(super) fn ops(&self) -> Ops<'_> {
-        Ops { spec: &self.spec, max_groups: self.max_groups, fuse_norms: self.fuse_norms }
+        let (max_groups, max_row_threads) = (self.max_groups, self.max_row_threads);
+        Ops { spec: &self.spec, max_groups, max_row_threads, fuse_norms: self.fuse_norms }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,

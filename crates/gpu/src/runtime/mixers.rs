@@ -107,7 +107,7 @@ impl AttentionGpu {
                 true => MatvecMode::Rope.normed_kernel(m.ty).expect("matvec_rope has a normed twin"),
                 false => MatvecMode::Rope.kernel(m.ty),
             };
-            let (gx, gy) = p.fit(kernel, ops.max_groups);
+            let (gx, gy) = p.fit(kernel, ops.matvec_limits());
             let buffers = [(1, &part.buf), (2, x), (3, q), (5, table), (6, &cache.k), (7, &cache.v)];
             if fused {
                 rec.dispatch(kernel, &p, &[&buffers[..], &[(4, &input.norm.weight)]].concat(), [gx, gy, 1]);
@@ -299,7 +299,7 @@ impl MambaGpu {
             p.conv_inner = u(self.spec.d_inner);
             p.conv_k = u(self.spec.d_conv);
             p.norm_eps = ops.spec.norm.eps();
-            let (gx, gy) = p.fit(kernel, ops.max_groups);
+            let (gx, gy) = p.fit(kernel, ops.matvec_limits());
             let mut buffers = vec![(1, &part.buf), (2, x), (3, &sc.xz), (5, &self.consts), (6, conv), (7, &sc.xc)];
             if fused {
                 // The normed twin reads the norm's weights where a routed product reads its route.

@@ -7,7 +7,7 @@ use super::prefill::Product;
 use super::recorder::Recorder;
 use super::weights::{GpuMatrix, GpuNorm};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
-use crate::kernels::matvec::{MatvecMode, MatvecParams, NORM_MAX_COLS};
+use crate::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, NORM_MAX_COLS};
 use crate::kernels::params::NormParams;
 use crate::Kernel;
 use archrace_model::{ModelSpec, Norm};
@@ -19,6 +19,8 @@ pub(super) struct Ops<'a> {
     pub spec: &'a ModelSpec,
     /// The device's limit of workgroups per dimension (larger grids spill into y).
     pub max_groups: u32,
+    /// Most threads per matvec row group on this device ([`MatvecLimits`]).
+    pub max_row_threads: usize,
     /// Whether a product after the model's norm may take the norm itself (the normed matvec twins, see
     /// [`Ops::fuses_norm`]); off, every norm is its own dispatch (for tests and comparisons).
     pub fuse_norms: bool,
@@ -99,6 +101,11 @@ impl Ops<'_> {
             ..Default::default()
         };
         rec.dispatch(Kernel::Norm, &params, &[(1, x), (2, &n.weight), (3, bias), (4, y)], [u(rows), 1, 1]);
+    }
+
+    /// The device's bounds on a matvec dispatch.
+    pub(super) fn matvec_limits(&self) -> MatvecLimits {
+        MatvecLimits { max_per_dim: self.max_groups, max_row_threads: self.max_row_threads }
     }
 
     /// Whether a product over rows of `cols` values takes `n` of its input itself, in its normed twin
@@ -276,7 +283,7 @@ impl Ops<'_> {
                 Some(n) => (mode.normed_kernel(m.ty).expect("a mode with a normed twin"), &n.weight),
                 None => (mode.kernel(m.ty), route),
             };
-            let (gx, gy) = p.fit(kernel, self.max_groups);
+            let (gx, gy) = p.fit(kernel, self.matvec_limits());
             // MoE gate/up: every chosen expert in one dispatch, one per z.
             let gz = match (mode, moe) {
                 (MatvecMode::Swiglu, Some((_, top_k))) => top_k,

@@ -252,7 +252,7 @@ impl Ops<'_> {
             segments: u(n),
             ..Default::default()
         };
-        let (gx, gy) = p.fit(Kernel::MatvecMulti(m.ty), self.max_groups);
+        let (gx, gy) = p.fit(Kernel::MatvecMulti(m.ty), self.matvec_limits());
         rec.dispatch(Kernel::MatvecMulti(m.ty), &p, &[(1, &m.buf), (2, x), (3, y), (4, &m.table)], [gx, gy, 1]);
     }
 
