@@ -47,7 +47,8 @@ fn matvec_matches_cpu_twin_on(ctx: &archrace_gpu::GpuContext, twin: &str) {
             let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let expected = matmul(&tensor, &x, 1);
             let gpu_threads = Some(row_threads(cols / block));
-            let got = pollster::block_on(kernel.run_with_row_threads(ctx, &w, &x, rows, cols, gpu_threads)).unwrap();
+            let got =
+                pollster::block_on(kernel.run_with_row_threads(ctx, (&w, &x), (rows, cols), gpu_threads)).unwrap();
             if let Err(m) = compare(&expected, &got.y, MATVEC_TOLERANCE) {
                 panic!("matvec_{} {rows}x{cols} (seed {seed}, {twin}): {m}", ty.name().to_lowercase());
             }
@@ -71,14 +72,15 @@ fn matvec_matches_cpu_twin_with_any_threads_per_row() {
             let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
             let expected = matmul(&tensor, &x, 1);
             for rt in ROW_THREADS {
-                let got = pollster::block_on(kernel.run_with_row_threads(&ctx, &w, &x, rows, cols, Some(rt))).unwrap();
+                let got =
+                    pollster::block_on(kernel.run_with_row_threads(&ctx, (&w, &x), (rows, cols), Some(rt))).unwrap();
                 if let Err(m) = compare(&expected, &got.y, MATVEC_TOLERANCE) {
                     panic!("matvec_{} with {rt} threads a row ({twin}): {m}", ty.name().to_lowercase());
                 }
             }
         }
         let kernel = pollster::block_on(Matvec::new(&ctx, GgmlType::F32)).unwrap();
-        let err = pollster::block_on(kernel.run_with_row_threads(&ctx, &[0; 64], &[0.0; 16], 1, 16, Some(3)));
+        let err = pollster::block_on(kernel.run_with_row_threads(&ctx, (&[0; 64], &[0.0; 16]), (1, 16), Some(3)));
         assert!(matches!(err, Err(GpuError::BadInput(ref m)) if m.contains("power of two")), "{err:?}");
     }
 }

@@ -338,18 +338,16 @@ impl Matvec {
         rows: usize,
         cols: usize,
     ) -> Result<MatvecRun, GpuError> {
-        self.run_with_row_threads(ctx, w, x, rows, cols, None).await
+        self.run_with_row_threads(ctx, (w, x), (rows, cols), None).await
     }
 
-    /// [`Matvec::run`] with `row_threads` threads per row group (one of [`ROW_THREADS`]) instead of
-    /// [`row_threads`]'s choice, where given.
+    /// [`Matvec::run`] with `row_threads` threads per row group (one of [`ROW_THREADS`]) instead of the
+    /// device's choice ([`MatvecLimits::row_threads`]), where given.
     pub async fn run_with_row_threads(
         &self,
         ctx: &GpuContext,
-        w: &[u8],
-        x: &[f32],
-        rows: usize,
-        cols: usize,
+        (w, x): (&[u8], &[f32]),
+        (rows, cols): (usize, usize),
         row_threads: Option<usize>,
     ) -> Result<MatvecRun, GpuError> {
         let block = kernel_block(self.ty);
