@@ -71,9 +71,9 @@ else
   CTX=128; LONG=512; MID=256; PP=128; TG=16; STEPS=32 # fewer decode steps make race against bench noise
 fi
 # Warm up the GPU's clocks before anything is timed (the kit README: they ramp under load).
-step "warm-up" 60 /dev/null "$A" bench "${BIG_SHAPE[@]}"
-step "bench" 150 "$OUT/bench.json" "$A" bench $SMALL $BIG $BIG_FLAT "${SHAPE[@]}" --steps $STEPS --context $CTX --prefill $PP --json
-step "bench big" 60 "$OUT/bench_big.json" "$A" bench "${BIG_SHAPE[@]}" --json
+step "warm-up" 90 /dev/null "$A" bench "${BIG_SHAPE[@]}"
+step "bench" 180 "$OUT/bench.json" "$A" bench $SMALL $BIG $BIG_FLAT "${SHAPE[@]}" --steps $STEPS --context $CTX --prefill $PP --json
+step "bench big" 120 "$OUT/bench_big.json" "$A" bench "${BIG_SHAPE[@]}" --json
 step "race" 120 "$OUT/race.json" "$A" race $SMALL --context $CTX,$MID,$LONG --new-tokens $STEPS --json
 [ -n "$BIG" ] && step "race 1b" 90 "$OUT/race_1b.json" "$A" race $BIG $BIG_FLAT --context $CTX,$MID,$LONG --new-tokens $STEPS --json
 for m in $SMALL $BIG; do

@@ -120,31 +120,36 @@ pub async fn copy_bandwidth(ctx: &GpuContext, bytes: u64, reps: usize) -> Result
     Ok(row("copy".into(), 2 * bytes, timed))
 }
 
-/// `matvec_<ty>` over a `rows x cols` matrix of random encoded bytes: bytes = weights + x + y. With
-/// `row_threads`, that many threads per row group (one of [`ROW_THREADS`](crate::kernels::matvec::ROW_THREADS))
-/// instead of the runtime's choice.
+/// `matvec_<ty>` over a `rows x cols` matrix of random encoded bytes (uploaded once), timed once per entry
+/// of `row_threads`: with the runtime's threads per row group on this device (None), or with that many
+/// (one of [`ROW_THREADS`](crate::kernels::matvec::ROW_THREADS)). Bytes = weights + x + y.
 pub async fn matvec_bandwidth(
     ctx: &GpuContext,
     ty: GgmlType,
     (rows, cols): (usize, usize),
     reps: usize,
     weights: &[u8],
-    row_threads: Option<usize>,
-) -> Result<KernelBench, GpuError> {
+    row_threads: &[Option<usize>],
+) -> Result<Vec<KernelBench>, GpuError> {
     let mut pool = Pool::default();
     let w = pool.upload(ctx, "bench W", &crate::layout::to_gpu_rows(ty, cols, weights), Category::Weights)?;
     let x = pool.upload(ctx, "bench x", &vec![0u8; cols * 4], Category::Scratch)?;
     let y = pool.create(ctx, "bench y", (rows * 4) as u64, STORAGE, Category::Scratch)?;
     let route = pool.create(ctx, "bench route", 16, STORAGE, Category::Scratch)?;
-    let mut p = MatvecParams::new(ty, rows, cols).with_row_threads(row_threads)?;
-    let limits = match row_threads {
-        Some(_) => MatvecLimits::of(ctx).any_row_threads(),
-        None => MatvecLimits::of(ctx),
-    };
-    let (gx, gy) = p.fit(Kernel::Matvec(ty), limits);
     let buffers = [(1, &w), (2, &x), (3, &y), (4, &route)];
-    let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
-    Ok(row(Kernel::Matvec(ty).name(), weights.len() as u64 + 4 * (rows + cols) as u64, timed))
+    let bytes = weights.len() as u64 + 4 * (rows + cols) as u64;
+    let mut out = Vec::with_capacity(row_threads.len());
+    for &rt in row_threads {
+        let mut p = MatvecParams::new(ty, rows, cols).with_row_threads(rt)?;
+        let limits = match rt {
+            Some(_) => MatvecLimits::of(ctx).any_row_threads(),
+            None => MatvecLimits::of(ctx),
+        };
+        let (gx, gy) = p.fit(Kernel::Matvec(ty), limits);
+        let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
+        out.push(row(Kernel::Matvec(ty).name(), bytes, timed));
+    }
+    Ok(out)
 }
 
 /// Wall-clock milliseconds of `n` empty dispatches in one submit, submit to completion: what a decode

@@ -185,20 +185,23 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
         if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
             w.iter_mut().skip(1).step_by(2).for_each(|b| *b &= 0x3f); // finite values
         }
-        let bench = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, None))?;
-        let fraction_of_copy = bench.gb_per_s / copy.gb_per_s;
-        let portable_gb_per_s = match &portable {
-            Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, (rows, cols), reps, &w, None))?.gb_per_s),
-            None => None,
-        };
-        // The runtime's choice on this device, and every choice up to one thread per block (or 64).
+        // The runtime's choice on this device, then every choice up to one thread per block (or 64).
         let blocks = cols / kernel_block(ty);
         let chosen = MatvecLimits::of(&ctx).row_threads(blocks);
-        let mut by_row_threads = Vec::new();
-        for rt in ROW_THREADS.into_iter().filter(|&rt| rt <= row_threads(blocks)) {
-            let timed = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, Some(rt)))?;
-            by_row_threads.push(RowThreadsRow { row_threads: rt, gb_per_s: timed.gb_per_s });
-        }
+        let sweep: Vec<usize> = ROW_THREADS.into_iter().filter(|&rt| rt <= row_threads(blocks)).collect();
+        let runs: Vec<Option<usize>> = std::iter::once(None).chain(sweep.iter().copied().map(Some)).collect();
+        let mut timed = pollster::block_on(matvec_bandwidth(&ctx, ty, (rows, cols), reps, &w, &runs))?.into_iter();
+        let bench = timed.next().expect("one run per entry");
+        let by_row_threads = sweep
+            .into_iter()
+            .zip(timed)
+            .map(|(rt, b)| RowThreadsRow { row_threads: rt, gb_per_s: b.gb_per_s })
+            .collect();
+        let fraction_of_copy = bench.gb_per_s / copy.gb_per_s;
+        let portable_gb_per_s = match &portable {
+            Some(p) => Some(pollster::block_on(matvec_bandwidth(p, ty, (rows, cols), reps, &w, &[None]))?[0].gb_per_s),
+            None => None,
+        };
         matvec.push(MatvecRow { bench, fraction_of_copy, portable_gb_per_s, row_threads: chosen, by_row_threads });
     }
     let mut model_rows = Vec::new();
