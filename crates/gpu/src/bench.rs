@@ -141,11 +141,7 @@ pub async fn matvec_bandwidth(
     let mut out = Vec::with_capacity(row_threads.len());
     for &rt in row_threads {
         let mut p = MatvecParams::new(ty, rows, cols).with_row_threads(rt)?;
-        let limits = match rt {
-            Some(_) => MatvecLimits::of(ctx).any_row_threads(),
-            None => MatvecLimits::of(ctx),
-        };
-        let (gx, gy) = p.fit(Kernel::Matvec(ty), limits);
+        let (gx, gy) = p.fit(Kernel::Matvec(ty), MatvecLimits::for_row_threads(ctx, rt));
         let timed = time_dispatches(ctx, Kernel::Matvec(ty), &p, &buffers, [gx, gy, 1], reps).await?;
         out.push(row(Kernel::Matvec(ty).name(), bytes, timed));
     }

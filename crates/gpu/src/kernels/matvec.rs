@@ -205,18 +205,19 @@ pub struct MatvecLimits {
 impl MatvecLimits {
     /// The limits on `ctx`'s device: [`SOFTWARE_ROW_THREADS`] threads per row on a software adapter.
     pub fn of(ctx: &GpuContext) -> Self {
-        let software = ctx.report.software;
-        Self::new(ctx.report.limits.max_compute_workgroups_per_dimension, software)
+        let max_row_threads = if ctx.report.software { SOFTWARE_ROW_THREADS } else { WORKGROUP };
+        Self { max_per_dim: ctx.report.limits.max_compute_workgroups_per_dimension, max_row_threads }
     }
 
-    /// The limits for a device of `max_per_dim` workgroups per dimension, a software adapter or not.
-    pub fn new(max_per_dim: u32, software: bool) -> Self {
-        Self { max_per_dim, max_row_threads: if software { SOFTWARE_ROW_THREADS } else { WORKGROUP } }
-    }
-
-    /// The same, with any number of threads per row the kernels take (one chosen by hand).
-    pub fn any_row_threads(self) -> Self {
-        Self { max_row_threads: WORKGROUP, ..self }
+    /// The limits on `ctx`'s device for a product with `row_threads` threads per row group where given
+    /// ([`MatvecParams::with_row_threads`]: a choice made by hand, which the device's limit does not cut),
+    /// else with the runtime's.
+    pub fn for_row_threads(ctx: &GpuContext, row_threads: Option<usize>) -> Self {
+        let limits = Self::of(ctx);
+        match row_threads {
+            Some(_) => Self { max_row_threads: WORKGROUP, ..limits },
+            None => limits,
+        }
     }
 
     /// Threads per row group the runtime gives rows of `blocks` kernel blocks on this device.
@@ -375,10 +376,7 @@ impl Matvec {
             )));
         }
         let mut params = MatvecParams::new(self.ty, rows, cols).with_row_threads(row_threads)?;
-        let limits = match row_threads {
-            Some(_) => MatvecLimits::of(ctx).any_row_threads(),
-            None => MatvecLimits::of(ctx),
-        };
+        let limits = MatvecLimits::for_row_threads(ctx, row_threads);
         let (groups_x, groups_y) = params.fit(Kernel::Matvec(self.ty), limits);
 
         let device = &ctx.device;

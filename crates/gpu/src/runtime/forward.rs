@@ -158,12 +158,12 @@ impl GpuModel {
         self.fuse_norms
     }
 
-    /// Most threads per matvec row group: 64 on GPUs, [`crate::kernels::matvec::SOFTWARE_ROW_THREADS`] on software adapters (the
-    /// default, [`MatvecLimits::of`]); a power of two up to 64 (others are rounded down to one). Tests run
-    /// a GPU's choice on the software adapters too. A step recorded ahead keeps the choice it was recorded
-    /// with.
+    /// Most threads per matvec row group: 64 on GPUs, [`crate::kernels::matvec::SOFTWARE_ROW_THREADS`]
+    /// on software adapters (the default, [`MatvecLimits::of`]); a power of two up to 64 (others are
+    /// rounded down to one, 0 up to 1). Tests run a GPU's choice on the software adapters too. A step
+    /// recorded ahead keeps the choice it was recorded with.
     pub fn set_max_row_threads(&mut self, n: usize) {
-        self.max_row_threads = ROW_THREADS.into_iter().filter(|&rt| rt <= n.max(1)).max().unwrap_or(1);
+        self.max_row_threads = ROW_THREADS.into_iter().filter(|&rt| rt <= n).max().unwrap_or(1);
     }
 
     /// Most threads per matvec row group ([`GpuModel::set_max_row_threads`]).
