@@ -234,6 +234,39 @@ mod models {
         }
     }
 
+    /// SwiftShader's attention decode (`attn_partial_runs` on its subgroups of 4, the default on a software
+    /// adapter for an f16 cache) and GPUs' `attn_partial` give the same logits and greedy tokens from an
+    /// f16 cache filled by prefill, at positions from one chunk of keys to several (past 256).
+    #[wasm_bindgen_test]
+    async fn attention_runs_match_attn_partial_on_webgpu() {
+        use archrace_gpu::PrefillLogits;
+        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+        let g = Gguf::parse(fixture!("llama-q8_0.gguf")).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.unwrap();
+        assert!(gpu.attention_runs(), "SwiftShader (software, subgroups) takes the runs by default");
+        let mut rng = archrace_cpu::SplitMix64::new(11);
+        let tokens: Vec<u32> = (0..260).map(|_| (rng.next_u64() % cpu.spec.n_vocab as u64) as u32).collect();
+        let mut ways = Vec::new();
+        for runs in [true, false] {
+            gpu.set_attention_runs(runs);
+            let mut state = gpu.new_state(&ctx).unwrap();
+            gpu.prefill(&ctx, &mut state, &tokens[..252], PrefillLogits::None).await.unwrap();
+            let mut logits = Vec::new();
+            for &token in &tokens[252..] {
+                logits.push(gpu.logits(&ctx, &mut state, token).await.unwrap());
+            }
+            ways.push(logits);
+        }
+        for (pos, (a, b)) in ways[0].iter().zip(&ways[1]).enumerate() {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = rel_err(a, b, scale);
+            assert!(err <= 1e-5, "position {}: runs against attn_partial, relative error {err:.2e}", 252 + pos);
+            let argmax = archrace_model::sample::argmax;
+            assert_eq!(argmax(a), argmax(b), "position {}: greedy", 252 + pos);
+        }
+    }
+
     #[wasm_bindgen_test]
     async fn jamba_logits_and_greedy_on_webgpu() {
         // Jamba takes every normed twin (q/k/v, Mamba's in-projection, dense gate/up, the output head).

@@ -645,6 +645,52 @@ fn gpu_and_software_threads_per_row_match_the_cpu() {
     }
 }
 
+/// A software adapter's attention decode twin (`attn_partial_runs`: a run of subgroup lanes per key, the
+/// default there for an f16 cache) and `attn_partial` (a thread per key, GPUs' kernel) give the same
+/// logits and greedy tokens, for llama (3 attention layers) and Jamba (one), over an f16 cache filled by
+/// prefill, at positions from one chunk of keys to several (past 256); each way's steps dispatch its own
+/// kernel.
+#[test]
+fn software_and_gpu_attention_decode_agree() {
+    let Some(ctx) = pollster::block_on(context_or_skip("attention runs")) else { return };
+    let runs_here = ctx.report.software && ctx.shader_target().subgroups();
+    for name in ["llama-q8_0.gguf", "jamba-q8_0.gguf"] {
+        let bytes = fixture(name);
+        let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+        let mut gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
+        assert_eq!(gpu.attention_runs(), runs_here, "{name}: the default follows the adapter");
+        let mut rng = archrace_cpu::SplitMix64::new(11);
+        let tokens: Vec<u32> = (0..262).map(|_| (rng.next_u64() % cpu.spec.n_vocab as u64) as u32).collect();
+        let mut ways = Vec::new();
+        for runs in [true, false] {
+            gpu.set_attention_runs(runs);
+            assert_eq!(gpu.attention_runs(), runs && runs_here, "{name}: runs where the adapter has them");
+            let mut state = gpu.new_state(&ctx).unwrap();
+            assert_eq!(state.kv_type, KvType::F16, "the default cache");
+            pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens[..250], PrefillLogits::None)).unwrap();
+            let mut logits = Vec::new();
+            for &token in &tokens[250..] {
+                state.work.profile = true;
+                logits.push(pollster::block_on(gpu.logits(&ctx, &mut state, token)).unwrap());
+                let profile = state.work.last_profile.take().expect("a profiled step");
+                let names: Vec<&str> = profile.kernels.iter().map(|k| k.kernel.as_str()).collect();
+                if !names.is_empty() {
+                    let took_runs = names.iter().any(|n| n.starts_with("attn_partial_runs_"));
+                    assert_eq!(took_runs, gpu.attention_runs(), "{name}: the step's kernels {names:?}");
+                    assert_eq!(names.contains(&"attn_partial"), !gpu.attention_runs(), "{name}: {names:?}");
+                }
+            }
+            ways.push(logits);
+        }
+        for (pos, (a, b)) in ways[0].iter().zip(&ways[1]).enumerate() {
+            let err = rel_err(a, b);
+            assert!(err <= 1e-5, "{name}: position {}: runs against attn_partial, relative error {err:.2e}", 250 + pos);
+            let argmax = archrace_model::sample::argmax;
+            assert_eq!(argmax(a), argmax(b), "{name}: position {}: greedy", 250 + pos);
+        }
+    }
+}
+
 /// Attention heads wider than the decode kernel holds (`MAX_DECODE_HEAD_DIM`, half for an odd width)
 /// are refused with a typed error naming the layer, before anything is uploaded.
 #[test]

@@ -11,7 +11,7 @@ use archrace_cpu::SplitMix64;
 use archrace_gguf::{dequantize, GgmlType};
 use archrace_gpu::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, WORKGROUP};
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-use archrace_gpu::{layout, Kernel};
+use archrace_gpu::{attn_runs_kernel, layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
 use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip};
@@ -139,7 +139,8 @@ fn rope_kv_matches_its_twin() {
 /// only); query heads per KV head 1, 2, 3, 4 and 6 (a workgroup serves up to four: 6 takes a group of
 /// four and one of two); f32 and f16 caches (the CPU given the f16-rounded keys and values), contexts of one chunk and
 /// of many, in the chunks the runtime chooses on a GPU and on a software adapter, and in chunks of 1,000
-/// keys (four tiles each).
+/// keys (four tiles each). Where the device has subgroups, the software adapters' twin `attn_partial_runs`
+/// takes the same f16 cases (its units per lane follow the head dim and the subgroup runs).
 #[test]
 fn attention_partials_and_combine_match_attention() {
     use archrace_gpu::kernels::params::AttnParams;
@@ -147,6 +148,7 @@ fn attention_partials_and_combine_match_attention() {
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attention parity")) {
         eprintln!("attention parity: {twin}");
         let mut rng = SplitMix64::new(3);
+        let mut runs_checked = 0;
         for (h, hkv, d, kv_f16) in [
             (4usize, 2usize, 16usize, false),
             (8, 2, 64, true),
@@ -191,19 +193,30 @@ fn attention_partials_and_combine_match_attention() {
                         (5, Arg::Out(h * d * 4)),
                     ];
                     let grid = [chunks as u32, head_groups as u32, 1];
-                    let partial = run(&ctx, Kernel::AttnPartial, params, &args, grid);
-                    let got = if chunks == 1 {
-                        partial[1].clone()
-                    } else {
-                        let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
-                        run(&ctx, Kernel::AttnCombine, params, &args, [h as u32, 1, 1]).swap_remove(1)
-                    };
-                    let what =
-                        format!("attention, heads {h}/{hkv} of {d}, f16 {kv_f16}, {n_keys} keys in {chunks} chunks");
-                    check(&what, &want, &got, TRANSCENDENTAL);
+                    // Software adapters' twin of attn_partial, where it applies: subgroups, f16 pairs.
+                    let runs = ctx.shader_target().subgroup_min.and_then(|m| attn_runs_kernel(d, m));
+                    let kernels = [Some(Kernel::AttnPartial), runs.filter(|_| kv_f16)];
+                    for kernel in kernels.into_iter().flatten() {
+                        let partial = run(&ctx, kernel, params, &args, grid);
+                        let got = if chunks == 1 {
+                            partial[1].clone()
+                        } else {
+                            let args = [(4, Arg::InOut(bytes(&partial[0]))), (5, Arg::Out(h * d * 4))];
+                            run(&ctx, Kernel::AttnCombine, params, &args, [h as u32, 1, 1]).swap_remove(1)
+                        };
+                        let what = format!(
+                            "{}, heads {h}/{hkv} of {d}, f16 {kv_f16}, {n_keys} keys in {chunks} chunks",
+                            kernel.name()
+                        );
+                        check(&what, &want, &got, TRANSCENDENTAL);
+                        runs_checked += usize::from(kernel != Kernel::AttnPartial);
+                    }
                 }
             }
         }
+        // Three f16 shapes (units per lane 4, 16 and 2 on lavapipe's subgroups of 8), 5 contexts each.
+        let expected = if ctx.shader_target().subgroups() { 3 * 5 } else { 0 };
+        assert!(runs_checked >= expected, "{twin}: attn_partial_runs checked {runs_checked} times");
     }
 }
 

@@ -13,8 +13,12 @@ const CORE_WEBGPU: naga::valid::Capabilities = naga::valid::Capabilities::SHADER
 /// What a device with WebGPU's `subgroups` feature adds (the shuffles the row sums use, in compute).
 const WITH_SUBGROUPS: ShaderTarget = ShaderTarget { subgroup_min: Some(8), enable_directive: false };
 
-fn validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
-    validate_with(name, source, false).unwrap_or_else(|e| panic!("{e}"))
+/// A kernel's source and validation as the devices that run it have it: the portable source, or for a
+/// kernel that exists only with subgroups ([`Kernel::needs_subgroups`]), its subgroup source.
+fn validate_kernel(kernel: Kernel) -> (naga::Module, naga::valid::ModuleInfo) {
+    let subgroups = kernel.needs_subgroups();
+    let source = kernel.source_for(if subgroups { WITH_SUBGROUPS } else { ShaderTarget::default() });
+    validate_with(&kernel.name(), &source, subgroups).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Parses and validates `source` as core WebGPU, or with subgroups in compute shaders.
@@ -43,6 +47,13 @@ fn subgroup_twins_validate_with_subgroups_and_only_with_them() {
     for kernel in Kernel::all() {
         let name = format!("{} (subgroups)", kernel.name());
         let source = kernel.source_for(WITH_SUBGROUPS);
+        if kernel.needs_subgroups() {
+            // No twin: it validates with subgroups only, and the runtime takes another kernel elsewhere.
+            assert!(!kernel.has_subgroup_twin(), "{name}");
+            validate_with(&name, &source, true).unwrap_or_else(|e| panic!("{e}"));
+            assert!(validate_with(&name, &kernel.source(), false).is_err(), "{name} validates without subgroups");
+            continue;
+        }
         if !kernel.has_subgroup_twin() {
             assert_eq!(source, kernel.source(), "{name}: no twin, so the portable source");
             continue;
@@ -67,7 +78,7 @@ fn subgroup_twins_validate_with_subgroups_and_only_with_them() {
 #[test]
 fn every_kernel_validates_without_a_gpu() {
     for kernel in Kernel::all() {
-        let (module, _) = validate(&kernel.name(), &kernel.source());
+        let (module, _) = validate_kernel(kernel);
         assert!(
             module.entry_points.iter().any(|e| e.name == kernel.entry_point()),
             "{} has no entry point {}",
@@ -100,7 +111,8 @@ fn every_wgsl_file_belongs_to_a_kernel() {
 #[test]
 fn every_kernel_fits_webgpu_default_limits() {
     let twins = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).map(|k| (k, true));
-    for (kernel, subgroups) in Kernel::all().into_iter().map(|k| (k, false)).chain(twins) {
+    let kernels = Kernel::all().into_iter().map(|k| (k, k.needs_subgroups()));
+    for (kernel, subgroups) in kernels.chain(twins) {
         let name = format!("{}{}", kernel.name(), if subgroups { " (subgroups)" } else { "" });
         let target = ShaderTarget { subgroup_min: subgroups.then_some(8), enable_directive: false };
         let (module, info) =
@@ -135,7 +147,7 @@ fn every_kernel_fits_webgpu_default_limits() {
 fn every_kernels_parameter_struct_matches_its_wgsl() {
     for kernel in Kernel::all() {
         let name = kernel.name();
-        let (module, _) = validate(&name, &kernel.source());
+        let (module, _) = validate_kernel(kernel);
         let params = module
             .global_variables
             .iter()

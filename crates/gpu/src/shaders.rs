@@ -41,6 +41,9 @@ pub enum Kernel {
     RopeKv,
     /// Attention decode, one (chunk, head) per workgroup (`attention.wgsl`).
     AttnPartial,
+    /// Attention decode for software adapters with subgroups: `AttnPartial`'s job, a run of subgroup lanes
+    /// per key, this many units (pairs of head dims) per lane (`attention_runs.wgsl`).
+    AttnPartialRuns(u8),
     /// Attention decode, merging the chunks (`attention.wgsl`).
     AttnCombine,
     /// Causal attention of a prefill chunk over the cache, online softmax (`attention.wgsl`).
@@ -183,7 +186,14 @@ impl Kernel {
                 Kernel::Embed(t),
             ]
         });
-        per_type.chain(FIXED).collect()
+        let runs = ATTN_RUNS_PER_LANE.iter().map(|&n| Kernel::AttnPartialRuns(n));
+        per_type.chain(FIXED).chain(runs).collect()
+    }
+
+    /// Kernels that exist only with subgroups (no portable twin): a device without them never runs
+    /// these, and the runtime takes another kernel for the job there.
+    pub fn needs_subgroups(self) -> bool {
+        matches!(self, Kernel::AttnPartialRuns(_))
     }
 
     /// The weight encoding a per-encoding kernel reads (`None` for the others).
@@ -220,6 +230,7 @@ impl Kernel {
             Kernel::MatvecRopeNorm(t) => format!("matvec_rope_norm_{}", t.name().to_lowercase()),
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
+            Kernel::AttnPartialRuns(n) => format!("attn_partial_runs_{n}"),
             other => other.entry_point().to_string(),
         }
     }
@@ -238,6 +249,7 @@ impl Kernel {
             Kernel::Norm => "norm",
             Kernel::RopeKv => "rope_kv",
             Kernel::AttnPartial => "attn_partial",
+            Kernel::AttnPartialRuns(_) => "attn_partial_runs",
             Kernel::AttnCombine => "attn_combine",
             Kernel::AttnPrefill => "attn_prefill",
             Kernel::MambaConv => "mamba_conv",
@@ -281,6 +293,7 @@ impl Kernel {
                 format!("matvec_{}", t.name().to_lowercase())
             }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
+            Kernel::AttnPartialRuns(_) => "attention_runs".into(),
             Kernel::MoeLists | Kernel::MoeNormRoute => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => "mamba".into(),
             Kernel::Argmax => "sample".into(),
@@ -321,6 +334,7 @@ impl Kernel {
             Kernel::Norm => shader!("norm.wgsl"),
             Kernel::RopeKv => shader!("rope_kv.wgsl"),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
+            Kernel::AttnPartialRuns(_) => shader!("attention_runs.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
             Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => shader!("moe_route.wgsl"),
@@ -439,6 +453,18 @@ impl Kernel {
             let dot2 = if self.encoding().is_some_and(defines_block_dot2) { "" } else { BLOCK_DOT2 };
             return [&enable, PACKED, self.file(), dot2, x, MATVEC_BODY, &extra, row_sum].join("\n");
         }
+        if let Kernel::AttnPartialRuns(per_lane) = self {
+            // Without subgroups, SUBGROUP_MIN stays undefined and the module fails to compile: a kernel
+            // without a portable twin (Kernel::needs_subgroups).
+            let consts = match target.subgroup_min {
+                Some(m) => {
+                    let enable = if target.enable_directive { "enable subgroups;\n" } else { "" };
+                    format!("{enable}const SUBGROUP_MIN: u32 = {m}u;\nconst PER_LANE: u32 = {per_lane}u;")
+                }
+                None => format!("const PER_LANE: u32 = {per_lane}u;"),
+            };
+            return [&consts, self.file()].join("\n");
+        }
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
@@ -448,6 +474,21 @@ impl Kernel {
             _ => self.file().to_string(),
         }
     }
+}
+
+/// Units per lane `attention_runs.wgsl` is compiled for (`Kernel::AttnPartialRuns`): powers of two up to 32
+/// (a head dim up to 256 on SwiftShader's subgroups of 4, up to 512 on lavapipe's 8).
+pub const ATTN_RUNS_PER_LANE: [u8; 6] = [1, 2, 4, 8, 16, 32];
+
+/// The `attn_partial_runs` a decode step of heads of `head_dim` takes on a device whose subgroups come in
+/// runs of `subgroup_min` lanes: the fewest units (pairs of dims) per lane that cover the head; `None` for an
+/// odd head dim or one wider than [`ATTN_RUNS_PER_LANE`] covers (the step takes `attn_partial`).
+pub fn attn_runs_kernel(head_dim: usize, subgroup_min: u32) -> Option<Kernel> {
+    if !head_dim.is_multiple_of(2) || subgroup_min == 0 {
+        return None;
+    }
+    let per_lane = (head_dim / 2).div_ceil(subgroup_min as usize).next_power_of_two();
+    ATTN_RUNS_PER_LANE.into_iter().find(|&n| usize::from(n) == per_lane).map(Kernel::AttnPartialRuns)
 }
 
 /// Whether the encoding's file defines `block_dot2` itself: the K-quants, whose `block_dot` loops over a

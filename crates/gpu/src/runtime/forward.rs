@@ -102,6 +102,28 @@ pub struct GpuModel {
     /// Whether the products after an RMSNorm compute the norm themselves (the normed matvec twins), or
     /// the norm takes a dispatch of its own ([`GpuModel::set_fused_norms`]).
     fuse_norms: bool,
+    /// The software adapters' attention decode twin for this model's heads, compiled where it applies
+    /// ([`software_attention_runs`]).
+    attn_runs: Option<Kernel>,
+    /// Whether decode steps take it ([`GpuModel::set_attention_runs`]).
+    use_attn_runs: bool,
+}
+
+/// The attention decode twin a software adapter takes for `spec`'s heads (`attn_partial_runs`, compiled for
+/// the units per lane they need), where the device has subgroups and `spec` has attention layers whose
+/// head dim it covers. `None` on GPUs: `attn_partial`, a thread per key and the tile's scores in workgroup
+/// memory, is made for them, and a run of lanes per key would leave most of a warp's lanes waiting on
+/// shuffles.
+fn software_attention_runs(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel> {
+    if !ctx.report.software {
+        return None;
+    }
+    let subgroup_min = ctx.shader_target().subgroup_min?;
+    let head_dim = spec.layers.iter().find_map(|l| match &l.mixer {
+        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
+        _ => None,
+    })?;
+    crate::shaders::attn_runs_kernel(head_dim, subgroup_min)
 }
 
 /// A u32 parameter field.
@@ -135,14 +157,25 @@ impl GpuModel {
             .chain([Kernel::Embed(weights.token_embd.ty)])
             .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.
-        let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none());
-        pipelines.ensure(ctx, kernels.chain(fixed)).await?;
+        let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none() && !k.needs_subgroups());
+        let attn_runs = software_attention_runs(ctx, spec);
+        pipelines.ensure(ctx, kernels.chain(fixed).chain(attn_runs)).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         // On a software adapter a workgroup's norm costs more than the dispatch it saves (lavapipe: decode
         // steps 10-18% slower with the normed twins); on a GPU, dispatches and their barriers are the dear part.
         let fuse_norms = !ctx.report.software;
         let max_row_threads = MatvecLimits::of(ctx).max_row_threads;
-        Ok(Self { spec: spec.clone(), weights, pipelines, pool, max_groups, max_row_threads, fuse_norms })
+        Ok(Self {
+            spec: spec.clone(),
+            weights,
+            pipelines,
+            pool,
+            max_groups,
+            max_row_threads,
+            fuse_norms,
+            attn_runs,
+            use_attn_runs: attn_runs.is_some(),
+        })
     }
 
     /// Whether a decode step's products after an RMSNorm compute the norm themselves (the normed matvec
@@ -169,6 +202,20 @@ impl GpuModel {
     /// Most threads per matvec row group ([`GpuModel::set_max_row_threads`]).
     pub fn max_row_threads(&self) -> usize {
         self.max_row_threads
+    }
+
+    /// Whether a decode step's attention over an f16 cache takes `attn_partial_runs`, a run of subgroup
+    /// lanes per key (`shaders/attention_runs.wgsl`), instead of `attn_partial`, a thread per key. It is
+    /// the default, and only possible, on a software adapter with subgroups and heads it covers
+    /// ([`crate::shaders::attn_runs_kernel`]); elsewhere `on` changes nothing. Tests turn it off to run a
+    /// GPU's kernels on the software adapters. A step recorded ahead keeps the choice it was recorded with.
+    pub fn set_attention_runs(&mut self, on: bool) {
+        self.use_attn_runs = on && self.attn_runs.is_some();
+    }
+
+    /// Whether decode steps take `attn_partial_runs` ([`GpuModel::set_attention_runs`]).
+    pub fn attention_runs(&self) -> bool {
+        self.use_attn_runs
     }
 
     /// An empty state (no tokens seen).
@@ -468,7 +515,8 @@ impl GpuModel {
     /// The kernels' view of this model (spec and the device's limits), for the mixers and feed-forwards.
     pub(super) fn ops(&self) -> Ops<'_> {
         let (max_groups, max_row_threads) = (self.max_groups, self.max_row_threads);
-        Ops { spec: &self.spec, max_groups, max_row_threads, fuse_norms: self.fuse_norms }
+        let attn_runs = self.attn_runs.filter(|_| self.use_attn_runs);
+        Ops { spec: &self.spec, max_groups, max_row_threads, fuse_norms: self.fuse_norms, attn_runs }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,

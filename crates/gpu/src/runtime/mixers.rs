@@ -167,9 +167,14 @@ impl AttentionGpu {
             ..Default::default()
         };
         // One chunk (up to ATTN_ONE_CHUNK keys) is normalised by attn_partial itself: no combine dispatch.
-        // A workgroup per (chunk, group of query heads sharing a KV head).
+        // A workgroup per (chunk, group of query heads sharing a KV head). Software adapters take its twin
+        // for f16 caches, with the same grid and outputs.
+        let partial = match ops.attn_runs {
+            Some(runs) if cache.kv_type == KvType::F16 => runs,
+            _ => Kernel::AttnPartial,
+        };
         rec.dispatch(
-            Kernel::AttnPartial,
+            partial,
             &params,
             &[(1, &sc.q), (2, &cache.k), (3, &cache.v), (4, &sc.partial), (5, &sc.attn)],
             [u(chunks), u(head_groups), 1],

@@ -24,6 +24,9 @@ pub(super) struct Ops<'a> {
     /// Whether a product after the model's norm may take the norm itself (the normed matvec twins, see
     /// [`Ops::fuses_norm`]); off, every norm is its own dispatch (for tests and comparisons).
     pub fuse_norms: bool,
+    /// The attention decode twin steps take over an f16 cache (`attn_partial_runs`), or `None` for
+    /// `attn_partial` ([`super::GpuModel::set_attention_runs`]).
+    pub attn_runs: Option<Kernel>,
 }
 
 /// Whether `spec`'s norm can be taken by a product over rows of `cols` values (its normed twin): an
