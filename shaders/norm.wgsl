@@ -7,9 +7,10 @@
 // (Lieber et al. 2024, section 3) in one dispatch. n1 = n2 = 0 and one field for a plain norm.
 // CPU twins: archrace_cpu::ops::norm::{rms_norm, layer_norm}. Mean and scale: lib/row_norm.wgsl.
 
-// 256 threads per row: a decode step normalises one row of n_embd (up to ~8192) values, and the row's
-// reads are spread over as many threads as a workgroup may have by default.
-const WG: u32 = 256u;
+// WG threads per row, put at the top of the source by the runtime (archrace_gpu::shaders::norm_threads):
+// 256 on a GPU, where a decode step normalises one row of n_embd (up to ~8192) values and the row's reads
+// are spread over as many threads as a workgroup may have by default; 8 on a software adapter, whose CPU
+// threads switch between a workgroup's subgroups at every barrier.
 
 struct Params {
     n: u32,

@@ -8,7 +8,7 @@
 // CPU twins: archrace_cpu::model::rwkv::{token_shift (and its lerp), norm_shift}. The norm's statistics:
 // lib/row_norm.wgsl (with lib/reduce.wgsl).
 
-const WG: u32 = 256u; // norm_shift's threads
+// WG, norm_shift's threads, is put at the top of the source by the runtime (as for norm.wgsl).
 
 struct Params {
     e: u32,

@@ -34,8 +34,22 @@ pub async fn subgroup_twins_or_skip(test: &str) -> Vec<(&'static str, GpuContext
     if !ctx.shader_target().subgroups() {
         return vec![("workgroup memory", ctx)];
     }
-    let portable = GpuContext::with_options(ContextOptions { subgroups: false })
+    let portable = GpuContext::with_options(ContextOptions { subgroups: false, ..Default::default() })
         .await
         .unwrap_or_else(|e| panic!("{test}: a second device on the same adapter: {e}"));
     vec![("subgroup shuffles", ctx), ("workgroup memory", portable)]
+}
+
+/// [`subgroup_twins_or_skip`]'s devices and, where they are a software adapter, the adapter once more with
+/// a GPU's kernel sizes (`ContextOptions::software_sizes` off), for kernels sized differently on software
+/// adapters (the row norms: `archrace_gpu::shaders::norm_threads`), so both sizes are checked here.
+pub async fn twins_and_gpu_sizes_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
+    let mut all = subgroup_twins_or_skip(test).await;
+    if all.first().is_some_and(|(_, ctx)| ctx.shader_target().software) {
+        let gpu_sizes = GpuContext::with_options(ContextOptions { software_sizes: false, ..Default::default() })
+            .await
+            .unwrap_or_else(|e| panic!("{test}: a third device on the same adapter: {e}"));
+        all.push(("a GPU's sizes", gpu_sizes));
+    }
+    all
 }

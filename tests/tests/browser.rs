@@ -37,7 +37,9 @@ async fn the_browser_device_gets_subgroups_and_the_kernels_take_their_subgroup_t
 /// Both twins' contexts: the device's own choice (subgroup shuffles here) and the portable one.
 async fn both_twins() -> [GpuContext; 2] {
     let with = GpuContext::new().await.expect("a WebGPU adapter");
-    let without = GpuContext::with_options(ContextOptions { subgroups: false }).await.expect("a WebGPU adapter");
+    let without = GpuContext::with_options(ContextOptions { subgroups: false, ..Default::default() })
+        .await
+        .expect("a WebGPU adapter");
     [with, without]
 }
 
@@ -303,7 +305,7 @@ async fn subgroup_twins_need_their_directive_in_the_browser() {
     let descriptor = Object::new();
     Reflect::set(&descriptor, &"requiredFeatures".into(), &Array::of1(&"subgroups".into())).unwrap();
     let device = wait(call(&adapter, "requestDevice", &[descriptor.into()])).await;
-    let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true }; // SwiftShader: 4
+    let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true, software: true }; // SwiftShader: 4
     let twins: Vec<Kernel> = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).collect();
     assert_eq!(twins.len(), 10 * GgmlType::ALL.len() + 17, "10 matvec kernels per encoding, 17 reducing kernels");
     for kernel in [twins[0], twins[twins.len() - 1]] {

@@ -14,7 +14,7 @@ use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::{attn_runs_kernel, layout, Kernel};
 use archrace_model::{RopeSpec, Tensor};
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip};
+use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip, twins_and_gpu_sizes_or_skip};
 use common::parity::{bytes, check, kv_cache_bytes, run, TIGHT, TRANSCENDENTAL};
 use common::rel_err;
 
@@ -44,7 +44,7 @@ fn embed_matches_dequantize_for_every_encoding() {
 
 #[test]
 fn norm_matches_rms_norm_and_layer_norm() {
-    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("norm parity")) {
+    for (twin, ctx) in pollster::block_on(twins_and_gpu_sizes_or_skip("norm parity")) {
         eprintln!("norm parity: {twin}");
         let (n, rows, eps) = (300, 3, 1e-5f32);
         let mut rng = SplitMix64::new(1);
@@ -1059,7 +1059,7 @@ fn rwkv_kernels_match_their_twins() {
 fn norm_shift_matches_its_twin() {
     use archrace_cpu::model::rwkv::norm_shift;
     use archrace_model::Norm;
-    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("norm_shift parity")) {
+    for (twin, ctx) in pollster::block_on(twins_and_gpu_sizes_or_skip("norm_shift parity")) {
         eprintln!("norm_shift parity: {twin}");
         let (e, n_mix, eps) = (300usize, 6usize, 1e-5f32);
         let mut rng = SplitMix64::new(32);

@@ -118,9 +118,11 @@ fn subgroup_row_sums_are_chosen_where_the_adapter_has_them() {
     } else {
         assert!(!ctx.shader_target().subgroups() && how.starts_with("workgroup memory ("), "{how}");
     }
-    let portable =
-        pollster::block_on(archrace_gpu::GpuContext::with_options(archrace_gpu::ContextOptions { subgroups: false }))
-            .unwrap();
+    let portable = pollster::block_on(archrace_gpu::GpuContext::with_options(archrace_gpu::ContextOptions {
+        subgroups: false,
+        ..Default::default()
+    }))
+    .unwrap();
     assert!(!portable.shader_target().subgroups());
     assert!(portable.report.row_sums.starts_with("workgroup memory ("), "{}", portable.report.row_sums);
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 const CORE_WEBGPU: naga::valid::Capabilities = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
 
 /// What a device with WebGPU's `subgroups` feature adds (the shuffles the row sums use, in compute).
-const WITH_SUBGROUPS: ShaderTarget = ShaderTarget { subgroup_min: Some(8), enable_directive: false };
+const WITH_SUBGROUPS: ShaderTarget = ShaderTarget { subgroup_min: Some(8), enable_directive: false, software: false };
 
 /// A kernel's source and validation as the devices that run it have it: the portable source, or for a
 /// kernel that exists only with subgroups ([`Kernel::needs_subgroups`]), its subgroup source.
@@ -114,7 +114,7 @@ fn every_kernel_fits_webgpu_default_limits() {
     let kernels = Kernel::all().into_iter().map(|k| (k, k.needs_subgroups()));
     for (kernel, subgroups) in kernels.chain(twins) {
         let name = format!("{}{}", kernel.name(), if subgroups { " (subgroups)" } else { "" });
-        let target = ShaderTarget { subgroup_min: subgroups.then_some(8), enable_directive: false };
+        let target = ShaderTarget { subgroup_min: subgroups.then_some(8), ..Default::default() };
         let (module, info) =
             validate_with(&name, &kernel.source_for(target), subgroups).unwrap_or_else(|e| panic!("{e}"));
         let index = module.entry_points.iter().position(|e| e.name == kernel.entry_point()).unwrap();
@@ -184,5 +184,32 @@ fn every_kernels_parameter_struct_matches_its_wgsl() {
             host.name,
             host.size
         );
+    }
+}
+
+/// The row-norm kernels take 256 threads a row on GPUs and 8 (at least the subgroup runs) on software
+/// adapters, and validate either way, with subgroups of 4, 8 and 16 and without.
+#[test]
+fn row_norms_take_fewer_threads_on_software_adapters() {
+    use archrace_gpu::shaders::{norm_threads, NORM_THREADS, SOFTWARE_NORM_THREADS};
+    for (subgroup_min, software, threads) in [
+        (None, false, NORM_THREADS),
+        (Some(8), false, NORM_THREADS),
+        (None, true, SOFTWARE_NORM_THREADS),
+        (Some(4), true, 8),
+        (Some(8), true, 8),
+        (Some(16), true, 16),
+    ] {
+        let target = ShaderTarget { subgroup_min, enable_directive: false, software };
+        assert_eq!(norm_threads(target), threads, "{target:?}");
+        for kernel in [Kernel::Norm, Kernel::TokenShift, Kernel::NormShift] {
+            let name = format!("{} {target:?}", kernel.name());
+            let (module, _) = validate_with(&name, &kernel.source_for(target), subgroup_min.is_some())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let entry = module.entry_points.iter().find(|e| e.name == kernel.entry_point()).unwrap();
+            if kernel != Kernel::TokenShift {
+                assert_eq!(entry.workgroup_size, [threads, 1, 1], "{name}");
+            }
+        }
     }
 }

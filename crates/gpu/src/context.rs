@@ -72,11 +72,14 @@ pub struct ContextOptions {
     /// the layout probe (`false`: the portable workgroup-memory twin everywhere, as on a device without
     /// subgroups; tests and `archrace bench --no-subgroups` use it to run both twins on one device).
     pub subgroups: bool,
+    /// Size the row-norm kernels for a software adapter where the adapter is one
+    /// ([`crate::ShaderTarget::software`]); `false` compiles a GPU's sizes on any adapter (tests run both).
+    pub software_sizes: bool,
 }
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        Self { subgroups: true }
+        Self { subgroups: true, software_sizes: true }
     }
 }
 
@@ -182,6 +185,7 @@ impl GpuContext {
                 *l = Some(format!("{reason:?}: {message}"));
             }
         });
+        let software = report.software && options.software_sizes;
         Ok(Self {
             device,
             queue,
@@ -190,7 +194,7 @@ impl GpuContext {
             memory_budget: None,
             allocated: Default::default(),
             pipelines: Default::default(),
-            shader_target: crate::ShaderTarget { subgroup_min, enable_directive },
+            shader_target: crate::ShaderTarget { subgroup_min, enable_directive, software },
             lost,
         })
     }

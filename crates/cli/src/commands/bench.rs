@@ -163,10 +163,13 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
             return Err(format!("{flag} {n} is past {} tokens", archrace_model::race::MAX_CONTEXT).into());
         }
     }
-    let ctx = pollster::block_on(GpuContext::with_options(ContextOptions { subgroups }))?;
+    let ctx = pollster::block_on(GpuContext::with_options(ContextOptions { subgroups, ..Default::default() }))?;
     // With subgroup row sums, the portable twin's matvecs too, for a ratio measured in one run.
     let portable = match ctx.shader_target().subgroups() {
-        true => Some(pollster::block_on(GpuContext::with_options(ContextOptions { subgroups: false }))?),
+        true => Some(pollster::block_on(GpuContext::with_options(ContextOptions {
+            subgroups: false,
+            ..Default::default()
+        }))?),
         false => None,
     };
     let limit = ctx.report.limits.max_buffer_size;
