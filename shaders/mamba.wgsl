@@ -98,14 +98,63 @@ fn scan_step(c: u32, t: u32, dt_c: f32, b_scale: f32, c_scale: f32) {
     y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
 }
 
+// State sizes `mamba_scan` keeps in registers across its tokens (Mamba-1's and Jamba's N is 16).
+const REG_STATE: u32 = 16u;
+
 @compute @workgroup_size(64)
 fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     if c >= p.d_inner {
         return;
     }
+    let n = p.d_state;
+    if n > REG_STATE {
+        for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+            scan_step(c, t, dt[t * p.d_inner + c], 1.0, 1.0);
+        }
+        return;
+    }
+    // scan_step's arithmetic, in its order, with the channel's h and A row in registers for all T tokens
+    // (read and written once, not once per token) and the parameters read once: the loops over the state
+    // have a constant bound, so they unroll and the arrays stay out of memory.
+    let di = p.d_inner;
+    let base = di * p.d_conv + di; // after conv w and conv b
+    let b_off = p.b_off;
+    let c_off = p.c_off;
+    let stride = p.dbc_stride;
+    let norm_at = p.norm_at;
+    var h: array<f32, REG_STATE>;
+    var a: array<f32, REG_STATE>;
+    var b_w: array<f32, REG_STATE>; // B's and C's norm weights (1 without norms: dbc_value with scale 1)
+    var c_w: array<f32, REG_STATE>;
+    for (var s = 0u; s < REG_STATE; s++) {
+        if s < n {
+            h[s] = ssm[c * n + s];
+            a[s] = consts[base + 2u * di + c * n + s];
+            b_w[s] = select(1.0, consts[norm_at + b_off + s], norm_at != 0u);
+            c_w[s] = select(1.0, consts[norm_at + c_off + s], norm_at != 0u);
+        }
+    }
+    let dt_bias = consts[base + c];
+    let d_skip = consts[base + di + c];
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        scan_step(c, t, dt[t * p.d_inner + c], 1.0, 1.0);
+        let delta = softplus(dt[t * di + c] + dt_bias);
+        let x = xc[t * di + c];
+        let row = t * stride;
+        var acc = 0.0;
+        for (var s = 0u; s < REG_STATE; s++) {
+            if s < n {
+                let hs = h[s] * exp(delta * a[s]) + dbc[row + b_off + s] * b_w[s] * (x * delta);
+                h[s] = hs;
+                acc += hs * (dbc[row + c_off + s] * c_w[s]);
+            }
+        }
+        y[t * di + c] = (acc + x * d_skip) * silu(xz[t * 2u * di + di + c]);
+    }
+    for (var s = 0u; s < REG_STATE; s++) {
+        if s < n {
+            ssm[c * n + s] = h[s];
+        }
     }
 }
 
