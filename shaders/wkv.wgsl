@@ -65,6 +65,10 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = head * s * s + i * s;
     let t_max = max(p.n_tokens, 1u);
     let kka = t_max * p.n_head * s; // kk a follows kk
+    if s <= REG_HEAD {
+        wkv7_in_registers(head, i, row, t_max, kka);
+        return;
+    }
     for (var t = 0u; t < t_max; t++) {
         let base = t * p.n_head * s + head * s;
         var sa = 0.0;
@@ -79,6 +83,47 @@ fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc += updated * r[base + j];
         }
         o[base + i] = acc;
+    }
+}
+
+// Head sizes `wkv7` keeps a thread's state row in registers for (RWKV-7's is 64).
+const REG_HEAD: u32 = 64u;
+
+// `wkv7`'s loop over the tokens, in its arithmetic and order, with the thread's state row in registers for
+// all of them (read and written once, not twice and once per token) and the parameters read once: the loops
+// over the row have a constant bound, so they unroll and the row stays out of memory.
+fn wkv7_in_registers(head: u32, i: u32, row: u32, t_max: u32, kka: u32) {
+    let s = p.head_size;
+    let stride = p.n_head * s;
+    var st: array<f32, REG_HEAD>;
+    for (var j = 0u; j < REG_HEAD; j++) {
+        if j < s {
+            st[j] = state[row + j];
+        }
+    }
+    for (var t = 0u; t < t_max; t++) {
+        let base = t * stride + head * s;
+        var sa = 0.0;
+        for (var j = 0u; j < REG_HEAD; j++) {
+            if j < s {
+                sa -= kk[base + j] * st[j];
+            }
+        }
+        let vi = v[base + i];
+        var acc = 0.0;
+        for (var j = 0u; j < REG_HEAD; j++) {
+            if j < s {
+                let updated = st[j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
+                st[j] = updated;
+                acc += updated * r[base + j];
+            }
+        }
+        o[base + i] = acc;
+    }
+    for (var j = 0u; j < REG_HEAD; j++) {
+        if j < s {
+            state[row + j] = st[j];
+        }
     }
 }
 

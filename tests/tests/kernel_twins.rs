@@ -1000,105 +1000,107 @@ fn rwkv_kernels_match_their_twins() {
     use archrace_cpu::model::rwkv::{group_norm, rwkv7_bonus, rwkv7_prep, token_shift, wkv6, wkv7};
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("rwkv parity")) {
         eprintln!("rwkv parity: {twin}");
-        let (h, s) = (3usize, 64usize);
-        let e = h * s;
-        let mut rng = SplitMix64::new(10);
-        let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
-        let (x, prev, mix) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
-        let (r, k, v) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
-        let (w, u, a) = (vecs(e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(e, 0.0, 1.0));
-        let (k_k, k_a, r_k, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
-        let state = vecs(h * s * s, -0.5, 0.5);
-        let groups = [(e as u32).div_ceil(64), 1, 1];
-        let hs = [h as u32, s as u32];
+        // Head sizes of RWKV-7 (64: wkv7 keeps a state row in registers), wider (96) and narrower (24).
+        for (h, s) in [(3usize, 64usize), (2, 96), (2, 24)] {
+            let e = h * s;
+            let mut rng = SplitMix64::new(10);
+            let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
+            let (x, prev, mix) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
+            let (r, k, v) = (vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
+            let (w, u, a) = (vecs(e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(e, 0.0, 1.0));
+            let (k_k, k_a, r_k, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(e, -1.0, 1.0), vecs(e, -1.0, 1.0));
+            let state = vecs(h * s * s, -0.5, 0.5);
+            let groups = [(e as u32).div_ceil(64), 1, 1];
+            let hs = [h as u32, s as u32];
 
-        let mut want_prev = prev.clone();
-        let sx = token_shift(&x, e, &mut want_prev);
-        let want_lerp: Vec<f32> = (0..2 * e).map(|i| x[i % e] + sx[i % e] * mix[i]).collect();
-        let args = [
-            (1, Arg::In(bytes(&x))),
-            (2, Arg::InOut(bytes(&prev))),
-            (3, Arg::In(bytes(&mix))),
-            (4, Arg::Out(2 * e * 4)),
-            (5, Arg::Out(e * 4)),
-        ];
-        let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2], &args, groups);
-        check("token_shift state", &want_prev, &got[0], TIGHT);
-        check("token_shift lerps", &want_lerp, &got[1], TIGHT);
-        check("token_shift sx", &sx, &got[2], TIGHT);
-
-        let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
-        for extra in [false, true] {
-            let mut want = group_norm(&x, h, &ln_w, &ln_b);
-            for i in 0..e {
-                want[i] = (want[i] + if extra { r_k[i] } else { 0.0 }) * g[i];
-            }
-            let params = [s as u32, extra as u32, 64e-5f32.to_bits()];
+            let mut want_prev = prev.clone();
+            let sx = token_shift(&x, e, &mut want_prev);
+            let want_lerp: Vec<f32> = (0..2 * e).map(|i| x[i % e] + sx[i % e] * mix[i]).collect();
             let args = [
                 (1, Arg::In(bytes(&x))),
-                (2, Arg::In(bytes(&ln_w))),
-                (3, Arg::In(bytes(&ln_b))),
-                (4, Arg::In(bytes(&r_k))),
-                (5, Arg::In(bytes(&g))),
-                (6, Arg::Out(e * 4)),
+                (2, Arg::InOut(bytes(&prev))),
+                (3, Arg::In(bytes(&mix))),
+                (4, Arg::Out(2 * e * 4)),
+                (5, Arg::Out(e * 4)),
             ];
-            let got = run(&ctx, Kernel::GroupNorm, &params, &args, [h as u32, 1, 1]);
-            check(&format!("group_norm (extra: {extra})"), &want, &got[0], TIGHT);
+            let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2], &args, groups);
+            check("token_shift state", &want_prev, &got[0], TIGHT);
+            check("token_shift lerps", &want_lerp, &got[1], TIGHT);
+            check("token_shift sx", &sx, &got[2], TIGHT);
+
+            let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
+            for extra in [false, true] {
+                let mut want = group_norm(&x, h, &ln_w, &ln_b);
+                for i in 0..e {
+                    want[i] = (want[i] + if extra { r_k[i] } else { 0.0 }) * g[i];
+                }
+                let params = [s as u32, extra as u32, 64e-5f32.to_bits()];
+                let args = [
+                    (1, Arg::In(bytes(&x))),
+                    (2, Arg::In(bytes(&ln_w))),
+                    (3, Arg::In(bytes(&ln_b))),
+                    (4, Arg::In(bytes(&r_k))),
+                    (5, Arg::In(bytes(&g))),
+                    (6, Arg::Out(e * 4)),
+                ];
+                let got = run(&ctx, Kernel::GroupNorm, &params, &args, [h as u32, 1, 1]);
+                check(&format!("group_norm (extra: {extra})"), &want, &got[0], TIGHT);
+            }
+
+            let mut want_state = state.clone();
+            let want = wkv6(&r, &k, &v, &w, &u, &mut want_state, h, s);
+            let args = [
+                (1, Arg::In(bytes(&r))),
+                (2, Arg::In(bytes(&w))),
+                (3, Arg::InOut(bytes(&k))),
+                (4, Arg::In(bytes(&v))),
+                (5, Arg::InOut(bytes(&state))),
+                (6, Arg::Out(e * 4)),
+                (7, Arg::In(bytes(&u))),
+            ];
+            let got = run(&ctx, Kernel::Wkv6, &hs, &args, groups);
+            check("wkv6 state", &want_state, &got[1], TIGHT);
+            check("wkv6 output", &want, &got[2], TIGHT);
+
+            let mut want_k = k.clone();
+            let want_kk = rwkv7_prep(&mut want_k, &a, &k_k, &k_a, s);
+            let args = [
+                (3, Arg::InOut(bytes(&k))),
+                (7, Arg::In(bytes(&a))),
+                (8, Arg::Out(2 * e * 4)),
+                (9, Arg::In(bytes(&k_k))),
+                (10, Arg::In(bytes(&k_a))),
+            ];
+            let got = run(&ctx, Kernel::Rwkv7Prep, &hs, &args, [h as u32, 1, 1]);
+            check("rwkv7_prep k", &want_k, &got[0], TIGHT);
+            check("rwkv7_prep [kk, kk a]", &want_kk, &got[1], TIGHT);
+
+            let mut want_state = state.clone();
+            let want = wkv7(&r, &w, &want_k, &v, &want_kk, &mut want_state, h, s);
+            let args = [
+                (1, Arg::In(bytes(&r))),
+                (2, Arg::In(bytes(&w))),
+                (3, Arg::InOut(bytes(&want_k))),
+                (4, Arg::In(bytes(&v))),
+                (5, Arg::InOut(bytes(&state))),
+                (6, Arg::Out(e * 4)),
+                (8, Arg::InOut(bytes(&want_kk))),
+            ];
+            let got = run(&ctx, Kernel::Wkv7, &hs, &args, groups);
+            check("wkv7 state", &want_state, &got[1], TIGHT);
+            check("wkv7 output", &want, &got[2], TIGHT);
+
+            let want = rwkv7_bonus(&r, &k, &v, &r_k, s);
+            let args = [
+                (1, Arg::In(bytes(&r))),
+                (3, Arg::InOut(bytes(&k))),
+                (4, Arg::In(bytes(&v))),
+                (6, Arg::Out(e * 4)),
+                (10, Arg::In(bytes(&r_k))),
+            ];
+            let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
+            check("rwkv7_bonus", &want, &got[1], TIGHT);
         }
-
-        let mut want_state = state.clone();
-        let want = wkv6(&r, &k, &v, &w, &u, &mut want_state, h, s);
-        let args = [
-            (1, Arg::In(bytes(&r))),
-            (2, Arg::In(bytes(&w))),
-            (3, Arg::InOut(bytes(&k))),
-            (4, Arg::In(bytes(&v))),
-            (5, Arg::InOut(bytes(&state))),
-            (6, Arg::Out(e * 4)),
-            (7, Arg::In(bytes(&u))),
-        ];
-        let got = run(&ctx, Kernel::Wkv6, &hs, &args, groups);
-        check("wkv6 state", &want_state, &got[1], TIGHT);
-        check("wkv6 output", &want, &got[2], TIGHT);
-
-        let mut want_k = k.clone();
-        let want_kk = rwkv7_prep(&mut want_k, &a, &k_k, &k_a, s);
-        let args = [
-            (3, Arg::InOut(bytes(&k))),
-            (7, Arg::In(bytes(&a))),
-            (8, Arg::Out(2 * e * 4)),
-            (9, Arg::In(bytes(&k_k))),
-            (10, Arg::In(bytes(&k_a))),
-        ];
-        let got = run(&ctx, Kernel::Rwkv7Prep, &hs, &args, [h as u32, 1, 1]);
-        check("rwkv7_prep k", &want_k, &got[0], TIGHT);
-        check("rwkv7_prep [kk, kk a]", &want_kk, &got[1], TIGHT);
-
-        let mut want_state = state.clone();
-        let want = wkv7(&r, &w, &want_k, &v, &want_kk, &mut want_state, h, s);
-        let args = [
-            (1, Arg::In(bytes(&r))),
-            (2, Arg::In(bytes(&w))),
-            (3, Arg::InOut(bytes(&want_k))),
-            (4, Arg::In(bytes(&v))),
-            (5, Arg::InOut(bytes(&state))),
-            (6, Arg::Out(e * 4)),
-            (8, Arg::InOut(bytes(&want_kk))),
-        ];
-        let got = run(&ctx, Kernel::Wkv7, &hs, &args, groups);
-        check("wkv7 state", &want_state, &got[1], TIGHT);
-        check("wkv7 output", &want, &got[2], TIGHT);
-
-        let want = rwkv7_bonus(&r, &k, &v, &r_k, s);
-        let args = [
-            (1, Arg::In(bytes(&r))),
-            (3, Arg::InOut(bytes(&k))),
-            (4, Arg::In(bytes(&v))),
-            (6, Arg::Out(e * 4)),
-            (10, Arg::In(bytes(&r_k))),
-        ];
-        let got = run(&ctx, Kernel::Rwkv7Bonus, &hs, &args, [h as u32, 1, 1]);
-        check("rwkv7_bonus", &want, &got[1], TIGHT);
     }
 }
 
