@@ -442,7 +442,7 @@ impl Kernel {
     /// sums and the workgroup reductions, their `SUBGROUP_MIN` and the directive that enables subgroups
     /// (first, where the compiler wants one) when `target` asks for subgroups and the kernel has a twin.
     pub fn source_for(self, target: ShaderTarget) -> String {
-        let min = target.subgroup_min.filter(|_| self.has_subgroup_twin());
+        let min = target.subgroup_min.filter(|_| self.has_subgroup_twin() || self.needs_subgroups());
         let (enable, row_sum, reduce) = match min {
             Some(m) => {
                 let enable = if target.enable_directive { "enable subgroups;\n" } else { "" };
@@ -476,14 +476,7 @@ impl Kernel {
         if let Kernel::AttnPartialRuns(per_lane) = self {
             // Without subgroups, SUBGROUP_MIN stays undefined and the module fails to compile: a kernel
             // without a portable twin (Kernel::needs_subgroups).
-            let consts = match target.subgroup_min {
-                Some(m) => {
-                    let enable = if target.enable_directive { "enable subgroups;\n" } else { "" };
-                    format!("{enable}const SUBGROUP_MIN: u32 = {m}u;\nconst PER_LANE: u32 = {per_lane}u;")
-                }
-                None => format!("const PER_LANE: u32 = {per_lane}u;"),
-            };
-            return [&consts, self.file()].join("\n");
+            return [&enable, &format!("const PER_LANE: u32 = {per_lane}u;"), self.file()].join("\n");
         }
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
