@@ -40,16 +40,35 @@ pub async fn subgroup_twins_or_skip(test: &str) -> Vec<(&'static str, GpuContext
     vec![("subgroup shuffles", ctx), ("workgroup memory", portable)]
 }
 
-/// [`subgroup_twins_or_skip`]'s devices and, where they are a software adapter, the adapter once more with
-/// a GPU's kernel sizes (`ContextOptions::software_sizes` off), for kernels sized differently on software
-/// adapters (the row norms: `archrace_gpu::shaders::norm_threads`), so both sizes are checked here.
+/// A device that makes a GPU's choices on whatever adapter runs the tests
+/// ([`archrace_gpu::ContextOptions::software_tuning`] off): on lavapipe and SwiftShader, the kernels, sizes
+/// and forms a real GPU's decode step and prefill take.
+pub async fn gpu_tuned(test: &str) -> GpuContext {
+    GpuContext::with_options(ContextOptions { software_tuning: false, ..Default::default() })
+        .await
+        .unwrap_or_else(|e| panic!("{test}: a device with a GPU's tuning on the same adapter: {e}"))
+}
+
+/// The devices a whole-model test runs on: the default one, and where that one is tuned for a software
+/// adapter ([`GpuContext::software_tuning`]), the adapter once more with a GPU's tuning ([`gpu_tuned`]), so
+/// the code real GPUs run is checked here too. Each comes with a name for failure messages; empty (with a
+/// message) as [`context_or_skip`].
+pub async fn tunings_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
+    let Some(ctx) = context_or_skip(test).await else { return Vec::new() };
+    if !ctx.software_tuning() {
+        return vec![("this adapter's tuning", ctx)];
+    }
+    let gpu = gpu_tuned(test).await;
+    vec![("software tuning", ctx), ("a GPU's tuning", gpu)]
+}
+
+/// [`subgroup_twins_or_skip`]'s devices and, where they are tuned for a software adapter, the adapter once
+/// more with a GPU's tuning ([`gpu_tuned`]), for kernels sized differently on software adapters (the row
+/// norms: `archrace_gpu::shaders::norm_threads`), so both sizes are checked here.
 pub async fn twins_and_gpu_sizes_or_skip(test: &str) -> Vec<(&'static str, GpuContext)> {
     let mut all = subgroup_twins_or_skip(test).await;
-    if all.first().is_some_and(|(_, ctx)| ctx.shader_target().software) {
-        let gpu_sizes = GpuContext::with_options(ContextOptions { software_sizes: false, ..Default::default() })
-            .await
-            .unwrap_or_else(|e| panic!("{test}: a third device on the same adapter: {e}"));
-        all.push(("a GPU's sizes", gpu_sizes));
+    if all.first().is_some_and(|(_, ctx)| ctx.software_tuning()) {
+        all.push(("a GPU's sizes", gpu_tuned(test).await));
     }
     all
 }

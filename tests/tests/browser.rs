@@ -154,7 +154,7 @@ mod models {
         let g = Gguf::parse(gguf).unwrap();
         let cpu = CpuModel::from_gguf(&g).unwrap();
         let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
-        assert_eq!(gpu.fused_norms(), !ctx.report.software, "the default follows the adapter");
+        assert_eq!(gpu.fused_norms(), !ctx.software_tuning(), "the default follows the adapter");
         assert!(ctx.report.software, "SwiftShader is the browser's fallback adapter");
         assert_eq!(gpu.max_row_threads(), SOFTWARE_ROW_THREADS, "the default follows the adapter");
         let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();

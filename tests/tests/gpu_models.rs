@@ -12,7 +12,7 @@ use archrace_gguf::Gguf;
 use archrace_gpu::{GpuError, GpuModel, PrefillLogits, StepOutput};
 use archrace_model::KvType;
 use archrace_model::ModelWeights;
-use archrace_tests::gpu::context_or_skip;
+use archrace_tests::gpu::{context_or_skip, tunings_or_skip};
 
 /// `g` with the tensors `convert` picks by name (F32 ones) stored as F16.
 fn f16_copy(g: &Gguf<'_>, convert: impl Fn(&str) -> bool) -> Vec<u8> {
@@ -41,38 +41,41 @@ fn five_steps_match_the_cpu(ctx: &archrace_gpu::GpuContext, cpu: &CpuModel, gpu:
     gpu.step_dispatches(&state)
 }
 
+/// Every quant of `arch` step by step against llama.cpp's logits and the CPU's, with this adapter's tuning
+/// and, on a software adapter, a GPU's too (fused norms, `attn_partial`, a GPU's threads per row).
 fn check_logits(arch: &str) {
-    let Some(ctx) = pollster::block_on(context_or_skip(&format!("{arch} GPU logits"))) else { return };
-    for q in QUANTS {
-        let file = format!("{arch}-{q}.gguf");
-        let bytes = fixture(&file);
-        let g = Gguf::parse(&bytes).unwrap();
-        let cpu = CpuModel::from_gguf(&g).unwrap();
-        let gpu =
-            pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let golden = json(&format!("{arch}-{q}.logits.json"));
-        let tokens = ids(&golden["tokens"]);
-        let mut state = gpu.new_state(&ctx).unwrap();
-        state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
-        let mut cpu_state = cpu.new_state();
-        let (mut worst_golden, mut worst_cpu) = (0f32, 0f32);
-        for (pos, (&tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
-            let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            let got = pollster::block_on(gpu.logits(&ctx, &mut state, tok)).unwrap_or_else(|e| panic!("{file}: {e}"));
-            let reference = cpu.forward(&mut cpu_state, &[tok]).unwrap();
-            let err = rel_err(&got, &want);
-            assert!(err <= 1e-4, "{file} position {pos}: GPU vs llama.cpp relative error {err:.2e} > 1e-4");
-            let err_cpu = rel_err(&got, &reference);
-            assert!(err_cpu <= 1e-4, "{file} position {pos}: GPU vs CPU relative error {err_cpu:.2e} > 1e-4");
-            worst_golden = worst_golden.max(err);
-            worst_cpu = worst_cpu.max(err_cpu);
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip(&format!("{arch} GPU logits"))) {
+        for q in QUANTS {
+            check_quant_logits(&ctx, &format!("{arch}-{q}.gguf ({tuning})"), &format!("{arch}-{q}"));
         }
-        assert_eq!(state.pos, tokens.len());
-        let mem = gpu.memory(&state);
-        eprintln!(
-            "{file} on GPU: worst relative error vs llama.cpp {worst_golden:.2e}, vs CPU {worst_cpu:.2e}; {mem:?}"
-        );
     }
+}
+
+fn check_quant_logits(ctx: &archrace_gpu::GpuContext, file: &str, stem: &str) {
+    let bytes = fixture(&format!("{stem}.gguf"));
+    let g = Gguf::parse(&bytes).unwrap();
+    let cpu = CpuModel::from_gguf(&g).unwrap();
+    let gpu = pollster::block_on(GpuModel::new(ctx, &cpu.spec, &cpu.weights)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let golden = json(&format!("{stem}.logits.json"));
+    let tokens = ids(&golden["tokens"]);
+    let mut state = gpu.new_state(ctx).unwrap();
+    state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
+    let mut cpu_state = cpu.new_state();
+    let (mut worst_golden, mut worst_cpu) = (0f32, 0f32);
+    for (pos, (&tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
+        let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = pollster::block_on(gpu.logits(ctx, &mut state, tok)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let reference = cpu.forward(&mut cpu_state, &[tok]).unwrap();
+        let err = rel_err(&got, &want);
+        assert!(err <= 1e-4, "{file} position {pos}: GPU vs llama.cpp relative error {err:.2e} > 1e-4");
+        let err_cpu = rel_err(&got, &reference);
+        assert!(err_cpu <= 1e-4, "{file} position {pos}: GPU vs CPU relative error {err_cpu:.2e} > 1e-4");
+        worst_golden = worst_golden.max(err);
+        worst_cpu = worst_cpu.max(err_cpu);
+    }
+    assert_eq!(state.pos, tokens.len());
+    let mem = gpu.memory(&state);
+    eprintln!("{file} on GPU: worst relative error vs llama.cpp {worst_golden:.2e}, vs CPU {worst_cpu:.2e}; {mem:?}");
 }
 
 fn check_greedy(arch: &str) {
@@ -597,7 +600,7 @@ fn normed_twins_and_norms_apart_match_the_cpu() {
         let bytes = fixture(name);
         let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
         let mut gpu = pollster::block_on(GpuModel::new(&ctx, &cpu.spec, &cpu.weights)).unwrap();
-        assert_eq!(gpu.fused_norms(), !ctx.report.software, "{name}: the default follows the adapter");
+        assert_eq!(gpu.fused_norms(), !ctx.software_tuning(), "{name}: the default follows the adapter");
         let mut dispatches = Vec::new();
         for fused in [true, false] {
             gpu.set_fused_norms(fused);
@@ -653,7 +656,7 @@ fn gpu_and_software_threads_per_row_match_the_cpu() {
 #[test]
 fn software_and_gpu_attention_decode_agree() {
     let Some(ctx) = pollster::block_on(context_or_skip("attention runs")) else { return };
-    let runs_here = ctx.report.software && ctx.shader_target().subgroups();
+    let runs_here = ctx.software_tuning() && ctx.shader_target().subgroups();
     for name in ["llama-q8_0.gguf", "jamba-q8_0.gguf"] {
         let bytes = fixture(name);
         let cpu = CpuModel::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();

@@ -48,8 +48,7 @@ pub struct AdapterReport {
     pub device_type: String,
     /// A software implementation running on the CPU (lavapipe, SwiftShader): wgpu's device type CPU
     /// natively, the browser's fallback adapter (`isFallbackAdapter`) on the web. Its dispatches are cheap
-    /// and its barriers dear, so decode steps there keep each norm a dispatch of its own
-    /// ([`crate::GpuModel::set_fused_norms`]).
+    /// and its barriers dear, so the runtime tunes itself for it ([`GpuContext::software_tuning`]).
     pub software: bool,
     /// Native `f16` in shaders. archrace never requires it: f16 data stays packed in u32.
     pub shader_f16: bool,
@@ -72,14 +71,14 @@ pub struct ContextOptions {
     /// the layout probe (`false`: the portable workgroup-memory twin everywhere, as on a device without
     /// subgroups; tests and `archrace bench --no-subgroups` use it to run both twins on one device).
     pub subgroups: bool,
-    /// Size the row-norm kernels for a software adapter where the adapter is one
-    /// ([`crate::ShaderTarget::software`]); `false` compiles a GPU's sizes on any adapter (tests run both).
-    pub software_sizes: bool,
+    /// Take a software adapter's tuning where the adapter is one ([`GpuContext::software_tuning`]); `false`
+    /// makes a GPU's choices on any adapter, so tests run on lavapipe and SwiftShader the code a GPU runs.
+    pub software_tuning: bool,
 }
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        Self { subgroups: true, software_sizes: true }
+        Self { subgroups: true, software_tuning: true }
     }
 }
 
@@ -185,7 +184,7 @@ impl GpuContext {
                 *l = Some(format!("{reason:?}: {message}"));
             }
         });
-        let software = report.software && options.software_sizes;
+        let software = report.software && options.software_tuning;
         Ok(Self {
             device,
             queue,
@@ -197,6 +196,18 @@ impl GpuContext {
             shader_target: crate::ShaderTarget { subgroup_min, enable_directive, software },
             lost,
         })
+    }
+
+    /// Whether the runtime tunes itself for a software adapter (lavapipe, SwiftShader: the adapter is one,
+    /// [`AdapterReport::software`], and [`ContextOptions::software_tuning`] is on). Their CPU threads run a
+    /// workgroup a subgroup at a time, switch between its subgroups at every barrier, and turn workgroup
+    /// memory and dynamically indexed arrays into per-lane memory traffic, while dispatches are cheap. So
+    /// there: the row norms take [`crate::shaders::SOFTWARE_NORM_THREADS`] threads a row, each norm keeps a
+    /// dispatch of its own ([`crate::GpuModel::set_fused_norms`]), matvecs take up to
+    /// [`crate::kernels::matvec::SOFTWARE_ROW_THREADS`] threads a row, attention decode splits the keys
+    /// among fewer workgroups and takes `attn_partial_runs` ([`crate::GpuModel::set_attention_runs`]).
+    pub fn software_tuning(&self) -> bool {
+        self.shader_target.software
     }
 
     /// How this device's kernel sources are put together ([`crate::Kernel::source_for`]).

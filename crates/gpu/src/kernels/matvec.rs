@@ -186,7 +186,7 @@ pub fn row_threads(blocks: usize) -> usize {
 /// time against [`row_threads`]'s.
 pub const ROW_THREADS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
-/// Most threads per row group on a software adapter ([`crate::AdapterReport::software`]): its CPU threads
+/// Most threads per row group on a software adapter ([`crate::GpuContext::software_tuning`]): its CPU threads
 /// run a workgroup's invocations a subgroup at a time, and pay dearly for every step of a row's sum across
 /// threads (shuffles, and barriers past a subgroup), where a thread taking more of a row's blocks costs
 /// them nothing extra. Lavapipe, SmolLM2-135M (Q4_1) decode ms/token, runs alternated: up to 64 threads
@@ -205,7 +205,7 @@ pub struct MatvecLimits {
 impl MatvecLimits {
     /// The limits on `ctx`'s device: [`SOFTWARE_ROW_THREADS`] threads per row on a software adapter.
     pub fn of(ctx: &GpuContext) -> Self {
-        let max_row_threads = if ctx.report.software { SOFTWARE_ROW_THREADS } else { WORKGROUP };
+        let max_row_threads = if ctx.software_tuning() { SOFTWARE_ROW_THREADS } else { WORKGROUP };
         Self { max_per_dim: ctx.report.limits.max_compute_workgroups_per_dimension, max_row_threads }
     }
 

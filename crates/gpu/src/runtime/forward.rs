@@ -115,7 +115,7 @@ pub struct GpuModel {
 /// memory, is made for them, and a run of lanes per key would leave most of a warp's lanes waiting on
 /// shuffles.
 fn software_attention_runs(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel> {
-    if !ctx.report.software {
+    if !ctx.software_tuning() {
         return None;
     }
     let subgroup_min = ctx.shader_target().subgroup_min?;
@@ -163,7 +163,7 @@ impl GpuModel {
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         // On a software adapter a workgroup's norm costs more than the dispatch it saves (lavapipe: decode
         // steps 10-18% slower with the normed twins); on a GPU, dispatches and their barriers are the dear part.
-        let fuse_norms = !ctx.report.software;
+        let fuse_norms = !ctx.software_tuning();
         let max_row_threads = MatvecLimits::of(ctx).max_row_threads;
         Ok(Self {
             spec: spec.clone(),
@@ -180,7 +180,7 @@ impl GpuModel {
 
     /// Whether a decode step's products after an RMSNorm compute the norm themselves (the normed matvec
     /// twins; the default on GPUs), or the norm takes a dispatch of its own (the default on software
-    /// adapters, [`crate::AdapterReport::software`]). `archrace bench` times both. A step recorded ahead
+    /// adapters, [`GpuContext::software_tuning`]). `archrace bench` times both. A step recorded ahead
     /// keeps the form it was recorded in.
     pub fn set_fused_norms(&mut self, on: bool) {
         self.fuse_norms = on;

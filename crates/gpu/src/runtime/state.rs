@@ -305,7 +305,8 @@ pub struct StepWork {
     /// Tokens per prefill chunk ([`super::prefill::PREFILL_CHUNK`] unless set).
     pub prefill_chunk: usize,
     /// About how many (chunk, head) workgroups a decode step's attention aims at past one chunk
-    /// ([`attn_chunk`]): [`ATTN_GROUPS_GPU`], or [`ATTN_GROUPS_SOFTWARE`] on a software adapter.
+    /// ([`attn_chunk`]): [`ATTN_GROUPS_GPU`], or [`ATTN_GROUPS_SOFTWARE`] on a software adapter
+    /// ([`crate::GpuContext::software_tuning`]).
     pub attn_groups: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
     pub prefill: Option<super::prefill::PrefillScratch>,
@@ -486,7 +487,7 @@ impl GpuState {
                 record_ahead: true,
                 next: None,
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
-                attn_groups: if ctx.report.software { ATTN_GROUPS_SOFTWARE } else { ATTN_GROUPS_GPU },
+                attn_groups: if ctx.software_tuning() { ATTN_GROUPS_SOFTWARE } else { ATTN_GROUPS_GPU },
                 prefill: None,
                 prefill_staging: None,
             },
