@@ -112,7 +112,7 @@ mod models {
     use archrace_cpu::CpuModel;
     use archrace_gguf::Gguf;
     use archrace_gpu::kernels::matvec::{SOFTWARE_ROW_THREADS, WORKGROUP};
-    use archrace_gpu::{GpuContext, GpuModel};
+    use archrace_gpu::{ContextOptions, GpuContext, GpuModel};
     use wasm_bindgen_test::*;
 
     /// max |got - want| / scale, infinite when a value is NaN or infinite (a broken row never passes).
@@ -146,34 +146,36 @@ mod models {
         };
     }
 
-    /// The model's logits at every golden position, with its norms and matvec threads per row as this
-    /// device runs them (norms apart and up to 2 threads a row, on SwiftShader: a fallback adapter) and,
-    /// with `both_norms`, as GPUs run them too (the normed matvec twins, up to 64 threads a row).
-    async fn check(gguf: &[u8], golden: &[u8], both_norms: bool) {
-        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    /// The model's logits at every golden position, with the runtime tuned as for this adapter (a software
+    /// adapter: SwiftShader, the browser's fallback; norms apart, up to 2 threads a matvec row, 8-thread
+    /// norms) and, with `gpu_tuning`, on the same adapter as for a GPU (the normed matvec twins, up to 64
+    /// threads a row, 256-thread norms: the WGSL a real GPU's browser compiles).
+    async fn check(gguf: &[u8], golden: &[u8], gpu_tuning: bool) {
+        let software = GpuContext::new().await.expect("a WebGPU adapter");
+        assert!(software.report.software, "SwiftShader is the browser's fallback adapter");
+        assert!(software.software_tuning(), "tuned for it by default");
+        let mut contexts = vec![("software tuning", software)];
+        if gpu_tuning {
+            let options = ContextOptions { software_tuning: false, ..Default::default() };
+            contexts.push(("a GPU's tuning", GpuContext::with_options(options).await.expect("a second device")));
+        }
         let g = Gguf::parse(gguf).unwrap();
         let cpu = CpuModel::from_gguf(&g).unwrap();
-        let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
-        assert_eq!(gpu.fused_norms(), !ctx.software_tuning(), "the default follows the adapter");
-        assert!(ctx.report.software, "SwiftShader is the browser's fallback adapter");
-        assert_eq!(gpu.max_row_threads(), SOFTWARE_ROW_THREADS, "the default follows the adapter");
         let golden: serde_json::Value = serde_json::from_slice(golden).unwrap();
-        for fused in [false, true].into_iter().take(if both_norms { 2 } else { 1 }) {
-            gpu.set_fused_norms(fused);
-            gpu.set_max_row_threads(if fused { WORKGROUP } else { SOFTWARE_ROW_THREADS });
-            let mut state = gpu.new_state(&ctx).unwrap();
+        for (tuning, ctx) in &contexts {
+            let gpu = GpuModel::new(ctx, &cpu.spec, &cpu.weights).await.expect("model on WebGPU");
+            assert_eq!(gpu.fused_norms(), !ctx.software_tuning(), "{tuning}: norms");
+            let threads = if ctx.software_tuning() { SOFTWARE_ROW_THREADS } else { WORKGROUP };
+            assert_eq!(gpu.max_row_threads(), threads, "{tuning}: threads per row");
+            let mut state = gpu.new_state(ctx).unwrap();
             state.kv_type = archrace_model::KvType::F32; // as llama.cpp's goldens and the CPU
             let tokens = golden["tokens"].as_array().unwrap();
             for (pos, (tok, row)) in tokens.iter().zip(golden["logits"].as_array().unwrap()).enumerate() {
-                let got = gpu.logits(&ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
+                let got = gpu.logits(ctx, &mut state, tok.as_u64().unwrap() as u32).await.unwrap();
                 let want: Vec<f32> = row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
                 let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let err = rel_err(&got, &want, scale);
-                assert!(
-                    err <= 1e-4,
-                    "{}, norms fused {fused}: position {pos}: relative error {err:.2e}",
-                    cpu.spec.name
-                );
+                assert!(err <= 1e-4, "{} ({tuning}): position {pos}: relative error {err:.2e}", cpu.spec.name);
             }
         }
     }
