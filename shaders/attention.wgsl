@@ -14,8 +14,10 @@
 // for all of them, with an online softmax per pair (running max m, sum l and accumulator rescaled by
 // e^(m_old - m_new) per tile; Milakov & Gimelshein 2018, Dao et al. 2022), so no T x L score matrix
 // exists; query t sees keys 0 ..= pos0 + t (causal). Head dim at most 256 (QV).
-// (A thread per query, looping over every key itself, was tried: lavapipe, Mesa 22.3, returned wrong
-// results once an invocation ran past ~60K inner iterations, so the keys are spread over the threads.)
+// Passes: a dispatch reads keys keys_from .. keys_to. Where a device caps an invocation's loops (llvmpipe
+// cuts every loop short past 65,535 back-edges: archrace_gpu::runtime::loop_budget), a long context takes
+// several, each starting from the softmax state the one before left: per (query, head) m and l in
+// `partial` (T, H, 2) and the unnormalised acc in `out`; the last writes out = acc / l.
 // Grouped-query heads: query head h reads KV head h / (H / H_kv).
 // CPU twin: archrace_cpu::model::mixers::attention (its per-token loop). Reductions: lib/reduce.wgsl.
 
@@ -32,6 +34,10 @@ struct Params {
     n_tokens: u32, // attn_prefill: tokens in the chunk
     kv_f16: u32,   // 1: the cache holds f16 pairs (see rope_kv.wgsl); 0: f32
     chunk_len: u32, // attn_partial: keys per chunk (the last may have fewer)
+    keys_from: u32, // attn_prefill: this pass reads keys keys_from .. keys_to (each query up to its own)
+    keys_to: u32,
+    resume: u32,    // attn_prefill: 1: take each query's softmax state from the pass before (see attn_prefill)
+    finish: u32,    // attn_prefill: 1: write out = acc / l; 0: leave the state for the next pass
 }
 
 // Key value i (of the cache's (pos, H_kv, D) values), as f32.
@@ -54,7 +60,8 @@ fn value(i: u32) -> f32 {
 @group(0) @binding(1) var<storage, read> q: array<f32>;              // (H, D); attn_prefill (T, H, D)
 @group(0) @binding(2) var<storage, read> k_cache: array<u32>;        // (pos, H_kv, D): f32 bits or f16 pairs
 @group(0) @binding(3) var<storage, read> v_cache: array<u32>;        // (pos, H_kv, D)
-@group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>;  // (H, n_chunks, D + 2): m, l, acc;
+                                                                     // attn_prefill (T, H, 2): m, l
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;      // (H, D); attn_prefill (T, H, D)
 
 const TILE: u32 = 256u;     // keys whose scores a workgroup holds at once
@@ -294,17 +301,46 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     for (var n = 0u; n < MAX_LANES; n++) {
         last[n] = p.pos0 + t0 + 4u * (n / hb) + vec4<u32>(0u, 1u, 2u, 3u);
     }
-    let keys_all = p.pos0 + min(t0 + 4u * blocks, p.n_tokens);
+    // This pass reads keys keys_from .. keys_end: up to keys_to, and none past the workgroup's last query's.
+    let keys_end = min(p.keys_to, p.pos0 + min(t0 + 4u * blocks, p.n_tokens));
     let lowest = vec4<f32>(-0x1.fffffep+127f);
     var m = array<vec4<f32>, MAX_LANES>(lowest, lowest, lowest, lowest);
     var l = array<vec4<f32>, MAX_LANES>(); // this thread's keys' share of each lane's softmax sum
     // acc_a[c], acc_b[c]: item tid + c WG (unit u = item / nv, lane item % nv): its first and second dim.
     var acc_a = array<vec4<f32>, MAX_ITEMS>();
     var acc_b = array<vec4<f32>, MAX_ITEMS>();
-    for (var first = 0u; first < keys_all; first += WG) {
+    if p.resume == 1u {
+        // The state the pass before left: every thread takes m, thread 0 the sum l, each item its acc.
+        for (var n = 0u; n < MAX_LANES; n++) {
+            for (var c = 0u; c < 4u; c++) {
+                let at = prefill_state_at(n, c, t0, hb, blocks, heads, head0);
+                if n < nv && at != NO_STATE {
+                    m[n][c] = partial[at];
+                    if tid == 0u {
+                        l[n][c] = partial[at + 1u];
+                    }
+                }
+            }
+        }
+        for (var c = 0u; c < MAX_ITEMS; c++) {
+            let item = tid + c * WG;
+            let n = item % nv;
+            for (var qc = 0u; qc < 4u; qc++) {
+                let at = prefill_state_at(n, qc, t0, hb, blocks, heads, head0);
+                if item < units * nv && at != NO_STATE {
+                    let o = (at / 2u) * d + (item / nv) * w; // (t, head) of the state, unit item / nv
+                    acc_a[c][qc] = out[o];
+                    if w == 2u {
+                        acc_b[c][qc] = out[o + 1u];
+                    }
+                }
+            }
+        }
+    }
+    for (var first = p.keys_from; first < keys_end; first += WG) {
         let j = first + tid;
         var s = array<vec4<f32>, MAX_LANES>(lowest, lowest, lowest, lowest);
-        if j < keys_all {
+        if j < keys_end {
             let ko = (j * p.n_head_kv + kv_head) * d;
             var dots = array<vec4<f32>, MAX_LANES>();
             for (var u = 0u; u < units; u++) {
@@ -357,7 +393,7 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             }
         }
         workgroupBarrier(); // publishes ep[] and lane_w[]
-        let tn = min(WG, keys_all - first);
+        let tn = min(WG, keys_end - first);
         for (var c = 0u; c < MAX_ITEMS; c++) {
             let item = tid + c * WG;
             if item < units * nv {
@@ -387,13 +423,27 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         }
     }
     workgroupBarrier();
+    if p.finish == 0u {
+        // Leave the state for the next pass: m and l per (query, head), acc unnormalised in out.
+        if tid == 0u {
+            for (var n = 0u; n < MAX_LANES; n++) {
+                for (var c = 0u; c < 4u; c++) {
+                    let at = prefill_state_at(n, c, t0, hb, blocks, heads, head0);
+                    if n < nv && at != NO_STATE {
+                        partial[at] = m[n][c];
+                        partial[at + 1u] = lane_w[n][c];
+                    }
+                }
+            }
+        }
+    }
     for (var c = 0u; c < MAX_ITEMS; c++) {
         let item = tid + c * WG;
         let n = item % nv;
         if item < units * nv && n < hb * blocks && n % hb < heads {
             let u = item / nv;
             let head = head0 + n % hb;
-            let sums = lane_w[n];
+            let sums = select(vec4<f32>(1.0), lane_w[n], p.finish == 1u);
             for (var qc = 0u; qc < 4u; qc++) {
                 let t = t0 + 4u * (n / hb) + qc;
                 if t < p.n_tokens {
@@ -406,4 +456,16 @@ fn attn_prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             }
         }
     }
+}
+
+const NO_STATE: u32 = 0xffffffffu;
+
+// Where query c of lane n keeps its softmax state between passes in `partial` ((T, H, 2): m, l; so at / 2
+// is its (t, head) row of `out`), or NO_STATE for a lane past the workgroup's heads or a query past the chunk.
+fn prefill_state_at(n: u32, c: u32, t0: u32, hb: u32, blocks: u32, heads: u32, head0: u32) -> u32 {
+    let t = t0 + 4u * (n / hb) + c;
+    if n >= hb * blocks || n % hb >= heads || t >= p.n_tokens {
+        return NO_STATE;
+    }
+    return (t * p.n_head + head0 + n % hb) * 2u;
 }

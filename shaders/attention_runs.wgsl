@@ -36,6 +36,10 @@ struct Params {
     n_tokens: u32,  // unused here (attn_prefill's)
     kv_f16: u32,    // 1 here: the cache holds f16 pairs
     chunk_len: u32, // keys per chunk (the last may have fewer)
+    keys_from: u32, // unused here (attn_prefill's passes)
+    keys_to: u32,
+    resume: u32,
+    finish: u32,
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;

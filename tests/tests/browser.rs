@@ -15,6 +15,17 @@ async fn webgpu_adapter_exists_and_reports_limits() {
     assert!(ctx.report.limits.max_storage_buffer_binding_size >= 128 << 20, "{:?}", ctx.report);
 }
 
+/// SwiftShader runs one invocation's 300 x 400 = 120,000 loop iterations to the end: no loop cap, as the
+/// runtime assumes there (`GpuContext::loop_limit` is llvmpipe's alone), so its chunks and attention
+/// passes stay whole in the browser.
+#[wasm_bindgen_test]
+async fn swiftshader_runs_loops_to_the_end() {
+    let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+    assert_eq!(ctx.loop_limit, None);
+    let count = archrace_gpu::runtime::loop_budget::loop_probe(&ctx, 300, 400).await.unwrap();
+    assert_eq!(count, 120_000, "SwiftShader stopped a loop early");
+}
+
 /// The device is asked for `subgroups` (which wgpu 30 does not do in the browser) and the kernels take
 /// their subgroup twins: SwiftShader offers the feature and passes the layout probe, with subgroups of 4.
 /// The page's `GPUAdapter.prototype.requestDevice`, wrapped while the device is asked for, is the

@@ -166,8 +166,8 @@ fn attention_partials_and_combine_match_attention() {
                 // The chunks a GPU and a software adapter run, and chunks of four tiles.
                 let head_groups = attn_head_groups(h, hkv);
                 let chunkings = [
-                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_GPU)),
-                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_SOFTWARE)),
+                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_GPU, usize::MAX)),
+                    Some(attn_chunk(n_keys, head_groups, ATTN_GROUPS_SOFTWARE, usize::MAX)),
                     (n_keys > 256).then_some(1000),
                 ];
                 for chunk_len in chunkings.into_iter().flatten() {
@@ -217,6 +217,52 @@ fn attention_partials_and_combine_match_attention() {
         // Three f16 shapes (units per lane 4, 16 and 2 on lavapipe's subgroups of 8), 5 contexts each.
         let expected = if ctx.shader_target().subgroups() { 3 * 5 } else { 0 };
         assert!(runs_checked >= expected, "{twin}: attn_partial_runs checked {runs_checked} times");
+    }
+}
+
+/// A decode step's attention over one chunk of the most keys the runtime gives a workgroup under this
+/// device's loop cap (`loop_budget::decode_chunk_keys`: 16,384 keys at D = 64 and 8,192 at D = 128 on
+/// lavapipe, whose llvmpipe cuts an invocation's loops short past 65,535 back-edges; 16,384 where there is
+/// no cap), for `attn_partial` and, with subgroups, `attn_partial_runs`: the CPU's attention.
+#[test]
+fn decode_attention_over_the_longest_chunk_matches_attention() {
+    use archrace_gpu::kernels::params::AttnParams;
+    use archrace_gpu::runtime::loop_budget::decode_chunk_keys;
+    let Some(ctx) = pollster::block_on(context_or_skip("decode attention at the loop cap")) else { return };
+    let lanes = ctx.shader_target().subgroup_min.unwrap_or(4) as usize;
+    let mut rng = SplitMix64::new(33);
+    for d in [64usize, 128] {
+        let (h, hkv) = (4usize, 2usize);
+        let n_keys = decode_chunk_keys(ctx.loop_limit, d, lanes).min(16384);
+        let q = rng.vec(h * d, -2.0, 2.0);
+        let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+        let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+        let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, true), kv_cache_bytes(&mut v, true));
+        let want = attention(&q, &k, &v, n_keys, h, hkv, d);
+        let p = AttnParams {
+            n_head: h as u32,
+            n_head_kv: hkv as u32,
+            head_dim: d as u32,
+            n_keys: n_keys as u32,
+            n_chunks: 1,
+            scale: 1.0 / (d as f32).sqrt(),
+            kv_f16: 1,
+            chunk_len: n_keys as u32,
+            ..Default::default()
+        };
+        let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
+        let args = [
+            (1, Arg::In(bytes(&q))),
+            (2, Arg::In(&k_bytes)),
+            (3, Arg::In(&v_bytes)),
+            (4, Arg::Out(h * (d + 2) * 4)),
+            (5, Arg::Out(h * d * 4)),
+        ];
+        let runs = ctx.shader_target().subgroup_min.and_then(|m| attn_runs_kernel(d, m));
+        for kernel in [Some(Kernel::AttnPartial), runs].into_iter().flatten() {
+            let got = run(&ctx, kernel, params, &args, [1, (h / hkv).div_ceil(4) as u32 * hkv as u32, 1]);
+            check(&format!("{}, D {d}, one chunk of {n_keys} keys", kernel.name()), &want, &got[1], TRANSCENDENTAL);
+        }
     }
 }
 

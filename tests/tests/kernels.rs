@@ -126,3 +126,20 @@ fn subgroup_row_sums_are_chosen_where_the_adapter_has_them() {
     assert!(!portable.shader_target().subgroups());
     assert!(portable.report.row_sums.starts_with("workgroup memory ("), "{}", portable.report.row_sums);
 }
+
+/// The loop cap the runtime sizes its work under (`GpuContext::loop_limit`) is the device's: one
+/// invocation's 300 x 400 = 120,000 loop iterations all run where none is assumed, and stop just short of
+/// the cap where one is (llvmpipe's 65,535 back-edges, all loops together: on lavapipe).
+#[test]
+fn the_loop_cap_the_runtime_assumes_is_the_devices() {
+    use archrace_gpu::runtime::loop_budget::loop_probe;
+    let Some(ctx) = pollster::block_on(context_or_skip("loop cap")) else { return };
+    let count = pollster::block_on(loop_probe(&ctx, 300, 400)).unwrap() as usize;
+    let name = &ctx.report.name;
+    match ctx.loop_limit {
+        None => assert_eq!(count, 120_000, "{name}: no loop cap assumed, yet the loops stopped after {count}"),
+        Some(limit) => {
+            assert!((limit * 9 / 10..=limit).contains(&count), "{name}: a cap of {limit} assumed, {count} ran")
+        }
+    }
+}

@@ -15,7 +15,8 @@ use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-use archrace_gpu::{layout, GpuContext, GpuError, GpuModel, Kernel, PrefillLogits};
+use archrace_gpu::kernels::params::AttnParams;
+use archrace_gpu::{layout, GpuContext, GpuError, GpuModel, Kernel, PrefillLogits, PREFILL_CHUNK};
 use archrace_model::KvType;
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
@@ -138,11 +139,11 @@ fn matmul_gathers_and_scatters_through_token_lists() {
 /// from an empty cache (a workgroup's queries cut short); query heads per KV head 1, 2, 3, 4 and 6 (a
 /// workgroup serves up to four heads: 6 takes a group of four and one of two; 3 leaves a lane idle); head
 /// dims with four lanes (16, 64, 80, odd 25), three (160) and two (256); f32 and f16 caches (the CPU given
-/// the f16-rounded keys and values); scores small and past e^s's f32 range; both twins of the reductions.
+/// the f16-rounded keys and values); scores small and past e^s's f32 range; both twins of the reductions;
+/// in one pass over the keys and in passes of a third of them (each taking the softmax state the one before
+/// left: `attn_prefill_passes`).
 #[test]
 fn attn_prefill_matches_attention_for_every_query() {
-    use archrace_gpu::kernels::params::AttnParams;
-    use archrace_gpu::runtime::attn_prefill_grid;
     use archrace_tests::gpu::subgroup_twins_or_skip;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attn_prefill parity")) {
         eprintln!("attn_prefill parity: {twin}");
@@ -180,21 +181,79 @@ fn attn_prefill_matches_attention_for_every_query() {
                     kv_f16: u32::from(kv_f16),
                     ..Default::default()
                 };
-                let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
-                let args = [
-                    (1, Arg::In(bytes(&q))),
-                    (2, Arg::In(&k_bytes)),
-                    (3, Arg::In(&v_bytes)),
-                    (5, Arg::Out(want.len() * 4)),
-                ];
-                let got = run(&ctx, Kernel::AttnPrefill, params, &args, attn_prefill_grid(t, h, hkv, d));
-                let what = format!(
-                    "attn_prefill, heads {h}/{hkv} of {d}, f16 {kv_f16}, q to {q_max}, {t} queries after {pos0}"
-                );
-                check(&what, &want, &got[0], TRANSCENDENTAL);
+                for per_pass in [n_keys, (n_keys / 3).max(1)] {
+                    let got = attn_prefill_in_passes(&ctx, p, (&q, &k_bytes, &v_bytes), per_pass);
+                    let what = format!(
+                        "attn_prefill, heads {h}/{hkv} of {d}, f16 {kv_f16}, q to {q_max}, {t} queries after {pos0}, \
+                         passes of {per_pass} keys"
+                    );
+                    check(&what, &want, &got, TRANSCENDENTAL);
+                }
             }
         }
     }
+}
+
+/// Queries 70,000 keys into the cache: past what one llvmpipe invocation's loops may take (65,535
+/// back-edges, all loops together; then every loop exits early and the output is wrong), so on lavapipe
+/// `attn_prefill` runs in the passes `loop_budget` sizes for the device, and matches the CPU there (one
+/// pass elsewhere).
+#[test]
+fn attn_prefill_past_the_loop_limit_matches_attention() {
+    use archrace_gpu::runtime::loop_budget::attn_prefill_keys_per_pass;
+    let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill past the loop limit")) else { return };
+    let (h, hkv, d, pos0, t) = (4usize, 2usize, 64usize, 70_000usize, 3usize);
+    let n_keys = pos0 + t;
+    let mut rng = SplitMix64::new(31);
+    let q = rng.vec(t * h * d, -2.0, 2.0);
+    let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+    let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+    let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, true), kv_cache_bytes(&mut v, true));
+    let want: Vec<f32> =
+        (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
+    let p = AttnParams {
+        n_head: h as u32,
+        n_head_kv: hkv as u32,
+        head_dim: d as u32,
+        scale: 1.0 / (d as f32).sqrt(),
+        pos0: pos0 as u32,
+        n_tokens: t as u32,
+        kv_f16: 1,
+        ..Default::default()
+    };
+    let per_pass = attn_prefill_keys_per_pass(ctx.loop_limit, d).min(n_keys);
+    if ctx.loop_limit.is_some() {
+        assert!(per_pass < n_keys, "a loop cap of {:?} takes more than one pass of {per_pass}", ctx.loop_limit);
+    }
+    let got = attn_prefill_in_passes(&ctx, p, (&q, &k_bytes, &v_bytes), per_pass);
+    check(&format!("attn_prefill after {pos0} keys, passes of {per_pass}"), &want, &got, TRANSCENDENTAL);
+}
+
+/// `attn_prefill` over `p`'s chunk in the passes `attn_prefill_passes` gives for `per_pass` keys, the
+/// softmax state carried from pass to pass in its buffers (`partial` and `out`, read back and handed on):
+/// the chunk's output.
+fn attn_prefill_in_passes(
+    ctx: &GpuContext,
+    mut p: AttnParams,
+    (q, k, v): (&[f32], &[u8], &[u8]),
+    per_pass: usize,
+) -> Vec<f32> {
+    use archrace_gpu::runtime::{attn_prefill_grid, attn_prefill_passes};
+    let (t, h, hkv, d) = (p.n_tokens as usize, p.n_head as usize, p.n_head_kv as usize, p.head_dim as usize);
+    let keys = p.pos0 as usize + t;
+    let (mut state, mut out) = (vec![0u8; t * h * 2 * 4], vec![0u8; t * h * d * 4]);
+    for (from, to) in attn_prefill_passes(keys, per_pass) {
+        (p.keys_from, p.keys_to) = (from as u32, to as u32);
+        (p.resume, p.finish) = (u32::from(from > 0), u32::from(to == keys));
+        let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
+        let args =
+            [(1, Arg::In(bytes(q))), (2, Arg::In(k)), (3, Arg::In(v)), (4, Arg::InOut(&state)), (5, Arg::InOut(&out))];
+        let grid = attn_prefill_grid(t, h, hkv, d);
+        let got = pollster::block_on(run_kernel(ctx, Kernel::AttnPrefill, params, &args, grid))
+            .unwrap_or_else(|e| panic!("attn_prefill pass {from}..{to}: {e}"));
+        (state, out) = (got[0].clone(), got[1].clone());
+    }
+    bytemuck::pod_collect_to_vec(&out)
 }
 
 /// RMSNorm of one field of wider rows (Jamba's B inside a chunk's x-projection rows), and of three
@@ -598,7 +657,8 @@ fn golden_rows(golden: &serde_json::Value) -> Vec<Vec<f32>> {
 }
 
 /// For every architecture and quant: prefill's logits for every position against llama.cpp's (1e-4 of
-/// the row's largest, as decode); chunks of 1, 7 and 64 tokens give the same logits within 1e-5; and a
+/// the row's largest, as decode); chunks of 1, 7 and 64 tokens, and chunks of 64 whose attention reads the
+/// keys in passes of 5 (`GpuState::work.attn_pass_keys`), give the same logits within 1e-5; and a
 /// prefill followed by greedy decoding on the GPU reproduces llama.cpp's greedy trace, with this adapter's
 /// tuning and, on a software adapter, a GPU's too (its norm sizes, fused norms, threads per row).
 fn check_prefill(arch: &str) {
@@ -612,27 +672,30 @@ fn check_prefill(arch: &str) {
         let want = golden_rows(&golden);
         let n_vocab = gpu.spec.n_vocab;
         let mut by_chunk: Vec<Vec<f32>> = Vec::new();
-        for chunk in [64usize, 7, 1] {
+        for (chunk, pass_keys) in [(64usize, usize::MAX), (7, usize::MAX), (1, usize::MAX), (64, 5)] {
             let mut state = gpu.new_state(ctx).unwrap();
             state.kv_type = KvType::F32; // as llama.cpp's goldens (f32 K and V)
             state.work.prefill_chunk = chunk;
+            state.work.attn_pass_keys = pass_keys; // attention in passes of 5 keys, its softmax state carried
             let got = pollster::block_on(gpu.prefill(ctx, &mut state, &tokens, PrefillLogits::All))
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(got.len(), tokens.len() * n_vocab);
             assert_eq!(state.pos, tokens.len());
             for (pos, row) in want.iter().enumerate() {
                 let err = rel_err(&got[pos * n_vocab..][..n_vocab], row);
-                assert!(err <= 1e-4, "{file} chunk {chunk} position {pos}: prefill vs llama.cpp {err:.2e} > 1e-4");
+                let how = format!("chunk {chunk}, attention passes of {pass_keys} keys");
+                assert!(err <= 1e-4, "{file} {how} position {pos}: prefill vs llama.cpp {err:.2e} > 1e-4");
                 if let Some(first) = by_chunk.first() {
                     let first_row = &first[pos * n_vocab..][..n_vocab];
                     let err = rel_err(&got[pos * n_vocab..][..n_vocab], first_row);
-                    assert!(err <= 1e-5, "{file} position {pos}: chunk {chunk} vs chunk 64: {err:.2e} > 1e-5");
+                    assert!(err <= 1e-5, "{file} position {pos}: {how} vs chunk 64: {err:.2e} > 1e-5");
                 }
             }
             by_chunk.push(got);
         }
         eprintln!(
-            "{file}: prefill matches llama.cpp at every position in chunks of 64, 7 and 1 (batched: {})",
+            "{file}: prefill matches llama.cpp at every position in chunks of 64, 7 and 1, and with attention \
+             in passes (batched: {})",
             gpu.prefill_is_batched()
         );
     }
@@ -691,6 +754,30 @@ fn a_long_llama_prefill_matches_the_token_by_token_path() {
 #[test]
 fn a_long_jamba_prefill_matches_the_token_by_token_path() {
     a_long_prefill_matches_the_token_by_token_path("jamba-q8_0.gguf");
+}
+
+/// RWKV-7's state after 1,100 tokens of prefill (chunks of up to 512, as many as the device's loop cap
+/// lets `wkv7` take: 448 on lavapipe, where 512 tokens of its two loops over a state row a token pass the
+/// 65,535 back-edges llvmpipe allows an invocation, and the row was never written back) is the state
+/// token by token: the next token's logits agree within 1e-4.
+#[test]
+fn a_long_rwkv7_prefill_matches_the_token_by_token_path() {
+    let Some(ctx) = pollster::block_on(context_or_skip("long rwkv7 prefill")) else { return };
+    let (_cpu, gpu) = load(&ctx, "rwkv7-q8_0.gguf");
+    let mut rng = SplitMix64::new(23);
+    let tokens: Vec<u32> = (0..1101).map(|_| (rng.next_u64() % gpu.spec.n_vocab as u64) as u32).collect();
+    let (fill, last) = tokens.split_at(1100);
+    let mut by_step = gpu.new_state(&ctx).unwrap();
+    pollster::block_on(gpu.feed(&ctx, &mut by_step, fill)).unwrap();
+    let want = pollster::block_on(gpu.logits(&ctx, &mut by_step, last[0])).unwrap();
+    let mut by_chunk = gpu.new_state(&ctx).unwrap();
+    pollster::block_on(gpu.prefill(&ctx, &mut by_chunk, fill, PrefillLogits::None)).unwrap();
+    let chunk = by_chunk.work.prefill.as_ref().map_or(0, |p| p.chunk);
+    let cap = archrace_gpu::runtime::loop_budget::chunk_tokens(ctx.loop_limit, &gpu.spec.layers);
+    assert_eq!(chunk, PREFILL_CHUNK.min(cap), "the chunk, under the device's loop cap {:?}", ctx.loop_limit);
+    let got = pollster::block_on(gpu.logits(&ctx, &mut by_chunk, last[0])).unwrap();
+    let err = rel_err(&got, &want);
+    assert!(err <= 1e-4, "next logits after a 1,100-token prefill in chunks of {chunk} vs token by token: {err:.2e}");
 }
 
 fn a_long_prefill_matches_the_token_by_token_path(file: &str) {

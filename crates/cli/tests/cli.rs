@@ -128,6 +128,22 @@ fn gpu_available() -> bool {
     false
 }
 
+/// `device --json` says how the runtime runs on the adapter: tuned for a software adapter where it is one,
+/// and llvmpipe's loop cap (65,535 back-edges an invocation) where the adapter is llvmpipe.
+#[test]
+fn device_reports_the_runtime_choices() {
+    let (code, out, err) = run(&["device", "--json", "--rows", "64", "--cols", "64"]);
+    if code != 0 {
+        assert!(!std::env::var("ARCHRACE_REQUIRE_GPU").is_ok_and(|v| v != "0"), "no GPU, and one is required: {err}");
+        return;
+    }
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["runtime"]["software_tuning"], json["adapter"]["software"], "{out}");
+    let llvmpipe = json["adapter"]["name"].as_str().unwrap().starts_with("llvmpipe");
+    let want = if llvmpipe { serde_json::json!(65535) } else { serde_json::Value::Null };
+    assert_eq!(json["runtime"]["loop_limit"], want, "{out}");
+}
+
 #[test]
 fn gpu_backend_logits_and_generate_agree_with_the_goldens() {
     if !gpu_available() {

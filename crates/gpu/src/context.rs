@@ -97,6 +97,12 @@ pub struct GpuContext {
     /// memory decides). Past it, creating a buffer fails with `GpuError::OutOfMemory`, as a device that
     /// ran out would: tests use it to exercise that path, and the playground can keep headroom with it.
     pub memory_budget: Option<u64>,
+    /// Loop iterations one invocation may take, all its loops together, before the driver makes its loops
+    /// exit early and the kernel silently computes something else: llvmpipe's (lavapipe's)
+    /// [`crate::runtime::loop_budget::LLVMPIPE_LOOP_LIMIT`]; `None` (no such cap) elsewhere. The runtime
+    /// cuts the work of kernels whose loops grow with a chunk or a context to fit under it
+    /// ([`crate::runtime::loop_budget`]); tests lower it to run those cuts on small inputs.
+    pub loop_limit: Option<usize>,
     /// Bytes held by every [`crate::runtime::pool::Pool`] on this device.
     pub(crate) allocated: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Every pipeline compiled on this device, shared by all its models.
@@ -185,11 +191,13 @@ impl GpuContext {
             }
         });
         let software = report.software && options.software_tuning;
+        let loop_limit = loop_limit_of(&report);
         Ok(Self {
             device,
             queue,
             report,
             binding_cap: None,
+            loop_limit,
             memory_budget: None,
             allocated: Default::default(),
             pipelines: Default::default(),
@@ -247,4 +255,11 @@ impl GpuContext {
         buffer.unmap();
         buffer
     }
+}
+
+/// The loop cap of the adapter `report` describes ([`GpuContext::loop_limit`]): llvmpipe names itself
+/// ("llvmpipe (LLVM 15.0.6, 256 bits)") and its driver.
+fn loop_limit_of(report: &AdapterReport) -> Option<usize> {
+    let llvmpipe = report.name.starts_with("llvmpipe") || report.driver.starts_with("llvmpipe");
+    llvmpipe.then_some(crate::runtime::loop_budget::LLVMPIPE_LOOP_LIMIT)
 }

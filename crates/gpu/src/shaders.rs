@@ -117,6 +117,9 @@ const ROW_SUM_SUBGROUP: &str = shader!("lib/row_sum_subgroup.wgsl");
 /// The device check behind [`ShaderTarget::subgroups`] (not a model kernel; [`crate::subgroups::probe`]).
 pub(crate) const SUBGROUP_PROBE: &str = shader!("lib/subgroup_probe.wgsl");
 
+/// The loop cap check (`archrace_gpu::runtime::loop_budget::loop_probe`).
+pub(crate) const LOOP_PROBE: &str = shader!("lib/loop_probe.wgsl");
+
 /// The device's side of a kernel's source: which twin of the shared reductions it takes, and what its
 /// shader compiler wants first. [`crate::GpuContext`] decides it once per device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

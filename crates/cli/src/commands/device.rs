@@ -11,7 +11,8 @@ pub fn device(json: bool, rows: usize, cols: usize, seed: u64) -> CmdResult {
         Ok::<_, archrace_gpu::GpuError>((ctx, report))
     })?;
     if json {
-        print_json(&serde_json::json!({ "adapter": ctx.report, "selftest": report }))?;
+        let loops = serde_json::json!({ "loop_limit": ctx.loop_limit, "software_tuning": ctx.software_tuning() });
+        print_json(&serde_json::json!({ "adapter": ctx.report, "runtime": loops, "selftest": report }))?;
         return Ok(report.pass);
     }
     let a = &ctx.report;
@@ -20,6 +21,13 @@ pub fn device(json: bool, rows: usize, cols: usize, seed: u64) -> CmdResult {
     outln!("driver    {}", a.driver)?;
     outln!("features  shader-f16 {}  subgroups {}  timestamp-query {}", a.shader_f16, a.subgroups, a.timestamp_query)?;
     outln!("row sums  {}", a.row_sums)?;
+    outln!("tuning    {}", if ctx.software_tuning() { "software adapter" } else { "GPU" })?;
+    match ctx.loop_limit {
+        Some(n) => outln!(
+            "loops     cut short past {n} back-edges an invocation: prefill chunks and attention sized under it"
+        )?,
+        None => outln!("loops     no cap")?,
+    }
     outln!(
         "limits    storage binding {} MiB, buffer {} MiB, {} storage buffers/stage, {} B workgroup memory, {} invocations/workgroup",
         l.max_storage_buffer_binding_size >> 20,

@@ -110,6 +110,15 @@ kernel_params! {
         kv_f16: u32,
         /// Decode: keys per chunk ([`crate::runtime::attn_chunk`]).
         chunk_len: u32,
+        /// Prefill: the first key this pass reads ([`crate::runtime::prefill::attn_prefill_passes`]).
+        keys_from: u32,
+        /// Prefill: the key this pass stops before (it reads no key past a query's own).
+        keys_to: u32,
+        /// Prefill: 1 when a pass before this one left each query's softmax state (`partial`: m and l;
+        /// `out`: the unnormalised sum of weighted values); 0 for the first.
+        resume: u32,
+        /// Prefill: 1 when this pass is the last, and writes `out` = acc / l; 0 leaves the state for the next.
+        finish: u32,
     }
 }
 

@@ -530,9 +530,14 @@ impl GpuModel {
             // first product, or read it from h.
             let input = NormedInput { x: &sc.x, norm: &lw.attn_norm, h: &sc.h };
             match (&lw.mixer, ls) {
-                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => {
-                    a.record(&ops, rec, sc, input, (state.pos, index, state.work.attn_groups), cache)
-                }
+                (GpuMixer::Attention(a), LayerState::Kv(Some(cache))) => a.record(
+                    &ops,
+                    rec,
+                    sc,
+                    input,
+                    (state.pos, index, (state.work.attn_groups, state.work.attn_max_chunk)),
+                    cache,
+                ),
                 (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }) => m.record(&ops, rec, sc, input, (conv, ssm)),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }) => {
                     m.record(&ops, rec, &RwkvIo::decode(sc, &lw.attn_norm), att_shift, wkv);

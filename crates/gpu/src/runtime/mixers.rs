@@ -7,7 +7,7 @@
 
 use super::forward::{rope_pairs, u};
 use super::ops::{NormedInput, Ops};
-use super::prefill::{attn_prefill_grid, PrefillScratch, Product};
+use super::prefill::{attn_prefill_grid, attn_prefill_passes, PrefillScratch, Product};
 use super::recorder::Recorder;
 use super::state::{attn_chunk, attn_head_groups, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
@@ -121,9 +121,9 @@ impl AttentionGpu {
     /// projections of the normed input, RoPE on q and k (Su et al. 2021, eq. 34) and k and v appended to
     /// the cache, in the products where [`AttentionGpu::rope_products`] (one for q, k and v in one buffer,
     /// else one each; their normed twins take the norm too), else the products and then `rope_kv`;
-    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups, each
-    /// serving the query heads that share a KV head (partial softmax per chunk, then combined), output
-    /// projection.
+    /// attention over the cache in chunks of the length `attn_chunk` gives for `groups` workgroups of at most
+    /// `max_chunk` keys, each serving the query heads that share a KV head (partial softmax per chunk, then
+    /// combined), output projection.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
@@ -131,7 +131,7 @@ impl AttentionGpu {
         rec: &mut Recorder,
         sc: &Scratch,
         input: NormedInput<'_>,
-        (pos, index, groups): (usize, usize, usize),
+        (pos, index, (groups, max_chunk)): (usize, usize, (usize, usize)),
         cache: &KvCache,
     ) {
         let (h, hkv, d) = (self.spec.n_head, self.spec.n_head_kv, self.spec.head_dim);
@@ -152,7 +152,7 @@ impl AttentionGpu {
         }
         let n_keys = pos + 1;
         let head_groups = attn_head_groups(h, hkv);
-        let chunk_len = attn_chunk(n_keys, head_groups, groups);
+        let chunk_len = attn_chunk(n_keys, head_groups, groups, max_chunk);
         let chunks = n_keys.div_ceil(chunk_len);
         let f16 = u(usize::from(cache.kv_type == KvType::F16));
         let params = AttnParams {
@@ -187,15 +187,14 @@ impl AttentionGpu {
 
     /// Causal self-attention of a chunk of `t` tokens from `pos0` (the chunk's twin of [`Self::record`]):
     /// q, k and v products for every token, RoPE for every token's position, k and v written into the
-    /// cache at their slots, `attn_prefill` over the cache, output product added into the residual stream.
-    #[allow(clippy::too_many_arguments)]
+    /// cache at their slots, `attn_prefill` over the cache in passes of at most `pass_keys` keys
+    /// ([`attn_prefill_passes`]), output product added into the residual stream.
     pub(super) fn record_chunk(
         &self,
         ops: &Ops<'_>,
         rec: &mut Recorder,
         ps: &PrefillScratch,
-        pos0: usize,
-        t: usize,
+        (pos0, t, pass_keys): (usize, usize, usize),
         index: usize,
         cache: &KvCache,
     ) {
@@ -213,18 +212,25 @@ impl AttentionGpu {
         let pairs = rope_pairs(ops.spec);
         let table = (&ps.rope_table, index * pairs, ops.spec.layers.len() * pairs);
         rope_kv(rec, self, cache, (&ps.qkv, &ps.q), table, pos0, t);
-        let params = AttnParams {
-            n_head: u(h),
-            n_head_kv: u(hkv),
-            head_dim: u(d),
-            scale: 1.0 / (d as f32).sqrt(),
-            pos0: u(pos0),
-            n_tokens: u(t),
-            kv_f16: u(usize::from(cache.kv_type == KvType::F16)),
-            ..Default::default()
-        };
-        let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (5, &ps.attn)];
-        rec.dispatch(Kernel::AttnPrefill, &params, &buffers, attn_prefill_grid(t, h, hkv, d));
+        let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (4, &ps.attn_state), (5, &ps.attn)];
+        let keys = pos0 + t;
+        for (from, to) in attn_prefill_passes(keys, pass_keys) {
+            let params = AttnParams {
+                n_head: u(h),
+                n_head_kv: u(hkv),
+                head_dim: u(d),
+                scale: 1.0 / (d as f32).sqrt(),
+                pos0: u(pos0),
+                n_tokens: u(t),
+                kv_f16: u(usize::from(cache.kv_type == KvType::F16)),
+                keys_from: u(from),
+                keys_to: u(to),
+                resume: u(usize::from(from > 0)),
+                finish: u(usize::from(to == keys)),
+                ..Default::default()
+            };
+            rec.dispatch(Kernel::AttnPrefill, &params, &buffers, attn_prefill_grid(t, h, hkv, d));
+        }
         ops.matmul(rec, &self.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
     }
 }

@@ -43,6 +43,26 @@ pub fn attn_prefill_grid(t: usize, n_head: usize, n_head_kv: usize, head_dim: us
     [u(t.div_ceil(queries)), u(n_head_kv * group.div_ceil(hb)), 1]
 }
 
+/// The `attn_prefill` passes over a chunk's `keys` keys (the cache up to its last token), `per_pass` keys
+/// at most each ([`crate::runtime::loop_budget::attn_prefill_keys_per_pass`]): `(from, to)` key ranges in
+/// order. One pass unless a device caps its loops.
+pub fn attn_prefill_passes(keys: usize, per_pass: usize) -> impl Iterator<Item = (usize, usize)> {
+    let per = per_pass.max(1);
+    (0..keys.div_ceil(per)).map(move |i| (i * per, ((i + 1) * per).min(keys)))
+}
+
+/// The most query heads of any attention layer.
+fn most_heads(spec: &ModelSpec) -> usize {
+    spec.layers
+        .iter()
+        .filter_map(|l| match l.mixer {
+            archrace_model::Mixer::Attention(a) => Some(a.n_head),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Which logits a prefill returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrefillLogits {
@@ -78,6 +98,8 @@ pub struct PrefillScratch {
     pub(super) route: wgpu::Buffer,
     pub(super) lists: wgpu::Buffer,
     pub(super) rope_table: wgpu::Buffer,
+    /// `attn_prefill`'s softmax state between passes ([`attn_prefill_passes`]): m and l per (token, head).
+    pub(super) attn_state: wgpu::Buffer,
     /// RWKV's, when the model has RWKV layers.
     pub(super) rwkv: Option<RwkvScratch>,
     /// `(chunk, n_vocab)` when every token's logits were asked for.
@@ -136,6 +158,7 @@ impl PrefillScratch {
             qkv: s("prefill: attention q, k, v", wd.qkv, attention)?,
             q: s("prefill: attention q", wd.heads, attention)?,
             attn: s("prefill: attention output", wd.heads, attention)?,
+            attn_state: s("prefill: attention softmax state between passes (m, l)", 2 * most_heads(spec), attention)?,
             xz: s("prefill: mamba xz", 2 * wd.d_inner, mamba)?,
             xc: s("prefill: mamba conv output", wd.d_inner, mamba)?,
             xdbc: s("prefill: mamba dt, B, C", wd.dbc, mamba)?,
@@ -189,6 +212,7 @@ impl PrefillScratch {
             self.route,
             self.lists,
             self.rope_table,
+            self.attn_state,
         ];
         let rwkv = self.rwkv.map(RwkvScratch::buffers).into_iter().flatten();
         for buf in all.into_iter().chain(rwkv).chain(self.logits) {
@@ -267,8 +291,11 @@ impl GpuModel {
         }
         state.work.next = None; // a decode step recorded ahead is for the position prefill is about to fill
         let all = logits == PrefillLogits::All;
-        // The chunk the caller asked for, or fewer tokens where the device binds less than a chunk needs.
-        let chunk = state.work.prefill_chunk.clamp(1, chunk_that_fits(ctx, &self.spec, &self.weights, all));
+        // The chunk the caller asked for, or fewer tokens where the device binds less than a chunk needs or
+        // caps the loops a chunk's recurrences take.
+        let fits = chunk_that_fits(ctx, &self.spec, &self.weights, all);
+        let loops = super::loop_budget::chunk_tokens(ctx.loop_limit, &self.spec.layers);
+        let chunk = state.work.prefill_chunk.clamp(1, fits.min(loops));
         let stale = state.work.prefill.as_ref().is_none_or(|p| p.chunk != chunk || (all && p.logits.is_none()));
         if stale {
             if let Some(old) = state.work.prefill.take() {
@@ -483,7 +510,7 @@ impl GpuModel {
             ops.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
             match (&lw.mixer, ls, &io) {
                 (GpuMixer::Attention(a), LayerState::Kv(Some(cache)), _) => {
-                    a.record_chunk(&ops, rec, ps, state.pos, t, index, cache)
+                    a.record_chunk(&ops, rec, ps, (state.pos, t, state.work.attn_pass_keys), index, cache)
                 }
                 (GpuMixer::Mamba(m), LayerState::Mamba { conv, ssm }, _) => m.record_chunk(&ops, rec, ps, t, conv, ssm),
                 (GpuMixer::Rwkv6(m), LayerState::Rwkv { att_shift, wkv, .. }, Some(io)) => {

@@ -32,14 +32,15 @@ pub fn attn_head_groups(n_head: usize, n_head_kv: usize) -> usize {
 /// Keys per chunk of a decode step's attention over `keys` keys with `head_groups` workgroups per chunk
 /// ([`attn_head_groups`]; the split of flash-decoding, chosen from the context length): one chunk up to
 /// [`ATTN_ONE_CHUNK`] keys; past that, a power of two of at least 64 keys (a key per thread) that gives
-/// about `groups` workgroups over the head groups, and no more than [`ATTN_ONE_CHUNK`] chunks
-/// (`attn_combine` weighs them in workgroup memory).
-pub fn attn_chunk(keys: usize, head_groups: usize, groups: usize) -> usize {
+/// about `groups` workgroups over the head groups, no more than `max_chunk` keys (the device's loop cap:
+/// [`super::loop_budget::decode_chunk_keys`]), and no more than [`ATTN_ONE_CHUNK`] chunks (`attn_combine`
+/// weighs them in workgroup memory), which wins past `ATTN_ONE_CHUNK * max_chunk` keys.
+pub fn attn_chunk(keys: usize, head_groups: usize, groups: usize, max_chunk: usize) -> usize {
     if keys <= ATTN_ONE_CHUNK {
         return ATTN_ONE_CHUNK;
     }
     let fill = (keys * head_groups).div_ceil(groups.max(1)).next_power_of_two();
-    fill.max(64).max(keys.div_ceil(ATTN_ONE_CHUNK).next_power_of_two())
+    fill.max(64).min(max_chunk).max(keys.div_ceil(ATTN_ONE_CHUNK).next_power_of_two())
 }
 /// The KV cache grows by at least this many tokens at a time (and by a quarter of itself when larger),
 /// so growth costs O(1) amortised copies per token without preallocating the maximum context.
@@ -308,6 +309,12 @@ pub struct StepWork {
     /// ([`attn_chunk`]): [`ATTN_GROUPS_GPU`], or [`ATTN_GROUPS_SOFTWARE`] on a software adapter
     /// ([`crate::GpuContext::software_tuning`]).
     pub attn_groups: usize,
+    /// The most keys a decode step's attention workgroup takes ([`attn_chunk`]): `usize::MAX`, or under the
+    /// device's loop cap ([`super::loop_budget::decode_chunk_keys`]).
+    pub attn_max_chunk: usize,
+    /// The most keys one `attn_prefill` pass reads ([`super::prefill::attn_prefill_passes`]): `usize::MAX`,
+    /// or under the device's loop cap ([`super::loop_budget::attn_prefill_keys_per_pass`]). Tests lower it.
+    pub attn_pass_keys: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
     pub prefill: Option<super::prefill::PrefillScratch>,
     /// Read-back of a prefill chunk's logits, when every token's were asked for.
@@ -488,6 +495,8 @@ impl GpuState {
                 next: None,
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
                 attn_groups: if ctx.software_tuning() { ATTN_GROUPS_SOFTWARE } else { ATTN_GROUPS_GPU },
+                attn_max_chunk: attn_max_chunk(ctx, spec),
+                attn_pass_keys: super::loop_budget::attn_prefill_keys_per_pass(ctx.loop_limit, widest_head(spec)),
                 prefill: None,
                 prefill_staging: None,
             },
@@ -512,7 +521,8 @@ impl GpuState {
                 Some(c) if c.capacity >= need && c.kv_type == self.kv_type => {}
                 _ => return false,
             }
-            partial_need = partial_need.max(partial_bytes(&a.spec, need, self.work.attn_groups));
+            partial_need =
+                partial_need.max(partial_bytes(&a.spec, need, (self.work.attn_groups, self.work.attn_max_chunk)));
         }
         partial_need <= self.work.scratch.partial.size()
     }
@@ -537,7 +547,8 @@ impl GpuState {
             };
             let spec = &a.spec;
             let row = row as usize;
-            partial_need = partial_need.max(partial_bytes(spec, need, self.work.attn_groups));
+            partial_need =
+                partial_need.max(partial_bytes(spec, need, (self.work.attn_groups, self.work.attn_max_chunk)));
             if let Some(c) = cache.as_ref().filter(|c| c.kv_type != self.kv_type) {
                 return Err(GpuError::BadInput(format!(
                     "the KV cache holds {:?} values; its type is set before the first token",
@@ -594,10 +605,28 @@ impl GpuState {
     }
 }
 
+/// The most keys per decode attention workgroup on `ctx` for `spec`'s widest attention heads, whichever of
+/// `attn_partial` and its software twin (`attn_partial_runs`, a lane's share of the head in the device's
+/// smallest subgroups, or SwiftShader's 4 where there are none) takes them.
+fn attn_max_chunk(ctx: &GpuContext, spec: &ModelSpec) -> usize {
+    let head_dim = widest_head(spec);
+    let lanes = ctx.shader_target().subgroup_min.unwrap_or(4) as usize;
+    super::loop_budget::decode_chunk_keys(ctx.loop_limit, head_dim, lanes)
+}
+
+/// The widest head of `spec`'s attention layers (0 without any).
+fn widest_head(spec: &ModelSpec) -> usize {
+    let heads = spec.layers.iter().filter_map(|l| match l.mixer {
+        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
+        _ => None,
+    });
+    heads.max().unwrap_or(0)
+}
+
 /// Bytes of attention partials a layer needs at `keys` keys: per head and chunk ([`attn_chunk`]), the
 /// weighted sum of values `(D)`, the running max and the sum of weights.
-fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, groups: usize) -> u64 {
-    let chunk = attn_chunk(keys, attn_head_groups(spec.n_head, spec.n_head_kv), groups);
+fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, (groups, max_chunk): (usize, usize)) -> u64 {
+    let chunk = attn_chunk(keys, attn_head_groups(spec.n_head, spec.n_head_kv), groups, max_chunk);
     (spec.n_head * keys.div_ceil(chunk) * (spec.head_dim + 2) * 4) as u64
 }
 
