@@ -282,6 +282,34 @@ mod models {
         }
     }
 
+    /// SwiftShader's attention prefill (`attn_prefill_lanes`, the default on a software adapter for an f16
+    /// cache) and GPUs' `attn_prefill` give the same logits at every position of 200 tokens, in chunks of
+    /// 64 whose attention reads the keys in passes of 50 (the softmax state carried between passes).
+    #[wasm_bindgen_test]
+    async fn attention_lanes_match_attn_prefill_on_webgpu() {
+        use archrace_gpu::PrefillLogits;
+        let ctx = GpuContext::new().await.expect("a WebGPU adapter");
+        let g = Gguf::parse(fixture!("llama-q8_0.gguf")).unwrap();
+        let cpu = CpuModel::from_gguf(&g).unwrap();
+        let mut gpu = GpuModel::new(&ctx, &cpu.spec, &cpu.weights).await.unwrap();
+        assert!(gpu.attention_lanes(), "SwiftShader (software) takes the lanes by default");
+        let mut rng = archrace_cpu::SplitMix64::new(13);
+        let tokens: Vec<u32> = (0..200).map(|_| (rng.next_u64() % cpu.spec.n_vocab as u64) as u32).collect();
+        let mut ways = Vec::new();
+        for lanes in [true, false] {
+            gpu.set_attention_lanes(lanes);
+            let mut state = gpu.new_state(&ctx).unwrap();
+            (state.work.prefill_chunk, state.work.attn_pass_keys) = (64, 50);
+            ways.push(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All).await.unwrap());
+        }
+        let n_vocab = cpu.spec.n_vocab;
+        for pos in 0..tokens.len() {
+            let (a, b) = (&ways[0][pos * n_vocab..][..n_vocab], &ways[1][pos * n_vocab..][..n_vocab]);
+            let err = rel_err(a, b, b.iter().fold(0f32, |m, v| m.max(v.abs())));
+            assert!(err <= 1e-4, "position {pos}: lanes against attn_prefill, relative error {err:.2e}");
+        }
+    }
+
     #[wasm_bindgen_test]
     async fn jamba_logits_and_greedy_on_webgpu() {
         // Jamba takes every normed twin (q/k/v, Mamba's in-projection, dense gate/up, the output head).

@@ -141,10 +141,12 @@ fn matmul_gathers_and_scatters_through_token_lists() {
 /// dims with four lanes (16, 64, 80, odd 25), three (160) and two (256); f32 and f16 caches (the CPU given
 /// the f16-rounded keys and values); scores small and past e^s's f32 range; both twins of the reductions;
 /// in one pass over the keys and in passes of a third of them (each taking the softmax state the one before
-/// left: `attn_prefill_passes`).
+/// left: `attn_prefill_passes`); and the software adapters' twin `attn_prefill_lanes` on the f16 cases of
+/// even head dims up to 128 (a lane per four queries; 24 leaves units of its lanes idle).
 #[test]
 fn attn_prefill_matches_attention_for_every_query() {
     use archrace_tests::gpu::subgroup_twins_or_skip;
+    let mut lanes_checked = 0;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("attn_prefill parity")) {
         eprintln!("attn_prefill parity: {twin}");
         let mut rng = SplitMix64::new(8);
@@ -161,6 +163,9 @@ fn attn_prefill_matches_attention_for_every_query() {
             (4, 2, 160, true, 2.0),
             (2, 1, 256, false, 2.0),
             (4, 2, 16, false, 60.0),
+            (4, 2, 16, true, 60.0),
+            (2, 2, 128, true, 2.0),
+            (4, 2, 24, true, 2.0),
         ];
         for (h, hkv, d, kv_f16, q_max) in cases {
             for (pos0, t) in [(300usize, 70usize), (0, 5)] {
@@ -181,26 +186,35 @@ fn attn_prefill_matches_attention_for_every_query() {
                     kv_f16: u32::from(kv_f16),
                     ..Default::default()
                 };
-                for per_pass in [n_keys, (n_keys / 3).max(1)] {
-                    let got = attn_prefill_in_passes(&ctx, p, (&q, &k_bytes, &v_bytes), per_pass);
-                    let what = format!(
-                        "attn_prefill, heads {h}/{hkv} of {d}, f16 {kv_f16}, q to {q_max}, {t} queries after {pos0}, \
-                         passes of {per_pass} keys"
-                    );
-                    check(&what, &want, &got, TRANSCENDENTAL);
+                // The software adapters' twin, for f16 caches and the even head dims it covers.
+                let lanes = archrace_gpu::attn_lanes_kernel(d).filter(|_| kv_f16);
+                for kernel in [Some(Kernel::AttnPrefill), lanes].into_iter().flatten() {
+                    for per_pass in [n_keys, (n_keys / 3).max(1)] {
+                        let got = attn_prefill_in_passes(&ctx, kernel, p, (&q, &k_bytes, &v_bytes), per_pass);
+                        let what = format!(
+                            "{}, heads {h}/{hkv} of {d}, f16 {kv_f16}, q to {q_max}, {t} queries after {pos0}, \
+                             passes of {per_pass} keys",
+                            kernel.name()
+                        );
+                        check(&what, &want, &got, TRANSCENDENTAL);
+                        lanes_checked += usize::from(kernel != Kernel::AttnPrefill);
+                    }
                 }
             }
         }
     }
+    // Six f16 shapes of even head dims up to 128 (units per lane 32, 32, 16, 8, 64, 16), two chunks each, in
+    // one pass and in three, on each device.
+    assert!(lanes_checked >= 6 * 2 * 2, "attn_prefill_lanes checked {lanes_checked} times");
 }
 
 /// Queries 70,000 keys into the cache: past what one llvmpipe invocation's loops may take (65,535
 /// back-edges, all loops together; then every loop exits early and the output is wrong), so on lavapipe
-/// `attn_prefill` runs in the passes `loop_budget` sizes for the device, and matches the CPU there (one
-/// pass elsewhere).
+/// `attn_prefill` and its software twin `attn_prefill_lanes` run in the passes `loop_budget` sizes for
+/// the device, and match the CPU there (one pass elsewhere).
 #[test]
 fn attn_prefill_past_the_loop_limit_matches_attention() {
-    use archrace_gpu::runtime::loop_budget::attn_prefill_keys_per_pass;
+    use archrace_gpu::runtime::loop_budget::{attn_lanes_keys_per_pass, attn_prefill_keys_per_pass};
     let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill past the loop limit")) else { return };
     let (h, hkv, d, pos0, t) = (4usize, 2usize, 64usize, 70_000usize, 3usize);
     let n_keys = pos0 + t;
@@ -225,8 +239,13 @@ fn attn_prefill_past_the_loop_limit_matches_attention() {
     if ctx.loop_limit.is_some() {
         assert!(per_pass < n_keys, "a loop cap of {:?} takes more than one pass of {per_pass}", ctx.loop_limit);
     }
-    let got = attn_prefill_in_passes(&ctx, p, (&q, &k_bytes, &v_bytes), per_pass);
+    let got = attn_prefill_in_passes(&ctx, Kernel::AttnPrefill, p, (&q, &k_bytes, &v_bytes), per_pass);
     check(&format!("attn_prefill after {pos0} keys, passes of {per_pass}"), &want, &got, TRANSCENDENTAL);
+    let lanes = archrace_gpu::attn_lanes_kernel(d).expect("D = 64 has lanes");
+    let Kernel::AttnPrefillLanes(units) = lanes else { unreachable!() };
+    let per_pass = attn_lanes_keys_per_pass(ctx.loop_limit, usize::from(units)).min(n_keys);
+    let got = attn_prefill_in_passes(&ctx, lanes, p, (&q, &k_bytes, &v_bytes), per_pass);
+    check(&format!("attn_prefill_lanes after {pos0} keys, passes of {per_pass}"), &want, &got, TRANSCENDENTAL);
 }
 
 /// `attn_prefill` over `p`'s chunk in the passes `attn_prefill_passes` gives for `per_pass` keys, the
@@ -234,6 +253,7 @@ fn attn_prefill_past_the_loop_limit_matches_attention() {
 /// the chunk's output.
 fn attn_prefill_in_passes(
     ctx: &GpuContext,
+    kernel: Kernel,
     mut p: AttnParams,
     (q, k, v): (&[f32], &[u8], &[u8]),
     per_pass: usize,
@@ -248,8 +268,11 @@ fn attn_prefill_in_passes(
         let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
         let args =
             [(1, Arg::In(bytes(q))), (2, Arg::In(k)), (3, Arg::In(v)), (4, Arg::InOut(&state)), (5, Arg::InOut(&out))];
-        let grid = attn_prefill_grid(t, h, hkv, d);
-        let got = pollster::block_on(run_kernel(ctx, Kernel::AttnPrefill, params, &args, grid))
+        let grid = match kernel {
+            Kernel::AttnPrefill => attn_prefill_grid(t, h, hkv, d),
+            _ => [t.div_ceil(archrace_gpu::runtime::prefill::ATTN_LANES_QUERIES) as u32, h as u32, 1],
+        };
+        let got = pollster::block_on(run_kernel(ctx, kernel, params, &args, grid))
             .unwrap_or_else(|e| panic!("attn_prefill pass {from}..{to}: {e}"));
         (state, out) = (got[0].clone(), got[1].clone());
     }
@@ -838,6 +861,44 @@ fn a_prefill_past_the_kv_budget_stops_at_the_last_chunk() {
     assert!(err <= 1e-4, "decoding after the refused chunk: {err:.2e}");
 }
 
+/// A software adapter's attention prefill twin (`attn_prefill_lanes`: a lane per four queries walking the
+/// keys, the default there for an f16 cache) and `attn_prefill` (GPUs' kernel) give the same logits at every
+/// position, for llama (every layer attention) and Jamba (one), over 300 tokens in chunks of 64 whose
+/// attention reads the keys in passes of 100; each way's chunks dispatch its own kernel.
+#[test]
+fn software_and_gpu_attention_prefill_agree() {
+    let Some(ctx) = pollster::block_on(context_or_skip("attention lanes")) else { return };
+    for name in ["llama-q8_0.gguf", "jamba-q8_0.gguf"] {
+        let (_cpu, mut gpu) = load(&ctx, name);
+        assert_eq!(gpu.attention_lanes(), ctx.software_tuning(), "{name}: the default follows the adapter");
+        let mut rng = SplitMix64::new(12);
+        let tokens: Vec<u32> = (0..300).map(|_| (rng.next_u64() % gpu.spec.n_vocab as u64) as u32).collect();
+        let mut ways = Vec::new();
+        for lanes in [true, false] {
+            gpu.set_attention_lanes(lanes);
+            assert_eq!(gpu.attention_lanes(), lanes && ctx.software_tuning(), "{name}");
+            let mut state = gpu.new_state(&ctx).unwrap();
+            assert_eq!(state.kv_type, KvType::F16, "the default cache");
+            (state.work.prefill_chunk, state.work.attn_pass_keys, state.work.profile) = (64, 100, true);
+            let logits = pollster::block_on(gpu.prefill(&ctx, &mut state, &tokens, PrefillLogits::All)).unwrap();
+            let profile = state.work.last_profile.take().expect("a profiled prefill");
+            let names: Vec<&str> = profile.kernels.iter().map(|k| k.kernel.as_str()).collect();
+            if profile.source == archrace_gpu::runtime::TimingSource::GpuTimestamps {
+                let took_lanes = names.iter().any(|n| n.starts_with("attn_prefill_lanes_"));
+                assert_eq!(took_lanes, gpu.attention_lanes(), "{name}: the chunks' kernels {names:?}");
+                assert_eq!(names.contains(&"attn_prefill"), !gpu.attention_lanes(), "{name}: {names:?}");
+            }
+            ways.push(logits);
+        }
+        let n_vocab = gpu.spec.n_vocab;
+        for pos in 0..tokens.len() {
+            let row = |w: &Vec<f32>| w[pos * n_vocab..][..n_vocab].to_vec();
+            let err = rel_err(&row(&ways[0]), &row(&ways[1]));
+            assert!(err <= 1e-4, "{name} position {pos}: attn_prefill_lanes vs attn_prefill {err:.2e}");
+        }
+    }
+}
+
 /// A profiled prefill (every dispatch timed in a pass of its own) gives the same logits as an unprofiled
 /// one, and its profile covers every chunk: each chunk's dispatches, and with timestamps every dispatch's
 /// kernel, the chunked kernels among them.
@@ -866,8 +927,10 @@ fn a_profiled_prefill_times_every_dispatch_of_every_chunk() {
         assert_eq!(calls, profile.dispatches);
         let summed: f64 = profile.kernels.iter().map(|k| k.ms).sum();
         assert!(profile.gpu_ms > 0.0 && (summed - profile.gpu_ms).abs() <= 1e-9 * profile.gpu_ms);
+        // attn_prefill, or on a software adapter its twin attn_prefill_lanes_N.
         for kernel in ["matmul_q4_0", "attn_prefill", "mamba_scan", "moe_route"] {
-            assert!(profile.kernels.iter().any(|k| k.kernel == kernel), "{kernel} not in {:?}", profile.kernels);
+            let found = profile.kernels.iter().any(|k| k.kernel.starts_with(kernel));
+            assert!(found, "{kernel} not in {:?}", profile.kernels);
         }
     }
 }

@@ -22,4 +22,4 @@ pub use runtime::{
     MAX_GPU_TOP_K, PREFILL_CHUNK,
 };
 pub use selftest::{matvec_q8_0_selftest, SelftestReport};
-pub use shaders::{attn_runs_kernel, Kernel, ShaderTarget};
+pub use shaders::{attn_lanes_kernel, attn_runs_kernel, Kernel, ShaderTarget};

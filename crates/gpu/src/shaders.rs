@@ -48,6 +48,9 @@ pub enum Kernel {
     AttnCombine,
     /// Causal attention of a prefill chunk over the cache, online softmax (`attention.wgsl`).
     AttnPrefill,
+    /// Causal attention of a prefill chunk for software adapters: `AttnPrefill`'s job, a lane per four
+    /// queries walking the keys, this many units (pairs of head dims) in registers (`attention_lanes.wgsl`).
+    AttnPrefillLanes(u8),
     /// Mamba's causal conv step (`mamba.wgsl`).
     MambaConv,
     /// Mamba's selective-scan step (`mamba.wgsl`).
@@ -204,13 +207,20 @@ impl Kernel {
             ]
         });
         let runs = ATTN_RUNS_PER_LANE.iter().map(|&n| Kernel::AttnPartialRuns(n));
-        per_type.chain(FIXED).chain(runs).collect()
+        let lanes = ATTN_LANES_UNITS.iter().map(|&n| Kernel::AttnPrefillLanes(n));
+        per_type.chain(FIXED).chain(runs).chain(lanes).collect()
     }
 
     /// Kernels that exist only with subgroups (no portable twin): a device without them never runs
     /// these, and the runtime takes another kernel for the job there.
     pub fn needs_subgroups(self) -> bool {
         matches!(self, Kernel::AttnPartialRuns(_))
+    }
+
+    /// Kernels compiled in variants for the head shapes they hold in registers (`attn_partial_runs`,
+    /// `attn_prefill_lanes`): a model compiles the one its heads take, not all of them.
+    pub fn shaped_by_heads(self) -> bool {
+        matches!(self, Kernel::AttnPartialRuns(_) | Kernel::AttnPrefillLanes(_))
     }
 
     /// The weight encoding a per-encoding kernel reads (`None` for the others).
@@ -248,6 +258,7 @@ impl Kernel {
             Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
             Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             Kernel::AttnPartialRuns(n) => format!("attn_partial_runs_{n}"),
+            Kernel::AttnPrefillLanes(n) => format!("attn_prefill_lanes_{n}"),
             other => other.entry_point().to_string(),
         }
     }
@@ -269,6 +280,7 @@ impl Kernel {
             Kernel::AttnPartialRuns(_) => "attn_partial_runs",
             Kernel::AttnCombine => "attn_combine",
             Kernel::AttnPrefill => "attn_prefill",
+            Kernel::AttnPrefillLanes(_) => "attn_prefill_lanes",
             Kernel::MambaConv => "mamba_conv",
             Kernel::MambaScan => "mamba_scan",
             Kernel::MambaScanDt => "mamba_scan_dt",
@@ -311,6 +323,7 @@ impl Kernel {
             }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
             Kernel::AttnPartialRuns(_) => "attention_runs".into(),
+            Kernel::AttnPrefillLanes(_) => "attention_lanes".into(),
             Kernel::MoeLists | Kernel::MoeNormRoute => "moe_route".into(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => "mamba".into(),
             Kernel::Argmax => "sample".into(),
@@ -352,6 +365,7 @@ impl Kernel {
             Kernel::RopeKv => shader!("rope_kv.wgsl"),
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
             Kernel::AttnPartialRuns(_) => shader!("attention_runs.wgsl"),
+            Kernel::AttnPrefillLanes(_) => shader!("attention_lanes.wgsl"),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => shader!("mamba.wgsl"),
             Kernel::Swiglu => shader!("swiglu.wgsl"),
             Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => shader!("moe_route.wgsl"),
@@ -481,6 +495,9 @@ impl Kernel {
             // without a portable twin (Kernel::needs_subgroups).
             return [&enable, &format!("const PER_LANE: u32 = {per_lane}u;"), self.file()].join("\n");
         }
+        if let Kernel::AttnPrefillLanes(units) = self {
+            return [&format!("const DU: u32 = {units}u;"), self.file()].join("\n");
+        }
         match self {
             Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
@@ -513,6 +530,22 @@ pub fn attn_runs_kernel(head_dim: usize, subgroup_min: u32) -> Option<Kernel> {
     }
     let per_lane = (head_dim / 2).div_ceil(subgroup_min as usize).next_power_of_two();
     ATTN_RUNS_PER_LANE.into_iter().find(|&n| usize::from(n) == per_lane).map(Kernel::AttnPartialRuns)
+}
+
+/// Units (pairs of head dims) per lane `attention_lanes.wgsl` is compiled for (`Kernel::AttnPrefillLanes`):
+/// powers of two up to 64 (heads of up to 128 dims; wider ones keep `attn_prefill`, whose lanes' registers
+/// would not hold four queries and their accumulators).
+pub const ATTN_LANES_UNITS: [u8; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// The `attn_prefill_lanes` a prefill chunk of heads of `head_dim` takes on a software adapter: the fewest
+/// units per lane that cover the head; `None` for an odd head dim or one wider than [`ATTN_LANES_UNITS`]
+/// covers (the chunk takes `attn_prefill`).
+pub fn attn_lanes_kernel(head_dim: usize) -> Option<Kernel> {
+    if !head_dim.is_multiple_of(2) || head_dim == 0 {
+        return None;
+    }
+    let units = (head_dim / 2).next_power_of_two();
+    ATTN_LANES_UNITS.into_iter().find(|&n| usize::from(n) == units).map(Kernel::AttnPrefillLanes)
 }
 
 /// Whether the encoding's file defines `block_dot2` itself: the K-quants, whose `block_dot` loops over a

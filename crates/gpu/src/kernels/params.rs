@@ -356,9 +356,11 @@ impl Kernel {
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),
             Kernel::RopeKv => of::<RopeKvParams>(),
-            Kernel::AttnPartial | Kernel::AttnPartialRuns(_) | Kernel::AttnCombine | Kernel::AttnPrefill => {
-                of::<AttnParams>()
-            }
+            Kernel::AttnPartial
+            | Kernel::AttnPartialRuns(_)
+            | Kernel::AttnCombine
+            | Kernel::AttnPrefill
+            | Kernel::AttnPrefillLanes(_) => of::<AttnParams>(),
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => of::<MambaParams>(),
             Kernel::Swiglu => of::<SwigluParams>(),
             Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => of::<MoeParams>(),

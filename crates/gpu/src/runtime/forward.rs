@@ -107,6 +107,13 @@ pub struct GpuModel {
     attn_runs: Option<Kernel>,
     /// Whether decode steps take it ([`GpuModel::set_attention_runs`]).
     use_attn_runs: bool,
+    /// The software adapters' attention prefill twin for this model's heads, compiled where it applies
+    /// ([`software_attention_lanes`]).
+    attn_lanes: Option<Kernel>,
+    /// Whether prefill chunks take it ([`GpuModel::set_attention_lanes`]).
+    use_attn_lanes: bool,
+    /// The device's loop cap ([`GpuContext::loop_limit`]), which sizes attention prefill's passes.
+    loop_limit: Option<usize>,
 }
 
 /// The attention decode twin a software adapter takes for `spec`'s heads (`attn_partial_runs`, compiled for
@@ -124,6 +131,23 @@ fn software_attention_runs(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel>
         _ => None,
     })?;
     crate::shaders::attn_runs_kernel(head_dim, subgroup_min)
+}
+
+/// The attention prefill twin a software adapter takes for `spec`'s heads (`attn_prefill_lanes`, compiled
+/// for the units per lane its widest heads need), where `spec` has attention layers it covers (an even
+/// head dim up to 128). `None` on GPUs: a lane walking every key for four queries leaves a GPU's threads
+/// waiting on memory, where `attn_prefill` reads each key once for a workgroup's 16 (query, head) pairs.
+fn software_attention_lanes(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel> {
+    if !ctx.software_tuning() {
+        return None;
+    }
+    let heads = spec.layers.iter().filter_map(|l| match &l.mixer {
+        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
+        _ => None,
+    });
+    let dims: Vec<usize> = heads.collect();
+    let widest = dims.iter().copied().max()?;
+    dims.iter().all(|d| d.is_multiple_of(2)).then(|| crate::shaders::attn_lanes_kernel(widest)).flatten()
 }
 
 /// A u32 parameter field.
@@ -157,9 +181,10 @@ impl GpuModel {
             .chain([Kernel::Embed(weights.token_embd.ty)])
             .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));
         // Per-encoding kernels only for the encodings the model reads; every other kernel once.
-        let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none() && !k.needs_subgroups());
+        let fixed = Kernel::all().into_iter().filter(|k| k.encoding().is_none() && !k.shaped_by_heads());
         let attn_runs = software_attention_runs(ctx, spec);
-        pipelines.ensure(ctx, kernels.chain(fixed).chain(attn_runs)).await?;
+        let attn_lanes = software_attention_lanes(ctx, spec);
+        pipelines.ensure(ctx, kernels.chain(fixed).chain(attn_runs).chain(attn_lanes)).await?;
         let max_groups = ctx.report.limits.max_compute_workgroups_per_dimension;
         // On a software adapter a workgroup's norm costs more than the dispatch it saves (lavapipe: decode
         // steps 10-18% slower with the normed twins); on a GPU, dispatches and their barriers are the dear part.
@@ -175,6 +200,9 @@ impl GpuModel {
             fuse_norms,
             attn_runs,
             use_attn_runs: attn_runs.is_some(),
+            attn_lanes,
+            use_attn_lanes: attn_lanes.is_some(),
+            loop_limit: ctx.loop_limit,
         })
     }
 
@@ -216,6 +244,20 @@ impl GpuModel {
     /// Whether decode steps take `attn_partial_runs` ([`GpuModel::set_attention_runs`]).
     pub fn attention_runs(&self) -> bool {
         self.use_attn_runs
+    }
+
+    /// Whether a prefill chunk's attention over an f16 cache takes `attn_prefill_lanes`, a lane per four
+    /// queries walking the keys (`shaders/attention_lanes.wgsl`), instead of `attn_prefill`. It is the
+    /// default, and only possible, on a software adapter with heads it covers
+    /// ([`crate::shaders::attn_lanes_kernel`]); elsewhere `on` changes nothing. Tests turn it off to run a
+    /// GPU's kernel on the software adapters.
+    pub fn set_attention_lanes(&mut self, on: bool) {
+        self.use_attn_lanes = on && self.attn_lanes.is_some();
+    }
+
+    /// Whether prefill chunks take `attn_prefill_lanes` ([`GpuModel::set_attention_lanes`]).
+    pub fn attention_lanes(&self) -> bool {
+        self.use_attn_lanes
     }
 
     /// An empty state (no tokens seen).
@@ -516,7 +558,9 @@ impl GpuModel {
     pub(super) fn ops(&self) -> Ops<'_> {
         let (max_groups, max_row_threads) = (self.max_groups, self.max_row_threads);
         let attn_runs = self.attn_runs.filter(|_| self.use_attn_runs);
-        Ops { spec: &self.spec, max_groups, max_row_threads, fuse_norms: self.fuse_norms, attn_runs }
+        let attn_lanes = self.attn_lanes.filter(|_| self.use_attn_lanes);
+        let (spec, fuse_norms, loop_limit) = (&self.spec, self.fuse_norms, self.loop_limit);
+        Ops { spec, max_groups, max_row_threads, fuse_norms, attn_runs, attn_lanes, loop_limit }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,

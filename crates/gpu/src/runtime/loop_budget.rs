@@ -9,8 +9,9 @@
 //! Three kinds of kernel loop over something that grows with the work:
 //! - the chunked recurrences (`wkv6`, `wkv7`, `mamba_conv`, `mamba_scan`, `token_shift`, `moe_lists`) over
 //!   a prefill chunk's tokens: the chunk is cut to fit ([`chunk_tokens`]);
-//! - `attn_prefill` over the keys before its queries: past [`attn_prefill_keys_per_pass`] keys it runs in
-//!   passes, each taking the softmax state where the one before left it;
+//! - `attn_prefill` (and its software twin `attn_prefill_lanes`) over the keys before its queries: past
+//!   [`attn_prefill_keys_per_pass`] ([`attn_lanes_keys_per_pass`]) keys it runs in passes, each taking the
+//!   softmax state where the one before left it;
 //! - a decode step's attention over a chunk of keys: chunks are cut ([`decode_chunk_keys`]).
 
 use crate::{GpuContext, GpuError};
@@ -81,6 +82,15 @@ pub fn attn_prefill_keys_per_pass(limit: Option<usize>, head_dim: usize) -> usiz
     let units = if head_dim.is_multiple_of(2) { head_dim / 2 } else { head_dim };
     let per_tile = 1 + 5 * units + 4 * (1 + 8 + 8) + 4 * (1 + 64) + 4 * 3;
     (limit.saturating_sub(MARGIN) / per_tile).max(1) * 64
+}
+
+/// The most keys one `attn_prefill_lanes` pass may read under `limit` (`usize::MAX` without a limit), for
+/// lanes of `units` units (`DU` in `shaders/attention_lanes.wgsl`): a key takes its own step and two loops
+/// over the units, counted at half again their trips. Lavapipe, 70,000 keys at 32 units: right in passes
+/// of 700 keys, wrong in passes of 976 (so a key costs more than 67 back-edges there); this gives 654.
+pub fn attn_lanes_keys_per_pass(limit: Option<usize>, units: usize) -> usize {
+    let Some(limit) = limit else { return usize::MAX };
+    (limit.saturating_sub(MARGIN) / (1 + 3 * units)).max(1)
 }
 
 /// The most keys a decode step's attention workgroup may take under `limit` (`usize::MAX` without a limit),
@@ -181,6 +191,7 @@ mod tests {
         assert_eq!(chunk_tokens(None, &layers(rwkv(7), Ffn::None)), usize::MAX);
         assert_eq!(attn_prefill_keys_per_pass(None, 64), usize::MAX);
         assert_eq!(decode_chunk_keys(None, 64, 8), usize::MAX);
+        assert_eq!(attn_lanes_keys_per_pass(None, 32), usize::MAX);
     }
 
     #[test]
@@ -201,6 +212,7 @@ mod tests {
             assert!(chunk.is_power_of_two() && (4096..=65536).contains(&chunk), "head dim {d}: {chunk}");
         }
         assert_eq!(decode_chunk_keys(limit, 64, 8), 16384);
+        assert_eq!(attn_lanes_keys_per_pass(limit, 32), 654);
         assert_eq!(decode_chunk_keys(limit, 128, 8), 8192);
     }
 
@@ -209,5 +221,6 @@ mod tests {
         assert_eq!(chunk_tokens(Some(10), &layers(rwkv(7), Ffn::None)), 1);
         assert_eq!(attn_prefill_keys_per_pass(Some(10), 64), 64);
         assert_eq!(decode_chunk_keys(Some(10), 64, 8), 64);
+        assert_eq!(attn_lanes_keys_per_pass(Some(10), 32), 1);
     }
 }

@@ -6,8 +6,9 @@
 //! `x`.
 
 use super::forward::{rope_pairs, u};
+use super::loop_budget;
 use super::ops::{NormedInput, Ops};
-use super::prefill::{attn_prefill_grid, attn_prefill_passes, PrefillScratch, Product};
+use super::prefill::{attn_prefill_grid, attn_prefill_passes, PrefillScratch, Product, ATTN_LANES_QUERIES};
 use super::recorder::Recorder;
 use super::state::{attn_chunk, attn_head_groups, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
@@ -187,7 +188,8 @@ impl AttentionGpu {
 
     /// Causal self-attention of a chunk of `t` tokens from `pos0` (the chunk's twin of [`Self::record`]):
     /// q, k and v products for every token, RoPE for every token's position, k and v written into the
-    /// cache at their slots, `attn_prefill` over the cache in passes of at most `pass_keys` keys
+    /// cache at their slots, `attn_prefill` (or on software adapters its twin `attn_prefill_lanes`) over the
+    /// cache in passes of at most `pass_keys` keys and as many as the device's loop cap allows
     /// ([`attn_prefill_passes`]), output product added into the residual stream.
     pub(super) fn record_chunk(
         &self,
@@ -214,7 +216,19 @@ impl AttentionGpu {
         rope_kv(rec, self, cache, (&ps.qkv, &ps.q), table, pos0, t);
         let buffers = [(1, &ps.q), (2, &cache.k), (3, &cache.v), (4, &ps.attn_state), (5, &ps.attn)];
         let keys = pos0 + t;
-        for (from, to) in attn_prefill_passes(keys, pass_keys) {
+        // Software adapters' twin for an f16 cache (same parameters, passes and outputs), else attn_prefill;
+        // passes as the caller asks and the device's loop cap allows.
+        let (kernel, grid, cap) = match ops.attn_lanes {
+            Some(lanes @ Kernel::AttnPrefillLanes(units)) if cache.kv_type == KvType::F16 => {
+                let cap = loop_budget::attn_lanes_keys_per_pass(ops.loop_limit, usize::from(units));
+                (lanes, [u(t.div_ceil(ATTN_LANES_QUERIES)), u(h), 1], cap)
+            }
+            _ => {
+                let cap = loop_budget::attn_prefill_keys_per_pass(ops.loop_limit, d);
+                (Kernel::AttnPrefill, attn_prefill_grid(t, h, hkv, d), cap)
+            }
+        };
+        for (from, to) in attn_prefill_passes(keys, pass_keys.min(cap)) {
             let params = AttnParams {
                 n_head: u(h),
                 n_head_kv: u(hkv),
@@ -229,7 +243,7 @@ impl AttentionGpu {
                 finish: u(usize::from(to == keys)),
                 ..Default::default()
             };
-            rec.dispatch(Kernel::AttnPrefill, &params, &buffers, attn_prefill_grid(t, h, hkv, d));
+            rec.dispatch(kernel, &params, &buffers, grid);
         }
         ops.matmul(rec, &self.o, t, Product::packed(&ps.attn, h * d, &ps.x, e).adding(), None);
     }

@@ -27,6 +27,11 @@ pub(super) struct Ops<'a> {
     /// The attention decode twin steps take over an f16 cache (`attn_partial_runs`), or `None` for
     /// `attn_partial` ([`super::GpuModel::set_attention_runs`]).
     pub attn_runs: Option<Kernel>,
+    /// The attention prefill twin chunks take over an f16 cache (`attn_prefill_lanes`), or `None` for
+    /// `attn_prefill` ([`super::GpuModel::set_attention_lanes`]).
+    pub attn_lanes: Option<Kernel>,
+    /// The device's loop cap ([`crate::GpuContext::loop_limit`]).
+    pub loop_limit: Option<usize>,
 }
 
 /// Whether `spec`'s norm can be taken by a product over rows of `cols` values (its normed twin): an

@@ -43,6 +43,9 @@ pub fn attn_prefill_grid(t: usize, n_head: usize, n_head_kv: usize, head_dim: us
     [u(t.div_ceil(queries)), u(n_head_kv * group.div_ceil(hb)), 1]
 }
 
+/// Queries per workgroup of `attn_prefill_lanes` (`LANES` x `R` in `shaders/attention_lanes.wgsl`).
+pub const ATTN_LANES_QUERIES: usize = 64;
+
 /// The `attn_prefill` passes over a chunk's `keys` keys (the cache up to its last token), `per_pass` keys
 /// at most each ([`crate::runtime::loop_budget::attn_prefill_keys_per_pass`]): `(from, to)` key ranges in
 /// order. One pass unless a device caps its loops.

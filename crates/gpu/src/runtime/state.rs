@@ -312,8 +312,8 @@ pub struct StepWork {
     /// The most keys a decode step's attention workgroup takes ([`attn_chunk`]): `usize::MAX`, or under the
     /// device's loop cap ([`super::loop_budget::decode_chunk_keys`]).
     pub attn_max_chunk: usize,
-    /// The most keys one `attn_prefill` pass reads ([`super::prefill::attn_prefill_passes`]): `usize::MAX`,
-    /// or under the device's loop cap ([`super::loop_budget::attn_prefill_keys_per_pass`]). Tests lower it.
+    /// The most keys one attention prefill pass reads ([`super::prefill::attn_prefill_passes`]) besides the
+    /// device's loop cap ([`super::loop_budget`]): `usize::MAX` unless set. Tests lower it.
     pub attn_pass_keys: usize,
     /// Prefill's working buffers, made by the first prefill (and again when the chunk changes).
     pub prefill: Option<super::prefill::PrefillScratch>,
@@ -496,7 +496,7 @@ impl GpuState {
                 prefill_chunk: super::prefill::PREFILL_CHUNK,
                 attn_groups: if ctx.software_tuning() { ATTN_GROUPS_SOFTWARE } else { ATTN_GROUPS_GPU },
                 attn_max_chunk: attn_max_chunk(ctx, spec),
-                attn_pass_keys: super::loop_budget::attn_prefill_keys_per_pass(ctx.loop_limit, widest_head(spec)),
+                attn_pass_keys: usize::MAX,
                 prefill: None,
                 prefill_staging: None,
             },
