@@ -170,22 +170,7 @@ fn attn_prefill_matches_attention_for_every_query() {
         for (h, hkv, d, kv_f16, q_max) in cases {
             for (pos0, t) in [(300usize, 70usize), (0, 5)] {
                 let n_keys = pos0 + t;
-                let q = rng.vec(t * h * d, -q_max, q_max);
-                let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
-                let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-                let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, kv_f16), kv_cache_bytes(&mut v, kv_f16));
-                let want: Vec<f32> =
-                    (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
-                let p = AttnParams {
-                    n_head: h as u32,
-                    n_head_kv: hkv as u32,
-                    head_dim: d as u32,
-                    scale: 1.0 / (d as f32).sqrt(),
-                    pos0: pos0 as u32,
-                    n_tokens: t as u32,
-                    kv_f16: u32::from(kv_f16),
-                    ..Default::default()
-                };
+                let (p, q, k_bytes, v_bytes, want) = attn_case(&mut rng, (h, hkv, d), (pos0, t), kv_f16, q_max);
                 // The software adapters' twin, for f16 caches and the even head dims it covers.
                 let lanes = archrace_gpu::attn_lanes_kernel(d).filter(|_| kv_f16);
                 for kernel in [Some(Kernel::AttnPrefill), lanes].into_iter().flatten() {
@@ -218,23 +203,7 @@ fn attn_prefill_past_the_loop_limit_matches_attention() {
     let Some(ctx) = pollster::block_on(context_or_skip("attn_prefill past the loop limit")) else { return };
     let (h, hkv, d, pos0, t) = (4usize, 2usize, 64usize, 70_000usize, 3usize);
     let n_keys = pos0 + t;
-    let mut rng = SplitMix64::new(31);
-    let q = rng.vec(t * h * d, -2.0, 2.0);
-    let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
-    let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
-    let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, true), kv_cache_bytes(&mut v, true));
-    let want: Vec<f32> =
-        (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
-    let p = AttnParams {
-        n_head: h as u32,
-        n_head_kv: hkv as u32,
-        head_dim: d as u32,
-        scale: 1.0 / (d as f32).sqrt(),
-        pos0: pos0 as u32,
-        n_tokens: t as u32,
-        kv_f16: 1,
-        ..Default::default()
-    };
+    let (p, q, k_bytes, v_bytes, want) = attn_case(&mut SplitMix64::new(31), (h, hkv, d), (pos0, t), true, 2.0);
     let per_pass = attn_prefill_keys_per_pass(ctx.loop_limit, d).min(n_keys);
     if ctx.loop_limit.is_some() {
         assert!(per_pass < n_keys, "a loop cap of {:?} takes more than one pass of {per_pass}", ctx.loop_limit);
@@ -246,6 +215,35 @@ fn attn_prefill_past_the_loop_limit_matches_attention() {
     let per_pass = attn_lanes_keys_per_pass(ctx.loop_limit, usize::from(units)).min(n_keys);
     let got = attn_prefill_in_passes(&ctx, lanes, p, (&q, &k_bytes, &v_bytes), per_pass);
     check(&format!("attn_prefill_lanes after {pos0} keys, passes of {per_pass}"), &want, &got, TRANSCENDENTAL);
+}
+
+/// A random chunk of `t` queries (up to `q_max`) after `pos0` cached keys, for heads `(H, H_kv, D)`: its
+/// parameters, the queries, the cache's keys and values (f16 pairs or f32) and the CPU's attention of every
+/// query over its causal prefix (given the f16-rounded keys and values).
+fn attn_case(
+    rng: &mut SplitMix64,
+    (h, hkv, d): (usize, usize, usize),
+    (pos0, t): (usize, usize),
+    kv_f16: bool,
+    q_max: f32,
+) -> (AttnParams, Vec<f32>, Vec<u8>, Vec<u8>, Vec<f32>) {
+    let n_keys = pos0 + t;
+    let q = rng.vec(t * h * d, -q_max, q_max);
+    let mut k = rng.vec(n_keys * hkv * d, -2.0, 2.0);
+    let mut v = rng.vec(n_keys * hkv * d, -1.0, 1.0);
+    let (k_bytes, v_bytes) = (kv_cache_bytes(&mut k, kv_f16), kv_cache_bytes(&mut v, kv_f16));
+    let want = (0..t).flat_map(|i| attention(&q[i * h * d..][..h * d], &k, &v, pos0 + i + 1, h, hkv, d)).collect();
+    let p = AttnParams {
+        n_head: h as u32,
+        n_head_kv: hkv as u32,
+        head_dim: d as u32,
+        scale: 1.0 / (d as f32).sqrt(),
+        pos0: pos0 as u32,
+        n_tokens: t as u32,
+        kv_f16: u32::from(kv_f16),
+        ..Default::default()
+    };
+    (p, q, k_bytes, v_bytes, want)
 }
 
 /// `attn_prefill` over `p`'s chunk in the passes `attn_prefill_passes` gives for `per_pass` keys, the
