@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Tokens per forward call while the CPU fills a context (bounds its activations); the GPU prefills in
-/// chunks of `race::PREFILL_CHUNK` whatever it is given.
+/// chunks of `race::PREFILL_CHUNK` whatever it is given (fewer where the device binds less or caps its
+/// loops: `archrace_gpu::runtime::loop_budget`).
 const CPU_FILL_BATCH: usize = 256;
 
 /// Memory figures of one row.
