@@ -213,7 +213,8 @@ impl GpuContext {
     /// there: the row norms take [`crate::shaders::SOFTWARE_NORM_THREADS`] threads a row, each norm keeps a
     /// dispatch of its own ([`crate::GpuModel::set_fused_norms`]), matvecs take up to
     /// [`crate::kernels::matvec::SOFTWARE_ROW_THREADS`] threads a row, attention decode splits the keys
-    /// among fewer workgroups and takes `attn_partial_runs` ([`crate::GpuModel::set_attention_runs`]).
+    /// among fewer workgroups and takes `attn_partial_runs` ([`crate::GpuModel::set_attention_runs`]), and
+    /// attention prefill takes `attn_prefill_lanes` ([`crate::GpuModel::set_attention_lanes`]).
     pub fn software_tuning(&self) -> bool {
         self.shader_target.software
     }

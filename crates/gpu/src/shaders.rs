@@ -135,8 +135,8 @@ pub struct ShaderTarget {
     /// The compiler wants `enable subgroups;` before a module uses them: the WGSL spec and the browsers'
     /// compilers do, while naga 30 (native wgpu) refuses the directive and takes subgroup code without it.
     pub enable_directive: bool,
-    /// Tuned for a software adapter (lavapipe, SwiftShader: [`crate::GpuContext::software_tuning`]): the row-norm kernels
-    /// (`norm`, `norm_shift`) take [`SOFTWARE_NORM_THREADS`] threads a row instead of 256. Their CPU
+    /// Tuned for a software adapter (lavapipe, SwiftShader: [`crate::GpuContext::software_tuning`]): the
+    /// row-norm kernels (`norm`, `norm_shift`) take [`SOFTWARE_NORM_THREADS`] threads a row instead of 256. Their CPU
     /// threads run a workgroup a subgroup at a time and switch between its subgroups at every barrier.
     pub software: bool,
 }

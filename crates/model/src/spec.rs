@@ -307,6 +307,14 @@ impl ModelSpec {
     pub fn n_layers(&self) -> usize {
         self.layers.len()
     }
+
+    /// The attention layers' dimensions, in layer order.
+    pub fn attention_layers(&self) -> impl Iterator<Item = &AttnSpec> {
+        self.layers.iter().filter_map(|l| match &l.mixer {
+            Mixer::Attention(a) => Some(a),
+            _ => None,
+        })
+    }
 }
 
 /// Largest norm epsilon accepted: real models use 1e-5 or 1e-6; 0.1 already flattens a norm.

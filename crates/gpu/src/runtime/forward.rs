@@ -126,10 +126,7 @@ fn software_attention_runs(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel>
         return None;
     }
     let subgroup_min = ctx.shader_target().subgroup_min?;
-    let head_dim = spec.layers.iter().find_map(|l| match &l.mixer {
-        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
-        _ => None,
-    })?;
+    let head_dim = spec.attention_layers().next()?.head_dim;
     crate::shaders::attn_runs_kernel(head_dim, subgroup_min)
 }
 
@@ -141,13 +138,9 @@ fn software_attention_lanes(ctx: &GpuContext, spec: &ModelSpec) -> Option<Kernel
     if !ctx.software_tuning() {
         return None;
     }
-    let heads = spec.layers.iter().filter_map(|l| match &l.mixer {
-        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
-        _ => None,
-    });
-    let dims: Vec<usize> = heads.collect();
-    let widest = dims.iter().copied().max()?;
-    dims.iter().all(|d| d.is_multiple_of(2)).then(|| crate::shaders::attn_lanes_kernel(widest)).flatten()
+    let widest = spec.attention_layers().map(|a| a.head_dim).max()?;
+    let even = spec.attention_layers().all(|a| a.head_dim.is_multiple_of(2));
+    even.then(|| crate::shaders::attn_lanes_kernel(widest)).flatten()
 }
 
 /// A u32 parameter field.

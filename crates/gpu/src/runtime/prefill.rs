@@ -54,18 +54,6 @@ pub fn attn_prefill_passes(keys: usize, per_pass: usize) -> impl Iterator<Item =
     (0..keys.div_ceil(per)).map(move |i| (i * per, ((i + 1) * per).min(keys)))
 }
 
-/// The most query heads of any attention layer.
-fn most_heads(spec: &ModelSpec) -> usize {
-    spec.layers
-        .iter()
-        .filter_map(|l| match l.mixer {
-            archrace_model::Mixer::Attention(a) => Some(a.n_head),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 /// Which logits a prefill returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrefillLogits {
@@ -161,7 +149,11 @@ impl PrefillScratch {
             qkv: s("prefill: attention q, k, v", wd.qkv, attention)?,
             q: s("prefill: attention q", wd.heads, attention)?,
             attn: s("prefill: attention output", wd.heads, attention)?,
-            attn_state: s("prefill: attention softmax state between passes (m, l)", 2 * most_heads(spec), attention)?,
+            attn_state: s(
+                "prefill: attention softmax state between passes (m, l)",
+                2 * spec.attention_layers().map(|a| a.n_head).max().unwrap_or(0),
+                attention,
+            )?,
             xz: s("prefill: mamba xz", 2 * wd.d_inner, mamba)?,
             xc: s("prefill: mamba conv output", wd.d_inner, mamba)?,
             xdbc: s("prefill: mamba dt, B, C", wd.dbc, mamba)?,

@@ -609,18 +609,9 @@ impl GpuState {
 /// `attn_partial` and its software twin (`attn_partial_runs`, a lane's share of the head in the device's
 /// smallest subgroups, or SwiftShader's 4 where there are none) takes them.
 fn attn_max_chunk(ctx: &GpuContext, spec: &ModelSpec) -> usize {
-    let head_dim = widest_head(spec);
+    let head_dim = spec.attention_layers().map(|a| a.head_dim).max().unwrap_or(0);
     let lanes = ctx.shader_target().subgroup_min.unwrap_or(4) as usize;
     super::loop_budget::decode_chunk_keys(ctx.loop_limit, head_dim, lanes)
-}
-
-/// The widest head of `spec`'s attention layers (0 without any).
-fn widest_head(spec: &ModelSpec) -> usize {
-    let heads = spec.layers.iter().filter_map(|l| match l.mixer {
-        archrace_model::Mixer::Attention(a) => Some(a.head_dim),
-        _ => None,
-    });
-    heads.max().unwrap_or(0)
 }
 
 /// Bytes of attention partials a layer needs at `keys` keys: per head and chunk ([`attn_chunk`]), the
@@ -632,10 +623,7 @@ fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, (groups, max_chun
 
 /// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
 fn kv_f16_possible(spec: &ModelSpec) -> bool {
-    spec.layers.iter().all(|l| match l.mixer {
-        archrace_model::Mixer::Attention(a) => (a.n_head_kv * a.head_dim).is_multiple_of(2),
-        _ => true,
-    })
+    spec.attention_layers().all(|a| (a.n_head_kv * a.head_dim).is_multiple_of(2))
 }
 
 fn kv_f16_possible_w(w: &GpuWeights) -> bool {
