@@ -101,6 +101,42 @@ macro_rules! shader {
     };
 }
 
+/// Every kernel file of `shaders/` (not `lib/`), by stem ([`Kernel::file_stem`]).
+macro_rules! kernel_files {
+    ($($stem:literal),* $(,)?) => {
+        [$(($stem, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $stem, ".wgsl")))),*]
+    };
+}
+const KERNEL_FILES: [(&str, &str); 27] = kernel_files![
+    "matvec_f32",
+    "matvec_f16",
+    "matvec_bf16",
+    "matvec_q8_0",
+    "matvec_q4_0",
+    "matvec_q4_1",
+    "matvec_q5_0",
+    "matvec_q5_1",
+    "matvec_q4_k",
+    "matvec_q5_k",
+    "matvec_q6_k",
+    "norm",
+    "rope_kv",
+    "attention",
+    "attention_runs",
+    "attention_lanes",
+    "mamba",
+    "swiglu",
+    "moe_route",
+    "sample",
+    "sample_top_k",
+    "pointwise",
+    "bench",
+    "token_shift",
+    "wkv7_step",
+    "group_norm",
+    "wkv",
+];
+
 const PACKED: &str = shader!("lib/packed.wgsl");
 const MATVEC_BODY: &str = shader!("lib/matvec.wgsl");
 const BLOCK_DOT2: &str = shader!("lib/block_dot2.wgsl");
@@ -223,40 +259,37 @@ impl Kernel {
         matches!(self, Kernel::AttnPartialRuns(_) | Kernel::AttnPrefillLanes(_))
     }
 
+    /// A per-encoding kernel's family (the part of its name before the encoding: `matvec_swiglu_norm`) and
+    /// the weight encoding it reads; `None` for the others.
+    fn encoded(self) -> Option<(&'static str, GgmlType)> {
+        Some(match self {
+            Kernel::Matvec(t) => ("matvec", t),
+            Kernel::MatvecSwiglu(t) => ("matvec_swiglu", t),
+            Kernel::MatvecRouted(t) => ("matvec_routed", t),
+            Kernel::MatvecConv(t) => ("matvec_conv", t),
+            Kernel::MatvecMulti(t) => ("matvec_multi", t),
+            Kernel::MatvecNorm(t) => ("matvec_norm", t),
+            Kernel::MatvecSwigluNorm(t) => ("matvec_swiglu_norm", t),
+            Kernel::MatvecConvNorm(t) => ("matvec_conv_norm", t),
+            Kernel::MatvecRope(t) => ("matvec_rope", t),
+            Kernel::MatvecRopeNorm(t) => ("matvec_rope_norm", t),
+            Kernel::Matmul(t) => ("matmul", t),
+            Kernel::Embed(t) => ("embed", t),
+            _ => return None,
+        })
+    }
+
     /// The weight encoding a per-encoding kernel reads (`None` for the others).
     pub fn encoding(self) -> Option<GgmlType> {
-        match self {
-            Kernel::Matvec(t)
-            | Kernel::MatvecSwiglu(t)
-            | Kernel::MatvecRouted(t)
-            | Kernel::MatvecConv(t)
-            | Kernel::MatvecMulti(t)
-            | Kernel::MatvecNorm(t)
-            | Kernel::MatvecSwigluNorm(t)
-            | Kernel::MatvecConvNorm(t)
-            | Kernel::MatvecRope(t)
-            | Kernel::MatvecRopeNorm(t)
-            | Kernel::Matmul(t)
-            | Kernel::Embed(t) => Some(t),
-            _ => None,
-        }
+        self.encoded().map(|(_, t)| t)
     }
 
     /// The kernel's name (`matvec_q4_k`, `rope`), and its CPU twin's.
     pub fn name(self) -> String {
+        if let Some((family, t)) = self.encoded() {
+            return format!("{family}_{}", t.name().to_lowercase());
+        }
         match self {
-            Kernel::Matvec(t) => format!("matvec_{}", t.name().to_lowercase()),
-            Kernel::MatvecSwiglu(t) => format!("matvec_swiglu_{}", t.name().to_lowercase()),
-            Kernel::MatvecRouted(t) => format!("matvec_routed_{}", t.name().to_lowercase()),
-            Kernel::MatvecConv(t) => format!("matvec_conv_{}", t.name().to_lowercase()),
-            Kernel::MatvecMulti(t) => format!("matvec_multi_{}", t.name().to_lowercase()),
-            Kernel::MatvecNorm(t) => format!("matvec_norm_{}", t.name().to_lowercase()),
-            Kernel::MatvecSwigluNorm(t) => format!("matvec_swiglu_norm_{}", t.name().to_lowercase()),
-            Kernel::MatvecConvNorm(t) => format!("matvec_conv_norm_{}", t.name().to_lowercase()),
-            Kernel::MatvecRope(t) => format!("matvec_rope_{}", t.name().to_lowercase()),
-            Kernel::MatvecRopeNorm(t) => format!("matvec_rope_norm_{}", t.name().to_lowercase()),
-            Kernel::Matmul(t) => format!("matmul_{}", t.name().to_lowercase()),
-            Kernel::Embed(t) => format!("embed_{}", t.name().to_lowercase()),
             Kernel::AttnPartialRuns(n) => format!("attn_partial_runs_{n}"),
             Kernel::AttnPrefillLanes(n) => format!("attn_prefill_lanes_{n}"),
             other => other.entry_point().to_string(),
@@ -306,21 +339,10 @@ impl Kernel {
 
     /// The stem of the kernel's own file in `shaders/` (several kernels of one family share a file).
     pub fn file_stem(self) -> String {
+        if let Some(t) = self.encoding() {
+            return format!("matvec_{}", t.name().to_lowercase());
+        }
         match self {
-            Kernel::Matvec(t)
-            | Kernel::MatvecSwiglu(t)
-            | Kernel::MatvecRouted(t)
-            | Kernel::MatvecConv(t)
-            | Kernel::MatvecMulti(t)
-            | Kernel::MatvecNorm(t)
-            | Kernel::MatvecSwigluNorm(t)
-            | Kernel::MatvecConvNorm(t)
-            | Kernel::MatvecRope(t)
-            | Kernel::MatvecRopeNorm(t)
-            | Kernel::Matmul(t)
-            | Kernel::Embed(t) => {
-                format!("matvec_{}", t.name().to_lowercase())
-            }
             Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => "attention".into(),
             Kernel::AttnPartialRuns(_) => "attention_runs".into(),
             Kernel::AttnPrefillLanes(_) => "attention_lanes".into(),
@@ -334,50 +356,14 @@ impl Kernel {
         }
     }
 
-    /// The kernel's own file.
+    /// The kernel's own file: [`Kernel::file_stem`]'s, so the two cannot disagree.
     fn file(self) -> &'static str {
-        match self {
-            Kernel::Matvec(t)
-            | Kernel::MatvecSwiglu(t)
-            | Kernel::MatvecRouted(t)
-            | Kernel::MatvecConv(t)
-            | Kernel::MatvecMulti(t)
-            | Kernel::MatvecNorm(t)
-            | Kernel::MatvecSwigluNorm(t)
-            | Kernel::MatvecConvNorm(t)
-            | Kernel::MatvecRope(t)
-            | Kernel::MatvecRopeNorm(t)
-            | Kernel::Matmul(t)
-            | Kernel::Embed(t) => match t {
-                GgmlType::F32 => shader!("matvec_f32.wgsl"),
-                GgmlType::F16 => shader!("matvec_f16.wgsl"),
-                GgmlType::BF16 => shader!("matvec_bf16.wgsl"),
-                GgmlType::Q8_0 => shader!("matvec_q8_0.wgsl"),
-                GgmlType::Q4_0 => shader!("matvec_q4_0.wgsl"),
-                GgmlType::Q4_1 => shader!("matvec_q4_1.wgsl"),
-                GgmlType::Q5_0 => shader!("matvec_q5_0.wgsl"),
-                GgmlType::Q5_1 => shader!("matvec_q5_1.wgsl"),
-                GgmlType::Q4_K => shader!("matvec_q4_k.wgsl"),
-                GgmlType::Q5_K => shader!("matvec_q5_k.wgsl"),
-                GgmlType::Q6_K => shader!("matvec_q6_k.wgsl"),
-            },
-            Kernel::Norm => shader!("norm.wgsl"),
-            Kernel::RopeKv => shader!("rope_kv.wgsl"),
-            Kernel::AttnPartial | Kernel::AttnCombine | Kernel::AttnPrefill => shader!("attention.wgsl"),
-            Kernel::AttnPartialRuns(_) => shader!("attention_runs.wgsl"),
-            Kernel::AttnPrefillLanes(_) => shader!("attention_lanes.wgsl"),
-            Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => shader!("mamba.wgsl"),
-            Kernel::Swiglu => shader!("swiglu.wgsl"),
-            Kernel::MoeRoute | Kernel::MoeLists | Kernel::MoeNormRoute => shader!("moe_route.wgsl"),
-            Kernel::Argmax => shader!("sample.wgsl"),
-            Kernel::SampleTopK => shader!("sample_top_k.wgsl"),
-            Kernel::Pointwise => shader!("pointwise.wgsl"),
-            Kernel::Copy | Kernel::Noop => shader!("bench.wgsl"),
-            Kernel::TokenShift | Kernel::NormShift => shader!("token_shift.wgsl"),
-            Kernel::Wkv7Step => shader!("wkv7_step.wgsl"),
-            Kernel::GroupNorm => shader!("group_norm.wgsl"),
-            Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => shader!("wkv.wgsl"),
-        }
+        let stem = self.file_stem();
+        KERNEL_FILES
+            .iter()
+            .find(|(s, _)| *s == stem)
+            .map(|(_, source)| *source)
+            .expect("every kernel's file stem is in KERNEL_FILES (every kernel is compiled by tests/tests/shaders.rs)")
     }
 
     /// Whether the kernel adds per-row partial sums with `row_sum`, or reduces across its workgroup with
