@@ -1,0 +1,110 @@
+//! Row kernels: the norms, argmax and the sampler.
+
+use crate::common::parity::{bytes, check, run, TIGHT};
+use archrace_cpu::ops::norm::{layer_norm, rms_norm};
+use archrace_cpu::SplitMix64;
+use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
+use archrace_gpu::Kernel;
+use archrace_tests::gpu::{subgroup_twins_or_skip, twins_and_gpu_sizes_or_skip};
+
+#[test]
+fn norm_matches_rms_norm_and_layer_norm() {
+    for (twin, ctx) in pollster::block_on(twins_and_gpu_sizes_or_skip("norm parity")) {
+        eprintln!("norm parity: {twin}");
+        let (n, rows, eps) = (300, 3, 1e-5f32);
+        let mut rng = SplitMix64::new(1);
+        let (x, w, b) = (rng.vec(n * rows, -3.0, 3.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+        for (kind, want) in [(0, rms_norm(&x, &w, eps)), (1, layer_norm(&x, &w, &b, eps))] {
+            let params = [n as u32, rows as u32, 0, 0, kind, eps.to_bits(), n as u32, n as u32];
+            let args = [
+                (1, Arg::In(bytes(&x))),
+                (2, Arg::In(bytes(&w))),
+                (3, Arg::In(bytes(&b))),
+                (4, Arg::Out(n * rows * 4)),
+            ];
+            let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 1, 1]);
+            check(&format!("norm kind {kind}"), &want, &got[0], TIGHT);
+        }
+    }
+}
+
+#[test]
+fn argmax_matches_its_twin_and_breaks_ties_low() {
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("argmax parity")) {
+        eprintln!("argmax parity: {twin}");
+        let mut rng = SplitMix64::new(6);
+        // Planted maxima (a tie, to the lower index) at threads 44 and 64, then 45 and 65, then the last.
+        let cases: [(usize, &[usize]); 5] =
+            [(1, &[]), (262, &[]), (49_153, &[300, 40_000]), (49_153, &[301, 40_001]), (1000, &[999])];
+        for (n, planted) in cases {
+            let mut logits = rng.vec(n, -10.0, 10.0);
+            for &at in planted {
+                logits[at] = 11.0;
+            }
+            let want = archrace_model::sample::argmax(&logits);
+            let args = [(1, Arg::In(bytes(&logits))), (2, Arg::Out(16))];
+            let out = pollster::block_on(run_kernel(&ctx, Kernel::Argmax, &[n as u32, 0], &args, [1, 1, 1])).unwrap();
+            assert_eq!(
+                u32::from_le_bytes(out[0][..4].try_into().unwrap()),
+                want,
+                "{twin}: argmax over {n}, {planted:?}"
+            );
+        }
+    }
+}
+
+/// The GPU sampler draws what the CPU sampler draws from the same logits, settings and seed: the host
+/// passes the CPU stream's one draw per token.
+#[test]
+fn sample_top_k_matches_the_cpu_sampler() {
+    use archrace_model::{Sampler, SamplerConfig};
+    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("sampler parity")) {
+        eprintln!("sampler parity: {twin}");
+        let mut rng = SplitMix64::new(11);
+        let n = 1000;
+        let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % n as u64) as u32).collect();
+        let configs = [
+            SamplerConfig { temperature: 0.8, seed: 1, ..SamplerConfig::default() },
+            SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..SamplerConfig::default() },
+            SamplerConfig {
+                temperature: 0.5,
+                top_k: 5,
+                top_p: 0.5,
+                min_p: 0.2,
+                repeat_penalty: 1.3,
+                seed: 3,
+                ..SamplerConfig::default()
+            },
+            SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
+        ];
+        for config in configs {
+            let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
+            for draw in 0..20 {
+                // Peaked logits with ties, so top-p, min-p and the tie order all matter.
+                let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
+                let want = cpu.sample(&logits, &history);
+                let penalized = gpu.penalized(&history);
+                let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
+                let params = [
+                    n as u32,
+                    0,
+                    config.top_k as u32,
+                    penalized.len() as u32,
+                    config.temperature.to_bits(),
+                    config.top_p.to_bits(),
+                    config.min_p.to_bits(),
+                    config.repeat_penalty.to_bits(),
+                    gpu.draw().to_bits(),
+                ];
+                let args = [
+                    (1, Arg::InOut(bytes(&logits))),
+                    (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
+                    (3, Arg::Out(16)),
+                ];
+                let out = pollster::block_on(run_kernel(&ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
+                let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
+                assert_eq!(got, want, "{config:?}, draw {draw}");
+            }
+        }
+    }
+}
