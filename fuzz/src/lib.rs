@@ -268,16 +268,7 @@ pub fn race_link(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let defaults = RaceSettings {
         lanes: vec![ModelSource::Bundled("llama".into())],
-        run: RunSettings {
-            prompt: "Shall I".into(),
-            max_new_tokens: 32,
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            seed: 1,
-            kv_budget: None,
-            kv_f16: true,
-        },
+        run: RunSettings { prompt: "Shall I".into(), ..RunSettings::default() },
         gpu_budget: None,
     };
     let bundled = |id: &str| BUNDLED_IDS.contains(&id);

@@ -6,20 +6,11 @@ use crate::engine::{ModelSource, RunSettings};
 use crate::models::DEFAULT_RACE;
 pub use archrace_model::link::{decode, encode, RaceSettings, MAX_LANES};
 
-/// The race a page without a query opens: one lane per architecture, a sonnet's first line.
+/// The race a page without a query opens: one lane per architecture, [`RunSettings::default`].
 pub fn default_race() -> RaceSettings {
     RaceSettings {
         lanes: DEFAULT_RACE.iter().map(|b| ModelSource::Bundled(b.id.into())).collect(),
-        run: RunSettings {
-            prompt: "Shall I compare thee to a summer's day?".into(),
-            max_new_tokens: 32,
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            seed: 1,
-            kv_budget: None,
-            kv_f16: true,
-        },
+        run: RunSettings::default(),
         gpu_budget: None,
     }
 }

@@ -49,6 +49,23 @@ fn yes() -> bool {
     true
 }
 
+impl Default for RunSettings {
+    /// The page's race without a query: a sonnet's first line, 32 tokens, llama.cpp's usual sampling
+    /// (temperature 0.8, top-k 40, top-p 0.95), seed 1, no KV budget, an f16 KV cache.
+    fn default() -> Self {
+        Self {
+            prompt: "Shall I compare thee to a summer's day?".into(),
+            max_new_tokens: 32,
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            seed: 1,
+            kv_budget: None,
+            kv_f16: true,
+        }
+    }
+}
+
 /// Everything a link carries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RaceSettings {
@@ -190,16 +207,7 @@ mod tests {
     fn defaults() -> RaceSettings {
         RaceSettings {
             lanes: BUNDLED.iter().map(|id| ModelSource::Bundled(id.to_string())).collect(),
-            run: RunSettings {
-                prompt: "Shall I compare thee".into(),
-                max_new_tokens: 32,
-                temperature: 0.8,
-                top_k: 40,
-                top_p: 0.95,
-                seed: 1,
-                kv_budget: None,
-                kv_f16: true,
-            },
+            run: RunSettings { prompt: "Shall I compare thee".into(), ..RunSettings::default() },
             gpu_budget: None,
         }
     }
