@@ -478,10 +478,10 @@ impl GpuState {
         let logits_staging = pool.create(ctx, "logits read-back", f32s(spec.n_vocab), staging, Category::Staging)?;
         Ok(Self {
             pos: 0,
-            state_spec,
             layers,
             kv_budget: None,
-            kv_type: if kv_f16_possible(spec) { KvType::F16 } else { KvType::F32 },
+            kv_type: if kv_f16_possible(&state_spec) { KvType::F16 } else { KvType::F32 },
+            state_spec,
             pool,
             work: StepWork {
                 scratch,
@@ -534,7 +534,7 @@ impl GpuState {
     pub fn reserve(&mut self, ctx: &GpuContext, w: &GpuWeights, rec: &mut Recorder, n: usize) -> Result<(), GpuError> {
         let need = self.pos + n;
         let limit = Pool::max_binding(ctx);
-        if self.kv_type == KvType::F16 && !kv_f16_possible_w(w) {
+        if self.kv_type == KvType::F16 && !kv_f16_possible(&self.state_spec) {
             return Err(GpuError::BadInput("an f16 KV cache needs an even number of values per token (H_kv D)".into()));
         }
         let elem = self.kv_type.bytes();
@@ -622,13 +622,19 @@ fn partial_bytes(spec: &archrace_model::AttnSpec, keys: usize, (groups, max_chun
 }
 
 /// Whether every attention layer's rows pack into f16 pairs (an even `H_kv D`).
-fn kv_f16_possible(spec: &ModelSpec) -> bool {
-    spec.attention_layers().all(|a| (a.n_head_kv * a.head_dim).is_multiple_of(2))
+fn kv_f16_possible(state_spec: &StateSpec) -> bool {
+    state_spec.layers.iter().all(|l| !matches!(l, LayerStateSpec::Kv { row } if row % 2 == 1))
 }
 
-fn kv_f16_possible_w(w: &GpuWeights) -> bool {
-    w.layers.iter().all(|l| match &l.mixer {
-        GpuMixer::Attention(a) => (a.spec.n_head_kv * a.spec.head_dim).is_multiple_of(2),
-        _ => true,
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_f16_cache_needs_every_attention_row_even() {
+        let (kv, mamba) = (|row| LayerStateSpec::Kv { row }, LayerStateSpec::Mamba { conv: 3, ssm: 5 });
+        assert!(kv_f16_possible(&StateSpec { layers: vec![mamba, kv(64), kv(2)] }));
+        assert!(kv_f16_possible(&StateSpec { layers: vec![mamba] }), "no attention: nothing to pack");
+        assert!(!kv_f16_possible(&StateSpec { layers: vec![kv(64), mamba, kv(7)] }));
+    }
 }
