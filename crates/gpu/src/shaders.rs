@@ -95,16 +95,17 @@ pub enum Kernel {
     Wkv7Step,
 }
 
+/// The text of a file in `shaders/`, its path given whole or in pieces (joined with `concat!`).
 macro_rules! shader {
-    ($file:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $file))
+    ($($path:literal),+) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $($path),+))
     };
 }
 
 /// Every kernel file of `shaders/` (not `lib/`), by stem ([`Kernel::file_stem`]).
 macro_rules! kernel_files {
     ($($stem:literal),* $(,)?) => {
-        [$(($stem, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $stem, ".wgsl")))),*]
+        [$(($stem, shader!($stem, ".wgsl"))),*]
     };
 }
 const KERNEL_FILES: [(&str, &str); 27] = kernel_files![
