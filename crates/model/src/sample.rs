@@ -107,12 +107,15 @@ impl Sampler {
         if c.temperature <= 0.0 {
             return argmax(&logits);
         }
-        // Candidates by logit, highest first (lowest id first on ties).
+        // Candidates by logit, highest first (lowest id first on ties): a total order, so selecting the top
+        // k and sorting only them gives the full sort's first k.
+        let order = |&a: &u32, &b: &u32| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b));
         let mut cand: Vec<u32> = (0..logits.len() as u32).collect();
-        cand.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
-        if c.top_k > 0 {
+        if c.top_k > 0 && c.top_k < cand.len() {
+            cand.select_nth_unstable_by(c.top_k - 1, order);
             cand.truncate(c.top_k);
         }
+        cand.sort_unstable_by(order);
         // Probabilities before temperature decide top-p and min-p.
         let max = logits[cand[0] as usize];
         let p: Vec<f32> = cand.iter().map(|&i| (logits[i as usize] - max).exp()).collect();
@@ -230,6 +233,23 @@ mod tests {
                 assert!(s.sample(&logits, &[]) < 2, "{config:?}");
             }
         }
+    }
+
+    #[test]
+    fn top_k_takes_the_lowest_ids_among_tied_logits_in_total_order() {
+        // Ids 3, 5, 7 and 9 share the top logit; +0 ranks above -0 (f32::total_cmp), as on the GPU.
+        let mut logits = vec![-1.0f32; 12];
+        for i in [9, 3, 7, 5] {
+            logits[i] = 2.0;
+        }
+        let mut seen = [0; 12];
+        let mut s = Sampler::new(SamplerConfig { top_k: 2, ..cfg(1.0) });
+        for _ in 0..400 {
+            seen[s.sample(&logits, &[]) as usize] += 1;
+        }
+        assert!(seen[3] > 0 && seen[5] > 0 && seen[3] + seen[5] == 400, "{seen:?}");
+        let mut s = Sampler::new(SamplerConfig { top_k: 1, ..cfg(1.0) });
+        assert_eq!(s.sample(&[-0.0, 0.0, -0.0], &[]), 1);
     }
 
     #[test]
