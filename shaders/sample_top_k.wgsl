@@ -1,14 +1,22 @@
 // Sampling with temperature on the GPU, the CPU sampler's procedure step for step (CPU twin:
 // archrace_model::sample::Sampler::sample): repetition penalty on the recent tokens; the top_k
-// candidates by logit (ties to the lower id), found by top_k passes that each take the best candidate
-// after the previous one; top-p and min-p on the probabilities before temperature; then the one uniform
-// draw u (the host's SplitMix64 stream, one draw per token, as the CPU sampler's) picks from the
-// temperature-scaled weights. One workgroup; thread 0 does the short sequential part in the CPU's order.
-// A NaN or infinite logit writes NON_FINITE instead of a token (lib/reduce.wgsl), which the host reports.
-// Reductions: lib/reduce.wgsl.
+// candidates by logit (ties to the lower id, in f32::total_cmp's order, as the CPU sorts); top-p and
+// min-p on the probabilities before temperature; then the one uniform draw u (the host's SplitMix64
+// stream, one draw per token, as the CPU sampler's) picks from the temperature-scaled weights. One
+// workgroup. A NaN or infinite logit writes NON_FINITE instead of a token (lib/reduce.wgsl), which the
+// host reports. Reductions: lib/reduce.wgsl.
+//
+// The candidates come from a radix select, so the vocabulary is read a fixed number of times whatever
+// top_k is: four passes over the logits' order keys, 8 bits each from the top, count the keys under the
+// prefix chosen so far per digit (a histogram in workgroup memory) and keep the digit where the k-th
+// largest key falls. That key's ties go to the lowest ids: when the top k take only some of them, a
+// second select (over n - 1 - id, so the largest is the lowest id) finds the last id taken. One more pass
+// gathers the k candidates and a rank sort orders them. Each thread visits UNROLL ids a loop step, so a
+// vocabulary of MAX_VOCAB (4M) takes under 38,000 loop back-edges per thread (llvmpipe caps 65,535).
 
 const WG: u32 = 256u;
 const MAX_TOP_K: u32 = 64u;
+const UNROLL: u32 = 4u; // ids a thread visits a loop step, written out (no loop of their own)
 
 struct SampleParams {
     n: u32,
@@ -27,19 +35,112 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> recent: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sampled: array<u32>;
 
-var<workgroup> cand_v: array<f32, MAX_TOP_K>;
+var<workgroup> hist: array<atomic<u32>, WG>; // (256): a pass's members per digit
+var<workgroup> above: array<u32, WG>;        // (256): members at or above each digit (hist's suffix sums)
+var<workgroup> chosen: vec2<u32>;            // a pass's digit, and the members above it
+var<workgroup> ties_split: u32;              // 1 when the top k take only some of the k-th key's ties
+var<workgroup> n_cand: atomic<u32>;
+var<workgroup> cand_v: array<f32, MAX_TOP_K>; // the k candidates as gathered
 var<workgroup> cand_i: array<u32, MAX_TOP_K>;
+var<workgroup> top_v: array<f32, MAX_TOP_K>;  // the same, logit descending, id ascending
+var<workgroup> top_i: array<u32, MAX_TOP_K>;
 
-// Whether (v, i) comes after (pv, pi) in the order logit descending, id ascending.
-fn after(v: f32, i: u32, pv: f32, pi: u32) -> bool {
-    return v < pv || (v == pv && i > pi);
+// A key whose unsigned order is f32::total_cmp's order (so -0 before +0): sign bit set for positives,
+// every bit flipped for negatives.
+fn order_key(v: f32) -> u32 {
+    let b = bitcast<u32>(v);
+    return select(b | 0x80000000u, ~b, b >= 0x80000000u);
+}
+
+// 1 for a NaN or infinite logit at id i, 0 for a finite one or past the vocabulary.
+fn bad_at(i: u32) -> f32 {
+    return select(0.0, 1.0, i < sp.n && non_finite(logits_rw[min(i, sp.n - 1u)]));
+}
+
+// Adds id i to its digit at `shift` if it is a member whose key has `prefix` under `mask`. Members: every
+// id, keyed by its logit; with by_id, the ids whose logit key is `tie`, keyed n - 1 - id.
+fn count_digit(i: u32, by_id: bool, tie: u32, prefix: u32, mask: u32, shift: u32) {
+    if i >= sp.n {
+        return;
+    }
+    var key = order_key(logits_rw[i]);
+    if by_id {
+        if key != tie {
+            return;
+        }
+        key = sp.n - 1u - i;
+    }
+    if (key & mask) == prefix {
+        atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
+    }
+}
+
+// Radix select over the members (count_digit): the key of rank `rank` from the largest (1: the largest),
+// 8 bits a pass from bit `top` (a multiple of 8) down. Returns that key, its rank among the members equal
+// to it, and how many members equal it. Every thread calls it together and gets the same result.
+fn select_rank(tid: u32, rank_in: u32, by_id: bool, tie: u32, top: u32) -> vec3<u32> {
+    var prefix = 0u;
+    var mask = 0u;
+    var rank = rank_in;
+    var equal = 0u;
+    for (var s = i32(top); s >= 0; s -= 8) {
+        let shift = u32(s);
+        atomicStore(&hist[tid], 0u);
+        workgroupBarrier();
+        for (var i = tid; i < sp.n; i += UNROLL * WG) {
+            count_digit(i, by_id, tie, prefix, mask, shift);
+            count_digit(i + WG, by_id, tie, prefix, mask, shift);
+            count_digit(i + 2u * WG, by_id, tie, prefix, mask, shift);
+            count_digit(i + 3u * WG, by_id, tie, prefix, mask, shift);
+        }
+        workgroupBarrier();
+        // above[d] = sum of hist[d..256) (Hillis-Steele scan, from the top digit down).
+        above[tid] = atomicLoad(&hist[tid]);
+        workgroupBarrier();
+        for (var o = 1u; o < WG; o <<= 1u) {
+            let add = select(0u, above[min(tid + o, WG - 1u)], tid + o < WG);
+            workgroupBarrier();
+            above[tid] += add;
+            workgroupBarrier();
+        }
+        // above falls from at least `rank` (digit 0) to 0 past digit 255: one digit d has
+        // above[d] >= rank > above[d + 1].
+        let next = select(0u, above[min(tid + 1u, WG - 1u)], tid + 1u < WG);
+        if above[tid] >= rank && next < rank {
+            chosen = vec2<u32>(tid, next);
+        }
+        workgroupBarrier();
+        let c = chosen;
+        equal = above[c.x] - c.y;
+        rank -= c.y;
+        prefix |= c.x << shift;
+        mask |= 0xffu << shift;
+        workgroupBarrier(); // everyone has read `above` and `chosen` before the next pass rewrites them
+    }
+    return vec3<u32>(prefix, rank, equal);
+}
+
+// Gathers id i if it is among the top k: a key above the k-th, or equal to it with an id up to `last`.
+fn gather(i: u32, tie: u32, last: u32) {
+    if i >= sp.n {
+        return;
+    }
+    let l = logits_rw[i];
+    let key = order_key(l);
+    if key > tie || (key == tie && i <= last) {
+        let slot = atomicAdd(&n_cand, 1u);
+        if slot < MAX_TOP_K {
+            cand_v[slot] = l;
+            cand_i[slot] = i;
+        }
+    }
 }
 
 @compute @workgroup_size(WG)
 fn sample_top_k(@builtin(local_invocation_index) tid: u32) {
     var bad = 0.0;
-    for (var i = tid; i < sp.n; i += WG) {
-        bad += select(0.0, 1.0, non_finite(logits_rw[i]));
+    for (var i = tid; i < sp.n; i += UNROLL * WG) {
+        bad += bad_at(i) + bad_at(i + WG) + bad_at(i + 2u * WG) + bad_at(i + 3u * WG);
     }
     let non_finite_logits = workgroup_sum(tid, bad);
     for (var j = tid; j < sp.n_recent; j += WG) {
@@ -51,68 +152,78 @@ fn sample_top_k(@builtin(local_invocation_index) tid: u32) {
     }
     storageBarrier();
     workgroupBarrier();
-    var pv = 0x1.fffffep+127f;
-    var pi = 0u;
-    var first = true;
-    for (var t = 0u; t < sp.top_k; t++) {
-        var v = -0x1.fffffep+127f;
-        var idx = NONE;
-        for (var i = tid; i < sp.n; i += WG) {
-            let l = logits_rw[i];
-            if (first || after(l, i, pv, pi)) && (idx == NONE || l > v) {
-                v = l;
-                idx = i;
-            }
-        }
-        let best = workgroup_argmax(tid, Best(v, idx));
-        pv = best.v;
-        pi = best.i;
-        first = false;
-        if tid == 0u {
-            cand_v[t] = pv;
-            cand_i[t] = pi;
-        }
+    let k = min(sp.top_k, sp.n);
+    // (key, how many of its ties the top k take, how many ties it has)
+    let kth = select_rank(tid, k, false, 0u, 24u);
+    var last = sp.n - 1u; // the highest id among the k-th key's ties that the top k take
+    if tid == 0u {
+        ties_split = select(0u, 1u, kth.z > kth.y);
+        atomicStore(&n_cand, 0u);
     }
+    if workgroupUniformLoad(&ties_split) != 0u {
+        let top = firstLeadingBit(max(sp.n - 1u, 1u)) / 8u * 8u;
+        last = sp.n - 1u - select_rank(tid, kth.y, true, kth.x, top).x;
+    }
+    for (var i = tid; i < sp.n; i += UNROLL * WG) {
+        gather(i, kth.x, last);
+        gather(i + WG, kth.x, last);
+        gather(i + 2u * WG, kth.x, last);
+        gather(i + 3u * WG, kth.x, last);
+    }
+    workgroupBarrier();
+    // Rank sort of the k candidates: each goes after those with a larger key or an equal key and lower id.
+    if tid < k {
+        let kv = order_key(cand_v[tid]);
+        let ki = cand_i[tid];
+        var r = 0u;
+        for (var j = 0u; j < k; j++) {
+            let kj = order_key(cand_v[j]);
+            r += select(0u, 1u, kj > kv || (kj == kv && cand_i[j] < ki));
+        }
+        top_v[r] = cand_v[tid];
+        top_i[r] = ki;
+    }
+    workgroupBarrier();
     if tid != 0u {
         return;
     }
-    var k = min(sp.top_k, sp.n);
-    let top = cand_v[0];
+    var kept = k;
+    let top = top_v[0];
     var sum = 0.0;
-    for (var t = 0u; t < k; t++) {
-        sum += exp(cand_v[t] - top);
+    for (var t = 0u; t < kept; t++) {
+        sum += exp(top_v[t] - top);
     }
     if sp.top_p < 1.0 {
         var acc = 0.0;
-        for (var t = 0u; t < k; t++) {
-            acc += exp(cand_v[t] - top) / sum;
+        for (var t = 0u; t < kept; t++) {
+            acc += exp(top_v[t] - top) / sum;
             if acc >= sp.top_p {
-                k = t + 1u;
+                kept = t + 1u;
                 break;
             }
         }
     }
     if sp.min_p > 0.0 {
         var keep = 0u;
-        for (var t = 0u; t < k; t++) {
-            if exp(cand_v[t] - top) / exp(cand_v[0] - top) < sp.min_p {
+        for (var t = 0u; t < kept; t++) {
+            if exp(top_v[t] - top) / exp(top_v[0] - top) < sp.min_p {
                 break;
             }
             keep = t + 1u;
         }
-        k = max(keep, 1u);
+        kept = max(keep, 1u);
     }
     var total = 0.0;
-    for (var t = 0u; t < k; t++) {
-        total += exp((cand_v[t] - top) / sp.temperature);
+    for (var t = 0u; t < kept; t++) {
+        total += exp((top_v[t] - top) / sp.temperature);
     }
     let goal = sp.u * total;
     var acc = 0.0;
-    var choice = cand_i[k - 1u];
-    for (var t = 0u; t < k; t++) {
-        acc += exp((cand_v[t] - top) / sp.temperature);
+    var choice = top_i[kept - 1u];
+    for (var t = 0u; t < kept; t++) {
+        acc += exp((top_v[t] - top) / sp.temperature);
         if acc > goal {
-            choice = cand_i[t];
+            choice = top_i[t];
             break;
         }
     }

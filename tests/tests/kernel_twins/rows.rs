@@ -78,33 +78,62 @@ fn sample_top_k_matches_the_cpu_sampler() {
             SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
         ];
         for config in configs {
-            let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
+            let mut samplers = (Sampler::new(config.clone()), Sampler::new(config.clone()));
             for draw in 0..20 {
                 // Peaked logits with ties, so top-p, min-p and the tie order all matter.
                 let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
-                let want = cpu.sample(&logits, &history);
-                let penalized = gpu.penalized(&history);
-                let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
-                let params = [
-                    n as u32,
-                    0,
-                    config.top_k as u32,
-                    penalized.len() as u32,
-                    config.temperature.to_bits(),
-                    config.top_p.to_bits(),
-                    config.min_p.to_bits(),
-                    config.repeat_penalty.to_bits(),
-                    gpu.draw().to_bits(),
-                ];
-                let args = [
-                    (1, Arg::InOut(bytes(&logits))),
-                    (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
-                    (3, Arg::Out(16)),
-                ];
-                let out = pollster::block_on(run_kernel(&ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
-                let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
-                assert_eq!(got, want, "{config:?}, draw {draw}");
+                sampler_parity(&ctx, &mut samplers, &logits, &history, &format!("{config:?}, draw {draw}"));
             }
         }
     }
+}
+
+/// The sampler over vocabularies up to the largest a model may have ([`archrace_model::meta::MAX_VOCAB`]),
+/// where 64 passes over the logits, one a candidate, took more loop back-edges than lavapipe runs (65,535):
+/// distinct logits, and logits whose top value thousands of ids share (the top k are the lowest ids).
+#[test]
+fn sample_top_k_matches_the_cpu_sampler_over_large_vocabularies() {
+    use archrace_model::{Sampler, SamplerConfig};
+    let Some(ctx) = pollster::block_on(subgroup_twins_or_skip("large-vocabulary sampler parity")).pop() else {
+        return;
+    };
+    let mut rng = SplitMix64::new(12);
+    let config = SamplerConfig { temperature: 1.0, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 5, ..Default::default() };
+    let mut samplers = (Sampler::new(config.clone()), Sampler::new(config));
+    for n in [300_000, archrace_model::meta::MAX_VOCAB as usize] {
+        let distinct = rng.vec(n, -8.0, 8.0);
+        sampler_parity(&ctx.1, &mut samplers, &distinct, &[], &format!("{n} distinct logits"));
+        let tied: Vec<f32> = distinct.iter().map(|v| (v * 4.0).round() / 4.0).collect();
+        sampler_parity(&ctx.1, &mut samplers, &tied, &[], &format!("{n} logits in steps of 1/4"));
+    }
+}
+
+/// Runs `sample_top_k` on `logits` with the settings, penalty (for `history`) and next draw of the GPU's
+/// sampler, and checks it picks what the CPU's sampler (same settings and seed, advanced together) picks.
+fn sampler_parity(
+    ctx: &archrace_gpu::GpuContext,
+    (cpu, gpu): &mut (archrace_model::Sampler, archrace_model::Sampler),
+    logits: &[f32],
+    history: &[u32],
+    what: &str,
+) {
+    let config = gpu.config.clone();
+    let want = cpu.sample(logits, history);
+    let penalized = gpu.penalized(history);
+    let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
+    let params = [
+        logits.len() as u32,
+        0,
+        config.top_k as u32,
+        penalized.len() as u32,
+        config.temperature.to_bits(),
+        config.top_p.to_bits(),
+        config.min_p.to_bits(),
+        config.repeat_penalty.to_bits(),
+        gpu.draw().to_bits(),
+    ];
+    let args = [(1, Arg::InOut(bytes(logits))), (2, Arg::In(bytemuck::cast_slice(&penalized_buf))), (3, Arg::Out(16))];
+    let out = pollster::block_on(run_kernel(ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
+    let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
+    assert_eq!(got, want, "{what}");
 }
