@@ -16,6 +16,7 @@
 
 const WG: u32 = 256u;
 const MAX_TOP_K: u32 = 64u;
+const GROUPS: u32 = 16u; // digits are found in 16 groups of 16
 const UNROLL: u32 = 4u; // ids a thread visits a loop step, written out (no loop of their own)
 
 struct SampleParams {
@@ -35,9 +36,9 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> recent: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sampled: array<u32>;
 
-var<workgroup> hist: array<atomic<u32>, WG>; // (256): a pass's members per digit
-var<workgroup> above: array<u32, WG>;        // (256): members at or above each digit (hist's suffix sums)
-var<workgroup> chosen: vec2<u32>;            // a pass's digit, and the members above it
+var<workgroup> hist: array<atomic<u32>, WG>;   // (256): a pass's members per digit
+var<workgroup> group_sum: array<u32, GROUPS>;  // (16): members per 16 consecutive digits
+var<workgroup> chosen: vec3<u32>;              // a pass's digit, the members above it, the members in it
 var<workgroup> ties_split: u32;              // 1 when the top k take only some of the k-th key's ties
 var<workgroup> n_cand: atomic<u32>;
 var<workgroup> cand_v: array<f32, MAX_TOP_K>; // the k candidates as gathered
@@ -94,28 +95,38 @@ fn select_rank(tid: u32, rank_in: u32, by_id: bool, tie: u32, top: u32) -> vec3<
             count_digit(i + 3u * WG, by_id, tie, prefix, mask, shift);
         }
         workgroupBarrier();
-        // above[d] = sum of hist[d..256) (Hillis-Steele scan, from the top digit down).
-        above[tid] = atomicLoad(&hist[tid]);
-        workgroupBarrier();
-        for (var o = 1u; o < WG; o <<= 1u) {
-            let add = select(0u, above[min(tid + o, WG - 1u)], tid + o < WG);
-            workgroupBarrier();
-            above[tid] += add;
-            workgroupBarrier();
-        }
-        // above falls from at least `rank` (digit 0) to 0 past digit 255: one digit d has
-        // above[d] >= rank > above[d + 1].
-        let next = select(0u, above[min(tid + 1u, WG - 1u)], tid + 1u < WG);
-        if above[tid] >= rank && next < rank {
-            chosen = vec2<u32>(tid, next);
+        // The digit where the members at or above it first reach `rank`, from the top: 16 threads sum 16
+        // digits each, then one walks down the sums and then down the digits of the group it stopped in.
+        if tid < GROUPS {
+            var sum = 0u;
+            for (var d = 0u; d < GROUPS; d++) {
+                sum += atomicLoad(&hist[tid * GROUPS + d]);
+            }
+            group_sum[tid] = sum;
         }
         workgroupBarrier();
+        if tid == 0u {
+            var above = 0u; // members in the digits above the one looked at
+            var g = GROUPS - 1u;
+            while g > 0u && above + group_sum[g] < rank {
+                above += group_sum[g];
+                g -= 1u;
+            }
+            var d = g * GROUPS + GROUPS - 1u;
+            while d > g * GROUPS && above + atomicLoad(&hist[d]) < rank {
+                above += atomicLoad(&hist[d]);
+                d -= 1u;
+            }
+            chosen = vec3<u32>(d, above, atomicLoad(&hist[d]));
+        }
+        workgroupBarrier();
+        // No thread reads hist again this pass, and `chosen` is rewritten only after the next pass's
+        // barriers: the next pass may clear hist at once.
         let c = chosen;
-        equal = above[c.x] - c.y;
+        equal = c.z;
         rank -= c.y;
         prefix |= c.x << shift;
         mask |= 0xffu << shift;
-        workgroupBarrier(); // everyone has read `above` and `chosen` before the next pass rewrites them
     }
     return vec3<u32>(prefix, rank, equal);
 }
