@@ -94,72 +94,31 @@ async fn matvec_q8_0_rejects_mismatched_shapes_on_webgpu() {
 }
 
 /// The GPU sampler (`sample_top_k`: its radix select's workgroup atomics and scans, the tie order) picks
-/// what the CPU sampler picks, on both twins: the page's settings and two others over 1,000 logits in
+/// what the CPU sampler picks, on both twins: the page's settings and three others over 1,000 logits in
 /// steps of 1/4 (ties at the k-th logit), then 65,536 distinct and 65,536 tied logits at top-k 64.
 #[wasm_bindgen_test]
 async fn sample_top_k_matches_the_cpu_sampler_on_webgpu() {
-    use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
-    use archrace_model::{Sampler, SamplerConfig};
-    let page = archrace_model::link::RunSettings::default(); // and the page's min-p 0, no penalty
-    let configs = [
-        SamplerConfig {
-            temperature: page.temperature,
-            top_k: page.top_k,
-            top_p: page.top_p,
-            min_p: 0.0,
-            seed: 1,
-            ..Default::default()
-        },
-        SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..Default::default() },
-        SamplerConfig {
-            temperature: 0.5,
-            top_k: 5,
-            top_p: 0.5,
-            min_p: 0.2,
-            repeat_penalty: 1.3,
-            seed: 3,
-            ..Default::default()
-        },
-    ];
+    use archrace_model::Sampler;
+    use archrace_tests::sampling::{gpu_and_cpu_picks, sampler_configs};
     for ctx in both_twins().await {
+        let twin = &ctx.report.row_sums;
         let mut rng = archrace_cpu::SplitMix64::new(21);
         let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % 1000) as u32).collect();
-        let mut cases: Vec<(SamplerConfig, Vec<f32>)> = Vec::new();
+        let configs = sampler_configs();
         for config in &configs {
-            for _ in 0..5 {
-                let tied = (0..1000).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
-                cases.push((config.clone(), tied));
+            let mut samplers = (Sampler::new(config.clone()), Sampler::new(config.clone()));
+            for draw in 0..5 {
+                let logits: Vec<f32> = (0..1000).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
+                let (got, want) = gpu_and_cpu_picks(&ctx, &mut samplers, &logits, &history).await;
+                assert_eq!(got, want, "{twin}: {config:?}, draw {draw}");
             }
         }
+        let mut samplers = (Sampler::new(configs[1].clone()), Sampler::new(configs[1].clone()));
         let distinct = rng.vec(65_536, -8.0, 8.0);
-        let tied = distinct.iter().map(|v| (v * 4.0).round() / 4.0).collect();
-        cases.push((configs[1].clone(), distinct));
-        cases.push((configs[1].clone(), tied));
-        for (i, (config, logits)) in cases.iter().enumerate() {
-            let (mut cpu, mut gpu) = (Sampler::new(config.clone()), Sampler::new(config.clone()));
-            let history = if logits.len() == 1000 { &history[..] } else { &[] };
-            let want = cpu.sample(logits, history);
-            let penalized = [&gpu.penalized(history)[..], &[0]].concat(); // never an empty binding
-            let params = [
-                logits.len() as u32,
-                0,
-                config.top_k as u32,
-                penalized.len() as u32 - 1,
-                config.temperature.to_bits(),
-                config.top_p.to_bits(),
-                config.min_p.to_bits(),
-                config.repeat_penalty.to_bits(),
-                gpu.draw().to_bits(),
-            ];
-            let args = [
-                (1, Arg::InOut(bytemuck::cast_slice(logits))),
-                (2, Arg::In(bytemuck::cast_slice(&penalized))),
-                (3, Arg::Out(16)),
-            ];
-            let kernel = archrace_gpu::Kernel::SampleTopK;
-            let out = run_kernel(&ctx, kernel, &params, &args, [1, 1, 1]).await.expect("the sampler runs");
-            let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
-            assert_eq!(got, want, "{}: case {i} ({} logits), {config:?}", ctx.report.row_sums, logits.len());
+        let tied: Vec<f32> = distinct.iter().map(|v| (v * 4.0).round() / 4.0).collect();
+        for (what, logits) in [("distinct", distinct), ("tied", tied)] {
+            let (got, want) = gpu_and_cpu_picks(&ctx, &mut samplers, &logits, &[]).await;
+            assert_eq!(got, want, "{twin}: 65,536 {what} logits");
         }
     }
 }

@@ -6,6 +6,7 @@ use archrace_cpu::SplitMix64;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::Kernel;
 use archrace_tests::gpu::{subgroup_twins_or_skip, twins_and_gpu_sizes_or_skip};
+use archrace_tests::sampling::{gpu_and_cpu_picks, sampler_configs};
 
 #[test]
 fn norm_matches_rms_norm_and_layer_norm() {
@@ -57,32 +58,19 @@ fn argmax_matches_its_twin_and_breaks_ties_low() {
 /// passes the CPU stream's one draw per token.
 #[test]
 fn sample_top_k_matches_the_cpu_sampler() {
-    use archrace_model::{Sampler, SamplerConfig};
+    use archrace_model::Sampler;
     for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("sampler parity")) {
         eprintln!("sampler parity: {twin}");
         let mut rng = SplitMix64::new(11);
         let n = 1000;
         let history: Vec<u32> = (0..80).map(|_| (rng.next_u64() % n as u64) as u32).collect();
-        let configs = [
-            SamplerConfig { temperature: 0.8, seed: 1, ..SamplerConfig::default() },
-            SamplerConfig { temperature: 1.5, top_k: 64, top_p: 1.0, min_p: 0.0, seed: 2, ..SamplerConfig::default() },
-            SamplerConfig {
-                temperature: 0.5,
-                top_k: 5,
-                top_p: 0.5,
-                min_p: 0.2,
-                repeat_penalty: 1.3,
-                seed: 3,
-                ..SamplerConfig::default()
-            },
-            SamplerConfig { temperature: 1.0, top_k: 1, seed: 4, ..SamplerConfig::default() },
-        ];
-        for config in configs {
+        for config in sampler_configs() {
             let mut samplers = (Sampler::new(config.clone()), Sampler::new(config.clone()));
             for draw in 0..20 {
                 // Peaked logits with ties, so top-p, min-p and the tie order all matter.
                 let logits: Vec<f32> = (0..n).map(|_| (rng.uniform(-4.0, 4.0) * 4.0).round() / 4.0).collect();
-                sampler_parity(&ctx, &mut samplers, &logits, &history, &format!("{config:?}, draw {draw}"));
+                let (got, want) = pollster::block_on(gpu_and_cpu_picks(&ctx, &mut samplers, &logits, &history));
+                assert_eq!(got, want, "{twin}: {config:?}, draw {draw}");
             }
         }
     }
@@ -94,7 +82,7 @@ fn sample_top_k_matches_the_cpu_sampler() {
 #[test]
 fn sample_top_k_matches_the_cpu_sampler_over_large_vocabularies() {
     use archrace_model::{Sampler, SamplerConfig};
-    let Some(ctx) = pollster::block_on(subgroup_twins_or_skip("large-vocabulary sampler parity")).pop() else {
+    let Some((_, ctx)) = pollster::block_on(subgroup_twins_or_skip("large-vocabulary sampler parity")).pop() else {
         return;
     };
     let mut rng = SplitMix64::new(12);
@@ -102,38 +90,10 @@ fn sample_top_k_matches_the_cpu_sampler_over_large_vocabularies() {
     let mut samplers = (Sampler::new(config.clone()), Sampler::new(config));
     for n in [300_000, archrace_model::meta::MAX_VOCAB as usize] {
         let distinct = rng.vec(n, -8.0, 8.0);
-        sampler_parity(&ctx.1, &mut samplers, &distinct, &[], &format!("{n} distinct logits"));
         let tied: Vec<f32> = distinct.iter().map(|v| (v * 4.0).round() / 4.0).collect();
-        sampler_parity(&ctx.1, &mut samplers, &tied, &[], &format!("{n} logits in steps of 1/4"));
+        for (what, logits) in [("distinct logits", distinct), ("logits in steps of 1/4", tied)] {
+            let (got, want) = pollster::block_on(gpu_and_cpu_picks(&ctx, &mut samplers, &logits, &[]));
+            assert_eq!(got, want, "{n} {what}");
+        }
     }
-}
-
-/// Runs `sample_top_k` on `logits` with the settings, penalty (for `history`) and next draw of the GPU's
-/// sampler, and checks it picks what the CPU's sampler (same settings and seed, advanced together) picks.
-fn sampler_parity(
-    ctx: &archrace_gpu::GpuContext,
-    (cpu, gpu): &mut (archrace_model::Sampler, archrace_model::Sampler),
-    logits: &[f32],
-    history: &[u32],
-    what: &str,
-) {
-    let config = gpu.config.clone();
-    let want = cpu.sample(logits, history);
-    let penalized = gpu.penalized(history);
-    let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
-    let params = [
-        logits.len() as u32,
-        0,
-        config.top_k as u32,
-        penalized.len() as u32,
-        config.temperature.to_bits(),
-        config.top_p.to_bits(),
-        config.min_p.to_bits(),
-        config.repeat_penalty.to_bits(),
-        gpu.draw().to_bits(),
-    ];
-    let args = [(1, Arg::InOut(bytes(logits))), (2, Arg::In(bytemuck::cast_slice(&penalized_buf))), (3, Arg::Out(16))];
-    let out = pollster::block_on(run_kernel(ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1])).unwrap();
-    let got = u32::from_le_bytes(out[1][..4].try_into().unwrap());
-    assert_eq!(got, want, "{what}");
 }
