@@ -3,7 +3,7 @@
 
 use archrace_cpu::{CpuModel, State};
 use archrace_gguf::Gguf;
-use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits, MAX_GPU_TOP_K};
+use archrace_gpu::{GpuContext, GpuModel, GpuSampling, GpuState, MemoryUse, PrefillLogits};
 use archrace_model::{KvType, ModelSpec, Sampler};
 use clap::ValueEnum;
 use std::error::Error;
@@ -163,7 +163,7 @@ impl<'a> Engine<'a> {
         let Engine::Gpu { ctx, model, state } = self else { return Ok(None) };
         let c = &sampler.config;
         let penalized = sampler.penalized(history);
-        if c.temperature <= 0.0 || c.top_k == 0 || c.top_k > MAX_GPU_TOP_K || penalized.len() > 1024 {
+        if !GpuSampling::takes(c.temperature, c.top_k, penalized.len()) {
             return Ok(None);
         }
         let sampling = GpuSampling {

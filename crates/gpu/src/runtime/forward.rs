@@ -50,6 +50,14 @@ pub struct GpuSampling {
     pub u: f32,
 }
 
+impl GpuSampling {
+    /// Whether the GPU sampler takes a temperature, a top-k and a number of penalised tokens:
+    /// [`GpuModel::step`] refuses others with `BadInput`, and a caller samples those on the CPU.
+    pub fn takes(temperature: f32, top_k: usize, n_penalized: usize) -> bool {
+        temperature > 0.0 && (1..=MAX_GPU_TOP_K).contains(&top_k) && n_penalized <= MAX_GPU_PENALIZED
+    }
+}
+
 /// What a step gives back.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepOutput {
@@ -321,8 +329,7 @@ impl GpuModel {
         let began = Instant::now();
         let spec = &self.spec;
         if let StepOutput::Sample(g) = &out {
-            if g.top_k == 0 || g.top_k > MAX_GPU_TOP_K || g.temperature <= 0.0 || g.penalized.len() > MAX_GPU_PENALIZED
-            {
+            if !GpuSampling::takes(g.temperature, g.top_k, g.penalized.len()) {
                 return Err(GpuError::BadInput(format!(
                     "GPU sampling takes temperature > 0, top-k 1..={MAX_GPU_TOP_K} and at most {MAX_GPU_PENALIZED} penalised tokens (got {}, {}, {})",
                     g.temperature,
@@ -708,4 +715,26 @@ pub(super) fn rope_pairs(spec: &ModelSpec) -> usize {
         _ => None,
     });
     pairs.max().unwrap_or(0).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gpu_sampler_takes_positive_temperatures_its_top_ks_and_penalty_lists() {
+        assert!(GpuSampling::takes(0.8, 40, 0));
+        assert!(GpuSampling::takes(1e-3, 1, 0));
+        assert!(GpuSampling::takes(2.0, MAX_GPU_TOP_K, MAX_GPU_PENALIZED));
+        for (temperature, top_k, n_penalized) in [
+            (0.0, 40, 0),
+            (-1.0, 40, 0),
+            (f32::NAN, 40, 0),
+            (0.8, 0, 0),
+            (0.8, MAX_GPU_TOP_K + 1, 0),
+            (0.8, 40, MAX_GPU_PENALIZED + 1),
+        ] {
+            assert!(!GpuSampling::takes(temperature, top_k, n_penalized), "{temperature} {top_k} {n_penalized}");
+        }
+    }
 }
