@@ -1,6 +1,7 @@
 //! The GPU sampler (`sample_top_k`) against the CPU's `Sampler`, natively and in the browser.
 
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
+use archrace_gpu::kernels::params::SampleParams;
 use archrace_gpu::{GpuContext, Kernel};
 use archrace_model::link::RunSettings;
 use archrace_model::{Sampler, SamplerConfig};
@@ -46,22 +47,23 @@ pub async fn gpu_and_cpu_picks(
     let penalized = gpu.penalized(history);
     let penalized_buf = [&penalized[..], &[0]].concat(); // never an empty binding
     let c = &gpu.config;
-    let params = [
-        logits.len() as u32,
-        0,
-        c.top_k as u32,
-        penalized.len() as u32,
-        c.temperature.to_bits(),
-        c.top_p.to_bits(),
-        c.min_p.to_bits(),
-        c.repeat_penalty.to_bits(),
-        gpu.draw().to_bits(),
-    ];
+    let p = SampleParams {
+        n: logits.len() as u32,
+        out_index: 0,
+        top_k: c.top_k as u32,
+        n_recent: penalized.len() as u32,
+        temperature: c.temperature,
+        top_p: c.top_p,
+        min_p: c.min_p,
+        repeat_penalty: c.repeat_penalty,
+        u: gpu.draw(),
+    };
+    let params: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&p));
     let args = [
         (1, Arg::InOut(bytemuck::cast_slice(logits))),
         (2, Arg::In(bytemuck::cast_slice(&penalized_buf))),
         (3, Arg::Out(16)),
     ];
-    let out = run_kernel(ctx, Kernel::SampleTopK, &params, &args, [1, 1, 1]).await.expect("the sampler runs");
+    let out = run_kernel(ctx, Kernel::SampleTopK, params, &args, [1, 1, 1]).await.expect("the sampler runs");
     (u32::from_le_bytes(out[1][..4].try_into().expect("a token")), want)
 }
