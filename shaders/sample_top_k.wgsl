@@ -18,6 +18,11 @@ const WG: u32 = 256u;
 const MAX_TOP_K: u32 = 64u;
 const GROUPS: u32 = 16u; // digits are found in 16 groups of 16
 const UNROLL: u32 = 4u; // ids a thread visits a loop step, written out (no loop of their own)
+// Threads count into COPIES histograms (thread t into copy t % COPIES), so neighbouring threads adding to
+// one crowded digit hit different counters. Copies sit COPY_STRIDE = 256 + 1 words apart, so a digit's
+// copies fall in different banks of workgroup memory (32 banks of 4 bytes on NVIDIA and AMD GPUs).
+const COPIES: u32 = 8u;
+const COPY_STRIDE: u32 = 257u;
 
 struct SampleParams {
     n: u32,
@@ -36,8 +41,9 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> recent: array<u32>;
 @group(0) @binding(3) var<storage, read_write> sampled: array<u32>;
 
-var<workgroup> hist: array<atomic<u32>, WG>;   // (256): a pass's members per digit
-var<workgroup> group_sum: array<u32, GROUPS>;  // (16): members per 16 consecutive digits
+var<workgroup> hist: array<atomic<u32>, COPIES * COPY_STRIDE>; // (COPIES, 257): members per digit, in parts
+var<workgroup> digits: array<u32, WG>;                   // (256): a pass's members per digit
+var<workgroup> group_sum: array<atomic<u32>, GROUPS>;    // (16): members per 16 consecutive digits
 var<workgroup> chosen: vec3<u32>;              // a pass's digit, the members above it, the members in it
 var<workgroup> ties_split: u32;              // 1 when the top k take only some of the k-th key's ties
 var<workgroup> n_cand: atomic<u32>;
@@ -58,25 +64,49 @@ fn bad_at(i: u32) -> f32 {
     return select(0.0, 1.0, i < sp.n && non_finite(logits_rw[min(i, sp.n - 1u)]));
 }
 
-// Adds id i to its digit at `shift` if it is a member whose key has `prefix` under `mask`. Members: every
-// id, keyed by its logit; with by_id, the ids whose logit key is `tie`, keyed n - 1 - id.
-fn count_digit(i: u32, by_id: bool, tie: u32, prefix: u32, mask: u32, shift: u32) {
+const NO_DIGIT: u32 = 256u;
+
+// The digit at `shift` of id i's key if it is a member whose key has `prefix` under `mask`, else NO_DIGIT.
+// Members: every id, keyed by its logit; with by_id, the ids whose logit key is `tie`, keyed n - 1 - id.
+fn member_digit(i: u32, by_id: bool, tie: u32, prefix: u32, mask: u32, shift: u32) -> u32 {
     if i >= sp.n {
-        return;
+        return NO_DIGIT;
     }
     var key = order_key(logits_rw[i]);
     if by_id {
         if key != tie {
-            return;
+            return NO_DIGIT;
         }
         key = sp.n - 1u - i;
     }
-    if (key & mask) == prefix {
-        atomicAdd(&hist[(key >> shift) & 0xffu], 1u);
+    return select(NO_DIGIT, (key >> shift) & 0xffu, (key & mask) == prefix);
+}
+
+// Counts ids i, i + WG, i + 2 WG and i + 3 WG into their digits with one atomic add per distinct digit
+// among them. Logits crowd into a few digits (the first pass's digit is the sign and the exponent's top
+// 7 bits, which most logits of a vocabulary share), so this takes most of the adds off the busy counter.
+// Each distinct digit is added at its first appearance, with how many of the four have it, into the
+// histogram copy that starts at hist[copy].
+fn count_digits(copy: u32, i: u32, by_id: bool, tie: u32, prefix: u32, mask: u32, shift: u32) {
+    let d0 = member_digit(i, by_id, tie, prefix, mask, shift);
+    let d1 = member_digit(i + WG, by_id, tie, prefix, mask, shift);
+    let d2 = member_digit(i + 2u * WG, by_id, tie, prefix, mask, shift);
+    let d3 = member_digit(i + 3u * WG, by_id, tie, prefix, mask, shift);
+    if d0 != NO_DIGIT {
+        atomicAdd(&hist[copy + d0], 1u + u32(d1 == d0) + u32(d2 == d0) + u32(d3 == d0));
+    }
+    if d1 != NO_DIGIT && d1 != d0 {
+        atomicAdd(&hist[copy + d1], 1u + u32(d2 == d1) + u32(d3 == d1));
+    }
+    if d2 != NO_DIGIT && d2 != d0 && d2 != d1 {
+        atomicAdd(&hist[copy + d2], 1u + u32(d3 == d2));
+    }
+    if d3 != NO_DIGIT && d3 != d0 && d3 != d1 && d3 != d2 {
+        atomicAdd(&hist[copy + d3], 1u);
     }
 }
 
-// Radix select over the members (count_digit): the key of rank `rank` from the largest (1: the largest),
+// Radix select over the members (member_digit): the key of rank `rank` from the largest (1: the largest),
 // 8 bits a pass from bit `top` (a multiple of 8) down. Returns that key, its rank among the members equal
 // to it, and how many members equal it. Every thread calls it together and gets the same result.
 fn select_rank(tid: u32, rank_in: u32, by_id: bool, tie: u32, top: u32) -> vec3<u32> {
@@ -86,42 +116,45 @@ fn select_rank(tid: u32, rank_in: u32, by_id: bool, tie: u32, top: u32) -> vec3<
     var equal = 0u;
     for (var s = i32(top); s >= 0; s -= 8) {
         let shift = u32(s);
-        atomicStore(&hist[tid], 0u);
-        workgroupBarrier();
-        for (var i = tid; i < sp.n; i += UNROLL * WG) {
-            count_digit(i, by_id, tie, prefix, mask, shift);
-            count_digit(i + WG, by_id, tie, prefix, mask, shift);
-            count_digit(i + 2u * WG, by_id, tie, prefix, mask, shift);
-            count_digit(i + 3u * WG, by_id, tie, prefix, mask, shift);
+        for (var c = 0u; c < COPIES; c++) {
+            atomicStore(&hist[c * COPY_STRIDE + tid], 0u);
         }
-        workgroupBarrier();
-        // The digit where the members at or above it first reach `rank`, from the top: 16 threads sum 16
-        // digits each, then one walks down the sums and then down the digits of the group it stopped in.
         if tid < GROUPS {
-            var sum = 0u;
-            for (var d = 0u; d < GROUPS; d++) {
-                sum += atomicLoad(&hist[tid * GROUPS + d]);
-            }
-            group_sum[tid] = sum;
+            atomicStore(&group_sum[tid], 0u);
         }
         workgroupBarrier();
+        let copy = (tid % COPIES) * COPY_STRIDE;
+        for (var i = tid; i < sp.n; i += UNROLL * WG) {
+            count_digits(copy, i, by_id, tie, prefix, mask, shift);
+        }
+        workgroupBarrier();
+        // Each thread folds its digit's copies and adds it to its group of 16 digits.
+        var count = 0u;
+        for (var c = 0u; c < COPIES; c++) {
+            count += atomicLoad(&hist[c * COPY_STRIDE + tid]);
+        }
+        digits[tid] = count;
+        atomicAdd(&group_sum[tid / GROUPS], count);
+        workgroupBarrier();
+        // The digit where the members at or above it first reach `rank`, from the top: one thread walks
+        // down the group sums and then down the digits of the group it stopped in.
         if tid == 0u {
             var above = 0u; // members in the digits above the one looked at
             var g = GROUPS - 1u;
-            while g > 0u && above + group_sum[g] < rank {
-                above += group_sum[g];
+            while g > 0u && above + atomicLoad(&group_sum[g]) < rank {
+                above += atomicLoad(&group_sum[g]);
                 g -= 1u;
             }
             var d = g * GROUPS + GROUPS - 1u;
-            while d > g * GROUPS && above + atomicLoad(&hist[d]) < rank {
-                above += atomicLoad(&hist[d]);
+            while d > g * GROUPS && above + digits[d] < rank {
+                above += digits[d];
                 d -= 1u;
             }
-            chosen = vec3<u32>(d, above, atomicLoad(&hist[d]));
+            chosen = vec3<u32>(d, above, digits[d]);
         }
         workgroupBarrier();
-        // No thread reads hist again this pass, and `chosen` is rewritten only after the next pass's
-        // barriers: the next pass may clear hist at once.
+        // No thread reads hist or group_sum again this pass, so the next pass may clear them at once;
+        // `digits` and `chosen` are rewritten only after its first barrier.
         let c = chosen;
         equal = c.z;
         rank -= c.y;
