@@ -2,9 +2,12 @@
 // W (rows, cols) read in its encoding (in the GPU row layout, crates/gpu/src/layout.rs). The encoding's
 // file defines BLOCK and `dequant4(row, b, blocks, g)`: weights 4g .. 4g + 3 of block b of the row at
 // byte `row` (a row of `blocks` blocks).
-// A workgroup of 256 threads computes a tile of 64 rows x 64 tokens, 4 x 4 per thread in registers. Per
-// step of 32 columns it decodes the tile's weights once into workgroup memory (each weight read once per
-// tile, not once per token) and stages the tokens' activations beside them.
+// A workgroup computes a tile of 64 rows x 64 tokens, TR rows x TT tokens per thread in registers
+// (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads; 16 x 8 on a
+// software adapter, 32 threads, whose CPU threads pay for each workgroup-memory read lane by lane, so
+// there each read serves more products). Per step of 32 columns it decodes the tile's weights once into
+// workgroup memory (each weight read once per tile, not once per token) and stages the tokens'
+// activations beside them.
 // Workgroup memory has 32 banks of 4 bytes on NVIDIA and AMD GPUs, and a 16-byte load is served 8
 // threads at a time: 8 neighbouring threads read one weight row (one address, a broadcast) and 8
 // different tokens, which xt_at places in 8 different bank groups.
@@ -16,6 +19,8 @@
 
 const TILE: u32 = 64u; // rows and tokens per workgroup
 const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights); a power of two >= 8 (xt_at)
+const TOKEN_THREADS: u32 = TILE / TT;           // threads across a tile's tokens (at least 8: xt_at)
+const THREADS: u32 = (TILE / TR) * TOKEN_THREADS;
 
 struct Params {
     rows: u32,       // output width (this part's rows)
@@ -49,13 +54,13 @@ var<workgroup> wt: array<vec4<f32>, TILE * KG>; // (TILE rows, KG)
 var<workgroup> xt: array<vec4<f32>, TILE * KG>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
 
 // Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
-// read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128 bytes) apart, would
-// all start in bank 0, and the 8 loads would be served one after another.
+// (TOKEN_THREADS >= 8) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128
+// bytes) apart, would all start in bank 0, and the 8 loads would be served one after another.
 fn xt_at(t: u32, g: u32) -> u32 {
     return t * KG + (g ^ (t % 8u));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let row0 = wg.x * TILE;
     let tok0 = wg.y * TILE;
@@ -66,12 +71,13 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     if tok0 >= n_tokens {
         return; // uniform: the whole tile is past the last token
     }
-    let tr = tid / 16u; // rows tr * 4 .. + 4 of the tile
-    let tt = tid % 16u; // tokens tt, tt + 16, tt + 32, tt + 48 (neighbouring threads, neighbouring tokens)
+    let tr = tid / TOKEN_THREADS; // rows tr TR .. + TR of the tile
+    let tt = tid % TOKEN_THREADS; // tokens tt + TOKEN_THREADS j, j < TT (neighbouring threads, tokens)
     let groups = p.cols / 4u;
-    var acc: array<vec4<f32>, 4>; // acc[j][i]: token tt + 16 j, row tr * 4 + i
+    // acc[j TR / 4 + h][i]: token tt + TOKEN_THREADS j, row tr TR + 4 h + i
+    var acc: array<vec4<f32>, TT * TR / 4u>;
     for (var g0 = 0u; g0 < groups; g0 += KG) {
-        for (var e = tid; e < TILE * KG; e += 256u) {
+        for (var e = tid; e < TILE * KG; e += THREADS) {
             let r = e / KG;
             let g = g0 + e % KG;
             var wv = vec4<f32>(0.0);
@@ -93,19 +99,23 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
         workgroupBarrier();
         for (var g = 0u; g < KG; g++) {
-            let w0 = wt[(tr * 4u) * KG + g];
-            let w1 = wt[(tr * 4u + 1u) * KG + g];
-            let w2 = wt[(tr * 4u + 2u) * KG + g];
-            let w3 = wt[(tr * 4u + 3u) * KG + g];
-            for (var j = 0u; j < 4u; j++) {
-                let xv = xt[xt_at(tt + 16u * j, g)];
-                acc[j] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+            var wr: array<vec4<f32>, TR>; // the thread's rows' weights at g
+            for (var i = 0u; i < TR; i++) {
+                wr[i] = wt[(tr * TR + i) * KG + g];
+            }
+            for (var j = 0u; j < TT; j++) {
+                let xv = xt[xt_at(tt + TOKEN_THREADS * j, g)];
+                for (var h = 0u; h < TR / 4u; h++) {
+                    let r4 = 4u * h;
+                    let d = vec4<f32>(dot(wr[r4], xv), dot(wr[r4 + 1u], xv), dot(wr[r4 + 2u], xv), dot(wr[r4 + 3u], xv));
+                    acc[j * TR / 4u + h] += d;
+                }
             }
         }
         workgroupBarrier();
     }
-    for (var j = 0u; j < 4u; j++) {
-        let t = tok0 + tt + 16u * j;
+    for (var j = 0u; j < TT; j++) {
+        let t = tok0 + tt + TOKEN_THREADS * j;
         if t >= n_tokens {
             continue;
         }
@@ -115,14 +125,15 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             dst = list[p.ids_at + t];
             scale = bitcast<f32>(list[p.weights_at + t]);
         }
-        for (var i = 0u; i < 4u; i++) {
-            let r = row0 + tr * 4u + i;
+        for (var i = 0u; i < TR; i++) {
+            let r = row0 + tr * TR + i;
             if r < p.rows {
                 let out = p.y_off + dst * p.y_stride + r;
+                let v = acc[j * TR / 4u + i / 4u][i % 4u];
                 if p.mode == 0u && p.list != 2u {
-                    y[out] = acc[j][i];
+                    y[out] = v;
                 } else {
-                    y[out] += scale * acc[j][i];
+                    y[out] += scale * v;
                 }
             }
         }

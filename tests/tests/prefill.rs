@@ -30,10 +30,16 @@ fn params_words(p: &MatmulParams) -> Vec<u32> {
 
 /// Every encoding, over 70 rows (two row tiles) and 67 tokens (two token tiles), columns of whole blocks
 /// that end inside a 32-column step where the encoding allows; then the same product adding into a
-/// strided Y read from a strided X.
+/// strided Y read from a strided X. With both tunings on a software adapter: its threads take 8 x 8 of a
+/// tile each, a GPU's 4 x 4 (`archrace_gpu::shaders::matmul_thread_tile`).
 #[test]
 fn matmul_matches_matmul_for_every_encoding() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matmul parity")) else { return };
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul parity")) {
+        matmul_parity_for_every_encoding(tuning, &ctx);
+    }
+}
+
+fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
     let (rows, t) = (70usize, 67usize);
     for ty in GgmlType::ALL {
         let block = kernel_block(ty);
@@ -54,8 +60,8 @@ fn matmul_matches_matmul_for_every_encoding() {
             ..Default::default()
         };
         let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
-        let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
-        check(&format!("{} plain", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
+        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        check(&format!("{} plain, {tuning}", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
 
         // X rows 8 values apart from column 4 on; Y rows 3 values wider, from offset 5, added into.
         let xs = cols + 8;
@@ -74,16 +80,21 @@ fn matmul_matches_matmul_for_every_encoding() {
         let p = MatmulParams { x_off: 1, x_stride: xs as u32 / 4, y_off: 5, y_stride: ys as u32, mode: 1, ..p };
         let args =
             [(1, Arg::In(&gw)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
-        let got = run(&ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
-        check(&format!("{} strided, adding", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
+        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        check(&format!("{} strided, adding, {tuning}", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
     }
 }
 
 /// A MoE expert's products through token lists: gathering the listed tokens' rows into a compact Y, and
-/// scattering a compact X's products into the listed rows times their weights.
+/// scattering a compact X's products into the listed rows times their weights; with both tunings.
 #[test]
 fn matmul_gathers_and_scatters_through_token_lists() {
-    let Some(ctx) = pollster::block_on(context_or_skip("matmul token lists")) else { return };
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul token lists")) {
+        matmul_token_lists(tuning, &ctx);
+    }
+}
+
+fn matmul_token_lists(tuning: &str, ctx: &GpuContext) {
     let (rows, cols, t, experts, expert) = (20usize, 64usize, 70usize, 3usize, 1usize);
     let mut rng = SplitMix64::new(7);
     let w = random_encoded(GgmlType::Q8_0, rows, cols, &mut rng);
@@ -116,8 +127,8 @@ fn matmul_gathers_and_scatters_through_token_lists() {
         ..Default::default()
     };
     let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
-    let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
-    check("matmul gather", &want, &got[0][..listed.len() * rows], TIGHT);
+    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    check(&format!("matmul gather, {tuning}"), &want, &got[0][..listed.len() * rows], TIGHT);
 
     let y0 = rng.vec(t * rows, -1.0, 1.0);
     let compact = matmul(&tensor, &gathered, listed.len());
@@ -130,8 +141,8 @@ fn matmul_gathers_and_scatters_through_token_lists() {
     let p = MatmulParams { list: TokenList::Scatter as u32, ..p };
     let args =
         [(1, Arg::In(&gw)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
-    let got = run(&ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
-    check("matmul scatter", &want, &got[0], TIGHT);
+    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    check(&format!("matmul scatter, {tuning}"), &want, &got[0], TIGHT);
 }
 
 /// `attn_prefill` against the CPU's attention for every query of a chunk, each against its causal prefix:

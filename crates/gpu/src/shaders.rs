@@ -486,13 +486,30 @@ impl Kernel {
             return [&format!("const DU: u32 = {units}u;"), self.file()].join("\n");
         }
         match self {
-            Kernel::Matmul(_) => [PACKED, self.file(), MATMUL_BODY].join("\n"),
+            Kernel::Matmul(_) => {
+                let (rows, tokens) = matmul_thread_tile(target);
+                let tile = format!("const TR: u32 = {rows}u;\nconst TT: u32 = {tokens}u;");
+                [&tile, PACKED, self.file(), MATMUL_BODY].join("\n")
+            }
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             // Mamba's conv step, which `matvec_conv` shares, reads mamba.wgsl's `consts` and `conv_state`;
             // every kernel of the file takes it, as each module holds `mamba_conv`, which calls it.
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => [self.file(), CONV_STEP].join("\n"),
             _ => self.file().to_string(),
         }
+    }
+}
+
+/// Rows x tokens of `matmul`'s 64 x 64 tile one thread computes (`lib/matmul.wgsl`'s TR and TT) on a device:
+/// 4 x 4 on a GPU (256 threads a tile), 16 x 8 on a software adapter (32 threads), whose CPU threads read
+/// workgroup memory lane by lane, so those reads cost more than the products they serve: per step of 4
+/// columns a thread reads TR + TT vec4s for TR TT products. Lavapipe, a 512-token prefill of the demo
+/// models (Q4_0), alternated runs: `matmul` 0.55-0.60 of 4 x 4's time (8 x 8: 0.65-0.70), the prefill
+/// 1.3-1.8x the tokens/s.
+pub fn matmul_thread_tile(target: ShaderTarget) -> (u32, u32) {
+    match target.software {
+        true => (16, 8),
+        false => (4, 4),
     }
 }
 
