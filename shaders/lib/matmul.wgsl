@@ -3,8 +3,8 @@
 // file defines BLOCK and `dequant4(row, b, blocks, g)`: weights 4g .. 4g + 3 of block b of the row at
 // byte `row` (a row of `blocks` blocks).
 // A workgroup computes a tile of 64 rows x 64 tokens, TR rows x TT tokens per thread in registers
-// (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads; 16 x 8 on a
-// software adapter, 32 threads, whose CPU threads pay for each workgroup-memory read lane by lane, so
+// (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads; 16 x 16 on a
+// software adapter, 16 threads, whose CPU threads pay for each workgroup-memory read lane by lane, so
 // there each read serves more products). Per step of 32 columns it decodes the tile's weights once into
 // workgroup memory (each weight read once per tile, not once per token) and stages the tokens'
 // activations beside them.
@@ -19,7 +19,7 @@
 
 const TILE: u32 = 64u; // rows and tokens per workgroup
 const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights); a power of two >= 8 (xt_at)
-const TOKEN_THREADS: u32 = TILE / TT;           // threads across a tile's tokens (at least 8: xt_at)
+const TOKEN_THREADS: u32 = TILE / TT; // threads across a tile's tokens (on a GPU at least 8: xt_at)
 const THREADS: u32 = (TILE / TR) * TOKEN_THREADS;
 
 struct Params {
@@ -54,7 +54,7 @@ var<workgroup> wt: array<vec4<f32>, TILE * KG>; // (TILE rows, KG)
 var<workgroup> xt: array<vec4<f32>, TILE * KG>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
 
 // Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
-// (TOKEN_THREADS >= 8) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128
+// (TOKEN_THREADS >= 8 on a GPU) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128
 // bytes) apart, would all start in bank 0, and the 8 loads would be served one after another.
 fn xt_at(t: u32, g: u32) -> u32 {
     return t * KG + (g ^ (t % 8u));

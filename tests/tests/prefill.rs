@@ -30,7 +30,7 @@ fn params_words(p: &MatmulParams) -> Vec<u32> {
 
 /// Every encoding, over 70 rows (two row tiles) and 67 tokens (two token tiles), columns of whole blocks
 /// that end inside a 32-column step where the encoding allows; then the same product adding into a
-/// strided Y read from a strided X. With both tunings on a software adapter: its threads take 8 x 8 of a
+/// strided Y read from a strided X. With both tunings on a software adapter: its threads take 16 x 16 of a
 /// tile each, a GPU's 4 x 4 (`archrace_gpu::shaders::matmul_thread_tile`).
 #[test]
 fn matmul_matches_matmul_for_every_encoding() {

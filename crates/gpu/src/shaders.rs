@@ -501,14 +501,14 @@ impl Kernel {
 }
 
 /// Rows x tokens of `matmul`'s 64 x 64 tile one thread computes (`lib/matmul.wgsl`'s TR and TT) on a device:
-/// 4 x 4 on a GPU (256 threads a tile), 16 x 8 on a software adapter (32 threads), whose CPU threads read
+/// 4 x 4 on a GPU (256 threads a tile), 16 x 16 on a software adapter (16 threads), whose CPU threads read
 /// workgroup memory lane by lane, so those reads cost more than the products they serve: per step of 4
 /// columns a thread reads TR + TT vec4s for TR TT products. Lavapipe, a 512-token prefill of the demo
-/// models (Q4_0), alternated runs: `matmul` 0.55-0.60 of 4 x 4's time (8 x 8: 0.65-0.70), the prefill
-/// 1.3-1.8x the tokens/s.
+/// models (Q4_0), alternated runs, `matmul`'s time against 4 x 4's: 8 x 8 0.65-0.70, 16 x 8 0.55-0.60,
+/// 16 x 16 about 0.45; 32 x 16 and 16 x 32 (8 threads, 512 sums a thread) gained 0-20% more.
 pub fn matmul_thread_tile(target: ShaderTarget) -> (u32, u32) {
     match target.software {
-        true => (16, 8),
+        true => (16, 16),
         false => (4, 4),
     }
 }
