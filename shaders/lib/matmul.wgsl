@@ -2,10 +2,10 @@
 // W (rows, cols) read in its encoding (in the GPU row layout, crates/gpu/src/layout.rs). The encoding's
 // file defines BLOCK and `dequant4(row, b, blocks, g)`: weights 4g .. 4g + 3 of block b of the row at
 // byte `row` (a row of `blocks` blocks).
-// A workgroup computes a tile of 64 rows x 64 tokens, TR rows x TT tokens per thread in registers
-// (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads; 16 x 16 on a
-// software adapter, 16 threads, whose CPU threads pay for each workgroup-memory read lane by lane, so
-// there each read serves more products). Per step of 32 columns it decodes the tile's weights once into
+// A workgroup computes a tile of 64 rows x 64 tokens, TR rows (a multiple of 4) x TT tokens per thread in
+// registers (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads;
+// 16 x 16 on a software adapter, 16 threads, whose CPU threads pay for each workgroup-memory read lane by
+// lane, so there each read serves more products). Per step of 32 columns it decodes the tile's weights once into
 // workgroup memory (each weight read once per tile, not once per token) and stages the tokens'
 // activations beside them.
 // Workgroup memory has 32 banks of 4 bytes on NVIDIA and AMD GPUs, and a 16-byte load is served 8
@@ -54,8 +54,8 @@ var<workgroup> wt: array<vec4<f32>, TILE * KG>; // (TILE rows, KG)
 var<workgroup> xt: array<vec4<f32>, TILE * KG>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
 
 // Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
-// (TOKEN_THREADS >= 8 on a GPU) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8 vec4s (128
-// bytes) apart, would all start in bank 0, and the 8 loads would be served one after another.
+// (TOKEN_THREADS >= 8 on a GPU) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8
+// vec4s (128 bytes) apart, would all start in bank 0, and the 8 loads would be served one after another.
 fn xt_at(t: u32, g: u32) -> u32 {
     return t * KG + (g ^ (t % 8u));
 }
@@ -107,8 +107,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
                 let xv = xt[xt_at(tt + TOKEN_THREADS * j, g)];
                 for (var h = 0u; h < TR / 4u; h++) {
                     let r4 = 4u * h;
-                    let d = vec4<f32>(dot(wr[r4], xv), dot(wr[r4 + 1u], xv), dot(wr[r4 + 2u], xv), dot(wr[r4 + 3u], xv));
-                    acc[j * TR / 4u + h] += d;
+                    let d01 = vec2<f32>(dot(wr[r4], xv), dot(wr[r4 + 1u], xv));
+                    let d23 = vec2<f32>(dot(wr[r4 + 2u], xv), dot(wr[r4 + 3u], xv));
+                    acc[j * TR / 4u + h] += vec4<f32>(d01, d23);
                 }
             }
         }
