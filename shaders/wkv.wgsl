@@ -2,8 +2,10 @@
 // holds token t's values at t H S, and the recurrences run in token order inside each thread.
 // `wkv6` (RWKV-6, Eagle and Finch, eqs. 19-20), one thread per (head, value column j):
 //   o_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = w_i S_ij + k_i v_j.
-// `wkv7` (RWKV-7 Goose, section 4, the generalised delta rule), one thread per (head, value row i):
+// `wkv7` (RWKV-7 Goose, section 4, the generalised delta rule), one thread per (head, ROWS value rows i):
 //   sa_i = sum_j -kk_j S_ij;  S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j;  o_i = sum_j S_ij r_j.
+//   `ROWS`, `Rows` (f32 for one row, vec4<f32> for four), `WKV7_WG` and the row accessors are prepended
+//   (lib/wkv7_rows1.wgsl, lib/wkv7_rows4.wgsl; archrace_gpu::shaders::wkv7_shape).
 // `rwkv7_prep`: kk = normalize(k * k_k) per head, and kk a after all T tokens' kk (the one product wkv7
 //   needs of a, so wkv7 binds no `a`); k = k + a k k_a - k k_a. One workgroup per (head, token).
 // `rwkv7_bonus`: bonus_i = v_i sum_j r_j k_j r_k_j, per head. One workgroup per (head, token).
@@ -54,63 +56,65 @@ fn wkv6(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WKV7_WG)
 fn wkv7(@builtin(global_invocation_id) gid: vec3<u32>) {
     let s = p.head_size;
-    if gid.x >= p.n_head * s {
+    let per_head = (s + ROWS - 1u) / ROWS; // threads a head
+    if gid.x >= p.n_head * per_head {
         return;
     }
-    let head = gid.x / s;
-    let i = gid.x % s;
+    let head = gid.x / per_head;
+    let i = gid.x % per_head * ROWS; // the thread's first row
+    let n = min(ROWS, s - i);        // and how many it runs
     let row = head * s * s + i * s;
     let t_max = max(p.n_tokens, 1u);
     let kka = t_max * p.n_head * s; // kk a follows kk
     if s <= REG_HEAD {
-        wkv7_in_registers(head, i, row, t_max, kka);
+        wkv7_in_registers(head, i, n, row, t_max, kka);
         return;
     }
     for (var t = 0u; t < t_max; t++) {
         let base = t * p.n_head * s + head * s;
-        var sa = 0.0;
+        var sa = Rows(0.0);
         for (var j = 0u; j < s; j++) {
-            sa -= kk[base + j] * state[row + j];
+            sa -= kk[base + j] * state_rows(row + j, s, n);
         }
-        let vi = v[base + i];
-        var acc = 0.0;
+        let vi = v_rows(base + i, n);
+        var acc = Rows(0.0);
         for (var j = 0u; j < s; j++) {
-            let updated = state[row + j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
-            state[row + j] = updated;
+            let updated = state_rows(row + j, s, n) * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
+            set_state_rows(row + j, s, n, updated);
             acc += updated * r[base + j];
         }
-        o[base + i] = acc;
+        set_o_rows(base + i, n, acc);
     }
 }
 
-// Head sizes `wkv7` keeps a thread's state row in registers for (RWKV-7's is 64).
+// Head sizes `wkv7` keeps a thread's state rows in registers for (RWKV-7's is 64).
 const REG_HEAD: u32 = 64u;
 
-// `wkv7`'s loop over the tokens, in its arithmetic and order, with the thread's state row in registers for
+// `wkv7`'s loop over the tokens, in its arithmetic and order, with the thread's state rows in registers for
 // all of them (read and written once, not twice and once per token) and the parameters read once: the loops
-// over the row have a constant bound, so they unroll and the row stays out of memory.
-fn wkv7_in_registers(head: u32, i: u32, row: u32, t_max: u32, kka: u32) {
+// over a row have a constant bound, so they unroll and the rows stay out of memory.
+fn wkv7_in_registers(head: u32, i: u32, n: u32, row: u32, t_max: u32, kka: u32) {
     let s = p.head_size;
     let stride = p.n_head * s;
-    var st: array<f32, REG_HEAD>;
+    var st: array<Rows, REG_HEAD>; // st[j]: column j of the thread's rows
     for (var j = 0u; j < REG_HEAD; j++) {
         if j < s {
-            st[j] = state[row + j];
+            st[j] = state_rows(row + j, s, n);
         }
     }
     for (var t = 0u; t < t_max; t++) {
         let base = t * stride + head * s;
-        var sa = 0.0;
+        var sa = Rows(0.0);
         for (var j = 0u; j < REG_HEAD; j++) {
             if j < s {
                 sa -= kk[base + j] * st[j];
             }
         }
-        let vi = v[base + i];
-        var acc = 0.0;
+        let vi = v_rows(base + i, n);
+        var acc = Rows(0.0);
         for (var j = 0u; j < REG_HEAD; j++) {
             if j < s {
                 let updated = st[j] * w[base + j] + vi * k[base + j] + sa * kk[kka + base + j];
@@ -118,11 +122,11 @@ fn wkv7_in_registers(head: u32, i: u32, row: u32, t_max: u32, kka: u32) {
                 acc += updated * r[base + j];
             }
         }
-        o[base + i] = acc;
+        set_o_rows(base + i, n, acc);
     }
     for (var j = 0u; j < REG_HEAD; j++) {
         if j < s {
-            state[row + j] = st[j];
+            set_state_rows(row + j, s, n, st[j]);
         }
     }
 }

@@ -446,142 +446,146 @@ fn moe_route_lists_and_swiglu_over_a_chunk_match_their_twins() {
 fn rwkv_kernels_over_a_chunk_match_their_twins() {
     use archrace_cpu::model::rwkv::{group_norm, rwkv7_bonus, rwkv7_prep, token_shift, wkv6, wkv7};
     use archrace_cpu::ops::pointwise::pointwise;
-    let Some(ctx) = pollster::block_on(context_or_skip("rwkv chunk parity")) else { return };
-    let (h, s, t) = (2usize, 64usize, 3usize);
-    let e = h * s;
-    let mut rng = SplitMix64::new(13);
-    let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
-    let (x, prev, mix) = (vecs(t * e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
-    let (r, k, v) = (vecs(t * e, -1.0, 1.0), vecs(t * e, -1.0, 1.0), vecs(t * e, -1.0, 1.0));
-    let (w, u, a) = (vecs(t * e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(t * e, 0.0, 1.0));
-    let (k_k, k_a, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(t * e, -1.0, 1.0));
-    let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
-    let state = vecs(h * s * s, -0.5, 0.5);
-    let groups = [(e as u32).div_ceil(64), 1, 1];
-    let hst = [h as u32, s as u32, t as u32];
-    let tok = |v: &[f32], i: usize| v[i * e..][..e].to_vec();
+    // Both of wkv7's shapes (archrace_gpu::shaders::wkv7_shape): a GPU's row a thread, a software adapter's four.
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip("rwkv chunk parity")) {
+        eprintln!("rwkv chunk parity: {tuning}");
+        let (h, s, t) = (2usize, 64usize, 3usize);
+        let e = h * s;
+        let mut rng = SplitMix64::new(13);
+        let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
+        let (x, prev, mix) = (vecs(t * e, -1.0, 1.0), vecs(e, -1.0, 1.0), vecs(2 * e, 0.0, 1.0));
+        let (r, k, v) = (vecs(t * e, -1.0, 1.0), vecs(t * e, -1.0, 1.0), vecs(t * e, -1.0, 1.0));
+        let (w, u, a) = (vecs(t * e, 0.5, 1.0), vecs(e, -1.0, 1.0), vecs(t * e, 0.0, 1.0));
+        let (k_k, k_a, g) = (vecs(e, 0.5, 1.5), vecs(e, 0.5, 1.5), vecs(t * e, -1.0, 1.0));
+        let (ln_w, ln_b) = (vecs(e, 0.5, 1.5), vecs(e, -0.5, 0.5));
+        let state = vecs(h * s * s, -0.5, 0.5);
+        let groups = [(e as u32).div_ceil(64), 1, 1];
+        let hst = [h as u32, s as u32, t as u32];
+        let tok = |v: &[f32], i: usize| v[i * e..][..e].to_vec();
 
-    // Token shift: lerps (2, T, E), sx (T, E), the state ends at the last token's x.
-    let mut want_prev = prev.clone();
-    let (mut want_lerp, mut want_sx) = (vec![0.0; 2 * t * e], Vec::new());
-    for i in 0..t {
-        let sx = token_shift(&tok(&x, i), e, &mut want_prev);
-        for j in 0..2 {
-            for c in 0..e {
-                want_lerp[(j * t + i) * e + c] = x[i * e + c] + sx[c] * mix[j * e + c];
+        // Token shift: lerps (2, T, E), sx (T, E), the state ends at the last token's x.
+        let mut want_prev = prev.clone();
+        let (mut want_lerp, mut want_sx) = (vec![0.0; 2 * t * e], Vec::new());
+        for i in 0..t {
+            let sx = token_shift(&tok(&x, i), e, &mut want_prev);
+            for j in 0..2 {
+                for c in 0..e {
+                    want_lerp[(j * t + i) * e + c] = x[i * e + c] + sx[c] * mix[j * e + c];
+                }
             }
+            want_sx.extend(sx);
         }
-        want_sx.extend(sx);
-    }
-    let args = [
-        (1, Arg::In(bytes(&x))),
-        (2, Arg::InOut(bytes(&prev))),
-        (3, Arg::In(bytes(&mix))),
-        (4, Arg::Out(2 * t * e * 4)),
-        (5, Arg::Out(t * e * 4)),
-    ];
-    let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2, t as u32], &args, groups);
-    check("token_shift chunk state", &want_prev, &got[0], TIGHT);
-    check("token_shift chunk lerps", &want_lerp, &got[1], TIGHT);
-    check("token_shift chunk sx", &want_sx, &got[2], TIGHT);
+        let args = [
+            (1, Arg::In(bytes(&x))),
+            (2, Arg::InOut(bytes(&prev))),
+            (3, Arg::In(bytes(&mix))),
+            (4, Arg::Out(2 * t * e * 4)),
+            (5, Arg::Out(t * e * 4)),
+        ];
+        let got = run(&ctx, Kernel::TokenShift, &[e as u32, 2, t as u32], &args, groups);
+        check("token_shift chunk state", &want_prev, &got[0], TIGHT);
+        check("token_shift chunk lerps", &want_lerp, &got[1], TIGHT);
+        check("token_shift chunk sx", &want_sx, &got[2], TIGHT);
 
-    // Group norm per (head, token), with the bonus and the gate per token.
-    let mut want = Vec::new();
-    for i in 0..t {
-        let n = group_norm(&tok(&x, i), h, &ln_w, &ln_b);
-        want.extend((0..e).map(|c| (n[c] + r[i * e + c]) * g[i * e + c]));
-    }
-    let args = [
-        (1, Arg::In(bytes(&x))),
-        (2, Arg::In(bytes(&ln_w))),
-        (3, Arg::In(bytes(&ln_b))),
-        (4, Arg::In(bytes(&r))),
-        (5, Arg::In(bytes(&g))),
-        (6, Arg::Out(t * e * 4)),
-    ];
-    let got =
-        run(&ctx, Kernel::GroupNorm, &[s as u32, 1, 64e-5f32.to_bits(), h as u32], &args, [h as u32, t as u32, 1]);
-    check("group_norm chunk", &want, &got[0], TIGHT);
+        // Group norm per (head, token), with the bonus and the gate per token.
+        let mut want = Vec::new();
+        for i in 0..t {
+            let n = group_norm(&tok(&x, i), h, &ln_w, &ln_b);
+            want.extend((0..e).map(|c| (n[c] + r[i * e + c]) * g[i * e + c]));
+        }
+        let args = [
+            (1, Arg::In(bytes(&x))),
+            (2, Arg::In(bytes(&ln_w))),
+            (3, Arg::In(bytes(&ln_b))),
+            (4, Arg::In(bytes(&r))),
+            (5, Arg::In(bytes(&g))),
+            (6, Arg::Out(t * e * 4)),
+        ];
+        let got =
+            run(&ctx, Kernel::GroupNorm, &[s as u32, 1, 64e-5f32.to_bits(), h as u32], &args, [h as u32, t as u32, 1]);
+        check("group_norm chunk", &want, &got[0], TIGHT);
 
-    // WKV-6 over the tokens, the bonus u per channel.
-    let mut want_state = state.clone();
-    let mut want = Vec::new();
-    for i in 0..t {
-        want.extend(wkv6(&tok(&r, i), &tok(&k, i), &tok(&v, i), &tok(&w, i), &u, &mut want_state, h, s));
-    }
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (2, Arg::In(bytes(&w))),
-        (3, Arg::InOut(bytes(&k))),
-        (4, Arg::In(bytes(&v))),
-        (5, Arg::InOut(bytes(&state))),
-        (6, Arg::Out(t * e * 4)),
-        (7, Arg::In(bytes(&u))),
-    ];
-    let got = run(&ctx, Kernel::Wkv6, &hst, &args, groups);
-    check("wkv6 chunk state", &want_state, &got[1], TIGHT);
-    check("wkv6 chunk output", &want, &got[2], TIGHT);
+        // WKV-6 over the tokens, the bonus u per channel.
+        let mut want_state = state.clone();
+        let mut want = Vec::new();
+        for i in 0..t {
+            want.extend(wkv6(&tok(&r, i), &tok(&k, i), &tok(&v, i), &tok(&w, i), &u, &mut want_state, h, s));
+        }
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (2, Arg::In(bytes(&w))),
+            (3, Arg::InOut(bytes(&k))),
+            (4, Arg::In(bytes(&v))),
+            (5, Arg::InOut(bytes(&state))),
+            (6, Arg::Out(t * e * 4)),
+            (7, Arg::In(bytes(&u))),
+        ];
+        let got = run(&ctx, Kernel::Wkv6, &hst, &args, groups);
+        check("wkv6 chunk state", &want_state, &got[1], TIGHT);
+        check("wkv6 chunk output", &want, &got[2], TIGHT);
 
-    // RWKV-7: prep per (head, token) into [kk (T, E), kk a (T, E)], then WKV-7 and the bonus.
-    let (mut want_k, mut want_kk, mut want_kka) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..t {
-        let mut ki = tok(&k, i);
-        let both = rwkv7_prep(&mut ki, &tok(&a, i), &k_k, &k_a, s);
-        want_kk.extend_from_slice(&both[..e]);
-        want_kka.extend_from_slice(&both[e..]);
-        want_k.extend(ki);
-    }
-    let args = [
-        (3, Arg::InOut(bytes(&k))),
-        (7, Arg::In(bytes(&a))),
-        (8, Arg::Out(2 * t * e * 4)),
-        (9, Arg::In(bytes(&k_k))),
-        (10, Arg::In(bytes(&k_a))),
-    ];
-    let got = run(&ctx, Kernel::Rwkv7Prep, &hst, &args, [h as u32, t as u32, 1]);
-    check("rwkv7_prep chunk k", &want_k, &got[0], TIGHT);
-    check("rwkv7_prep chunk [kk, kk a]", &[&want_kk[..], &want_kka].concat(), &got[1], TIGHT);
-    let kk_all = got[1].clone();
-    let mut want_state = state.clone();
-    let mut want = Vec::new();
-    for i in 0..t {
-        let both = [tok(&want_kk, i), tok(&want_kka, i)].concat();
-        want.extend(wkv7(&tok(&r, i), &tok(&w, i), &tok(&want_k, i), &tok(&v, i), &both, &mut want_state, h, s));
-    }
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (2, Arg::In(bytes(&w))),
-        (3, Arg::InOut(bytes(&want_k))),
-        (4, Arg::In(bytes(&v))),
-        (5, Arg::InOut(bytes(&state))),
-        (6, Arg::Out(t * e * 4)),
-        (8, Arg::InOut(bytes(&kk_all))),
-    ];
-    let got = run(&ctx, Kernel::Wkv7, &hst, &args, groups);
-    check("wkv7 chunk state", &want_state, &got[1], TIGHT);
-    check("wkv7 chunk output", &want, &got[2], TIGHT);
-    let want: Vec<f32> =
-        (0..t).flat_map(|i| rwkv7_bonus(&tok(&r, i), &tok(&want_k, i), &tok(&v, i), &k_a, s)).collect();
-    let args = [
-        (1, Arg::In(bytes(&r))),
-        (3, Arg::InOut(bytes(&want_k))),
-        (4, Arg::In(bytes(&v))),
-        (6, Arg::Out(t * e * 4)),
-        (10, Arg::In(bytes(&k_a))),
-    ];
-    let got = run(&ctx, Kernel::Rwkv7Bonus, &hst, &args, [h as u32, t as u32, 1]);
-    check("rwkv7_bonus chunk", &want, &got[1], TIGHT);
+        // RWKV-7: prep per (head, token) into [kk (T, E), kk a (T, E)], then WKV-7 and the bonus.
+        let (mut want_k, mut want_kk, mut want_kka) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..t {
+            let mut ki = tok(&k, i);
+            let both = rwkv7_prep(&mut ki, &tok(&a, i), &k_k, &k_a, s);
+            want_kk.extend_from_slice(&both[..e]);
+            want_kka.extend_from_slice(&both[e..]);
+            want_k.extend(ki);
+        }
+        let args = [
+            (3, Arg::InOut(bytes(&k))),
+            (7, Arg::In(bytes(&a))),
+            (8, Arg::Out(2 * t * e * 4)),
+            (9, Arg::In(bytes(&k_k))),
+            (10, Arg::In(bytes(&k_a))),
+        ];
+        let got = run(&ctx, Kernel::Rwkv7Prep, &hst, &args, [h as u32, t as u32, 1]);
+        check("rwkv7_prep chunk k", &want_k, &got[0], TIGHT);
+        check("rwkv7_prep chunk [kk, kk a]", &[&want_kk[..], &want_kka].concat(), &got[1], TIGHT);
+        let kk_all = got[1].clone();
+        let mut want_state = state.clone();
+        let mut want = Vec::new();
+        for i in 0..t {
+            let both = [tok(&want_kk, i), tok(&want_kka, i)].concat();
+            want.extend(wkv7(&tok(&r, i), &tok(&w, i), &tok(&want_k, i), &tok(&v, i), &both, &mut want_state, h, s));
+        }
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (2, Arg::In(bytes(&w))),
+            (3, Arg::InOut(bytes(&want_k))),
+            (4, Arg::In(bytes(&v))),
+            (5, Arg::InOut(bytes(&state))),
+            (6, Arg::Out(t * e * 4)),
+            (8, Arg::InOut(bytes(&kk_all))),
+        ];
+        let wkv7_groups = archrace_gpu::shaders::wkv7_shape(ctx.shader_target()).groups(h, s);
+        let got = run(&ctx, Kernel::Wkv7, &hst, &args, wkv7_groups);
+        check("wkv7 chunk state", &want_state, &got[1], TIGHT);
+        check("wkv7 chunk output", &want, &got[2], TIGHT);
+        let want: Vec<f32> =
+            (0..t).flat_map(|i| rwkv7_bonus(&tok(&r, i), &tok(&want_k, i), &tok(&v, i), &k_a, s)).collect();
+        let args = [
+            (1, Arg::In(bytes(&r))),
+            (3, Arg::InOut(bytes(&want_k))),
+            (4, Arg::In(bytes(&v))),
+            (6, Arg::Out(t * e * 4)),
+            (10, Arg::In(bytes(&k_a))),
+        ];
+        let got = run(&ctx, Kernel::Rwkv7Bonus, &hst, &args, [h as u32, t as u32, 1]);
+        check("rwkv7_bonus chunk", &want, &got[1], TIGHT);
 
-    // Pointwise (op 3, RWKV-6's decay) with b a per-channel constant repeating over the tokens, spilling
-    // into y (two workgroups per row of the dispatch).
-    let n = t * e;
-    let decay: Vec<f32> = (0..n).map(|i| u[i % e]).collect();
-    let mut want = vec![0.0; n];
-    pointwise(3, &x, &decay, &decay, &mut want);
-    let args = [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&u))), (3, Arg::In(bytes(&u))), (4, Arg::Out(n * 4))];
-    let params = [n as u32, 3, 0, 0, 0, 0, e as u32, e as u32, 128];
-    let got = run(&ctx, Kernel::Pointwise, &params, &args, [2, (n as u32).div_ceil(128), 1]);
-    check("pointwise with a repeating operand", &want, &got[0], TRANSCENDENTAL);
+        // Pointwise (op 3, RWKV-6's decay) with b a per-channel constant repeating over the tokens, spilling
+        // into y (two workgroups per row of the dispatch).
+        let n = t * e;
+        let decay: Vec<f32> = (0..n).map(|i| u[i % e]).collect();
+        let mut want = vec![0.0; n];
+        pointwise(3, &x, &decay, &decay, &mut want);
+        let args = [(1, Arg::In(bytes(&x))), (2, Arg::In(bytes(&u))), (3, Arg::In(bytes(&u))), (4, Arg::Out(n * 4))];
+        let params = [n as u32, 3, 0, 0, 0, 0, e as u32, e as u32, 128];
+        let got = run(&ctx, Kernel::Pointwise, &params, &args, [2, (n as u32).div_ceil(128), 1]);
+        check("pointwise with a repeating operand", &want, &got[0], TRANSCENDENTAL);
+    }
 }
 
 /// An f16 KV cache (the default) holds half the bytes of an f32 one, and llama and Jamba with it stay

@@ -213,3 +213,24 @@ fn row_norms_take_fewer_threads_on_software_adapters() {
         }
     }
 }
+
+/// Every kernel validates as a software adapter gets it too (the matmul thread tile, `wkv7`'s four rows a
+/// thread, the row norms' threads), and `wkv7`'s workgroup is the size its dispatch counts on
+/// (`archrace_gpu::shaders::wkv7_shape`), on both.
+#[test]
+fn every_kernel_validates_as_software_adapters_get_it() {
+    use archrace_gpu::shaders::wkv7_shape;
+    for software in [false, true] {
+        for kernel in Kernel::all() {
+            let subgroups = kernel.needs_subgroups();
+            let target = ShaderTarget { subgroup_min: subgroups.then_some(8), enable_directive: false, software };
+            let name = format!("{} (software: {software})", kernel.name());
+            let (module, _) =
+                validate_with(&name, &kernel.source_for(target), subgroups).unwrap_or_else(|e| panic!("{e}"));
+            let entry = module.entry_points.iter().find(|e| e.name == kernel.entry_point()).unwrap();
+            if kernel == Kernel::Wkv7 {
+                assert_eq!(entry.workgroup_size, [wkv7_shape(target).threads, 1, 1], "{name}");
+            }
+        }
+    }
+}

@@ -154,6 +154,8 @@ const REDUCE_SUBGROUP: &str = shader!("lib/reduce_subgroup.wgsl");
 const ROW_SUM: &str = shader!("lib/row_sum.wgsl");
 const ROW_NORM: &str = shader!("lib/row_norm.wgsl");
 const ROW_SUM_SUBGROUP: &str = shader!("lib/row_sum_subgroup.wgsl");
+const WKV7_ROWS1: &str = shader!("lib/wkv7_rows1.wgsl");
+const WKV7_ROWS4: &str = shader!("lib/wkv7_rows4.wgsl");
 /// The device check behind [`ShaderTarget::subgroups`] (not a model kernel; [`crate::subgroups::probe`]).
 pub(crate) const SUBGROUP_PROBE: &str = shader!("lib/subgroup_probe.wgsl");
 
@@ -462,6 +464,10 @@ impl Kernel {
                 Kernel::Norm | Kernel::TokenShift | Kernel::NormShift => {
                     format!("const WG: u32 = {}u;", norm_threads(target))
                 }
+                // Every kernel of wkv.wgsl takes wkv7's shape, as each module holds `wkv7`.
+                Kernel::Wkv6 | Kernel::Wkv7 | Kernel::Rwkv7Prep | Kernel::Rwkv7Bonus => {
+                    wkv7_shape(target).source().to_string()
+                }
                 _ => String::new(),
             };
             return [&enable, &threads, self.file(), REDUCE_SHARED, reduce, norm].join("\n");
@@ -510,6 +516,42 @@ pub fn matmul_thread_tile(target: ShaderTarget) -> (u32, u32) {
     match target.software {
         true => (16, 16),
         false => (4, 4),
+    }
+}
+
+/// How `wkv7` (`shaders/wkv.wgsl`) shares out a head's state rows on a device ([`wkv7_shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wkv7Shape {
+    /// State rows one thread runs (`ROWS`).
+    pub rows: u32,
+    /// Threads a workgroup (`WKV7_WG`).
+    pub threads: u32,
+}
+
+impl Wkv7Shape {
+    /// The workgroups of a `wkv7` dispatch over `n_head` heads of `head_size` rows.
+    pub fn groups(self, n_head: usize, head_size: usize) -> [u32; 3] {
+        let threads = n_head * head_size.div_ceil(self.rows as usize);
+        [u32::try_from(threads.div_ceil(self.threads as usize)).unwrap_or(u32::MAX), 1, 1]
+    }
+
+    /// The WGSL that sets it (`ROWS`, `WKV7_WG`, the `Rows` type and its accessors).
+    fn source(self) -> &'static str {
+        match self.rows {
+            4 => WKV7_ROWS4,
+            _ => WKV7_ROWS1,
+        }
+    }
+}
+
+/// `wkv7`'s shape on a device: a state row a thread and 64 threads a workgroup on a GPU; four rows a
+/// thread (the components of a vec4) and 8 threads a workgroup on a software adapter, whose CPU threads
+/// read memory lane by lane, uniform addresses too, so there a token's reads of w, k, kk, kk a and r
+/// cost more than the products they serve.
+pub fn wkv7_shape(target: ShaderTarget) -> Wkv7Shape {
+    match target.software {
+        true => Wkv7Shape { rows: 4, threads: 8 },
+        false => Wkv7Shape { rows: 1, threads: 64 },
     }
 }
 

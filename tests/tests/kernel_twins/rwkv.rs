@@ -27,10 +27,14 @@ fn pointwise_matches_its_twin_for_every_op() {
 #[test]
 fn rwkv_kernels_match_their_twins() {
     use archrace_cpu::model::rwkv::{group_norm, rwkv7_bonus, rwkv7_prep, token_shift, wkv6, wkv7};
-    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("rwkv parity")) {
+    // Both of wkv7's shapes (archrace_gpu::shaders::wkv7_shape): a GPU's row a thread and a software
+    // adapter's four.
+    for (twin, ctx) in pollster::block_on(twins_and_gpu_sizes_or_skip("rwkv parity")) {
         eprintln!("rwkv parity: {twin}");
-        // Head sizes of RWKV-7 (64: wkv7 keeps a state row in registers), wider (96) and narrower (24).
-        for (h, s) in [(3usize, 64usize), (2, 96), (2, 24)] {
+        let wkv7_shape = archrace_gpu::shaders::wkv7_shape(ctx.shader_target());
+        // Head sizes of RWKV-7 (64: wkv7 keeps a state row in registers), wider (96) and narrower (22: no
+        // multiple of four rows, so a software adapter's last thread of a head runs two).
+        for (h, s) in [(3usize, 64usize), (2, 96), (2, 22)] {
             let e = h * s;
             let mut rng = SplitMix64::new(10);
             let mut vecs = |n: usize, lo: f32, hi: f32| rng.vec(n, lo, hi);
@@ -115,7 +119,7 @@ fn rwkv_kernels_match_their_twins() {
                 (6, Arg::Out(e * 4)),
                 (8, Arg::InOut(bytes(&want_kk))),
             ];
-            let got = run(&ctx, Kernel::Wkv7, &hs, &args, groups);
+            let got = run(&ctx, Kernel::Wkv7, &hs, &args, wkv7_shape.groups(h, s));
             check("wkv7 state", &want_state, &got[1], TIGHT);
             check("wkv7 output", &want, &got[2], TIGHT);
 

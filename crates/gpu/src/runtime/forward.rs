@@ -15,6 +15,7 @@ use crate::error::ErrorScopes;
 use crate::kernels::matvec::{MatvecLimits, MatvecMode, ROW_THREADS};
 use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
+use crate::shaders::{wkv7_shape, Wkv7Shape};
 use crate::{readback, GpuContext, GpuError, Kernel};
 use archrace_cpu::ops::rope::rope_table;
 use archrace_model::sample::finite_logits;
@@ -122,6 +123,8 @@ pub struct GpuModel {
     use_attn_lanes: bool,
     /// The device's loop cap ([`GpuContext::loop_limit`]), which sizes attention prefill's passes.
     loop_limit: Option<usize>,
+    /// How `wkv7` shares out a head's state rows on this device.
+    wkv7: Wkv7Shape,
 }
 
 /// The attention decode twin a software adapter takes for `spec`'s heads (`attn_partial_runs`, compiled for
@@ -204,6 +207,7 @@ impl GpuModel {
             attn_lanes,
             use_attn_lanes: attn_lanes.is_some(),
             loop_limit: ctx.loop_limit,
+            wkv7: wkv7_shape(ctx.shader_target()),
         })
     }
 
@@ -559,8 +563,8 @@ impl GpuModel {
         let (max_groups, max_row_threads) = (self.max_groups, self.max_row_threads);
         let attn_runs = self.attn_runs.filter(|_| self.use_attn_runs);
         let attn_lanes = self.attn_lanes.filter(|_| self.use_attn_lanes);
-        let (spec, fuse_norms, loop_limit) = (&self.spec, self.fuse_norms, self.loop_limit);
-        Ops { spec, max_groups, max_row_threads, fuse_norms, attn_runs, attn_lanes, loop_limit }
+        let (spec, fuse_norms, loop_limit, wkv7) = (&self.spec, self.fuse_norms, self.loop_limit, self.wkv7);
+        Ops { spec, max_groups, max_row_threads, fuse_norms, attn_runs, attn_lanes, loop_limit, wkv7 }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,

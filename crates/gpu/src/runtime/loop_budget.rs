@@ -64,7 +64,7 @@ fn mixer_steps(mixer: &Mixer) -> usize {
         }
         // wkv6: the key column i of a thread's value column; token_shift: up to 6 lerps.
         Mixer::Rwkv(r) if r.version == 6 => 1 + r.head_size.max(6),
-        // wkv7: two loops over the thread's state row a token.
+        // wkv7: two loops over the columns of the thread's state rows a token.
         Mixer::Rwkv(r) => 1 + 2 * r.head_size.max(WKV7_REG_HEAD),
     }
 }

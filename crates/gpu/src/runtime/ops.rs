@@ -9,6 +9,7 @@ use super::weights::{GpuMatrix, GpuNorm};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, NORM_MAX_COLS};
 use crate::kernels::params::NormParams;
+use crate::shaders::Wkv7Shape;
 use crate::Kernel;
 use archrace_model::{ModelSpec, Norm};
 
@@ -32,6 +33,8 @@ pub(super) struct Ops<'a> {
     pub attn_lanes: Option<Kernel>,
     /// The device's loop cap ([`crate::GpuContext::loop_limit`]).
     pub loop_limit: Option<usize>,
+    /// How `wkv7` shares out a head's state rows on this device ([`crate::shaders::wkv7_shape`]).
+    pub wkv7: Wkv7Shape,
 }
 
 /// Whether `spec`'s norm can be taken by a product over rows of `cols` values (its normed twin): an

@@ -370,7 +370,7 @@ impl Rwkv7Gpu {
         let prep = [(3, &rw.k), (7, &rw.a), (8, &rw.kk), (9, vectors), (10, vectors)];
         rec.dispatch(Kernel::Rwkv7Prep, &WkvParams { vec_off: u(RWKV7_K_A * e), ..hs }, &prep, [u(h), u(t), 1]);
         let wkv_bindings = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (8, &rw.kk)];
-        rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, groups(h * s));
+        rec.dispatch(Kernel::Wkv7, &hs, &wkv_bindings, ops.wkv7.groups(h, s));
         let bonus = [(1, &rw.r), (3, &rw.k), (4, &rw.v), (6, &rw.bonus), (10, vectors)];
         rec.dispatch(Kernel::Rwkv7Bonus, &WkvParams { vec_off: u(RWKV7_R_K * e), ..hs }, &bonus, [u(h), u(t), 1]);
         ops.finish(rec, io, c, Some(&rw.bonus));
