@@ -2,6 +2,8 @@
 // out[out_off + i] = f(a[a_off + i], b[b_off + i], c[c_off + i], out[out_off + i]); over a prefill
 // chunk's T rows, a per-channel constant b or c (a bias, a decay base) repeats every b_period / c_period
 // values (0: no repeat). Threads along x, spilling into y (row values per row of the dispatch).
+// The activations (ops 0 to 3, 5, 8, 9) are applied by the products as they write (lib/activation.wgsl:
+// the matvec's modes, matmul_act), which follow this table; the runtime dispatches this kernel for the rest.
 // Ops and their CPU twins (archrace_cpu::ops::pointwise::pointwise, same op numbers):
 //   0 tanh(a)                       LoRA hidden activation (RWKV-6 ddlerp and decay, RWKV-7 decay)
 //   1 sigmoid(a + b)                RWKV-7 in-context learning rate a = sigmoid(a0 + LoRA)

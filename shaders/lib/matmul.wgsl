@@ -32,18 +32,24 @@ struct Params {
     x_stride: u32,   // vec4s from one X row to the next
     y_off: u32,      // Y row 0 starts at y[y_off] (values)
     y_stride: u32,   // values from one Y row to the next
-    mode: u32,       // 0: Y = XW^T; 1: Y += XW^T (a residual connection fused in)
+    mode: u32,       // 0: Y = XW^T; 1: Y += XW^T (a residual connection); 5..11: Y = act(XW^T) (activation)
     list: u32,       // 0: none; 1: gather X rows; 2: scatter-add into Y rows
     count_at: u32,   // list: index of the token count
     ids_at: u32,     // list: first token id
     weights_at: u32, // list: first router weight
+    bias_at: u32,    // modes 9..11 (no list): row r's bias is list[bias_at + r] (f32 bits)
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>; // encoded rows (layout.rs), padded
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>; // X
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // Y
-@group(0) @binding(4) var<storage, read> list: array<u32>;    // MoE token lists (or anything)
+@group(0) @binding(4) var<storage, read> list: array<u32>;    // MoE token lists, the biases, or anything
+
+// The activations' per-row bias (lib/activation.wgsl), `r` the part's row.
+fn act_bias(r: u32) -> f32 {
+    return bitcast<f32>(list[p.bias_at + r]);
+}
 
 // The encodings' `block_dot` reads its input through this (it is compiled here too, though unused).
 fn xin(i: u32) -> vec4<f32> {
@@ -131,10 +137,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             if r < p.rows {
                 let out = p.y_off + dst * p.y_stride + r;
                 let v = acc[j * TR / 4u + i / 4u][i % 4u];
-                if p.mode == 0u && p.list != 2u {
-                    y[out] = v;
-                } else {
+                if p.mode == 1u || p.list == 2u {
                     y[out] += scale * v;
+                } else {
+                    y[out] = activation(p.mode, v, r);
                 }
             }
         }

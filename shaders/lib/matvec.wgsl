@@ -91,24 +91,10 @@ fn expert_at(slot: u32) -> vec2<u32> {
     return vec2<u32>((expert - p.expert_first) * p.expert_bytes, 1u);
 }
 
-fn sigmoid(v: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-v));
-}
-
-// Modes 5.. write an activation of the product (RWKV's LoRA and channel-mix activations, as
-// shaders/pointwise.wgsl computes them), reading a per-row bias from `route` (unused by non-MoE
-// products) where the activation takes one.
-fn activation(mode: u32, v: f32, row: u32) -> f32 {
-    switch mode {
-        case 5u: { return tanh(v); }
-        case 6u: { return sigmoid(v); }
-        case 7u: { let r = max(v, 0.0); return r * r; }
-        case 8u: { return v / (1.0 + exp(-v)); }
-        case 9u: { return sigmoid(v + bitcast<f32>(route[row])); }
-        case 10u: { return exp(-0.606531 * sigmoid(v + bitcast<f32>(route[row]))); }
-        case 11u: { return exp(-exp(v + bitcast<f32>(route[row]))); }
-        default: { return v; } // 0: as computed (matvec_multi's plain segments)
-    }
+// The bias of row `row` for the activations that take one (lib/activation.wgsl): from `route`, which
+// non-MoE products do not otherwise read.
+fn act_bias(row: u32) -> f32 {
+    return bitcast<f32>(route[row]);
 }
 
 // The row group this thread works on (a pair of rows; see above): WG / row_threads groups per

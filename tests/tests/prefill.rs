@@ -85,6 +85,61 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
     }
 }
 
+/// `matmul_act`: the activations a chunk's product applies as it writes (RWKV's LoRA and channel-mix
+/// products), against the CPU's product and then the same-numbered pointwise op, each row's bias read from
+/// `bias_at` on (as for a split matrix's later part); with both tunings.
+#[test]
+fn matmul_act_matches_the_product_then_pointwise() {
+    use archrace_cpu::ops::pointwise::pointwise;
+    use archrace_gpu::kernels::matvec::MatvecMode;
+    let modes = [
+        (MatvecMode::Tanh, 0),
+        (MatvecMode::Sigmoid, 9),
+        (MatvecMode::ReluSq, 5),
+        (MatvecMode::Silu, 8),
+        (MatvecMode::SigmoidBias, 1),
+        (MatvecMode::Decay7, 2),
+        (MatvecMode::Decay6, 3),
+    ];
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul activations")) {
+        let (rows, cols, t, bias_at) = (70usize, 64usize, 67usize, 5usize);
+        let mut rng = SplitMix64::new(29);
+        let x = rng.vec(t * cols, -1.0, 1.0);
+        let bias = rng.vec(bias_at + rows, -1.0, 1.0);
+        let token_bias: Vec<f32> = (0..t * rows).map(|i| bias[bias_at + i % rows]).collect();
+        for ty in [GgmlType::F32, GgmlType::Q4_0] {
+            let w = random_encoded(ty, rows, cols, &mut rng);
+            let tensor = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
+            let product = matmul(&tensor, &x, t);
+            let gw = layout::to_gpu_rows(ty, cols, &w);
+            for (mode, op) in modes {
+                let mut want = vec![0.0; t * rows];
+                pointwise(op, &product, &token_bias, &token_bias, &mut want);
+                let p = MatmulParams {
+                    rows: rows as u32,
+                    cols: cols as u32,
+                    n_tokens: t as u32,
+                    row_bytes: layout::row_bytes(ty, cols) as u32,
+                    x_stride: cols as u32 / 4,
+                    y_stride: rows as u32,
+                    mode: mode as u32,
+                    bias_at: bias_at as u32,
+                    ..Default::default()
+                };
+                let args = [
+                    (1, Arg::In(&gw)),
+                    (2, Arg::In(bytes(&x))),
+                    (3, Arg::Out(t * rows * 4)),
+                    (4, Arg::In(bytes(&bias))),
+                ];
+                let kernel = Kernel::MatmulAct(ty);
+                let got = run(&ctx, kernel, &params_words(&p), &args, workgroups(rows, t));
+                check(&format!("{} {mode:?}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
+            }
+        }
+    }
+}
+
 /// A MoE expert's products through token lists: gathering the listed tokens' rows into a compact Y, and
 /// scattering a compact X's products into the listed rows times their weights; with both tunings.
 #[test]

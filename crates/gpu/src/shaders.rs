@@ -33,6 +33,10 @@ pub enum Kernel {
     /// `Y (T, rows) = X (T, cols) W^T` for one weight encoding, for prefill (`matvec_<type>.wgsl` +
     /// `lib/matmul.wgsl`).
     Matmul(GgmlType),
+    /// `Y = act(X W^T)`: `Matmul` with the activations of `MatvecMode` 5 to 11 applied as it writes Y
+    /// (`lib/activation.wgsl`; RWKV's LoRA and channel-mix products). Plain `Matmul` has none, so its write
+    /// carries no switch, which a software adapter evaluates case by case for every output.
+    MatmulAct(GgmlType),
     /// One embedding row, decoded by the encoding's block decoder (`matvec_<type>.wgsl` + `lib/embed.wgsl`).
     Embed(GgmlType),
     /// RMSNorm and LayerNorm (`norm.wgsl`).
@@ -147,6 +151,9 @@ const MATVEC_ROPE: &str = shader!("lib/matvec_rope.wgsl");
 const X_DIRECT: &str = shader!("lib/x_direct.wgsl");
 const X_NORM: &str = shader!("lib/x_norm.wgsl");
 const MATMUL_BODY: &str = shader!("lib/matmul.wgsl");
+const ACTIVATION: &str = shader!("lib/activation.wgsl");
+/// `activation` for the kernels that write their products as computed (plain `Matmul`).
+const NO_ACTIVATION: &str = "fn activation(mode: u32, v: f32, row: u32) -> f32 {\n    return v;\n}";
 const EMBED_BODY: &str = shader!("lib/embed.wgsl");
 const REDUCE_SHARED: &str = shader!("lib/reduce_shared.wgsl");
 const REDUCE: &str = shader!("lib/reduce.wgsl");
@@ -242,6 +249,7 @@ impl Kernel {
                 Kernel::MatvecRope(t),
                 Kernel::MatvecRopeNorm(t),
                 Kernel::Matmul(t),
+                Kernel::MatmulAct(t),
                 Kernel::Embed(t),
             ]
         });
@@ -277,6 +285,7 @@ impl Kernel {
             Kernel::MatvecRope(t) => ("matvec_rope", t),
             Kernel::MatvecRopeNorm(t) => ("matvec_rope_norm", t),
             Kernel::Matmul(t) => ("matmul", t),
+            Kernel::MatmulAct(t) => ("matmul_act", t),
             Kernel::Embed(t) => ("embed", t),
             _ => return None,
         })
@@ -308,7 +317,7 @@ impl Kernel {
             Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => "matvec_conv",
             Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => "matvec_rope",
             Kernel::MatvecMulti(_) => "matvec_multi",
-            Kernel::Matmul(_) => "matmul",
+            Kernel::Matmul(_) | Kernel::MatmulAct(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
             Kernel::RopeKv => "rope_kv",
@@ -481,7 +490,7 @@ impl Kernel {
                 _ => String::new(),
             };
             let dot2 = if self.encoding().is_some_and(defines_block_dot2) { "" } else { BLOCK_DOT2 };
-            return [&enable, PACKED, self.file(), dot2, x, MATVEC_BODY, &extra, row_sum].join("\n");
+            return [&enable, PACKED, self.file(), dot2, x, MATVEC_BODY, ACTIVATION, &extra, row_sum].join("\n");
         }
         if let Kernel::AttnPartialRuns(per_lane) = self {
             // Without subgroups, SUBGROUP_MIN stays undefined and the module fails to compile: a kernel
@@ -492,10 +501,11 @@ impl Kernel {
             return [&format!("const DU: u32 = {units}u;"), self.file()].join("\n");
         }
         match self {
-            Kernel::Matmul(_) => {
+            Kernel::Matmul(_) | Kernel::MatmulAct(_) => {
                 let (rows, tokens) = matmul_thread_tile(target);
                 let tile = format!("const TR: u32 = {rows}u;\nconst TT: u32 = {tokens}u;");
-                [&tile, PACKED, self.file(), MATMUL_BODY].join("\n")
+                let act = if matches!(self, Kernel::MatmulAct(_)) { ACTIVATION } else { NO_ACTIVATION };
+                [&tile, PACKED, self.file(), MATMUL_BODY, act].join("\n")
             }
             Kernel::Embed(_) => [PACKED, self.file(), EMBED_BODY].join("\n"),
             // Mamba's conv step, which `matvec_conv` shares, reads mamba.wgsl's `consts` and `conv_state`;

@@ -28,7 +28,8 @@ kernel_params! {
         y_off: u32,
         /// Values from one Y row to the next.
         y_stride: u32,
-        /// 0: `Y = X W^T`; 1: `Y += X W^T`.
+        /// 0: `Y = X W^T`; 1: `Y += X W^T`; 5 to 11: `Y = act(X W^T)`, the activation of that
+        /// [`crate::kernels::matvec::MatvecMode`] (`shaders/lib/activation.wgsl`).
         mode: u32,
         /// [`TokenList`] as u32.
         list: u32,
@@ -38,8 +39,11 @@ kernel_params! {
         ids_at: u32,
         /// Token list: where its router weights (f32 bits) start.
         weights_at: u32,
+        /// The activations with a bias: row `r`'s is `bias[bias_at + r]` in the list binding (without a
+        /// token list), `bias_at` the part's first row.
+        bias_at: u32,
         /// Padding to 64 bytes.
-        _pad: [u32; 2],
+        _pad: u32,
     }
 }
 const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);

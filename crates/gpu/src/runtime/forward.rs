@@ -181,6 +181,7 @@ impl GpuModel {
             .chain(weights.routed_types().into_iter().map(Kernel::MatvecRouted))
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
+            .chain(weights.activated_types().into_iter().map(Kernel::MatmulAct))
             .chain(weights.rope_types().into_iter().map(Kernel::MatvecRope))
             .chain([Kernel::Embed(weights.token_embd.ty)])
             .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));

@@ -8,7 +8,7 @@
 use super::forward::{rope_pairs, u};
 use super::loop_budget;
 use super::ops::{NormedInput, Ops};
-use super::prefill::{attn_prefill_grid, attn_prefill_passes, PrefillScratch, Product, ATTN_LANES_QUERIES};
+use super::prefill::{attn_prefill_grid, attn_prefill_passes, PrefillScratch, Product, ProductOut, ATTN_LANES_QUERIES};
 use super::recorder::Recorder;
 use super::state::{attn_chunk, attn_head_groups, KvCache, Scratch};
 use super::weights::{AttentionGpu, GpuFfn, GpuMatrix, GpuNorm, MambaGpu};
@@ -363,7 +363,8 @@ impl MambaGpu {
             }
             None => &ps.xdbc,
         };
-        let dt_in = Product { x: dbc, x_off: 0, x_stride: row, y: &ps.dt, y_off: 0, y_stride: di, add: false };
+        let dt_in =
+            Product { x: dbc, x_off: 0, x_stride: row, y: &ps.dt, y_off: 0, y_stride: di, out: ProductOut::Write };
         ops.matmul(rec, &self.dt_proj, t, dt_in, None);
         rec.dispatch(
             Kernel::MambaScan,

@@ -3,7 +3,7 @@
 //! [`Ops`] (the model's spec and the device's workgroup limit), so it needs nothing else of the model.
 
 use super::forward::u;
-use super::prefill::Product;
+use super::prefill::{Product, ProductOut};
 use super::recorder::Recorder;
 use super::weights::{GpuMatrix, GpuNorm};
 use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
@@ -328,19 +328,30 @@ impl Ops<'_> {
                 x_stride: u(p.x_stride / 4),
                 y_off: u(p.y_off + part.first_row),
                 y_stride: u(p.y_stride),
-                mode: u(p.add as usize),
+                mode: match p.out {
+                    ProductOut::Write => MatvecMode::Write as u32,
+                    ProductOut::Add => MatvecMode::Add as u32,
+                    ProductOut::Activated(mode, _) => mode as u32,
+                },
+                bias_at: u(part.first_row),
                 ..Default::default()
             };
-            let route = match list {
-                Some((mode, expert, experts, lists)) => {
+            let route = match (list, p.out) {
+                (Some((mode, expert, experts, lists)), _) => {
+                    debug_assert!(matches!(p.out, ProductOut::Write), "a token list's product writes plainly");
                     (params.count_at, params.ids_at, params.weights_at) = list_offsets(expert, experts, t);
                     params.list = mode as u32;
                     lists
                 }
-                None => &part.buf,
+                (None, ProductOut::Activated(_, Some(bias))) => bias,
+                (None, _) => &part.buf,
             };
             let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
-            rec.dispatch(Kernel::Matmul(m.ty), &params, &buffers, workgroups(part.rows, t));
+            let kernel = match p.out {
+                ProductOut::Activated(..) => Kernel::MatmulAct(m.ty),
+                _ => Kernel::Matmul(m.ty),
+            };
+            rec.dispatch(kernel, &params, &buffers, workgroups(part.rows, t));
         }
     }
 }

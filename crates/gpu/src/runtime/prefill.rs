@@ -136,6 +136,8 @@ impl PrefillScratch {
         let attention = has(|m| matches!(m, GpuMixer::Attention(_)));
         let mamba = has(|m| matches!(m, GpuMixer::Mamba(_)));
         let moe = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Moe { .. }));
+        let swiglu = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Dense { .. } | GpuFfn::Moe { .. }));
+        let ffn = swiglu || w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::ChannelMix { .. }));
         let mut s = |label: &str, values: usize, part: bool| {
             let bytes = if part { (chunk * values * 4) as u64 } else { 16 };
             pool.create(ctx, label, bytes, STORAGE, Category::Scratch)
@@ -160,9 +162,9 @@ impl PrefillScratch {
             dbc: s("prefill: mamba normed dt, B, C", wd.dbc, mamba)?,
             dt: s("prefill: mamba dt", wd.d_inner, mamba)?,
             y: s("prefill: mamba scan output", wd.d_inner, mamba)?,
-            gate: s("prefill: ffn gate", wd.hidden, true)?,
-            up: s("prefill: ffn up", wd.hidden, true)?,
-            act: s("prefill: ffn activations", wd.hidden, true)?,
+            gate: s("prefill: ffn gate", wd.hidden, swiglu)?,
+            up: s("prefill: ffn up", wd.hidden, swiglu)?,
+            act: s("prefill: ffn activations", wd.hidden, ffn)?,
             router: s("prefill: moe router logits", wd.experts, moe)?,
             route: s("prefill: moe routes", 2 * wd.top_k, moe)?,
             lists: pool.create(
@@ -224,13 +226,25 @@ pub(super) struct Product<'a> {
     pub y: &'a wgpu::Buffer,
     pub y_off: usize,
     pub y_stride: usize,
-    pub add: bool,
+    pub out: ProductOut<'a>,
+}
+
+/// How a chunk's product writes Y.
+#[derive(Clone, Copy)]
+pub(super) enum ProductOut<'a> {
+    /// `Y = X W^T`.
+    Write,
+    /// `Y += X W^T` (a residual connection).
+    Add,
+    /// `Y = act(X W^T)`, an activation of [`MatvecMode`] 5 to 11 applied as Y is written, with its per-row
+    /// bias where it takes one (`shaders/lib/activation.wgsl`).
+    Activated(MatvecMode, Option<&'a wgpu::Buffer>),
 }
 
 impl<'a> Product<'a> {
     /// X packed `(T, cols)` into Y packed `(T, rows)`.
     pub(super) fn packed(x: &'a wgpu::Buffer, cols: usize, y: &'a wgpu::Buffer, rows: usize) -> Self {
-        Self { x, x_off: 0, x_stride: cols, y, y_off: 0, y_stride: rows, add: false }
+        Self { x, x_off: 0, x_stride: cols, y, y_off: 0, y_stride: rows, out: ProductOut::Write }
     }
 
     /// Writing Y from value `y_off` of each row on (one of several products sharing Y's rows).
@@ -241,7 +255,7 @@ impl<'a> Product<'a> {
 
     /// Adding into Y instead of writing it (a residual connection).
     pub(super) fn adding(mut self) -> Self {
-        self.add = true;
+        self.out = ProductOut::Add;
         self
     }
 }
@@ -491,16 +505,8 @@ impl GpuModel {
         let e = spec.n_embd;
         self.embed(rec, &ps.tokens, &ps.h, &ps.x, t);
         let first_rwkv7 = w.layers.iter().position(|l| matches!(l.mixer, GpuMixer::Rwkv7(_)));
-        let io = ps.rwkv.as_ref().map(|rw| RwkvIo {
-            t,
-            h: &ps.h,
-            x: &ps.x,
-            gate: &ps.gate,
-            act: &ps.act,
-            rw,
-            route: &ps.route,
-            norm: None,
-        });
+        let io =
+            ps.rwkv.as_ref().map(|rw| RwkvIo { t, h: &ps.h, x: &ps.x, act: &ps.act, rw, route: &ps.route, norm: None });
         for (index, (lw, ls)) in w.layers.iter().zip(&state.layers).enumerate() {
             ops.norm_rows(rec, &lw.attn_norm, &ps.x, &ps.h, e, t);
             match (&lw.mixer, ls, &io) {

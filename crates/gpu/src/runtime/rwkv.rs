@@ -4,7 +4,7 @@
 
 use super::forward::u;
 use super::ops::Ops;
-use super::prefill::Product;
+use super::prefill::{Product, ProductOut};
 use super::recorder::Recorder;
 use super::state::{RwkvScratch, Scratch};
 use super::weights::{
@@ -23,9 +23,7 @@ pub(super) struct RwkvIo<'a> {
     pub h: &'a wgpu::Buffer,
     /// Residual stream `(T, E)`.
     pub x: &'a wgpu::Buffer,
-    /// Channel-mix hidden `(T, hidden)`, before and after its activation.
-    pub gate: &'a wgpu::Buffer,
-    /// After.
+    /// Channel-mix hidden `(T, hidden)`, activated.
     pub act: &'a wgpu::Buffer,
     /// The blocks' own.
     pub rw: &'a RwkvScratch,
@@ -40,28 +38,22 @@ impl<'a> RwkvIo<'a> {
     /// The decode step's buffers, for a block whose token shift applies `norm` to the residual stream.
     pub fn decode(sc: &'a Scratch, norm: &'a GpuNorm) -> Self {
         let rw = sc.rwkv.as_ref().expect("RWKV scratch exists for RWKV models");
-        Self { t: 1, h: &sc.h, x: &sc.x, gate: &sc.gate, act: &sc.act, rw, route: &sc.route, norm: Some(norm) }
+        Self { t: 1, h: &sc.h, x: &sc.x, act: &sc.act, rw, route: &sc.route, norm: Some(norm) }
     }
 }
 
-/// Op codes of `shaders/pointwise.wgsl`.
+/// Op codes of `shaders/pointwise.wgsl` the runtime dispatches (its activations, ops 0 to 3, 5, 8 and 9,
+/// are applied by the products as they write: [`Act`]).
 #[derive(Clone, Copy)]
 enum Op {
-    Tanh = 0,
-    SigmoidBias = 1,
-    Decay7 = 2,
-    Decay6 = 3,
-    ReluSq = 5,
     ValueResidual = 6,
     GatedAdd = 7,
-    Silu = 8,
-    Sigmoid = 9,
     AccMul = 10,
     Copy = 11,
 }
 
-/// An activation applied to every output of a product: fused into the matvec's write for one token
-/// ([`MatvecMode`] 5 to 11), a pointwise op after the matmul for a chunk.
+/// An activation applied to every output of a product as it is written, by the matvec for one token and by
+/// the matmul for a chunk ([`MatvecMode`] 5 to 11, `shaders/lib/activation.wgsl`).
 #[derive(Clone, Copy)]
 enum Act<'b> {
     Tanh,
@@ -84,18 +76,6 @@ impl<'b> Act<'b> {
             Act::SigmoidBias(_) => MatvecMode::SigmoidBias,
             Act::Decay7(_) => MatvecMode::Decay7,
             Act::Decay6(_) => MatvecMode::Decay6,
-        }
-    }
-
-    fn op(self) -> Op {
-        match self {
-            Act::Tanh => Op::Tanh,
-            Act::Sigmoid => Op::Sigmoid,
-            Act::ReluSq => Op::ReluSq,
-            Act::Silu => Op::Silu,
-            Act::SigmoidBias(_) => Op::SigmoidBias,
-            Act::Decay7(_) => Op::Decay7,
-            Act::Decay6(_) => Op::Decay6,
         }
     }
 
@@ -165,14 +145,14 @@ impl Ops<'_> {
             let mode = if add { MatvecMode::Add } else { MatvecMode::Write };
             self.matvec_from(rec, m, x, x_off, y, 0, mode, None, io.route);
         } else {
-            let p = Product { x, x_off, x_stride, y, y_off: 0, y_stride: m.rows, add };
+            let out = if add { ProductOut::Add } else { ProductOut::Write };
+            let p = Product { x, x_off, x_stride, y, y_off: 0, y_stride: m.rows, out };
             self.matmul(rec, m, io.t, p, None);
         }
     }
 
-    /// `y = act(W x)` for every token, x rows `x_stride` apart from `x_off`: for one token the matvec
-    /// applies the activation as it writes y; for a chunk the product goes to `tmp`, then a pointwise op.
-    #[allow(clippy::too_many_arguments)]
+    /// `y = act(W x)` for every token, x rows `x_stride` apart from `x_off`: the matvec (one token) or the
+    /// matmul (a chunk) applies the activation as it writes y.
     fn activated(
         &self,
         rec: &mut Recorder,
@@ -180,7 +160,6 @@ impl Ops<'_> {
         m: &GpuMatrix,
         (x, x_off, x_stride): (&wgpu::Buffer, usize, usize),
         act: Act<'_>,
-        tmp: &wgpu::Buffer,
         y: &wgpu::Buffer,
     ) {
         if io.t == 1 {
@@ -188,12 +167,8 @@ impl Ops<'_> {
             self.matvec_dispatch(rec, m, (x, x_off), (y, 0), act.mode(), 0, None, bias);
             return;
         }
-        self.rwkv_product(rec, io, m, x, x_off, x_stride, tmp, false);
-        let (n, t) = (m.rows * io.t, (tmp, 0));
-        match act.bias() {
-            Some(b) => pointwise(rec, self.max_groups, act.op(), n, t, (b, 0), (b, 0), (y, 0), (m.rows, m.rows)),
-            None => pointwise(rec, self.max_groups, act.op(), n, t, t, t, (y, 0), (0, 0)),
-        }
+        let out = ProductOut::Activated(act.mode(), act.bias());
+        self.matmul(rec, m, io.t, Product { x, x_off, x_stride, y, y_off: 0, y_stride: m.rows, out }, None);
     }
 
     /// Lerp row `row` of every token, as a product's x.
@@ -290,7 +265,7 @@ impl Rwkv6Gpu {
         let c = &self.common;
         // ddlerp: L_0 = lerp_x input; L_{1+j} = h + sx * (lerp_j + tanh(L_0 W1)_j W2_j) for w, k, v, r, g.
         ops.token_shift(rec, io, shift, &self.lerps, 6);
-        ops.activated(rec, io, &self.w1, ops.lerp_rows(io, 0), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        ops.activated(rec, io, &self.w1, ops.lerp_rows(io, 0), Act::Tanh, &rw.lora_b);
         let dm = self.w1.rows / 5;
         for (j, w2) in self.w2.iter().enumerate() {
             ops.rwkv_product(rec, io, w2, &rw.lora_b, j * dm, 5 * dm, &rw.lora_o, false);
@@ -300,11 +275,11 @@ impl Rwkv6Gpu {
         ops.lerp_product(rec, io, &c.receptance, 4, &rw.r);
         ops.lerp_product(rec, io, &c.key, 2, &rw.k);
         ops.lerp_product(rec, io, &c.value, 3, &rw.v);
-        ops.activated(rec, io, &self.gate, ops.lerp_rows(io, 5), Act::Silu, &rw.lora_o, &rw.g);
+        ops.activated(rec, io, &self.gate, ops.lerp_rows(io, 5), Act::Silu, &rw.g);
         // w = exp(-exp(decay + tanh(L_1 D1) D2))
-        ops.activated(rec, io, &self.decay_w1, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        ops.activated(rec, io, &self.decay_w1, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_b);
         let lora = (&rw.lora_b, 0, self.decay_w2.cols);
-        ops.activated(rec, io, &self.decay_w2, lora, Act::Decay6(&self.decay), &rw.lora_o, &rw.decay);
+        ops.activated(rec, io, &self.decay_w2, lora, Act::Decay6(&self.decay), &rw.decay);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let buffers = [(1, &rw.r), (2, &rw.decay), (3, &rw.k), (4, &rw.v), (5, wkv), (6, &rw.o), (7, &self.first)];
         rec.dispatch(
@@ -343,9 +318,9 @@ impl Rwkv7Gpu {
         ops.token_shift(rec, io, shift, &self.lerps, 6);
         ops.lerp_product(rec, io, &c.receptance, 0, &rw.r);
         // w = exp(-e^{-1/2} sigmoid(w0 + tanh(L_1 W1) W2))
-        ops.activated(rec, io, &self.w.0, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_a, &rw.lora_b);
+        ops.activated(rec, io, &self.w.0, ops.lerp_rows(io, 1), Act::Tanh, &rw.lora_b);
         let lora = (&rw.lora_b, 0, self.w.1.cols);
-        ops.activated(rec, io, &self.w.1, lora, Act::Decay7(&self.w.2), &rw.lora_o, &rw.decay);
+        ops.activated(rec, io, &self.w.1, lora, Act::Decay7(&self.w.2), &rw.decay);
         ops.lerp_product(rec, io, &c.key, 2, &rw.k);
         ops.lerp_product(rec, io, &c.value, 3, &rw.v);
         let v = (&rw.v, 0);
@@ -358,12 +333,12 @@ impl Rwkv7Gpu {
             pointwise(rec, g, Op::ValueResidual, e * t, o, (&rw.v_first, 0), (&self.v.2, 0), v, (PER_TOKEN, e));
         }
         // g = sigmoid(L_5 G1) G2
-        ops.activated(rec, io, &self.g.0, ops.lerp_rows(io, 5), Act::Sigmoid, &rw.lora_a, &rw.lora_b);
+        ops.activated(rec, io, &self.g.0, ops.lerp_rows(io, 5), Act::Sigmoid, &rw.lora_b);
         ops.packed_product(rec, io, &self.g.1, &rw.lora_b, &rw.g, false);
         // a = sigmoid(a0 + L_4 A1 A2)
         ops.lerp_product(rec, io, &self.a.0, 4, &rw.lora_a);
         let lora = (&rw.lora_a, 0, self.a.1.cols);
-        ops.activated(rec, io, &self.a.1, lora, Act::SigmoidBias(&self.a.2), &rw.lora_o, &rw.a);
+        ops.activated(rec, io, &self.a.1, lora, Act::SigmoidBias(&self.a.2), &rw.a);
         let (h, s) = (c.spec.n_head, c.spec.head_size);
         let hs = WkvParams { n_head: u(h), head_size: u(s), n_tokens: u(t), vec_off: 0 };
         let vectors = &c.vectors; // k_k, k_a, r_k, ...
@@ -411,7 +386,7 @@ impl GpuFfn {
         let receptance = receptance.as_ref();
         let (rw, t, g) = (io.rw, io.t, ops.max_groups);
         ops.token_shift(rec, io, shift, lerps, if receptance.is_some() { 2 } else { 1 });
-        ops.activated(rec, io, key, ops.lerp_rows(io, 0), Act::ReluSq, io.gate, io.act);
+        ops.activated(rec, io, key, ops.lerp_rows(io, 0), Act::ReluSq, io.act);
         match receptance {
             None => ops.packed_product(rec, io, value, io.act, io.x, true),
             Some(r) => {

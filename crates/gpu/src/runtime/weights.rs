@@ -762,6 +762,23 @@ impl GpuWeights {
         distinct(per_layer.collect())
     }
 
+    /// The encodings of the products a chunk activates as it writes them (`matmul_act`): RWKV's LoRA
+    /// products with an activation and its channel-mix key.
+    pub fn activated_types(&self) -> Vec<GgmlType> {
+        let per_layer = self.layers.iter().flat_map(|l| {
+            let mut types = match &l.mixer {
+                GpuMixer::Rwkv6(r) => vec![r.w1.ty, r.gate.ty, r.decay_w1.ty, r.decay_w2.ty],
+                GpuMixer::Rwkv7(r) => vec![r.w.0.ty, r.w.1.ty, r.g.0.ty, r.a.1.ty],
+                _ => Vec::new(),
+            };
+            if let GpuFfn::ChannelMix { key, .. } = &l.ffn {
+                types.push(key.ty);
+            }
+            types
+        });
+        distinct(per_layer.collect())
+    }
+
     /// The distinct encodings `of` names over the layers, in a fixed order.
     fn layer_types(&self, of: impl Fn(&GpuLayer) -> Option<GgmlType>) -> Vec<GgmlType> {
         distinct(self.layers.iter().filter_map(of).collect())
