@@ -15,7 +15,12 @@
 // list[count_at] of them, ids at list[ids_at + n], router weights (f32 bits) at list[weights_at + n].
 // list 1 gathers: token n reads X row ids[n] and writes Y row n (compact); list 2 scatters: token n reads
 // X row n (compact) and adds weights[n] * its product into Y row ids[n].
-// CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot).
+// SwiGLU (PAIRED, prepended true for matmul_swiglu): Y (T, rows) = SiLU(X G^T) * (X U^T), G's rows at
+// w_base and U's `pair_bytes` after them. The tile's rows alternate: tile row 2k is G's row k, 2k + 1 U's,
+// so a thread's TR rows (an even number) hold whole pairs and it writes SiLU(g) u itself; a tile covers
+// 32 rows of Y.
+// CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot); SwiGLU's
+// is the `silu(g) * u` step of archrace_cpu::model::mixers::ffn.
 
 const TILE: u32 = 64u; // rows and tokens per workgroup
 const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights); a power of two >= 8 (xt_at)
@@ -38,6 +43,7 @@ struct Params {
     ids_at: u32,     // list: first token id
     weights_at: u32, // list: first router weight
     bias_at: u32,    // modes 9..11 (no list): row r's bias is list[bias_at + r] (f32 bits)
+    pair_bytes: u32, // PAIRED: bytes from G's rows to U's
 }
 
 @group(0) @binding(0) var<storage, read> p: Params;
@@ -58,6 +64,19 @@ fn xin(i: u32) -> vec4<f32> {
 
 var<workgroup> wt: array<vec4<f32>, TILE * KG>; // (TILE rows, KG)
 var<workgroup> xt: array<vec4<f32>, TILE * KG>; // (TILE tokens, KG), each row's KG slots permuted (xt_at)
+
+// Tile rows of the whole product (each row of Y is two tile rows when PAIRED).
+fn tile_rows() -> u32 {
+    return select(p.rows, 2u * p.rows, PAIRED);
+}
+
+// Byte offset of tile row `r`'s weights (r < tile_rows()).
+fn weight_row(r: u32) -> u32 {
+    if PAIRED {
+        return p.w_base + (r % 2u) * p.pair_bytes + (r / 2u) * p.row_bytes;
+    }
+    return p.w_base + r * p.row_bytes;
+}
 
 // Where group g (< KG) of the tile's token t sits in xt: row t, slot g XOR (t % 8). Threads tt .. tt + 7
 // (TOKEN_THREADS >= 8 on a GPU) read tokens tt .. tt + 7 at the same g; unpermuted, their rows, KG = 8
@@ -87,9 +106,9 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
             let r = e / KG;
             let g = g0 + e % KG;
             var wv = vec4<f32>(0.0);
-            if row0 + r < p.rows && g < groups {
+            if row0 + r < tile_rows() && g < groups {
                 let k = 4u * g;
-                wv = dequant4(p.w_base + (row0 + r) * p.row_bytes, k / BLOCK, p.cols / BLOCK, (k % BLOCK) / 4u);
+                wv = dequant4(weight_row(row0 + r), k / BLOCK, p.cols / BLOCK, (k % BLOCK) / 4u);
             }
             wt[e] = wv;
             let t = tok0 + r;
@@ -131,6 +150,17 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         if p.list == 2u {
             dst = list[p.ids_at + t];
             scale = bitcast<f32>(list[p.weights_at + t]);
+        }
+        if PAIRED {
+            for (var i = 0u; i < TR; i += 2u) {
+                let r = row0 + tr * TR + i; // G's row r / 2, and U's after it
+                if r < tile_rows() {
+                    let g = acc[j * TR / 4u + i / 4u][i % 4u];
+                    let u = acc[j * TR / 4u + i / 4u][i % 4u + 1u];
+                    y[p.y_off + dst * p.y_stride + r / 2u] = g / (1.0 + exp(-g)) * u;
+                }
+            }
+            continue;
         }
         for (var i = 0u; i < TR; i++) {
             let r = row0 + tr * TR + i;

@@ -473,9 +473,9 @@ fn models_on_one_device_share_its_compiled_pipelines() {
     let _f32_llama = load("llama-f32.gguf");
     assert_eq!(
         ctx.pipelines.compiled(),
-        first + 10,
-        "an f32 llama adds only embed_f32, matvec_swiglu_f32, matvec_rope_f32 and the normed twins matvec_norm_f32, \
-         matvec_swiglu_norm_f32 and matvec_rope_norm_f32"
+        first + 11,
+        "an f32 llama adds only embed_f32, matvec_swiglu_f32, matvec_rope_f32, matmul_swiglu_f32 and the normed twins \
+         matvec_norm_f32, matvec_swiglu_norm_f32 and matvec_rope_norm_f32"
     );
     for (gpu, want) in [&llama, &llama_again, &mamba] {
         let mut state = gpu.new_state(&ctx).unwrap();

@@ -12,7 +12,7 @@ use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::rms_norm;
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
-use archrace_gpu::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
+use archrace_gpu::kernels::matmul::{list_offsets, swiglu_workgroups, workgroups, MatmulParams, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::kernels::params::AttnParams;
@@ -136,6 +136,63 @@ fn matmul_act_matches_the_product_then_pointwise() {
                 let got = run(&ctx, kernel, &params_words(&p), &args, workgroups(rows, t));
                 check(&format!("{} {mode:?}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
             }
+        }
+    }
+}
+
+/// `matmul_swiglu`: a gate and an up projection in one buffer (up a few rows' bytes past the gate's end,
+/// as an expert's slices of stacked tensors are), over 45 rows (two tiles of 32 rows of Y) and 67 tokens,
+/// and through a gather list, against the CPU's two products and `silu(g) * u`; with both tunings.
+#[test]
+fn matmul_swiglu_matches_the_two_products_and_the_gate() {
+    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul swiglu")) {
+        let (rows, t) = (45usize, 67usize);
+        let mut rng = SplitMix64::new(37);
+        for ty in [GgmlType::F32, GgmlType::Q4_0, GgmlType::Q6_K] {
+            let cols = kernel_block(ty).max(32) * 2;
+            let (gate, up) = (random_encoded(ty, rows, cols, &mut rng), random_encoded(ty, rows, cols, &mut rng));
+            let x = rng.vec(t * cols, -1.0, 1.0);
+            let tensor = |data| Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data };
+            let (g, u) = (matmul(&tensor(&gate), &x, t), matmul(&tensor(&up), &x, t));
+            let want: Vec<f32> = g.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+            // [gate rows][3 rows of something else][up rows]
+            let other = random_encoded(ty, 3, cols, &mut rng);
+            let gap = layout::to_gpu_rows(ty, cols, &other);
+            let gpu_gate = layout::to_gpu_rows(ty, cols, &gate);
+            let w = [&gpu_gate[..], &gap, &layout::to_gpu_rows(ty, cols, &up)].concat();
+            let p = MatmulParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                n_tokens: t as u32,
+                row_bytes: layout::row_bytes(ty, cols) as u32,
+                x_stride: cols as u32 / 4,
+                y_stride: rows as u32,
+                pair_bytes: (gpu_gate.len() + gap.len()) as u32,
+                ..Default::default()
+            };
+            let kernel = Kernel::MatmulSwiglu(ty);
+            let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
+            let got = run(&ctx, kernel, &params_words(&p), &args, swiglu_workgroups(rows, t));
+            check(&format!("{}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
+
+            // Every third token of the chunk through a gather list, written compact.
+            let listed: Vec<usize> = (0..t).step_by(3).collect();
+            let mut lists = vec![0u32; 1 + 2 * t];
+            let (count_at, ids_at, weights_at) = list_offsets(0, 1, t);
+            lists[count_at as usize] = listed.len() as u32;
+            for (n, &i) in listed.iter().enumerate() {
+                lists[ids_at as usize + n] = i as u32;
+            }
+            let want: Vec<f32> = listed.iter().flat_map(|&i| want[i * rows..][..rows].to_vec()).collect();
+            let p = MatmulParams { list: TokenList::Gather as u32, count_at, ids_at, weights_at, ..p };
+            let args = [
+                (1, Arg::In(&w)),
+                (2, Arg::In(bytes(&x))),
+                (3, Arg::Out(t * rows * 4)),
+                (4, Arg::In(bytemuck::cast_slice(&lists))),
+            ];
+            let got = run(&ctx, kernel, &params_words(&p), &args, swiglu_workgroups(rows, t));
+            check(&format!("{} gathered, {tuning}", kernel.name()), &want, &got[0][..want.len()], TRANSCENDENTAL);
         }
     }
 }

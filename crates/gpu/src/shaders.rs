@@ -37,6 +37,10 @@ pub enum Kernel {
     /// (`lib/activation.wgsl`; RWKV's LoRA and channel-mix products). Plain `Matmul` has none, so its write
     /// carries no switch, which a software adapter evaluates case by case for every output.
     MatmulAct(GgmlType),
+    /// `Y = SiLU(X G^T) * (X U^T)`: `Matmul` over a gate and an up projection in one buffer, each tile's rows
+    /// alternating between them (`PAIRED` in `lib/matmul.wgsl`): the SwiGLU feed-forward's first half for a
+    /// chunk, dense or one expert's, in one dispatch.
+    MatmulSwiglu(GgmlType),
     /// One embedding row, decoded by the encoding's block decoder (`matvec_<type>.wgsl` + `lib/embed.wgsl`).
     Embed(GgmlType),
     /// RMSNorm and LayerNorm (`norm.wgsl`).
@@ -250,6 +254,7 @@ impl Kernel {
                 Kernel::MatvecRopeNorm(t),
                 Kernel::Matmul(t),
                 Kernel::MatmulAct(t),
+                Kernel::MatmulSwiglu(t),
                 Kernel::Embed(t),
             ]
         });
@@ -286,6 +291,7 @@ impl Kernel {
             Kernel::MatvecRopeNorm(t) => ("matvec_rope_norm", t),
             Kernel::Matmul(t) => ("matmul", t),
             Kernel::MatmulAct(t) => ("matmul_act", t),
+            Kernel::MatmulSwiglu(t) => ("matmul_swiglu", t),
             Kernel::Embed(t) => ("embed", t),
             _ => return None,
         })
@@ -317,7 +323,7 @@ impl Kernel {
             Kernel::MatvecConv(_) | Kernel::MatvecConvNorm(_) => "matvec_conv",
             Kernel::MatvecRope(_) | Kernel::MatvecRopeNorm(_) => "matvec_rope",
             Kernel::MatvecMulti(_) => "matvec_multi",
-            Kernel::Matmul(_) | Kernel::MatmulAct(_) => "matmul",
+            Kernel::Matmul(_) | Kernel::MatmulAct(_) | Kernel::MatmulSwiglu(_) => "matmul",
             Kernel::Embed(_) => "embed",
             Kernel::Norm => "norm",
             Kernel::RopeKv => "rope_kv",
@@ -501,9 +507,11 @@ impl Kernel {
             return [&format!("const DU: u32 = {units}u;"), self.file()].join("\n");
         }
         match self {
-            Kernel::Matmul(_) | Kernel::MatmulAct(_) => {
+            Kernel::Matmul(_) | Kernel::MatmulAct(_) | Kernel::MatmulSwiglu(_) => {
                 let (rows, tokens) = matmul_thread_tile(target);
-                let tile = format!("const TR: u32 = {rows}u;\nconst TT: u32 = {tokens}u;");
+                let paired = matches!(self, Kernel::MatmulSwiglu(_));
+                let tile =
+                    format!("const TR: u32 = {rows}u;\nconst TT: u32 = {tokens}u;\nconst PAIRED: bool = {paired};");
                 let act = if matches!(self, Kernel::MatmulAct(_)) { ACTIVATION } else { NO_ACTIVATION };
                 [&tile, PACKED, self.file(), MATMUL_BODY, act].join("\n")
             }

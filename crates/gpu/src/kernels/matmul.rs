@@ -42,8 +42,8 @@ kernel_params! {
         /// The activations with a bias: row `r`'s is `bias[bias_at + r]` in the list binding (without a
         /// token list), `bias_at` the part's first row.
         bias_at: u32,
-        /// Padding to 64 bytes.
-        _pad: u32,
+        /// `matmul_swiglu`: bytes from the gate's rows to the up projection's in the weight buffer.
+        pair_bytes: u32,
     }
 }
 const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64);
@@ -68,4 +68,9 @@ pub fn list_offsets(e: usize, experts: usize, t: usize) -> (u32, u32, u32) {
 /// Workgroups for `rows` outputs of `t` tokens.
 pub fn workgroups(rows: usize, t: usize) -> [u32; 3] {
     [rows.div_ceil(TILE) as u32, t.div_ceil(TILE) as u32, 1]
+}
+
+/// The same for `matmul_swiglu`, whose tiles cover half as many rows of Y (`rows`: Y's).
+pub fn swiglu_workgroups(rows: usize, t: usize) -> [u32; 3] {
+    workgroups(2 * rows, t)
 }

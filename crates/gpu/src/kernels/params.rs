@@ -352,7 +352,7 @@ impl Kernel {
             | Kernel::MatvecConvNorm(_)
             | Kernel::MatvecRope(_)
             | Kernel::MatvecRopeNorm(_) => of::<MatvecParams>(),
-            Kernel::Matmul(_) | Kernel::MatmulAct(_) => of::<MatmulParams>(),
+            Kernel::Matmul(_) | Kernel::MatmulAct(_) | Kernel::MatmulSwiglu(_) => of::<MatmulParams>(),
             Kernel::Embed(_) => of::<EmbedParams>(),
             Kernel::Norm => of::<NormParams>(),
             Kernel::RopeKv => of::<RopeKvParams>(),

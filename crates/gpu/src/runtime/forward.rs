@@ -182,6 +182,7 @@ impl GpuModel {
             .chain(weights.conv_types().into_iter().map(Kernel::MatvecConv))
             .chain(weights.multi_types().into_iter().map(Kernel::MatvecMulti))
             .chain(weights.activated_types().into_iter().map(Kernel::MatmulAct))
+            .chain(weights.swiglu_chunk_types().into_iter().map(Kernel::MatmulSwiglu))
             .chain(weights.rope_types().into_iter().map(Kernel::MatvecRope))
             .chain([Kernel::Embed(weights.token_embd.ty)])
             .chain(weights.normed_kernels().into_iter().filter(|_| super::ops::norm_fusable(spec, spec.n_embd)));

@@ -448,9 +448,7 @@ impl GpuFfn {
             GpuFfn::None | GpuFfn::ChannelMix { .. } => {}
             GpuFfn::Dense { gate, up, down } => {
                 let hidden = gate.rows;
-                ops.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), None);
-                ops.matmul(rec, up, t, Product::packed(&ps.h, e, &ps.up, hidden), None);
-                swiglu_rows(ops, rec, ps, hidden * t);
+                swiglu_chunk(ops, rec, ps, (gate, up), t, None);
                 ops.matmul(rec, down, t, Product::packed(&ps.act, hidden, &ps.x, e).adding(), None);
             }
             GpuFfn::Moe { router, gate, up, down, experts, top_k } => {
@@ -464,9 +462,7 @@ impl GpuFfn {
                 for x in 0..experts {
                     let (g, uw, dw) = (gate.rows(x * hidden, hidden), up.rows(x * hidden, hidden), down.rows(x * e, e));
                     let gather = Some((TokenList::Gather, x, experts, &ps.lists));
-                    ops.matmul(rec, &g, t, Product::packed(&ps.h, e, &ps.gate, hidden), gather);
-                    ops.matmul(rec, &uw, t, Product::packed(&ps.h, e, &ps.up, hidden), gather);
-                    swiglu_rows(ops, rec, ps, hidden * t);
+                    swiglu_chunk(ops, rec, ps, (&g, &uw), t, gather);
                     let scatter = Some((TokenList::Scatter, x, experts, &ps.lists));
                     ops.matmul(rec, &dw, t, Product::packed(&ps.act, hidden, &ps.x, e), scatter);
                 }
@@ -493,8 +489,26 @@ fn swiglu(ops: &Ops<'_>, rec: &mut Recorder, sc: &Scratch, gate: &GpuMatrix, up:
     );
 }
 
-/// `act = SiLU(gate) * up` over `n` values of a chunk.
-fn swiglu_rows(ops: &Ops<'_>, rec: &mut Recorder, ps: &PrefillScratch, n: usize) {
+/// `act = SiLU(h G^T) * (h U^T)` for a chunk's `t` tokens (or an expert's, gathered through `list`): one
+/// `matmul_swiglu` dispatch when gate and up share a buffer ([`GpuMatrix::paired_with`]), else the two
+/// products into scratch and the gate.
+fn swiglu_chunk(
+    ops: &Ops<'_>,
+    rec: &mut Recorder,
+    ps: &PrefillScratch,
+    (gate, up): (&GpuMatrix, &GpuMatrix),
+    t: usize,
+    list: Option<(TokenList, usize, usize, &wgpu::Buffer)>,
+) {
+    let (e, hidden) = (ops.spec.n_embd, gate.rows);
+    if let Some(pair) = gate.paired_with(up) {
+        let p = Product { out: ProductOut::Swiglu(pair), ..Product::packed(&ps.h, e, &ps.act, hidden) };
+        ops.matmul(rec, gate, t, p, list);
+        return;
+    }
+    ops.matmul(rec, gate, t, Product::packed(&ps.h, e, &ps.gate, hidden), list);
+    ops.matmul(rec, up, t, Product::packed(&ps.h, e, &ps.up, hidden), list);
+    let n = hidden * t;
     let (gx, gy) = groups(n.div_ceil(64), ops.max_groups);
     let buffers = [(1, &ps.gate), (2, &ps.up), (3, &ps.act)];
     rec.dispatch(Kernel::Swiglu, &SwigluParams { n: u(n), row: gx * 64 }, &buffers, [gx, gy, 1]);

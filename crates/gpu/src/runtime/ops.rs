@@ -6,7 +6,7 @@ use super::forward::u;
 use super::prefill::{Product, ProductOut};
 use super::recorder::Recorder;
 use super::weights::{GpuMatrix, GpuNorm};
-use crate::kernels::matmul::{list_offsets, workgroups, MatmulParams, TokenList};
+use crate::kernels::matmul::{list_offsets, swiglu_workgroups, workgroups, MatmulParams, TokenList};
 use crate::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, NORM_MAX_COLS};
 use crate::kernels::params::NormParams;
 use crate::shaders::Wkv7Shape;
@@ -332,13 +332,21 @@ impl Ops<'_> {
                     ProductOut::Write => MatvecMode::Write as u32,
                     ProductOut::Add => MatvecMode::Add as u32,
                     ProductOut::Activated(mode, _) => mode as u32,
+                    ProductOut::Swiglu(_) => MatvecMode::Swiglu as u32,
                 },
                 bias_at: u(part.first_row),
+                pair_bytes: match p.out {
+                    ProductOut::Swiglu(pair) => u(pair),
+                    _ => 0,
+                },
                 ..Default::default()
             };
             let route = match (list, p.out) {
                 (Some((mode, expert, experts, lists)), _) => {
-                    debug_assert!(matches!(p.out, ProductOut::Write), "a token list's product writes plainly");
+                    debug_assert!(
+                        matches!(p.out, ProductOut::Write | ProductOut::Swiglu(_)),
+                        "a token list's product writes plainly or as SwiGLU"
+                    );
                     (params.count_at, params.ids_at, params.weights_at) = list_offsets(expert, experts, t);
                     params.list = mode as u32;
                     lists
@@ -347,11 +355,12 @@ impl Ops<'_> {
                 (None, _) => &part.buf,
             };
             let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
-            let kernel = match p.out {
-                ProductOut::Activated(..) => Kernel::MatmulAct(m.ty),
-                _ => Kernel::Matmul(m.ty),
+            let (kernel, grid) = match p.out {
+                ProductOut::Activated(..) => (Kernel::MatmulAct(m.ty), workgroups(part.rows, t)),
+                ProductOut::Swiglu(_) => (Kernel::MatmulSwiglu(m.ty), swiglu_workgroups(part.rows, t)),
+                _ => (Kernel::Matmul(m.ty), workgroups(part.rows, t)),
             };
-            rec.dispatch(kernel, &params, &buffers, workgroups(part.rows, t));
+            rec.dispatch(kernel, &params, &buffers, grid);
         }
     }
 }

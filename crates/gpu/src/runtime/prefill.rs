@@ -138,6 +138,7 @@ impl PrefillScratch {
         let moe = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Moe { .. }));
         let swiglu = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Dense { .. } | GpuFfn::Moe { .. }));
         let ffn = swiglu || w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::ChannelMix { .. }));
+        let unpaired = w.unpaired_swiglu(); // gate and up products of their own
         let mut s = |label: &str, values: usize, part: bool| {
             let bytes = if part { (chunk * values * 4) as u64 } else { 16 };
             pool.create(ctx, label, bytes, STORAGE, Category::Scratch)
@@ -162,8 +163,8 @@ impl PrefillScratch {
             dbc: s("prefill: mamba normed dt, B, C", wd.dbc, mamba)?,
             dt: s("prefill: mamba dt", wd.d_inner, mamba)?,
             y: s("prefill: mamba scan output", wd.d_inner, mamba)?,
-            gate: s("prefill: ffn gate", wd.hidden, swiglu)?,
-            up: s("prefill: ffn up", wd.hidden, swiglu)?,
+            gate: s("prefill: ffn gate", wd.hidden, unpaired)?,
+            up: s("prefill: ffn up", wd.hidden, unpaired)?,
             act: s("prefill: ffn activations", wd.hidden, ffn)?,
             router: s("prefill: moe router logits", wd.experts, moe)?,
             route: s("prefill: moe routes", 2 * wd.top_k, moe)?,
@@ -239,6 +240,9 @@ pub(super) enum ProductOut<'a> {
     /// `Y = act(X W^T)`, an activation of [`MatvecMode`] 5 to 11 applied as Y is written, with its per-row
     /// bias where it takes one (`shaders/lib/activation.wgsl`).
     Activated(MatvecMode, Option<&'a wgpu::Buffer>),
+    /// `Y = SiLU(X G^T) * (X U^T)`, the matrix G and U's rows this many bytes after G's
+    /// ([`super::weights::GpuMatrix::paired_with`]).
+    Swiglu(usize),
 }
 
 impl<'a> Product<'a> {

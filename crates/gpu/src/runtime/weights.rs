@@ -76,6 +76,15 @@ impl GpuMatrix {
         (same && b.base == a.base + bytes).then_some(bytes)
     }
 
+    /// Bytes from this matrix's rows to `other`'s when both sit whole in one buffer, `other` after this one,
+    /// of one shape and encoding (a gate and its up projection, whole or one expert's): one
+    /// `matmul_swiglu` dispatch can then read both.
+    pub fn paired_with(&self, other: &GpuMatrix) -> Option<usize> {
+        let ([a], [b]) = (&self.parts[..], &other.parts[..]) else { return None };
+        let same = a.buf == b.buf && self.ty == other.ty && self.cols == other.cols && self.rows == other.rows;
+        (same && b.base >= a.base + a.rows * self.row_bytes()).then(|| b.base - a.base)
+    }
+
     /// `ms` as one matrix of all their rows, when each follows the one before in one buffer
     /// ([`GpuMatrix::followed_by`]): Q, K and V in one product.
     pub fn joined(ms: &[&GpuMatrix]) -> Option<GpuMatrix> {
@@ -697,6 +706,24 @@ impl GpuWeights {
         self.layer_types(|l| match &l.ffn {
             GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.followed_by(up).map(|_| gate.ty),
             _ => None,
+        })
+    }
+
+    /// The encodings of the feed-forwards whose gate and up a prefill chunk reads in one `matmul_swiglu`
+    /// dispatch ([`GpuMatrix::paired_with`]), dense or per expert.
+    pub fn swiglu_chunk_types(&self) -> Vec<GgmlType> {
+        self.layer_types(|l| match &l.ffn {
+            GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.paired_with(up).map(|_| gate.ty),
+            _ => None,
+        })
+    }
+
+    /// Whether some feed-forward's chunk takes SwiGLU's gate and up as two products (not paired in one
+    /// buffer), into scratch of their own.
+    pub fn unpaired_swiglu(&self) -> bool {
+        self.layers.iter().any(|l| match &l.ffn {
+            GpuFfn::Dense { gate, up, .. } | GpuFfn::Moe { gate, up, .. } => gate.paired_with(up).is_none(),
+            _ => false,
         })
     }
 
