@@ -72,3 +72,18 @@ pub async fn twins_and_gpu_sizes_or_skip(test: &str) -> Vec<(&'static str, GpuCo
     }
     all
 }
+
+/// The activations the products apply as they write (the matvec's modes 5 to 11, `matmul_act`'s), each
+/// with the `pointwise` op (`archrace_cpu::ops::pointwise`) that is its CPU twin.
+pub const ACTIVATIONS: [(archrace_gpu::kernels::matvec::MatvecMode, u32); 7] = {
+    use archrace_gpu::kernels::matvec::MatvecMode;
+    [
+        (MatvecMode::Tanh, 0),
+        (MatvecMode::Sigmoid, 9),
+        (MatvecMode::ReluSq, 5),
+        (MatvecMode::Silu, 8),
+        (MatvecMode::SigmoidBias, 1),
+        (MatvecMode::Decay7, 2),
+        (MatvecMode::Decay6, 3),
+    ]
+};

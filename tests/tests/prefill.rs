@@ -91,16 +91,7 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
 #[test]
 fn matmul_act_matches_the_product_then_pointwise() {
     use archrace_cpu::ops::pointwise::pointwise;
-    use archrace_gpu::kernels::matvec::MatvecMode;
-    let modes = [
-        (MatvecMode::Tanh, 0),
-        (MatvecMode::Sigmoid, 9),
-        (MatvecMode::ReluSq, 5),
-        (MatvecMode::Silu, 8),
-        (MatvecMode::SigmoidBias, 1),
-        (MatvecMode::Decay7, 2),
-        (MatvecMode::Decay6, 3),
-    ];
+    let modes = archrace_tests::gpu::ACTIVATIONS;
     for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul activations")) {
         let (rows, cols, t, bias_at) = (70usize, 64usize, 67usize, 5usize);
         let mut rng = SplitMix64::new(29);

@@ -361,15 +361,7 @@ fn matvec_activations_match_product_then_pointwise() {
         let mut rng = SplitMix64::new(23);
         let x = rng.vec(cols, -1.0, 1.0);
         let bias = rng.vec(rows, -1.0, 1.0);
-        let modes = [
-            (MatvecMode::Tanh, 0),
-            (MatvecMode::Sigmoid, 9),
-            (MatvecMode::ReluSq, 5),
-            (MatvecMode::Silu, 8),
-            (MatvecMode::SigmoidBias, 1),
-            (MatvecMode::Decay7, 2),
-            (MatvecMode::Decay6, 3),
-        ];
+        let modes = archrace_tests::gpu::ACTIVATIONS;
         for ty in [GgmlType::F32, GgmlType::Q8_0] {
             let w = random_encoded(ty, rows, cols, &mut rng);
             let m = Tensor { name: "w".into(), ty, dims: vec![cols as u64, rows as u64], data: &w };
