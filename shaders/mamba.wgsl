@@ -52,10 +52,54 @@ fn mamba_conv(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= p.d_inner {
         return;
     }
+    let di = p.d_inner;
+    let k = p.d_conv;
+    if k < 2u || k > REG_CONV {
+        for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+            xc[t * di + c] = conv_step(c, di, k, xz[t * 2u * di + c]);
+        }
+        return;
+    }
+    // conv_step's arithmetic, in its order, with the channel's window of K - 1 past inputs and its weights
+    // in registers for all T tokens (the window read and written once, not K - 1 times a token): the
+    // loops over the window have a constant bound, so they unroll and the arrays stay out of memory.
+    var win: array<f32, REG_CONV>; // win[j]: conv_state[j Di + c], j < K - 1
+    var w: array<f32, REG_CONV>;   // the weights of the past inputs
+    for (var j = 0u; j < REG_CONV; j++) {
+        if j + 1u < k {
+            win[j] = conv_state[j * di + c];
+            w[j] = consts[c * k + j];
+        }
+    }
+    let w_new = consts[c * k + k - 1u];
+    let bias = consts[di * k + c];
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        xc[t * p.d_inner + c] = conv_step(c, p.d_inner, p.d_conv, xz[t * 2u * p.d_inner + c]);
+        let x_new = xz[t * 2u * di + c];
+        var acc = bias;
+        for (var j = 0u; j < REG_CONV; j++) {
+            if j + 1u < k {
+                acc += win[j] * w[j];
+            }
+        }
+        acc += x_new * w_new;
+        for (var j = 0u; j + 1u < REG_CONV; j++) {
+            if j + 2u < k {
+                win[j] = win[j + 1u];
+            } else if j + 2u == k {
+                win[j] = x_new;
+            }
+        }
+        xc[t * di + c] = acc / (1.0 + exp(-acc));
+    }
+    for (var j = 0u; j < REG_CONV; j++) {
+        if j + 1u < k {
+            conv_state[j * di + c] = win[j];
+        }
     }
 }
+
+// Conv widths `mamba_conv` keeps a channel's window in registers for (Mamba's and Jamba's K is 4).
+const REG_CONV: u32 = 4u;
 
 // The scale of one field of a dbc row (n values from `at`) under mamba_scan_dt's RMSNorm, or 1 without
 // norms: 1 / sqrt(mean(v^2) + eps) (Zhang & Sennrich 2019, eq. 4).

@@ -424,14 +424,15 @@ fn norm_reads_and_writes_strided_rows_and_fields() {
 }
 
 /// Mamba's conv and scan over 6 tokens in one dispatch each, against the twins stepped token by token, with
-/// states of 5, 16 and 24.
+/// states of 5, 16 and 24 and conv widths of 4, 2 and 6.
 #[test]
 fn mamba_conv_and_scan_over_a_chunk_match_their_twins() {
     let Some(ctx) = pollster::block_on(context_or_skip("mamba chunk parity")) else { return };
     // States of 5 and 16 (mamba_scan keeps them in registers across the tokens) and 24 (past them: read and
-    // written per token); dbc rows padded after C.
-    for n in [5usize, 16, 24] {
-        let (di, k, r, t) = (96usize, 4usize, 8usize, 6usize);
+    // written per token); conv widths 4 and 2 (mamba_conv keeps the window in registers) and 6 (past it);
+    // dbc rows padded after C.
+    for (n, k) in [(5usize, 4usize), (16, 2), (24, 6)] {
+        let (di, r, t) = (96usize, 8usize, 6usize);
         let row = r + 2 * n + 3;
         let mut rng = SplitMix64::new(11 + n as u64);
         let conv_w = rng.vec(di * k, -0.5, 0.5);
@@ -471,8 +472,8 @@ fn mamba_conv_and_scan_over_a_chunk_match_their_twins() {
             (4, Arg::Out(t * di * 4)),
         ];
         let got = run(&ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
-        check(&format!("N {n}: mamba_conv chunk state"), &want_conv, &got[0], TIGHT);
-        check(&format!("N {n}: mamba_conv chunk output"), &want_xc, &got[1], TRANSCENDENTAL);
+        check(&format!("N {n}, K {k}: mamba_conv chunk state"), &want_conv, &got[0], TIGHT);
+        check(&format!("N {n}, K {k}: mamba_conv chunk output"), &want_xc, &got[1], TRANSCENDENTAL);
         let args = [
             (1, Arg::In(bytes(&xz))),
             (2, Arg::In(bytes(&consts))),

@@ -37,6 +37,9 @@ const WKV7_REG_HEAD: usize = 64;
 /// `mamba_scan`'s states in registers up to this size (`REG_STATE` in `shaders/mamba.wgsl`).
 const MAMBA_REG_STATE: usize = 16;
 
+/// `mamba_conv`'s window in registers for conv widths 2 up to this (`REG_CONV` in `shaders/mamba.wgsl`).
+const MAMBA_REG_CONV: usize = 4;
+
 /// The most tokens a prefill chunk of a model with these layers may hold under `limit` back-edges per
 /// invocation (`usize::MAX` without a limit), a multiple of 64 (the matmul tile) where it is more than 64.
 pub fn chunk_tokens(limit: Option<usize>, layers: &[LayerSpec]) -> usize {
@@ -57,10 +60,12 @@ fn mixer_steps(mixer: &Mixer) -> usize {
         // attn_prefill's loops run over keys and over a workgroup's fixed set of queries, not over the
         // chunk's tokens; rope_kv takes a thread per value.
         Mixer::Attention(_) => 1,
-        // mamba_conv: d_conv taps a token; mamba_scan: the state (all REG_STATE slots when it fits them).
+        // mamba_conv: two loops over the window a token (all REG_CONV slots when it fits them); mamba_scan:
+        // the state (all REG_STATE slots when it fits them).
         Mixer::Mamba(m) => {
             let scan = if m.d_state <= MAMBA_REG_STATE { MAMBA_REG_STATE } else { m.d_state };
-            1 + scan.max(m.d_conv)
+            let conv = if (2..=MAMBA_REG_CONV).contains(&m.d_conv) { 2 * MAMBA_REG_CONV } else { 2 * m.d_conv };
+            1 + scan.max(conv)
         }
         // wkv6: the key column i of a thread's value column; token_shift: up to 6 lerps.
         Mixer::Rwkv(r) if r.version == 6 => 1 + r.head_size.max(6),
