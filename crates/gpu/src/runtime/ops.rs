@@ -317,6 +317,12 @@ impl Ops<'_> {
     ) {
         debug_assert!(p.x_off.is_multiple_of(4) && p.x_stride.is_multiple_of(4), "X rows start at whole vec4s");
         let row_bytes = m.row_bytes();
+        let (kernel, mode, pair_bytes) = match p.out {
+            ProductOut::Write => (Kernel::Matmul(m.ty), MatvecMode::Write, 0),
+            ProductOut::Add => (Kernel::Matmul(m.ty), MatvecMode::Add, 0),
+            ProductOut::Activated(mode, _) => (Kernel::MatmulAct(m.ty), mode, 0),
+            ProductOut::Swiglu(pair) => (Kernel::MatmulSwiglu(m.ty), MatvecMode::Swiglu, pair),
+        };
         for part in &m.parts {
             let mut params = MatmulParams {
                 rows: u(part.rows),
@@ -328,17 +334,9 @@ impl Ops<'_> {
                 x_stride: u(p.x_stride / 4),
                 y_off: u(p.y_off + part.first_row),
                 y_stride: u(p.y_stride),
-                mode: match p.out {
-                    ProductOut::Write => MatvecMode::Write as u32,
-                    ProductOut::Add => MatvecMode::Add as u32,
-                    ProductOut::Activated(mode, _) => mode as u32,
-                    ProductOut::Swiglu(_) => MatvecMode::Swiglu as u32,
-                },
+                mode: mode as u32,
                 bias_at: u(part.first_row),
-                pair_bytes: match p.out {
-                    ProductOut::Swiglu(pair) => u(pair),
-                    _ => 0,
-                },
+                pair_bytes: u(pair_bytes),
                 ..Default::default()
             };
             let route = match (list, p.out) {
@@ -355,10 +353,9 @@ impl Ops<'_> {
                 (None, _) => &part.buf,
             };
             let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
-            let (kernel, grid) = match p.out {
-                ProductOut::Activated(..) => (Kernel::MatmulAct(m.ty), workgroups(part.rows, t)),
-                ProductOut::Swiglu(_) => (Kernel::MatmulSwiglu(m.ty), swiglu_workgroups(part.rows, t)),
-                _ => (Kernel::Matmul(m.ty), workgroups(part.rows, t)),
+            let grid = match kernel {
+                Kernel::MatmulSwiglu(_) => swiglu_workgroups(part.rows, t),
+                _ => workgroups(part.rows, t),
             };
             rec.dispatch(kernel, &params, &buffers, grid);
         }

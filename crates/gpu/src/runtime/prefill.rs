@@ -136,8 +136,7 @@ impl PrefillScratch {
         let attention = has(|m| matches!(m, GpuMixer::Attention(_)));
         let mamba = has(|m| matches!(m, GpuMixer::Mamba(_)));
         let moe = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Moe { .. }));
-        let swiglu = w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::Dense { .. } | GpuFfn::Moe { .. }));
-        let ffn = swiglu || w.layers.iter().any(|l| matches!(l.ffn, GpuFfn::ChannelMix { .. }));
+        let ffn = w.layers.iter().any(|l| !matches!(l.ffn, GpuFfn::None));
         let unpaired = w.unpaired_swiglu(); // gate and up products of their own
         let mut s = |label: &str, values: usize, part: bool| {
             let bytes = if part { (chunk * values * 4) as u64 } else { 16 };
