@@ -2,15 +2,18 @@
 // projection, one workgroup per head of S channels, in one dispatch:
 //   value residual: v = v + (v_first - v) vmix (layers after the first; the first keeps v as v_first);
 //   key preparation: kk = normalize(k k_k), k = k + a k k_a - k k_a (rwkv7_prep);
-//   the generalised delta rule, one thread per state row i (wkv7):
+//   the generalised delta rule, one thread per ROWS state rows i (wkv7):
 //     sa_i = sum_j -kk_j S_ij;  S_ij = S_ij w_j + v_i k_j + sa_i kk_j a_j;  o_i = sum_j S_ij r_j;
 //   the bonus v_i sum_j r_j k_j r_k_j (rwkv7_bonus);
 //   the group norm of o over the head, scaled and biased, plus the bonus, times the gate g (group_norm).
 // Inputs come packed as the fused products write them (`rkv`: r, k, v; `up`: decay, a, g, vmix) and the
 // layer's vectors as one buffer, so the kernel binds 7 buffers (WebGPU guarantees 8 per stage).
+// It takes `wkv7`'s shape (archrace_gpu::shaders::wkv7_shape): `ROWS` state rows a thread (`Rows`, f32 or
+// vec4<f32>) and `WKV7_WG` threads a workgroup, prepended with the row accessors (lib/wkv7_rows1.wgsl,
+// lib/wkv7_rows4.wgsl), which read `state` and the token's `v` and write `o`: here the workgroup's copies.
 // CPU twin: archrace_cpu::model::rwkv::wkv7_step. Reductions: lib/reduce.wgsl.
 
-const WG: u32 = 64u;
+const WG: u32 = WKV7_WG;
 const MAX_S: u32 = 256u; // head sizes up to this (RWKV-7 uses 64)
 
 struct Params {
@@ -31,10 +34,10 @@ struct Params {
 var<workgroup> sh_r: array<f32, MAX_S>;
 var<workgroup> sh_w: array<f32, MAX_S>;
 var<workgroup> sh_k: array<f32, MAX_S>;
-var<workgroup> sh_v: array<f32, MAX_S>;
+var<workgroup> v: array<f32, MAX_S>; // the value after the residual
 var<workgroup> sh_kk: array<f32, MAX_S>;
 var<workgroup> sh_kka: array<f32, MAX_S>;
-var<workgroup> sh_o: array<f32, MAX_S>;
+var<workgroup> o: array<f32, MAX_S>; // the delta rule's output
 
 @compute @workgroup_size(WG)
 fn wkv7_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -45,17 +48,17 @@ fn wkv7_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     var sq = 0.0;
     for (var j = tid; j < s; j += WG) {
         let c = hs + j;
-        var v = rkv[2u * e + c];
+        var vc = rkv[2u * e + c];
         if p.first == 1u {
-            v_first[c] = v;
+            v_first[c] = vc;
         } else {
-            v += (v_first[c] - v) * up[3u * e + c];
+            vc += (v_first[c] - vc) * up[3u * e + c];
         }
         let kk = rkv[e + c] * consts[c];
         sh_r[j] = rkv[c];
         sh_w[j] = up[c];
         sh_k[j] = rkv[e + c];
-        sh_v[j] = v;
+        v[j] = vc;
         sh_kk[j] = kk;
         sq += kk * kk;
     }
@@ -74,35 +77,36 @@ fn wkv7_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         rk += sh_r[j] * k * consts[2u * e + c];
     }
     let bonus = workgroup_sum(tid, rk); // its barriers also publish the shared vectors
-    // The state rows.
+    // The state rows, ROWS a thread.
     var part = 0.0;
-    for (var i = tid; i < s; i += WG) {
+    for (var i = tid * ROWS; i < s; i += WG * ROWS) {
+        let n = min(ROWS, s - i); // the rows this thread runs
         let row = wg.x * s * s + i * s;
-        var sa = 0.0;
+        var sa = Rows(0.0);
         for (var j = 0u; j < s; j++) {
-            sa -= sh_kk[j] * state[row + j];
+            sa -= sh_kk[j] * state_rows(row + j, s, n);
         }
-        let vi = sh_v[i];
-        var acc = 0.0;
+        let vi = v_rows(i, n);
+        var acc = Rows(0.0);
         for (var j = 0u; j < s; j++) {
-            let updated = state[row + j] * sh_w[j] + vi * sh_k[j] + sa * sh_kka[j];
-            state[row + j] = updated;
+            let updated = state_rows(row + j, s, n) * sh_w[j] + vi * sh_k[j] + sa * sh_kka[j];
+            set_state_rows(row + j, s, n, updated);
             acc += updated * sh_r[j];
         }
-        sh_o[i] = acc;
-        part += acc;
+        set_o_rows(i, n, acc);
+        part += rows_total(acc); // rows past n hold zeros
     }
     // Group norm of o, plus the bonus, times the gate.
-    let mean = workgroup_sum(tid, part) / f32(s);
+    let mean = workgroup_sum(tid, part) / f32(s); // its barriers also publish o
     var dev = 0.0;
     for (var i = tid; i < s; i += WG) {
-        let d = sh_o[i] - mean;
+        let d = o[i] - mean;
         dev += d * d;
     }
     let scale = 1.0 / sqrt(workgroup_sum(tid, dev) / f32(s) + p.eps);
     for (var i = tid; i < s; i += WG) {
         let c = hs + i;
-        let normed = (sh_o[i] - mean) * scale * consts[3u * e + c] + consts[4u * e + c];
-        y[c] = (normed + sh_v[i] * bonus) * up[2u * e + c];
+        let normed = (o[i] - mean) * scale * consts[3u * e + c] + consts[4u * e + c];
+        y[c] = (normed + v[i] * bonus) * up[2u * e + c];
     }
 }

@@ -1,6 +1,7 @@
-// `wkv7` (wkv.wgsl) with four state rows a thread, one a component of a vec4, in workgroups of 8: a software
-// adapter's shape (archrace_gpu::shaders::wkv7_shape). Its CPU threads read memory lane by lane, uniform
-// addresses too, so a thread's reads of a token's w, k, kk, kk a and r now serve four rows instead of one.
+// `wkv7` (wkv.wgsl) and `wkv7_step` (wkv7_step.wgsl) with four state rows a thread, one a component of a
+// vec4, in workgroups of 8: a software adapter's shape (archrace_gpu::shaders::wkv7_shape). Its CPU
+// threads read memory lane by lane, uniform addresses too, so a thread's reads of a token's w, k, kk, kk a
+// and r now serve four rows instead of one.
 // A thread runs `n` rows (1 to 4: the last thread of a head narrower than a multiple of 4 runs fewer); the
 // rest of its components hold zeros and are neither read nor written. No loops: llvmpipe counts back-edges.
 
@@ -62,4 +63,9 @@ fn set_o_rows(at: u32, n: u32, x: Rows) {
     if n > 3u {
         o[at + 3u] = x.w;
     }
+}
+
+// The sum of the thread's rows' values (wkv7_step's group norm); rows past `n` hold zeros.
+fn rows_total(x: Rows) -> f32 {
+    return x.x + x.y + x.z + x.w;
 }

@@ -4,7 +4,7 @@ use crate::common::parity::{bytes, check, run, TIGHT, TRANSCENDENTAL};
 use archrace_cpu::SplitMix64;
 use archrace_gpu::kernels::oneshot::Arg;
 use archrace_gpu::Kernel;
-use archrace_tests::gpu::{context_or_skip, subgroup_twins_or_skip, twins_and_gpu_sizes_or_skip};
+use archrace_tests::gpu::{context_or_skip, twins_and_gpu_sizes_or_skip};
 
 #[test]
 fn pointwise_matches_its_twin_for_every_op() {
@@ -171,15 +171,16 @@ fn norm_shift_matches_its_twin() {
     }
 }
 
-/// `wkv7_step` against its twin: three heads of 64 and two of 96 (more channels than threads), the first
-/// layer (v_first written) and a later one (the value residual read from it).
+/// `wkv7_step` against its twin in both of wkv7's shapes (a GPU's row a thread, a software adapter's four):
+/// three heads of 64, two of 96 (more rows than a GPU's threads) and two of 22 (no multiple of four rows),
+/// the first layer (v_first written) and a later one (the value residual read from it).
 #[test]
 fn wkv7_step_matches_its_twin() {
     use archrace_cpu::model::rwkv::{wkv7_step, Wkv7StepInputs};
-    for (twin, ctx) in pollster::block_on(subgroup_twins_or_skip("wkv7_step parity")) {
+    for (twin, ctx) in pollster::block_on(twins_and_gpu_sizes_or_skip("wkv7_step parity")) {
         eprintln!("wkv7_step parity: {twin}");
         let mut rng = SplitMix64::new(33);
-        for (h, s) in [(3usize, 64usize), (2, 96)] {
+        for (h, s) in [(3usize, 64usize), (2, 96), (2, 22)] {
             let e = h * s;
             let rkv = rng.vec(3 * e, -1.0, 1.0);
             let mut up = rng.vec(e, 0.5, 1.0); // decay
