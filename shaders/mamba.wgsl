@@ -142,7 +142,8 @@ fn scan_step(c: u32, t: u32, dt_c: f32, b_scale: f32, c_scale: f32) {
     y[t * di + c] = (acc + x * consts[base + di + c]) * silu(xz[t * 2u * di + di + c]);
 }
 
-// State sizes `mamba_scan` keeps in registers across its tokens (Mamba-1's and Jamba's N is 16).
+// State sizes `mamba_scan` and `mamba_scan_dt` keep in registers across their tokens (Mamba-1's and Jamba's
+// N is 16).
 const REG_STATE: u32 = 16u;
 
 @compute @workgroup_size(64)
@@ -151,17 +152,51 @@ fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= p.d_inner {
         return;
     }
-    let n = p.d_state;
-    if n > REG_STATE {
+    if p.d_state > REG_STATE {
         for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
             scan_step(c, t, dt[t * p.d_inner + c], 1.0, 1.0);
         }
         return;
     }
-    // scan_step's arithmetic, in its order, with the channel's h and A row in registers for all T tokens
-    // (read and written once, not once per token) and the parameters read once: the loops over the state
-    // have a constant bound, so they unroll and the arrays stay out of memory.
+    scan_in_registers(c, false);
+}
+
+@compute @workgroup_size(64)
+fn mamba_scan_dt(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if c >= p.d_inner {
+        return;
+    }
+    if p.d_state <= REG_STATE {
+        scan_in_registers(c, true);
+        return;
+    }
+    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+        let row = t * p.dbc_stride;
+        let b_scale = field_scale(row + p.b_off, p.d_state);
+        scan_step(c, t, dt_projected(c, row), b_scale, field_scale(row + p.c_off, p.d_state));
+    }
+}
+
+// mamba_scan_dt's dt for channel c from the dbc row at `row`: W_dt's row c times the row's first R values
+// (dt_low), each normalised under norm_at.
+fn dt_projected(c: u32, row: u32) -> f32 {
+    let r = p.dt_rank;
+    let dt_scale = field_scale(row, r);
+    var dt_c = 0.0;
+    for (var j = 0u; j < r; j++) {
+        dt_c += dt[c * r + j] * dbc_value(row, j, dt_scale);
+    }
+    return dt_c;
+}
+
+// scan_step's arithmetic, in its order, for all T tokens of channel c, with the channel's h and A row in
+// registers (read and written once, not once per token) and the parameters read once: the loops over the
+// state have a constant bound, so they unroll and the arrays stay out of memory. `with_dt`: mamba_scan_dt
+// (dt projected here, B and C under their norms' scales); else mamba_scan (dt from the `dt` binding).
+fn scan_in_registers(c: u32, with_dt: bool) {
     let di = p.d_inner;
+    let n = p.d_state;
     let base = di * p.d_conv + di; // after conv w and conv b
     let b_off = p.b_off;
     let c_off = p.c_off;
@@ -182,15 +217,25 @@ fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
     let dt_bias = consts[base + c];
     let d_skip = consts[base + di + c];
     for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        let delta = softplus(dt[t * di + c] + dt_bias);
-        let x = xc[t * di + c];
         let row = t * stride;
+        var dt_c = 0.0;
+        var b_scale = 1.0;
+        var c_scale = 1.0;
+        if with_dt {
+            dt_c = dt_projected(c, row);
+            b_scale = field_scale(row + b_off, n);
+            c_scale = field_scale(row + c_off, n);
+        } else {
+            dt_c = dt[t * di + c];
+        }
+        let delta = softplus(dt_c + dt_bias);
+        let x = xc[t * di + c];
         var acc = 0.0;
         for (var s = 0u; s < REG_STATE; s++) {
             if s < n {
-                let hs = h[s] * exp(delta * a[s]) + dbc[row + b_off + s] * b_w[s] * (x * delta);
+                let hs = h[s] * exp(delta * a[s]) + dbc[row + b_off + s] * b_scale * b_w[s] * (x * delta);
                 h[s] = hs;
-                acc += hs * (dbc[row + c_off + s] * c_w[s]);
+                acc += hs * (dbc[row + c_off + s] * c_scale * c_w[s]);
             }
         }
         y[t * di + c] = (acc + x * d_skip) * silu(xz[t * 2u * di + di + c]);
@@ -199,24 +244,5 @@ fn mamba_scan(@builtin(global_invocation_id) gid: vec3<u32>) {
         if s < n {
             ssm[c * n + s] = h[s];
         }
-    }
-}
-
-@compute @workgroup_size(64)
-fn mamba_scan_dt(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if c >= p.d_inner {
-        return;
-    }
-    let r = p.dt_rank;
-    let n = p.d_state;
-    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        let row = t * p.dbc_stride; // dt_low: the row's first R values
-        let dt_scale = field_scale(row, r);
-        var dt_c = 0.0;
-        for (var j = 0u; j < r; j++) {
-            dt_c += dt[c * r + j] * dbc_value(row, j, dt_scale);
-        }
-        scan_step(c, t, dt_c, field_scale(row + p.b_off, n), field_scale(row + p.c_off, n));
     }
 }

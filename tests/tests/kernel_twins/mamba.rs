@@ -8,10 +8,19 @@ use archrace_gpu::kernels::oneshot::Arg;
 use archrace_gpu::Kernel;
 use archrace_tests::gpu::context_or_skip;
 
+/// Conv, scan and the scan with the dt projection (and Jamba's norms) in front, for one token (two with
+/// norms), with states of 16 and 5 (the scans keep them in registers) and 24 (past them).
 #[test]
 fn mamba_conv_and_scan_match_their_twins() {
     let Some(ctx) = pollster::block_on(context_or_skip("mamba parity")) else { return };
-    let (di, k, n, r) = (96usize, 4usize, 16usize, 4usize);
+    for n in [16, 5, 24] {
+        eprintln!("mamba parity: state {n}");
+        conv_and_scans_match(&ctx, n);
+    }
+}
+
+fn conv_and_scans_match(ctx: &archrace_gpu::GpuContext, n: usize) {
+    let (di, k, r) = (96usize, 4usize, 4usize);
     let mut rng = SplitMix64::new(4);
     let conv_w = rng.vec(di * k, -0.5, 0.5);
     let conv_b = rng.vec(di, -0.1, 0.1);
@@ -31,7 +40,7 @@ fn mamba_conv_and_scan_match_their_twins() {
         (3, Arg::InOut(bytes(&conv_state))),
         (4, Arg::Out(di * 4)),
     ];
-    let got = run(&ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    let got = run(ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
     check("mamba_conv state", &want_state, &got[0], TIGHT);
     check("mamba_conv output", &want_xc, &got[1], TRANSCENDENTAL);
 
@@ -59,7 +68,7 @@ fn mamba_conv_and_scan_match_their_twins() {
         (7, Arg::InOut(bytes(&ssm))),
         (8, Arg::Out(di * 4)),
     ];
-    let got = run(&ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
+    let got = run(ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
     check("mamba_scan state", &want_ssm, &got[0], TRANSCENDENTAL);
     check("mamba_scan output", &want_y, &got[1], TRANSCENDENTAL);
 
@@ -77,7 +86,7 @@ fn mamba_conv_and_scan_match_their_twins() {
         (7, Arg::InOut(bytes(&ssm))),
         (8, Arg::Out(di * 4)),
     ];
-    let got = run(&ctx, Kernel::MambaScanDt, &fused, &args, [(di as u32).div_ceil(64), 1, 1]);
+    let got = run(ctx, Kernel::MambaScanDt, &fused, &args, [(di as u32).div_ceil(64), 1, 1]);
     check("mamba_scan_dt state", &want_ssm, &got[0], TRANSCENDENTAL);
     check("mamba_scan_dt output", &want_y, &got[1], TRANSCENDENTAL);
     // Not the plain scan of a dt that was never projected.
@@ -115,7 +124,7 @@ fn mamba_conv_and_scan_match_their_twins() {
         (7, Arg::InOut(bytes(&ssm))),
         (8, Arg::Out(t * di * 4)),
     ];
-    let got = run(&ctx, Kernel::MambaScanDt, &normed, &args, [(di as u32).div_ceil(64), 1, 1]);
+    let got = run(ctx, Kernel::MambaScanDt, &normed, &args, [(di as u32).div_ceil(64), 1, 1]);
     check("mamba_scan_dt with norms, state", &want_ssm, &got[0], TRANSCENDENTAL);
     check("mamba_scan_dt with norms, output", &want_y, &got[1], TRANSCENDENTAL);
     // Not the scan of the fields as they are.
