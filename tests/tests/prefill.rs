@@ -6,7 +6,6 @@
 mod common;
 
 use archrace_cpu::ops::attention::attention;
-use archrace_cpu::ops::mamba::{mamba_conv, mamba_scan, ScanInputs};
 use archrace_cpu::ops::matmul::matmul;
 use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::rms_norm;
@@ -421,72 +420,6 @@ fn norm_reads_and_writes_strided_rows_and_fields() {
     let params = [&params[..5], &[eps.to_bits()], &params[6..]].concat();
     let got = run(&ctx, Kernel::Norm, &params, &args, [rows as u32, 3, 1]);
     check("norm of three fields per row", &want, &got[0], TIGHT);
-}
-
-/// Mamba's conv and scan over 6 tokens in one dispatch each, against the twins stepped token by token, with
-/// states of 5, 16 and 24 and conv widths of 4, 2 and 6.
-#[test]
-fn mamba_conv_and_scan_over_a_chunk_match_their_twins() {
-    let Some(ctx) = pollster::block_on(context_or_skip("mamba chunk parity")) else { return };
-    // States of 5 and 16 (mamba_scan keeps them in registers across the tokens) and 24 (past them: read and
-    // written per token); conv widths 4 and 2 (mamba_conv keeps the window in registers) and 6 (past it);
-    // dbc rows padded after C.
-    for (n, k) in [(5usize, 4usize), (16, 2), (24, 6)] {
-        let (di, r, t) = (96usize, 8usize, 6usize);
-        let row = r + 2 * n + 3;
-        let mut rng = SplitMix64::new(11 + n as u64);
-        let conv_w = rng.vec(di * k, -0.5, 0.5);
-        let conv_b = rng.vec(di, -0.1, 0.1);
-        let dt_bias = rng.vec(di, -2.0, 0.5);
-        let d = rng.vec(di, -1.0, 1.0);
-        let a: Vec<f32> = rng.vec(di * n, 0.0, 2.0).iter().map(|v| -v.exp()).collect();
-        let consts = [&conv_w[..], &conv_b, &dt_bias, &d, &a].concat();
-        let xz = rng.vec(t * 2 * di, -2.0, 2.0);
-        let conv_state = rng.vec((k - 1) * di, -1.0, 1.0);
-        let dt = rng.vec(t * di, -3.0, 3.0);
-        let dbc = rng.vec(t * row, -1.0, 1.0);
-        let ssm = rng.vec(di * n, -1.0, 1.0);
-        let params = [di, k, n, r, r + n, t, row].map(|x| x as u32);
-
-        let (mut want_conv, mut want_ssm) = (conv_state.clone(), ssm.clone());
-        let (mut want_xc, mut want_y) = (Vec::new(), Vec::new());
-        for i in 0..t {
-            let xc = mamba_conv(&xz[i * 2 * di..][..di], &conv_w, &conv_b, &mut want_conv, k);
-            let inputs = ScanInputs {
-                dt: &dt[i * di..][..di],
-                dt_bias: &dt_bias,
-                x: &xc,
-                z: &xz[i * 2 * di + di..][..di],
-                b: &dbc[i * row + r..][..n],
-                c: &dbc[i * row + r + n..][..n],
-                a: &a,
-                d: &d,
-            };
-            want_y.extend(mamba_scan(&inputs, &mut want_ssm));
-            want_xc.extend(xc);
-        }
-        let args = [
-            (1, Arg::In(bytes(&xz))),
-            (2, Arg::In(bytes(&consts))),
-            (3, Arg::InOut(bytes(&conv_state))),
-            (4, Arg::Out(t * di * 4)),
-        ];
-        let got = run(&ctx, Kernel::MambaConv, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
-        check(&format!("N {n}, K {k}: mamba_conv chunk state"), &want_conv, &got[0], TIGHT);
-        check(&format!("N {n}, K {k}: mamba_conv chunk output"), &want_xc, &got[1], TRANSCENDENTAL);
-        let args = [
-            (1, Arg::In(bytes(&xz))),
-            (2, Arg::In(bytes(&consts))),
-            (4, Arg::In(bytes(&want_xc))),
-            (5, Arg::In(bytes(&dt))),
-            (6, Arg::In(bytes(&dbc))),
-            (7, Arg::InOut(bytes(&ssm))),
-            (8, Arg::Out(t * di * 4)),
-        ];
-        let got = run(&ctx, Kernel::MambaScan, &params, &args, [(di as u32).div_ceil(64), 1, 1]);
-        check(&format!("N {n}: mamba_scan chunk state"), &want_ssm, &got[0], TRANSCENDENTAL);
-        check(&format!("N {n}: mamba_scan chunk output"), &want_y, &got[1], TRANSCENDENTAL);
-    }
 }
 
 /// Routing 40 tokens at once, their per-expert lists, and SwiGLU over more workgroups than one row of
