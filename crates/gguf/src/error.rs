@@ -92,7 +92,7 @@ pub enum GgufError {
         /// The tensor that starts inside it.
         second: String,
     },
-    /// `general.alignment` that is zero or not a power of two.
+    /// `general.alignment` that is not a power of two up to [`crate::reader::MAX_ALIGNMENT`].
     BadAlignment(u64),
     /// A metadata key a caller needs is missing.
     MissingKey(String),
@@ -145,7 +145,9 @@ impl fmt::Display for GgufError {
                 write!(f, "tensor {tensor:?} has bad data offset {offset}: {reason}")
             }
             Overlap { first, second } => write!(f, "tensor data overlap: {second:?} starts inside {first:?}"),
-            BadAlignment(a) => write!(f, "general.alignment {a} is not a power of two"),
+            BadAlignment(a) => {
+                write!(f, "general.alignment {a} is not a power of two up to {}", crate::reader::MAX_ALIGNMENT)
+            }
             MissingKey(k) => write!(f, "missing metadata key {k:?}"),
             WrongType { key, expected, found } => {
                 write!(f, "metadata key {key:?} should be {expected} but is {found}")

@@ -11,6 +11,10 @@ use crate::{GgmlType, GgufError};
 pub const GGUF_MAGIC: [u8; 4] = *b"GGUF";
 /// Default data alignment when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// Largest `general.alignment` taken (1 MiB). ggml asks only for a power of two; real files use 32 (some
+/// a page), and a file padded to a larger one holds up to that many bytes of padding per tensor, which a
+/// hostile header could set to 2^63 (a copy of it, as the writer makes, would be that large).
+pub const MAX_ALIGNMENT: u64 = 1 << 20;
 /// ggml's `GGML_MAX_DIMS`.
 pub const MAX_DIMS: usize = 4;
 /// Most metadata entries in one file. Real models carry under a hundred (the tokenizer's vocabulary is one
@@ -290,7 +294,7 @@ impl<'a> Gguf<'a> {
                     expected: "an unsigned integer",
                     found: metadata[i].1.type_name(),
                 })?;
-                if a == 0 || !a.is_power_of_two() {
+                if !a.is_power_of_two() || a > MAX_ALIGNMENT {
                     return Err(GgufError::BadAlignment(a));
                 }
                 a

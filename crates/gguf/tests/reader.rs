@@ -233,6 +233,23 @@ fn duplicates_and_bad_alignment_are_named() {
     let mut w = GgufWriter::new();
     w.metadata("general.alignment", Value::U32(3));
     assert_eq!(Gguf::parse(&w.to_bytes()).unwrap_err(), GgufError::BadAlignment(3));
+    // A power of two, but 2^40 bytes of padding (found by the fuzzer: copying the file through the writer
+    // padded it to that): refused, as are 0 and anything past 1 MiB; 1 MiB is taken.
+    for (a, ok) in [(1u64 << 40, false), (0, false), (2 << 20, false), (1 << 20, true), (4096, true)] {
+        let mut w = GgufWriter::new();
+        w.metadata("general.alignment", Value::U64(32));
+        let mut bytes = w.to_bytes();
+        let at = 24 + 8 + "general.alignment".len() + 4; // header, key, type: then the value
+        bytes[at..at + 8].copy_from_slice(&a.to_le_bytes());
+        match Gguf::parse(&bytes) {
+            Ok(g) => assert!(ok && g.alignment == a, "alignment {a} taken"),
+            Err(e) => {
+                assert!(!ok, "alignment {a}: {e}");
+                assert_eq!(e, GgufError::BadAlignment(a));
+                assert!(e.to_string().contains("up to 1048576"), "{e}");
+            }
+        }
+    }
     b.truncate(8);
     assert!(matches!(Gguf::parse(&b), Err(GgufError::Truncated { .. })));
 }
