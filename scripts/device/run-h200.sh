@@ -11,7 +11,9 @@
 # - `llama-bench` pp512 at depth 0, tg64 at depth 512 and 16384 (4096 for Mamba 1B, whose llama.cpp
 #   prefill of 16K would take minutes);
 # - `archrace compare` over all of it: report.md and report.json, the targets met, missed, not measured,
-#   and where each model's GPU time goes (bench's profiles).
+#   and where each model's GPU time goes (bench's profiles);
+# - as the budget allows, `archrace bench --matmul-tiles`: each model's prefill with each matmul tile,
+#   appended to report.md.
 # Every step has a timeout, and steps are skipped once BUDGET seconds have passed, so the report always
 # comes back. Writes into $OUT (default bench-out/).
 set -u
@@ -84,8 +86,16 @@ for m in $BIG_FLAT; do
   step "llama-bench pp $(basename "$m")" 60 "$OUT/llama_bench.jsonl" "$LB" -m "$m" -ngl 99 -p $PP -n 0 -d 0 -r 2 -o jsonl
   step "llama-bench tg $(basename "$m")" 60 "$OUT/llama_bench.jsonl" "$LB" -m "$m" -ngl 99 -p 0 -n $TG -d $CTX,$MID -r 2 -o jsonl
 done
+# Last, as the budget allows: each model's prefill on a device compiled for each matmul tile the kernel
+# takes (`bench --matmul-tiles`), for choosing a GPU's tile from figures; not a target, so not compared.
+step "bench matmul tiles" 90 "$OUT/bench_tiles.txt" "$A" bench $SMALL $BIG --rows 256 --cols 256 --reps 1 --steps 1 --prefill $PP --matmul-tiles
 files=$(ls "$OUT"/bench.json "$OUT"/bench_big.json "$OUT"/race*.json "$OUT"/llama_bench.jsonl 2>/dev/null | while read -r f; do [ -s "$f" ] && echo "$f"; done)
 "$A" compare $files > "$OUT/report.md" 2>>"$OUT/log.txt"; log "compare rc=$? (1: a target missed)"
 "$A" compare --json $files > "$OUT/report.json" 2>>"$OUT/log.txt"
+if [ -s "$OUT/bench_tiles.txt" ]; then
+  { printf '\n## prefill tokens/s by matmul tile (bench --matmul-tiles)\n\n```\n'
+    grep -E 'ms/token|by matmul tile' "$OUT/bench_tiles.txt" | sed -E 's/: ([0-9.]+ ms\/token).*/: \1/'
+    printf '```\n'; } >> "$OUT/report.md"
+fi
 cat "$OUT/report.md"
 log done

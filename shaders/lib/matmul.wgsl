@@ -2,12 +2,12 @@
 // W (rows, cols) read in its encoding (in the GPU row layout, crates/gpu/src/layout.rs). The encoding's
 // file defines BLOCK and `dequant4(row, b, blocks, g)`: weights 4g .. 4g + 3 of block b of the row at
 // byte `row` (a row of `blocks` blocks).
-// A workgroup computes a tile of 64 rows x 64 tokens, TR rows (a multiple of 4) x TT tokens per thread in
-// registers (prepended by crates/gpu/src/shaders.rs, matmul_thread_tile: 4 x 4 on a GPU, 256 threads;
-// 16 x 16 on a software adapter, 16 threads, whose CPU threads pay for each workgroup-memory read lane by
-// lane, so there each read serves more products). Per step of 32 columns it decodes the tile's weights once into
-// workgroup memory (each weight read once per tile, not once per token) and stages the tokens'
-// activations beside them.
+// A workgroup computes a tile of TILE rows x TILE tokens (32 or 64), TR rows (a multiple of 4) x TT tokens
+// per thread in registers (all three prepended: archrace_gpu::kernels::matmul::MatmulTile; 64 and 4 x 4 on
+// a GPU, 256 threads; 64 and 16 x 16 on a software adapter, 16 threads, whose CPU threads pay for each
+// workgroup-memory read lane by lane, so there each read serves more products). Per step of 32 columns it
+// decodes the tile's weights once into workgroup memory (each weight read once per tile, not once per
+// token) and stages the tokens' activations beside them.
 // Workgroup memory has 32 banks of 4 bytes on NVIDIA and AMD GPUs, and a 16-byte load is served 8
 // threads at a time: 8 neighbouring threads read one weight row (one address, a broadcast) and 8
 // different tokens, which xt_at places in 8 different bank groups.
@@ -18,11 +18,10 @@
 // SwiGLU (PAIRED, prepended true for matmul_swiglu): Y (T, rows) = SiLU(X G^T) * (X U^T), G's rows at
 // w_base and U's `pair_bytes` after them. The tile's rows alternate: tile row 2k is G's row k, 2k + 1 U's,
 // so a thread's TR rows (an even number) hold whole pairs and it writes SiLU(g) u itself; a tile covers
-// 32 rows of Y.
+// TILE / 2 rows of Y.
 // CPU twin: archrace_cpu::ops::matmul::matmul (dequantize a row as llama.cpp does, then dot); SwiGLU's
 // is the `silu(g) * u` step of archrace_cpu::model::mixers::ffn.
 
-const TILE: u32 = 64u; // rows and tokens per workgroup
 const KG: u32 = 8u;    // vec4 groups of columns per step (32 weights); a power of two >= 8 (xt_at)
 const TOKEN_THREADS: u32 = TILE / TT; // threads across a tile's tokens (on a GPU at least 8: xt_at)
 const THREADS: u32 = (TILE / TR) * TOKEN_THREADS;

@@ -73,6 +73,26 @@ pub async fn twins_and_gpu_sizes_or_skip(test: &str) -> Vec<(&'static str, GpuCo
     all
 }
 
+/// The devices a `matmul` test runs on: [`tunings_or_skip`]'s, then the adapter once for each other tile
+/// `archrace bench --matmul-tiles` compares ([`archrace_gpu::kernels::matmul::MATMUL_TILES`]), so a tile a
+/// real GPU's figures pick is one whose products are already checked. Each with a name.
+pub async fn matmul_tiles_or_skip(test: &str) -> Vec<(String, GpuContext)> {
+    use archrace_gpu::kernels::matmul::{MatmulTile, MATMUL_TILES};
+    let mut all: Vec<(String, GpuContext)> =
+        tunings_or_skip(test).await.into_iter().map(|(name, ctx)| (name.to_string(), ctx)).collect();
+    let Some((_, first)) = all.first() else { return all };
+    let taken = MatmulTile::of(first.shader_target());
+    for tile in MATMUL_TILES.into_iter().filter(|&t| t != taken && t != archrace_gpu::kernels::matmul::GPU_MATMUL_TILE)
+    {
+        let options = ContextOptions { matmul_tile: Some(tile), software_tuning: false, ..Default::default() };
+        let ctx = GpuContext::with_options(options)
+            .await
+            .unwrap_or_else(|e| panic!("{test}: a device with matmul tile {tile}: {e}"));
+        all.push((format!("matmul tile {tile}"), ctx));
+    }
+    all
+}
+
 /// The activations the products apply as they write (the matvec's modes 5 to 11, `matmul_act`'s), each
 /// with the `pointwise` op (`archrace_cpu::ops::pointwise`) that is its CPU twin.
 pub const ACTIVATIONS: [(archrace_gpu::kernels::matvec::MatvecMode, u32); 7] = {

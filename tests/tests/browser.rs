@@ -381,7 +381,8 @@ async fn subgroup_twins_need_their_directive_in_the_browser() {
     let descriptor = Object::new();
     Reflect::set(&descriptor, &"requiredFeatures".into(), &Array::of1(&"subgroups".into())).unwrap();
     let device = wait(call(&adapter, "requestDevice", &[descriptor.into()])).await;
-    let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true, software: true }; // SwiftShader: 4
+    // SwiftShader: subgroups of 4.
+    let browser = ShaderTarget { subgroup_min: Some(4), enable_directive: true, software: true, matmul_tile: None };
     let twins: Vec<Kernel> = Kernel::all().into_iter().filter(|k| k.has_subgroup_twin()).collect();
     assert_eq!(twins.len(), 10 * GgmlType::ALL.len() + 17, "10 matvec kernels per encoding, 17 reducing kernels");
     for kernel in [twins[0], twins[twins.len() - 1]] {

@@ -11,7 +11,7 @@ use archrace_cpu::ops::moe::{moe_route, swiglu};
 use archrace_cpu::ops::norm::rms_norm;
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
-use archrace_gpu::kernels::matmul::{list_offsets, swiglu_workgroups, workgroups, MatmulParams, TokenList};
+use archrace_gpu::kernels::matmul::{list_offsets, MatmulParams, MatmulTile, TokenList};
 use archrace_gpu::kernels::matvec::kernel_block;
 use archrace_gpu::kernels::oneshot::{run_kernel, Arg};
 use archrace_gpu::kernels::params::AttnParams;
@@ -19,7 +19,7 @@ use archrace_gpu::{layout, GpuContext, GpuError, GpuModel, Kernel, PrefillLogits
 use archrace_model::KvType;
 use archrace_model::Tensor;
 use archrace_tests::data::random_encoded;
-use archrace_tests::gpu::{context_or_skip, tunings_or_skip};
+use archrace_tests::gpu::{context_or_skip, matmul_tiles_or_skip, tunings_or_skip};
 use common::parity::{bytes, check, kv_cache_bytes, run, TIGHT, TRANSCENDENTAL};
 use common::{fixture, ids, json, rel_err, QUANTS};
 
@@ -29,12 +29,13 @@ fn params_words(p: &MatmulParams) -> Vec<u32> {
 
 /// Every encoding, over 70 rows (two row tiles) and 67 tokens (two token tiles), columns of whole blocks
 /// that end inside a 32-column step where the encoding allows; then the same product adding into a
-/// strided Y read from a strided X. With both tunings on a software adapter: its threads take 16 x 16 of a
-/// tile each, a GPU's 4 x 4 (`archrace_gpu::shaders::matmul_thread_tile`).
+/// strided Y read from a strided X. With both tunings on a software adapter (its threads take 16 x 16 of a
+/// tile each, a GPU's 4 x 4) and every tile `bench --matmul-tiles` compares
+/// (`archrace_gpu::kernels::matmul::MatmulTile`).
 #[test]
 fn matmul_matches_matmul_for_every_encoding() {
-    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul parity")) {
-        matmul_parity_for_every_encoding(tuning, &ctx);
+    for (tuning, ctx) in pollster::block_on(matmul_tiles_or_skip("matmul parity")) {
+        matmul_parity_for_every_encoding(&tuning, &ctx);
     }
 }
 
@@ -59,7 +60,13 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
             ..Default::default()
         };
         let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
-        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        let got = run(
+            ctx,
+            Kernel::Matmul(ty),
+            &params_words(&p),
+            &args,
+            MatmulTile::of(ctx.shader_target()).workgroups(rows, t),
+        );
         check(&format!("{} plain, {tuning}", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
 
         // X rows 8 values apart from column 4 on; Y rows 3 values wider, from offset 5, added into.
@@ -79,7 +86,13 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
         let p = MatmulParams { x_off: 1, x_stride: xs as u32 / 4, y_off: 5, y_stride: ys as u32, mode: 1, ..p };
         let args =
             [(1, Arg::In(&gw)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
-        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, workgroups(rows, t));
+        let got = run(
+            ctx,
+            Kernel::Matmul(ty),
+            &params_words(&p),
+            &args,
+            MatmulTile::of(ctx.shader_target()).workgroups(rows, t),
+        );
         check(&format!("{} strided, adding, {tuning}", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
     }
 }
@@ -91,7 +104,7 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
 fn matmul_act_matches_the_product_then_pointwise() {
     use archrace_cpu::ops::pointwise::pointwise;
     let modes = archrace_tests::gpu::ACTIVATIONS;
-    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul activations")) {
+    for (tuning, ctx) in pollster::block_on(matmul_tiles_or_skip("matmul activations")) {
         let (rows, cols, t, bias_at) = (70usize, 64usize, 67usize, 5usize);
         let mut rng = SplitMix64::new(29);
         let x = rng.vec(t * cols, -1.0, 1.0);
@@ -123,7 +136,13 @@ fn matmul_act_matches_the_product_then_pointwise() {
                     (4, Arg::In(bytes(&bias))),
                 ];
                 let kernel = Kernel::MatmulAct(ty);
-                let got = run(&ctx, kernel, &params_words(&p), &args, workgroups(rows, t));
+                let got = run(
+                    &ctx,
+                    kernel,
+                    &params_words(&p),
+                    &args,
+                    MatmulTile::of(ctx.shader_target()).workgroups(rows, t),
+                );
                 check(&format!("{} {mode:?}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
             }
         }
@@ -135,7 +154,7 @@ fn matmul_act_matches_the_product_then_pointwise() {
 /// and through a gather list, against the CPU's two products and `silu(g) * u`; with both tunings.
 #[test]
 fn matmul_swiglu_matches_the_two_products_and_the_gate() {
-    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul swiglu")) {
+    for (tuning, ctx) in pollster::block_on(matmul_tiles_or_skip("matmul swiglu")) {
         let (rows, t) = (45usize, 67usize);
         let mut rng = SplitMix64::new(37);
         for ty in [GgmlType::F32, GgmlType::Q4_0, GgmlType::Q6_K] {
@@ -162,7 +181,13 @@ fn matmul_swiglu_matches_the_two_products_and_the_gate() {
             };
             let kernel = Kernel::MatmulSwiglu(ty);
             let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
-            let got = run(&ctx, kernel, &params_words(&p), &args, swiglu_workgroups(rows, t));
+            let got = run(
+                &ctx,
+                kernel,
+                &params_words(&p),
+                &args,
+                MatmulTile::of(ctx.shader_target()).swiglu_workgroups(rows, t),
+            );
             check(&format!("{}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
 
             // Every third token of the chunk through a gather list, written compact.
@@ -181,7 +206,13 @@ fn matmul_swiglu_matches_the_two_products_and_the_gate() {
                 (3, Arg::Out(t * rows * 4)),
                 (4, Arg::In(bytemuck::cast_slice(&lists))),
             ];
-            let got = run(&ctx, kernel, &params_words(&p), &args, swiglu_workgroups(rows, t));
+            let got = run(
+                &ctx,
+                kernel,
+                &params_words(&p),
+                &args,
+                MatmulTile::of(ctx.shader_target()).swiglu_workgroups(rows, t),
+            );
             check(&format!("{} gathered, {tuning}", kernel.name()), &want, &got[0][..want.len()], TRANSCENDENTAL);
         }
     }
@@ -191,8 +222,8 @@ fn matmul_swiglu_matches_the_two_products_and_the_gate() {
 /// scattering a compact X's products into the listed rows times their weights; with both tunings.
 #[test]
 fn matmul_gathers_and_scatters_through_token_lists() {
-    for (tuning, ctx) in pollster::block_on(tunings_or_skip("matmul token lists")) {
-        matmul_token_lists(tuning, &ctx);
+    for (tuning, ctx) in pollster::block_on(matmul_tiles_or_skip("matmul token lists")) {
+        matmul_token_lists(&tuning, &ctx);
     }
 }
 
@@ -229,7 +260,13 @@ fn matmul_token_lists(tuning: &str, ctx: &GpuContext) {
         ..Default::default()
     };
     let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
-    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    let got = run(
+        ctx,
+        Kernel::Matmul(GgmlType::Q8_0),
+        &params_words(&p),
+        &args,
+        MatmulTile::of(ctx.shader_target()).workgroups(rows, t),
+    );
     check(&format!("matmul gather, {tuning}"), &want, &got[0][..listed.len() * rows], TIGHT);
 
     let y0 = rng.vec(t * rows, -1.0, 1.0);
@@ -243,7 +280,13 @@ fn matmul_token_lists(tuning: &str, ctx: &GpuContext) {
     let p = MatmulParams { list: TokenList::Scatter as u32, ..p };
     let args =
         [(1, Arg::In(&gw)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
-    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, workgroups(rows, t));
+    let got = run(
+        ctx,
+        Kernel::Matmul(GgmlType::Q8_0),
+        &params_words(&p),
+        &args,
+        MatmulTile::of(ctx.shader_target()).workgroups(rows, t),
+    );
     check(&format!("matmul scatter, {tuning}"), &want, &got[0], TIGHT);
 }
 

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 const CORE_WEBGPU: naga::valid::Capabilities = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
 
 /// What a device with WebGPU's `subgroups` feature adds (the shuffles the row sums use, in compute).
-const WITH_SUBGROUPS: ShaderTarget = ShaderTarget { subgroup_min: Some(8), enable_directive: false, software: false };
+const WITH_SUBGROUPS: ShaderTarget =
+    ShaderTarget { subgroup_min: Some(8), enable_directive: false, software: false, matmul_tile: None };
 
 /// A kernel's source and validation as the devices that run it have it: the portable source, or for a
 /// kernel that exists only with subgroups ([`Kernel::needs_subgroups`]), its subgroup source.
@@ -200,7 +201,7 @@ fn row_norms_take_fewer_threads_on_software_adapters() {
         (Some(8), true, 8),
         (Some(16), true, 16),
     ] {
-        let target = ShaderTarget { subgroup_min, enable_directive: false, software };
+        let target = ShaderTarget { subgroup_min, software, ..Default::default() };
         assert_eq!(norm_threads(target), threads, "{target:?}");
         for kernel in [Kernel::Norm, Kernel::TokenShift, Kernel::NormShift] {
             let name = format!("{} {target:?}", kernel.name());
@@ -215,22 +216,50 @@ fn row_norms_take_fewer_threads_on_software_adapters() {
 }
 
 /// Every kernel validates as a software adapter gets it too (the matmul thread tile, `wkv7`'s four rows a
-/// thread, the row norms' threads), and `wkv7`'s workgroup is the size its dispatch counts on
-/// (`archrace_gpu::shaders::wkv7_shape`), on both.
+/// thread, the row norms' threads), and `wkv7`'s and `wkv7_step`'s workgroups are the size their dispatches
+/// count on (`archrace_gpu::shaders::wkv7_shape`), on both; the matmul kernels validate with every tile
+/// `archrace bench --matmul-tiles` compares, in workgroups of the tile's threads.
 #[test]
 fn every_kernel_validates_as_software_adapters_get_it() {
+    use archrace_gpu::kernels::matmul::{MatmulTile, MATMUL_TILES};
     use archrace_gpu::shaders::wkv7_shape;
-    for software in [false, true] {
-        for kernel in Kernel::all() {
+    let matmul = |k: Kernel| matches!(k, Kernel::Matmul(_) | Kernel::MatmulAct(_) | Kernel::MatmulSwiglu(_));
+    let targets =
+        [false, true].map(|software| (software, None)).into_iter().chain(MATMUL_TILES.map(|t| (false, Some(t))));
+    for (software, matmul_tile) in targets {
+        for kernel in Kernel::all().into_iter().filter(|&k| matmul_tile.is_none() || matmul(k)) {
             let subgroups = kernel.needs_subgroups();
-            let target = ShaderTarget { subgroup_min: subgroups.then_some(8), enable_directive: false, software };
-            let name = format!("{} (software: {software})", kernel.name());
+            let target =
+                ShaderTarget { subgroup_min: subgroups.then_some(8), software, matmul_tile, ..Default::default() };
+            let name = format!("{} (software: {software}, matmul tile {matmul_tile:?})", kernel.name());
             let (module, _) =
                 validate_with(&name, &kernel.source_for(target), subgroups).unwrap_or_else(|e| panic!("{e}"));
             let entry = module.entry_points.iter().find(|e| e.name == kernel.entry_point()).unwrap();
-            if kernel == Kernel::Wkv7 {
+            if matches!(kernel, Kernel::Wkv7 | Kernel::Wkv7Step) {
                 assert_eq!(entry.workgroup_size, [wkv7_shape(target).threads, 1, 1], "{name}");
             }
+            if matmul(kernel) {
+                assert_eq!(entry.workgroup_size, [MatmulTile::of(target).threads(), 1, 1], "{name}");
+            }
         }
+    }
+}
+
+/// The tiles `archrace bench --matmul-tiles` compares and the defaults are shapes the kernel takes; others
+/// are not.
+#[test]
+fn matmul_tiles_are_valid_shapes() {
+    use archrace_gpu::kernels::matmul::{MatmulTile, GPU_MATMUL_TILE, MATMUL_TILES, SOFTWARE_MATMUL_TILE};
+    for tile in MATMUL_TILES.into_iter().chain([GPU_MATMUL_TILE, SOFTWARE_MATMUL_TILE]) {
+        assert!(tile.is_valid(), "{tile}");
+    }
+    for bad in [
+        MatmulTile { tile: 128, rows: 8, tokens: 8 }, // 64 KiB of workgroup memory
+        MatmulTile { tile: 64, rows: 2, tokens: 4 },  // rows not a multiple of 4
+        MatmulTile { tile: 64, rows: 4, tokens: 2 },  // 512 threads
+        MatmulTile { tile: 32, rows: 4, tokens: 0 },
+        MatmulTile { tile: 32, rows: 12, tokens: 4 }, // 32 is no multiple of 12
+    ] {
+        assert!(!bad.is_valid(), "{bad}");
     }
 }

@@ -202,6 +202,10 @@ enum Command {
         /// every WebGPU device runs), to compare whole decode steps with and without them.
         #[arg(long)]
         no_subgroups: bool,
+        /// Time each model's prefill again on a device compiled for each matmul tile the kernel takes
+        /// (rows x tokens a workgroup, and a thread's share), to choose a GPU's tile from figures.
+        #[arg(long)]
+        matmul_tiles: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -271,9 +275,9 @@ fn main() -> ExitCode {
         Command::Race { models, context, new_tokens, backend, kv_type, compare_fill, json } => {
             commands::race(&models, &context, new_tokens, backend, kv_type.into(), compare_fill, json)
         }
-        Command::Bench { models, rows, cols, reps, steps, context, prefill, no_subgroups, json } => {
+        Command::Bench { models, rows, cols, reps, steps, context, prefill, no_subgroups, matmul_tiles, json } => {
             let shape = commands::BenchShape { rows, cols, reps, steps, context, prefill };
-            commands::bench(&models, shape, !no_subgroups, json)
+            commands::bench(&models, shape, !no_subgroups, matmul_tiles, json)
         }
         Command::Compare { files, json } => commands::compare(&files, json),
         Command::Device { json, rows, cols, seed } => commands::device(json, rows, cols, seed),

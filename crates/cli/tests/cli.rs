@@ -312,6 +312,10 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         assert_eq!(calls, p["dispatches"].as_u64().unwrap(), "{p}");
         assert!(kernels.iter().any(|k| k["kernel"] == "matmul_q4_0"), "{p}");
     }
+    // The runtime's matmul tile is named; the tiles are swept only when asked for.
+    let tile = prefill["matmul_tile"].as_str().unwrap();
+    assert_eq!(tile, if software { "64x64/16x16" } else { "64x64/4x4" }, "{prefill}");
+    assert_eq!(prefill["by_matmul_tile"].as_array().map(Vec::len), Some(0), "{prefill}");
     // With --prefill 0, no prefill is timed.
     let j = json(&[
         "bench",
@@ -329,6 +333,24 @@ fn bench_reports_bandwidth_roofline_overhead_and_a_profile() {
         "--json",
     ]);
     assert!(j["models"][0]["prefill"].is_null(), "{j}");
+}
+
+/// `bench --matmul-tiles`: each model's prefill again on a device compiled for each tile the kernel takes.
+#[test]
+fn bench_times_the_prefill_with_every_matmul_tile() {
+    if !gpu_available() {
+        return;
+    }
+    let args = ["--rows", "256", "--cols", "256", "--reps", "1", "--steps", "1", "--matmul-tiles", "--json"];
+    let j = json(&[&["bench", &fixture("llama-q4_0.gguf"), "--prefill", "24"][..], &args].concat());
+    let tiles = j["models"][0]["prefill"]["by_matmul_tile"].as_array().unwrap();
+    let names: Vec<&str> = tiles.iter().map(|t| t["matmul_tile"].as_str().unwrap()).collect();
+    assert_eq!(names, ["64x64/4x4", "64x64/8x4", "64x64/4x8", "64x64/8x8", "32x32/4x4", "32x32/4x2"], "{j}");
+    assert!(tiles.iter().all(|t| t["tokens_per_s"].as_f64().unwrap() > 0.0), "{j}");
+    // Without a prefill to time, refused.
+    let (code, _, err) = run(&[&["bench", &fixture("llama-q4_0.gguf"), "--prefill", "0"][..], &args].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--matmul-tiles times the prefill"), "{err}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Getting a device: one adapter, its real limits, and only the optional features it has.
 
+use crate::kernels::matmul::MatmulTile;
 use crate::subgroups::SubgroupLayout;
 use crate::GpuError;
 use serde::Serialize;
@@ -74,11 +75,14 @@ pub struct ContextOptions {
     /// Take a software adapter's tuning where the adapter is one ([`GpuContext::software_tuning`]); `false`
     /// makes a GPU's choices on any adapter, so tests run on lavapipe and SwiftShader the code a GPU runs.
     pub software_tuning: bool,
+    /// The `matmul` tile to compile the prefill products for, in place of the device's default
+    /// ([`MatmulTile::of`]): `archrace bench --matmul-tiles` compares them on one device.
+    pub matmul_tile: Option<MatmulTile>,
 }
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        Self { subgroups: true, software_tuning: true }
+        Self { subgroups: true, software_tuning: true, matmul_tile: None }
     }
 }
 
@@ -191,6 +195,12 @@ impl GpuContext {
             }
         });
         let software = report.software && options.software_tuning;
+        let matmul_tile = match options.matmul_tile {
+            Some(tile) if !tile.is_valid() => {
+                return Err(GpuError::BadInput(format!("matmul tile {tile}: not a shape the kernel takes")))
+            }
+            tile => tile,
+        };
         let loop_limit = loop_limit_of(&report);
         Ok(Self {
             device,
@@ -201,7 +211,7 @@ impl GpuContext {
             memory_budget: None,
             allocated: Default::default(),
             pipelines: Default::default(),
-            shader_target: crate::ShaderTarget { subgroup_min, enable_directive, software },
+            shader_target: crate::ShaderTarget { subgroup_min, enable_directive, software, matmul_tile },
             lost,
         })
     }

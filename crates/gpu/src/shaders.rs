@@ -2,6 +2,7 @@
 //! family per file; a kernel's source is its file joined with the shared pieces it needs (`shaders/lib/`),
 //! prelude first. This file is the only place that names those paths.
 
+use crate::kernels::matmul::MatmulTile;
 use archrace_gguf::GgmlType;
 
 /// Every kernel archrace compiles. Its name is its entry point's (with the weight encoding where there is
@@ -189,6 +190,9 @@ pub struct ShaderTarget {
     /// row-norm kernels (`norm`, `norm_shift`) take [`SOFTWARE_NORM_THREADS`] threads a row instead of 256. Their CPU
     /// threads run a workgroup a subgroup at a time and switch between its subgroups at every barrier.
     pub software: bool,
+    /// The `matmul` tile this device was asked to take ([`crate::ContextOptions::matmul_tile`]), or `None`
+    /// for its default ([`MatmulTile::of`]).
+    pub matmul_tile: Option<MatmulTile>,
 }
 
 /// Threads per row of the row-norm kernels on a GPU: a decode step's row of up to ~8192 values spread over
@@ -509,10 +513,8 @@ impl Kernel {
         }
         match self {
             Kernel::Matmul(_) | Kernel::MatmulAct(_) | Kernel::MatmulSwiglu(_) => {
-                let (rows, tokens) = matmul_thread_tile(target);
                 let paired = matches!(self, Kernel::MatmulSwiglu(_));
-                let tile =
-                    format!("const TR: u32 = {rows}u;\nconst TT: u32 = {tokens}u;\nconst PAIRED: bool = {paired};");
+                let tile = format!("{}\nconst PAIRED: bool = {paired};", MatmulTile::of(target).source());
                 let act = if matches!(self, Kernel::MatmulAct(_)) { ACTIVATION } else { NO_ACTIVATION };
                 [&tile, PACKED, self.file(), MATMUL_BODY, act].join("\n")
             }
@@ -522,19 +524,6 @@ impl Kernel {
             Kernel::MambaConv | Kernel::MambaScan | Kernel::MambaScanDt => [self.file(), CONV_STEP].join("\n"),
             _ => self.file().to_string(),
         }
-    }
-}
-
-/// Rows x tokens of `matmul`'s 64 x 64 tile one thread computes (`lib/matmul.wgsl`'s TR and TT) on a device:
-/// 4 x 4 on a GPU (256 threads a tile), 16 x 16 on a software adapter (16 threads), whose CPU threads read
-/// workgroup memory lane by lane, so those reads cost more than the products they serve: per step of 4
-/// columns a thread reads TR + TT vec4s for TR TT products. Lavapipe, a 512-token prefill of the demo
-/// models (Q4_0), alternated runs, `matmul`'s time against 4 x 4's: 8 x 8 0.65-0.70, 16 x 8 0.55-0.60,
-/// 16 x 16 about 0.45; 32 x 16 and 16 x 32 (8 threads, 512 sums a thread) gained 0-20% more.
-pub fn matmul_thread_tile(target: ShaderTarget) -> (u32, u32) {
-    match target.software {
-        true => (16, 16),
-        false => (4, 4),
     }
 }
 

@@ -7,6 +7,7 @@ use super::{median, outln, print_json, read, CmdResult};
 use archrace_cpu::{CpuModel, SplitMix64};
 use archrace_gguf::{GgmlType, Gguf};
 use archrace_gpu::bench::{copy_bandwidth, empty_dispatches_ms, matvec_bandwidth, KernelBench};
+use archrace_gpu::kernels::matmul::{MatmulTile, MATMUL_TILES};
 use archrace_gpu::kernels::matvec::{kernel_block, row_threads, MatvecLimits, ROW_THREADS};
 use archrace_gpu::runtime::{StepProfile, TimingSource};
 use archrace_gpu::{ContextOptions, GpuContext, GpuError, GpuModel, GpuState, PrefillLogits, StepOutput};
@@ -93,6 +94,17 @@ struct PrefillRow {
     tokens_per_s: f64,
     /// One more run with every dispatch timed (a pass each, so a little slower than unprofiled).
     profile: Option<StepProfile>,
+    /// The `matmul` tile the device takes ([`MatmulTile::of`]).
+    matmul_tile: String,
+    /// With `--matmul-tiles`: the same prefill on a device compiled for each tile of [`MATMUL_TILES`]
+    /// (unprofiled), for choosing a GPU's tile from figures.
+    by_matmul_tile: Vec<MatmulTileRow>,
+}
+
+#[derive(Serialize)]
+struct MatmulTileRow {
+    matmul_tile: String,
+    tokens_per_s: f64,
 }
 
 /// Timed prefills per model (after one warm-up).
@@ -110,8 +122,13 @@ pub struct BenchShape {
 }
 
 /// Prefills `tokens` into fresh states: a warm-up (the chunk's buffers are made, each kernel's first use),
-/// [`PREFILL_RUNS`] timed runs and a profiled one.
-fn time_prefill(ctx: &GpuContext, model: &GpuModel, tokens: &[u32]) -> Result<PrefillRow, Box<dyn std::error::Error>> {
+/// [`PREFILL_RUNS`] timed runs and, when `profiled`, a profiled one.
+fn time_prefill(
+    ctx: &GpuContext,
+    model: &GpuModel,
+    tokens: &[u32],
+    profiled: bool,
+) -> Result<PrefillRow, Box<dyn std::error::Error>> {
     let run = |profile: bool| -> Result<(f64, GpuState), GpuError> {
         let mut state = model.new_state(ctx)?;
         state.work.profile = profile;
@@ -126,7 +143,10 @@ fn time_prefill(ctx: &GpuContext, model: &GpuModel, tokens: &[u32]) -> Result<Pr
     for _ in 0..PREFILL_RUNS {
         times.push(run(false)?.0);
     }
-    let (_, mut profiled) = run(true)?;
+    let profile = match profiled {
+        true => run(true)?.1.work.last_profile.take(),
+        false => None,
+    };
     let ms = median(times);
     Ok(PrefillRow {
         tokens: tokens.len(),
@@ -134,8 +154,25 @@ fn time_prefill(ctx: &GpuContext, model: &GpuModel, tokens: &[u32]) -> Result<Pr
         batched: model.prefill_is_batched(),
         ms,
         tokens_per_s: tokens.len() as f64 * 1e3 / ms,
-        profile: profiled.work.last_profile.take(),
+        profile,
+        matmul_tile: MatmulTile::of(ctx.shader_target()).to_string(),
+        by_matmul_tile: Vec::new(),
     })
+}
+
+/// `tokens`' prefill of `cpu`'s model on a device compiled for each of `tiles`, unprofiled.
+fn prefill_by_matmul_tile(
+    tiles: &[(MatmulTile, GpuContext)],
+    cpu: &CpuModel,
+    tokens: &[u32],
+) -> Result<Vec<MatmulTileRow>, Box<dyn std::error::Error>> {
+    let mut rows = Vec::with_capacity(tiles.len());
+    for (tile, ctx) in tiles {
+        let model = pollster::block_on(GpuModel::new(ctx, &cpu.spec, &cpu.weights))?;
+        let row = time_prefill(ctx, &model, tokens, false)?;
+        rows.push(MatmulTileRow { matmul_tile: tile.to_string(), tokens_per_s: row.tokens_per_s });
+    }
+    Ok(rows)
 }
 
 #[derive(Serialize)]
@@ -152,9 +189,13 @@ struct Report {
     models: Vec<ModelRow>,
 }
 
-/// `archrace bench`.
-pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool) -> CmdResult {
+/// `archrace bench`; with `matmul_tiles`, each model's prefill again on a device for each tile of
+/// [`MATMUL_TILES`].
+pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, matmul_tiles: bool, json: bool) -> CmdResult {
     let BenchShape { rows, cols, reps, steps, context, prefill } = shape;
+    if matmul_tiles && prefill == 0 {
+        return Err("--matmul-tiles times the prefill: give --prefill a token count".into());
+    }
     if rows == 0 || cols == 0 || !cols.is_multiple_of(256) || reps == 0 || steps == 0 {
         return Err("--rows and --reps and --steps must be positive and --cols a multiple of 256".into());
     }
@@ -207,6 +248,16 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
         };
         matvec.push(MatvecRow { bench, fraction_of_copy, portable_gb_per_s, row_threads: chosen, by_row_threads });
     }
+    let tile_devices = match matmul_tiles {
+        true => MATMUL_TILES
+            .into_iter()
+            .map(|tile| {
+                let options = ContextOptions { subgroups, matmul_tile: Some(tile), ..Default::default() };
+                Ok((tile, pollster::block_on(GpuContext::with_options(options))?))
+            })
+            .collect::<Result<Vec<_>, GpuError>>()?,
+        false => Vec::new(),
+    };
     let mut model_rows = Vec::new();
     for path in models {
         let bytes = read(path)?;
@@ -216,7 +267,11 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
         let ids = |n: usize| (0..n).map(|i| (i % cpu.spec.n_vocab) as u32).collect::<Vec<u32>>();
         let prefill = match prefill {
             0 => None,
-            n => Some(time_prefill(&ctx, &model, &ids(n))?),
+            n => {
+                let mut row = time_prefill(&ctx, &model, &ids(n), true)?;
+                row.by_matmul_tile = prefill_by_matmul_tile(&tile_devices, &cpu, &ids(n))?;
+                Some(row)
+            }
         };
         let mut state = model.new_state(&ctx)?;
         for t in ids(context) {
@@ -394,6 +449,11 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, json: bool)
             )?;
             if let Some(profile) = &p.profile {
                 outln!("  prefill profile {}", profile_line(profile))?;
+            }
+            if !p.by_matmul_tile.is_empty() {
+                let tiles: Vec<String> =
+                    p.by_matmul_tile.iter().map(|t| format!("{}: {:.1}", t.matmul_tile, t.tokens_per_s)).collect();
+                outln!("  prefill tok/s by matmul tile {} (the runtime's: {})", tiles.join(", "), p.matmul_tile)?;
             }
         }
     }

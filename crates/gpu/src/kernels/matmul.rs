@@ -1,11 +1,96 @@
 //! Host side of the `matmul_<type>` kernels (prefill): `Y (T, rows) = X (T, cols) @ W^T` with `W` read in
-//! its GGUF encoding (rows in [`crate::layout`]'s order), tiles of 64 rows x 64 tokens per workgroup
-//! (`shaders/lib/matmul.wgsl`).
+//! its GGUF encoding (rows in [`crate::layout`]'s order), a tile of rows x tokens per workgroup
+//! (`shaders/lib/matmul.wgsl`; [`MatmulTile`]).
 
 use crate::kernels::params::{kernel_params, KernelParams};
+use crate::ShaderTarget;
+use serde::Serialize;
 
-/// Rows and tokens per workgroup (`TILE` in `shaders/lib/matmul.wgsl`).
-pub const TILE: usize = 64;
+/// The shape of a `matmul` workgroup (`TILE`, `TR` and `TT` in `shaders/lib/matmul.wgsl`): a tile of `tile`
+/// rows x `tile` tokens, `rows` x `tokens` of it per thread in registers, so `(tile / rows) (tile / tokens)`
+/// threads. A device takes [`MatmulTile::of`]; `archrace bench --matmul-tiles` times a prefill with each of
+/// [`MATMUL_TILES`] (`ContextOptions::matmul_tile`), to choose it on a real GPU from figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct MatmulTile {
+    /// Rows and tokens per workgroup: 32 or 64 (two tiles of 64 x 32 columns of f32 fill the 16 KiB of
+    /// workgroup memory WebGPU guarantees).
+    pub tile: u32,
+    /// Rows per thread: a multiple of 4 (whole vec4s of sums; whole gate/up pairs in `matmul_swiglu`).
+    pub rows: u32,
+    /// Tokens per thread.
+    pub tokens: u32,
+}
+
+/// A GPU's tile: 64 x 64, 4 x 4 a thread (256 threads).
+pub const GPU_MATMUL_TILE: MatmulTile = MatmulTile { tile: 64, rows: 4, tokens: 4 };
+
+/// A software adapter's: 64 x 64, 16 x 16 a thread (16 threads). Their CPU threads read workgroup memory
+/// lane by lane, so those reads cost more than the products they serve: per step of 4 columns a thread
+/// reads `rows + tokens` vec4s for `rows tokens` products. Lavapipe, a 512-token prefill of the demo models
+/// (Q4_0), alternated runs, `matmul`'s time against 4 x 4's: 8 x 8 0.65-0.70, 16 x 8 0.55-0.60, 16 x 16
+/// about 0.45; 32 x 16 and 16 x 32 (8 threads, 512 sums a thread) gained 0-20% more.
+pub const SOFTWARE_MATMUL_TILE: MatmulTile = MatmulTile { tile: 64, rows: 16, tokens: 16 };
+
+/// The shapes `archrace bench --matmul-tiles` compares on a device: the GPU default, more sums a thread
+/// (fewer threads: more registers, fewer workgroup-memory reads a product), and 32 x 32 tiles (four times
+/// the workgroups: a GPU with more cores than a small model's 64 x 64 tiles fill).
+pub const MATMUL_TILES: [MatmulTile; 6] = [
+    GPU_MATMUL_TILE,
+    MatmulTile { tile: 64, rows: 8, tokens: 4 },
+    MatmulTile { tile: 64, rows: 4, tokens: 8 },
+    MatmulTile { tile: 64, rows: 8, tokens: 8 },
+    MatmulTile { tile: 32, rows: 4, tokens: 4 },
+    MatmulTile { tile: 32, rows: 4, tokens: 2 },
+];
+
+impl MatmulTile {
+    /// The tile a device takes: the one its context was asked for, else a software adapter's or a GPU's.
+    pub fn of(target: ShaderTarget) -> Self {
+        match (target.matmul_tile, target.software) {
+            (Some(tile), _) => tile,
+            (None, true) => SOFTWARE_MATMUL_TILE,
+            (None, false) => GPU_MATMUL_TILE,
+        }
+    }
+
+    /// Threads a workgroup.
+    pub fn threads(self) -> u32 {
+        (self.tile / self.rows) * (self.tile / self.tokens)
+    }
+
+    /// Whether the kernel takes this shape: a tile of 32 or 64, divided evenly, rows a multiple of 4, and
+    /// at most 256 threads (WebGPU's guaranteed workgroup size).
+    pub fn is_valid(self) -> bool {
+        matches!(self.tile, 32 | 64)
+            && self.rows.is_multiple_of(4)
+            && self.tokens > 0
+            && self.tile.is_multiple_of(self.rows)
+            && self.tile.is_multiple_of(self.tokens)
+            && self.threads() <= 256
+    }
+
+    /// Workgroups for `rows` outputs of `t` tokens.
+    pub fn workgroups(self, rows: usize, t: usize) -> [u32; 3] {
+        let tile = self.tile as usize;
+        [rows.div_ceil(tile) as u32, t.div_ceil(tile) as u32, 1]
+    }
+
+    /// The same for `matmul_swiglu`, whose tiles cover half as many rows of Y (`rows`: Y's).
+    pub fn swiglu_workgroups(self, rows: usize, t: usize) -> [u32; 3] {
+        self.workgroups(2 * rows, t)
+    }
+
+    /// The WGSL constants that set it, before `lib/matmul.wgsl`.
+    pub(crate) fn source(self) -> String {
+        format!("const TILE: u32 = {}u;\nconst TR: u32 = {}u;\nconst TT: u32 = {}u;", self.tile, self.rows, self.tokens)
+    }
+}
+
+impl std::fmt::Display for MatmulTile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{0}x{0}/{1}x{2}", self.tile, self.rows, self.tokens)
+    }
+}
 
 kernel_params! {
     /// The kernels' parameter block; mirrors `Params` in `shaders/lib/matmul.wgsl` (64 bytes).
@@ -63,14 +148,4 @@ pub enum TokenList {
 /// `(count_at, ids_at, weights_at)` (see `shaders/moe_route.wgsl`).
 pub fn list_offsets(e: usize, experts: usize, t: usize) -> (u32, u32, u32) {
     (e as u32, (experts + e * t) as u32, (experts + experts * t + e * t) as u32)
-}
-
-/// Workgroups for `rows` outputs of `t` tokens.
-pub fn workgroups(rows: usize, t: usize) -> [u32; 3] {
-    [rows.div_ceil(TILE) as u32, t.div_ceil(TILE) as u32, 1]
-}
-
-/// The same for `matmul_swiglu`, whose tiles cover half as many rows of Y (`rows`: Y's).
-pub fn swiglu_workgroups(rows: usize, t: usize) -> [u32; 3] {
-    workgroups(2 * rows, t)
 }

@@ -12,6 +12,7 @@ use super::rwkv::RwkvIo;
 use super::state::{GpuState, LayerState};
 use super::weights::{GpuMixer, GpuWeights};
 use crate::error::ErrorScopes;
+use crate::kernels::matmul::MatmulTile;
 use crate::kernels::matvec::{MatvecLimits, MatvecMode, ROW_THREADS};
 use crate::kernels::params::{ArgmaxParams, EmbedParams, SampleParams};
 use crate::pipelines::Pipelines;
@@ -125,6 +126,8 @@ pub struct GpuModel {
     loop_limit: Option<usize>,
     /// How `wkv7` shares out a head's state rows on this device.
     wkv7: Wkv7Shape,
+    /// The `matmul` tile this device's kernels were compiled for.
+    matmul_tile: MatmulTile,
 }
 
 /// The attention decode twin a software adapter takes for `spec`'s heads (`attn_partial_runs`, compiled for
@@ -210,6 +213,7 @@ impl GpuModel {
             use_attn_lanes: attn_lanes.is_some(),
             loop_limit: ctx.loop_limit,
             wkv7: wkv7_shape(ctx.shader_target()),
+            matmul_tile: MatmulTile::of(ctx.shader_target()),
         })
     }
 
@@ -565,8 +569,9 @@ impl GpuModel {
         let (max_groups, max_row_threads) = (self.max_groups, self.max_row_threads);
         let attn_runs = self.attn_runs.filter(|_| self.use_attn_runs);
         let attn_lanes = self.attn_lanes.filter(|_| self.use_attn_lanes);
-        let (spec, fuse_norms, loop_limit, wkv7) = (&self.spec, self.fuse_norms, self.loop_limit, self.wkv7);
-        Ops { spec, max_groups, max_row_threads, fuse_norms, attn_runs, attn_lanes, loop_limit, wkv7 }
+        let (spec, fuse_norms, loop_limit) = (&self.spec, self.fuse_norms, self.loop_limit);
+        let (wkv7, matmul_tile) = (self.wkv7, self.matmul_tile);
+        Ops { spec, max_groups, max_row_threads, fuse_norms, attn_runs, attn_lanes, loop_limit, wkv7, matmul_tile }
     }
 
     /// The decode step's layer loop, as the CPU's (`archrace_cpu::model::forward`): norm, mixer, norm,

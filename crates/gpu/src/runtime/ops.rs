@@ -6,7 +6,7 @@ use super::forward::u;
 use super::prefill::{Product, ProductOut};
 use super::recorder::Recorder;
 use super::weights::{GpuMatrix, GpuNorm};
-use crate::kernels::matmul::{list_offsets, swiglu_workgroups, workgroups, MatmulParams, TokenList};
+use crate::kernels::matmul::{list_offsets, MatmulParams, MatmulTile, TokenList};
 use crate::kernels::matvec::{MatvecLimits, MatvecMode, MatvecParams, NORM_MAX_COLS};
 use crate::kernels::params::NormParams;
 use crate::shaders::Wkv7Shape;
@@ -35,6 +35,8 @@ pub(super) struct Ops<'a> {
     pub loop_limit: Option<usize>,
     /// How `wkv7` shares out a head's state rows on this device ([`crate::shaders::wkv7_shape`]).
     pub wkv7: Wkv7Shape,
+    /// The `matmul` tile this device's kernels were compiled for ([`MatmulTile::of`]).
+    pub matmul_tile: MatmulTile,
 }
 
 /// Whether `spec`'s norm can be taken by a product over rows of `cols` values (its normed twin): an
@@ -354,8 +356,8 @@ impl Ops<'_> {
             };
             let buffers = [(1, &part.buf), (2, p.x), (3, p.y), (4, route)];
             let grid = match kernel {
-                Kernel::MatmulSwiglu(_) => swiglu_workgroups(part.rows, t),
-                _ => workgroups(part.rows, t),
+                Kernel::MatmulSwiglu(_) => self.matmul_tile.swiglu_workgroups(part.rows, t),
+                _ => self.matmul_tile.workgroups(part.rows, t),
             };
             rec.dispatch(kernel, &params, &buffers, grid);
         }
