@@ -167,15 +167,15 @@ fn mamba_scan_dt(@builtin(global_invocation_id) gid: vec3<u32>) {
     if c >= p.d_inner {
         return;
     }
-    if p.d_state <= REG_STATE {
-        scan_in_registers(c, true);
+    if p.d_state > REG_STATE {
+        for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
+            let row = t * p.dbc_stride;
+            let b_scale = field_scale(row + p.b_off, p.d_state);
+            scan_step(c, t, dt_projected(c, row), b_scale, field_scale(row + p.c_off, p.d_state));
+        }
         return;
     }
-    for (var t = 0u; t < max(p.n_tokens, 1u); t++) {
-        let row = t * p.dbc_stride;
-        let b_scale = field_scale(row + p.b_off, p.d_state);
-        scan_step(c, t, dt_projected(c, row), b_scale, field_scale(row + p.c_off, p.d_state));
-    }
+    scan_in_registers(c, true);
 }
 
 // mamba_scan_dt's dt for channel c from the dbc row at `row`: W_dt's row c times the row's first R values

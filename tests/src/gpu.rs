@@ -80,10 +80,11 @@ pub async fn matmul_tiles_or_skip(test: &str) -> Vec<(String, GpuContext)> {
     use archrace_gpu::kernels::matmul::{MatmulTile, MATMUL_TILES};
     let mut all: Vec<(String, GpuContext)> =
         tunings_or_skip(test).await.into_iter().map(|(name, ctx)| (name.to_string(), ctx)).collect();
-    let Some((_, first)) = all.first() else { return all };
-    let taken = MatmulTile::of(first.shader_target());
-    for tile in MATMUL_TILES.into_iter().filter(|&t| t != taken && t != archrace_gpu::kernels::matmul::GPU_MATMUL_TILE)
-    {
+    if all.is_empty() {
+        return all; // skipped
+    }
+    let taken: Vec<MatmulTile> = all.iter().map(|(_, ctx)| MatmulTile::of(ctx.shader_target())).collect();
+    for tile in MATMUL_TILES.into_iter().filter(|t| !taken.contains(t)) {
         let options = ContextOptions { matmul_tile: Some(tile), software_tuning: false, ..Default::default() };
         let ctx = GpuContext::with_options(options)
             .await

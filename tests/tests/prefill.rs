@@ -27,9 +27,9 @@ fn params_words(p: &MatmulParams) -> Vec<u32> {
     bytemuck::cast_slice(std::slice::from_ref(p)).to_vec()
 }
 
-/// The workgroups of a matmul over `tile_rows` rows (twice Y's for `matmul_swiglu`) and `t` tokens on `ctx`.
-fn grid(ctx: &GpuContext, tile_rows: usize, t: usize) -> [u32; 3] {
-    MatmulTile::of(ctx.shader_target()).workgroups(tile_rows, t)
+/// The tile `ctx`'s matmul kernels were compiled for, which sizes their grids.
+fn tile(ctx: &GpuContext) -> MatmulTile {
+    MatmulTile::of(ctx.shader_target())
 }
 
 /// Every encoding, over 70 rows (two row tiles) and 67 tokens (two token tiles), columns of whole blocks
@@ -65,7 +65,7 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
             ..Default::default()
         };
         let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
-        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, grid(ctx, rows, t));
+        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, tile(ctx).workgroups(rows, t));
         check(&format!("{} plain, {tuning}", Kernel::Matmul(ty).name()), &want, &got[0], TIGHT);
 
         // X rows 8 values apart from column 4 on; Y rows 3 values wider, from offset 5, added into.
@@ -85,7 +85,7 @@ fn matmul_parity_for_every_encoding(tuning: &str, ctx: &GpuContext) {
         let p = MatmulParams { x_off: 1, x_stride: xs as u32 / 4, y_off: 5, y_stride: ys as u32, mode: 1, ..p };
         let args =
             [(1, Arg::In(&gw)), (2, Arg::In(bytes(&strided))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(&[0; 4]))];
-        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, grid(ctx, rows, t));
+        let got = run(ctx, Kernel::Matmul(ty), &params_words(&p), &args, tile(ctx).workgroups(rows, t));
         check(&format!("{} strided, adding, {tuning}", Kernel::Matmul(ty).name()), &want_add, &got[0], TIGHT);
     }
 }
@@ -129,7 +129,7 @@ fn matmul_act_matches_the_product_then_pointwise() {
                     (4, Arg::In(bytes(&bias))),
                 ];
                 let kernel = Kernel::MatmulAct(ty);
-                let got = run(&ctx, kernel, &params_words(&p), &args, grid(&ctx, rows, t));
+                let got = run(&ctx, kernel, &params_words(&p), &args, tile(&ctx).workgroups(rows, t));
                 check(&format!("{} {mode:?}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
             }
         }
@@ -168,7 +168,7 @@ fn matmul_swiglu_matches_the_two_products_and_the_gate() {
             };
             let kernel = Kernel::MatmulSwiglu(ty);
             let args = [(1, Arg::In(&w)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(&[0; 4]))];
-            let got = run(&ctx, kernel, &params_words(&p), &args, grid(&ctx, 2 * rows, t));
+            let got = run(&ctx, kernel, &params_words(&p), &args, tile(&ctx).swiglu_workgroups(rows, t));
             check(&format!("{}, {tuning}", kernel.name()), &want, &got[0], TRANSCENDENTAL);
 
             // Every third token of the chunk through a gather list, written compact.
@@ -187,7 +187,7 @@ fn matmul_swiglu_matches_the_two_products_and_the_gate() {
                 (3, Arg::Out(t * rows * 4)),
                 (4, Arg::In(bytemuck::cast_slice(&lists))),
             ];
-            let got = run(&ctx, kernel, &params_words(&p), &args, grid(&ctx, 2 * rows, t));
+            let got = run(&ctx, kernel, &params_words(&p), &args, tile(&ctx).swiglu_workgroups(rows, t));
             check(&format!("{} gathered, {tuning}", kernel.name()), &want, &got[0][..want.len()], TRANSCENDENTAL);
         }
     }
@@ -235,7 +235,7 @@ fn matmul_token_lists(tuning: &str, ctx: &GpuContext) {
         ..Default::default()
     };
     let args = [(1, Arg::In(&gw)), (2, Arg::In(bytes(&x))), (3, Arg::Out(t * rows * 4)), (4, Arg::In(lists_bytes))];
-    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, grid(ctx, rows, t));
+    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, tile(ctx).workgroups(rows, t));
     check(&format!("matmul gather, {tuning}"), &want, &got[0][..listed.len() * rows], TIGHT);
 
     let y0 = rng.vec(t * rows, -1.0, 1.0);
@@ -249,7 +249,7 @@ fn matmul_token_lists(tuning: &str, ctx: &GpuContext) {
     let p = MatmulParams { list: TokenList::Scatter as u32, ..p };
     let args =
         [(1, Arg::In(&gw)), (2, Arg::In(bytes(&gathered))), (3, Arg::InOut(bytes(&y0))), (4, Arg::In(lists_bytes))];
-    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, grid(ctx, rows, t));
+    let got = run(ctx, Kernel::Matmul(GgmlType::Q8_0), &params_words(&p), &args, tile(ctx).workgroups(rows, t));
     check(&format!("matmul scatter, {tuning}"), &want, &got[0], TIGHT);
 }
 

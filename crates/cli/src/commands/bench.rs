@@ -268,8 +268,9 @@ pub fn bench(models: &[PathBuf], shape: BenchShape, subgroups: bool, matmul_tile
         let prefill = match prefill {
             0 => None,
             n => {
-                let mut row = time_prefill(&ctx, &model, &ids(n), true)?;
-                row.by_matmul_tile = prefill_by_matmul_tile(&tile_devices, &cpu, &ids(n))?;
+                let tokens = ids(n);
+                let mut row = time_prefill(&ctx, &model, &tokens, true)?;
+                row.by_matmul_tile = prefill_by_matmul_tile(&tile_devices, &cpu, &tokens)?;
                 Some(row)
             }
         };
